@@ -1,0 +1,1 @@
+"""darts-rl: differentiable architecture search for RL image encoders (JAX/Flax)."""
