@@ -1,0 +1,39 @@
+"""alphas -> Genotype (REFERENCE.md §2, k = 2).
+
+probs = mixing_weights(alpha, T); the Zero column is set to 0; each edge's op is the argmax of
+the remaining ops and its strength that maximum; node i keeps its min(k, i + 1) strongest
+incoming edges. Ties go to the lower index (op order of the op set, lower input index).
+"""
+from typing import Sequence
+
+import numpy as np
+
+from darts_rl.search import alphas as alphas_lib
+from darts_rl.search import ops
+from darts_rl.search.genotype import Genotype
+
+
+def discretize(alphas: alphas_lib.Alphas, op_names: Sequence[str], k: int = 2,
+               temperature: float = 1.0) -> Genotype:
+  """alphas {cell_type: (node_i [1 + i, K])} -> Genotype keeping k edges per node."""
+  if k < 1:
+    raise ValueError(f"k must be >= 1, got {k}")
+  op_names = tuple(op_names)
+  cells = {}
+  num_nodes = None
+  for ct, nodes in alphas.items():
+    num_nodes = len(nodes)
+    cell = []
+    for i, a in enumerate(nodes):
+      p = np.array(alphas_lib.mixing_weights(a, temperature))  # [1 + i, K]
+      if p.shape != (i + 1, len(op_names)):
+        raise ValueError(f"alphas of '{ct}' node {i} have shape {p.shape}, "
+                         f"expected {(i + 1, len(op_names))}")
+      if ops.ZERO in op_names:
+        p[:, op_names.index(ops.ZERO)] = 0.0
+      best_op = np.argmax(p, axis=-1)        # first max wins ties
+      strength = p[np.arange(i + 1), best_op]
+      keep = sorted(np.argsort(-strength, kind="stable")[:min(k, i + 1)])
+      cell.append([[op_names[best_op[j]], int(j)] for j in keep])
+    cells[ct] = cell
+  return Genotype.make(op_names, cells, num_nodes)
