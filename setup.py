@@ -18,7 +18,6 @@ setuptools.setup(
         "chex>=0.1.87,<0.2",
         "rlax>=0.1.6,<0.2",
         "flashbax>=0.1.2,<0.2",
-        "orbax-checkpoint>=0.6,<0.12",
         "absl-py>=2.0,<3",
         "ml_collections>=0.1.1,<2",
         "tensorboardX>=2.6,<3",

@@ -36,5 +36,63 @@ def encoder_config(**overrides) -> ml_collections.ConfigDict:
   c.feature_dim = 256
   # Path of genotype.json for kind=fixed.
   c.genotype = ""
+  # Macro space (reuses channels; cells_per_stage = block slots): also search stage widths.
+  c.macro_search_width = False
+  # Macro space: candidate stage widths when macro_search_width (the supernet runs at the max).
+  c.macro_widths = (16, 32, 64)
   c.update(overrides)
+  return c
+
+
+def adam_config(lr: float, eps: float = 1e-8, max_grad_norm: float = 0.0):
+  c = ml_collections.ConfigDict()
+  # Adam learning rate and epsilon.
+  c.lr = lr
+  c.eps = eps
+  # Global-norm gradient clipping (0 = none).
+  c.max_grad_norm = max_grad_norm
+  return c
+
+
+def arch_config(weight_optimizer) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  # joint (the paper: same loss, same minibatch, one gradient) | alternating (first-order
+  # DARTS: the alpha step uses a different minibatch than the weight step).
+  c.mode = "joint"
+  # Optimizer of the architecture weights. The paper uses the weight optimizer (same Adam, lr,
+  # eps and clipping): this copy says so explicitly; override --config.arch.optimizer.lr=...
+  c.optimizer = weight_optimizer.copy_and_resolve_references()
+  # Edges kept per node when discretizing (node 0 has one candidate and keeps 1).
+  c.discretize_k = 2
+  return c
+
+
+def loop_config(total_env_steps: int) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  # Training budget in env steps (agent decisions summed over envs).
+  c.total_env_steps = total_env_steps
+  # Log metrics / alphas, quick-evaluate, checkpoint every N env steps (0 = only at the end).
+  c.log_every_env_steps = max(1, total_env_steps // 100)
+  c.eval_every_env_steps = 0
+  c.checkpoint_every_env_steps = max(1, total_env_steps // 20)
+  # Final evaluation: episodes per split, splits ('train' levels, 'test' = unseen levels).
+  c.eval_episodes = 64
+  c.eval_splits = ("train", "test")
+  # Safety cap on evaluation length, in env steps summed over eval envs.
+  c.eval_max_env_steps = 200_000
+  # Write TensorBoard events to WORKDIR/tb.
+  c.tensorboard = True
+  return c
+
+
+def procgen_config(game: str = "starpilot", num_envs: int = 64) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.kind = "procgen"
+  # One or more games (several = multi-game: envs split evenly, game id carried along).
+  c.games = (game,)
+  c.num_envs = num_envs
+  # Training levels (test split: all levels, num_levels=0).
+  c.num_levels = 200
+  c.start_level = 0
+  c.distribution_mode = "easy"
   return c

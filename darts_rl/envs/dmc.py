@@ -61,10 +61,11 @@ class DMCVecEnv:
             raise ValueError(f"num_envs ({num_envs}), action_repeat ({action_repeat}), "
                              f"frame_stack ({frame_stack}) and image_size ({image_size}) "
                              f"must be positive")
-        environment_kwargs = {} if time_limit is None else {"time_limit": float(time_limit)}
+        # Every suite task function takes `time_limit` itself (passing it through
+        # environment_kwargs collides with that argument).
+        time_kwargs = {} if time_limit is None else {"time_limit": float(time_limit)}
         self._envs = [
-            suite.load(domain, task_name, task_kwargs={"random": _env_seed(seed, i)},
-                       environment_kwargs=environment_kwargs)
+            suite.load(domain, task_name, task_kwargs={"random": _env_seed(seed, i), **time_kwargs})
             for i in range(num_envs)
         ]
         spec = self._envs[0].action_spec()

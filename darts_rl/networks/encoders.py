@@ -12,10 +12,11 @@ import jax.numpy as jnp
 
 from darts_rl.networks import baselines
 from darts_rl.networks.heads import FeatureHead
+from darts_rl.search.macro import MacroSpace
 from darts_rl.search.spaces import MicroSpace
 
 ENCODERS = ("impala", "cnn4", "supernet", "fixed")
-SPACES = ("micro",)
+SPACES = ("micro", "macro")
 
 
 class Encoder(nn.Module):
@@ -37,6 +38,9 @@ class EncoderSpec(NamedTuple):
 
 def make_space(config):
   """The search space named by the encoder config."""
+  if config.space == "macro":
+    return MacroSpace(channels=tuple(config.channels), blocks_per_stage=config.cells_per_stage,
+                      search_width=config.macro_search_width, widths=tuple(config.macro_widths))
   if config.space != "micro":
     raise ValueError(f"unknown search space '{config.space}'; valid spaces: {', '.join(SPACES)}")
   return MicroSpace(skeleton=config.skeleton, op_names=config.op_set,

@@ -28,7 +28,7 @@ class Edge(nn.Module):
   def __call__(self, x, weights=None):
     if weights is None:
       assert len(self.op_names) == 1, "a fixed edge has exactly one op"
-      return ops.OPS[self.op_names[0]](self.channels, self.stride)(x)
+      return ops.OPS[self.op_names[0]](self.channels, self.stride, name=self.op_names[0])(x)
     p = self.partial_channels
     c = self.channels // p
     xs, rest = (x[..., :c], x[..., c:]) if p > 1 else (x, None)
@@ -36,7 +36,7 @@ class Edge(nn.Module):
     for k, name in enumerate(self.op_names):
       if name == ops.ZERO:
         continue  # contributes w * 0; its alpha still gets gradient through the softmax
-      out = out + weights[k] * ops.OPS[name](c, self.stride)(xs)
+      out = out + weights[k] * ops.OPS[name](c, self.stride, name=name)(xs)
     if isinstance(out, float):  # only Zero in the set
       out = jnp.zeros_like(xs[:, ::self.stride, ::self.stride, :])
     if rest is None:

@@ -1,6 +1,6 @@
 """Candidate operations of the DARTS search space (REFERENCE.md §2).
 
-Every op is built by `OPS[name](channels, stride)` and maps an NHWC tensor with `channels`
+Every op is built by `OPS[name](channels, stride, name=...)` and maps an NHWC tensor with `channels`
 channels to one with `channels` channels (cells make channel counts agree before mixing).
 Convolutions are SAME-padded with bias. Parameter-free ops with stride > 1 first apply a 3x3
 average pool with that stride (SAME), as in the released code.
@@ -63,18 +63,18 @@ class Pool(nn.Module):
 
 
 def _conv(kernel, dilation=1, relu=False):
-  return lambda channels, stride: Conv(channels, kernel, stride, dilation, relu)
+  return lambda channels, stride, **kw: Conv(channels, kernel, stride, dilation, relu, **kw)
 
 
 def _free(fn):
-  return lambda channels, stride: ParamFree(fn, stride)
+  return lambda channels, stride, **kw: ParamFree(fn, stride, **kw)
 
 
 def _identity(x):
   return x
 
 
-OPS: Dict[str, Callable[[int, int], nn.Module]] = {
+OPS: Dict[str, Callable[..., nn.Module]] = {
     "Conv3x3": _conv(3),
     "Conv5x5": _conv(5),
     "DilConv3x3": _conv(3, dilation=2),
@@ -91,9 +91,9 @@ OPS: Dict[str, Callable[[int, int], nn.Module]] = {
     "Selu": _free(nn.selu),
     "Silu": _free(nn.silu),
     "SkipConnection": _free(_identity),
-    "Zero": lambda channels, stride: Zero(stride),
-    "MaxPool3x3": lambda channels, stride: Pool("max", stride),
-    "AvgPool3x3": lambda channels, stride: Pool("avg", stride),
+    "Zero": lambda channels, stride, **kw: Zero(stride, **kw),
+    "MaxPool3x3": lambda channels, stride, **kw: Pool("max", stride, **kw),
+    "AvgPool3x3": lambda channels, stride, **kw: Pool("avg", stride, **kw),
 }
 
 ZERO = "Zero"

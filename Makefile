@@ -1,0 +1,42 @@
+# The two commands of the README: `make demo` and `make test`. Both set up .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install sysdeps bench clean-demo
+
+$(STAMP): setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip check
+	touch $(STAMP)
+
+install: $(STAMP) sysdeps
+
+# System libraries for headless MuJoCo rendering (EGL, Mesa); no-op when present.
+sysdeps:
+	bash scripts/install_sysdeps.sh
+
+test: install
+	$(PY) -m pytest -q -n 2 tests
+
+# search -> discretize -> evaluate (searched cell and IMPALA baseline) -> report, one game.
+DEMO := workdirs/demo
+DEMO_CFG := experiments/ppo_procgen.py
+demo: install
+	$(PY) launch/search.py --config=$(DEMO_CFG):search,demo --workdir=$(DEMO)/search
+	$(PY) launch/discretize.py --workdir=$(DEMO)/search
+	$(PY) launch/evaluate.py --config=$(DEMO_CFG):evaluate,demo \
+	    --config.encoder.genotype=$(DEMO)/search/genotype.json --workdir=$(DEMO)/searched
+	$(PY) launch/evaluate.py --config=$(DEMO_CFG):baseline,demo --workdir=$(DEMO)/baseline
+	$(PY) launch/report.py --out=$(DEMO)/report --search=$(DEMO)/search \
+	    --run=searched=$(DEMO)/searched --run=impala=$(DEMO)/baseline
+	@echo "demo finished: open $(DEMO)/report/report.md"
+
+clean-demo:
+	rm -rf $(DEMO)
+
+bench: install
+	$(PY) benchmarks/encoders.py

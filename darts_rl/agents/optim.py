@@ -1,0 +1,54 @@
+"""Optimizers for weights and architecture weights, and the joint / alternating update.
+
+The alphas are a pytree separate from the params with their own optax optimizer. Modes:
+- `joint` (the paper): one gradient of the same RL loss on the same minibatch for both pytrees.
+- `alternating` (first-order DARTS): the weights step on minibatch A, then the alphas step on a
+  different minibatch B with the updated weights.
+Shared by PPO, Rainbow and SAC.
+"""
+from typing import Callable, Optional
+
+import jax
+import optax
+
+from darts_rl import parallel
+
+ARCH_UPDATES = ("joint", "alternating")
+
+
+def make_optimizer(cfg) -> optax.GradientTransformation:
+  """cfg: lr, eps, max_grad_norm (<= 0: no clipping)."""
+  tx = optax.adam(cfg.lr, eps=cfg.eps)
+  if cfg.max_grad_norm and cfg.max_grad_norm > 0:
+    tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), tx)
+  return tx
+
+
+def check_arch_update(mode: str):
+  if mode not in ARCH_UPDATES:
+    raise ValueError(f"unknown arch.mode '{mode}'; valid modes: {', '.join(ARCH_UPDATES)}")
+
+
+def dual_update(loss_fn: Callable, params, alphas, opt_state, arch_opt_state, batch, arch_batch,
+                tx: optax.GradientTransformation, arch_tx: optax.GradientTransformation,
+                mode: str, axis_name: Optional[str]):
+  """One step of both pytrees. loss_fn(params, alphas, batch) -> (loss, aux dict).
+
+  Returns (params, alphas, opt_state, arch_opt_state, aux) where aux has the loss terms of the
+  weight step plus grad norms. Gradients are averaged over devices with one axis name.
+  """
+  if mode == "joint":
+    (loss, aux), (g, ga) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(
+        params, alphas, batch)
+  else:
+    (loss, aux), g = jax.value_and_grad(loss_fn, has_aux=True)(params, alphas, batch)
+  g = parallel.pmean(g, axis_name)
+  updates, opt_state = tx.update(g, opt_state, params)
+  params = optax.apply_updates(params, updates)
+  if mode == "alternating":
+    ga = jax.grad(lambda a: loss_fn(params, a, arch_batch)[0])(alphas)
+  ga = parallel.pmean(ga, axis_name)
+  arch_updates, arch_opt_state = arch_tx.update(ga, arch_opt_state, alphas)
+  alphas = optax.apply_updates(alphas, arch_updates)
+  aux = dict(aux, loss=loss, grad_norm=optax.global_norm(g), arch_grad_norm=optax.global_norm(ga))
+  return params, alphas, opt_state, arch_opt_state, aux

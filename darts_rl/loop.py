@@ -1,0 +1,157 @@
+"""The shared outer loop of every phase and agent: schedule, logging, checkpoint/resume, eval.
+
+    run(config, workdir, phase) -> eval summary
+
+`search` trains an agent whose encoder is a supernet (alphas trained too, their history in
+alphas.npz); `evaluate` retrains a fixed encoder from scratch. Both end with an evaluation
+written to eval.json. A killed run resumes from its latest checkpoint when rerun with the same
+command; a finished run is a no-op.
+"""
+import math
+import os
+import time
+from typing import Dict
+
+import jax
+import numpy as np
+
+from darts_rl import checkpoint as checkpoint_lib
+from darts_rl import evaluation
+from darts_rl import metrics as metrics_lib
+from darts_rl import workdir as workdir_lib
+from darts_rl.agents import make_agent
+from darts_rl.envs import make_env
+from darts_rl.networks import make_encoder
+from darts_rl.rollout import EnvRunner
+
+PHASES = ("search", "evaluate")
+SPLIT_NAMES = {"train": "train_levels", "test": "test_levels"}
+
+
+class NaNLossError(FloatingPointError):
+  """Training produced a non-finite loss; the last good checkpoint is kept."""
+
+
+def check_phase(config, phase: str):
+  if phase not in PHASES:
+    raise ValueError(f"unknown phase '{phase}'; valid phases: {', '.join(PHASES)}")
+  kind = config.encoder.kind
+  if phase == "search" and kind != "supernet":
+    raise ValueError(f"search needs encoder.kind=supernet, got '{kind}' "
+                     "(use launch/evaluate.py for fixed and baseline encoders)")
+  if phase == "evaluate" and kind == "supernet":
+    raise ValueError("evaluate trains a fixed encoder: use encoder.kind=fixed with a genotype, "
+                     "or a baseline (impala, cnn4)")
+
+
+def _episode_scalars(eps: Dict[str, np.ndarray], game_names) -> Dict[str, float]:
+  out = {"train/episodes": float(eps["return"].size)}
+  if eps["return"].size:
+    out["train/return"] = float(eps["return"].mean())
+    out["train/length"] = float(eps["length"].mean())
+    if len(game_names) > 1:
+      for g, name in enumerate(game_names):
+        sel = eps["game_id"] == g
+        if sel.any():
+          out[f"train/return/{name}"] = float(eps["return"][sel].mean())
+  return out
+
+
+def run(config, workdir: str, phase: str) -> Dict:
+  check_phase(config, phase)
+  if workdir_lib.claim(workdir, phase, config):
+    print(f"[{phase}] {workdir} already finished; nothing to do.", flush=True)
+    return workdir_lib.read_json(os.path.join(workdir, "eval.json"))
+  lc = config.loop
+  encoder = make_encoder(config.encoder)
+  ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints"))
+  resume_step = ckpt.latest_step()
+  env = make_env(config.env, config.seed + (resume_step or 0), "train")
+  try:
+    agent = make_agent(config, encoder, env)
+    key = jax.random.PRNGKey(config.seed)
+    key, init_key = jax.random.split(key)
+    template = {"agent": agent.init(init_key), "key": key, "env_steps": np.int64(0)}
+    resume_step, saved = ckpt.restore(template)
+    agent_state, key, env_steps = saved["agent"], saved["key"], int(saved["env_steps"])
+    if resume_step is not None:
+      print(f"[{phase}] resuming {workdir} from env step {env_steps}", flush=True)
+    writer = metrics_lib.MetricsWriter(workdir, env_steps if resume_step is not None else 0,
+                                       tensorboard=lc.tensorboard)
+    space = encoder.space if phase == "search" else None
+    alphas_log = None
+    if space is not None:
+      alphas_log = metrics_lib.AlphasHistory(workdir, getattr(space, "op_names", None),
+                                             config.encoder.temperature,
+                                             env_steps if resume_step is not None else 0)
+      if not alphas_log.steps:
+        alphas_log.add(env_steps, agent_state.alphas)
+    total = int(lc.total_env_steps)
+    progress = metrics_lib.Progress(phase, total, env_steps)
+    runner = EnvRunner(env)
+    t_log, steps_log = time.time(), env_steps
+    per_iter = agent.env_steps_per_iteration
+    while env_steps < total:
+      key, it_key = jax.random.split(key)
+      agent_state, m = agent.iteration(agent_state, runner, it_key)
+      env_steps += per_iter
+      bad = [k for k, v in m.items() if not math.isfinite(v)]
+      if bad:
+        raise NaNLossError(f"non-finite {', '.join(bad[:3])} at env step {env_steps}; stopped. "
+                           f"The last good checkpoint is kept in {ckpt.directory}")
+      crossed = lambda every: every > 0 and env_steps // every > (env_steps - per_iter) // every
+      last = env_steps >= total
+      if crossed(lc.log_every_env_steps) or last:
+        scalars = dict(m)
+        scalars.update(_episode_scalars(runner.pop_episodes(), env.game_names))
+        now = time.time()
+        scalars["sps"] = (env_steps - steps_log) / max(now - t_log, 1e-9)
+        t_log, steps_log = now, env_steps
+        if crossed(lc.eval_every_env_steps) and not last:
+          key, ek = jax.random.split(key)
+          scalars.update(_evaluate(config, agent, agent_state, ek, quick=True))
+        if space is not None:
+          alphas_log.add(env_steps, agent_state.alphas)
+          scalars.update({f"alpha/{k}": v for k, v in
+                          space.mixing_summary(agent_state.alphas,
+                                               config.encoder.temperature).items()})
+        writer.write(env_steps, scalars)
+        progress.print(env_steps, scalars)
+      if crossed(lc.checkpoint_every_env_steps) or last:
+        ckpt.save(env_steps, {"agent": agent_state, "key": key, "env_steps": np.int64(env_steps)})
+    key, ek = jax.random.split(key)
+    final = _evaluate(config, agent, agent_state, ek, quick=False)
+    summary = {"phase": phase, "encoder": config.encoder.kind, "env_steps": env_steps,
+               "seed": config.seed}
+    for split in lc.eval_splits:
+      summary[SPLIT_NAMES[split]] = final[split]
+    workdir_lib.atomic_write_json(os.path.join(workdir, "eval.json"), summary)
+    writer.write(env_steps, {f"eval/{SPLIT_NAMES[s]}/return": final[s]["mean_return"]
+                             for s in lc.eval_splits})
+    writer.close()
+    workdir_lib.mark_done(workdir, {"env_steps": env_steps})
+    desc = ", ".join(f"{SPLIT_NAMES[s]} {final[s]['mean_return']:.3g}"
+                     f" ± {final[s]['std_return']:.2g}" for s in lc.eval_splits)
+    print(f"[{phase}] done: {env_steps} env steps; eval return {desc}; wrote "
+          f"{os.path.join(workdir, 'eval.json')}", flush=True)
+    return summary
+  finally:
+    env.close()
+
+
+def _evaluate(config, agent, state, key, quick: bool) -> Dict:
+  """Evaluates on each split of loop.eval_splits. quick: returns flat scalars for logging."""
+  lc = config.loop
+  out = {}
+  for i, split in enumerate(lc.eval_splits):
+    env = make_env(config.env.copy_and_resolve_references(), config.seed + 7919 * (i + 1), split)
+    try:
+      res = evaluation.evaluate(agent, state, env, lc.eval_episodes, jax.random.fold_in(key, i),
+                                lc.eval_max_env_steps)
+    finally:
+      env.close()
+    if quick:
+      out[f"eval/{SPLIT_NAMES[split]}/return"] = res["mean_return"]
+    else:
+      out[split] = res
+  return out

@@ -1,0 +1,86 @@
+"""RL-DARTS with PPO on Procgen (REFERENCE.md §3), one game.
+
+Variants (comma-separated: a phase and a size):
+  phase: search (supernet, default) | evaluate (fixed genotype) | baseline (IMPALA-CNN)
+  size:  full (the paper: 25M steps, 64 envs x 1024 steps) | smoke (seconds) | demo (minutes)
+
+  python launch/search.py --config=experiments/ppo_procgen.py:search --workdir=/tmp/s
+  python launch/discretize.py --workdir=/tmp/s
+  python launch/evaluate.py --config=experiments/ppo_procgen.py:evaluate \
+      --config.encoder.genotype=/tmp/s/genotype.json --workdir=/tmp/e
+  python launch/evaluate.py --config=experiments/ppo_procgen.py:baseline --workdir=/tmp/b
+"""
+import ml_collections
+
+from darts_rl import config as blocks
+
+PHASES = ("search", "evaluate", "baseline")
+SIZES = ("full", "smoke", "demo")
+
+
+def parse_arg(arg):
+  tokens = [t for t in (arg or "search").split(",") if t]
+  phase = [t for t in tokens if t in PHASES]
+  size = [t for t in tokens if t in SIZES]
+  unknown = [t for t in tokens if t not in PHASES + SIZES]
+  if unknown or len(phase) > 1 or len(size) > 1:
+    raise ValueError(f"bad config variant '{arg}': use PHASE[,SIZE] with PHASE in "
+                     f"{'/'.join(PHASES)} and SIZE in {'/'.join(SIZES)}")
+  return (phase or ["search"])[0], (size or ["full"])[0]
+
+
+def get_config(arg=None) -> ml_collections.ConfigDict:
+  phase, size = parse_arg(arg)
+  c = ml_collections.ConfigDict()
+  # Seed of everything (params, envs, sampling); two seeds give different runs.
+  c.seed = 0
+  # Agent name (darts_rl.agents.AGENTS).
+  c.agent = "ppo"
+  c.env = blocks.procgen_config("starpilot", num_envs=64)
+  # search: DARTS supernet (base op set, IMPALA skeleton); evaluate: the discretized cell;
+  # baseline: the IMPALA-CNN it replaces.
+  kind = {"search": "supernet", "evaluate": "fixed", "baseline": "impala"}[phase]
+  c.encoder = blocks.encoder_config(kind=kind)
+
+  p = c.ppo = ml_collections.ConfigDict()
+  # Rollout length per env and PPO epochs / minibatches per rollout (paper: 64 x 1024, 2048
+  # samples per minibatch, 2 epochs).
+  p.num_steps = 1024
+  p.num_minibatches = 32
+  p.num_epochs = 2
+  p.gamma = 0.999
+  p.gae_lambda = 0.95
+  p.clip_eps = 0.2
+  p.value_clip_eps = 0.2
+  p.entropy_coef = 0.01
+  p.value_coef = 0.5
+  p.normalize_advantages = True
+  # Rewards divided by the running std of the discounted return, then clipped.
+  p.reward_clip = 10.0
+  p.optimizer = blocks.adam_config(5e-4, eps=1e-5, max_grad_norm=0.5)
+  c.arch = blocks.arch_config(p.optimizer)
+  c.loop = blocks.loop_config(25_000_000)
+
+  if size == "smoke":  # seconds on a CPU: every code path, no learning
+    c.env.num_envs = 4
+    c.env.num_levels = 10
+    c.encoder.channels = (4, 8)
+    c.encoder.feature_dim = 32
+    p.num_steps, p.num_minibatches, p.num_epochs = 16, 2, 1
+    c.loop = blocks.loop_config(4 * 16 * 4)
+    c.loop.log_every_env_steps = 64
+    c.loop.checkpoint_every_env_steps = 128
+    c.loop.eval_episodes = 4
+    c.loop.eval_max_env_steps = 400
+    c.loop.tensorboard = False
+  elif size == "demo":  # minutes on 2 CPU cores (make demo): small encoder, short budget
+    c.env.games = ("bigfish",)
+    c.env.num_envs = 32
+    c.encoder.channels = (8, 16, 16)
+    c.encoder.feature_dim = 128
+    p.num_steps, p.num_minibatches, p.num_epochs = 64, 4, 2
+    c.loop = blocks.loop_config(64 * 32 * 10)
+    c.loop.log_every_env_steps = 64 * 32
+    c.loop.eval_episodes = 16
+    c.loop.eval_max_env_steps = 20_000
+  return c

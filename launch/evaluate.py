@@ -1,0 +1,24 @@
+"""Evaluate: retrain a fixed encoder (a genotype, or a baseline) from scratch, then evaluate.
+
+  python launch/evaluate.py --config=experiments/ppo_procgen.py:evaluate \
+      --config.encoder.genotype=SEARCH_DIR/genotype.json --workdir=DIR
+  python launch/evaluate.py --config=experiments/ppo_procgen.py:baseline --workdir=DIR
+"""
+from absl import app, flags
+from ml_collections import config_flags
+
+from darts_rl import cli, loop
+
+config_flags.DEFINE_config_file("config", None, "Experiment config file[:variant].",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Output directory of this phase.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+@cli.guarded
+def main():
+  loop.run(flags.FLAGS.config, flags.FLAGS.workdir, "evaluate")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,232 @@
+"""Report: genotype diagrams, alpha plots, learning curves, summary table on synthetic workdirs."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from darts_rl import report
+from darts_rl.search.alphas import mixing_weights
+from darts_rl.search.diagram import draw_genotype
+from darts_rl.search.sample import sample_genotype
+
+OPS = ("Conv3x3", "Relu", "Tanh", "SkipConnection", "Zero")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+# A search run that was resumed from its env_steps=200 checkpoint: 200 and 300 are logged twice;
+# the second (last) occurrence of each must win, whole rows (the stale eval at 300 disappears).
+SEARCH_ROWS = [
+    {"env_steps": 0, "wall_s": 0.5, "train/return": None, "sps": 0.0},
+    {"env_steps": 100, "wall_s": 10.0, "train/return": 1.0, "loss/total": 0.5},
+    {"env_steps": 200, "wall_s": 20.0, "train/return": 999.0},
+    {"env_steps": 300, "wall_s": 30.0, "train/return": 888.0, "eval/train_levels/return": 777.0},
+    {"env_steps": 200, "wall_s": 21.0, "train/return": 2.0, "eval/train_levels/return": 1.5,
+     "eval/test_levels/return": 1.25},
+    {"env_steps": 300, "wall_s": 31.0, "train/return": 3.0},
+    {"env_steps": 400, "wall_s": 754.0, "train/return": 5.0, "sps": 10.0},
+]
+EVAL_ROWS = [{"env_steps": 50 * (i + 1), "wall_s": 10.5 * (i + 1), "train/return": r,
+              "train/return/coinrun": r + 1, "train/return/bigfish": 2 * r}
+             for i, r in enumerate([1.0, 2.0, 4.0, 8.0])]
+EVAL_JSON = {"phase": "evaluate", "encoder": "genotype", "env_steps": 200,
+             "train_levels": {"mean_return": 10.5, "std_return": 2.25, "episodes": 16},
+             "test_levels": {"mean_return": 7.0, "std_return": 1.5, "episodes": 16}, "seed": 3}
+NUM_STEPS, NUM_NODES = 6, 4
+
+
+def _write_jsonl(path, rows):
+  with open(path, "w") as f:
+    f.write("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _genotype(seed=0):
+  return sample_genotype(np.random.default_rng(seed), OPS, ("normal",), NUM_NODES, 2)
+
+
+def _make_search_dir(root):
+  d = root / "search"
+  d.mkdir()
+  _write_jsonl(d / "metrics.jsonl", SEARCH_ROWS)
+  rng = np.random.default_rng(1)
+  arrays = {f"normal/node{i}": rng.normal(size=(NUM_STEPS, 1 + i, len(OPS))) * 2
+            for i in range(NUM_NODES)}
+  np.savez(d / "alphas.npz", env_steps=np.arange(NUM_STEPS, dtype=np.int64) * 100,
+           op_names=np.array(OPS), temperature=np.float64(1.0), **arrays)
+  (d / "genotype.json").write_text(_genotype(0).to_json())
+  (d / "config.json").write_text(json.dumps({"encoder": {"kind": "supernet"}}))
+  return d, arrays
+
+
+def _make_eval_dir(root):
+  d = root / "eval"
+  d.mkdir()
+  _write_jsonl(d / "metrics.jsonl", EVAL_ROWS)
+  (d / "eval.json").write_text(json.dumps(EVAL_JSON))
+  (d / "genotype.json").write_text(_genotype(5).to_json())
+  (d / "config.json").write_text(json.dumps({"encoder": {"kind": "fixed"}}))
+  return d
+
+
+def _assert_png(path):
+  assert os.path.isfile(path), path
+  with open(path, "rb") as f:
+    data = f.read()
+  assert data[:8] == PNG_SIGNATURE, path
+  assert len(data) > 1024, path
+
+
+def _dedup_last(rows):
+  by_step = {}
+  for r in rows:
+    by_step[r["env_steps"]] = r
+  return [by_step[s] for s in sorted(by_step)]
+
+
+def test_load_metrics_keeps_last_occurrence_per_env_steps(tmp_path):
+  d, _ = _make_search_dir(tmp_path)
+  rows = report.load_metrics(str(d))
+  assert [r["env_steps"] for r in rows] == [0, 100, 200, 300, 400]
+  assert rows[2]["train/return"] == 2.0 and rows[2]["wall_s"] == 21.0
+  assert rows[3] == {"env_steps": 300, "wall_s": 31.0, "train/return": 3.0}  # stale eval gone
+  steps, values = report.series(rows, "train/return")  # the null at env_steps 0 is skipped
+  np.testing.assert_array_equal(steps, [100, 200, 300, 400])
+  np.testing.assert_array_equal(values, [1.0, 2.0, 3.0, 5.0])
+
+
+def test_write_report(tmp_path):
+  search, arrays = _make_search_dir(tmp_path)
+  ev = _make_eval_dir(tmp_path)
+  out = tmp_path / "search" / "report"
+  path = report.write_report(str(out), {"search": str(search), "eval run": str(ev)},
+                             search_dir=str(search), title="test report")
+  assert path == str(out / "report.md")
+  for name in ("alphas.png", "curves.png", "genotype_search.png", "genotype_eval_run.png"):
+    _assert_png(str(out / name))
+  assert sorted(os.listdir(out)) == sorted(["alphas.png", "curves.png", "genotype_search.png",
+                                            "genotype_eval_run.png", "report.md"])  # no temp files
+  md = (out / "report.md").read_text()
+  assert md.startswith("# test report")
+  for name in ("alphas.png", "curves.png", "genotype_search.png", "genotype_eval_run.png"):
+    assert f"]({name})" in md
+
+  # Expected rows, computed here from the synthetic data.
+  s_rows = _dedup_last(SEARCH_ROWS)
+  s_train = [r["train/return"] for r in s_rows if r.get("train/return") is not None]
+  s_eval_train = [r["eval/train_levels/return"] for r in s_rows if "eval/train_levels/return" in r]
+  s_eval_test = [r["eval/test_levels/return"] for r in s_rows if "eval/test_levels/return" in r]
+  assert s_train[-3:] == [2.0, 3.0, 5.0]
+  search_row = (f"| search | supernet | {s_rows[-1]['env_steps']} | {np.mean(s_train[-3:]):.2f} | "
+                f"{s_eval_train[-1]:.2f}* | {s_eval_test[-1]:.2f}* | 12m 34s |")
+  assert search_row == "| search | supernet | 400 | 3.33 | 1.50* | 1.25* | 12m 34s |"
+  e_train = [r["train/return"] for r in EVAL_ROWS]
+  tr, te = EVAL_JSON["train_levels"], EVAL_JSON["test_levels"]
+  eval_row = (f"| eval run | fixed | {EVAL_ROWS[-1]['env_steps']} | {np.mean(e_train[-3:]):.2f} | "
+              f"{tr['mean_return']:.2f} ± {tr['std_return']:.2f} | "
+              f"{te['mean_return']:.2f} ± {te['std_return']:.2f} | "
+              f"{EVAL_ROWS[-1]['wall_s']:.1f} s |")
+  assert eval_row == "| eval run | fixed | 200 | 4.67 | 10.50 ± 2.25 | 7.00 ± 1.50 | 42.0 s |"
+  assert search_row in md.splitlines()
+  assert eval_row in md.splitlines()
+  # Multi-game runs get a per-game table.
+  games = sorted(k.split("/")[-1] for k in EVAL_ROWS[0] if k.startswith("train/return/"))
+  assert games == ["bigfish", "coinrun"]
+  assert "| run | bigfish | coinrun |" in md and "| search | - | - |" in md
+  assert (f"| eval run | {np.mean([r['train/return/bigfish'] for r in EVAL_ROWS][-3:]):.2f} | "
+          f"{np.mean([r['train/return/coinrun'] for r in EVAL_ROWS][-3:]):.2f} |") in md
+  # The genotypes' describe() text sits in code blocks; the search dir is drawn once.
+  assert "```\n" + _genotype(0).describe() + "\n```" in md
+  assert "```\n" + _genotype(5).describe() + "\n```" in md
+  assert md.count("![genotype of") == 2
+
+
+def test_alpha_panels_use_mixing_weights(tmp_path):
+  _, arrays = _make_search_dir(tmp_path)
+  data = {"env_steps": np.arange(NUM_STEPS) * 100, "op_names": np.array(OPS),
+          "temperature": np.float64(2.0), **arrays}
+  panels = report.alpha_panels(data)
+  assert len(panels) == NUM_NODES * (NUM_NODES + 1) // 2
+  by_title = {p[0]: p for p in panels}
+  title, w, labels, pos = by_title["normal n2<-node0"]
+  assert labels == list(OPS) and pos == (2, 1)
+  np.testing.assert_allclose(w, np.asarray(mixing_weights(arrays["normal/node2"], 2.0))[:, 1],
+                             rtol=1e-6)
+  # Non-micro keys: softmax over the last axis, one panel per row.
+  macro = {"env_steps": np.arange(3), "op_names": np.array(["a", "b", "c", "d"]),
+           "temperature": np.float64(1.0), "stage0/block": np.zeros((3, 4)),
+           "width": np.ones((3, 2, 3))}
+  panels = report.alpha_panels(macro)
+  assert [p[0] for p in panels] == ["stage0/block", "width[0]", "width[1]"]
+  np.testing.assert_allclose(panels[0][1], 0.25)
+  assert panels[1][2] == ["choice 0", "choice 1", "choice 2"]
+  np.savez(tmp_path / "macro.npz", **macro)
+  _assert_png(report.plot_alpha_evolution(str(tmp_path / "macro.npz"), str(tmp_path / "m.png")))
+  np.savez(tmp_path / "bad.npz", env_steps=np.arange(3), **{"normal/node0": np.zeros((2, 1, 5))})
+  with pytest.raises(ValueError, match="bad.npz"):
+    report.plot_alpha_evolution(str(tmp_path / "bad.npz"), str(tmp_path / "b.png"))
+
+
+def test_missing_metrics_is_a_clear_error(tmp_path):
+  empty = tmp_path / "not_a_workdir"
+  empty.mkdir()
+  out = tmp_path / "report"
+  with pytest.raises(ValueError, match=r"not_a_workdir: no metrics.jsonl \(is this a darts-rl"):
+    report.write_report(str(out), {"x": str(empty)})
+  assert not out.exists()
+
+
+def test_missing_optional_inputs_are_noted(tmp_path):
+  bare = tmp_path / "bare"
+  bare.mkdir()
+  _write_jsonl(bare / "metrics.jsonl", [{"env_steps": 10, "wall_s": 1.0, "sps": 3.0}])
+  (bare / "eval.json").write_text("{not json")
+  path = report.write_report(str(tmp_path / "report"), {"bare": str(bare)}, search_dir=str(bare))
+  md = open(path).read()
+  assert "| bare | - | 10 | - | - | - | 1.0 s |" in md
+  assert "no alphas.npz" in md and "no genotype.json" in md and "eval.json skipped" in md
+  _assert_png(str(tmp_path / "report" / "curves.png"))
+
+
+def test_metrics_truncated_last_line_ignored_malformed_middle_line_raises(tmp_path):
+  d = tmp_path / "run"
+  d.mkdir()
+  (d / "metrics.jsonl").write_text('{"env_steps": 1, "train/return": 1.0}\n{"env_steps": 2, "tr')
+  assert [r["env_steps"] for r in report.load_metrics(str(d))] == [1]
+  (d / "metrics.jsonl").write_text('{"env_steps": 1}\n{oops\n{"env_steps": 2}\n')
+  with pytest.raises(ValueError, match=r"metrics.jsonl:2"):
+    report.load_metrics(str(d))
+
+
+def test_draw_genotype_svg_png_and_describe_fallback(tmp_path):
+  svg = draw_genotype(_genotype(0), str(tmp_path / "g.svg"))
+  text = open(svg).read()
+  assert "<svg" in text
+  for _, cell in _genotype(0).cells:
+    for node in cell:
+      for op, _ in node:
+        assert f">{op}<" in text  # every edge label is in the SVG as text
+  _assert_png(draw_genotype(_genotype(0), str(tmp_path / "g.png")))
+
+  class Macro:
+    def describe(self):
+      return "stage0: conv3x3 -> maxpool -> 2 x res\nstage1: ..."
+
+  _assert_png(draw_genotype(Macro(), str(tmp_path / "macro.png")))
+  with pytest.raises(TypeError):
+    draw_genotype(object(), str(tmp_path / "x.png"))
+  with pytest.raises(ValueError, match="must end with"):
+    draw_genotype(_genotype(0), str(tmp_path / "g.jpg"))
+  assert sorted(os.listdir(tmp_path)) == ["g.png", "g.svg", "macro.png"]
+
+
+def test_macro_genotype_is_described(tmp_path):
+  macro = pytest.importorskip("darts_rl.search.macro")
+  g = macro.MacroGenotype(tuple(
+      macro.StageGene(sorted(macro.DOWNSAMPLE_OPS)[0], (sorted(macro.BLOCK_OPS)[0],) * 2, w)
+      for w in (16, 32, 32)))
+  d = tmp_path / "run"
+  d.mkdir()
+  _write_jsonl(d / "metrics.jsonl", [{"env_steps": 10, "wall_s": 1.0, "train/return": 1.0}])
+  (d / "genotype.json").write_text(g.to_json())
+  md = open(report.write_report(str(tmp_path / "report"), {"macro": str(d)})).read()
+  assert "```\n" + g.describe() + "\n```" in md
+  _assert_png(str(tmp_path / "report" / "genotype_macro.png"))

@@ -1,0 +1,251 @@
+"""Search-space core: ops, mixing weights, discretization, genotypes, sampler, equivalence."""
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from darts_rl.config import encoder_config
+from darts_rl.networks import make_encoder
+from darts_rl.search import alphas as alphas_lib
+from darts_rl.search import ops
+from darts_rl.search.discretize import discretize
+from darts_rl.search.genotype import Genotype
+from darts_rl.search.sample import sample_genotype
+
+BASE = ops.OP_SETS["base"]  # Conv3x3, Relu, Tanh, SkipConnection, Zero
+
+
+def test_mixing_weights_hand_computed():
+  w = alphas_lib.mixing_weights(jnp.array([0.0, np.log(3.0)]), temperature=1.0)
+  np.testing.assert_allclose(w, [0.25, 0.75], rtol=1e-6)
+  # T = 2 halves the logits: softmax([0, log 3 / 2]) = [1, sqrt 3] / (1 + sqrt 3).
+  w = alphas_lib.mixing_weights(jnp.array([0.0, np.log(3.0)]), temperature=2.0)
+  np.testing.assert_allclose(w, np.array([1, np.sqrt(3)]) / (1 + np.sqrt(3)), rtol=1e-6)
+  with pytest.raises(ValueError, match="temperature"):
+    alphas_lib.mixing_weights(jnp.zeros(2), 0.0)
+
+
+def test_unknown_op_and_op_set_errors_list_valid_names():
+  with pytest.raises(ValueError, match="valid op sets: base, classic"):
+    ops.resolve_op_set("fancy")
+  with pytest.raises(ValueError, match="unknown op 'Conv7x7'; valid ops: Conv3x3"):
+    ops.resolve_op_set(["Conv3x3", "Conv7x7"])
+  assert ops.resolve_op_set(["Relu", "Zero"]) == ("Relu", "Zero")
+
+
+def test_param_free_ops_stride_pool_first():
+  x = jnp.arange(2 * 4 * 4 * 1, dtype=jnp.float32).reshape(2, 4, 4, 1) - 10.0
+  skip = ops.OPS["SkipConnection"](1, 2)
+  y = skip.apply({}, x)
+  assert y.shape == (2, 2, 2, 1)
+  # SAME 3x3/2 on 4x4 pads one row/col after (TF convention): the top-left window covers
+  # rows/cols 0-2; the bottom-right one rows/cols 2-3 plus padding, which is not averaged.
+  xn = np.asarray(x)
+  np.testing.assert_allclose(y[0, 0, 0, 0], xn[0, :3, :3, 0].mean())
+  np.testing.assert_allclose(y[1, 1, 1, 0], xn[1, 2:, 2:, 0].mean())
+  relu = ops.OPS["Relu"](1, 2).apply({}, x)
+  np.testing.assert_allclose(relu, np.maximum(y, 0))
+  zero = ops.OPS["Zero"](1, 2).apply({}, x)
+  assert zero.shape == (2, 2, 2, 1) and not np.any(zero)
+
+
+def _alphas(rows_per_node):
+  return {"normal": tuple(jnp.asarray(r, jnp.float32) for r in rows_per_node)}
+
+
+def test_discretize_hand_written():
+  big = 5.0
+  a = _alphas([
+      [[0, 0, 0, 0, big]],                    # node0: Zero wins, runner-up ties -> Conv3x3
+      [[0, big, 0, 0, 0], [0, 0, 1.0, 0, 0]],  # node1: Relu(in) strongest, Tanh(node0)
+      [[0, 0, 0, 2.0, 0], [3.0, 0, 0, 0, 0], [0, 0, 0, 0, 9.0]],
+      [[1.0, 0, 0, 0, 0], [1.0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 4.0, 0]],
+  ])
+  g = discretize(a, BASE, k=2)
+  cell = g.cell("normal")
+  assert cell[0] == (("Conv3x3", 0),)                      # node 0 keeps its single edge
+  assert cell[1] == (("Relu", 0), ("Tanh", 1))
+  # node2: edge (in) Skip p=e^2/(e^2+4), edge node0 Conv p=e^3/(e^3+4), edge node1: all ties.
+  assert cell[2] == (("SkipConnection", 0), ("Conv3x3", 1))
+  # node3: edges 0 and 1 tie exactly (Conv3x3 at 1.0) -> lower input index wins the tie
+  # against... edge 3 (Skip at 4.0) is strongest; then the tie 0 vs 1 goes to input 0.
+  assert cell[3] == (("Conv3x3", 0), ("SkipConnection", 3))
+  g1 = discretize(a, BASE, k=1)
+  assert [len(n) for n in g1.cell("normal")] == [1, 1, 1, 1]
+  assert g1.cell("normal")[3] == (("SkipConnection", 3),)
+
+
+def test_discretize_rejects_wrong_shapes():
+  with pytest.raises(ValueError, match="shape"):
+    discretize(_alphas([[[0, 0, 0]]]), BASE)
+
+
+def test_genotype_json_round_trip_and_text():
+  g = sample_genotype(np.random.default_rng(1), BASE, ("normal", "reduce"), 4, 2)
+  g2 = Genotype.from_json(g.to_json())
+  assert g2 == g and hash(g2) == hash(g)
+  text = g.describe()
+  assert "normal cell:" in text and "reduce cell:" in text and "node3 <-" in text
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda d: d["cells"]["normal"][1].__setitem__(0, ["Conv9x9", 0]), "unknown op 'Conv9x9'"),
+    (lambda d: d["cells"]["normal"][1].__setitem__(0, ["Conv5x5", 0]), "not in the op set"),
+    (lambda d: d["cells"]["normal"][1].__setitem__(0, ["Zero", 0]), "Zero is not a valid"),
+    (lambda d: d["cells"]["normal"][1].__setitem__(0, ["Relu", 2]), "input index 2 out of range"),
+    (lambda d: d["cells"]["normal"].pop(), "has 3 nodes, expected 4"),
+    (lambda d: d["cells"]["normal"][2].__setitem__(1, list(d["cells"]["normal"][2][0])), "twice"),
+    (lambda d: d["cells"]["normal"][1].__setitem__(0, ["Relu"]), "not \\[op name, input index\\]"),
+    (lambda d: d.__setitem__("format", "other/9"), "format"),
+    (lambda d: d.pop("cells"), "lacks cells"),
+])
+def test_invalid_genotypes_rejected(mutate, message):
+  g = Genotype.make(BASE, {"normal": [[["Conv3x3", 0]], [["Relu", 0], ["Tanh", 1]],
+                                      [["Conv3x3", 0], ["SkipConnection", 2]],
+                                      [["Relu", 1], ["Conv3x3", 3]]]})
+  d = json.loads(g.to_json())
+  mutate(d)
+  with pytest.raises(ValueError, match=message):
+    Genotype.from_dict(d)
+
+
+def test_genotype_fit_checks():
+  g = sample_genotype(np.random.default_rng(0), BASE, ("normal",), 4, 2)
+  with pytest.raises(ValueError, match="lacks cell types \\['reduce'\\]"):
+    g.check_fits(BASE, ("normal", "reduce"), 4)
+  with pytest.raises(ValueError, match="nodes per cell"):
+    g.check_fits(BASE, ("normal",), 5)
+  with pytest.raises(ValueError, match="outside the config's op set"):
+    g.check_fits(ops.OP_SETS["classic"], ("normal",), 4)
+
+
+def test_sampler_valid_and_covers_every_choice():
+  rng = np.random.default_rng(0)
+  ops_seen, inputs_seen = set(), set()
+  for _ in range(300):
+    g = sample_genotype(rng, BASE, ("normal",), 4, 2)
+    Genotype.from_json(g.to_json())  # validates
+    for i, node in enumerate(g.cell("normal")):
+      assert len(node) == min(2, i + 1)
+      for op, j in node:
+        ops_seen.add(op)
+        inputs_seen.add((i, j))
+  assert ops_seen == set(BASE) - {"Zero"}
+  assert inputs_seen == {(i, j) for i in range(4) for j in range(i + 1)}
+
+
+def _obs(shape, seed=0):
+  return jnp.asarray(np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8))
+
+
+@pytest.mark.parametrize("skeleton,op_set,obs_shape", [
+    ("impala", "base", (2, 64, 64, 3)),
+    ("standard", "classic", (2, 64, 64, 3)),
+    ("impala", "base", (2, 84, 84, 9)),
+])
+def test_supernet_with_one_hot_alphas_equals_fixed_network(tmp_path, skeleton, op_set, obs_shape):
+  cfg = encoder_config(kind="supernet", skeleton=skeleton, op_set=op_set, channels=(8, 16),
+                       stem_channels=8 if skeleton == "standard" else 0)
+  sup = make_encoder(cfg)
+  op_names = sup.space.op_names
+  g = sup.space.sample(np.random.default_rng(3))
+  # Alphas: 1e4 on the kept op of each kept edge, 1e4 on Zero for dropped edges.
+  big = 1e4
+  alphas = {}
+  for ct in sup.space.cell_types:
+    nodes = []
+    for i, node in enumerate(g.cell(ct)):
+      a = np.zeros((i + 1, len(op_names)), np.float32)
+      a[:, op_names.index("Zero")] = big
+      for op, j in node:
+        a[j] = 0.0
+        a[j, op_names.index(op)] = big
+      nodes.append(jnp.asarray(a))
+    alphas[ct] = tuple(nodes)
+  obs = _obs(obs_shape)
+  params = sup.module.init(jax.random.PRNGKey(0), obs, alphas)
+  path = tmp_path / "genotype.json"
+  path.write_text(g.to_json())
+  fcfg = encoder_config(**{**cfg.to_dict(), "kind": "fixed", "genotype": str(path)})
+  fixed = make_encoder(fcfg)
+  fparams_shape = jax.eval_shape(fixed.module.init, jax.random.PRNGKey(1), obs, {})
+  # The fixed network's params are the supernet's params with the same names.
+  def pick(template, source):
+    return {k: pick(v, source[k]) if isinstance(v, dict) else source[k] for k, v in template.items()}
+  fparams = pick(fparams_shape, params)
+  out_sup = sup.module.apply(params, obs, alphas)
+  out_fix = fixed.module.apply(fparams, obs, {})
+  assert out_sup.shape == out_fix.shape == (obs_shape[0], 256)
+  np.testing.assert_allclose(out_sup, out_fix, atol=1e-5, rtol=1e-5)
+
+
+def test_gradients_reach_every_alpha():
+  cfg = encoder_config(kind="supernet", skeleton="standard", stem_channels=8, channels=(8, 8))
+  sup = make_encoder(cfg)
+  obs = _obs((4, 64, 64, 3))
+  params = sup.module.init(jax.random.PRNGKey(0), obs, sup.alphas)
+  # Random alphas away from the symmetric point, and a loss that is not invariant.
+  key = jax.random.PRNGKey(1)
+  alphas = jax.tree.map(lambda a: 0.3 * jax.random.normal(key, a.shape), sup.alphas)
+  grads = jax.grad(lambda a: jnp.sum(sup.module.apply(params, obs, a) ** 2))(alphas)
+  for g in jax.tree.leaves(grads):
+    assert np.all(np.isfinite(g))
+    assert np.all(np.abs(g) > 0)
+
+
+@pytest.mark.parametrize("kind,skeleton,obs_shape,out_hw", [
+    ("impala", "impala", (2, 64, 64, 3), (8, 8, 32)),
+    ("supernet", "impala", (2, 64, 64, 3), (8, 8, 32)),
+    ("supernet", "standard", (2, 64, 64, 3), (8, 8, 32)),
+    ("supernet", "impala", (2, 84, 84, 9), (11, 11, 32)),
+    ("supernet", "standard", (2, 84, 84, 9), (11, 11, 32)),
+    ("cnn4", "impala", (2, 84, 84, 9), (35, 35, 32)),
+])
+def test_trunk_and_feature_shapes(kind, skeleton, obs_shape, out_hw):
+  cfg = encoder_config(kind=kind, skeleton=skeleton, channels=(16, 32, 32) if kind != "cnn4" else (32,),
+                       stem_channels=16 if skeleton == "standard" else 0)
+  enc = make_encoder(cfg)
+  obs = _obs(obs_shape)
+  params = enc.module.init(jax.random.PRNGKey(0), obs, enc.alphas)
+  feats = enc.module.apply(params, obs, enc.alphas)
+  assert feats.shape == (2, 256)
+  trunk_out = enc.module.apply(params, obs.astype(jnp.float32), enc.alphas,
+                               method=lambda m, x, a: m.trunk(x, a))
+  assert trunk_out.shape[1:] == out_hw
+
+
+def test_impala_parameter_count_from_layer_shapes():
+  enc = make_encoder(encoder_config(kind="impala"))
+  obs = _obs((1, 64, 64, 3))
+  params = enc.module.init(jax.random.PRNGKey(0), obs, {})
+  n = sum(x.size for x in jax.tree.leaves(params))
+  conv = lambda cin, cout: 3 * 3 * cin * cout + cout
+  expected, cin = 0, 3
+  for ch in (16, 32, 32):
+    expected += conv(cin, ch) + 2 * 2 * conv(ch, ch)  # stage conv + 2 blocks x 2 convs
+    cin = ch
+  expected += 8 * 8 * 32 * 256 + 256  # Dense(256) on the 8x8x32 map
+  assert n == expected
+
+
+def test_partial_channel_supernet_runs_and_grads():
+  cfg = encoder_config(kind="supernet", channels=(8, 16), partial_channels=4)
+  sup = make_encoder(cfg)
+  obs = _obs((2, 64, 64, 3))
+  params = sup.module.init(jax.random.PRNGKey(0), obs, sup.alphas)
+  out = sup.module.apply(params, obs, sup.alphas)
+  assert out.shape == (2, 256)
+  alphas = jax.tree.map(lambda a: a + 0.1 * jnp.arange(a.shape[-1]), sup.alphas)
+  grads = jax.grad(lambda a: jnp.sum(sup.module.apply(params, obs, a) ** 2))(alphas)
+  assert all(np.all(np.abs(g) > 0) for g in jax.tree.leaves(grads))
+
+
+def test_fixed_encoder_errors():
+  with pytest.raises(ValueError, match="needs --config.encoder.genotype"):
+    make_encoder(encoder_config(kind="fixed"))
+  with pytest.raises(ValueError, match="cannot read genotype file"):
+    make_encoder(encoder_config(kind="fixed", genotype="/nonexistent/g.json"))
+  with pytest.raises(ValueError, match="unknown encoder kind 'resnet'; valid kinds"):
+    make_encoder(encoder_config(kind="resnet"))
