@@ -18,7 +18,7 @@ import math
 import os
 import re
 import tempfile
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -211,8 +211,9 @@ def alpha_panels(data: Mapping[str, np.ndarray]) -> List[Tuple[str, np.ndarray, 
     a = np.asarray(data[key])
     w = np.asarray(mixing_weights(a, temperature)).reshape(a.shape[0], -1, a.shape[-1])
     labels = _labels(op_names, a.shape[-1])
-    for r in range(w.shape[1]):
-      panels.append((key if w.shape[1] == 1 else f"{key}[{r}]", w[:, r], labels, (row, col)))
+    for r, idx in enumerate(np.ndindex(*a.shape[1:-1])):  # idx: position in the middle axes
+      title = key if w.shape[1] == 1 else f"{key}[{','.join(map(str, idx))}]"
+      panels.append((title, w[:, r], labels, (row, col)))
       col += 1
       if col == ncols:
         row, col = row + 1, 0
@@ -242,7 +243,7 @@ def plot_alpha_evolution(alphas_npz_path: str, out_png: str) -> str:
   ncols = max(p[3][1] for p in panels) + 1
   fig = Figure(figsize=(3.0 * ncols + 1.6, 1.9 * nrows + 0.8))
   gs = fig.add_gridspec(nrows, ncols, left=0.07, right=1 - 1.5 / (3.0 * ncols + 1.6),
-                        top=1 - 0.45 / (1.9 * nrows + 0.8), bottom=0.55 / (1.9 * nrows + 0.8),
+                        top=1 - 0.6 / (1.9 * nrows + 0.8), bottom=0.55 / (1.9 * nrows + 0.8),
                         hspace=0.55, wspace=0.25)
   all_labels = list(dict.fromkeys(l for p in panels for l in p[2]))
   colors = diagram.op_colors(all_labels)

@@ -143,7 +143,7 @@ class PPO:
   # -- state
   def init(self, key) -> PPOState:
     obs = jnp.zeros((1,) + self.obs_shape, jnp.uint8)
-    params = self.net.init(key, obs, self.init_alphas)["params"]
+    params = jax.jit(self.net.init)(key, obs, self.init_alphas)["params"]
     return PPOState(params, self.init_alphas, self.tx.init(params),
                     self.arch_tx.init(self.init_alphas), RunningStats.create(),
                     np.zeros((self.num_envs,), np.float64))

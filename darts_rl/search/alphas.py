@@ -5,6 +5,7 @@ type shared by every cell of that type, zero-initialized (uniform mixture).
 `mixing_weights` is the one place that turns alphas into op weights; everything (supernet,
 discretization, reports) calls it.
 """
+import functools
 from typing import Dict, Sequence, Tuple
 
 import jax
@@ -27,23 +28,27 @@ def mixing_weights(alpha, temperature: float = 1.0):
   return jax.nn.softmax(jnp.asarray(alpha, jnp.float32) / temperature, axis=-1)
 
 
-def edge_entropy(alphas: Alphas, temperature: float = 1.0) -> Dict[str, jnp.ndarray]:
-  """Mean entropy (nats) of the per-edge mixing weights, per cell type."""
-  out = {}
-  for ct, nodes in alphas.items():
-    w = jnp.concatenate([mixing_weights(a, temperature) for a in nodes], axis=0)
-    out[ct] = -jnp.mean(jnp.sum(w * jnp.log(w + 1e-12), axis=-1))
-  return out
+@functools.partial(jax.jit, static_argnums=1)
+def all_mixing_weights(alphas, temperature: float = 1.0):
+  """mixing_weights on every leaf of an alphas pytree, in one compiled call."""
+  return jax.tree.map(lambda a: mixing_weights(a, temperature), alphas)
 
 
-def flat_mixing_weights(alphas: Alphas, op_names: Sequence[str],
-                        temperature: float = 1.0) -> Dict[str, float]:
-  """{'normal/n2_in1/Conv3x3': w, ...}: every per-edge op weight as a flat dict for logging."""
+def entropy(w, axis=-1):
+  """Entropy in nats of weights w along `axis`."""
+  w = np.asarray(w, np.float64)
+  return -np.sum(w * np.log(w + 1e-12), axis=axis)
+
+
+def mixing_summary(alphas: Alphas, op_names: Sequence[str],
+                   temperature: float = 1.0) -> Dict[str, float]:
+  """{'normal/n2_in1/Conv3x3': w, ..., 'normal/entropy': mean edge entropy} for logging."""
   out = {}
-  for ct, nodes in alphas.items():
-    for i, a in enumerate(nodes):
-      w = np.asarray(mixing_weights(a, temperature))
+  weights = jax.device_get(all_mixing_weights(alphas, temperature))
+  for ct, nodes in weights.items():
+    for i, w in enumerate(nodes):
       for j in range(w.shape[0]):
         for k, name in enumerate(op_names):
           out[f"{ct}/n{i}_in{j}/{name}"] = float(w[j, k])
+    out[f"{ct}/entropy"] = float(np.mean(np.concatenate([entropy(w) for w in nodes])))
   return out

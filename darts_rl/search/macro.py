@@ -21,6 +21,7 @@ import json
 from typing import Dict, Mapping, Optional, Tuple
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -346,7 +347,7 @@ class MacroSpace:
     'width/stage0/w16': w, 'downsample/entropy': nats, ...} for logging."""
     self._check_alphas(alphas)
     out = {}
-    w = {k: np.asarray(alphas_lib.mixing_weights(a, temperature)) for k, a in alphas.items()}
+    w = jax.device_get(alphas_lib.all_mixing_weights(alphas, temperature))
     for s in range(self.num_stages):
       for i, name in enumerate(self.downsample_ops):
         out[f"downsample/stage{s}/{name}"] = float(w["downsample"][s, i])
@@ -356,10 +357,9 @@ class MacroSpace:
       if self.search_width:
         for i, width in enumerate(self.widths):
           out[f"width/stage{s}/w{width}"] = float(w["width"][s, i])
-    # Mean entropy per kind of choice, through the shared edge_entropy ([rows, K] per kind).
-    rows = {k: (jnp.reshape(a, (-1, jnp.shape(a)[-1])),) for k, a in alphas.items()}
-    for key, h in alphas_lib.edge_entropy(rows, temperature).items():
-      out[f"{key}/entropy"] = float(h)
+    # Mean entropy per kind of choice.
+    for key, wk in w.items():
+      out[f"{key}/entropy"] = float(np.mean(alphas_lib.entropy(wk)))
     return out
 
 

@@ -86,10 +86,7 @@ class MicroSpace:
 
   def mixing_summary(self, alphas, temperature: float = 1.0) -> Dict[str, float]:
     """Flat {'normal/n1_in0/Conv3x3': weight, 'normal/entropy': nats} for logging."""
-    out = alphas_lib.flat_mixing_weights(alphas, self.op_names, temperature)
-    for ct, h in alphas_lib.edge_entropy(alphas, temperature).items():
-      out[f"{ct}/entropy"] = float(h)
-    return out
+    return alphas_lib.mixing_summary(alphas, self.op_names, temperature)
 
 
 # cell_fn(cell_type, channels, name) -> module called as module(x, alphas_of_that_type)
