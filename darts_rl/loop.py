@@ -90,6 +90,8 @@ def run(config, workdir: str, phase: str) -> Dict:
     progress = metrics_lib.Progress(phase, total, env_steps)
     runner = EnvRunner(env)
     t_log, steps_log = time.time(), env_steps
+    # Training wall time carries over a resume (from the last kept metrics row).
+    wall0 = time.time() - (writer.history[-1].get("wall_s") or 0.0 if writer.history else 0.0)
     per_iter = agent.env_steps_per_iteration
     while env_steps < total:
       key, it_key = jax.random.split(key)
@@ -106,6 +108,7 @@ def run(config, workdir: str, phase: str) -> Dict:
         scalars.update(_episode_scalars(runner.pop_episodes(), env.game_names))
         now = time.time()
         scalars["sps"] = (env_steps - steps_log) / max(now - t_log, 1e-9)
+        scalars["wall_s"] = now - wall0
         t_log, steps_log = now, env_steps
         if crossed(lc.eval_every_env_steps) and not last:
           key, ek = jax.random.split(key)

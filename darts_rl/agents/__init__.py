@@ -1,7 +1,7 @@
 """Agents: each has init(key), act(state, obs, key, evaluation), iteration(state, runner, key)
 -> (state, metrics), update_step(state, batch, key) -> (state, metrics), and
 env_steps_per_iteration. The shared loop (darts_rl/loop.py) runs any of them."""
-AGENTS = ("ppo",)
+AGENTS = ("ppo", "rainbow")
 
 
 def make_agent(config, encoder_spec, env):
@@ -9,4 +9,7 @@ def make_agent(config, encoder_spec, env):
   if name == "ppo":
     from darts_rl.agents.ppo import PPO
     return PPO(config, encoder_spec, env.observation_shape, env.action_spec, env.num_envs)
+  if name == "rainbow":
+    from darts_rl.agents.rainbow import Rainbow
+    return Rainbow(config, encoder_spec, env)
   raise ValueError(f"unknown agent '{name}'; valid agents: {', '.join(AGENTS)}")

@@ -50,5 +50,5 @@ def dual_update(loss_fn: Callable, params, alphas, opt_state, arch_opt_state, ba
   ga = parallel.pmean(ga, axis_name)
   arch_updates, arch_opt_state = arch_tx.update(ga, arch_opt_state, alphas)
   alphas = optax.apply_updates(alphas, arch_updates)
-  aux = dict(aux, loss=loss, grad_norm=optax.global_norm(g), arch_grad_norm=optax.global_norm(ga))
+  aux = dict(aux, loss=loss, grad_norm=optax.tree.norm(g), arch_grad_norm=optax.tree.norm(ga))
   return params, alphas, opt_state, arch_opt_state, aux

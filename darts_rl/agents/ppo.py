@@ -121,7 +121,8 @@ class Batch(NamedTuple):
 class PPO:
   """On-policy agent: one iteration = rollout of `num_steps` x num_envs, then the update."""
 
-  def __init__(self, config, encoder_spec, obs_shape, action_spec, num_envs: int):
+  def __init__(self, config, encoder_spec, obs_shape, action_spec, num_envs: int,
+               devices: Optional[int] = None):
     c = config.ppo
     if not hasattr(action_spec, "num_actions"):
       raise ValueError("PPO here supports discrete actions (Procgen); use SAC for DM-Control")
@@ -138,7 +139,7 @@ class PPO:
     self.arch_tx = optim.make_optimizer(config.arch.optimizer)
     self.env_steps_per_iteration = c.num_steps * num_envs
     self._act = jax.jit(self._act_fn)
-    self._update = parallel.make_step(self._make_update, batch_axis=1)
+    self._update = parallel.make_step(self._make_update, devices, batch_axis=1)
 
   # -- state
   def init(self, key) -> PPOState:
@@ -243,10 +244,11 @@ class PPO:
 
       carry = (params, alphas, opt_state, arch_opt_state)
       carry, aux = jax.lax.scan(epoch, carry, jax.random.split(key, c.num_epochs))
-      metrics = jax.tree.map(jnp.mean, aux)
+      metrics = parallel.pmean(jax.tree.map(jnp.mean, aux), axis_name)
       metrics = {f"loss/{k}": v for k, v in metrics.items()}
-      metrics["value/mean"] = jnp.mean(batch.values)
-      metrics["adv/std"] = jnp.std(adv)
-      return carry, parallel.pmean(metrics, axis_name)
+      metrics["value/mean"] = parallel.pmean(jnp.mean(batch.values), axis_name)
+      adv_mean = parallel.pmean(jnp.mean(adv), axis_name)
+      metrics["adv/std"] = jnp.sqrt(parallel.pmean(jnp.mean(adv ** 2), axis_name) - adv_mean ** 2)
+      return carry, metrics
 
     return step

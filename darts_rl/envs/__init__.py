@@ -18,6 +18,14 @@ SPLITS = ("train", "test")
 KINDS = ("procgen", "dmc")
 
 
+def parse_games(games) -> tuple:
+    """('bigfish,starpilot',) or 'bigfish,starpilot' -> ('bigfish', 'starpilot').
+
+    Command-line overrides of a tuple field arrive as one comma-joined string."""
+    items = (games,) if isinstance(games, str) else tuple(games)
+    return tuple(g.strip() for item in items for g in str(item).split(",") if g.strip())
+
+
 def make_env(env_config, seed: int, split: str) -> VecEnv:
     """Builds the env batch described by `env_config` (a ConfigDict) for `split`.
 
@@ -34,7 +42,7 @@ def make_env(env_config, seed: int, split: str) -> VecEnv:
     if kind == "procgen":
         train = split == "train"
         return make_procgen(
-            games=tuple(env_config.games), num_envs=env_config.num_envs,
+            games=parse_games(env_config.games), num_envs=env_config.num_envs,
             num_levels=env_config.num_levels if train else 0,
             start_level=env_config.start_level if train else 0,
             distribution_mode=env_config.distribution_mode, seed=env_seed)

@@ -1,0 +1,141 @@
+"""RL-DARTS with Rainbow on Procgen (REFERENCE.md §3), one game or several (multi-game).
+
+Variants (comma-separated tokens: a phase, a size, optionally `multi`):
+  phase: search (supernet, default) | evaluate (fixed genotype) | baseline (IMPALA-CNN)
+  size:  full (the release: 25M steps, 64 envs, IMPALA-CNN of five 64-channel stages) |
+         smoke (seconds) | demo (minutes on 2 CPU cores)
+  multi: one agent on several games (envs split evenly, rewards divided by each game's max
+         reward; full: all 16 games, our reading of the paper's multi-game setup)
+
+  python launch/search.py --config=experiments/rainbow_procgen.py:search,multi --workdir=/tmp/s
+  python launch/discretize.py --workdir=/tmp/s
+  python launch/evaluate.py --config=experiments/rainbow_procgen.py:evaluate,multi \
+      --config.encoder.genotype=/tmp/s/genotype.json --workdir=/tmp/e
+  python launch/evaluate.py --config=experiments/rainbow_procgen.py:baseline,multi --workdir=/tmp/b
+
+The replay buffer is not checkpointed: a resumed run refills it and learns again after
+`rainbow.learning_starts` new env steps (darts_rl/agents/rainbow.py).
+"""
+import ml_collections
+
+from darts_rl import config as blocks
+from darts_rl.envs.procgen import PROCGEN_GAMES
+
+PHASES = ("search", "evaluate", "baseline")
+SIZES = ("full", "smoke", "demo")
+MULTI = "multi"
+# Games of the multi-game variant per size (num_envs must be a multiple of their number).
+MULTI_GAMES = {"full": PROCGEN_GAMES, "demo": ("bigfish", "starpilot", "coinrun", "jumper"),
+               "smoke": ("bigfish", "starpilot")}
+
+
+def parse_arg(arg):
+  """'PHASE[,SIZE][,multi]' -> (phase, size, multi)."""
+  tokens = [t for t in (arg or "search").split(",") if t]
+  phase = [t for t in tokens if t in PHASES]
+  size = [t for t in tokens if t in SIZES]
+  multi = [t for t in tokens if t == MULTI]
+  unknown = [t for t in tokens if t not in PHASES + SIZES + (MULTI,)]
+  if unknown or len(phase) > 1 or len(size) > 1 or len(multi) > 1:
+    raise ValueError(f"bad config variant '{arg}': use PHASE[,SIZE][,multi] with PHASE in "
+                     f"{'/'.join(PHASES)} and SIZE in {'/'.join(SIZES)}")
+  return (phase or ["search"])[0], (size or ["full"])[0], bool(multi)
+
+
+def rainbow_config() -> ml_collections.ConfigDict:
+  r = ml_collections.ConfigDict()
+  # C51 support: num_atoms atoms on [v_min, v_max]; rewards are divided by the game's max.
+  r.num_atoms = 51
+  r.v_min = 0.0
+  r.v_max = 1.0
+  # Head after the encoder: dueling streams with one hidden layer each of this width.
+  r.hidden = 512
+  r.dueling = True
+  # Noisy nets (factorised Gaussian) in the head; off as released (exploration by epsilon).
+  r.noisy = False
+  r.noisy_sigma0 = 0.5
+  r.gamma = 0.99
+  r.n_step = 7
+  r.batch_size = 256
+  # Replay size in env steps (transitions, all envs together) and env steps before learning.
+  r.replay_capacity = 500_000
+  r.learning_starts = 10_000
+  # Prioritized replay: priority = C51 loss + priority_epsilon, sampled with p^exponent;
+  # importance-sampling exponent (constant, as released).
+  r.priority_exponent = 0.8
+  r.importance_exponent = 0.2
+  r.priority_epsilon = 1e-6
+  # Target network copied every N learner updates.
+  r.target_update_period = 500
+  # One iteration: rollout_steps vectorized env steps, then updates_per_iteration updates
+  # (64 envs x 1 step per update of 256 samples: 4 replayed samples per env step; the release
+  # does not state its ratio).
+  r.rollout_steps = 1
+  r.updates_per_iteration = 1
+  # Adam 5e-5 as released; eps 1.5e-4 from the Rainbow paper (the release does not say).
+  r.optimizer = blocks.adam_config(5e-5, eps=1.5e-4)
+  e = r.exploration = ml_collections.ConfigDict()
+  # Ape-X per-env epsilons eps_i = eps_base ** (1 + eps_alpha * i / (N - 1)) over each
+  # game's envs (0.4 down to ~0.0007); evaluation is greedy.
+  e.eps_base = 0.4
+  e.eps_alpha = 7.0
+  # constant: the ladder from the start | linear: from eps_start down to the ladder over
+  # decay_env_steps.
+  e.schedule = "constant"
+  e.eps_start = 1.0
+  e.decay_env_steps = 250_000
+  return r
+
+
+def get_config(arg=None) -> ml_collections.ConfigDict:
+  phase, size, multi = parse_arg(arg)
+  c = ml_collections.ConfigDict()
+  # Seed of everything (params, envs, sampling); two seeds give different runs.
+  c.seed = 0
+  # Agent name (darts_rl.agents.AGENTS).
+  c.agent = "rainbow"
+  c.env = blocks.procgen_config("starpilot", num_envs=64)
+  if multi:
+    c.env.games = MULTI_GAMES[size]
+  # search: DARTS supernet (base op set, IMPALA skeleton); evaluate: the discretized cell;
+  # baseline: the IMPALA-CNN it replaces. Released torso: five stages of 64 channels.
+  kind = {"search": "supernet", "evaluate": "fixed", "baseline": "impala"}[phase]
+  c.encoder = blocks.encoder_config(kind=kind, channels=(64,) * 5)
+  r = c.rainbow = rainbow_config()
+  c.arch = blocks.arch_config(r.optimizer)
+  c.loop = blocks.loop_config(25_000_000)
+
+  if size == "smoke":  # seconds on a CPU: every code path, no learning
+    c.env.num_envs = 4
+    c.env.num_levels = 10
+    c.encoder.channels = (4, 8)
+    c.encoder.feature_dim = 32
+    r.hidden = 16
+    r.n_step = 3
+    r.batch_size = 8
+    r.replay_capacity = 4 * 64
+    r.learning_starts = 32
+    r.target_update_period = 4
+    c.loop = blocks.loop_config(4 * 24)
+    c.loop.log_every_env_steps = 32
+    c.loop.checkpoint_every_env_steps = 48
+    c.loop.eval_episodes = 4
+    c.loop.eval_max_env_steps = 400
+    c.loop.tensorboard = False
+  elif size == "demo":  # minutes on 2 CPU cores: small encoder, short budget
+    if not multi:
+      c.env.games = ("bigfish",)
+    c.env.num_envs = 16
+    c.encoder.channels = (8, 16, 16)
+    c.encoder.feature_dim = 128
+    r.hidden = 128
+    r.batch_size = 64
+    r.rollout_steps = 4
+    r.replay_capacity = 50_000
+    r.learning_starts = 2_000
+    r.target_update_period = 100
+    c.loop = blocks.loop_config(16 * 4 * 300)
+    c.loop.log_every_env_steps = 16 * 4 * 10
+    c.loop.eval_episodes = 16
+    c.loop.eval_max_env_steps = 20_000
+  return c

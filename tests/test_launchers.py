@@ -1,0 +1,127 @@
+"""Launchers end to end on the smoke config, resume after a kill, and bad inputs."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CFG = "experiments/ppo_procgen.py"
+
+
+def launch(script, *args, timeout=240):
+  return subprocess.run([sys.executable, f"launch/{script}.py", *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def read_metrics(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [json.loads(l) for l in f]
+
+
+def test_search_discretize_evaluate_report(tmp_path):
+  s, e, b = tmp_path / "search", tmp_path / "searched", tmp_path / "baseline"
+  out = launch("search", f"--config={CFG}:search,smoke", f"--workdir={s}")
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "[search] done" in out.stdout
+  for name in ("config.json", "metrics.jsonl", "alphas.npz", "eval.json", "DONE"):
+    assert (s / name).exists(), name
+  assert os.listdir(s / "checkpoints")
+  ev = json.loads((s / "eval.json").read_text())
+  assert ev["phase"] == "search" and ev["train_levels"]["episodes"] >= 4
+  assert "test_levels" in ev
+  rows = read_metrics(s)
+  assert any(k.startswith("alpha/normal/n3_in2/") for k in rows[0])
+  # Rerunning a finished phase is a no-op that says so.
+  again = launch("search", f"--config={CFG}:search,smoke", f"--workdir={s}")
+  assert again.returncode == 0 and "already finished" in again.stdout
+  assert read_metrics(s) == rows
+
+  out = launch("discretize", f"--workdir={s}")
+  assert out.returncode == 0, out.stderr[-2000:]
+  g = json.loads((s / "genotype.json").read_text())
+  assert g["format"] == "darts_rl.genotype/1" and len(g["cells"]["normal"]) == 4
+  assert (s / "genotype.png").exists()
+
+  out = launch("evaluate", f"--config={CFG}:evaluate,smoke",
+               f"--config.encoder.genotype={s / 'genotype.json'}", f"--workdir={e}")
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert json.loads((e / "eval.json").read_text())["encoder"] == "fixed"
+  assert not (e / "alphas.npz").exists()
+  out = launch("evaluate", f"--config={CFG}:baseline,smoke", f"--workdir={b}")
+  assert out.returncode == 0, out.stderr[-2000:]
+
+  out = launch("report", f"--out={tmp_path / 'report'}", f"--search={s}", f"--run=searched={e}",
+               f"--run=impala={b}")
+  assert out.returncode == 0, out.stderr[-2000:]
+  md = (tmp_path / "report" / "report.md").read_text()
+  assert "searched" in md and "impala" in md
+  assert (tmp_path / "report" / "alphas.png").exists()
+
+
+def test_kill_and_resume(tmp_path):
+  w = tmp_path / "search"
+  args = [sys.executable, "launch/search.py", f"--config={CFG}:search,smoke", f"--workdir={w}",
+          "--config.loop.total_env_steps=1024", "--config.loop.checkpoint_every_env_steps=128"]
+  proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  ckpts = w / "checkpoints"
+  deadline = time.time() + 200
+  while time.time() < deadline:
+    if ckpts.exists() and any(f.endswith(".msgpack") for f in os.listdir(ckpts)):
+      break
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert not (w / "DONE").exists(), "the run finished before it could be killed"
+  out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=240)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "resuming" in out.stdout
+  steps = [r["env_steps"] for r in read_metrics(w)]
+  body = steps[:-1]  # the last row repeats the final step with the final evaluation
+  assert body == sorted(set(body)), f"duplicated or unordered metrics: {steps}"
+  assert steps[-1] == 1024 and body[-1] == 1024
+  assert json.loads((w / "eval.json").read_text())["env_steps"] == 1024
+
+
+def test_bad_inputs_one_line_and_nonzero(tmp_path):
+  bad_key = launch("search", f"--config={CFG}:smoke", "--config.ppo.lrr=1", f"--workdir={tmp_path/'a'}")
+  assert bad_key.returncode != 0 and "lrr" in bad_key.stderr
+  game = launch("search", f"--config={CFG}:smoke", "--config.env.games=notagame,",
+                f"--workdir={tmp_path/'b'}")
+  assert game.returncode == 1
+  assert game.stderr.strip().splitlines()[-1].startswith("error: unknown Procgen game 'notagame'")
+  missing = launch("evaluate", f"--config={CFG}:evaluate,smoke", f"--workdir={tmp_path/'c'}")
+  assert missing.returncode == 1 and "needs --config.encoder.genotype" in missing.stderr
+  (tmp_path / "bad.json").write_text("{not json")
+  bad = launch("evaluate", f"--config={CFG}:evaluate,smoke",
+               f"--config.encoder.genotype={tmp_path/'bad.json'}", f"--workdir={tmp_path/'d'}")
+  assert bad.returncode == 1 and "bad.json: genotype is not valid JSON" in bad.stderr
+  classic = {"format": "darts_rl.genotype/1", "op_set": ["Conv3x3Relu", "SkipConnection", "Zero"],
+             "num_nodes": 4, "cells": {"normal": [[["Conv3x3Relu", 0]]] * 1 +
+                                       [[["SkipConnection", 0]]] * 3}}
+  (tmp_path / "classic.json").write_text(json.dumps(classic))
+  misfit = launch("evaluate", f"--config={CFG}:evaluate,smoke",
+                  f"--config.encoder.genotype={tmp_path/'classic.json'}", f"--workdir={tmp_path/'e'}")
+  assert misfit.returncode == 1 and "outside the config's op set" in misfit.stderr
+  variant = launch("search", f"--config={CFG}:serch", f"--workdir={tmp_path/'f'}")
+  assert variant.returncode != 0 and "bad config variant 'serch'" in variant.stderr
+  not_search = launch("discretize", f"--workdir={tmp_path/'nothing'}")
+  assert not_search.returncode == 1 and "no config.json" in not_search.stderr
+  for d in "bcde":
+    assert not (tmp_path / d / "metrics.jsonl").exists()
+
+
+def test_workdir_of_another_phase_is_refused(tmp_path):
+  from darts_rl import workdir as workdir_lib
+  from experiments.ppo_procgen import get_config
+  w = tmp_path / "w"
+  workdir_lib.claim(str(w), "search", get_config("search,smoke"))
+  before = (w / "config.json").read_text()
+  out = launch("evaluate", f"--config={CFG}:baseline,smoke", f"--workdir={w}")
+  assert out.returncode == 1 and "belongs to phase 'search'" in out.stderr
+  other = launch("search", f"--config={CFG}:search,smoke", "--config.seed=3", f"--workdir={w}")
+  assert other.returncode == 1 and "another config (seed: 0 -> 3)" in other.stderr
+  assert (w / "config.json").read_text() == before

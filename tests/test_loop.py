@@ -1,0 +1,64 @@
+"""The shared loop: seeds, NaN handling, metrics/alpha bookkeeping."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from darts_rl import loop
+from darts_rl.agents import ppo
+from experiments.ppo_procgen import get_config
+
+TIMING = ("sps", "wall_s")
+
+
+def _run(tmp_path, name, seed):
+  c = get_config("search,smoke")
+  c.seed = seed
+  w = str(tmp_path / name)
+  loop.run(c, w, "search")
+  with open(os.path.join(w, "metrics.jsonl")) as f:
+    rows = [json.loads(l) for l in f]
+  return [{k: v for k, v in r.items() if k not in TIMING} for r in rows], w
+
+
+def test_same_seed_identical_two_seeds_differ(tmp_path):
+  a, wa = _run(tmp_path, "a", 0)
+  b, wb = _run(tmp_path, "b", 0)
+  c, _ = _run(tmp_path, "c", 1)
+  assert a == b
+  assert a != c
+  with np.load(os.path.join(wa, "alphas.npz")) as da, np.load(os.path.join(wb, "alphas.npz")) as db:
+    assert list(da["env_steps"]) == [0, 64, 128, 192, 256]
+    np.testing.assert_array_equal(da["normal/node3"], db["normal/node3"])
+    assert da["normal/node3"].shape == (5, 4, 5)
+    # The alphas moved away from their zero init during search.
+    assert np.abs(da["normal/node3"][-1]).max() > 0
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+  calls = {"n": 0}
+  orig = ppo.PPO.iteration
+
+  def iteration(self, state, runner, key):
+    state, m = orig(self, state, runner, key)
+    calls["n"] += 1
+    if calls["n"] == 3:
+      m = dict(m, **{"loss/loss": float("nan")})
+    return state, m
+
+  monkeypatch.setattr(ppo.PPO, "iteration", iteration)
+  c = get_config("search,smoke")
+  c.loop.checkpoint_every_env_steps = 64
+  w = tmp_path / "nan"
+  with pytest.raises(loop.NaNLossError, match="non-finite loss/loss at env step 192"):
+    loop.run(c, str(w), "search")
+  assert sorted(os.listdir(w / "checkpoints")) == ["ckpt_128.msgpack", "ckpt_64.msgpack"]
+  assert not (w / "DONE").exists()
+
+
+def test_phase_and_encoder_must_agree():
+  with pytest.raises(ValueError, match="search needs encoder.kind=supernet"):
+    loop.check_phase(get_config("baseline,smoke"), "search")
+  with pytest.raises(ValueError, match="evaluate trains a fixed encoder"):
+    loop.check_phase(get_config("search,smoke"), "evaluate")
