@@ -3,7 +3,6 @@ import logging as std_logging
 import sys
 
 from absl import flags
-from absl import logging
 
 from darts_rl import parallel
 
@@ -18,10 +17,8 @@ USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FloatingPointError)
 
 def setup():
   f = flags.FLAGS
-  if not f.is_parsed() or f["verbosity"].using_default_value:
-    logging.set_verbosity(logging.WARNING)
-    # jax's backend-probing INFO lines ("Unable to initialize backend 'tpu'") are noise here.
-    std_logging.getLogger("jax._src.xla_bridge").setLevel(std_logging.WARNING)
+  # jax's backend-probing INFO lines ("Unable to initialize backend 'tpu'") are noise here.
+  std_logging.getLogger("jax").setLevel(std_logging.WARNING)
   parallel.initialize_distributed(f.coordinator_address, f.num_processes, f.process_id)
 
 

@@ -42,20 +42,66 @@ def shard(tree, n: int, axis: int = 0):
   return jax.tree.map(split, tree)
 
 
+class Devices:
+  """Compiles device-agnostic functions for n local devices and places data for them.
+
+  n == 1: `compile` is jax.jit and placement is a plain device_put. n > 1: `compile` is pmap
+  over AXIS; `replicate` copies a tree to every device, `shard` splits a batch axis over them,
+  `broadcast` gives every device the same value, `first` takes device 0's copy. Outputs of a
+  compiled call stay on their devices, so loops of calls move no data.
+  """
+
+  def __init__(self, n: Optional[int] = None):
+    self.n = num_devices() if n is None else n
+    self.devices = jax.local_devices()[:self.n]
+
+  @property
+  def axis_name(self) -> Optional[str]:
+    return AXIS if self.n > 1 else None
+
+  def compile(self, factory: Callable[[Optional[str]], Callable], donate=()) -> Callable:
+    """factory(axis_name) -> fn; returns the jitted (one device) or pmapped fn."""
+    if self.n == 1:
+      return jax.jit(factory(None), donate_argnums=donate)
+    return jax.pmap(factory(AXIS), axis_name=AXIS, devices=self.devices, donate_argnums=donate)
+
+  def replicate(self, tree):
+    if self.n == 1:
+      return jax.device_put(tree)
+    return jax.device_put_replicated(tree, self.devices)
+
+  def shard(self, tree, axis: int = 0):
+    if self.n == 1:
+      return jax.device_put(tree)
+    return jax.device_put_sharded(list(_unstack(shard(tree, self.n, axis), self.n)),
+                                  self.devices)
+
+  def broadcast(self, x):
+    x = jnp.asarray(x)
+    return x if self.n == 1 else jnp.broadcast_to(x, (self.n,) + x.shape)
+
+  def first(self, tree):
+    return tree if self.n == 1 else jax.tree.map(lambda x: x[0], tree)
+
+
+def _unstack(tree, n):
+  return (jax.tree.map(lambda x: x[i], tree) for i in range(n))
+
+
 def make_step(step_factory: Callable[[Optional[str]], Callable], devices: Optional[int] = None,
               batch_axis: int = 0, donate: bool = False) -> Callable:
-  """step_factory(axis_name) -> step(state, batch, key) -> (state, metrics)."""
-  n = num_devices() if devices is None else devices
-  if n == 1:
-    return jax.jit(step_factory(None), donate_argnums=(0,) if donate else ())
-  pstep = jax.pmap(step_factory(AXIS), axis_name=AXIS, devices=jax.local_devices()[:n])
+  """step_factory(axis_name) -> step(state, batch, key) -> (state, metrics), as a callable
+  with the single-device signature: replicates state, shards the batch, returns device 0's
+  (identical) copy."""
+  d = Devices(devices)
+  compiled = d.compile(step_factory, donate=(0,) if donate else ())
+  if d.n == 1:
+    return compiled
 
   def step(state, batch, key):
-    rep = jax.device_put_replicated(state, jax.local_devices()[:n])
-    keys = jnp.broadcast_to(key, (n,) + key.shape)
-    new_state, metrics = pstep(rep, shard(batch, n, batch_axis), keys)
-    first = lambda x: x[0]
-    return jax.tree.map(first, new_state), jax.tree.map(first, metrics)
+    new_state, metrics = compiled(d.replicate(state), d.shard(batch, batch_axis),
+                                  d.broadcast(key))
+    return d.first(new_state), d.first(metrics)
 
   return step
 

@@ -116,7 +116,7 @@ def scheduled_epsilons(ladder, env_steps: int, schedule: str, start: float,
   if schedule == "constant":
     return ladder
   frac = min(1.0, env_steps / max(decay_env_steps, 1))
-  return (start + (ladder - start) * frac).astype(np.float32)
+  return ((1.0 - frac) * start + frac * np.asarray(ladder, np.float64)).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------- networks
@@ -211,6 +211,12 @@ def transition_from_window(window, gamma: float, weight) -> Transition:
                     window["obs"][:, n], window["game_id"][:, 0], weight)
 
 
+def _strong(tree):
+  """Drops weak types (flashbax returns some weakly typed scalars and strengthens them later,
+  which would recompile every jitted buffer function once more)."""
+  return jax.tree.map(lambda x: jax.lax.convert_element_type(x, x.dtype), tree)
+
+
 def _all_gather(x, axis_name):
   """The global batch of a per-device [b] array (device order = shard order)."""
   return jax.lax.all_gather(x, axis_name, tiled=True) if axis_name else x
@@ -270,10 +276,11 @@ class Rainbow:
     self.buffer_env_steps = 0         # env steps added to the buffer by this process
     self._recent = [collections.deque(maxlen=NORMALIZED_RETURN_WINDOW) for _ in self.game_names]
 
-    self._act = jax.jit(self._act_fn, static_argnames=("explore",))
-    self._add = jax.jit(self.buffer.add, donate_argnums=0)
+    self._act = jax.jit(self._act_fn, static_argnames=("noisy",))
+    self._add = jax.jit(lambda s, x: _strong(self.buffer.add(s, x)), donate_argnums=0)
     self._sample = jax.jit(self._sample_fn)
-    self._set_priorities = jax.jit(self.buffer.set_priorities, donate_argnums=0)
+    self._set_priorities = jax.jit(lambda s, i, p: _strong(self.buffer.set_priorities(s, i, p)),
+                                   donate_argnums=0)
     self._update = parallel.make_step(self._make_update, devices, batch_axis=0)
 
   # -- state
@@ -291,12 +298,11 @@ class Rainbow:
     return self.net.apply({"params": params}, obs, alphas)
 
   # -- acting
-  def _act_fn(self, params, alphas, obs, epsilons, key, explore: bool):
+  def _act_fn(self, params, alphas, obs, epsilons, key, noisy: bool):
+    """epsilon-greedy in the expected Q; `noisy` draws noisy-net weights (static)."""
     k_noise, k_eps, k_rand = jax.random.split(key, 3)
-    logits = self._apply(params, alphas, obs, k_noise if explore else None)
+    logits = self._apply(params, alphas, obs, k_noise if noisy else None)
     greedy = jnp.argmax(q_values(logits, self.atoms), axis=-1).astype(jnp.int32)
-    if not explore:
-      return greedy
     random = jax.random.randint(k_rand, greedy.shape, 0, self.num_actions, jnp.int32)
     return jnp.where(jax.random.uniform(k_eps, greedy.shape) < epsilons, random, greedy)
 
@@ -309,11 +315,13 @@ class Rainbow:
   def act(self, state: RainbowState, obs, key, evaluation: bool = False):
     """evaluation: greedy (epsilon 0, noise-free weights); else per-row training epsilons."""
     if evaluation:
-      return np.asarray(self._act(state.params, state.alphas, obs, None, key, explore=False))
+      # Same compiled function as training when noisy nets are off (epsilons of zero).
+      eps = np.zeros((obs.shape[0],), np.float32)
+      return np.asarray(self._act(state.params, state.alphas, obs, eps, key, noisy=False))
     if obs.shape[0] != self.num_envs:
       raise ValueError(f"training act expects {self.num_envs} rows, got {obs.shape[0]}")
-    return np.asarray(self._act(state.params, state.alphas, obs,
-                                self.epsilons(state.env_steps), key, explore=True))
+    return np.asarray(self._act(state.params, state.alphas, obs, self.epsilons(state.env_steps),
+                                key, noisy=self.net.noisy))
 
   # -- replay
   def _empty_record(self):
@@ -327,7 +335,7 @@ class Rainbow:
     Rewards are divided by the max reward of each row's game here, once.
     """
     if self.buffer_state is None:
-      self.buffer_state = self.buffer.init(self._empty_record())
+      self.buffer_state = jax.jit(lambda r: _strong(self.buffer.init(r)))(self._empty_record())
     T = actions.shape[1]
     records = {"obs": obs, "action": actions.astype(np.int32),
                "reward": (rewards / self._row_scale[:, None]).astype(np.float32),
@@ -376,7 +384,7 @@ class Rainbow:
       key, act_key = jax.random.split(key)
       obs[:, t] = runner.obs
       actions[:, t] = np.asarray(self._act(state.params, state.alphas, runner.obs, eps, act_key,
-                                           explore=True))
+                                           noisy=self.net.noisy))
       step = runner.step(actions[:, t])
       rewards[:, t] = step.reward
       terminated[:, t] = step.terminated | step.truncated

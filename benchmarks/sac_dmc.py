@@ -1,0 +1,144 @@
+"""SAC on DM-Control: env frames/s (physics vs rendering) and learner updates/s, 4-layer CNN vs
+DARTS supernet, measured in one run, with the ratios.
+
+  python benchmarks/sac_dmc.py [--task=cartpole-swingup] [--batch=256] [--updates=3]
+                               [--skip_env] [--skip_learner]
+
+Env: one dm_control env, 84x84 renders. `physics` = control steps without rendering; `render`
+= physics.render alone; `env step` = darts_rl's DMCVecEnv.step (action repeat R, one render per
+agent step); `render every repeat` = what rendering after every control step would cost.
+Learner: the SAC update of darts_rl.agents.sac (replay sample, shift augmentation, critic +
+alphas, actor, temperature, target update) at the full config of experiments/sac_dmc.py
+(baseline = cnn4, search = supernet), on the default JAX backend.
+"""
+import argparse
+import os
+import sys
+import time
+import types
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from darts_rl.agents import sac  # noqa: E402
+from darts_rl.networks import make_encoder  # noqa: E402
+from experiments.sac_dmc import get_config  # noqa: E402
+
+ACTION_DIMS = {"cartpole-swingup": 1, "reacher-easy": 2, "ball_in_cup-catch": 2,
+               "finger-spin": 2, "cheetah-run": 6, "walker-walk": 6}
+
+
+def _rate(fn, n):
+  t = time.perf_counter()
+  for _ in range(n):
+    fn()
+  return n / (time.perf_counter() - t)
+
+
+def env_rates(task: str, n: int):
+  from dm_control import suite
+  from darts_rl import envs
+  repeat = envs.DEFAULT_ACTION_REPEAT.get(task, envs.FALLBACK_ACTION_REPEAT)
+  domain, name = envs.dmc.parse_task(task)
+  raw = suite.load(domain, name, task_kwargs={"random": 0})
+  spec = raw.action_spec()
+  rng = np.random.default_rng(0)
+  raw.reset()
+
+  def physics():
+    if raw.step(rng.uniform(spec.minimum, spec.maximum)).last():
+      raw.reset()
+
+  render = lambda: raw.physics.render(84, 84, camera_id=0)
+  render()  # creates the GL context
+  vec = envs.make_dmc(task, 1, seed=0, action_repeat=repeat)
+  vec.reset()
+  step = lambda: vec.step(rng.uniform(-1, 1, (1,) + vec.action_spec.shape))
+  step()
+  out = {"repeat": repeat, "physics": _rate(physics, n * repeat), "render": _rate(render, n),
+         "env_step": _rate(step, n)}
+  vec.close()
+  return out
+
+
+def learner_rates(task: str, phase: str, batch: int, updates: int):
+  c = get_config(phase)
+  c.sac.batch_size = batch
+  c.sac.replay_capacity = 2 * batch   # the replay content does not change the cost of a step
+  obs_shape = (c.env.image_size, c.env.image_size, 3 * c.env.frame_stack)
+  spec = types.SimpleNamespace(shape=(ACTION_DIMS.get(task, 1),), low=-1.0, high=1.0)
+  agent = sac.SAC(c, make_encoder(c.encoder), obs_shape, spec, num_envs=1)
+  state = agent.init(jax.random.PRNGKey(0))
+  rng = np.random.default_rng(0)
+  n = c.sac.replay_capacity
+  agent.replay.add(sac.Transition(
+      rng.integers(0, 256, (n,) + obs_shape, dtype=np.uint8),
+      rng.uniform(-1, 1, (n,) + spec.shape).astype(np.float32),
+      rng.normal(size=n).astype(np.float32), np.ones(n, np.float32),
+      rng.integers(0, 256, (n,) + obs_shape[:2] + (3,), dtype=np.uint8)))
+  key = jax.random.PRNGKey(1)
+  box = {"state": state, "key": key}
+
+  def update():
+    box["key"], k1, k2 = jax.random.split(box["key"], 3)
+    b = {"main": agent.replay.sample(k1), "arch": None}
+    box["state"], _ = agent.update_step(box["state"], b, k2)  # metrics -> floats: synchronous
+
+  t = time.perf_counter()
+  update()
+  compile_s = time.perf_counter() - t
+  obs1 = rng.integers(0, 256, (1,) + obs_shape, dtype=np.uint8)
+  act = lambda: agent.act(box["state"], obs1, key)
+  act()
+  return {"updates_per_s": _rate(update, updates), "act_per_s": _rate(act, 20),
+          "compile_s": compile_s}
+
+
+def main():
+  ap = argparse.ArgumentParser()
+  ap.add_argument("--task", default="cartpole-swingup")
+  ap.add_argument("--batch", type=int, default=256)
+  ap.add_argument("--updates", type=int, default=3)
+  ap.add_argument("--env_steps", type=int, default=100)
+  ap.add_argument("--skip_env", action="store_true")
+  ap.add_argument("--skip_learner", action="store_true")
+  args = ap.parse_args()
+  print(f"backend={jax.default_backend()} devices={jax.devices()} task={args.task}",
+        flush=True)
+  env = None
+  if not args.skip_env:
+    env = env_rates(args.task, args.env_steps)
+    print(f"MUJOCO_GL={os.environ.get('MUJOCO_GL')}")
+    r = env["repeat"]
+    step_ms = 1e3 / env["env_step"]
+    render_ms, physics_ms = 1e3 / env["render"], 1e3 / env["physics"]
+    print(f"physics only        {env['physics']:9.1f} control steps/s ({physics_ms:.2f} ms)")
+    print(f"render only 84x84   {env['render']:9.1f} renders/s ({render_ms:.2f} ms)")
+    print(f"env step (repeat {r}) {env['env_step']:9.1f} agent steps/s = "
+          f"{env['env_step'] * r:.1f} frames/s ({step_ms:.2f} ms; render "
+          f"{100 * render_ms / step_ms:.0f}% of it)")
+    naive = 1e3 / (r * (physics_ms + render_ms))
+    print(f"render every repeat {naive:9.1f} agent steps/s (estimated: {r} x (physics + "
+          f"render)); rendering once per agent step is {env['env_step'] / naive:.2f}x faster")
+  if not args.skip_learner:
+    res = {}
+    for phase, name in (("baseline", "cnn4"), ("search", "supernet")):
+      res[name] = learner_rates(args.task, phase, args.batch, args.updates)
+      m = res[name]
+      print(f"learner {name:9s} {m['updates_per_s']:8.3f} updates/s at batch {args.batch} "
+            f"(first call incl. compile {m['compile_s']:.1f} s); act {m['act_per_s']:.1f}/s",
+            flush=True)
+    ratio = res["supernet"]["updates_per_s"] / res["cnn4"]["updates_per_s"]
+    print(f"ratio supernet/cnn4 updates/s = {ratio:.3f} (supernet step costs {1 / ratio:.2f}x)")
+    if env is not None:
+      for name, m in res.items():
+        it_ms = 1e3 / env["env_step"] + 1e3 / m["act_per_s"] + 1e3 / m["updates_per_s"]
+        print(f"end-to-end {name:9s} ~{1e3 / it_ms:.2f} env steps/s at 1 update per env step "
+              f"(env {100e3 / env['env_step'] / it_ms:.0f}%, update "
+              f"{100e3 / m['updates_per_s'] / it_ms:.0f}% of an iteration)")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,437 @@
+"""SAC from pixels (DrQ / SAC-AE style) with a searchable encoder, for DM-Control.
+
+Twin critics on one shared image encoder, target critic + target encoder tracked by soft update
+(tau), a tanh-Gaussian actor on stop-gradient features of the critic's encoder, and a learned
+temperature with target entropy -|A|/2. The encoder and its alphas are trained by the critic
+loss only (REFERENCE.md §3), through `optim.dual_update` (joint or alternating). Observations
+(current and next, independently) get a random shift: replicate-pad 4 px, random crop back.
+
+Replay: a uniform flashbax item buffer that lives in the agent object, NOT in the checkpointed
+state (100k x 84x84x9 uint8 is 6+ GB). A resumed run therefore starts with an empty buffer:
+updates restart once `learning_starts` new env steps were collected by this process; the
+uniform-random warm-up (`init_random_env_steps`) counts env steps over the whole run (it is in
+the state) and is not repeated. Each transition stores obs and only the newest frame of the next
+observation: with frame stacking, next_obs[..., :-3] == obs[..., 3:] (checked on every add).
+
+Bootstrapping: discount 0 only where the episode terminated; where it was truncated by the time
+limit the target bootstraps from `final_obs` (the env's last frame stack), never from the first
+observation of the next episode.
+
+Math at module level (random_shift, tanh_gaussian_sample, soft_td_target, the three losses,
+soft_update) is tested against hand-computed numbers in tests/test_sac.py.
+"""
+from typing import Any, NamedTuple, Optional, Sequence
+
+import flashbax as fbx
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from darts_rl import parallel
+from darts_rl.agents import optim
+
+FRAME_CHANNELS = 3                 # RGB frames are stacked on the channel axis
+LOG_STD_MIN, LOG_STD_MAX = -10.0, 2.0
+
+
+# ---------------------------------------------------------------------------- learning math
+
+def random_shift(key, obs, pad: int = 4, first_index=0):
+  """Random-shift augmentation (DrQ, Kostrikov et al. 2020): replicate-pad `pad` px, crop back.
+
+  obs: [B, H, W, C] (uint8 or float) -> same shape and dtype. Sample i is shifted by
+  (dy, dx) in [-pad, pad]^2 drawn from fold_in(key, first_index + i); the whole channel stack
+  (every stacked frame) of a sample gets the same shift. `first_index` is the global index of
+  row 0, so a batch split over devices draws the same shifts as the whole batch on one device.
+  """
+  b, h, w, c = obs.shape
+  padded = jnp.pad(obs, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
+  idx = first_index + jnp.arange(b)
+  offsets = jax.vmap(lambda i: jax.random.randint(jax.random.fold_in(key, i), (2,), 0,
+                                                  2 * pad + 1))(idx)
+  crop = lambda img, o: jax.lax.dynamic_slice(img, (o[0], o[1], 0), (h, w, c))
+  return jax.vmap(crop)(padded, offsets)
+
+
+def per_sample_keys(key, n: int, first_index=0):
+  """[n] keys, row i from fold_in(key, first_index + i) (device-count invariant)."""
+  return jax.vmap(lambda i: jax.random.fold_in(key, i))(first_index + jnp.arange(n))
+
+
+def tanh_gaussian_log_prob(u, mu, log_std):
+  """log pi(tanh(u)) for u ~ N(mu, exp(log_std)^2) per dimension; [..., A] -> [...].
+
+  Change of variables: log N(u) - sum log(1 - tanh(u)^2), with the stable identity
+  log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)) (Haarnoja et al. 2018, appendix C).
+  """
+  z = (u - mu) * jnp.exp(-log_std)
+  normal = -0.5 * z ** 2 - log_std - 0.5 * jnp.log(2 * jnp.pi)
+  correction = 2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u))
+  return jnp.sum(normal - correction, axis=-1)
+
+
+def tanh_gaussian_sample(key, mu, log_std):
+  """Reparameterized sample: mu, log_std [..., A] -> (action tanh(u) [..., A], log_prob [...])."""
+  u = mu + jnp.exp(log_std) * jax.random.normal(key, mu.shape)
+  return jnp.tanh(u), tanh_gaussian_log_prob(u, mu, log_std)
+
+
+def soft_td_target(r_t, discount_t, q1_t, q2_t, logp_t, temperature):
+  """Soft Bellman target y = r_t + discount_t (min(q1_t, q2_t) - temperature logp_t).
+
+  All [B]. discount_t = gamma * (1 - terminated_t); q*_t from the target critic at the next
+  observation and an action a_t ~ pi(.|s_t) with log-probability logp_t.
+  """
+  return r_t + discount_t * (jnp.minimum(q1_t, q2_t) - temperature * logp_t)
+
+
+def critic_loss(q1_tm1, q2_tm1, target, weight: float = 0.5):
+  """weight * (MSE(q1, y) + MSE(q2, y)); y is not differentiated. [B] -> scalar.
+
+  weight 0.5 is the released (tf_agents) critic_loss_weight."""
+  target = jax.lax.stop_gradient(target)
+  return weight * (jnp.mean((q1_tm1 - target) ** 2) + jnp.mean((q2_tm1 - target) ** 2))
+
+
+def actor_loss(q1, q2, logp, temperature):
+  """mean(temperature * logp - min(q1, q2)) over [B] (SAC policy objective)."""
+  return jnp.mean(temperature * logp - jnp.minimum(q1, q2))
+
+
+def temperature_loss(log_temperature, logp, target_entropy):
+  """mean(-log_temperature * (logp + target_entropy)); logp is not differentiated.
+
+  Its gradient raises the temperature while the policy entropy -logp is below the target."""
+  return jnp.mean(-log_temperature * jax.lax.stop_gradient(logp + target_entropy))
+
+
+def soft_update(target, online, tau: float):
+  """Polyak averaging: target <- (1 - tau) target + tau online, leaf by leaf."""
+  return jax.tree.map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)
+
+
+# ---------------------------------------------------------------------------- networks
+
+_dense = lambda n, name: nn.Dense(n, kernel_init=nn.initializers.xavier_uniform(), name=name)
+
+
+def _mlp(x, hidden: Sequence[int], prefix: str):
+  for i, width in enumerate(hidden):
+    x = nn.relu(_dense(width, f"{prefix}{i}")(x))
+  return x
+
+
+class DoubleQ(nn.Module):
+  """Twin Q heads: (features [B, D], action [B, A]) -> (q1 [B], q2 [B])."""
+  hidden: Sequence[int]
+
+  @nn.compact
+  def __call__(self, features, action):
+    x = jnp.concatenate([features, action], axis=-1)
+    return tuple(_dense(1, f"q{k}_out")(_mlp(x, self.hidden, f"q{k}_"))[:, 0] for k in (1, 2))
+
+
+class Critic(nn.Module):
+  """encoder(obs, alphas) -> features; DoubleQ(features, action). Params {'encoder', 'q'}."""
+  encoder: nn.Module
+  hidden: Sequence[int]
+
+  def setup(self):
+    self.q = DoubleQ(self.hidden)
+
+  def __call__(self, obs, action, alphas):
+    return self.q(self.encoder(obs, alphas), action)
+
+  def encode(self, obs, alphas):
+    return self.encoder(obs, alphas)
+
+  def q_values(self, features, action):
+    return self.q(features, action)
+
+
+class Actor(nn.Module):
+  """features [B, D] -> (mu [B, A], log_std [B, A] in [LOG_STD_MIN, LOG_STD_MAX])."""
+  hidden: Sequence[int]
+  action_dim: int
+
+  @nn.compact
+  def __call__(self, features):
+    h = _mlp(features, self.hidden, "fc")
+    mu = _dense(self.action_dim, "mu")(h)
+    # Smooth squashing of log_std into its range (SAC-AE / DrQ) keeps gradients everywhere.
+    log_std = jnp.tanh(_dense(self.action_dim, "log_std")(h))
+    log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1.0)
+    return mu, log_std
+
+
+# ---------------------------------------------------------------------------- replay
+
+class Transition(NamedTuple):
+  obs: Any          # [..., H, W, C] uint8 frame stack acted on
+  action: Any       # [..., A] float32
+  reward: Any       # [...] float32 (summed over action repeats)
+  discount: Any     # [...] float32: 0 where terminated, else 1 (gamma applied in the loss)
+  next_frame: Any   # [..., H, W, 3] uint8 newest frame of the next obs (final_obs if done)
+
+
+def _add_contiguous(state, items: Transition):
+  """flashbax item-buffer add of N items as one contiguous slice (capacity % N == 0).
+
+  flashbax's own add is a scatter, which XLA:CPU runs over the whole buffer (~190 ms per add
+  for 300 MB); dynamic_update_slice under buffer donation writes only the new rows.
+  """
+  cap = jax.tree.leaves(state.experience)[0].shape[1]
+  n = jax.tree.leaves(items)[0].shape[0]
+  write = lambda buf, x: jax.lax.dynamic_update_slice_in_dim(buf, x[None].astype(buf.dtype),
+                                                             state.current_index, axis=1)
+  end = state.current_index + n
+  return state.replace(experience=jax.tree.map(write, state.experience, items),
+                       current_index=end % cap, is_full=state.is_full | (end >= cap))
+
+
+class Replay:
+  """Uniform replay of Transitions on a flashbax item buffer (on the default device)."""
+
+  def __init__(self, capacity: int, batch_size: int, example: Transition, num_envs: int):
+    if capacity % num_envs:
+      raise ValueError(f"sac.replay_capacity={capacity} must be a multiple of "
+                       f"env.num_envs={num_envs}")
+    if batch_size > capacity:
+      raise ValueError(f"sac.batch_size={batch_size} exceeds sac.replay_capacity={capacity}")
+    self.capacity = capacity
+    self.size = 0
+    self._buffer = fbx.make_item_buffer(max_length=capacity, min_length=1,
+                                        sample_batch_size=batch_size, add_batches=True)
+    self.state = self._buffer.init(example)
+    self._add = jax.jit(_add_contiguous, donate_argnums=0)
+    self._sample = jax.jit(lambda s, k: self._buffer.sample(s, k).experience)
+
+  def add(self, items: Transition):
+    self.state = self._add(self.state, items)
+    self.size = min(self.capacity, self.size + len(items.reward))
+
+  def sample(self, key) -> Transition:
+    return self._sample(self.state, key)
+
+
+# ---------------------------------------------------------------------------- agent
+
+class SACState(NamedTuple):
+  params: Any                  # critic {'encoder', 'q'}: trained by the critic loss
+  alphas: Any                  # architecture weights: trained by the critic loss too
+  opt_state: Any
+  arch_opt_state: Any
+  target_params: Any           # soft-updated copies of params and alphas (target encoder)
+  target_alphas: Any
+  actor_params: Any
+  actor_opt_state: Any
+  log_temperature: Any         # scalar
+  temperature_opt_state: Any
+  env_steps: np.ndarray        # env steps taken by this run (uniform actions below warm-up)
+
+
+class SAC:
+  """Off-policy agent: one iteration = one vectorized env step + `updates_per_iteration`
+  updates (once `learning_starts` env steps are in the replay)."""
+
+  def __init__(self, config, encoder_spec, obs_shape, action_spec, num_envs: int,
+               devices: Optional[int] = None):
+    c = config.sac
+    if not hasattr(action_spec, "low"):   # envs.BoxActions (not imported: no env deps here)
+      raise ValueError("SAC needs continuous (box) actions, e.g. DM-Control; use PPO or "
+                       "Rainbow for discrete actions")
+    if obs_shape[-1] % FRAME_CHANNELS:
+      raise ValueError(f"SAC expects stacked RGB frames, got {obs_shape[-1]} channels")
+    optim.check_arch_update(config.arch.mode)
+    self.config = config
+    self.num_envs = num_envs
+    self.obs_shape = tuple(obs_shape)
+    self.action_spec = action_spec
+    self.action_dim = int(np.prod(action_spec.shape))
+    self.target_entropy = -c.target_entropy_scale * self.action_dim
+    self.init_alphas = encoder_spec.alphas
+    self.critic = Critic(encoder_spec.module, tuple(c.hidden))
+    self.actor = Actor(tuple(c.hidden), self.action_dim)
+    self.tx = optim.make_optimizer(c.critic_optimizer)
+    self.arch_tx = optim.make_optimizer(config.arch.optimizer)
+    self.actor_tx = optim.make_optimizer(c.actor_optimizer)
+    self.temperature_tx = optim.make_optimizer(c.temperature_optimizer)
+    self.env_steps_per_iteration = num_envs
+    h, w, _ = self.obs_shape
+    example = Transition(np.zeros(self.obs_shape, np.uint8),
+                         np.zeros((self.action_dim,), np.float32), np.zeros((), np.float32),
+                         np.zeros((), np.float32), np.zeros((h, w, FRAME_CHANNELS), np.uint8))
+    self.replay = Replay(c.replay_capacity, c.batch_size, example, num_envs)
+    self._new_env_steps = 0    # env steps added to the replay by this process (resume note)
+    self._init = jax.jit(self._init_fn)
+    self._act = jax.jit(self._act_fn)
+    self._random_actions = jax.jit(lambda k: jax.random.uniform(
+        k, (num_envs, self.action_dim), minval=action_spec.low, maxval=action_spec.high))
+    # The learner step; `devices` (default: all local) splits the sampled batch over devices.
+    self._update = parallel.make_step(self._make_update, devices=devices, batch_axis=0)
+
+  # -- state
+  def init(self, key) -> SACState:
+    return self._init(key)._replace(env_steps=np.int64(0))
+
+  def _init_fn(self, key) -> SACState:
+    k_critic, k_actor = jax.random.split(key)
+    obs = jnp.zeros((1,) + self.obs_shape, jnp.uint8)
+    action = jnp.zeros((1, self.action_dim), jnp.float32)
+    params = self.critic.init(k_critic, obs, action, self.init_alphas)["params"]
+    actor_params = self.actor.init(k_actor, self._features(params, self.init_alphas, obs))[
+        "params"]
+    log_temp = jnp.asarray(np.log(self.config.sac.init_temperature), jnp.float32)
+    return SACState(params, self.init_alphas, self.tx.init(params),
+                    self.arch_tx.init(self.init_alphas), params, self.init_alphas, actor_params,
+                    self.actor_tx.init(actor_params), log_temp,
+                    self.temperature_tx.init(log_temp), None)
+
+  # -- acting
+  def _features(self, params, alphas, obs):
+    return self.critic.apply({"params": params}, obs, alphas, method=Critic.encode)
+
+  def _act_fn(self, params, alphas, actor_params, obs, key):
+    """-> (mean action tanh(mu), sampled action); one compiled function serves both modes."""
+    mu, log_std = self.actor.apply({"params": actor_params}, self._features(params, alphas, obs))
+    return jnp.tanh(mu), tanh_gaussian_sample(key, mu, log_std)[0]
+
+  def act(self, state: SACState, obs, key, evaluation: bool = False):
+    """[N, H, W, C] uint8 -> [N, A] actions: a policy sample, or the mean tanh(mu) in eval."""
+    mean, sample = self._act(state.params, state.alphas, state.actor_params, obs, key)
+    return np.asarray(mean if evaluation else sample).reshape(
+        (-1,) + tuple(self.action_spec.shape))
+
+  # -- one iteration
+  def iteration(self, state: SACState, runner, key):
+    c = self.config.sac
+    key, act_key = jax.random.split(key)
+    obs = runner.obs
+    if int(state.env_steps) < c.init_random_env_steps:
+      actions = np.asarray(self._random_actions(act_key))
+    else:
+      actions = self.act(state, obs, act_key)
+    step = runner.step(actions.reshape((self.num_envs,) + tuple(self.action_spec.shape)))
+    # Rows whose episode ended bootstrap from the episode's last frame stack (final_obs).
+    next_obs = step.obs if step.final_obs is None else step.final_obs
+    if not np.array_equal(next_obs[..., :-FRAME_CHANNELS], obs[..., FRAME_CHANNELS:]):
+      raise ValueError("SAC's replay stores only the newest frame of next_obs and needs "
+                       "next_obs[..., :-3] == obs[..., 3:] (a frame-stacking env)")
+    self.replay.add(Transition(obs, actions.reshape(self.num_envs, -1).astype(np.float32),
+                               step.reward.astype(np.float32),
+                               1.0 - step.terminated.astype(np.float32),
+                               next_obs[..., -FRAME_CHANNELS:]))
+    self._new_env_steps += self.num_envs
+    state = state._replace(env_steps=np.int64(int(state.env_steps) + self.num_envs))
+    if self._new_env_steps < c.learning_starts:
+      return state, {}
+    totals = {}
+    for _ in range(c.updates_per_iteration):
+      key, sample_key, arch_key, update_key = jax.random.split(key, 4)
+      batch = {"main": self.replay.sample(sample_key),
+               "arch": (self.replay.sample(arch_key)
+                        if self.config.arch.mode == "alternating" else None)}
+      state, m = self.update_step(state, batch, update_key)
+      for k, v in m.items():
+        totals[k] = totals.get(k, 0.0) + v / c.updates_per_iteration
+    return state, totals
+
+  def update_step(self, state: SACState, batch, key):
+    """(state, {'main': Transition [B], 'arch': Transition [B] | None}, key) -> (state,
+    metrics). One critic (+ alphas), actor and temperature step and a target soft update;
+    pmapped over the batch on several devices."""
+    dev_state = (state.params, state.alphas, state.opt_state, state.arch_opt_state,
+                 state.target_params, state.target_alphas, state.actor_params,
+                 state.actor_opt_state, state.log_temperature, state.temperature_opt_state)
+    new, metrics = self._update(dev_state, batch, key)
+    state = SACState(*new, env_steps=state.env_steps)
+    return state, {k: float(v) for k, v in jax.device_get(metrics).items()}  # one transfer
+
+  def actor_loss_fn(self, actor_params, params, alphas, obs, keys, log_temperature):
+    """Actor objective on augmented obs [B, H, W, C]; keys [B] sample the actions.
+
+    The features are stop-gradient: the actor never trains the encoder or the alphas, and the
+    Q heads are not differentiated here either (only actor_params are updated with it)."""
+    feats = jax.lax.stop_gradient(self._features(params, alphas, obs))
+    mu, log_std = self.actor.apply({"params": actor_params}, feats)
+    action, logp = jax.vmap(tanh_gaussian_sample)(keys, mu, log_std)
+    q1, q2 = self.critic.apply({"params": params}, feats, action, method=Critic.q_values)
+    temperature = jnp.exp(jax.lax.stop_gradient(log_temperature))
+    return actor_loss(q1, q2, logp, temperature), logp
+
+  def _make_update(self, axis_name: Optional[str]):
+    c = self.config.sac
+    mode = self.config.arch.mode
+    pad = c.shift_pad
+
+    def prepare(tr: Transition, key, first):
+      """Augments obs and the rebuilt next obs independently; per-sample noise keys."""
+      k_obs, k_next, k_pi = jax.random.split(key, 3)
+      next_obs = jnp.concatenate([tr.obs[..., FRAME_CHANNELS:], tr.next_frame], axis=-1)
+      n = tr.reward.shape[0]
+      return {"obs": random_shift(k_obs, tr.obs, pad, first), "action": tr.action,
+              "reward": tr.reward, "discount": tr.discount,
+              "next_obs": random_shift(k_next, next_obs, pad, first),
+              "keys": per_sample_keys(k_pi, n, first)}
+
+    def step(dev_state, batch, key):
+      (params, alphas, opt_state, arch_opt_state, target_params, target_alphas, actor_params,
+       actor_opt_state, log_temp, temp_opt_state) = dev_state
+      n = batch["main"].reward.shape[0]
+      first = parallel.axis_offset(n, axis_name)
+      k_main, k_arch, k_actor = jax.random.split(key, 3)
+      temperature = jnp.exp(log_temp)
+
+      def with_target(mb):
+        # Next action from the online encoder + actor; values from the target critic.
+        next_feats = self._features(params, alphas, mb["next_obs"])
+        mu, log_std = self.actor.apply({"params": actor_params}, next_feats)
+        next_a, next_logp = jax.vmap(tanh_gaussian_sample)(mb["keys"], mu, log_std)
+        t_feats = self._features(target_params, target_alphas, mb["next_obs"])
+        tq1, tq2 = self.critic.apply({"params": target_params}, t_feats, next_a,
+                                     method=Critic.q_values)
+        y = soft_td_target(mb["reward"], c.gamma * mb["discount"], tq1, tq2, next_logp,
+                           temperature)
+        return dict(mb, target=jax.lax.stop_gradient(y))
+
+      mb = with_target(prepare(batch["main"], k_main, first))
+      arch_mb = mb
+      if batch.get("arch") is not None:
+        arch_mb = with_target(prepare(batch["arch"], k_arch, first))
+
+      def loss_fn(p, a, data):
+        q1, q2 = self.critic.apply({"params": p}, data["obs"], data["action"], a)
+        loss = critic_loss(q1, q2, data["target"], c.critic_loss_weight)
+        return loss, {"critic_loss": loss, "q": jnp.mean(jnp.minimum(q1, q2)),
+                      "target_q": jnp.mean(data["target"])}
+
+      params, alphas, opt_state, arch_opt_state, aux = optim.dual_update(
+          loss_fn, params, alphas, opt_state, arch_opt_state, mb, arch_mb, self.tx,
+          self.arch_tx, mode, axis_name)
+
+      # Actor and temperature on the updated critic's (stop-gradient) features.
+      actor_keys = per_sample_keys(k_actor, n, first)
+      (a_loss, logp), g = jax.value_and_grad(self.actor_loss_fn, has_aux=True)(
+          actor_params, params, alphas, mb["obs"], actor_keys, log_temp)
+      g = parallel.pmean(g, axis_name)
+      updates, actor_opt_state = self.actor_tx.update(g, actor_opt_state, actor_params)
+      actor_params = optax.apply_updates(actor_params, updates)
+      t_loss, gt = jax.value_and_grad(temperature_loss)(log_temp, logp, self.target_entropy)
+      gt = parallel.pmean(gt, axis_name)
+      updates, temp_opt_state = self.temperature_tx.update(gt, temp_opt_state, log_temp)
+      log_temp = optax.apply_updates(log_temp, updates)
+
+      target_params = soft_update(target_params, params, c.tau)
+      target_alphas = soft_update(target_alphas, alphas, c.tau)
+      metrics = {"loss/critic": aux["critic_loss"], "loss/actor": a_loss,
+                 "loss/temperature": t_loss, "q/mean": aux["q"], "q/target": aux["target_q"],
+                 "grad_norm/critic": aux["grad_norm"], "grad_norm/arch": aux["arch_grad_norm"],
+                 "grad_norm/actor": optax.global_norm(g), "temperature": jnp.exp(log_temp),
+                 "entropy": -jnp.mean(logp)}
+      new = (params, alphas, opt_state, arch_opt_state, target_params, target_alphas,
+             actor_params, actor_opt_state, log_temp, temp_opt_state)
+      return new, parallel.pmean(metrics, axis_name)
+
+    return step

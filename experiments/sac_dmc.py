@@ -1,0 +1,147 @@
+"""RL-DARTS with SAC on DM-Control from pixels (REFERENCE.md §3), one task.
+
+Variants (comma-separated: a phase and a size):
+  phase: search (supernet, default) | evaluate (fixed genotype) | baseline (the 4-layer CNN)
+  size:  full (the paper: 2e5 env steps of cartpole-swingup) | smoke (seconds) | demo (minutes)
+
+  python launch/search.py --config=experiments/sac_dmc.py:search --workdir=/tmp/s
+  python launch/discretize.py --workdir=/tmp/s
+  python launch/evaluate.py --config=experiments/sac_dmc.py:evaluate \
+      --config.encoder.genotype=/tmp/s/genotype.json --workdir=/tmp/e
+  python launch/evaluate.py --config=experiments/sac_dmc.py:baseline --workdir=/tmp/b
+
+Other tasks: --config.env.task=walker-walk --config.loop.total_env_steps=1000000
+--config.sac.init_random_env_steps=10000 (action repeat follows the task unless set).
+Env steps are agent decisions (frames = env steps x action repeat), as the released code
+counts them: one gradient update per env step.
+"""
+import ml_collections
+
+from darts_rl import config as blocks
+
+PHASES = ("search", "evaluate", "baseline")
+SIZES = ("full", "smoke", "demo")
+
+
+def parse_arg(arg):
+  tokens = [t for t in (arg or "search").split(",") if t]
+  phase = [t for t in tokens if t in PHASES]
+  size = [t for t in tokens if t in SIZES]
+  unknown = [t for t in tokens if t not in PHASES + SIZES]
+  if unknown or len(phase) > 1 or len(size) > 1:
+    raise ValueError(f"bad config variant '{arg}': use PHASE[,SIZE] with PHASE in "
+                     f"{'/'.join(PHASES)} and SIZE in {'/'.join(SIZES)}")
+  return (phase or ["search"])[0], (size or ["full"])[0]
+
+
+def dmc_config(task: str = "cartpole-swingup", num_envs: int = 1) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.kind = "dmc"
+  # 'domain-task' (darts_rl.envs.DMC_TASKS).
+  c.task = task
+  c.num_envs = num_envs
+  # 0 = the task's released value (darts_rl.envs.DEFAULT_ACTION_REPEAT: cartpole 4, finger 1,
+  # walker 2, ...).
+  c.action_repeat = 0
+  c.frame_stack = 3
+  c.image_size = 84
+  # Camera (unset: 0, or 2 for quadruped) and episode length in simulated seconds (unset: the
+  # suite's, 1000 control steps).
+  c.camera_id = ml_collections.config_dict.placeholder(int)
+  c.time_limit = ml_collections.config_dict.placeholder(float)
+  return c
+
+
+def get_config(arg=None) -> ml_collections.ConfigDict:
+  phase, size = parse_arg(arg)
+  c = ml_collections.ConfigDict()
+  # Seed of everything (params, envs, sampling); two seeds give different runs.
+  c.seed = 0
+  # Agent name (darts_rl.agents.AGENTS).
+  c.agent = "sac"
+  c.env = dmc_config("cartpole-swingup", num_envs=1)
+  # search: DARTS supernet (conv 32 stride 2, one IMPALA-skeleton stage of 32 channels with two
+  # normal cells, base op set); evaluate: the discretized cell; baseline: the 4-layer CNN.
+  # All end in Dense(50) -> LayerNorm.
+  if phase == "baseline":
+    c.encoder = blocks.encoder_config(kind="cnn4", channels=(32,), head="sac", feature_dim=50)
+  else:
+    c.encoder = blocks.encoder_config(
+        kind="supernet" if phase == "search" else "fixed", skeleton="impala", channels=(32,),
+        stem_channels=32, stem_stride=2, head="sac", feature_dim=50)
+
+  s = c.sac = ml_collections.ConfigDict()
+  s.batch_size = 256
+  s.gamma = 0.99
+  # Soft-update rate of the target critic and target encoder (every update).
+  s.tau = 0.005
+  # Hidden widths of the actor and of each critic MLP.
+  s.hidden = (256, 256)
+  # Replay capacity in transitions (a multiple of env.num_envs); not checkpointed.
+  s.replay_capacity = 100_000
+  # Uniform-random actions for the first N env steps of the run (cheetah, walker, finger:
+  # 10000).
+  s.init_random_env_steps = 1000
+  # Updates start once this process added N env steps to the (fresh) replay; also on resume.
+  s.learning_starts = 1000
+  # Updates per iteration; an iteration steps every env once, so updates per env step are
+  # updates_per_iteration / env.num_envs (the paper: 1).
+  s.updates_per_iteration = 1
+  # Initial temperature (released: log alpha 0) and target entropy = -scale * |A|.
+  s.init_temperature = 1.0
+  s.target_entropy_scale = 0.5
+  # Critic loss = weight * (MSE(q1) + MSE(q2)) (released tf_agents weight 0.5).
+  s.critic_loss_weight = 0.5
+  # Random-shift augmentation: replicate-pad this many pixels, random crop back.
+  s.shift_pad = 4
+  s.actor_optimizer = blocks.adam_config(3e-4)
+  s.critic_optimizer = blocks.adam_config(3e-4)
+  s.temperature_optimizer = blocks.adam_config(3e-4)
+  # Only the critic loss trains the encoder's alphas, with the critic's optimizer settings.
+  c.arch = blocks.arch_config(s.critic_optimizer)
+
+  c.loop = blocks.loop_config(200_000)
+  c.loop.log_every_env_steps = 1000
+  c.loop.eval_every_env_steps = 5000
+  c.loop.checkpoint_every_env_steps = 10_000
+  c.loop.eval_episodes = 10
+  # DM-Control has no levels: evaluate on fresh seeds only.
+  c.loop.eval_splits = ("test",)
+
+  if size == "smoke":  # seconds on a CPU after compilation: every code path, no learning
+    c.env.num_envs = 1           # each env costs an EGL context and its renders
+    c.env.time_limit = 0.2        # cartpole: 20 control steps = 5 agent steps at repeat 4
+    c.encoder.channels = (4,)
+    c.encoder.feature_dim = 16
+    if phase != "baseline":
+      c.encoder.stem_channels = 4
+      c.encoder.num_nodes = 2     # 3 edges per cell: the same code paths, less to compile
+    s.batch_size = 8
+    s.hidden = (16, 16)
+    s.replay_capacity = 64
+    s.init_random_env_steps = 8
+    s.learning_starts = 8
+    c.loop = blocks.loop_config(24)
+    c.loop.log_every_env_steps = 8
+    c.loop.eval_every_env_steps = 16
+    c.loop.checkpoint_every_env_steps = 16
+    c.loop.eval_episodes = 2
+    c.loop.eval_splits = ("test",)
+    c.loop.eval_max_env_steps = 40
+    c.loop.tensorboard = False
+  elif size == "demo":  # minutes on 2 CPU cores: small encoder, short budget, no learning goal
+    c.encoder.channels = (16,)
+    c.encoder.feature_dim = 50
+    if phase != "baseline":
+      c.encoder.stem_channels = 16
+    s.batch_size = 32
+    s.replay_capacity = 10_000
+    s.init_random_env_steps = 250
+    s.learning_starts = 250
+    c.loop = blocks.loop_config(1000)
+    c.loop.log_every_env_steps = 100
+    c.loop.eval_every_env_steps = 0
+    c.loop.checkpoint_every_env_steps = 500
+    c.loop.eval_episodes = 2
+    c.loop.eval_splits = ("test",)
+  return c
