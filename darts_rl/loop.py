@@ -129,8 +129,8 @@ def run(config, workdir: str, phase: str) -> Dict:
     for split in lc.eval_splits:
       summary[SPLIT_NAMES[split]] = final[split]
     workdir_lib.atomic_write_json(os.path.join(workdir, "eval.json"), summary)
-    writer.write(env_steps, {f"eval/{SPLIT_NAMES[s]}/return": final[s]["mean_return"]
-                             for s in lc.eval_splits})
+    final_row = {f"eval/{SPLIT_NAMES[s]}/return": final[s]["mean_return"] for s in lc.eval_splits}
+    writer.write(env_steps, dict(final_row, wall_s=time.time() - wall0))
     writer.close()
     workdir_lib.mark_done(workdir, {"env_steps": env_steps})
     desc = ", ".join(f"{SPLIT_NAMES[s]} {final[s]['mean_return']:.3g}"

@@ -41,7 +41,7 @@ _MICRO_KEY = re.compile(r"^(?P<ct>.+)/node(?P<i>\d+)$")
 # --- Reading the workdir -------------------------------------------------------------------
 
 def load_metrics(workdir: str) -> List[dict]:
-  """WORKDIR/metrics.jsonl -> rows sorted by env_steps, one per env_steps (the last one logged).
+  """WORKDIR/metrics.jsonl -> rows sorted by env_steps, one per env_steps (merged, last wins).
 
   A truncated last line (a run killed mid-write) is ignored; any other malformed line, or a row
   without an integer "env_steps", is a ValueError naming the file and line.
@@ -66,7 +66,9 @@ def load_metrics(workdir: str) -> List[dict]:
     steps = row.get("env_steps") if isinstance(row, dict) else None
     if isinstance(steps, bool) or not isinstance(steps, (int, float)) or steps != int(steps):
       raise ValueError(f"{path}:{n + 1}: a metrics row needs an integer 'env_steps', got {steps!r}")
-    rows[int(steps)] = row  # resumed runs re-log steps: the last occurrence wins
+    # Rows of one step are merged, later values winning (the final evaluation adds a row at
+    # the last step; a resumed run's writer already dropped rows past its checkpoint).
+    rows[int(steps)] = {**rows.get(int(steps), {}), **row}
   return [rows[s] for s in sorted(rows)]
 
 

@@ -13,8 +13,8 @@ from darts_rl.search.sample import sample_genotype
 OPS = ("Conv3x3", "Relu", "Tanh", "SkipConnection", "Zero")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-# A search run that was resumed from its env_steps=200 checkpoint: 200 and 300 are logged twice;
-# the second (last) occurrence of each must win, whole rows (the stale eval at 300 disappears).
+# Rows sharing env_steps (the final evaluation adds one at the last step; hand-edited or
+# concatenated logs may repeat steps) are merged, later values winning key by key.
 SEARCH_ROWS = [
     {"env_steps": 0, "wall_s": 0.5, "train/return": None, "sps": 0.0},
     {"env_steps": 100, "wall_s": 10.0, "train/return": 1.0, "loss/total": 0.5},
@@ -78,16 +78,18 @@ def _assert_png(path):
 def _dedup_last(rows):
   by_step = {}
   for r in rows:
-    by_step[r["env_steps"]] = r
+    by_step[r["env_steps"]] = {**by_step.get(r["env_steps"], {}), **r}
   return [by_step[s] for s in sorted(by_step)]
 
 
-def test_load_metrics_keeps_last_occurrence_per_env_steps(tmp_path):
+def test_load_metrics_merges_rows_of_one_step_last_wins(tmp_path):
   d, _ = _make_search_dir(tmp_path)
   rows = report.load_metrics(str(d))
   assert [r["env_steps"] for r in rows] == [0, 100, 200, 300, 400]
   assert rows[2]["train/return"] == 2.0 and rows[2]["wall_s"] == 21.0
-  assert rows[3] == {"env_steps": 300, "wall_s": 31.0, "train/return": 3.0}  # stale eval gone
+  # merged: the later row's values win, keys only the earlier row has are kept
+  assert rows[3] == {"env_steps": 300, "wall_s": 31.0, "train/return": 3.0,
+                     "eval/train_levels/return": 777.0}
   steps, values = report.series(rows, "train/return")  # the null at env_steps 0 is skipped
   np.testing.assert_array_equal(steps, [100, 200, 300, 400])
   np.testing.assert_array_equal(values, [1.0, 2.0, 3.0, 5.0])
@@ -117,7 +119,7 @@ def test_write_report(tmp_path):
   assert s_train[-3:] == [2.0, 3.0, 5.0]
   search_row = (f"| search | supernet | {s_rows[-1]['env_steps']} | {np.mean(s_train[-3:]):.2f} | "
                 f"{s_eval_train[-1]:.2f}* | {s_eval_test[-1]:.2f}* | 12m 34s |")
-  assert search_row == "| search | supernet | 400 | 3.33 | 1.50* | 1.25* | 12m 34s |"
+  assert search_row == "| search | supernet | 400 | 3.33 | 777.00* | 1.25* | 12m 34s |"
   e_train = [r["train/return"] for r in EVAL_ROWS]
   tr, te = EVAL_JSON["train_levels"], EVAL_JSON["test_levels"]
   eval_row = (f"| eval run | fixed | {EVAL_ROWS[-1]['env_steps']} | {np.mean(e_train[-3:]):.2f} | "

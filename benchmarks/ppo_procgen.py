@@ -1,0 +1,161 @@
+"""PPO on Procgen, end to end: env steps/s for IMPALA-CNN, the supernet, and PyTorch.
+
+  python benchmarks/ppo_procgen.py                       # quick: 16 envs x 64 steps
+  python benchmarks/ppo_procgen.py --cleanrl             # CleanRL ppo_procgen: 64 x 256, 8 mb, 3 epochs
+  python benchmarks/ppo_procgen.py --encoders=impala,supernet,supernet_pc4 --iters=2
+
+Each encoder runs one warm-up iteration (compilation) and then `--iters` timed iterations of
+the real loop body (rollout with the acting network + PPO update). Prints env steps/s end to
+end, the learner's samples/s (samples x epochs / update time), and ratios measured in this one
+run. The PyTorch figure (benchmarks/torch_ppo.py, CleanRL's implementation of the same step)
+is added when torch is installed (`pip install -e .[bench]`).
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from darts_rl.networks import make_encoder  # noqa: E402
+from experiments.ppo_procgen import get_config  # noqa: E402
+
+ENCODERS = {
+    "impala": dict(kind="impala"),
+    "supernet": dict(kind="supernet"),
+    "supernet_pc4": dict(kind="supernet", partial_channels=4),
+}
+
+
+def config_for(name, args):
+  c = get_config("baseline" if name == "impala" else "search")
+  c.encoder.update(ENCODERS[name])
+  c.env.games = (args.game,)
+  c.env.num_envs = args.num_envs
+  c.ppo.num_steps, c.ppo.num_minibatches, c.ppo.num_epochs = (
+      args.num_steps, args.num_minibatches, args.num_epochs)
+  return c
+
+
+def bench_learner(name, args):
+  """Learner only, on a synthetic batch (no env libraries needed: runs on a bare GPU box)."""
+  from collections import namedtuple
+  from darts_rl.agents.ppo import PPO, Batch
+  c = config_for(name, args)
+  T, N = args.num_steps, args.num_envs
+  rng = np.random.default_rng(0)
+  batch = Batch(obs=rng.integers(0, 256, (T, N, 64, 64, 3), dtype=np.uint8),
+                actions=rng.integers(0, 15, (T, N)).astype(np.int32),
+                logp=np.full((T, N), -2.7, np.float32),
+                values=rng.normal(size=(T, N)).astype(np.float32),
+                rewards=rng.normal(size=(T, N)).astype(np.float32),
+                dones=rng.uniform(size=(T, N)) < 0.01,
+                last_value=np.zeros((N,), np.float32))
+  agent = PPO(c, make_encoder(c.encoder), (64, 64, 3), namedtuple("A", "num_actions")(15), N)
+  state = agent.init(jax.random.PRNGKey(0))
+  times = []
+  for i in range(args.iters + 1):  # the first call compiles
+    t = time.perf_counter()
+    state, _ = agent.update_step(state, batch, jax.random.PRNGKey(i))
+    jax.block_until_ready(state.params)
+    times.append(time.perf_counter() - t)
+  return {"learner_samples_per_s": T * N * args.num_epochs / np.mean(times[1:])}
+
+
+def bench_jax(name, args):
+  from darts_rl.agents import make_agent
+  from darts_rl.envs import make_env
+  from darts_rl.rollout import EnvRunner
+  c = config_for(name, args)
+  env = make_env(c.env, 0, "train")
+  agent = make_agent(c, make_encoder(c.encoder), env)
+  state = agent.init(jax.random.PRNGKey(0))
+  runner = EnvRunner(env)
+  update_s = []
+  orig = agent.update_step
+
+  def timed_update(*a):
+    t = time.perf_counter()
+    out = orig(*a)
+    update_s.append(time.perf_counter() - t)
+    return out
+
+  agent.update_step = timed_update
+  key = jax.random.PRNGKey(1)
+  times = []
+  for i in range(args.iters + 1):  # the first iteration compiles
+    t = time.perf_counter()
+    state, _ = agent.iteration(state, runner, jax.random.fold_in(key, i))
+    jax.block_until_ready(state.params)
+    times.append(time.perf_counter() - t)
+  env.close()
+  steps = args.num_envs * args.num_steps
+  total, upd = np.mean(times[1:]), np.mean(update_s[1:])
+  return {"env_steps_per_s": steps / total, "learner_samples_per_s": steps * args.num_epochs / upd,
+          "rollout_env_steps_per_s": steps / (total - upd)}
+
+
+def bench_torch(args):
+  import torch
+  from benchmarks.torch_ppo import TorchPPO, iteration
+  torch.set_num_threads(os.cpu_count())
+  c = config_for("impala", args)
+  env = make_env(c.env, 0, "train")
+  agent = TorchPPO(env.action_spec.num_actions, args.num_envs, args.num_steps,
+                   args.num_minibatches, args.num_epochs)
+  obs = env.reset()
+  times, upd = [], []
+  for _ in range(args.iters + 1):
+    t = time.perf_counter()
+    obs, _, u = iteration(agent, env, obs)
+    times.append(time.perf_counter() - t)
+    upd.append(u)
+  env.close()
+  steps = args.num_envs * args.num_steps
+  return {"env_steps_per_s": steps / np.mean(times[1:]),
+          "learner_samples_per_s": steps * args.num_epochs / np.mean(upd[1:]),
+          "rollout_env_steps_per_s": steps / (np.mean(times[1:]) - np.mean(upd[1:]))}
+
+
+def main():
+  ap = argparse.ArgumentParser()
+  ap.add_argument("--encoders", default="impala,supernet")
+  ap.add_argument("--game", default="starpilot")
+  ap.add_argument("--num_envs", type=int, default=16)
+  ap.add_argument("--num_steps", type=int, default=64)
+  ap.add_argument("--num_minibatches", type=int, default=4)
+  ap.add_argument("--num_epochs", type=int, default=2)
+  ap.add_argument("--iters", type=int, default=1)
+  ap.add_argument("--cleanrl", action="store_true", help="64 envs x 256 steps, 8 minibatches, 3 epochs")
+  ap.add_argument("--no_torch", action="store_true")
+  ap.add_argument("--learner_only", action="store_true",
+                  help="PPO update on a synthetic batch only (no envs, no torch)")
+  args = ap.parse_args()
+  if args.cleanrl:
+    args.num_envs, args.num_steps, args.num_minibatches, args.num_epochs = 64, 256, 8, 3
+  print(f"backend={jax.default_backend()} envs={args.num_envs} steps={args.num_steps} "
+        f"minibatches={args.num_minibatches} epochs={args.num_epochs} iters={args.iters}", flush=True)
+  res = {}
+  for name in args.encoders.split(","):
+    res[name] = (bench_learner if args.learner_only else bench_jax)(name, args)
+    print(f"{name:14s} " + "  ".join(f"{k} {v:9.1f}" for k, v in res[name].items()), flush=True)
+  if not (args.no_torch or args.learner_only):
+    try:
+      res["torch_impala"] = bench_torch(args)
+      print("torch_impala   " + "  ".join(f"{k} {v:9.1f}" for k, v in res["torch_impala"].items()),
+            flush=True)
+    except ImportError:
+      print("torch not installed: pip install -e '.[bench]' for the PyTorch figure")
+  base = res.get("impala")
+  if base:
+    for name, r in res.items():
+      if name != "impala":
+        print(f"ratio {name}/impala: " + ", ".join(
+            f"{k} {r[k] / base[k]:.3f}" for k in r if k in base))
+
+
+if __name__ == "__main__":
+  main()

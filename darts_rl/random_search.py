@@ -1,0 +1,255 @@
+"""Random-search baseline (REFERENCE.md §3): sample genotypes uniformly, evaluate each.
+
+    run(config, workdir, num_trials, parallel=1) -> trial rows
+
+Trials sample from the space the search config names (`make_space(config.encoder)`: micro or
+macro) and are trained with the evaluate protocol (`loop.run(..., 'evaluate')`, encoder
+kind 'fixed'), each in its own evaluate workdir. Every trial trains with `config.seed`, so
+trials differ only by their architecture. Trial i's genotype is a pure function of
+(config.seed, i): a resumed or extended search samples the same ones.
+
+    WORKDIR/
+      config.json          the config given, phase 'random_search' (workdir.claim)
+      trials.jsonl         one row per finished trial, by trial index, rewritten atomically:
+                           trial, genotype, env_steps, wall_s, train_levels, test_levels (as
+                           in eval.json), workdir (relative)
+      trials/trial_000/    an evaluate workdir: config.json, genotype.json, metrics.jsonl,
+                           checkpoints/, eval.json, DONE
+      logs/trial_000.log   a worker's output (parallel > 1 only)
+
+`env_steps` and `wall_s` are the trial's training budget and training wall time (metrics.jsonl
+`wall_s`, carried over resumes); the final evaluation's cost is not counted, as for RL-DARTS in
+darts_rl/compare.py. A finished trial (DONE) is never rerun; a killed one resumes through
+loop.run's checkpoints. With parallel > 1 each trial runs in a fresh worker process
+(`python -m darts_rl.random_search WORKDIR TRIAL`) that reads the config from WORKDIR/config.json.
+"""
+import ctypes
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from typing import Dict, List
+
+import numpy as np
+
+from darts_rl import compare
+from darts_rl import loop
+from darts_rl import report
+from darts_rl import workdir as workdir_lib
+from darts_rl.networks.encoders import make_space
+
+PHASE = "random_search"
+TRIALS = compare.TRIALS
+GENOTYPE = "genotype.json"
+SPLITS = ("train_levels", "test_levels")
+_SALT = 0x5EA4C4  # keeps the genotype stream apart from other streams seeded by config.seed
+_TRIAL_DIR = re.compile(r"^trial_(\d+)$")
+
+
+class TrialFailed(ValueError):
+  """A worker process failed; its log names the cause. (A ValueError: one line from launchers.)"""
+
+
+def trial_dir(workdir: str, i: int) -> str:
+  return os.path.join(workdir, "trials", f"trial_{i:03d}")
+
+
+def trial_genotype(config, i: int):
+  """Trial i's genotype: uniform over the config's space, a pure function of (seed, i)."""
+  space = make_space(config.encoder)
+  rng = np.random.default_rng([_SALT, int(config.seed), int(i)])
+  return space.sample(rng, int(config.arch.discretize_k) if "arch" in config else 2)
+
+
+def trial_config(config, workdir: str, i: int):
+  """The evaluate config of trial i: encoder.kind 'fixed' reading the trial's genotype.json."""
+  c = config.copy_and_resolve_references()
+  c.encoder.kind = "fixed"
+  c.encoder.genotype = os.path.abspath(os.path.join(trial_dir(workdir, i), GENOTYPE))
+  return c
+
+
+def _check_config(config, num_trials: int, parallel: int):
+  if num_trials < 1 or parallel < 1:
+    raise ValueError(f"num_trials and parallel must be >= 1, got {num_trials} and {parallel}")
+  if config.encoder.kind not in ("fixed", "supernet"):
+    raise ValueError(f"random search samples from a search space: use an evaluate (or search) "
+                     f"config, not encoder.kind='{config.encoder.kind}'")
+  if config.encoder.genotype:
+    raise ValueError("random search samples the genotypes itself: leave encoder.genotype empty "
+                     f"(got '{config.encoder.genotype}')")
+  make_space(config.encoder)  # a bad space fails here, before any trial
+
+
+def run_trial(config, workdir: str, i: int) -> Dict:
+  """Trains and evaluates trial i in WORKDIR/trials/trial_XXX (resuming it if half done)."""
+  d = trial_dir(workdir, i)
+  tc = trial_config(config, workdir, i)
+  genotype = trial_genotype(config, i)
+  # Claim first: loop.run refuses a non-empty dir without config.json.
+  if not workdir_lib.claim(d, "evaluate", tc):
+    path = tc.encoder.genotype
+    if os.path.exists(path):
+      if workdir_lib.read_json(path) != genotype.to_dict():
+        raise workdir_lib.WorkdirError(f"{path} is not the genotype trial {i} samples now: "
+                                       "use another --workdir")
+    else:
+      workdir_lib.atomic_write(path, genotype.to_json() + "\n")
+  loop.run(tc, d, "evaluate")
+  return trial_row(workdir, i)
+
+
+def trial_row(workdir: str, i: int) -> Dict:
+  """The trials.jsonl row of finished trial i. A split's mean_return is null when the
+  evaluation finished no episode (NaN in eval.json): the trial still counts as compute."""
+  d = trial_dir(workdir, i)
+  path = os.path.join(d, "eval.json")
+  if not os.path.exists(path):
+    raise workdir_lib.WorkdirError(f"{d} has no eval.json: the trial has not finished")
+  ev = workdir_lib.read_json(path)
+  env_steps, wall_s = compare.training_compute(d)
+  row = {"trial": i, "genotype": workdir_lib.read_json(os.path.join(d, GENOTYPE)),
+         "env_steps": env_steps, "wall_s": wall_s, "workdir": os.path.relpath(d, workdir)}
+  for split in SPLITS:
+    if isinstance(ev.get(split), dict):
+      mean = ev[split].get("mean_return")
+      row[split] = dict(ev[split], mean_return=mean if report._is_num(mean) else None)
+  return row
+
+
+def finished_trials(workdir: str) -> List[int]:
+  root = os.path.join(workdir, "trials")
+  found = [int(m[1]) for m in map(_TRIAL_DIR.match, os.listdir(root) if os.path.isdir(root) else [])
+           if m and os.path.exists(os.path.join(root, m[0], workdir_lib.DONE))]
+  return sorted(found)
+
+
+def write_trials(workdir: str) -> List[Dict]:
+  """Rewrites WORKDIR/trials.jsonl from every finished trial dir, ordered by trial index."""
+  rows = [trial_row(workdir, i) for i in finished_trials(workdir)]
+  workdir_lib.atomic_write(os.path.join(workdir, TRIALS),
+                           "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+  return rows
+
+
+def trial_return(row: Dict):
+  """(split, mean return): test levels, else train levels; (None, None) if neither."""
+  for split in compare.SPLITS:
+    if isinstance(row.get(split), dict) and row[split]["mean_return"] is not None:
+      return split, row[split]["mean_return"]
+  return None, None
+
+
+def _progress(workdir: str, i: int, num_trials: int):
+  rows = write_trials(workdir)
+  row = next(r for r in rows if r["trial"] == i)
+  scored = [(trial_return(r)[1], r["trial"]) for r in rows if trial_return(r)[1] is not None]
+  best = max(scored, key=lambda s: (s[0], -s[1])) if scored else (float("nan"), -1)
+  rets = ", ".join(f"{s.split('_')[0]} {_fmt(row[s]['mean_return'])}" for s in SPLITS if s in row)
+  print(f"[random_search] trial {i} done ({len(rows)}/{num_trials} finished): return {rets} | "
+        f"{row['env_steps']} env steps, {report.format_duration(row['wall_s'])} | best so far "
+        f"{_fmt(best[0])} (trial {best[1]})", flush=True)
+
+
+def _fmt(v) -> str:
+  return "-" if v is None or not np.isfinite(v) else f"{v:.3g}"
+
+
+def run(config, workdir: str, num_trials: int, parallel: int = 1) -> List[Dict]:
+  """Runs trials 0..num_trials-1 that have not finished; returns the rows of trials.jsonl."""
+  _check_config(config, num_trials, parallel)
+  workdir_lib.claim(workdir, PHASE, config)
+  done = set(finished_trials(workdir))
+  todo = [i for i in range(num_trials) if i not in done]
+  print(f"[random_search] {workdir}: {num_trials - len(todo)} of {num_trials} trials finished, "
+        f"{len(todo)} to run ({min(parallel, max(len(todo), 1))} at a time)", flush=True)
+  if parallel == 1:
+    for i in todo:
+      print(f"[random_search] trial {i}: {trial_dir(workdir, i)}", flush=True)
+      run_trial(config, workdir, i)
+      _progress(workdir, i, num_trials)
+  else:
+    _run_workers(workdir, todo, parallel, num_trials)
+  rows = write_trials(workdir)
+  print(f"[random_search] wrote {os.path.join(workdir, TRIALS)} ({len(rows)} trials)", flush=True)
+  return rows
+
+
+def _run_workers(workdir: str, todo: List[int], parallel: int, num_trials: int):
+  """Runs each trial in its own worker process, `parallel` at a time. After a failure no new
+  trial starts; the running ones finish, then TrialFailed names the failed trials."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+      p for p in (root, os.environ.get("PYTHONPATH")) if p))
+  os.makedirs(os.path.join(workdir, "logs"), exist_ok=True)
+  pending, running, failed = list(todo), {}, []
+  try:
+    while pending or running:
+      while pending and len(running) < parallel and not failed:
+        i = pending.pop(0)
+        log = os.path.join(workdir, "logs", f"trial_{i:03d}.log")
+        with open(log, "a") as f:  # appended: a resumed trial keeps its earlier output
+          running[i] = (subprocess.Popen(
+              [sys.executable, "-m", "darts_rl.random_search", workdir, str(i)], env=env,
+              stdout=f, stderr=subprocess.STDOUT), log)
+        print(f"[random_search] trial {i}: {trial_dir(workdir, i)} (log: {log})", flush=True)
+      time.sleep(0.2)
+      for i, (proc, log) in list(running.items()):
+        if proc.poll() is None:
+          continue
+        del running[i]
+        if proc.returncode == 0:
+          _progress(workdir, i, num_trials)
+        else:
+          failed.append(f"trial {i} (exit {proc.returncode}: {_last_line(log)}; log: {log})")
+          print(f"[random_search] {failed[-1]}", flush=True)
+  finally:
+    for proc, _ in running.values():  # only on an exception in this process (e.g. Ctrl-C)
+      proc.kill()
+      proc.wait()
+  if failed:
+    raise TrialFailed(f"{len(failed)} trial(s) failed: {'; '.join(failed)}. Rerun the same "
+                      "command to retry them (finished trials are kept)")
+
+
+def _last_line(path: str) -> str:
+  with open(path, errors="replace") as f:
+    lines = [l.strip() for l in f.read().splitlines() if l.strip()]
+  return lines[-1][:300] if lines else "no output"
+
+
+def _die_with_parent():
+  """Linux: a worker is killed when its parent dies, so a killed search leaves no orphan
+  writing into a trial dir that the rerun will resume."""
+  try:
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+  except (OSError, AttributeError):
+    return
+  if os.getppid() == 1:  # the parent died before prctl
+    sys.exit(1)
+
+
+def _worker_main(argv):
+  """python -m darts_rl.random_search WORKDIR TRIAL: runs one trial with WORKDIR's config."""
+  import logging
+  from darts_rl import cli
+  _die_with_parent()
+  logging.getLogger("jax").setLevel(logging.WARNING)
+  if len(argv) != 3 or not argv[2].isdigit():
+    sys.exit("usage: python -m darts_rl.random_search WORKDIR TRIAL")
+  workdir, i = argv[1], int(argv[2])
+  try:
+    phase = workdir_lib.read_json(os.path.join(workdir, "config.json")).get("phase")
+    if phase != PHASE:
+      raise workdir_lib.WorkdirError(f"{workdir} belongs to phase '{phase}', not '{PHASE}'")
+    run_trial(workdir_lib.load_config(workdir), workdir, i)
+  except cli.USER_ERRORS as e:
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+  _worker_main(sys.argv)

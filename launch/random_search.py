@@ -1,0 +1,28 @@
+"""Random search: sample genotypes uniformly from the config's space, evaluate each.
+
+  python launch/random_search.py --config=experiments/ppo_procgen.py:evaluate \
+      --workdir=DIR --num_trials=20 [--parallel=2]
+The config is an evaluate (or search) config without a genotype; each trial gets its own.
+Rerun the same command (or a larger --num_trials) to resume or extend; finished trials are kept.
+"""
+from absl import app, flags
+from ml_collections import config_flags
+
+from darts_rl import cli, random_search
+
+config_flags.DEFINE_config_file("config", None, "Experiment config file[:variant].",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Output directory of the random search.")
+flags.DEFINE_integer("num_trials", None, "Trials (sampled architectures) to finish in total.")
+flags.DEFINE_integer("parallel", 1, "Trials run at once, each in its own process (1: in this one).")
+flags.mark_flags_as_required(["config", "workdir", "num_trials"])
+
+
+@cli.guarded
+def main():
+  f = flags.FLAGS
+  random_search.run(f.config, f.workdir, f.num_trials, f.parallel)
+
+
+if __name__ == "__main__":
+  app.run(main)
