@@ -5,6 +5,25 @@ values, launchers lock the result so a misspelt `--config.x=` override fails lou
 """
 import ml_collections
 
+PHASES = ("search", "evaluate", "baseline")
+SIZES = ("full", "smoke", "demo")
+
+
+def parse_variant(arg, flags=()):
+  """'PHASE[,SIZE][,FLAG...]' -> (phase, size, set of flags), e.g. 'search,smoke,multi'.
+
+  PHASE: search (supernet) | evaluate (fixed genotype) | baseline (hand-designed encoder);
+  SIZE: full (the paper's settings) | smoke (seconds) | demo (minutes)."""
+  tokens = [t for t in (arg or "search").split(",") if t]
+  phase = [t for t in tokens if t in PHASES]
+  size = [t for t in tokens if t in SIZES]
+  unknown = [t for t in tokens if t not in PHASES + SIZES + tuple(flags)]
+  if unknown or len(phase) > 1 or len(size) > 1:
+    extra = "".join(f"[,{f}]" for f in flags)
+    raise ValueError(f"bad config variant '{arg}': use PHASE[,SIZE]{extra} with PHASE in "
+                     f"{'/'.join(PHASES)} and SIZE in {'/'.join(SIZES)}")
+  return (phase or ["search"])[0], (size or ["full"])[0], {t for t in tokens if t in flags}
+
 
 def encoder_config(**overrides) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()

@@ -17,12 +17,12 @@ import logging
 import math
 import os
 import re
-import tempfile
 from typing import List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from darts_rl import workdir as workdir_lib
 from darts_rl.search import diagram
 from darts_rl.search.alphas import mixing_weights
 from darts_rl.search.genotype import Genotype
@@ -257,7 +257,11 @@ def plot_alpha_evolution(alphas_npz_path: str, out_png: str) -> str:
                         marker="o" if len(steps) == 1 else None, ms=3)
       handles.setdefault(label, line)
     ax.set_title(title, fontsize=9)
-    ax.set_ylim(-0.02, 1.02)
+    # Zoom to the data: early in a search the weights move by a few percent around 1/K,
+    # which a fixed [0, 1] axis hides.
+    lo, hi = float(np.min(w)), float(np.max(w))
+    pad = max(0.01, 0.1 * (hi - lo))
+    ax.set_ylim(max(-0.02, lo - pad), min(1.02, hi + pad))
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
     if r == nrows - 1 or not any(p[3] == (r + 1, c) for p in panels):
@@ -397,17 +401,7 @@ def per_game_table(runs: Mapping[str, str]) -> Optional[str]:
 # --- The report ------------------------------------------------------------------------------
 
 def _write_text(path: str, text: str):
-  out_dir = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(dir=out_dir, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "w") as f:
-      f.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; reports are meant to be shared
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  workdir_lib.atomic_write(path, text)
 
 
 def _file_label(label: str, taken: set) -> str:

@@ -27,6 +27,7 @@ def atomic_write(path: str, data, mode: str = "w"):
       f.write(data)
       f.flush()
       os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; artifacts are meant to be shared
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

@@ -21,25 +21,15 @@ import ml_collections
 from darts_rl import config as blocks
 from darts_rl.envs.procgen import PROCGEN_GAMES
 
-PHASES = ("search", "evaluate", "baseline")
-SIZES = ("full", "smoke", "demo")
 MULTI = "multi"
-# Games of the multi-game variant per size (num_envs must be a multiple of their number).
 MULTI_GAMES = {"full": PROCGEN_GAMES, "demo": ("bigfish", "starpilot", "coinrun", "jumper"),
                "smoke": ("bigfish", "starpilot")}
 
 
 def parse_arg(arg):
   """'PHASE[,SIZE][,multi]' -> (phase, size, multi)."""
-  tokens = [t for t in (arg or "search").split(",") if t]
-  phase = [t for t in tokens if t in PHASES]
-  size = [t for t in tokens if t in SIZES]
-  multi = [t for t in tokens if t == MULTI]
-  unknown = [t for t in tokens if t not in PHASES + SIZES + (MULTI,)]
-  if unknown or len(phase) > 1 or len(size) > 1 or len(multi) > 1:
-    raise ValueError(f"bad config variant '{arg}': use PHASE[,SIZE][,multi] with PHASE in "
-                     f"{'/'.join(PHASES)} and SIZE in {'/'.join(SIZES)}")
-  return (phase or ["search"])[0], (size or ["full"])[0], bool(multi)
+  phase, size, flags = blocks.parse_variant(arg, (MULTI,))
+  return phase, size, MULTI in flags
 
 
 def rainbow_config() -> ml_collections.ConfigDict:

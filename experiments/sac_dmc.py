@@ -19,21 +19,6 @@ import ml_collections
 
 from darts_rl import config as blocks
 
-PHASES = ("search", "evaluate", "baseline")
-SIZES = ("full", "smoke", "demo")
-
-
-def parse_arg(arg):
-  tokens = [t for t in (arg or "search").split(",") if t]
-  phase = [t for t in tokens if t in PHASES]
-  size = [t for t in tokens if t in SIZES]
-  unknown = [t for t in tokens if t not in PHASES + SIZES]
-  if unknown or len(phase) > 1 or len(size) > 1:
-    raise ValueError(f"bad config variant '{arg}': use PHASE[,SIZE] with PHASE in "
-                     f"{'/'.join(PHASES)} and SIZE in {'/'.join(SIZES)}")
-  return (phase or ["search"])[0], (size or ["full"])[0]
-
-
 def dmc_config(task: str = "cartpole-swingup", num_envs: int = 1) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.kind = "dmc"
@@ -53,7 +38,7 @@ def dmc_config(task: str = "cartpole-swingup", num_envs: int = 1) -> ml_collecti
 
 
 def get_config(arg=None) -> ml_collections.ConfigDict:
-  phase, size = parse_arg(arg)
+  phase, size, _ = blocks.parse_variant(arg)
   c = ml_collections.ConfigDict()
   # Seed of everything (params, envs, sampling); two seeds give different runs.
   c.seed = 0

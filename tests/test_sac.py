@@ -13,7 +13,8 @@ from darts_rl import loop, phases
 from darts_rl.agents import sac
 from darts_rl.envs.base import BoxActions, Step
 from darts_rl.networks import make_encoder
-from experiments.sac_dmc import get_config, parse_arg
+from darts_rl.config import parse_variant
+from experiments.sac_dmc import get_config
 
 OBS = (16, 16, 9)
 
@@ -250,10 +251,10 @@ def test_action_spec_and_replay_checks():
 
 
 def test_config_variants():
-  assert parse_arg(None) == ("search", "full") and parse_arg("baseline,smoke") == ("baseline",
-                                                                                   "smoke")
+  assert parse_variant(None) == ("search", "full", set())
+  assert parse_variant("baseline,smoke") == ("baseline", "smoke", set())
   with pytest.raises(ValueError, match="PHASE"):
-    parse_arg("search,huge")
+    parse_variant("search,huge")
   full = get_config("search")
   assert full.sac.batch_size == 256 and full.sac.replay_capacity == 100_000
   assert full.sac.tau == 0.005 and full.sac.gamma == 0.99 and full.loop.eval_splits == ("test",)

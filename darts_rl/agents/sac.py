@@ -428,7 +428,7 @@ class SAC:
       metrics = {"loss/critic": aux["critic_loss"], "loss/actor": a_loss,
                  "loss/temperature": t_loss, "q/mean": aux["q"], "q/target": aux["target_q"],
                  "grad_norm/critic": aux["grad_norm"], "grad_norm/arch": aux["arch_grad_norm"],
-                 "grad_norm/actor": optax.global_norm(g), "temperature": jnp.exp(log_temp),
+                 "grad_norm/actor": optax.tree.norm(g), "temperature": jnp.exp(log_temp),
                  "entropy": -jnp.mean(logp)}
       new = (params, alphas, opt_state, arch_opt_state, target_params, target_alphas,
              actor_params, actor_opt_state, log_temp, temp_opt_state)

@@ -12,8 +12,8 @@ below the row. Objects that are not micro genotypes (e.g. a macro genotype) but 
 Figures are built with `matplotlib.figure.Figure` (no pyplot, no global backend state) and saved
 atomically (temp file in the same directory, then `os.replace`).
 """
+import io
 import os
-import tempfile
 from typing import List, Optional, Sequence, Tuple
 
 import matplotlib
@@ -22,6 +22,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch
 from matplotlib.path import Path
+
+from darts_rl import workdir as workdir_lib
 
 FORMATS = ("png", "svg")
 
@@ -46,20 +48,11 @@ def save_figure(fig: Figure, path: str, dpi: int = 120) -> str:
   fmt = os.path.splitext(path)[1].lower().lstrip(".")
   if fmt not in FORMATS:
     raise ValueError(f"{path}: figure path must end with one of {', '.join('.' + f for f in FORMATS)}")
-  out_dir = os.path.dirname(os.path.abspath(path))
-  os.makedirs(out_dir, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=out_dir, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-  os.close(fd)
-  try:
-    # SVG keeps text as text (searchable, smaller) rather than glyph outlines.
-    with matplotlib.rc_context({"svg.fonttype": "none"}):
-      fig.savefig(tmp, format=fmt, dpi=dpi)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; reports are meant to be shared
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  buf = io.BytesIO()
+  # SVG keeps text as text (searchable, smaller) rather than glyph outlines.
+  with matplotlib.rc_context({"svg.fonttype": "none"}):
+    fig.savefig(buf, format=fmt, dpi=dpi)
+  workdir_lib.atomic_write(path, buf.getvalue(), "wb")
   return path
 
 

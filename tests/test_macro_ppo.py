@@ -1,0 +1,17 @@
+"""The macro space through the PPO phases: search -> discretize -> evaluate on smoke."""
+import json
+
+from darts_rl import loop, phases
+from experiments.ppo_procgen_macro import get_config
+
+
+def test_macro_search_discretize_evaluate(tmp_path):
+  s = tmp_path / "search"
+  loop.run(get_config("search,smoke"), str(s), "search")
+  phases.discretize(str(s))
+  g = json.loads((s / "genotype.json").read_text())
+  assert g["format"] == "darts_rl.macro_genotype/1" and len(g["stages"]) == 2
+  c = get_config("evaluate,smoke")
+  c.encoder.genotype = str(s / "genotype.json")
+  out = loop.run(c, str(tmp_path / "eval"), "evaluate")
+  assert out["encoder"] == "fixed" and out["env_steps"] == c.loop.total_env_steps
