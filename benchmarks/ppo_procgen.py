@@ -101,6 +101,7 @@ def bench_jax(name, args):
 def bench_torch(args):
   import torch
   from benchmarks.torch_ppo import TorchPPO, iteration
+  from darts_rl.envs import make_env
   torch.set_num_threads(os.cpu_count())
   c = config_for("impala", args)
   env = make_env(c.env, 0, "train")

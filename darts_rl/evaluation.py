@@ -34,3 +34,17 @@ def evaluate(agent, state, env, num_episodes: int, key, max_env_steps: int = 100
   return {"mean_return": float(flat.mean()) if flat.size else float("nan"),
           "std_return": float(flat.std()) if flat.size else float("nan"),
           "episodes": int(flat.size), "per_game": per_game}
+
+
+class UniformRandomAgent:
+  """Uniform random actions: the 'random policy' reference that learning is compared with."""
+
+  def __init__(self, action_spec, seed: int):
+    self.spec = action_spec
+    self.rng = np.random.default_rng(seed)
+
+  def act(self, state, obs, key, evaluation: bool = True):
+    n = obs.shape[0]
+    if hasattr(self.spec, "num_actions"):
+      return self.rng.integers(self.spec.num_actions, size=n)
+    return self.rng.uniform(self.spec.low, self.spec.high, (n,) + tuple(self.spec.shape))

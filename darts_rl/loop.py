@@ -25,6 +25,7 @@ from darts_rl.networks import make_encoder
 from darts_rl.rollout import EnvRunner
 
 PHASES = ("search", "evaluate")
+RANDOM_POLICY = "random_policy"  # phase name of evaluate_random_policy's workdirs
 SPLIT_NAMES = {"train": "train_levels", "test": "test_levels"}
 
 
@@ -140,6 +141,27 @@ def run(config, workdir: str, phase: str) -> Dict:
     return summary
   finally:
     env.close()
+
+
+def evaluate_random_policy(config, workdir: str) -> Dict:
+  """eval.json of a uniform random policy on the config's envs, measured like a trained one."""
+  if workdir_lib.claim(workdir, RANDOM_POLICY, config):
+    print(f"[{RANDOM_POLICY}] {workdir} already finished; nothing to do.", flush=True)
+    return workdir_lib.read_json(os.path.join(workdir, "eval.json"))
+  env = make_env(config.env, config.seed, "train")
+  agent = evaluation.UniformRandomAgent(env.action_spec, config.seed)
+  env.close()
+  final = _evaluate(config, agent, None, jax.random.PRNGKey(config.seed), quick=False)
+  summary = {"phase": RANDOM_POLICY, "encoder": "none (uniform random actions)", "env_steps": 0,
+             "seed": config.seed}
+  summary.update({SPLIT_NAMES[s]: final[s] for s in config.loop.eval_splits})
+  workdir_lib.atomic_write_json(os.path.join(workdir, "eval.json"), summary)
+  workdir_lib.mark_done(workdir)
+  desc = ", ".join(f"{SPLIT_NAMES[s]} {final[s]['mean_return']:.3g} ± {final[s]['std_return']:.2g}"
+                   for s in config.loop.eval_splits)
+  print(f"[{RANDOM_POLICY}] eval return {desc}; wrote {os.path.join(workdir, 'eval.json')}",
+        flush=True)
+  return summary
 
 
 def _evaluate(config, agent, state, key, quick: bool) -> Dict:

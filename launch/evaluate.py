@@ -3,6 +3,7 @@
   python launch/evaluate.py --config=experiments/ppo_procgen.py:evaluate \
       --config.encoder.genotype=SEARCH_DIR/genotype.json --workdir=DIR
   python launch/evaluate.py --config=experiments/ppo_procgen.py:baseline --workdir=DIR
+  python launch/evaluate.py --config=experiments/ppo_procgen.py:baseline --random_policy --workdir=DIR
 """
 from absl import app, flags
 from ml_collections import config_flags
@@ -12,12 +13,17 @@ from darts_rl import cli, loop
 config_flags.DEFINE_config_file("config", None, "Experiment config file[:variant].",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Output directory of this phase.")
+flags.DEFINE_bool("random_policy", False, "Evaluate a uniform random policy instead (no training).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 @cli.guarded
 def main():
-  loop.run(flags.FLAGS.config, flags.FLAGS.workdir, "evaluate")
+  f = flags.FLAGS
+  if f.random_policy:
+    loop.evaluate_random_policy(f.config, f.workdir)
+  else:
+    loop.run(f.config, f.workdir, "evaluate")
 
 
 if __name__ == "__main__":

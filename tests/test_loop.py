@@ -62,3 +62,12 @@ def test_phase_and_encoder_must_agree():
     loop.check_phase(get_config("baseline,smoke"), "search")
   with pytest.raises(ValueError, match="evaluate trains a fixed encoder"):
     loop.check_phase(get_config("search,smoke"), "evaluate")
+
+
+def test_random_policy_reference(tmp_path):
+  c = get_config("baseline,smoke")
+  out = loop.evaluate_random_policy(c, str(tmp_path / "r"))
+  assert out["phase"] == "random_policy" and out["train_levels"]["episodes"] >= 4
+  assert json.loads((tmp_path / "r" / "eval.json").read_text()) == json.loads(json.dumps(out))
+  # Rerun: a no-op returning the same summary.
+  assert loop.evaluate_random_policy(c, str(tmp_path / "r")) == json.loads(json.dumps(out))
