@@ -1,6 +1,6 @@
 """Checkpoints: one msgpack file per save, written atomically; resume takes the latest.
 
-Why not orbax: our state is small and replicated (pmap keeps a full copy per device), so a
+Why not orbax: our state is small and replicated (data parallelism keeps a full copy per device), so a
 single atomically renamed file is all we need; orbax's async, sharded machinery would add
 threads and a heavy dependency for no gain here. Multi-host: only process 0 writes.
 """

@@ -21,6 +21,11 @@ def pmean(x, axis_name: Optional[str]):
   return jax.lax.pmean(x, axis_name) if axis_name else x
 
 
+def all_gather(x, axis_name: Optional[str]):
+  """The global batch of a per-device [b, ...] array (device order = shard order)."""
+  return jax.lax.all_gather(x, axis_name, tiled=True) if axis_name else x
+
+
 def axis_offset(n_local: int, axis_name: Optional[str]):
   """Global index of this device's first element when a batch of n_local per device is split."""
   return jax.lax.axis_index(axis_name) * n_local if axis_name else 0

@@ -8,7 +8,7 @@ target update every 500 learner steps, Ape-X per-actor epsilons, greedy evaluati
 One `iteration` = `rollout_steps` vectorized env steps (epsilon-greedy, per-env epsilons) that
 are appended to the replay, then `updates_per_iteration` learner updates once the replay holds
 `learning_starts` env steps. The supernet acts during search; its alphas are trained by the same
-C51 loss through `optim.dual_update` (joint or alternating). The learner step is pmapped over
+C51 loss through `optim.dual_update` (joint or alternating). The learner step is data-parallel over
 the sampled batch (axis 0) by `parallel.make_step`.
 
 Replay layout: a flashbax prioritised *trajectory* buffer with one row per env. Each row stores
@@ -216,10 +216,6 @@ def _strong(tree):
   which would recompile every jitted buffer function once more)."""
   return jax.tree.map(lambda x: jax.lax.convert_element_type(x, x.dtype), tree)
 
-
-def _all_gather(x, axis_name):
-  """The global batch of a per-device [b] array (device order = shard order)."""
-  return jax.lax.all_gather(x, axis_name, tiled=True) if axis_name else x
 
 
 class Rainbow:
@@ -461,7 +457,7 @@ class Rainbow:
       target_alphas = optax.periodic_update(alphas, target_alphas, updates,
                                             c.target_update_period)
       ce = aux.pop("ce")
-      priorities = _all_gather(jax.lax.stop_gradient(ce), axis_name) + c.priority_epsilon
+      priorities = parallel.all_gather(jax.lax.stop_gradient(ce), axis_name) + c.priority_epsilon
       metrics = {f"loss/{k}": v for k, v in aux.items() if k != "q_taken"}
       metrics["loss/ce"] = jnp.mean(ce)
       metrics["q/taken"] = aux["q_taken"]

@@ -341,7 +341,7 @@ class SAC:
   def update_step(self, state: SACState, batch, key):
     """(state, {'main': Transition [B], 'arch': Transition [B] | None}, key) -> (state,
     metrics). One critic (+ alphas), actor and temperature step and a target soft update;
-    pmapped over the batch on several devices."""
+    split over the batch (darts_rl.parallel) on several devices."""
     dev_state = (state.params, state.alphas, state.opt_state, state.arch_opt_state,
                  state.target_params, state.target_alphas, state.actor_params,
                  state.actor_opt_state, state.log_temperature, state.temperature_opt_state)
