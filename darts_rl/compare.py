@@ -42,7 +42,7 @@ def training_compute(workdir: str) -> Tuple[int, Optional[float]]:
   wall_s, so a one-row-per-step view would lose it."""
   rows = report.load_metrics(workdir)  # validates the file
   ev = report.load_eval(workdir)
-  steps = int(ev["env_steps"]) if ev and report._is_num(ev.get("env_steps")) else (
+  steps = int(ev["env_steps"]) if ev and report.is_num(ev.get("env_steps")) else (
       int(rows[-1]["env_steps"]) if rows else 0)
   walls = []
   with open(os.path.join(workdir, report.METRICS)) as f:
@@ -51,7 +51,7 @@ def training_compute(workdir: str) -> Tuple[int, Optional[float]]:
         v = json.loads(line).get("wall_s")
       except (json.JSONDecodeError, AttributeError):
         continue
-      if report._is_num(v):
+      if report.is_num(v):
         walls.append(float(v))
   return steps, (max(walls) if walls else None)
 
@@ -72,7 +72,7 @@ def load_trials(random_dir: str) -> List[dict]:
       except json.JSONDecodeError as e:
         raise ValueError(f"{path}:{n}: not valid JSON: {e}") from None
       ok = (isinstance(row, dict) and isinstance(row.get("trial"), int)
-            and report._is_num(row.get("env_steps"))
+            and report.is_num(row.get("env_steps"))
             and any(isinstance(row.get(s), dict) for s in SPLITS)
             and all(_is_return(row[s].get("mean_return")) for s in SPLITS if s in row))
       if not ok:
@@ -85,7 +85,7 @@ def load_trials(random_dir: str) -> List[dict]:
 
 
 def _is_return(v) -> bool:
-  return v is None or report._is_num(v)  # null: the evaluation finished no episode
+  return v is None or report.is_num(v)  # null: the evaluation finished no episode
 
 
 def load_darts(search_dir: str, eval_dir: str) -> dict:
@@ -103,7 +103,7 @@ def load_darts(search_dir: str, eval_dir: str) -> dict:
 
 def _seed(workdir: str) -> str:
   try:
-    return str(report._read_json(os.path.join(workdir, report.CONFIG)).get("seed", "-"))
+    return str(report.read_json(os.path.join(workdir, report.CONFIG)).get("seed", "-"))
   except (OSError, ValueError):
     return "-"
 
@@ -126,7 +126,7 @@ def best_so_far(trials: Sequence[dict], split: str, compute: str) -> Tuple[np.nd
   """(cumulative compute [N], best return so far [N]) over trials in order. compute: env_steps
   or wall_s (NaN from the first trial without it). A trial without a return (null) costs
   compute and changes no best; the best is NaN until the first return."""
-  used = np.cumsum([float(r[compute]) if report._is_num(r.get(compute)) else math.nan
+  used = np.cumsum([float(r[compute]) if report.is_num(r.get(compute)) else math.nan
                     for r in trials])
   rets = [r[split]["mean_return"] for r in trials]
   best = np.fmax.accumulate([math.nan if v is None else float(v) for v in rets])
@@ -181,7 +181,7 @@ def plot_comparison(random_runs: Dict[str, List[dict]], darts_runs: Dict[str, di
               label=f"random search (mean ± std, {len(curves)} seeds)")
       ax.fill_between(grid, mean - std, mean + std, step="post", color="C0", alpha=0.2)
     pts = [(d[compute], d["eval"][split]["mean_return"]) for d in darts_runs.values()
-           if report._is_num(d[compute])]
+           if report.is_num(d[compute])]
     if pts:
       xs, ys = np.array(pts).T
       ax.scatter(xs, ys, color="C3", s=14, alpha=0.5, zorder=3)
@@ -207,7 +207,7 @@ def comparison_table(random_runs: Dict[str, List[dict]], darts_runs: Dict[str, d
   the best return within the mean RL-DARTS env-step and wall-time budgets."""
   seeds = seeds or {}
   budget = {c: np.mean([d[c] for d in darts_runs.values()]) if darts_runs and all(
-      report._is_num(d[c]) for d in darts_runs.values()) else None for c, _ in COMPUTE}
+      report.is_num(d[c]) for d in darts_runs.values()) else None for c, _ in COMPUTE}
   head = ("| method | run | seed | architectures trained | env steps | wall time | best return "
           "| best within RL-DARTS env steps | best within RL-DARTS wall time |")
   lines = [head, "|" + "---|" * 9]
@@ -224,7 +224,7 @@ def comparison_table(random_runs: Dict[str, List[dict]], darts_runs: Dict[str, d
                  ("b_steps", within["env_steps"]), ("b_wall", within["wall_s"]),
                  ("n", len(trials))):
       rand[k].append(v)
-    lines.append("| " + " | ".join(report._md_cell(c) for c in (
+    lines.append("| " + " | ".join(report.md_cell(c) for c in (
         "random search", label, seeds.get(label, "-"), len(trials), int(used["env_steps"]),
         report.format_duration(wall), cell(best), cell(within["env_steps"]),
         cell(within["wall_s"]))) + " |")
@@ -234,7 +234,7 @@ def comparison_table(random_runs: Dict[str, List[dict]], darts_runs: Dict[str, d
     darts["best"].append(ret)
     darts["steps"].append(d["env_steps"])
     darts["wall"].append(d["wall_s"])
-    lines.append("| " + " | ".join(report._md_cell(c) for c in (
+    lines.append("| " + " | ".join(report.md_cell(c) for c in (
         "RL-DARTS", label, seeds.get(label, "-"), "supernet + 1", d["env_steps"],
         report.format_duration(d["wall_s"]), f"{ret:.2f}", "-", "-")) + " |")
   if random_runs:
@@ -262,18 +262,18 @@ def write_comparison(out_dir: str, random_dirs: Sequence[str],
   random_runs, darts_runs, seeds, sources = {}, {}, {}, []
   taken: set = set()
   for d in random_dirs:
-    label = report._file_label(os.path.basename(os.path.normpath(d)), taken)
+    label = report.file_label(os.path.basename(os.path.normpath(d)), taken)
     random_runs[label], seeds[label] = load_trials(d), _seed(d)
     sources.append(("random search", label, d))
   for s, e in darts_pairs:
-    label = report._file_label(os.path.basename(os.path.normpath(s)), taken)
+    label = report.file_label(os.path.basename(os.path.normpath(s)), taken)
     darts_runs[label], seeds[label] = load_darts(s, e), _seed(s)
     sources.append(("RL-DARTS", label, f"{s} + {e}"))
   split = choose_split(list(random_runs.values()), [d["eval"] for d in darts_runs.values()])
   os.makedirs(out_dir, exist_ok=True)
   plot_comparison(random_runs, darts_runs, split, os.path.join(out_dir, "search_efficiency.png"))
   budget = [f"{np.mean([d[c] for d in darts_runs.values()]):.6g} {c}" for c, _ in COMPUTE
-            if darts_runs and all(report._is_num(d[c]) for d in darts_runs.values())]
+            if darts_runs and all(report.is_num(d[c]) for d in darts_runs.values())]
   md = [f"# {title}", "",
         f"Return: final evaluation `mean_return` on **{split.replace('_', ' ')}**"
         + ("" if split == "test_levels" else " (not every run has test levels)") + ". "
@@ -282,12 +282,12 @@ def write_comparison(out_dir: str, random_dirs: Sequence[str],
         "RL-DARTS: the search plus one evaluation of its discretized cell. Mean ± std is over "
         "seeds (population std).", "",
         "| method | run | workdir |", "|---|---|---|"]
-  md += [f"| {m} | {report._md_cell(l)} | `{report._md_cell(p)}` |" for m, l, p in sources]
+  md += [f"| {m} | {report.md_cell(l)} | `{report.md_cell(p)}` |" for m, l, p in sources]
   md += ["", "## Best return so far vs compute", "", "![search efficiency](search_efficiency.png)",
          "", "## Table", ""]
   if budget:
     md += [f"RL-DARTS budget (mean over seeds): {', '.join(budget)}.", ""]
   md += [comparison_table(random_runs, darts_runs, split, seeds), ""]
   path = os.path.join(out_dir, "report.md")
-  report._write_text(path, "\n".join(md))
+  report.write_text(path, "\n".join(md))
   return path

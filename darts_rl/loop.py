@@ -169,7 +169,7 @@ def _evaluate(config, agent, state, key, quick: bool) -> Dict:
   lc = config.loop
   out = {}
   for i, split in enumerate(lc.eval_splits):
-    env = make_env(config.env.copy_and_resolve_references(), config.seed + 7919 * (i + 1), split)
+    env = make_env(config.env, config.seed + 7919 * (i + 1), split)
     try:
       res = evaluation.evaluate(agent, state, env, lc.eval_episodes, jax.random.fold_in(key, i),
                                 lc.eval_max_env_steps)

@@ -8,6 +8,7 @@ import numpy as np
 from darts_rl import workdir as workdir_lib
 from darts_rl.metrics import AlphasHistory
 from darts_rl.networks import make_encoder
+from darts_rl.search.diagram import draw_genotype
 
 
 def final_alphas(workdir: str, space):
@@ -42,11 +43,7 @@ def discretize(workdir: str, k: Optional[int] = None):
   space = make_encoder(config.encoder).space
   k = config.arch.discretize_k if k is None else k
   genotype = space.discretize(final_alphas(workdir, space), k, config.encoder.temperature)
-  try:
-    from darts_rl.search.diagram import draw_genotype
-    draw_genotype(genotype, os.path.join(workdir, "genotype.png"))
-  except ImportError:
-    pass
+  draw_genotype(genotype, os.path.join(workdir, "genotype.png"))
   workdir_lib.atomic_write(out, genotype.to_json() + "\n")
   print(genotype.describe())
   print(f"[discretize] wrote {out}", flush=True)

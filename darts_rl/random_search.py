@@ -116,7 +116,7 @@ def trial_row(workdir: str, i: int) -> Dict:
   for split in SPLITS:
     if isinstance(ev.get(split), dict):
       mean = ev[split].get("mean_return")
-      row[split] = dict(ev[split], mean_return=mean if report._is_num(mean) else None)
+      row[split] = dict(ev[split], mean_return=mean if report.is_num(mean) else None)
   return row
 
 

@@ -83,7 +83,7 @@ def series(rows: Sequence[dict], key: str) -> Tuple[np.ndarray, np.ndarray]:
   return np.asarray(steps, np.int64), np.asarray(values, np.float64)
 
 
-def _read_json(path: str) -> dict:
+def read_json(path: str) -> dict:
   with open(path) as f:
     try:
       d = json.load(f)
@@ -99,10 +99,10 @@ def load_eval(workdir: str) -> Optional[dict]:
   path = os.path.join(workdir, EVAL)
   if not os.path.isfile(path):
     return None
-  d = _read_json(path)
+  d = read_json(path)
   for split in ("train_levels", "test_levels"):
     s = d.get(split)
-    if s is not None and not (isinstance(s, dict) and _is_num(s.get("mean_return"))):
+    if s is not None and not (isinstance(s, dict) and is_num(s.get("mean_return"))):
       raise ValueError(f"{path}: '{split}' must be an object with a numeric 'mean_return'")
   return d
 
@@ -111,7 +111,7 @@ def load_genotype(path: str):
   """genotype.json -> Genotype, or MacroGenotype when its "format" says so. ValueError if it is
   not a valid genotype of either kind."""
   try:
-    d = _read_json(path)
+    d = read_json(path)
     if str(d.get("format", "")).startswith("darts_rl.macro_genotype/"):
       from darts_rl.search import macro  # only macro runs need it
       return macro.MacroGenotype.from_dict(d)
@@ -125,7 +125,7 @@ def encoder_kind(workdir: str) -> str:
   path = os.path.join(workdir, CONFIG)
   if os.path.isfile(path):
     try:
-      enc = _read_json(path).get("encoder")
+      enc = read_json(path).get("encoder")
       if isinstance(enc, dict) and enc.get("kind"):
         return str(enc["kind"])
     except ValueError:
@@ -139,7 +139,7 @@ def encoder_kind(workdir: str) -> str:
   return "-"
 
 
-def _is_num(v) -> bool:
+def is_num(v) -> bool:
   return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -147,7 +147,7 @@ def _is_num(v) -> bool:
 
 def format_duration(seconds: Optional[float]) -> str:
   """95.0 -> '1m 35s'; 7384 -> '2h 03m'; 12.34 -> '12.3 s'; None -> '-'."""
-  if not _is_num(seconds):
+  if not is_num(seconds):
     return "-"
   if seconds < 60:
     return f"{seconds:.1f} s"
@@ -158,13 +158,13 @@ def format_duration(seconds: Optional[float]) -> str:
 
 
 def _mean_std(d: Optional[dict]) -> str:
-  if not d or not _is_num(d.get("mean_return")):
+  if not d or not is_num(d.get("mean_return")):
     return "-"
   std = d.get("std_return")
-  return f"{d['mean_return']:.2f} ± {std:.2f}" if _is_num(std) else f"{d['mean_return']:.2f}"
+  return f"{d['mean_return']:.2f} ± {std:.2f}" if is_num(std) else f"{d['mean_return']:.2f}"
 
 
-def _md_cell(text: str) -> str:
+def md_cell(text: str) -> str:
   return str(text).replace("|", "\\|").replace("\n", " ")
 
 
@@ -315,8 +315,8 @@ def plot_learning_curves(runs: Mapping[str, str], out_png: str, key: str = TRAIN
       for (split, name), marker in zip((("train_levels", "train"), ("test_levels", "test")),
                                        ("o", "s")):
         s = (ev or {}).get(split)
-        if s and _is_num(ev.get("env_steps")):
-          std = s.get("std_return") if _is_num(s.get("std_return")) else 0.0
+        if s and is_num(ev.get("env_steps")):
+          std = s.get("std_return") if is_num(s.get("std_return")) else 0.0
           ax.errorbar([ev["env_steps"]], [s["mean_return"]], yerr=[std], fmt=marker,
                       color=color, capsize=3, mfc="white" if split == "test_levels" else color,
                       label=f"{label} final ({name})")
@@ -371,7 +371,7 @@ def summary_table(runs: Mapping[str, str]) -> str:
         cells.append(f"{y[-1]:.2f}*" if y.size else "-")
         footnote |= bool(y.size)
     wall = series(rows, "wall_s")[1]
-    lines.append("| " + " | ".join(_md_cell(c) for c in (
+    lines.append("| " + " | ".join(md_cell(c) for c in (
         label, encoder_kind(wd), rows[-1]["env_steps"] if rows else "-",
         "-" if fr is None else f"{fr:.2f}", *cells,
         format_duration(wall[-1] if wall.size else None))) + " |")
@@ -391,20 +391,20 @@ def per_game_table(runs: Mapping[str, str]) -> Optional[str]:
     games += [g for g in finals[label] if g not in games]
   if not games:
     return None
-  lines = ["| run | " + " | ".join(_md_cell(g) for g in games) + " |", "|" + "---|" * (len(games) + 1)]
+  lines = ["| run | " + " | ".join(md_cell(g) for g in games) + " |", "|" + "---|" * (len(games) + 1)]
   for label, f in finals.items():
     vals = ["-" if f.get(g) is None else f"{f[g]:.2f}" for g in games]
-    lines.append("| " + " | ".join([_md_cell(label)] + vals) + " |")
+    lines.append("| " + " | ".join([md_cell(label)] + vals) + " |")
   return "\n".join(lines)
 
 
 # --- The report ------------------------------------------------------------------------------
 
-def _write_text(path: str, text: str):
+def write_text(path: str, text: str):
   workdir_lib.atomic_write(path, text)
 
 
-def _file_label(label: str, taken: set) -> str:
+def file_label(label: str, taken: set) -> str:
   base = re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("._") or "run"
   name, n = base, 1
   while name in taken:
@@ -436,7 +436,7 @@ def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str
   md = [f"# {title}", ""]
   if runs:
     md += ["| run | workdir |", "|---|---|"]
-    md += [f"| {_md_cell(l)} | `{_md_cell(os.path.abspath(wd))}` |" for l, wd in runs.items()]
+    md += [f"| {md_cell(l)} | `{md_cell(os.path.abspath(wd))}` |" for l, wd in runs.items()]
     md += [""]
   if search_dir is not None:
     md += [f"Search workdir: `{os.path.abspath(search_dir)}`", ""]
@@ -486,7 +486,7 @@ def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str
     except (ValueError, OSError) as e:
       notes.append(f"run '{label}': genotype.json skipped: {e}")
       continue
-    png = f"genotype_{_file_label(label, taken)}.png"
+    png = f"genotype_{file_label(label, taken)}.png"
     diagram.draw_genotype(g, os.path.join(out_dir, png))
     genotype_md += [f"### {label}", "", f"![genotype of {label}]({png})", "", "```",
                     g.describe(), "```", ""]
@@ -498,5 +498,5 @@ def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str
   if notes:
     md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
   report = os.path.join(out_dir, "report.md")
-  _write_text(report, "\n".join(md))
+  write_text(report, "\n".join(md))
   return report

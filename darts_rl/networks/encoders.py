@@ -5,7 +5,7 @@ its initial alphas pytree. Fixed encoders (impala, cnn4, fixed genotype) get `{}
 so agents never know which encoder they have.
 """
 import json
-from typing import Any, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple, Optional
 
 import flax.linen as nn
 import jax.numpy as jnp
