@@ -32,7 +32,8 @@ def encoders():
   }
 
 
-def samples_per_s(cfg, genotype, batch, iters):
+def train_step(cfg, genotype, batch):
+  """(jitted forward+backward step, its arguments) for one encoder at batch size `batch`."""
   enc = make_encoder(cfg, genotype=genotype)
   obs = jnp.asarray(np.random.default_rng(0).integers(0, 256, (batch, 64, 64, 3), np.uint8))
   params = jax.jit(enc.module.init)(jax.random.PRNGKey(0), obs, enc.alphas)
@@ -42,10 +43,15 @@ def samples_per_s(cfg, genotype, batch, iters):
     loss = lambda p, a: jnp.sum(enc.module.apply(p, obs, a) ** 2)
     return jax.value_and_grad(loss, argnums=(0, 1))(params, alphas)
 
-  jax.block_until_ready(step(params, enc.alphas, obs))  # compile
+  return step, (params, enc.alphas, obs)
+
+
+def samples_per_s(cfg, genotype, batch, iters):
+  step, args = train_step(cfg, genotype, batch)
+  jax.block_until_ready(step(*args))  # compile
   t = time.perf_counter()
   for _ in range(iters):
-    out = step(params, enc.alphas, obs)
+    out = step(*args)
   jax.block_until_ready(out)
   return batch * iters / (time.perf_counter() - t)
 

@@ -3,6 +3,8 @@ from typing import Tuple
 
 import flax.linen as nn
 
+from darts_rl.pooling import max_pool
+
 
 class ResidualBlock(nn.Module):
   channels: int
@@ -23,7 +25,7 @@ class ImpalaTrunk(nn.Module):
   def __call__(self, x, alphas=None):
     for s, ch in enumerate(self.channels):
       x = nn.Conv(ch, (3, 3), padding="SAME", name=f"stage{s}_conv")(x)
-      x = nn.max_pool(x, (3, 3), (2, 2), padding="SAME")
+      x = max_pool(x, 3, 2)
       for b in range(self.blocks_per_stage):
         x = ResidualBlock(ch, name=f"stage{s}_block{b}")(x)
     return x

@@ -9,6 +9,7 @@ from typing import Optional, Sequence, Tuple
 import flax.linen as nn
 import jax.numpy as jnp
 
+from darts_rl.pooling import max_pool
 from darts_rl.search import alphas as alphas_lib
 from darts_rl.search import ops
 
@@ -42,7 +43,7 @@ class Edge(nn.Module):
     if rest is None:
       return out
     if self.stride > 1:
-      rest = nn.max_pool(rest, (3, 3), (self.stride, self.stride), padding="SAME")
+      rest = max_pool(rest, 3, self.stride)
     # Channel shuffle so successive edges mix different slices (PC-DARTS).
     y = jnp.concatenate([out, rest], axis=-1)
     b, h, w, ch = y.shape

@@ -10,6 +10,8 @@ from typing import Callable, Dict, Tuple
 import flax.linen as nn
 import jax.numpy as jnp
 
+from darts_rl.pooling import max_pool
+
 
 def _avg_pool(x, stride):
   # TF-style SAME average pooling: padding does not count towards the mean.
@@ -56,9 +58,8 @@ class Pool(nn.Module):
   stride: int = 1
 
   def __call__(self, x):
-    s = (self.stride, self.stride)
     if self.kind == "max":
-      return nn.max_pool(x, (3, 3), s, padding="SAME")
+      return max_pool(x, 3, self.stride)
     return _avg_pool(x, self.stride)
 
 

@@ -11,6 +11,7 @@ from typing import Callable, Dict, Optional, Tuple
 import flax.linen as nn
 import numpy as np
 
+from darts_rl.pooling import max_pool
 from darts_rl.search import alphas as alphas_lib
 from darts_rl.search import cells
 from darts_rl.search import ops
@@ -107,7 +108,7 @@ class SkeletonTrunk(nn.Module):
     for s, ch in enumerate(sp.channels):
       if sp.skeleton == "impala":
         x = nn.Conv(ch, (3, 3), padding="SAME", name=f"stage{s}_conv")(x)
-        x = nn.max_pool(x, (3, 3), (2, 2), padding="SAME")
+        x = max_pool(x, 3, 2)
       else:
         x = self.cell_fn("reduce", ch, f"stage{s}_reduce")(x, get("reduce"))
       for c in range(sp.cells_per_stage):
