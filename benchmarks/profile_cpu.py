@@ -11,6 +11,8 @@
 3. The IMPALA-CNN's convolutions (CleanRL's 16/32/32 channels on 64x64x3), one shape at a time,
    forward+backward in JAX (XLA:CPU) and, with the `bench` extra installed, PyTorch (oneDNN):
    GFLOP/s each, and the share of the JAX encoder step these convolutions account for.
+4. The IMPALA-CNN's three max pools, forward+backward: flax's (select_and_scatter gradient) vs
+   darts_rl.pooling's.
 Everything is measured in this one process, on the default JAX backend.
 """
 import argparse
@@ -28,12 +30,16 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # One trace event per executed XLA op (thunk) on CPU; read when the backend starts.
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_enable_xprof_traceme=true").strip()
 
+import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.encoders import encoders, train_step  # noqa: E402
+from darts_rl.pooling import max_pool  # noqa: E402
 
+# (spatial size, channels) of the IMPALA-CNN's 3x3 stride-2 max pools.
+IMPALA_POOLS = ((64, 16), (32, 32), (16, 32))
 # (spatial size, in channels, out channels, how many the IMPALA-CNN has), 3x3 SAME, stride 1.
 IMPALA_CONVS = ((64, 3, 16, 1), (32, 16, 16, 4), (32, 16, 32, 1), (16, 32, 32, 5), (8, 32, 32, 4))
 
@@ -74,6 +80,13 @@ def op_times(jitted, args, iters):
       continue
     kinds[re.sub(r"[._]?\d+$", "", name)] += e["dur"] * 1e-6 / iters
   return kinds
+
+
+def pool_seconds(pool, batch, hw, c, iters):
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.standard_normal((batch, hw, hw, c), np.float32))
+  g = jnp.asarray(rng.standard_normal((batch, hw // 2, hw // 2, c), np.float32))
+  return seconds_per_call(jax.jit(jax.grad(lambda x: jnp.sum(g * pool(x)))), (x,), iters)
 
 
 def conv_flops(batch, hw, cin, cout, input_grad):
@@ -180,6 +193,14 @@ def main():
   if impala_step_s:
     print(f"share of the JAX IMPALA encoder step (part 1, {impala_step_s * 1e3:.1f} ms) spent in "
           f"its convolutions: {jax_total / impala_step_s:.0%}")
+
+
+  print("\n4. IMPALA-CNN max pools (3x3, stride 2), forward+backward, ms")
+  flax_pool = lambda x: nn.max_pool(x, (3, 3), (2, 2), padding="SAME")
+  for hw, c in IMPALA_POOLS:
+    ref = pool_seconds(flax_pool, args.batch, hw, c, args.iters)
+    ours = pool_seconds(lambda x: max_pool(x, 3, 2), args.batch, hw, c, args.iters)
+    print(f"{hw}x{hw}x{c}: flax {ref * 1e3:.1f}  darts_rl.pooling {ours * 1e3:.1f}  ({ref / ours:.1f}x)")
 
 
 if __name__ == "__main__":
