@@ -1,6 +1,6 @@
 """Encoder forward+backward throughput (samples/s) and the supernet / IMPALA-CNN ratio.
 
-  python benchmarks/encoders.py [--batch=256] [--iters=10]
+  python benchmarks/encoders.py [--batch=256] [--iters=10] [--chunks=1]
 Measures jitted value_and_grad of sum(features**2) w.r.t. params and alphas on uint8
 64x64x3 input, on the default JAX backend (CPU here, GPU where present), all in one run.
 """
@@ -46,12 +46,22 @@ def train_step(cfg, genotype, batch):
   return step, (params, enc.alphas, obs)
 
 
-def samples_per_s(cfg, genotype, batch, iters):
-  step, args = train_step(cfg, genotype, batch)
-  jax.block_until_ready(step(*args))  # compile
+def samples_per_s(cfg, genotype, batch, iters, chunks=1):
+  """Forward+backward of `batch` samples per iteration, as `chunks` calls of batch / chunks
+  samples each with the gradients summed on the device (gradient accumulation)."""
+  step, args = train_step(cfg, genotype, batch // chunks)
+  add = jax.jit(lambda a, b: jax.tree.map(jnp.add, a, b))
+
+  def one_batch():
+    out = step(*args)
+    for _ in range(chunks - 1):
+      out = add(out, step(*args))
+    return out
+
+  jax.block_until_ready(one_batch())  # compile
   t = time.perf_counter()
   for _ in range(iters):
-    out = step(*args)
+    out = one_batch()
   jax.block_until_ready(out)
   return batch * iters / (time.perf_counter() - t)
 
@@ -61,13 +71,18 @@ def main():
   ap.add_argument("--batch", type=int, default=256)
   ap.add_argument("--iters", type=int, default=10)
   ap.add_argument("--only", default="", help="comma-separated subset of encoders")
+  ap.add_argument("--chunks", type=int, default=1,
+                  help="split each batch into this many calls, gradients accumulated")
   args = ap.parse_args()
-  print(f"backend={jax.default_backend()} devices={jax.devices()} batch={args.batch}")
+  if args.batch % args.chunks:
+    ap.error(f"--batch={args.batch} is not a multiple of --chunks={args.chunks}")
+  print(f"backend={jax.default_backend()} devices={jax.devices()} batch={args.batch} "
+        f"chunks={args.chunks}")
   res = {}
   for name, (cfg, g) in encoders().items():
     if args.only and name not in args.only.split(","):
       continue
-    res[name] = samples_per_s(cfg, g, args.batch, args.iters)
+    res[name] = samples_per_s(cfg, g, args.batch, args.iters, args.chunks)
     print(f"{name:20s} {res[name]:10.1f} samples/s (forward+backward)", flush=True)
   if "impala" in res:
     for name in res:
