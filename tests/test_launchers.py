@@ -38,6 +38,16 @@ def test_search_discretize_evaluate_report(tmp_path):
   # Rerunning a finished phase is a no-op that says so.
   again = launch("search", f"--config={CFG}:search,smoke", f"--workdir={s}")
   assert again.returncode == 0 and "already finished" in again.stdout
+  # Re-evaluating the finished search with more episodes writes eval_N.json, nothing else.
+  before = sorted(os.listdir(s))
+  re = launch("reevaluate", f"--workdir={s}", "--episodes=6")
+  assert re.returncode == 0, re.stderr[-2000:]
+  ev6 = json.loads((s / "eval_6.json").read_text())
+  assert ev6["episodes"] == 6 and ev6["env_steps"] == ev["env_steps"]
+  assert ev6["train_levels"]["episodes"] >= 6 and ev6["test_levels"]["episodes"] >= 6
+  assert sorted(os.listdir(s)) == sorted(before + ["eval_6.json"])
+  unfinished = launch("reevaluate", f"--workdir={tmp_path}", "--episodes=6")
+  assert unfinished.returncode != 0 and "not a finished run" in unfinished.stderr
   assert read_metrics(s) == rows
 
   out = launch("discretize", f"--workdir={s}")
