@@ -32,6 +32,16 @@ def encoders():
   }
 
 
+def seconds_per_call(fn, args, iters):
+  """Mean wall time of fn(*args) over `iters` calls after one warm-up (compiling) call."""
+  jax.block_until_ready(fn(*args))
+  t = time.perf_counter()
+  for _ in range(iters):
+    out = fn(*args)
+  jax.block_until_ready(out)
+  return (time.perf_counter() - t) / iters
+
+
 def train_step(cfg, genotype, batch):
   """(jitted forward+backward step, its arguments) for one encoder at batch size `batch`."""
   enc = make_encoder(cfg, genotype=genotype)
@@ -58,12 +68,7 @@ def samples_per_s(cfg, genotype, batch, iters, chunks=1):
       out = add(out, step(*args))
     return out
 
-  jax.block_until_ready(one_batch())  # compile
-  t = time.perf_counter()
-  for _ in range(iters):
-    out = one_batch()
-  jax.block_until_ready(out)
-  return batch * iters / (time.perf_counter() - t)
+  return batch / seconds_per_call(one_batch, (), iters)
 
 
 def main():

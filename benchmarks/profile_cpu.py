@@ -35,22 +35,13 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.encoders import encoders, train_step  # noqa: E402
+from benchmarks.encoders import encoders, seconds_per_call, train_step  # noqa: E402
 from darts_rl.pooling import max_pool  # noqa: E402
 
 # (spatial size, channels) of the IMPALA-CNN's 3x3 stride-2 max pools.
 IMPALA_POOLS = ((64, 16), (32, 32), (16, 32))
 # (spatial size, in channels, out channels, how many the IMPALA-CNN has), 3x3 SAME, stride 1.
 IMPALA_CONVS = ((64, 3, 16, 1), (32, 16, 16, 4), (32, 16, 32, 1), (16, 32, 32, 5), (8, 32, 32, 4))
-
-
-def seconds_per_call(fn, args, iters):
-  jax.block_until_ready(fn(*args))  # compile / warm up
-  t = time.perf_counter()
-  for _ in range(iters):
-    out = fn(*args)
-  jax.block_until_ready(out)
-  return (time.perf_counter() - t) / iters
 
 
 def xla_flops(jitted, args) -> float:

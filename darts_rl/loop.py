@@ -10,7 +10,7 @@ command; a finished run is a no-op.
 import math
 import os
 import time
-from typing import Dict
+from typing import Dict, Tuple
 
 import jax
 import numpy as np
@@ -70,11 +70,7 @@ def run(config, workdir: str, phase: str) -> Dict:
   env = make_env(config.env, config.seed + (resume_step or 0), "train")
   try:
     agent = make_agent(config, encoder, env)
-    key = jax.random.PRNGKey(config.seed)
-    key, init_key = jax.random.split(key)
-    template = {"agent": agent.init(init_key), "key": key, "env_steps": np.int64(0)}
-    resume_step, saved = ckpt.restore(template)
-    agent_state, key, env_steps = saved["agent"], saved["key"], int(saved["env_steps"])
+    resume_step, agent_state, key, env_steps = _restore(config, agent, ckpt)
     if resume_step is not None:
       print(f"[{phase}] resuming {workdir} from env step {env_steps}", flush=True)
     writer = metrics_lib.MetricsWriter(workdir, env_steps if resume_step is not None else 0,
@@ -125,17 +121,13 @@ def run(config, workdir: str, phase: str) -> Dict:
         ckpt.save(env_steps, {"agent": agent_state, "key": key, "env_steps": np.int64(env_steps)})
     key, ek = jax.random.split(key)
     final = _evaluate(config, agent, agent_state, ek, quick=False)
-    summary = {"phase": phase, "encoder": config.encoder.kind, "env_steps": env_steps,
-               "seed": config.seed}
-    for split in lc.eval_splits:
-      summary[SPLIT_NAMES[split]] = final[split]
-    workdir_lib.atomic_write_json(os.path.join(workdir, "eval.json"), summary)
+    summary, desc = _write_eval(os.path.join(workdir, "eval.json"), final, lc.eval_splits,
+                                phase=phase, encoder=config.encoder.kind, env_steps=env_steps,
+                                seed=config.seed)
     final_row = {f"eval/{SPLIT_NAMES[s]}/return": final[s]["mean_return"] for s in lc.eval_splits}
     writer.write(env_steps, dict(final_row, wall_s=time.time() - wall0))
     writer.close()
     workdir_lib.mark_done(workdir, {"env_steps": env_steps})
-    desc = ", ".join(f"{SPLIT_NAMES[s]} {final[s]['mean_return']:.3g}"
-                     f" ± {final[s]['std_return']:.2g}" for s in lc.eval_splits)
     print(f"[{phase}] done: {env_steps} env steps; eval return {desc}; wrote "
           f"{os.path.join(workdir, 'eval.json')}", flush=True)
     return summary
@@ -152,13 +144,10 @@ def evaluate_random_policy(config, workdir: str) -> Dict:
   agent = evaluation.UniformRandomAgent(env.action_spec, config.seed)
   env.close()
   final = _evaluate(config, agent, None, jax.random.PRNGKey(config.seed), quick=False)
-  summary = {"phase": RANDOM_POLICY, "encoder": "none (uniform random actions)", "env_steps": 0,
-             "seed": config.seed}
-  summary.update({SPLIT_NAMES[s]: final[s] for s in config.loop.eval_splits})
-  workdir_lib.atomic_write_json(os.path.join(workdir, "eval.json"), summary)
+  summary, desc = _write_eval(os.path.join(workdir, "eval.json"), final, config.loop.eval_splits,
+                              phase=RANDOM_POLICY, encoder="none (uniform random actions)",
+                              env_steps=0, seed=config.seed)
   workdir_lib.mark_done(workdir)
-  desc = ", ".join(f"{SPLIT_NAMES[s]} {final[s]['mean_return']:.3g} ± {final[s]['std_return']:.2g}"
-                   for s in config.loop.eval_splits)
   print(f"[{RANDOM_POLICY}] eval return {desc}; wrote {os.path.join(workdir, 'eval.json')}",
         flush=True)
   return summary
@@ -184,24 +173,37 @@ def reevaluate(workdir: str, episodes: int) -> Dict:
       agent, state, env_steps = evaluation.UniformRandomAgent(env.action_spec, config.seed), None, 0
     else:
       agent = make_agent(config, make_encoder(config.encoder), env)
-      init_key, key = jax.random.split(jax.random.PRNGKey(config.seed))
-      template = {"agent": agent.init(init_key), "key": key, "env_steps": np.int64(0)}
-      step, saved = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints")).restore(template)
+      ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints"))
+      step, state, _, env_steps = _restore(config, agent, ckpt)
       if step is None:
         raise workdir_lib.WorkdirError(f"{workdir} has no checkpoint to evaluate")
-      state, env_steps = saved["agent"], int(saved["env_steps"])
   finally:
     env.close()
   final = _evaluate(config, agent, state, jax.random.PRNGKey(config.seed + episodes), quick=False)
-  summary = {"phase": phase, "encoder": config.encoder.kind, "env_steps": env_steps,
-             "seed": config.seed, "episodes": episodes}
-  summary.update({SPLIT_NAMES[s]: final[s] for s in config.loop.eval_splits})
   path = os.path.join(workdir, f"eval_{episodes}.json")
-  workdir_lib.atomic_write_json(path, summary)
-  desc = ", ".join(f"{SPLIT_NAMES[s]} {final[s]['mean_return']:.3g} ± {final[s]['std_return']:.2g}"
-                   for s in config.loop.eval_splits)
+  summary, desc = _write_eval(path, final, config.loop.eval_splits, phase=phase,
+                              encoder=config.encoder.kind, env_steps=env_steps, seed=config.seed,
+                              episodes=episodes)
   print(f"[reevaluate] {episodes} episodes per split: {desc}; wrote {path}", flush=True)
   return summary
+
+
+def _restore(config, agent, ckpt):
+  """(checkpoint step or None, agent state, key, env steps): the latest checkpoint, else fresh."""
+  key, init_key = jax.random.split(jax.random.PRNGKey(config.seed))
+  template = {"agent": agent.init(init_key), "key": key, "env_steps": np.int64(0)}
+  step, saved = ckpt.restore(template)
+  return step, saved["agent"], saved["key"], int(saved["env_steps"])
+
+
+def _write_eval(path: str, final: Dict, splits, **head) -> Tuple[Dict, str]:
+  """Writes `head` plus each split's results to `path` (atomically); returns (summary, a
+  one-line description of the returns)."""
+  summary = dict(head, **{SPLIT_NAMES[s]: final[s] for s in splits})
+  workdir_lib.atomic_write_json(path, summary)
+  desc = ", ".join(f"{SPLIT_NAMES[s]} {final[s]['mean_return']:.3g} ± {final[s]['std_return']:.2g}"
+                   for s in splits)
+  return summary, desc
 
 
 def _evaluate(config, agent, state, key, quick: bool) -> Dict:

@@ -1,11 +1,14 @@
-"""darts_rl.pooling.max_pool: forward and gradient bit-identical to flax's nn.max_pool."""
+"""darts_rl.pooling.max_pool: forward bit-identical to flax's nn.max_pool, gradients equal up to
+summation order, ties routed the same way."""
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from darts_rl.pooling import max_pool
+from darts_rl.pooling import _taps, max_pool
 
 
 @pytest.mark.parametrize("shape,window,stride", [
@@ -30,6 +33,4 @@ def test_max_pool_matches_flax(shape, window, stride, ties):
 
 def _split_ties(x, window, stride):
   """Max pooling by jnp.maximum, whose gradient splits ties: a different (valid) subgradient."""
-  from darts_rl.pooling import _taps
-  import functools
   return functools.reduce(jnp.maximum, _taps(x, window, stride))
