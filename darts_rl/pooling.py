@@ -1,7 +1,7 @@
 """Max pooling (SAME padding) with a fast backward pass on CPU, numerically the same as flax's.
 
 `flax.linen.max_pool` lowers to reduce_window, whose gradient is XLA's select_and_scatter. On
-XLA:CPU that backward pass is slow: ~5x slower than this module's at the IMPALA-CNN's shapes,
+XLA:CPU that backward pass is slow: 2-7x slower than this module's at the IMPALA-CNN's shapes,
 where it cost about as much as all fifteen convolutions (benchmarks/profile_cpu.py). Here the
 padded input is cut into stride-sized blocks so that each of the k*k window taps is a plain slice;
 the forward pass is the max over the taps, and the backward pass routes each output gradient to
