@@ -242,6 +242,46 @@ def test_partial_channel_supernet_runs_and_grads():
   assert all(np.all(np.abs(g) > 0) for g in jax.tree.leaves(grads))
 
 
+@pytest.mark.parametrize("reduction", [False, True])
+def test_partial_channel_cell_equals_per_edge_pc_darts(reduction):
+  """The cell sums each node's mixed slices and pass-through parts, then shuffles once; PC-DARTS
+  as written (Xu et al. 2020) shuffles every edge's [mixed, rest] and sums: the same numbers."""
+  from darts_rl.pooling import max_pool
+  from darts_rl.search.cells import SearchCell, channel_shuffle
+  P, C, nodes = 4, 16, 3
+  cell = SearchCell(C, nodes, reduction=reduction, op_names=BASE, partial_channels=P)
+  x = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 8, C))
+  alphas = [jax.random.normal(jax.random.PRNGKey(10 + i), (1 + i, len(BASE))) for i in range(nodes)]
+  params = cell.init(jax.random.PRNGKey(0), x, alphas)["params"]
+  c = C // P
+
+  def edge(i, j, xj, w):  # PC-DARTS edge: mix the first C/P channels, pass the rest, shuffle
+    stride = 2 if reduction and j == 0 else 1
+    out = sum(w[k] * ops.OPS[op](c, stride).apply(
+        {"params": params[f"node{i}_in{j}"].get(op, {})}, xj[..., :c])
+              for k, op in enumerate(BASE) if op != ops.ZERO)
+    rest = max_pool(xj[..., c:], 3, stride) if stride > 1 else xj[..., c:]
+    y = jnp.concatenate([out, rest], axis=-1)
+    return y.reshape(*y.shape[:-1], P, C // P).swapaxes(-1, -2).reshape(y.shape)
+
+  states = [x]
+  for i in range(nodes):
+    w = alphas_lib.mixing_weights(alphas[i], 1.0)
+    states.append(sum(edge(i, j, states[j], w[j]) for j in range(i + 1)))
+  cat = jnp.concatenate(states[1:], axis=-1)
+  want = jnp.einsum("bhwi,io->bhwo", cat, params["output"]["kernel"][0, 0]) + params["output"]["bias"]
+  got = cell.apply({"params": params}, x, alphas)
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+  # The shuffle interleaves the P groups: channel g * (C / P) + r lands at r * P + g.
+  y = jnp.arange(8.0)
+  np.testing.assert_array_equal(channel_shuffle(y, 2), [0, 4, 1, 5, 2, 6, 3, 7])
+
+
+def test_partial_channels_must_divide_channels():
+  with pytest.raises(ValueError, match="partial_channels=3 must be >= 1 and divide"):
+    make_encoder(encoder_config(kind="supernet", channels=(8, 16), partial_channels=3))
+
+
 def test_fixed_encoder_errors():
   with pytest.raises(ValueError, match="needs --config.encoder.genotype"):
     make_encoder(encoder_config(kind="fixed"))

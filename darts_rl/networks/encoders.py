@@ -79,6 +79,10 @@ def make_encoder(config, genotype=None) -> EncoderSpec:
   if kind == "cnn4":
     return EncoderSpec(Encoder(baselines.CNN4Trunk(config.channels[0]), head), {})
   if kind == "supernet":
+    p = config.partial_channels
+    if p < 1 or any(ch % p for ch in config.channels):
+      raise ValueError(f"encoder.partial_channels={p} must be >= 1 and divide every stage's "
+                       f"channels {tuple(config.channels)}")
     space = make_space(config)
     trunk = space.trunk(None, config.temperature, config.partial_channels)
     return EncoderSpec(Encoder(trunk, head), space.init_alphas(), space=space)

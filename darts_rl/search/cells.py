@@ -9,45 +9,37 @@ from typing import Optional, Sequence, Tuple
 import flax.linen as nn
 import jax.numpy as jnp
 
+from darts_rl import conv
 from darts_rl.pooling import max_pool
 from darts_rl.search import alphas as alphas_lib
 from darts_rl.search import ops
 
 
 class Edge(nn.Module):
-  """One edge. With `weights` [K] it is the mixed op sum_k w_k op_k(x); without, one op.
-
-  partial_channels = P > 1 is PC-DARTS partial-channel mixing: only the first C/P channels go
-  through the mixture, the rest pass through unchanged (pooled when the edge strides).
-  """
+  """One edge. With `weights` [K] it is the mixed op sum_k w_k op_k(x); without, one op."""
   channels: int
   op_names: Tuple[str, ...]
   stride: int = 1
-  partial_channels: int = 1
 
   @nn.compact
   def __call__(self, x, weights=None):
     if weights is None:
       assert len(self.op_names) == 1, "a fixed edge has exactly one op"
       return ops.OPS[self.op_names[0]](self.channels, self.stride, name=self.op_names[0])(x)
-    p = self.partial_channels
-    c = self.channels // p
-    xs, rest = (x[..., :c], x[..., c:]) if p > 1 else (x, None)
     out = 0.0
     for k, name in enumerate(self.op_names):
       if name == ops.ZERO:
         continue  # contributes w * 0; its alpha still gets gradient through the softmax
-      out = out + weights[k] * ops.OPS[name](c, self.stride, name=name)(xs)
+      out = out + weights[k] * ops.OPS[name](self.channels, self.stride, name=name)(x)
     if isinstance(out, float):  # only Zero in the set
-      out = jnp.zeros_like(xs[:, ::self.stride, ::self.stride, :])
-    if rest is None:
-      return out
-    if self.stride > 1:
-      rest = max_pool(rest, 3, self.stride)
-    # Channel shuffle so successive edges mix different slices (PC-DARTS).
-    y = jnp.concatenate([out, rest], axis=-1)
-    b, h, w, ch = y.shape
-    return y.reshape(b, h, w, p, ch // p).swapaxes(-1, -2).reshape(b, h, w, ch)
+      out = jnp.zeros_like(x[:, ::self.stride, ::self.stride, :])
+    return out
+
+
+def channel_shuffle(y, groups: int):
+  """[..., C] -> [..., C] with channel g * (C / groups) + r moved to r * groups + g (PC-DARTS)."""
+  *lead, ch = y.shape
+  return y.reshape(*lead, groups, ch // groups).swapaxes(-1, -2).reshape(*lead, ch)
 
 
 class _Cell(nn.Module):
@@ -59,21 +51,30 @@ class _Cell(nn.Module):
 
   def _body(self, x, edge_fn):
     if x.shape[-1] != self.channels:
-      x = nn.Conv(self.channels, (1, 1), name="preprocess")(x)
+      x = conv.Conv(self.channels, (1, 1), name="preprocess")(x)
     states = [x]
     for i in range(self.num_nodes):
       s = edge_fn(i, states)
       if self.node_norm:
         s = nn.LayerNorm(name=f"node{i}_norm")(s)
       states.append(s)
-    return nn.Conv(self.channels, (1, 1), name="output")(jnp.concatenate(states[1:], axis=-1))
+    return conv.Conv(self.channels, (1, 1), name="output")(jnp.concatenate(states[1:], axis=-1))
 
   def _stride(self, j):
     return 2 if self.reduction and j == 0 else 1
 
 
+def _pass_through(x, stride):
+  return max_pool(x, 3, stride) if stride > 1 else x
+
+
 class SearchCell(_Cell):
-  """Supernet cell: every node mixes an edge from every earlier state."""
+  """Supernet cell: every node mixes an edge from every earlier state.
+
+  partial_channels = P > 1 is PC-DARTS partial-channel mixing: each edge mixes only the first
+  C/P channels of its input, the rest pass through unchanged (max-pooled when the edge strides),
+  and the edge output is channel-shuffled so successive nodes mix different slices.
+  """
   op_names: Tuple[str, ...] = ops.OP_SETS["base"]
   temperature: float = 1.0
   partial_channels: int = 1
@@ -84,10 +85,23 @@ class SearchCell(_Cell):
     if len(alphas) != self.num_nodes:
       raise ValueError(f"cell has {self.num_nodes} nodes but alphas have {len(alphas)}")
 
+    p = self.partial_channels
+    c = self.channels // p
+
     def edge_fn(i, states):
       w = alphas_lib.mixing_weights(alphas[i], self.temperature)  # [1 + i, K]
-      return sum(Edge(self.channels, self.op_names, self._stride(j), self.partial_channels,
-                      name=f"node{i}_in{j}")(states[j], w[j]) for j in range(i + 1))
+      if p == 1:
+        return sum(Edge(self.channels, self.op_names, self._stride(j), name=f"node{i}_in{j}")(
+            states[j], w[j]) for j in range(i + 1))
+      # PC-DARTS: edge j mixes only the first C/P channels of its input and passes the rest
+      # through (max-pooled when it strides), then channel-shuffles its output. The shuffle
+      # is a fixed permutation, so the sum over edges of shuffled outputs is the shuffle of
+      # the summed mixed parts next to the summed pass-through parts: one concat and one
+      # shuffle per node instead of one per edge (the per-edge form was memory bound on CPU).
+      mixed = sum(Edge(c, self.op_names, self._stride(j), name=f"node{i}_in{j}")(
+          states[j][..., :c], w[j]) for j in range(i + 1))
+      rest = sum(_pass_through(states[j][..., c:], self._stride(j)) for j in range(i + 1))
+      return channel_shuffle(jnp.concatenate([mixed, rest], axis=-1), p)
 
     return self._body(x, edge_fn)
 
