@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from darts_rl import conv
 from darts_rl.search import alphas as alphas_lib
 from darts_rl.search import ops
 
@@ -46,7 +47,7 @@ class ConvOp(nn.Module):
 
   @nn.compact
   def __call__(self, x, mask=None):
-    y = nn.Conv(self.channels, (self.kernel,) * 2, (self.stride,) * 2, padding="SAME",
+    y = conv.Conv(self.channels, (self.kernel,) * 2, (self.stride,) * 2, padding="SAME",
                 name="conv")(x)
     return _masked(nn.relu(y) if self.relu else y, mask)
 
@@ -73,8 +74,8 @@ class ResidualOp(nn.Module):
   @nn.compact
   def __call__(self, x, mask=None):
     k = (self.kernel,) * 2
-    y = _masked(nn.Conv(self.channels, k, padding="SAME", name="conv0")(nn.relu(x)), mask)
-    y = _masked(nn.Conv(self.channels, k, padding="SAME", name="conv1")(nn.relu(y)), mask)
+    y = _masked(conv.Conv(self.channels, k, padding="SAME", name="conv0")(nn.relu(x)), mask)
+    y = _masked(conv.Conv(self.channels, k, padding="SAME", name="conv1")(nn.relu(y)), mask)
     return x + y
 
 
@@ -124,7 +125,7 @@ class Stage(nn.Module):
 
   @nn.compact
   def __call__(self, x, down_w=None, block_w=None, mask=None):
-    x = _masked(nn.Conv(self.channels, (3, 3), padding="SAME", name="conv")(x), mask)
+    x = _masked(conv.Conv(self.channels, (3, 3), padding="SAME", name="conv")(x), mask)
     x = Choice("downsample", self.downsample_ops, self.channels, name="downsample")(
         x, down_w, mask)
     for b, names in enumerate(self.block_ops):
