@@ -42,8 +42,11 @@ def build_config(kind: str, args):
   if args.num_envs is not None:
     c.env.num_envs = args.num_envs
   c.env.games = tuple(args.games.split(","))
-  # A tenth of the replay (memory; sampling cost is logarithmic in it); learn from the start.
-  r.replay_capacity = max(r.replay_capacity // 10, (r.n_step + 2) * c.env.num_envs * 4)
+  # The replay at its configured size by default: writing into it is part of an iteration's
+  # cost (a flashbax scatter over the whole buffer cost 800 ms per add at the demo size, before
+  # darts_rl/agents/replay.py). Learn from the start.
+  r.replay_capacity = max(int(r.replay_capacity * args.replay_fraction),
+                          (r.n_step + 2) * c.env.num_envs * 4)
   r.learning_starts = 0
   return c
 
@@ -125,6 +128,9 @@ def main():
   p.add_argument("--updates_per_iteration", type=int, default=None)
   p.add_argument("--hidden", type=int, default=None)
   p.add_argument("--games", default="bigfish", help="comma-separated Procgen games")
+  p.add_argument("--replay_fraction", type=float, default=1.0,
+                 help="replay capacity as a fraction of the config's (memory)")
+  p.add_argument("--only", default="impala,supernet", help="encoders to measure")
   p.add_argument("--updates", type=int, default=20, help="timed learner updates")
   p.add_argument("--iterations", type=int, default=20, help="timed agent iterations")
   p.add_argument("--learner_only", action="store_true",
@@ -133,7 +139,7 @@ def main():
   print(f"device: {jax.devices()[0].device_kind} x {jax.local_device_count()} "
         f"({jax.default_backend()})", flush=True)
   res = {}
-  for kind in ("impala", "supernet"):
+  for kind in args.only.split(","):
     ups, aps, sps, agent = bench(kind, args)
     c = agent.config
     res[kind] = (ups, aps, sps)
@@ -144,9 +150,10 @@ def main():
           f"{ups:8.2f} learner updates/s  {aps:9.1f} acting obs/s  {sps:8.1f} env steps/s",
           flush=True)
   names = ("learner updates/s", "acting obs/s", "env steps/s")
-  ratios = [f"{n} {s / i:.3f} ({i / s:.1f}x slower)"
-            for n, i, s in zip(names, res["impala"], res["supernet"]) if i == i]
-  print("ratio supernet/impala: " + ", ".join(ratios))
+  if len(res) == 2:
+    ratios = [f"{n} {s / i:.3f} ({i / s:.1f}x slower)"
+              for n, i, s in zip(names, res["impala"], res["supernet"]) if i == i]
+    print("ratio supernet/impala: " + ", ".join(ratios))
 
 
 if __name__ == "__main__":

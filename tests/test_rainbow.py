@@ -161,6 +161,27 @@ def test_n_step_windows_through_replay_with_episode_end_and_multi_game():
   np.testing.assert_allclose(batch.weight, 1.0)
 
 
+def test_in_place_add_equals_flashbax_add_across_wrap_around():
+  # rows of 10 steps; adds of 3 steps wrap around the end of the rows on the 4th add.
+  env = FakeEnv(envs_per_game=2)
+  agent = tiny_agent(env, n_step=3, replay_capacity=2 * 10, learning_starts=0)
+  rng = np.random.default_rng(0)
+  ref = None
+  for i in range(6):
+    rec = {"obs": rng.integers(0, 256, (2, 3) + OBS, dtype=np.uint8),
+           "action": rng.integers(0, 3, (2, 3)).astype(np.int32),
+           "reward": rng.normal(size=(2, 3)).astype(np.float32),
+           "terminated": rng.uniform(size=(2, 3)) < 0.3,
+           "game_id": np.zeros((2, 3), np.int32)}
+    agent.add_records(rec["obs"], rec["action"], rec["reward"], rec["terminated"])
+    if ref is None:
+      ref = jax.jit(agent.buffer.init)(agent._empty_record())
+    ref = agent.buffer.add(ref, dict(rec, terminated=rec["terminated"].astype(bool)))
+    for a, b in zip(jax.tree.leaves(agent.buffer_state), jax.tree.leaves(ref)):
+      np.testing.assert_array_equal(a, b)
+  assert int(agent.buffer_state.current_index) == 18 % 10  # wrapped
+
+
 def test_priorities_updated_from_td_errors():
   env = FakeEnv(envs_per_game=2)
   agent = tiny_agent(env, n_step=2, batch_size=16, replay_capacity=2 * 32, priority_exponent=0.8)

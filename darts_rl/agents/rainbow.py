@@ -40,6 +40,7 @@ import rlax
 
 from darts_rl import parallel
 from darts_rl.agents import optim
+from darts_rl.agents import replay
 
 EPSILON_SCHEDULES = ("constant", "linear")
 # Episodes per game in the running `train/normalized_return`.
@@ -273,7 +274,7 @@ class Rainbow:
     self._recent = [collections.deque(maxlen=NORMALIZED_RETURN_WINDOW) for _ in self.game_names]
 
     self._act = jax.jit(self._act_fn, static_argnames=("noisy",))
-    self._add = jax.jit(lambda s, x: _strong(self.buffer.add(s, x)), donate_argnums=0)
+    self._add = jax.jit(self._add_fn, donate_argnums=0)
     self._sample = jax.jit(self._sample_fn)
     self._set_priorities = jax.jit(lambda s, i, p: _strong(self.buffer.set_priorities(s, i, p)),
                                    donate_argnums=0)
@@ -339,6 +340,14 @@ class Rainbow:
                "game_id": np.broadcast_to(self.game_ids[:, None], (self.num_envs, T))}
     self.buffer_state = self._add(self.buffer_state, records)
     self.buffer_env_steps += self.num_envs * T
+
+  def _add_fn(self, buffer_state, records):
+    """flashbax's add for the pointers and the sum tree; its scatter of the frames is dead code,
+    replaced by in-place writes (darts_rl/agents/replay.py)."""
+    new = self.buffer.add(buffer_state, records)
+    experience = replay.write_in_place(buffer_state.experience, records,
+                                       buffer_state.current_index)
+    return _strong(new.replace(experience=experience))
 
   def _sample_fn(self, buffer_state, key):
     c = self.config.rainbow
