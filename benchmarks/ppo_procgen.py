@@ -37,6 +37,7 @@ def config_for(name, args):
   c.env.num_envs = args.num_envs
   c.ppo.num_steps, c.ppo.num_minibatches, c.ppo.num_epochs = (
       args.num_steps, args.num_minibatches, args.num_epochs)
+  c.ppo.grad_chunks = args.chunks
   return c
 
 
@@ -130,6 +131,8 @@ def main():
   ap.add_argument("--num_minibatches", type=int, default=4)
   ap.add_argument("--num_epochs", type=int, default=2)
   ap.add_argument("--iters", type=int, default=1)
+  ap.add_argument("--grad_chunks", default="1",
+                  help="comma-separated ppo.grad_chunks values; each JAX encoder runs with each")
   ap.add_argument("--cleanrl", action="store_true", help="64 envs x 256 steps, 8 minibatches, 3 epochs")
   ap.add_argument("--no_torch", action="store_true")
   ap.add_argument("--learner_only", action="store_true",
@@ -138,11 +141,16 @@ def main():
   if args.cleanrl:
     args.num_envs, args.num_steps, args.num_minibatches, args.num_epochs = 64, 256, 8, 3
   print(f"backend={jax.default_backend()} envs={args.num_envs} steps={args.num_steps} "
-        f"minibatches={args.num_minibatches} epochs={args.num_epochs} iters={args.iters}", flush=True)
+        f"minibatches={args.num_minibatches} epochs={args.num_epochs} iters={args.iters} "
+        f"grad_chunks={args.grad_chunks} (the first is each encoder's row, others /kN)", flush=True)
   res = {}
+  chunk_list = [int(k) for k in args.grad_chunks.split(",")]
   for name in args.encoders.split(","):
-    res[name] = (bench_learner if args.learner_only else bench_jax)(name, args)
-    print(f"{name:14s} " + "  ".join(f"{k} {v:9.1f}" for k, v in res[name].items()), flush=True)
+    for i, args.chunks in enumerate(chunk_list):
+      label = name if i == 0 else f"{name}/k{args.chunks}"
+      res[label] = (bench_learner if args.learner_only else bench_jax)(name, args)
+      print(f"{label:14s} " + "  ".join(f"{k} {v:9.1f}" for k, v in res[label].items()),
+            flush=True)
   if not (args.no_torch or args.learner_only):
     try:
       res["torch_impala"] = bench_torch(args)

@@ -40,6 +40,10 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   p.entropy_coef = 0.01
   p.value_coef = 0.5
   p.normalize_advantages = True
+  # Gradient accumulation: each minibatch's gradient as this many jitted calls on slices of
+  # its time steps, summed, then one optimizer step. The same update up to float summation
+  # order; faster on CPU, where per-sample cost grows with batch size (benchmarks/RESULTS.md).
+  p.grad_chunks = 1
   # Rewards divided by the running std of the discounted return, then clipped.
   p.reward_clip = 10.0
   p.optimizer = blocks.adam_config(5e-4, eps=1e-5, max_grad_norm=0.5)

@@ -1,4 +1,5 @@
-"""The pmapped PPO update on 4 forced CPU devices equals the single-device update."""
+"""The pmapped PPO update on 4 forced CPU devices equals the single-device update, and so does
+the update with gradient accumulation (ppo.grad_chunks) on top of the pmap."""
 import os
 import subprocess
 import sys
@@ -27,18 +28,22 @@ SCRIPT = textwrap.dedent("""
                   dones=rng.uniform(size=(T, N)) < 0.1,
                   last_value=rng.normal(size=(N,)).astype(np.float32))
     outs = []
-    for devices in (1, 4):
+    for devices, chunks in ((1, 1), (4, 1), (4, 4)):
+      c.ppo.grad_chunks = chunks
       agent = PPO(c, enc, (64, 64, 3), DiscreteActions(15), N, devices=devices)
       state = agent.init(jax.random.PRNGKey(0))
       state, metrics = agent.update_step(state, batch, jax.random.PRNGKey(1))
       outs.append((state, metrics))
-    (s1, m1), (s4, m4) = outs
-    for a, b in zip(jax.tree.leaves((s1.params, s1.alphas)), jax.tree.leaves((s4.params, s4.alphas))):
-      np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
-    for k in m1:
-      np.testing.assert_allclose(m1[k], m4[k], rtol=1e-3, atol=1e-5, err_msg=k)
-    # The update moved the alphas (search is on) by the same amount on both paths.
-    assert max(float(np.abs(a).max()) for a in jax.tree.leaves(s4.alphas)) > 0
+    s1, m1 = outs[0]
+    for s4, m4 in outs[1:]:
+      for a, b in zip(jax.tree.leaves((s1.params, s1.alphas, s1.opt_state)),
+                      jax.tree.leaves((s4.params, s4.alphas, s4.opt_state))):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
+      assert sorted(m1) == sorted(m4)
+      for k in m1:
+        np.testing.assert_allclose(m1[k], m4[k], rtol=1e-3, atol=1e-5, err_msg=k)
+      # The update moved the alphas (search is on) by the same amount on every path.
+      assert max(float(np.abs(a).max()) for a in jax.tree.leaves(s4.alphas)) > 0
     print('OK')
 """)
 

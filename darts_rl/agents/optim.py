@@ -29,6 +29,33 @@ def check_arch_update(mode: str):
     raise ValueError(f"unknown arch.mode '{mode}'; valid modes: {', '.join(ARCH_UPDATES)}")
 
 
+def loss_grads(loss_fn: Callable, params, alphas, batch, mode: str):
+  """-> (loss, aux, g, ga): the weight gradient and, in joint mode, the alpha gradient of the
+  same loss (None in alternating mode, whose alpha gradient needs the updated weights)."""
+  if mode == "joint":
+    (loss, aux), (g, ga) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(
+        params, alphas, batch)
+    return loss, aux, g, ga
+  (loss, aux), g = jax.value_and_grad(loss_fn, has_aux=True)(params, alphas, batch)
+  return loss, aux, g, None
+
+
+def arch_grads(loss_fn: Callable, params, alphas, batch):
+  """The alpha gradient of the alternating mode (params already updated)."""
+  return jax.grad(lambda a: loss_fn(params, a, batch)[0])(alphas)
+
+
+def apply_grads(tx: optax.GradientTransformation, tree, opt_state, g, axis_name: Optional[str]):
+  """Averages g over devices and takes one optimizer step: -> (tree, opt_state, g)."""
+  g = parallel.pmean(g, axis_name)
+  updates, opt_state = tx.update(g, opt_state, tree)
+  return optax.apply_updates(tree, updates), opt_state, g
+
+
+def update_aux(aux, loss, g, ga):
+  return dict(aux, loss=loss, grad_norm=optax.tree.norm(g), arch_grad_norm=optax.tree.norm(ga))
+
+
 def dual_update(loss_fn: Callable, params, alphas, opt_state, arch_opt_state, batch, arch_batch,
                 tx: optax.GradientTransformation, arch_tx: optax.GradientTransformation,
                 mode: str, axis_name: Optional[str]):
@@ -36,19 +63,11 @@ def dual_update(loss_fn: Callable, params, alphas, opt_state, arch_opt_state, ba
 
   Returns (params, alphas, opt_state, arch_opt_state, aux) where aux has the loss terms of the
   weight step plus grad norms. Gradients are averaged over devices with one axis name.
+  (PPO's gradient accumulation runs the same pieces over several jitted calls.)
   """
-  if mode == "joint":
-    (loss, aux), (g, ga) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(
-        params, alphas, batch)
-  else:
-    (loss, aux), g = jax.value_and_grad(loss_fn, has_aux=True)(params, alphas, batch)
-  g = parallel.pmean(g, axis_name)
-  updates, opt_state = tx.update(g, opt_state, params)
-  params = optax.apply_updates(params, updates)
+  loss, aux, g, ga = loss_grads(loss_fn, params, alphas, batch, mode)
+  params, opt_state, g = apply_grads(tx, params, opt_state, g, axis_name)
   if mode == "alternating":
-    ga = jax.grad(lambda a: loss_fn(params, a, arch_batch)[0])(alphas)
-  ga = parallel.pmean(ga, axis_name)
-  arch_updates, arch_opt_state = arch_tx.update(ga, arch_opt_state, alphas)
-  alphas = optax.apply_updates(alphas, arch_updates)
-  aux = dict(aux, loss=loss, grad_norm=optax.tree.norm(g), arch_grad_norm=optax.tree.norm(ga))
-  return params, alphas, opt_state, arch_opt_state, aux
+    ga = arch_grads(loss_fn, params, alphas, arch_batch)
+  alphas, arch_opt_state, ga = apply_grads(arch_tx, alphas, arch_opt_state, ga, axis_name)
+  return params, alphas, opt_state, arch_opt_state, update_aux(aux, loss, g, ga)

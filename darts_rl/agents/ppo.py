@@ -129,6 +129,12 @@ class PPO:
     if c.num_steps % c.num_minibatches:
       raise ValueError(f"ppo.num_steps={c.num_steps} must be divisible by "
                        f"ppo.num_minibatches={c.num_minibatches}")
+    self.grad_chunks = c.get("grad_chunks", 1)
+    steps_per_minibatch = c.num_steps // c.num_minibatches
+    if self.grad_chunks < 1 or steps_per_minibatch % self.grad_chunks:
+      raise ValueError(f"ppo.grad_chunks={self.grad_chunks} must be >= 1 and divide the "
+                       f"{steps_per_minibatch} time steps of a minibatch "
+                       f"(num_steps / num_minibatches)")
     optim.check_arch_update(config.arch.mode)
     self.config = config
     self.num_envs = num_envs
@@ -142,6 +148,13 @@ class PPO:
     self._devices = parallel.Devices(devices)
     self._prepare = self._devices.compile(self._make_prepare)
     self._minibatch = self._devices.compile(self._make_minibatch)
+    if self.grad_chunks > 1:
+      parts = ("weights", "alphas") if config.arch.mode == "alternating" else ("weights",)
+      d = self._devices
+      self._zeros = d.compile(lambda _: lambda tree: jax.tree.map(jnp.zeros_like, tree))
+      self._chunk = {p: d.compile(lambda ax, p=p: self._make_chunk(ax, p), donate=(4,))
+                     for p in parts}
+      self._apply = {p: d.compile(lambda ax, p=p: self._make_apply(ax, p)) for p in parts}
 
   # -- state
   def init(self, key) -> PPOState:
@@ -201,13 +214,18 @@ class PPO:
     carry = d.replicate((state.params, state.alphas, state.opt_state, state.arch_opt_state))
     data, stats = self._prepare(d.shard(batch._replace(last_value=batch.last_value[None]), 1))
     auxes = []
-    for e, epoch_key in enumerate(jax.random.split(key, c.num_epochs)):
+    for epoch_key in jax.random.split(key, c.num_epochs):
       for m in range(c.num_minibatches):
-        carry, aux = self._minibatch(carry, data, d.broadcast(epoch_key), d.broadcast(m))
-        auxes.append(aux)
+        where = (data, d.broadcast(epoch_key), d.broadcast(m))
+        if self.grad_chunks == 1:
+          carry, aux = self._minibatch(carry, *where)
+          auxes.append(aux)
+        else:
+          carry = self._accumulated_minibatch(carry, where, auxes)
     params, alphas, opt_state, arch_opt_state = d.first(carry)
     auxes, stats = jax.device_get(d.first((auxes, stats)))  # one transfer for all metrics
-    metrics = {f"loss/{k}": float(np.mean([a[k] for a in auxes])) for k in auxes[0]}
+    keys = dict.fromkeys(k for a in auxes for k in a)
+    metrics = {f"loss/{k}": float(np.mean([a[k] for a in auxes if k in a])) for k in keys}
     metrics.update({k: float(v) for k, v in stats.items()})
     new = state._replace(params=params, alphas=alphas, opt_state=opt_state,
                          arch_opt_state=arch_opt_state)
@@ -229,38 +247,118 @@ class PPO:
 
     return prepare
 
-  def _make_minibatch(self, axis_name: Optional[str]):
+  def _accumulated_minibatch(self, carry, where, auxes):
+    """One minibatch's update as `grad_chunks` jitted gradient calls summed on the device,
+    then one optimizer step (per pass: the alternating mode's alpha pass is a second one).
+
+    The gradient is the full minibatch's (up to float summation order). On XLA:CPU the cost per
+    sample grows with batch size (benchmarks/RESULTS.md), so several smaller calls are faster.
+    """
+    d = self._devices
+    for part in self._chunk:
+      acc = self._zeros(self._grad_tree(carry, part))
+      for k in range(self.grad_chunks):
+        acc, aux = self._chunk[part](carry, *where, acc, d.broadcast(k))
+        auxes.append(aux)
+      carry, norms = self._apply[part](carry, acc)
+      auxes.append(norms)
+    return carry
+
+  def _grad_tree(self, carry, part):
+    params, alphas = carry[0], carry[1]
+    if part == "alphas":
+      return alphas
+    return (params, alphas) if self.config.arch.mode == "joint" else params
+
+  def _make_loss(self):
     c = self.config.ppo
-    mode = self.config.arch.mode
-    M = c.num_minibatches
 
     def loss_fn(params, alphas, mb):
       logits, v = self.net.apply({"params": params}, mb["obs"], alphas)
       adv = mb["adv"]
       if c.normalize_advantages:
-        # Statistics of the global minibatch (all devices), so results do not depend on D.
-        mean = parallel.pmean(jnp.mean(adv), axis_name)
-        var = parallel.pmean(jnp.mean(adv ** 2), axis_name) - mean ** 2
-        adv = (adv - mean) / (jnp.sqrt(jnp.maximum(var, 0.0)) + 1e-8)
+        adv = (adv - mb["adv_mean"]) / (mb["adv_std"] + 1e-8)
       return ppo_loss(logits, v, mb["actions"], mb["logp"], mb["values"], adv, mb["returns"],
                       c.clip_eps, c.value_clip_eps, c.entropy_coef, c.value_coef)
 
+    return loss_fn
+
+  def _select(self, data, epoch_key, m, axis_name, arch: bool = False, chunk=None):
+    """Minibatch m of an epoch (arch: the alternating mode's alpha minibatch, the next one),
+    optionally only its time-chunk `chunk` of grad_chunks; advantage statistics are always the
+    whole global minibatch's (all devices), so results depend on neither D nor grad_chunks."""
+    M = self.config.ppo.num_minibatches
+    T, n = data["actions"].shape
+    # Minibatch m takes T / M time steps of every env, time shuffled independently per env
+    # with a key folded by the env's *global* index: membership does not depend on how envs
+    # are split over devices, so D devices give the single-device update exactly.
+    env_ids = parallel.axis_offset(n, axis_name) + jnp.arange(n)
+    perm = jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(epoch_key, e), T))(
+        env_ids).T.reshape(M, T // M, n)                   # [M, T / M, n]
+    idx = perm[(m + 1) % M] if arch else perm[m]
+    cols = jnp.arange(n)[None, :]
+    adv = data["adv"][idx, cols]
+    mean = parallel.pmean(jnp.mean(adv), axis_name)
+    var = parallel.pmean(jnp.mean(adv ** 2), axis_name) - mean ** 2
+    if chunk is not None:
+      rows = idx.shape[0] // self.grad_chunks
+      idx = jax.lax.dynamic_slice_in_dim(idx, chunk * rows, rows)
+    # x[idx[s, e], e] for every sampled step s and env e: a gather of whole frames.
+    mb = jax.tree.map(lambda x: x[idx, cols].reshape((-1,) + x.shape[2:]), data)
+    return dict(mb, adv_mean=mean, adv_std=jnp.sqrt(jnp.maximum(var, 0.0)))
+
+  def _make_minibatch(self, axis_name: Optional[str]):
+    loss_fn = self._make_loss()
+
     def minibatch(carry, data, epoch_key, m):
       params, alphas, opt_state, arch_opt_state = carry
-      T, n = data["actions"].shape
-      # Minibatch m takes T / M time steps of every env, time shuffled independently per env
-      # with a key folded by the env's *global* index: membership does not depend on how envs
-      # are split over devices, so D devices give the single-device update exactly.
-      env_ids = parallel.axis_offset(n, axis_name) + jnp.arange(n)
-      perm = jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(epoch_key, e), T))(
-          env_ids).T.reshape(M, T // M, n)                   # [M, T / M, n]
-      cols = jnp.arange(n)[None, :]
-      # x[idx[s, e], e] for every sampled step s and env e: a gather of whole frames.
-      take = lambda idx: jax.tree.map(lambda x: x[idx, cols].reshape((-1,) + x.shape[2:]), data)
-      mb, arch_mb = take(perm[m]), take(perm[(m + 1) % M])
+      mb = self._select(data, epoch_key, m, axis_name)
+      arch_mb = self._select(data, epoch_key, m, axis_name, arch=True)
       params, alphas, opt_state, arch_opt_state, aux = optim.dual_update(
           loss_fn, params, alphas, opt_state, arch_opt_state, mb, arch_mb,
-          self.tx, self.arch_tx, mode, axis_name)
+          self.tx, self.arch_tx, self.config.arch.mode, axis_name)
       return (params, alphas, opt_state, arch_opt_state), parallel.pmean(aux, axis_name)
 
     return minibatch
+
+  def _make_chunk(self, axis_name: Optional[str], part: str):
+    """(carry, data, epoch_key, m, acc, k) -> (acc + chunk k's gradient / grad_chunks, aux)."""
+    loss_fn = self._make_loss()
+    mode = self.config.arch.mode
+    K = self.grad_chunks
+
+    def chunk(carry, data, epoch_key, m, acc, k):
+      params, alphas = carry[0], carry[1]
+      mb = self._select(data, epoch_key, m, axis_name, arch=part == "alphas", chunk=k)
+      if part == "alphas":
+        g, aux = optim.arch_grads(loss_fn, params, alphas, mb), {}
+      else:
+        loss, aux, g, ga = optim.loss_grads(loss_fn, params, alphas, mb, mode)
+        aux = dict(aux, loss=loss)
+        if mode == "joint":
+          g = (g, ga)
+      acc = jax.tree.map(lambda a, x: a + x / K, acc, g)
+      return acc, parallel.pmean(aux, axis_name)
+
+    return chunk
+
+  def _make_apply(self, axis_name: Optional[str], part: str):
+    """(carry, summed gradients) -> (carry after the optimizer step(s), grad norms)."""
+    mode = self.config.arch.mode
+
+    def apply(carry, acc):
+      params, alphas, opt_state, arch_opt_state = carry
+      norms = {}
+      if part == "weights":
+        g, ga = acc if mode == "joint" else (acc, None)
+        params, opt_state, g = optim.apply_grads(self.tx, params, opt_state, g, axis_name)
+        norms["grad_norm"] = optax.tree.norm(g)
+      else:
+        ga = acc
+      if ga is not None:
+        alphas, arch_opt_state, ga = optim.apply_grads(self.arch_tx, alphas, arch_opt_state, ga,
+                                                       axis_name)
+        norms["arch_grad_norm"] = optax.tree.norm(ga)
+      return (params, alphas, opt_state, arch_opt_state), norms
+
+    return apply
