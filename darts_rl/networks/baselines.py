@@ -3,7 +3,6 @@ from typing import Tuple
 
 import flax.linen as nn
 
-from darts_rl import conv
 from darts_rl.pooling import max_pool
 
 
@@ -12,8 +11,8 @@ class ResidualBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    y = conv.Conv(self.channels, (3, 3), padding="SAME", name="conv0")(nn.relu(x))
-    y = conv.Conv(self.channels, (3, 3), padding="SAME", name="conv1")(nn.relu(y))
+    y = nn.Conv(self.channels, (3, 3), padding="SAME", name="conv0")(nn.relu(x))
+    y = nn.Conv(self.channels, (3, 3), padding="SAME", name="conv1")(nn.relu(y))
     return x + y
 
 
@@ -25,7 +24,7 @@ class ImpalaTrunk(nn.Module):
   @nn.compact
   def __call__(self, x, alphas=None):
     for s, ch in enumerate(self.channels):
-      x = conv.Conv(ch, (3, 3), padding="SAME", name=f"stage{s}_conv")(x)
+      x = nn.Conv(ch, (3, 3), padding="SAME", name=f"stage{s}_conv")(x)
       x = max_pool(x, 3, 2)
       for b in range(self.blocks_per_stage):
         x = ResidualBlock(ch, name=f"stage{s}_block{b}")(x)
@@ -40,6 +39,6 @@ class CNN4Trunk(nn.Module):
   @nn.compact
   def __call__(self, x, alphas=None):
     for i, stride in enumerate((2, 1, 1, 1)):
-      x = nn.relu(conv.Conv(self.channels, (3, 3), (stride, stride), padding="VALID",
+      x = nn.relu(nn.Conv(self.channels, (3, 3), (stride, stride), padding="VALID",
                           name=f"conv{i}")(x))
     return x

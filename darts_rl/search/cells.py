@@ -9,7 +9,6 @@ from typing import Optional, Sequence, Tuple
 import flax.linen as nn
 import jax.numpy as jnp
 
-from darts_rl import conv
 from darts_rl.pooling import max_pool
 from darts_rl.search import alphas as alphas_lib
 from darts_rl.search import ops
@@ -51,14 +50,14 @@ class _Cell(nn.Module):
 
   def _body(self, x, edge_fn):
     if x.shape[-1] != self.channels:
-      x = conv.Conv(self.channels, (1, 1), name="preprocess")(x)
+      x = nn.Conv(self.channels, (1, 1), name="preprocess")(x)
     states = [x]
     for i in range(self.num_nodes):
       s = edge_fn(i, states)
       if self.node_norm:
         s = nn.LayerNorm(name=f"node{i}_norm")(s)
       states.append(s)
-    return conv.Conv(self.channels, (1, 1), name="output")(jnp.concatenate(states[1:], axis=-1))
+    return nn.Conv(self.channels, (1, 1), name="output")(jnp.concatenate(states[1:], axis=-1))
 
   def _stride(self, j):
     return 2 if self.reduction and j == 0 else 1

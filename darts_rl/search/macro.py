@@ -25,7 +25,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from darts_rl import conv
 from darts_rl.search import alphas as alphas_lib
 from darts_rl.search import ops
 
@@ -47,7 +46,7 @@ class ConvOp(nn.Module):
 
   @nn.compact
   def __call__(self, x, mask=None):
-    y = conv.Conv(self.channels, (self.kernel,) * 2, (self.stride,) * 2, padding="SAME",
+    y = nn.Conv(self.channels, (self.kernel,) * 2, (self.stride,) * 2, padding="SAME",
                 name="conv")(x)
     return _masked(nn.relu(y) if self.relu else y, mask)
 
@@ -74,8 +73,8 @@ class ResidualOp(nn.Module):
   @nn.compact
   def __call__(self, x, mask=None):
     k = (self.kernel,) * 2
-    y = _masked(conv.Conv(self.channels, k, padding="SAME", name="conv0")(nn.relu(x)), mask)
-    y = _masked(conv.Conv(self.channels, k, padding="SAME", name="conv1")(nn.relu(y)), mask)
+    y = _masked(nn.Conv(self.channels, k, padding="SAME", name="conv0")(nn.relu(x)), mask)
+    y = _masked(nn.Conv(self.channels, k, padding="SAME", name="conv1")(nn.relu(y)), mask)
     return x + y
 
 
@@ -125,7 +124,7 @@ class Stage(nn.Module):
 
   @nn.compact
   def __call__(self, x, down_w=None, block_w=None, mask=None):
-    x = _masked(conv.Conv(self.channels, (3, 3), padding="SAME", name="conv")(x), mask)
+    x = _masked(nn.Conv(self.channels, (3, 3), padding="SAME", name="conv")(x), mask)
     x = Choice("downsample", self.downsample_ops, self.channels, name="downsample")(
         x, down_w, mask)
     for b, names in enumerate(self.block_ops):

@@ -10,7 +10,6 @@ from typing import Callable, Dict, Tuple
 import flax.linen as nn
 import jax.numpy as jnp
 
-from darts_rl import conv
 from darts_rl.pooling import max_pool
 
 
@@ -29,7 +28,7 @@ class Conv(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    x = conv.Conv(self.channels, (self.kernel, self.kernel), (self.stride, self.stride),
+    x = nn.Conv(self.channels, (self.kernel, self.kernel), (self.stride, self.stride),
                 padding="SAME", kernel_dilation=(self.dilation, self.dilation), name="conv")(x)
     return nn.relu(x) if self.relu else x
 

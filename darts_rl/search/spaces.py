@@ -11,7 +11,6 @@ from typing import Callable, Dict, Optional, Tuple
 import flax.linen as nn
 import numpy as np
 
-from darts_rl import conv
 from darts_rl.pooling import max_pool
 from darts_rl.search import alphas as alphas_lib
 from darts_rl.search import cells
@@ -105,10 +104,10 @@ class SkeletonTrunk(nn.Module):
     sp = self.space
     get = lambda ct: alphas.get(ct) if alphas else None
     if sp.stem_channels:
-      x = conv.Conv(sp.stem_channels, (3, 3), (sp.stem_stride,) * 2, padding="SAME", name="stem")(x)
+      x = nn.Conv(sp.stem_channels, (3, 3), (sp.stem_stride,) * 2, padding="SAME", name="stem")(x)
     for s, ch in enumerate(sp.channels):
       if sp.skeleton == "impala":
-        x = conv.Conv(ch, (3, 3), padding="SAME", name=f"stage{s}_conv")(x)
+        x = nn.Conv(ch, (3, 3), padding="SAME", name=f"stage{s}_conv")(x)
         x = max_pool(x, 3, 2)
       else:
         x = self.cell_fn("reduce", ch, f"stage{s}_reduce")(x, get("reduce"))
