@@ -10,7 +10,9 @@ def evaluate(agent, state, env, num_episodes: int, key, max_env_steps: int = 100
   """Runs agent.act(evaluation=True) until every env finished its share of episodes.
 
   Each of the N envs contributes its first ceil(num_episodes / N) episodes, so short episodes
-  are not over-counted. Returns {'mean_return', 'std_return', 'episodes', 'per_game': {...}}.
+  are not over-counted. Returns {'mean_return', 'std_return', 'episodes', 'per_game': {...}},
+  plus 'capped': True when max_env_steps (summed over envs) ended it before every env's share
+  finished (then 'episodes' counts only the finished ones).
   """
   n = env.num_envs
   quota = max(1, math.ceil(num_episodes / n))
@@ -33,7 +35,8 @@ def evaluate(agent, state, env, num_episodes: int, key, max_env_steps: int = 100
       per_game[name] = float(np.mean(vals))
   return {"mean_return": float(flat.mean()) if flat.size else float("nan"),
           "std_return": float(flat.std()) if flat.size else float("nan"),
-          "episodes": int(flat.size), "per_game": per_game}
+          "episodes": int(flat.size), "per_game": per_game,
+          "capped": bool(min(len(r) for r in returns) < quota)}
 
 
 class UniformRandomAgent:

@@ -158,7 +158,8 @@ def reevaluate(workdir: str, episodes: int) -> Dict:
 
   For a tighter estimate than the run's own evaluation. Works on search, evaluate and
   random_policy workdirs; writes WORKDIR/eval_<episodes>.json (eval.json's layout plus
-  "episodes") and changes nothing else.
+  "episodes") and changes nothing else. The run's cap on evaluation env steps
+  (loop.eval_max_env_steps) is scaled by episodes / loop.eval_episodes.
   """
   if episodes < 1:
     raise ValueError(f"--episodes must be >= 1, got {episodes}")
@@ -166,6 +167,9 @@ def reevaluate(workdir: str, episodes: int) -> Dict:
     raise workdir_lib.WorkdirError(f"{workdir} is not a finished run (no {workdir_lib.DONE})")
   phase = workdir_lib.read_json(os.path.join(workdir, "config.json")).get("phase")
   config = workdir_lib.load_config(workdir)
+  # The run's safety cap on evaluation length was sized for its own episode count: scale it.
+  cap = config.loop.eval_max_env_steps
+  config.loop.eval_max_env_steps = max(cap, -(-cap * episodes // config.loop.eval_episodes))
   config.loop.eval_episodes = episodes
   env = make_env(config.env, config.seed, "train")
   try:
@@ -202,7 +206,8 @@ def _write_eval(path: str, final: Dict, splits, **head) -> Tuple[Dict, str]:
   summary = dict(head, **{SPLIT_NAMES[s]: final[s] for s in splits})
   workdir_lib.atomic_write_json(path, summary)
   desc = ", ".join(f"{SPLIT_NAMES[s]} {final[s]['mean_return']:.3g} ± {final[s]['std_return']:.2g}"
-                   for s in splits)
+                   + (f" (only {final[s]['episodes']} episodes: loop.eval_max_env_steps reached)"
+                      if final[s].get("capped") else "") for s in splits)
   return summary, desc
 
 

@@ -1,11 +1,14 @@
-"""The shared loop: seeds, NaN handling, metrics/alpha bookkeeping."""
+"""The shared loop: seeds, NaN handling, metrics/alpha bookkeeping, evaluation episodes."""
 import json
 import os
+import types
 
+import jax
 import numpy as np
 import pytest
 
-from darts_rl import loop
+from darts_rl import evaluation, loop
+from darts_rl.envs.base import DiscreteActions
 from darts_rl.agents import ppo
 from experiments.ppo_procgen import get_config
 
@@ -71,3 +74,33 @@ def test_random_policy_reference(tmp_path):
   assert json.loads((tmp_path / "r" / "eval.json").read_text()) == json.loads(json.dumps(out))
   # Rerun: a no-op returning the same summary.
   assert loop.evaluate_random_policy(c, str(tmp_path / "r")) == json.loads(json.dumps(out))
+
+
+class _CountingEnv:
+  """Env i ends an episode every i + 2 steps with return i (one game)."""
+  num_envs = 3
+  game_ids = np.zeros(3, np.int32)
+  game_names = ("g",)
+
+  def __init__(self):
+    self.t = np.zeros(3, int)
+
+  def reset(self):
+    return np.zeros((3, 1), np.uint8)
+
+  def step(self, actions):
+    self.t += 1
+    done = self.t % (np.arange(3) + 2) == 0
+    ret = np.where(done, np.arange(3.0), np.nan)
+    return types.SimpleNamespace(obs=np.zeros((3, 1), np.uint8), episode_return=ret)
+
+
+def test_evaluate_takes_each_envs_first_episodes_and_reports_a_cap():
+  agent = evaluation.UniformRandomAgent(DiscreteActions(2), 0)
+  res = evaluation.evaluate(agent, None, _CountingEnv(), 6, jax.random.PRNGKey(0))
+  # quota 2 per env: env 0 (short episodes) is not over-counted.
+  assert res["episodes"] == 6 and not res["capped"]
+  assert res["mean_return"] == 1.0
+  # 3 envs x 4 steps: env 0 finished 2 episodes, env 1 one, env 2 one; quota 2 not met.
+  res = evaluation.evaluate(agent, None, _CountingEnv(), 6, jax.random.PRNGKey(0), max_env_steps=12)
+  assert res["capped"] and res["episodes"] == 4
