@@ -32,7 +32,7 @@ def build_config(kind: str, args):
   c = get_config(f"{'search' if kind == 'supernet' else 'baseline'},{args.size}")
   if args.channels:
     c.encoder.channels = tuple(int(x) for x in args.channels.split(","))
-  for name in ("cells_per_stage",):
+  for name in ("cells_per_stage", "num_nodes", "partial_channels"):
     if getattr(args, name) is not None:
       c.encoder[name] = getattr(args, name)
   r = c.rainbow
@@ -122,6 +122,9 @@ def main():
                  help="base sizes from experiments/rainbow_procgen.py (default demo: small)")
   p.add_argument("--channels", default="", help="encoder channels per stage, e.g. 16,32,32")
   p.add_argument("--cells_per_stage", type=int, default=None)
+  p.add_argument("--num_nodes", type=int, default=None, help="supernet nodes per cell")
+  p.add_argument("--partial_channels", type=int, default=None,
+                 help="supernet PC-DARTS partial channels P (1 = exact DARTS)")
   p.add_argument("--batch_size", type=int, default=None)
   p.add_argument("--num_envs", type=int, default=None)
   p.add_argument("--rollout_steps", type=int, default=None)
@@ -144,6 +147,7 @@ def main():
     c = agent.config
     res[kind] = (ups, aps, sps)
     print(f"{kind:9s} channels={tuple(c.encoder.channels)} cells={c.encoder.cells_per_stage} "
+          f"nodes={c.encoder.num_nodes} P={c.encoder.partial_channels} "
           f"batch={c.rainbow.batch_size} envs={agent.num_envs} "
           f"env_steps/iter={agent.env_steps_per_iteration} "
           f"updates/iter={c.rainbow.updates_per_iteration}: "

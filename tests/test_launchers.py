@@ -55,6 +55,12 @@ def test_search_discretize_evaluate_report(tmp_path):
   g = json.loads((s / "genotype.json").read_text())
   assert g["format"] == "darts_rl.genotype/1" and len(g["cells"]["normal"]) == 4
   assert (s / "genotype.png").exists()
+  # A search compared with itself: every edge agrees, the cells are the same.
+  out = launch("compare_cells", f"--workdirs={s},{s}", "--names=a,b", f"--out={tmp_path / 'c.md'}")
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "| a vs b | 1.00 | 1.00 | 1.00 |" in (tmp_path / "c.md").read_text()
+  one = launch("compare_cells", f"--workdirs={s}")
+  assert one.returncode == 1 and one.stderr.strip().endswith("needs at least two workdirs")
 
   out = launch("evaluate", f"--config={CFG}:evaluate,smoke",
                f"--config.encoder.genotype={s / 'genotype.json'}", f"--workdir={e}")
