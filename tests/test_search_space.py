@@ -245,7 +245,8 @@ def test_partial_channel_supernet_runs_and_grads():
 @pytest.mark.parametrize("reduction", [False, True])
 def test_partial_channel_cell_equals_per_edge_pc_darts(reduction):
   """The cell sums each node's mixed slices and pass-through parts, then shuffles once; PC-DARTS
-  as written (Xu et al. 2020) shuffles every edge's [mixed, rest] and sums: the same numbers."""
+  as written (Xu et al. 2020) shuffles every edge's [mixed, rest] and sums them with edge
+  normalization (here uniform: the mean over the node's edges): the same numbers."""
   from darts_rl.pooling import max_pool
   from darts_rl.search.cells import SearchCell, channel_shuffle
   P, C, nodes = 4, 16, 3
@@ -267,7 +268,7 @@ def test_partial_channel_cell_equals_per_edge_pc_darts(reduction):
   states = [x]
   for i in range(nodes):
     w = alphas_lib.mixing_weights(alphas[i], 1.0)
-    states.append(sum(edge(i, j, states[j], w[j]) for j in range(i + 1)))
+    states.append(sum(edge(i, j, states[j], w[j]) for j in range(i + 1)) / (i + 1))
   cat = jnp.concatenate(states[1:], axis=-1)
   want = jnp.einsum("bhwi,io->bhwo", cat, params["output"]["kernel"][0, 0]) + params["output"]["bias"]
   got = cell.apply({"params": params}, x, alphas)
@@ -275,6 +276,23 @@ def test_partial_channel_cell_equals_per_edge_pc_darts(reduction):
   # The shuffle interleaves the P groups: channel g * (C / P) + r lands at r * P + g.
   y = jnp.arange(8.0)
   np.testing.assert_array_equal(channel_shuffle(y, 2), [0, 4, 1, 5, 2, 6, 3, 7])
+
+
+def test_partial_channel_nodes_stay_at_the_input_scale():
+  """Every node averages its edges, so the pass-through parts (scaled by no mixing weight) do
+  not double at every node. Skip-only mixing; the output conv set to pick one node."""
+  from darts_rl.search.cells import SearchCell
+  P, C, nodes = 4, 16, 4
+  cell = SearchCell(C, nodes, op_names=("SkipConnection", "Zero"), partial_channels=P)
+  x = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 8, C))
+  alphas = [jnp.zeros((1 + i, 2)).at[:, 0].set(30.0) for i in range(nodes)]  # Skip weight ~1
+  params = cell.init(jax.random.PRNGKey(0), x, alphas)["params"]
+  rms = lambda a: float(jnp.sqrt(jnp.mean(a ** 2)))
+  for k in range(nodes):
+    pick = jnp.zeros((nodes * C, C)).at[k * C:(k + 1) * C].set(jnp.eye(C))
+    node = cell.apply({"params": {**params, "output": {"kernel": pick[None, None],
+                                                       "bias": jnp.zeros(C)}}}, x, alphas)
+    assert 0.3 * rms(x) < rms(node) <= 1.001 * rms(x), (k, rms(node), rms(x))
 
 
 def test_partial_channels_must_divide_channels():
