@@ -13,6 +13,9 @@
    GFLOP/s each, and the share of the JAX encoder step these convolutions account for.
 4. The IMPALA-CNN's three max pools, forward+backward: flax's (select_and_scatter gradient) vs
    darts_rl.pooling's.
+5. The same convolutions forward only (what acting runs), JAX against PyTorch given NCHW tensors
+   and given NHWC memory (as its networks get from permuted observations: oneDNN's channels-last
+   kernels).
 Everything is measured in this one process, on the default JAX backend.
 """
 import argparse
@@ -34,6 +37,7 @@ import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from jax import lax  # noqa: E402
 
 from benchmarks.encoders import encoders, seconds_per_call, train_step  # noqa: E402
 from darts_rl.pooling import max_pool  # noqa: E402
@@ -117,6 +121,32 @@ def torch_conv_seconds(torch, batch, hw, cin, cout, input_grad, iters):
   return (time.perf_counter() - t) / iters
 
 
+def conv_forward_seconds(batch, hw, cin, cout, iters, torch=None, channels_last=False):
+  """Seconds per forward-only 3x3 SAME convolution: JAX (NHWC), or torch (NCHW tensors, or
+  NHWC memory behind NCHW strides: what `obs.permute(0, 3, 1, 2)` feeds torch's networks)."""
+  rng = np.random.default_rng(0)
+  x = rng.standard_normal((batch, hw, hw, cin), np.float32)
+  w = rng.standard_normal((3, 3, cin, cout), np.float32)
+  if torch is None:
+    f = jax.jit(lambda x, w: lax.conv_general_dilated(x, w, (1, 1), "SAME",
+                                                      dimension_numbers=("NHWC", "HWIO", "NHWC")))
+    x, w = jnp.asarray(x), jnp.asarray(w)
+    step = lambda: jax.block_until_ready(f(x, w))
+  else:
+    xt = torch.from_numpy(x).permute(0, 3, 1, 2)
+    xt = xt if channels_last else xt.contiguous()
+    wt = torch.from_numpy(w).permute(3, 2, 0, 1).contiguous()
+
+    def step():
+      with torch.no_grad():
+        torch.nn.functional.conv2d(xt, wt, padding=1)
+  step()
+  t = time.perf_counter()
+  for _ in range(iters):
+    step()
+  return (time.perf_counter() - t) / iters
+
+
 def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--batch", type=int, default=256)
@@ -192,6 +222,22 @@ def main():
     ref = pool_seconds(flax_pool, args.batch, hw, c, args.iters)
     ours = pool_seconds(lambda x: max_pool(x, 3, 2), args.batch, hw, c, args.iters)
     print(f"{hw}x{hw}x{c}: flax {ref * 1e3:.1f}  darts_rl.pooling {ours * 1e3:.1f}  ({ref / ours:.1f}x)")
+
+  # Acting (rollouts) runs forward passes only; torch's networks see NHWC memory (the
+  # observations permuted), for which oneDNN picks its channels-last kernels.
+  print("\n5. IMPALA-CNN convolutions, forward only, ms (torch: NCHW tensors / NHWC memory)")
+  totals = np.zeros(3)
+  for hw, cin, cout, count in IMPALA_CONVS:
+    ms = [conv_forward_seconds(args.batch, hw, cin, cout, 4 * args.iters) * 1e3]
+    if torch:
+      ms += [conv_forward_seconds(args.batch, hw, cin, cout, 4 * args.iters, torch, cl) * 1e3
+             for cl in (False, True)]
+    totals[:len(ms)] += np.asarray(ms) * count
+    print(f"{hw}x{hw} {cin}->{cout} x{count}: jax {ms[0]:.2f}"
+          + (f"  torch {ms[1]:.2f} / {ms[2]:.2f}  (jax / torch NHWC {ms[0] / ms[2]:.2f})"
+             if torch else ""), flush=True)
+  print(f"all 15: jax {totals[0]:.1f}" + (f", torch {totals[1]:.1f} / {totals[2]:.1f} (jax / torch "
+                                         f"NHWC {totals[0] / totals[2]:.2f})" if torch else ""))
 
 
 if __name__ == "__main__":
