@@ -9,8 +9,8 @@
 2. Per encoder, a jax.profiler trace of the same step: time per XLA op kind (convolutions,
    fusions by their kind, transposes ...), largest first -- where the time actually goes.
 3. The IMPALA-CNN's convolutions (CleanRL's 16/32/32 channels on 64x64x3), one shape at a time,
-   forward+backward in JAX (XLA:CPU) and, with the `bench` extra installed, PyTorch (oneDNN):
-   GFLOP/s each, and the share of the JAX encoder step these convolutions account for.
+   forward+backward in JAX (XLA:CPU) and, with the `bench` extra installed, PyTorch (oneDNN) on
+   NCHW tensors and on NHWC memory: GFLOP/s each, and the share of the JAX encoder step these convolutions account for.
 4. The IMPALA-CNN's three max pools, forward+backward: flax's (select_and_scatter gradient) vs
    darts_rl.pooling's.
 5. The same convolutions forward only (what acting runs), JAX against PyTorch given NCHW tensors
@@ -104,11 +104,17 @@ def jax_conv_seconds(batch, hw, cin, cout, input_grad, iters):
   return seconds_per_call(step, (x, w, g), iters)
 
 
-def torch_conv_seconds(torch, batch, hw, cin, cout, input_grad, iters):
+def torch_conv_seconds(torch, batch, hw, cin, cout, input_grad, iters, channels_last=False):
+  """Forward+backward seconds; channels_last: NHWC memory behind NCHW strides (as torch's
+  networks get from permuted NHWC observations), else NCHW tensors."""
   gen = torch.Generator().manual_seed(0)
-  x = torch.randn(batch, cin, hw, hw, generator=gen, requires_grad=input_grad)
+  if channels_last:
+    x = torch.randn(batch, hw, hw, cin, generator=gen).permute(0, 3, 1, 2).requires_grad_(input_grad)
+    g = torch.randn(batch, hw, hw, cout, generator=gen).permute(0, 3, 1, 2)
+  else:
+    x = torch.randn(batch, cin, hw, hw, generator=gen, requires_grad=input_grad)
+    g = torch.randn(batch, cout, hw, hw, generator=gen)
   w = torch.randn(cout, cin, 3, 3, generator=gen, requires_grad=True)
-  g = torch.randn(batch, cout, hw, hw, generator=gen)
 
   def step():
     w.grad = None
@@ -195,8 +201,9 @@ def main():
   print("\n3. IMPALA-CNN convolutions, forward+backward (3x3 SAME; no input gradient for the "
         "first), GFLOP/s")
   print(f"{'HxW':>5s} {'cin':>4s} {'cout':>4s} {'count':>5s} {'jax ms':>8s} {'jax GF/s':>9s}"
-        + (f" {'torch ms':>9s} {'torch GF/s':>10s} {'torch/jax':>9s}" if torch else ""))
-  jax_total = torch_total = 0.0
+        + (f" {'torch ms':>9s} {'torch GF/s':>10s} {'torch/jax':>9s} {'NHWC ms':>8s}"
+           if torch else ""))
+  jax_total = torch_total = torch_nhwc_total = 0.0
   for hw, cin, cout, count in IMPALA_CONVS:
     first = cin == 3
     flops = conv_flops(args.batch, hw, cin, cout, not first)
@@ -206,11 +213,14 @@ def main():
     if torch:
       ts = torch_conv_seconds(torch, args.batch, hw, cin, cout, not first, args.iters)
       torch_total += ts * count
-      line += f" {ts * 1e3:9.1f} {flops / ts / 1e9:10.1f} {js / ts:9.2f}"
+      tn = torch_conv_seconds(torch, args.batch, hw, cin, cout, not first, args.iters, True)
+      torch_nhwc_total += tn * count
+      line += f" {ts * 1e3:9.1f} {flops / ts / 1e9:10.1f} {js / ts:9.2f} {tn * 1e3:8.1f}"
     print(line, flush=True)
   print(f"all 15 convolutions: jax {jax_total * 1e3:.1f} ms"
-        + (f", torch {torch_total * 1e3:.1f} ms (torch {jax_total / torch_total:.2f}x faster)"
-           if torch else ""))
+        + (f", torch {torch_total * 1e3:.1f} ms (torch {jax_total / torch_total:.2f}x faster); "
+           f"torch on NHWC memory {torch_nhwc_total * 1e3:.1f} ms "
+           f"({jax_total / torch_nhwc_total:.2f}x)" if torch else ""))
   if impala_step_s:
     print(f"share of the JAX IMPALA encoder step (part 1, {impala_step_s * 1e3:.1f} ms) spent in "
           f"its convolutions: {jax_total / impala_step_s:.0%}")
