@@ -27,6 +27,7 @@ ENCODERS = {
     "impala": dict(kind="impala"),
     "supernet": dict(kind="supernet"),
     "supernet_pc4": dict(kind="supernet", partial_channels=4),
+    "supernet_pc2": dict(kind="supernet", partial_channels=2),
 }
 
 
