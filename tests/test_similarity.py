@@ -12,7 +12,8 @@ OPS = ("Conv3x3", "Relu", "Tanh", "SkipConnection", "Zero")
 
 def outcome(name, logits, kept=None):
   return similarity.SearchOutcome(
-      name, OPS, {"normal/node0": similarity._softmax(np.asarray(logits, np.float64))}, kept)
+      name, OPS, {"normal/node0": np.asarray(alphas_lib.mixing_weights(np.asarray(logits, np.float32)),
+                                   np.float64)}, kept)
 
 
 def test_spearman_by_hand():

@@ -21,9 +21,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from darts_rl.search import alphas as alphas_lib
+from darts_rl.search import genotype as genotype_lib
 from darts_rl.search import ops
-
-GENOTYPE_FORMAT = "darts_rl.genotype/1"
 
 
 class SearchOutcome:
@@ -46,15 +46,17 @@ class SearchOutcome:
         raise ValueError(f"{path} holds no alphas snapshot")
       op_names = [str(s) for s in d["op_names"]]
       t = float(d["temperature"]) if "temperature" in d.files else 1.0
-      weights = {k: _softmax(np.asarray(d[k][-1], np.float64) / t) for k in leaves}
+      weights = {k: np.asarray(alphas_lib.mixing_weights(d[k][-1], t), np.float64)
+                 for k in leaves}
     kept = None
     gpath = os.path.join(workdir, "genotype.json")
     if os.path.exists(gpath):
       with open(gpath) as f:
-        g = json.load(f)
-      if g.get("format") == GENOTYPE_FORMAT:
-        kept = frozenset((ct, i, op, int(j)) for ct, nodes in g["cells"].items()
-                         for i, edges in enumerate(nodes) for op, j in edges)
+        d = json.load(f)
+      if d.get("format") == genotype_lib.FORMAT:  # micro genotypes only
+        g = genotype_lib.Genotype.from_dict(d)
+        kept = frozenset((ct, i, op, j) for ct, cell in g.cells
+                         for i, edges in enumerate(cell) for op, j in edges)
     return cls(name or os.path.basename(os.path.normpath(workdir)), op_names, weights, kept)
 
   def edge_weights(self) -> np.ndarray:
@@ -71,11 +73,6 @@ class SearchOutcome:
   def moved(self) -> float:
     w = self.edge_weights()
     return float(np.max(np.abs(w - 1.0 / w.shape[-1])))
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-  e = np.exp(x - x.max(axis=-1, keepdims=True))
-  return e / e.sum(axis=-1, keepdims=True)
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
