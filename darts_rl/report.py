@@ -6,6 +6,8 @@ Reads (never writes) the workdir contract of WORKSPACE.md:
   alphas.npz      search only: "env_steps" [S], "op_names" [K], "temperature" (scalar),
                   "<cell_type>/node<i>" [S, 1 + i, K] raw alphas.
   genotype.json   Genotype JSON.   eval.json   final evaluation summary.   config.json.
+  eval_<N>.json   re-evaluations with N episodes per split (launch/reevaluate.py); the summary
+                  table shows the evaluation with the most episodes.
 and writes `out_dir/` (usually WORKDIR/report): alphas.png, genotype_<label>.png, curves.png,
 report.md. Every file is written atomically (temp file in the same directory, then rename).
 
@@ -99,12 +101,32 @@ def load_eval(workdir: str) -> Optional[dict]:
   path = os.path.join(workdir, EVAL)
   if not os.path.isfile(path):
     return None
+  return _load_eval_file(path)
+
+
+def _load_eval_file(path: str) -> dict:
   d = read_json(path)
   for split in ("train_levels", "test_levels"):
     s = d.get(split)
     if s is not None and not (isinstance(s, dict) and is_num(s.get("mean_return"))):
       raise ValueError(f"{path}: '{split}' must be an object with a numeric 'mean_return'")
   return d
+
+
+_REEVAL = re.compile(r"^eval_(?P<n>\d+)\.json$")
+
+
+def load_best_eval(workdir: str) -> Tuple[Optional[dict], Optional[str]]:
+  """(evaluation, file name) with the most episodes: a re-evaluation eval_<N>.json (largest N)
+  when there is one, else eval.json; (None, None) when there is neither. ValueError if the
+  chosen file is malformed."""
+  names = os.listdir(workdir) if os.path.isdir(workdir) else []
+  reevals = sorted((int(m["n"]), n) for n in names for m in [_REEVAL.match(n)] if m)
+  if reevals:
+    name = reevals[-1][1]
+    return _load_eval_file(os.path.join(workdir, name)), name
+  d = load_eval(workdir)
+  return (d, EVAL) if d is not None else (None, None)
 
 
 def load_genotype(path: str):
@@ -158,10 +180,12 @@ def format_duration(seconds: Optional[float]) -> str:
 
 
 def _mean_std(d: Optional[dict]) -> str:
+  """'mean ± std (n=episodes)' of one split of an evaluation, as much of it as is there."""
   if not d or not is_num(d.get("mean_return")):
     return "-"
-  std = d.get("std_return")
-  return f"{d['mean_return']:.2f} ± {std:.2f}" if is_num(std) else f"{d['mean_return']:.2f}"
+  std, n = d.get("std_return"), d.get("episodes")
+  text = f"{d['mean_return']:.2f} ± {std:.2f}" if is_num(std) else f"{d['mean_return']:.2f}"
+  return text + (f" (n={n})" if is_num(n) else "")
 
 
 def md_cell(text: str) -> str:
@@ -348,8 +372,9 @@ def final_return(rows: Sequence[dict], key: str = TRAIN_RETURN, last: int = 3) -
 
 def summary_table(runs: Mapping[str, str]) -> str:
   """runs {label: workdir} -> markdown table: run, encoder, env steps, final train return
-  (mean of the last 3 logged 'train/return'), eval train/test levels mean ± std (eval.json; else
-  the last in-training evaluation, marked *), wall time."""
+  (mean of the last 3 logged 'train/return'), eval train/test levels mean ± std (n = episodes)
+  of the evaluation with the most episodes (load_best_eval; else the last in-training
+  evaluation, marked *), wall time."""
   header = ("| run | encoder | env steps | train return (last 3) | eval train levels "
             "| eval test levels | wall time |")
   lines = [header, "|" + "---|" * 7]
@@ -357,7 +382,7 @@ def summary_table(runs: Mapping[str, str]) -> str:
   for label, wd in runs.items():
     rows = load_metrics(wd)
     try:
-      ev = load_eval(wd)
+      ev, _ = load_best_eval(wd)
     except ValueError as e:
       logging.warning("%s", e)
       ev = None
@@ -375,6 +400,9 @@ def summary_table(runs: Mapping[str, str]) -> str:
         label, encoder_kind(wd), rows[-1]["env_steps"] if rows else "-",
         "-" if fr is None else f"{fr:.2f}", *cells,
         format_duration(wall[-1] if wall.size else None))) + " |")
+  lines += ["", "± is the standard deviation over n episodes (standard error: std / √n); each "
+            "run's evaluation with the most episodes (eval_<N>.json from launch/reevaluate.py "
+            "when there is one, else eval.json)."]
   if footnote:
     lines += ["", "\\* last in-training evaluation (no eval.json)."]
   return "\n".join(lines)
@@ -452,9 +480,9 @@ def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str
       if not series(load_metrics(wd), TRAIN_RETURN)[0].size:
         notes.append(f"run '{label}': no '{TRAIN_RETURN}' values in {METRICS}.")
       try:
-        load_eval(wd)
+        load_best_eval(wd)
       except ValueError as e:
-        notes.append(f"run '{label}': eval.json skipped: {e}")
+        notes.append(f"run '{label}': evaluation skipped: {e}")
 
   if search_dir is not None:
     md += ["## Architecture weights", ""]

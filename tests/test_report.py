@@ -123,10 +123,11 @@ def test_write_report(tmp_path):
   e_train = [r["train/return"] for r in EVAL_ROWS]
   tr, te = EVAL_JSON["train_levels"], EVAL_JSON["test_levels"]
   eval_row = (f"| eval run | fixed | {EVAL_ROWS[-1]['env_steps']} | {np.mean(e_train[-3:]):.2f} | "
-              f"{tr['mean_return']:.2f} ± {tr['std_return']:.2f} | "
-              f"{te['mean_return']:.2f} ± {te['std_return']:.2f} | "
+              f"{tr['mean_return']:.2f} ± {tr['std_return']:.2f} (n={tr['episodes']}) | "
+              f"{te['mean_return']:.2f} ± {te['std_return']:.2f} (n={te['episodes']}) | "
               f"{EVAL_ROWS[-1]['wall_s']:.1f} s |")
-  assert eval_row == "| eval run | fixed | 200 | 4.67 | 10.50 ± 2.25 | 7.00 ± 1.50 | 42.0 s |"
+  assert eval_row == ("| eval run | fixed | 200 | 4.67 | 10.50 ± 2.25 (n=16) | 7.00 ± 1.50 (n=16) "
+                      "| 42.0 s |")
   assert search_row in md.splitlines()
   assert eval_row in md.splitlines()
   # Multi-game runs get a per-game table.
@@ -167,6 +168,25 @@ def test_alpha_panels_use_mixing_weights(tmp_path):
     report.plot_alpha_evolution(str(tmp_path / "bad.npz"), str(tmp_path / "b.png"))
 
 
+def test_summary_table_uses_the_evaluation_with_most_episodes(tmp_path):
+  ev = _make_eval_dir(tmp_path)
+  split = lambda m, n: {"mean_return": m, "std_return": 1.0, "episodes": n}
+  for n, m in ((64, 20.0), (256, 30.0)):  # launch/reevaluate.py's files; 256 > 64 > 16
+    (ev / f"eval_{n}.json").write_text(json.dumps(
+        dict(EVAL_JSON, episodes=n, train_levels=split(m, n), test_levels=split(m + 1, n))))
+  assert report.load_best_eval(str(ev))[1] == "eval_256.json"
+  table = report.summary_table({"e": str(ev)})
+  assert "| 30.00 ± 1.00 (n=256) | 31.00 ± 1.00 (n=256) |" in table
+  (ev / "eval_256.json").unlink()
+  assert "| 20.00 ± 1.00 (n=64) | 21.00 ± 1.00 (n=64) |" in report.summary_table({"e": str(ev)})
+  for name in ("eval_64.json", "eval.json"):
+    (ev / name).unlink()
+  assert report.load_best_eval(str(ev)) == (None, None)
+  (ev / "eval_64.json").write_text("{not json")
+  with pytest.raises(ValueError, match="eval_64.json"):
+    report.load_best_eval(str(ev))
+
+
 def test_missing_metrics_is_a_clear_error(tmp_path):
   empty = tmp_path / "not_a_workdir"
   empty.mkdir()
@@ -184,7 +204,7 @@ def test_missing_optional_inputs_are_noted(tmp_path):
   path = report.write_report(str(tmp_path / "report"), {"bare": str(bare)}, search_dir=str(bare))
   md = open(path).read()
   assert "| bare | - | 10 | - | - | - | 1.0 s |" in md
-  assert "no alphas.npz" in md and "no genotype.json" in md and "eval.json skipped" in md
+  assert "no alphas.npz" in md and "no genotype.json" in md and "evaluation skipped" in md
   _assert_png(str(tmp_path / "report" / "curves.png"))
 
 
