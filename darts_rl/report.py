@@ -19,7 +19,7 @@ import logging
 import math
 import os
 import re
-from typing import List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -299,54 +299,80 @@ def plot_alpha_evolution(alphas_npz_path: str, out_png: str) -> str:
   return diagram.save_figure(fig, out_png)
 
 
-def plot_learning_curves(runs: Mapping[str, str], out_png: str, key: str = TRAIN_RETURN) -> str:
-  """runs {label: workdir} -> out_png: `key` vs env_steps per run; a second panel with the
-  in-training evaluations (train levels solid, test levels dashed) and eval.json's final
-  evaluation (markers with std bars) when any run has them. Returns out_png."""
-  data = {label: load_metrics(wd) for label, wd in runs.items()}
-  evals = {}
+def final_evaluations(runs: Mapping[str, str]) -> Dict[str, Dict[str, Tuple[float, float, int]]]:
+  """{label: {split: (mean return, standard error, episodes)}} from each run's evaluation with
+  the most episodes (load_best_eval). Runs without one (or with a malformed one, logged) are
+  left out; the standard error is nan when std or episodes are missing."""
+  out = {}
   for label, wd in runs.items():
     try:
-      evals[label] = load_eval(wd)
+      ev, _ = load_best_eval(wd)
     except ValueError as e:
       logging.warning("%s", e)
-      evals[label] = None
-  has_eval = any(series(rows, k)[0].size for rows in data.values() for k, _ in EVAL_KEYS) or any(
-      evals.values())
-  fig = Figure(figsize=(11 if has_eval else 6.5, 4.2))
-  axes = fig.subplots(1, 2 if has_eval else 1, squeeze=False)[0]
-  colors = [f"C{i % 10}" for i in range(len(runs))]
+      continue
+    splits = {}
+    for split in ("train_levels", "test_levels"):
+      s = (ev or {}).get(split)
+      if not s:
+        continue
+      std, n = s.get("std_return"), s.get("episodes", (ev or {}).get("episodes"))
+      se = std / math.sqrt(n) if is_num(std) and is_num(n) and n > 0 else float("nan")
+      splits[split] = (float(s["mean_return"]), float(se), int(n) if is_num(n) else 0)
+    if splits:
+      out[label] = splits
+  return out
+
+
+def plot_learning_curves(runs: Mapping[str, str], out_png: str, key: str = TRAIN_RETURN) -> str:
+  """runs {label: workdir} -> out_png with up to three panels: `key` vs env_steps per run; the
+  in-training evaluations (train levels solid, test levels dashed) when some run has two or
+  more; and each run's final evaluation (final_evaluations: mean ± standard error, train
+  levels filled, test levels open), one column per run. Returns out_png."""
+  data = {label: load_metrics(wd) for label, wd in runs.items()}
+  finals = final_evaluations(runs)
+  has_curves = any(series(rows, k)[0].size >= 2 for rows in data.values() for k, _ in EVAL_KEYS)
+  n_panels = 1 + has_curves + bool(finals)
+  fig = Figure(figsize=(1.0 + 5.0 * n_panels, 4.6))
+  axes = fig.subplots(1, n_panels, squeeze=False)[0]
+  colors = {label: f"C{i % 10}" for i, label in enumerate(runs)}
   ax = axes[0]
   plotted = False
-  for color, (label, rows) in zip(colors, data.items()):
+  for label, rows in data.items():
     x, y = series(rows, key)
     if x.size:
-      ax.plot(x, y, color=color, lw=1.5, label=label, marker="o" if x.size == 1 else None)
+      ax.plot(x, y, color=colors[label], lw=1.5, label=label, marker="o" if x.size == 1 else None)
       plotted = True
   ax.set_title(key, fontsize=10)
   _finish_axes(ax, plotted)
-  if has_eval:
+  if has_curves:
     ax = axes[1]
-    plotted = False
-    for color, (label, rows) in zip(colors, data.items()):
+    for label, rows in data.items():
       for (k, name), style in zip(EVAL_KEYS, ("-", "--")):
         x, y = series(rows, k)
         if x.size:
-          ax.plot(x, y, style, color=color, lw=1.5, label=f"{label} ({name})",
+          ax.plot(x, y, style, color=colors[label], lw=1.5, label=f"{label} ({name})",
                   marker="o" if x.size == 1 else None)
-          plotted = True
-      ev = evals[label]
-      for (split, name), marker in zip((("train_levels", "train"), ("test_levels", "test")),
-                                       ("o", "s")):
-        s = (ev or {}).get(split)
-        if s and is_num(ev.get("env_steps")):
-          std = s.get("std_return") if is_num(s.get("std_return")) else 0.0
-          ax.errorbar([ev["env_steps"]], [s["mean_return"]], yerr=[std], fmt=marker,
-                      color=color, capsize=3, mfc="white" if split == "test_levels" else color,
-                      label=f"{label} final ({name})")
-          plotted = True
-    ax.set_title("evaluation return", fontsize=10)
-    _finish_axes(ax, plotted)
+    ax.set_title("evaluation return during training", fontsize=10)
+    _finish_axes(ax, True)
+  if finals:
+    ax = axes[-1]
+    for i, (label, splits) in enumerate(finals.items()):
+      for (split, name), dx, marker in ((("train_levels", "train levels"), -0.12, "o"),
+                                        (("test_levels", "test levels"), 0.12, "s")):
+        if split in splits:
+          mean, se, _ = splits[split]
+          ax.errorbar([i + dx], [mean], yerr=[0.0 if math.isnan(se) else se], fmt=marker,
+                      color=colors[label], capsize=3,
+                      mfc="white" if split == "test_levels" else colors[label],
+                      label=name if i == 0 else None)
+    ax.set_xticks(range(len(finals)))
+    ax.set_xticklabels(list(finals), rotation=30, ha="right", fontsize=8)
+    ax.set_xlim(-0.6, len(finals) - 0.4)
+    ax.set_ylabel("return", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_title("final evaluation (mean ± standard error)", fontsize=10)
+    ax.legend(fontsize=7, frameon=False)
   fig.tight_layout()
   return diagram.save_figure(fig, out_png)
 

@@ -187,6 +187,27 @@ def test_summary_table_uses_the_evaluation_with_most_episodes(tmp_path):
     report.load_best_eval(str(ev))
 
 
+def test_final_evaluations_give_standard_errors_of_the_best_evaluation(tmp_path):
+  ev = _make_eval_dir(tmp_path)
+  bare = tmp_path / "bare"
+  bare.mkdir()
+  _write_jsonl(bare / "metrics.jsonl", EVAL_ROWS)  # no evaluation file: left out
+  tr, te = EVAL_JSON["train_levels"], EVAL_JSON["test_levels"]
+  finals = report.final_evaluations({"e": str(ev), "bare": str(bare)})
+  assert list(finals) == ["e"]
+  assert finals["e"]["train_levels"] == pytest.approx((10.5, 2.25 / 4, 16))
+  assert finals["e"]["test_levels"] == pytest.approx((te["mean_return"], te["std_return"] / 4, 16))
+  (ev / "eval_100.json").write_text(json.dumps(dict(
+      EVAL_JSON, episodes=100, train_levels={"mean_return": 4.0, "std_return": 3.0, "episodes": 100},
+      test_levels={"mean_return": 5.0})))  # no std: standard error unknown
+  finals = report.final_evaluations({"e": str(ev)})
+  assert finals["e"]["train_levels"] == pytest.approx((4.0, 0.3, 100))
+  assert finals["e"]["test_levels"][0] == 5.0 and np.isnan(finals["e"]["test_levels"][1])
+  assert tr["episodes"] == 16
+  out = report.plot_learning_curves({"e": str(ev), "bare": str(bare)}, str(tmp_path / "c.png"))
+  _assert_png(out)
+
+
 def test_missing_metrics_is_a_clear_error(tmp_path):
   empty = tmp_path / "not_a_workdir"
   empty.mkdir()
