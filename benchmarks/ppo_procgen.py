@@ -28,6 +28,10 @@ ENCODERS = {
     "supernet": dict(kind="supernet"),
     "supernet_pc4": dict(kind="supernet", partial_channels=4),
     "supernet_pc2": dict(kind="supernet", partial_channels=2),
+    # Search at half width (a proxy, as DARTS searches narrower networks than it retrains):
+    # the width of the CPU evidence searches; impala stays at 16/32/32.
+    "supernet_half": dict(kind="supernet", channels=(8, 16, 16)),
+    "supernet_half_pc4": dict(kind="supernet", channels=(8, 16, 16), partial_channels=4),
 }
 
 
@@ -150,12 +154,12 @@ def main():
     for i, args.chunks in enumerate(chunk_list):
       label = name if i == 0 else f"{name}/k{args.chunks}"
       res[label] = (bench_learner if args.learner_only else bench_jax)(name, args)
-      print(f"{label:14s} " + "  ".join(f"{k} {v:9.1f}" for k, v in res[label].items()),
+      print(f"{label:18s} " + "  ".join(f"{k} {v:9.1f}" for k, v in res[label].items()),
             flush=True)
   if not (args.no_torch or args.learner_only):
     try:
       res["torch_impala"] = bench_torch(args)
-      print("torch_impala   " + "  ".join(f"{k} {v:9.1f}" for k, v in res["torch_impala"].items()),
+      print("torch_impala       " + "  ".join(f"{k} {v:9.1f}" for k, v in res["torch_impala"].items()),
             flush=True)
     except ImportError:
       print("torch not installed: pip install -e '.[bench]' for the PyTorch figure")
