@@ -404,7 +404,7 @@ def summary_table(runs: Mapping[str, str]) -> str:
   header = ("| run | encoder | env steps | train return (last 3) | eval train levels "
             "| eval test levels | wall time |")
   lines = [header, "|" + "---|" * 7]
-  footnote = False
+  footnote = any_eval = False
   for label, wd in runs.items():
     rows = load_metrics(wd)
     try:
@@ -412,6 +412,7 @@ def summary_table(runs: Mapping[str, str]) -> str:
     except ValueError as e:
       logging.warning("%s", e)
       ev = None
+    any_eval |= ev is not None
     fr = final_return(rows)
     cells = []
     for (key, _), split in zip(EVAL_KEYS, ("train_levels", "test_levels")):
@@ -426,9 +427,10 @@ def summary_table(runs: Mapping[str, str]) -> str:
         label, encoder_kind(wd), rows[-1]["env_steps"] if rows else "-",
         "-" if fr is None else f"{fr:.2f}", *cells,
         format_duration(wall[-1] if wall.size else None))) + " |")
-  lines += ["", "± is the standard deviation over n episodes (standard error: std / √n); each "
-            "run's evaluation with the most episodes (eval_<N>.json from launch/reevaluate.py "
-            "when there is one, else eval.json)."]
+  if any_eval:
+    lines += ["", "± is the standard deviation over n episodes (standard error: std / √n); each "
+              "run's evaluation with the most episodes (eval_<N>.json from launch/reevaluate.py "
+              "when there is one, else eval.json)."]
   if footnote:
     lines += ["", "\\* last in-training evaluation (no eval.json)."]
   return "\n".join(lines)

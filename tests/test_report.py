@@ -177,11 +177,13 @@ def test_summary_table_uses_the_evaluation_with_most_episodes(tmp_path):
   assert report.load_best_eval(str(ev))[1] == "eval_256.json"
   table = report.summary_table({"e": str(ev)})
   assert "| 30.00 ± 1.00 (n=256) | 31.00 ± 1.00 (n=256) |" in table
+  assert "standard deviation over n episodes" in table
   (ev / "eval_256.json").unlink()
   assert "| 20.00 ± 1.00 (n=64) | 21.00 ± 1.00 (n=64) |" in report.summary_table({"e": str(ev)})
   for name in ("eval_64.json", "eval.json"):
     (ev / name).unlink()
   assert report.load_best_eval(str(ev)) == (None, None)
+  assert "standard deviation over n episodes" not in report.summary_table({"e": str(ev)})
   (ev / "eval_64.json").write_text("{not json")
   with pytest.raises(ValueError, match="eval_64.json"):
     report.load_best_eval(str(ev))
