@@ -27,7 +27,6 @@ import os
 import re
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # One trace event per executed XLA op (thunk) on CPU; read when the backend starts.
@@ -120,11 +119,7 @@ def torch_conv_seconds(torch, batch, hw, cin, cout, input_grad, iters, channels_
     w.grad = None
     torch.nn.functional.conv2d(x, w, padding=1).backward(g)
 
-  step()
-  t = time.perf_counter()
-  for _ in range(iters):
-    step()
-  return (time.perf_counter() - t) / iters
+  return seconds_per_call(step, (), iters)
 
 
 def conv_forward_seconds(batch, hw, cin, cout, iters, torch=None, channels_last=False):
@@ -136,21 +131,15 @@ def conv_forward_seconds(batch, hw, cin, cout, iters, torch=None, channels_last=
   if torch is None:
     f = jax.jit(lambda x, w: lax.conv_general_dilated(x, w, (1, 1), "SAME",
                                                       dimension_numbers=("NHWC", "HWIO", "NHWC")))
-    x, w = jnp.asarray(x), jnp.asarray(w)
-    step = lambda: jax.block_until_ready(f(x, w))
-  else:
-    xt = torch.from_numpy(x).permute(0, 3, 1, 2)
-    xt = xt if channels_last else xt.contiguous()
-    wt = torch.from_numpy(w).permute(3, 2, 0, 1).contiguous()
+    return seconds_per_call(f, (jnp.asarray(x), jnp.asarray(w)), iters)
+  xt = torch.from_numpy(x).permute(0, 3, 1, 2)
+  xt = xt if channels_last else xt.contiguous()
+  wt = torch.from_numpy(w).permute(3, 2, 0, 1).contiguous()
 
-    def step():
-      with torch.no_grad():
-        torch.nn.functional.conv2d(xt, wt, padding=1)
-  step()
-  t = time.perf_counter()
-  for _ in range(iters):
-    step()
-  return (time.perf_counter() - t) / iters
+  def step():
+    with torch.no_grad():
+      torch.nn.functional.conv2d(xt, wt, padding=1)
+  return seconds_per_call(step, (), iters)
 
 
 def main():
