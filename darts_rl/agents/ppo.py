@@ -1,7 +1,7 @@
 """PPO (clipped surrogate, value clipping, entropy bonus, GAE) with a searchable encoder.
 
 The supernet acts during search; its alphas are trained by the same PPO loss through
-`optim.dual_update` (joint or alternating). Hyperparameters: REFERENCE.md §3.
+`optim.DualOptimizer` (joint or alternating). Hyperparameters: REFERENCE.md §3.
 Math at module level (gae, ppo_loss, RunningStats) is tested against hand-computed numbers.
 """
 from typing import Any, NamedTuple, Optional
@@ -135,14 +135,12 @@ class PPO:
       raise ValueError(f"ppo.grad_chunks={self.grad_chunks} must be >= 1 and divide the "
                        f"{steps_per_minibatch} time steps of a minibatch "
                        f"(num_steps / num_minibatches)")
-    optim.check_arch_update(config.arch.mode)
     self.config = config
     self.num_envs = num_envs
     self.obs_shape = tuple(obs_shape)
     self.init_alphas = encoder_spec.alphas
     self.net = PPONetwork(encoder_spec.module, action_spec.num_actions)
-    self.tx = optim.make_optimizer(c.optimizer)
-    self.arch_tx = optim.make_optimizer(config.arch.optimizer)
+    self.opt = optim.DualOptimizer(optim.make_optimizer(c.optimizer), config.arch)
     self.env_steps_per_iteration = c.num_steps * num_envs
     self._act = jax.jit(self._act_fn)
     self._devices = parallel.Devices(devices)
@@ -160,8 +158,8 @@ class PPO:
   def init(self, key) -> PPOState:
     obs = jnp.zeros((1,) + self.obs_shape, jnp.uint8)
     params = jax.jit(self.net.init)(key, obs, self.init_alphas)["params"]
-    return PPOState(params, self.init_alphas, self.tx.init(params),
-                    self.arch_tx.init(self.init_alphas), RunningStats.create(),
+    opt_state, arch_opt_state = self.opt.init(params, self.init_alphas)
+    return PPOState(params, self.init_alphas, opt_state, arch_opt_state, RunningStats.create(),
                     np.zeros((self.num_envs,), np.float64))
 
   # -- acting
@@ -314,9 +312,8 @@ class PPO:
       params, alphas, opt_state, arch_opt_state = carry
       mb = self._select(data, epoch_key, m, axis_name)
       arch_mb = self._select(data, epoch_key, m, axis_name, arch=True)
-      params, alphas, opt_state, arch_opt_state, aux = optim.dual_update(
-          loss_fn, params, alphas, opt_state, arch_opt_state, mb, arch_mb,
-          self.tx, self.arch_tx, self.config.arch.mode, axis_name)
+      params, alphas, opt_state, arch_opt_state, aux = self.opt.update(
+          loss_fn, params, alphas, opt_state, arch_opt_state, mb, arch_mb, axis_name)
       return (params, alphas, opt_state, arch_opt_state), parallel.pmean(aux, axis_name)
 
     return minibatch
@@ -331,9 +328,9 @@ class PPO:
       params, alphas = carry[0], carry[1]
       mb = self._select(data, epoch_key, m, axis_name, arch=part == "alphas", chunk=k)
       if part == "alphas":
-        g, aux = optim.arch_grads(loss_fn, params, alphas, mb), {}
+        g, aux = self.opt.arch_grads(loss_fn, params, alphas, mb), {}
       else:
-        loss, aux, g, ga = optim.loss_grads(loss_fn, params, alphas, mb, mode)
+        loss, aux, g, ga = self.opt.grads(loss_fn, params, alphas, mb)
         aux = dict(aux, loss=loss)
         if mode == "joint":
           g = (g, ga)
@@ -351,13 +348,12 @@ class PPO:
       norms = {}
       if part == "weights":
         g, ga = acc if mode == "joint" else (acc, None)
-        params, opt_state, g = optim.apply_grads(self.tx, params, opt_state, g, axis_name)
+        params, opt_state, g = self.opt.apply_weights(params, opt_state, g, axis_name)
         norms["grad_norm"] = optax.tree.norm(g)
       else:
         ga = acc
       if ga is not None:
-        alphas, arch_opt_state, ga = optim.apply_grads(self.arch_tx, alphas, arch_opt_state, ga,
-                                                       axis_name)
+        alphas, arch_opt_state, ga = self.opt.apply_arch(alphas, arch_opt_state, ga, axis_name)
         norms["arch_grad_norm"] = optax.tree.norm(ga)
       return (params, alphas, opt_state, arch_opt_state), norms
 

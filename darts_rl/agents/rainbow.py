@@ -8,7 +8,7 @@ target update every 500 learner steps, Ape-X per-actor epsilons, greedy evaluati
 One `iteration` = `rollout_steps` vectorized env steps (epsilon-greedy, per-env epsilons) that
 are appended to the replay, then `updates_per_iteration` learner updates once the replay holds
 `learning_starts` env steps. The supernet acts during search; its alphas are trained by the same
-C51 loss through `optim.dual_update` (joint or alternating). The learner step is data-parallel over
+C51 loss through `optim.DualOptimizer` (joint or alternating). The learner step is data-parallel over
 the sampled batch (axis 0) by `parallel.make_step`.
 
 Replay layout: a flashbax prioritised *trajectory* buffer with one row per env. Each row stores
@@ -234,7 +234,6 @@ class Rainbow:
     if c.v_max <= c.v_min or c.num_atoms < 2:
       raise ValueError(f"rainbow support needs v_max > v_min and num_atoms >= 2, got "
                        f"[{c.v_min}, {c.v_max}] with {c.num_atoms} atoms")
-    optim.check_arch_update(config.arch.mode)
     self.config = config
     self.num_envs = env.num_envs
     self.obs_shape = tuple(env.observation_shape)
@@ -249,8 +248,7 @@ class Rainbow:
     self.init_alphas = encoder_spec.alphas
     self.net = RainbowNetwork(encoder_spec.module, self.num_actions, c.num_atoms, c.hidden,
                               c.dueling, c.noisy, c.noisy_sigma0)
-    self.tx = optim.make_optimizer(c.optimizer)
-    self.arch_tx = optim.make_optimizer(config.arch.optimizer)
+    self.opt = optim.DualOptimizer(optim.make_optimizer(c.optimizer), config.arch)
     self.env_steps_per_iteration = c.rollout_steps * self.num_envs
     e = c.exploration
     self._ladder = actor_epsilons(self.game_ids, e.eps_base, e.eps_alpha)
@@ -284,9 +282,9 @@ class Rainbow:
   def init(self, key) -> RainbowState:
     obs = jnp.zeros((1,) + self.obs_shape, jnp.uint8)
     params = jax.jit(self.net.init)(key, obs, self.init_alphas)["params"]
-    return RainbowState(params, params, self.init_alphas, self.init_alphas,
-                        self.tx.init(params), self.arch_tx.init(self.init_alphas),
-                        jnp.zeros((), jnp.int32), np.int64(0))
+    opt_state, arch_opt_state = self.opt.init(params, self.init_alphas)
+    return RainbowState(params, params, self.init_alphas, self.init_alphas, opt_state,
+                        arch_opt_state, jnp.zeros((), jnp.int32), np.int64(0))
 
   def _apply(self, params, alphas, obs, noise_key=None):
     if self.net.noisy and noise_key is not None:
@@ -434,7 +432,6 @@ class Rainbow:
 
   def _make_update(self, axis_name: Optional[str]):
     c = self.config.rainbow
-    mode = self.config.arch.mode
     atoms = self.atoms
 
     def loss_fn(params, alphas, data):
@@ -457,9 +454,8 @@ class Rainbow:
       data = {"batch": weight_batch, "target": target, "key": key}
       arch_data = {"batch": weight_batch if arch_batch is None else arch_batch, "target": target,
                    "key": jax.random.fold_in(key, 1)}
-      params, alphas, opt_state, arch_opt_state, aux = optim.dual_update(
-          loss_fn, params, alphas, opt_state, arch_opt_state, data, arch_data,
-          self.tx, self.arch_tx, mode, axis_name)
+      params, alphas, opt_state, arch_opt_state, aux = self.opt.update(
+          loss_fn, params, alphas, opt_state, arch_opt_state, data, arch_data, axis_name)
       updates = updates + 1
       target_params = optax.periodic_update(params, target_params, updates,
                                             c.target_update_period)

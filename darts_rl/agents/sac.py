@@ -3,7 +3,7 @@
 Twin critics on one shared image encoder, target critic + target encoder tracked by soft update
 (tau), a tanh-Gaussian actor on stop-gradient features of the critic's encoder, and a learned
 temperature with target entropy -|A|/2. The encoder and its alphas are trained by the critic
-loss only (REFERENCE.md §3), through `optim.dual_update` (joint or alternating). Observations
+loss only (REFERENCE.md §3), through `optim.DualOptimizer` (joint or alternating). Observations
 (current and next, independently) get a random shift: replicate-pad 4 px, random crop back.
 
 Replay: a uniform flashbax item buffer that lives in the agent object, NOT in the checkpointed
@@ -242,7 +242,6 @@ class SAC:
                        "Rainbow for discrete actions")
     if obs_shape[-1] % FRAME_CHANNELS:
       raise ValueError(f"SAC expects stacked RGB frames, got {obs_shape[-1]} channels")
-    optim.check_arch_update(config.arch.mode)
     self.config = config
     self.num_envs = num_envs
     self.obs_shape = tuple(obs_shape)
@@ -252,8 +251,7 @@ class SAC:
     self.init_alphas = encoder_spec.alphas
     self.critic = Critic(encoder_spec.module, tuple(c.hidden))
     self.actor = Actor(tuple(c.hidden), self.action_dim)
-    self.tx = optim.make_optimizer(c.critic_optimizer)
-    self.arch_tx = optim.make_optimizer(config.arch.optimizer)
+    self.opt = optim.DualOptimizer(optim.make_optimizer(c.critic_optimizer), config.arch)
     self.actor_tx = optim.make_optimizer(c.actor_optimizer)
     self.temperature_tx = optim.make_optimizer(c.temperature_optimizer)
     self.env_steps_per_iteration = num_envs
@@ -282,8 +280,9 @@ class SAC:
     actor_params = self.actor.init(k_actor, self._features(params, self.init_alphas, obs))[
         "params"]
     log_temp = jnp.asarray(np.log(self.config.sac.init_temperature), jnp.float32)
-    return SACState(params, self.init_alphas, self.tx.init(params),
-                    self.arch_tx.init(self.init_alphas), params, self.init_alphas, actor_params,
+    opt_state, arch_opt_state = self.opt.init(params, self.init_alphas)
+    return SACState(params, self.init_alphas, opt_state, arch_opt_state, params,
+                    self.init_alphas, actor_params,
                     self.actor_tx.init(actor_params), log_temp,
                     self.temperature_tx.init(log_temp), None)
 
@@ -361,7 +360,6 @@ class SAC:
 
   def _make_update(self, axis_name: Optional[str]):
     c = self.config.sac
-    mode = self.config.arch.mode
     pad = c.shift_pad
 
     def prepare(tr: Transition, key, first):
@@ -405,9 +403,8 @@ class SAC:
         return loss, {"critic_loss": loss, "q": jnp.mean(jnp.minimum(q1, q2)),
                       "target_q": jnp.mean(data["target"])}
 
-      params, alphas, opt_state, arch_opt_state, aux = optim.dual_update(
-          loss_fn, params, alphas, opt_state, arch_opt_state, mb, arch_mb, self.tx,
-          self.arch_tx, mode, axis_name)
+      params, alphas, opt_state, arch_opt_state, aux = self.opt.update(
+          loss_fn, params, alphas, opt_state, arch_opt_state, mb, arch_mb, axis_name)
 
       # Actor and temperature on the updated critic's (stop-gradient) features.
       actor_keys = per_sample_keys(k_actor, n, first)
