@@ -88,12 +88,18 @@ def arch_config(weight_optimizer) -> ml_collections.ConfigDict:
 
 def loop_config(total_env_steps: int) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  # Training budget in env steps (agent decisions summed over envs).
+  # Training budget in env steps (agent decisions summed over all envs of the run: every
+  # device of every process).
   c.total_env_steps = total_env_steps
-  # Log metrics / alphas, quick-evaluate, checkpoint every N env steps (0 = only at the end).
-  c.log_every_env_steps = max(1, total_env_steps // 100)
+  # Log metrics / alphas every N env steps; 0: num_logs times per run, computed from the budget
+  # when the run starts (so --config.loop.total_env_steps=... moves the cadence with it).
+  c.log_every_env_steps = 0
+  c.num_logs = 100
+  # Quick evaluation every N env steps (0 = only the final evaluation).
   c.eval_every_env_steps = 0
-  c.checkpoint_every_env_steps = max(1, total_env_steps // 20)
+  # Checkpoint every N env steps; 0: num_checkpoints times per run (from the budget).
+  c.checkpoint_every_env_steps = 0
+  c.num_checkpoints = 20
   # Final evaluation: episodes per split, splits ('train' levels, 'test' = unseen levels).
   c.eval_episodes = 64
   c.eval_splits = ("train", "test")
@@ -109,7 +115,11 @@ def procgen_config(game: str = "starpilot", num_envs: int = 64) -> ml_collection
   c.kind = "procgen"
   # One or more games (several = multi-game: envs split evenly, game id carried along).
   c.games = (game,)
+  # Envs of the whole run (all devices of all processes together), split evenly into one env
+  # group per device: the same experiment whatever the hardware.
   c.num_envs = num_envs
+  # Procgen worker threads per env instance (0: this process's cores shared by its instances).
+  c.num_threads = 0
   # Training levels (test split: all levels, num_levels=0).
   c.num_levels = 200
   c.start_level = 0

@@ -1,118 +1,215 @@
-"""The one place that pmaps: data parallelism over local devices (and hosts).
+"""The one place that maps over devices: data parallelism over every process's devices.
 
-Steps are written device-agnostic: they take an `axis_name` that is None on one device and
-`AXIS` under pmap, and average gradients / metrics with `pmean(x, axis_name)`. `make_step`
-turns such a step into a callable with the single-device signature
-`step(state, batch, key) -> (state, metrics)`: on one device it is just jitted; on several it
-replicates the state, splits the batch along `batch_axis`, runs the pmapped step and returns
-device 0's (identical) copy. Multi-host runs call `initialize_distributed` first; pmap then
-spans every host's devices and `pmean` averages across all of them.
+A run maps its steps with `jax.pmap` over ONE global device list: the first
+`local_device_count` devices of every process, in process order. Each process feeds and reads
+only its own devices' slices ([L, ...] arrays, L = local devices), and the collectives inside a
+step (`pmean`, `all_gather`, `axis_index`) span all processes. So 2 processes x 2 devices run
+the same program as 1 process x 4 devices, and one process with one device is the same code
+with a device axis of 1. Steps are written with an `axis_name` and use the helpers below.
+
+Why pmap and not jit with a global mesh: every step here is written per device (one env group
+and one replay shard per device, gradients averaged with one pmean), which is exactly pmap's
+model; a global mesh would rebuild global arrays from per-process pieces on every call.
+
+Host-level collectives (`process_allgather`, `broadcast_bytes`, `on_writer`) let processes
+agree on host data: episode returns, evaluation results, the checkpoint process 0 read.
 """
-from typing import Callable, Optional
+import json
+from typing import Any, Callable, List, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 
 AXIS = "devices"
 
 
-def pmean(x, axis_name: Optional[str]):
+# ---------------------------------------------------------------------------- inside a step
+
+def pmean(x, axis_name: Optional[str] = AXIS):
   return jax.lax.pmean(x, axis_name) if axis_name else x
 
 
-def all_gather(x, axis_name: Optional[str]):
+def pmax(x, axis_name: Optional[str] = AXIS):
+  return jax.lax.pmax(x, axis_name) if axis_name else x
+
+
+def psum(x, axis_name: Optional[str] = AXIS):
+  return jax.lax.psum(x, axis_name) if axis_name else x
+
+
+def all_gather(x, axis_name: Optional[str] = AXIS):
   """The global batch of a per-device [b, ...] array (device order = shard order)."""
   return jax.lax.all_gather(x, axis_name, tiled=True) if axis_name else x
 
 
-def axis_offset(n_local: int, axis_name: Optional[str]):
-  """Global index of this device's first element when a batch of n_local per device is split."""
+def axis_offset(n_local: int, axis_name: Optional[str] = AXIS):
+  """Global index of this device's first row when each device holds n_local rows."""
   return jax.lax.axis_index(axis_name) * n_local if axis_name else 0
 
 
-def num_devices() -> int:
-  return jax.local_device_count()
+def row_keys(key, n_local: int, axis_name: Optional[str] = AXIS):
+  """[n_local] keys, row i from fold_in(key, global row index): draws that do not depend on
+  how rows are split over devices and processes."""
+  rows = axis_offset(n_local, axis_name) + jnp.arange(n_local)
+  return jax.vmap(lambda i: jax.random.fold_in(key, i))(rows)
 
 
-def shard(tree, n: int, axis: int = 0):
+# ---------------------------------------------------------------------------- the layout
+
+class Devices:
+  """The run's device layout and the placement of data on it.
+
+  `devices`: the global list pmap maps over (process-major); `local`: this process's L of them.
+  Device-resident trees have a leading [L] axis on this process: `replicate` copies a host
+  tree to every local device, `put` places an [L, ...] host array one slice per device,
+  `shard` splits a host batch axis into L slices, `unreplicate` reads device 0's copy.
+  """
+
+  def __init__(self, local_device_count: int = 0):
+    local = jax.local_devices()
+    n = len(local) if local_device_count <= 0 else local_device_count
+    if n > len(local):
+      raise ValueError(f"local_device_count={n} but this process has {len(local)} devices")
+    by_process = {}
+    for d in sorted(jax.devices(), key=lambda d: (d.process_index, d.id)):
+      by_process.setdefault(d.process_index, []).append(d)
+    counts = {p: len(ds) for p, ds in by_process.items()}
+    if min(counts.values()) < n:
+      raise ValueError(f"every process needs {n} devices; processes have {counts}")
+    self.devices: List[Any] = [d for p in sorted(by_process) for d in by_process[p][:n]]
+    self.local: List[Any] = [d for d in self.devices if d.process_index == jax.process_index()]
+    self.local_count = len(self.local)
+    self.count = len(self.devices)
+    self.process_index = jax.process_index()
+    self.process_count = jax.process_count()
+    # Global index (position in `devices`) of this process's first device.
+    self.first = self.devices.index(self.local[0])
+
+  @property
+  def is_writer(self) -> bool:
+    """Only process 0 writes files."""
+    return self.process_index == 0
+
+  @property
+  def global_indices(self) -> range:
+    """Global indices of this process's devices (= its env groups)."""
+    return range(self.first, self.first + self.local_count)
+
+  def compile(self, fn: Callable, donate: Sequence[int] = (), static: Sequence[int] = ()):
+    """fn written with axis_name=AXIS -> pmapped over the global devices."""
+    return jax.pmap(fn, axis_name=AXIS, devices=self.devices, donate_argnums=tuple(donate),
+                    static_broadcasted_argnums=tuple(static))
+
+  def replicate(self, tree):
+    return jax.device_put_replicated(tree, self.local)
+
+  def unreplicate(self, tree):
+    """Device 0's copy of a replicated tree, on the host (numpy)."""
+    return jax.device_get(jax.tree.map(lambda x: x[0], tree))
+
+  def put(self, tree):
+    """[L, ...] host arrays -> one slice per local device."""
+    return jax.tree.map(lambda x: jax.device_put_sharded(list(x), self.local), tree)
+
+  def shard(self, tree, axis: int = 0):
+    """Splits `axis` of every host leaf into L parts, one per local device."""
+    return self.put(split(tree, self.local_count, axis))
+
+  def broadcast(self, x):
+    """The same value on every local device (e.g. a PRNG key): [L, ...]."""
+    return self.replicate(jnp.asarray(x))
+
+
+def split(tree, n: int, axis: int = 0):
   """Splits `axis` of every leaf into n equal parts stacked on a new leading axis."""
-  def split(x):
+  def cut(x):
     x = np.asarray(x)
     if x.shape[axis] % n:
       raise ValueError(f"batch axis of size {x.shape[axis]} does not split over {n} devices")
     x = np.moveaxis(x, axis, 0)
     x = x.reshape((n, x.shape[0] // n) + x.shape[1:])
     return np.moveaxis(x, 1, axis + 1)
-  return jax.tree.map(split, tree)
+  return jax.tree.map(cut, tree)
 
 
-class Devices:
-  """Compiles device-agnostic functions for n local devices and places data for them.
+def merge(tree, axis: int = 0):
+  """Inverse of `split`: [L, ..., n, ...] -> [..., L * n, ...] (slices concatenated on axis)."""
+  def join(x):
+    x = np.moveaxis(np.asarray(x), 0, axis)
+    return x.reshape(x.shape[:axis] + (-1,) + x.shape[axis + 2:])
+  return jax.tree.map(join, tree)
 
-  n == 1: `compile` is jax.jit and placement is a plain device_put. n > 1: `compile` is pmap
-  over AXIS; `replicate` copies a tree to every device, `shard` splits a batch axis over them,
-  `broadcast` gives every device the same value, `first` takes device 0's copy. Outputs of a
-  compiled call stay on their devices, so loops of calls move no data.
+
+# ---------------------------------------------------------------------------- across processes
+
+def is_first_process() -> bool:
+  """Process 0: the only one that reads and writes workdir files."""
+  return jax.process_index() == 0
+
+
+def process_allgather(tree):
+  """Every process's host arrays stacked on a new leading [P] axis (identity shape [1, ...]
+  with one process). Shapes must agree across processes."""
+  if jax.process_count() == 1:
+    return jax.tree.map(lambda x: np.asarray(x)[None], tree)
+  return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=False))
+
+
+def allgather_ragged(x: np.ndarray) -> np.ndarray:
+  """Concatenates a 1-D float array of any length from every process, in process order."""
+  x = np.asarray(x, np.float64).reshape(-1)
+  if jax.process_count() == 1:
+    return x
+  sizes = process_allgather(np.asarray([x.size], np.int64))[:, 0]
+  padded = np.full((int(sizes.max()),), np.nan)
+  padded[:x.size] = x
+  rows = _exact(process_allgather(_as_words(padded)), padded.dtype, padded.shape)
+  return np.concatenate([r[:s] for r, s in zip(rows, sizes)])
+
+
+def _as_words(x: np.ndarray) -> np.ndarray:
+  """Bit-exact uint32 view (jax without x64 would round float64 to float32)."""
+  return np.ascontiguousarray(x).view(np.uint32)
+
+
+def _exact(words: np.ndarray, dtype, shape) -> List[np.ndarray]:
+  return [np.ascontiguousarray(w).view(dtype).reshape(shape) for w in words]
+
+
+def broadcast_bytes(data: Optional[bytes]) -> bytes:
+  """Process 0's bytes on every process (others pass anything, e.g. None)."""
+  if jax.process_count() == 1:
+    return data
+  source = jax.process_index() == 0
+  n = int(multihost_utils.broadcast_one_to_all(
+      np.asarray([len(data) if source else 0], np.int32))[0])
+  buf = np.zeros((max(n, 1),), np.uint8)
+  if source:
+    buf[:n] = np.frombuffer(data, np.uint8)
+  return np.asarray(multihost_utils.broadcast_one_to_all(buf), np.uint8)[:n].tobytes()
+
+
+class WriterError(ValueError):
+  """A user error raised on process 0 inside `on_writer`, re-raised on every process."""
+
+
+def on_writer(fn: Callable[[], Any]) -> Any:
+  """Runs fn() on process 0 only and returns its JSON-able result on every process.
+
+  A ValueError raised by fn (a user error: a workdir of another phase, a bad file) is raised
+  on every process as WriterError with the same message, so all exit with the same line.
   """
-
-  def __init__(self, n: Optional[int] = None):
-    self.n = num_devices() if n is None else n
-    self.devices = jax.local_devices()[:self.n]
-
-  @property
-  def axis_name(self) -> Optional[str]:
-    return AXIS if self.n > 1 else None
-
-  def compile(self, factory: Callable[[Optional[str]], Callable], donate=()) -> Callable:
-    """factory(axis_name) -> fn; returns the jitted (one device) or pmapped fn."""
-    if self.n == 1:
-      return jax.jit(factory(None), donate_argnums=donate)
-    return jax.pmap(factory(AXIS), axis_name=AXIS, devices=self.devices, donate_argnums=donate)
-
-  def replicate(self, tree):
-    if self.n == 1:
-      return jax.device_put(tree)
-    return jax.device_put_replicated(tree, self.devices)
-
-  def shard(self, tree, axis: int = 0):
-    if self.n == 1:
-      return jax.device_put(tree)
-    return jax.device_put_sharded(list(_unstack(shard(tree, self.n, axis), self.n)),
-                                  self.devices)
-
-  def broadcast(self, x):
-    x = jnp.asarray(x)
-    return x if self.n == 1 else jnp.broadcast_to(x, (self.n,) + x.shape)
-
-  def first(self, tree):
-    return tree if self.n == 1 else jax.tree.map(lambda x: x[0], tree)
-
-
-def _unstack(tree, n):
-  return (jax.tree.map(lambda x: x[i], tree) for i in range(n))
-
-
-def make_step(step_factory: Callable[[Optional[str]], Callable], devices: Optional[int] = None,
-              batch_axis: int = 0, donate: bool = False) -> Callable:
-  """step_factory(axis_name) -> step(state, batch, key) -> (state, metrics), as a callable
-  with the single-device signature: replicates state, shards the batch, returns device 0's
-  (identical) copy."""
-  d = Devices(devices)
-  compiled = d.compile(step_factory, donate=(0,) if donate else ())
-  if d.n == 1:
-    return compiled
-
-  def step(state, batch, key):
-    new_state, metrics = compiled(d.replicate(state), d.shard(batch, batch_axis),
-                                  d.broadcast(key))
-    return d.first(new_state), d.first(metrics)
-
-  return step
-
-
-def initialize_distributed(coordinator_address: str, num_processes: int, process_id: int):
-  """Multi-host: connect this process to the others before any jax computation."""
-  if num_processes > 1:
-    jax.distributed.initialize(coordinator_address=coordinator_address,
-                               num_processes=num_processes, process_id=process_id)
+  if jax.process_count() == 1:
+    return fn()
+  msg = None
+  if jax.process_index() == 0:
+    try:
+      msg = json.dumps({"ok": fn()})
+    except ValueError as e:
+      msg = json.dumps({"error": str(e)})
+  out = json.loads(broadcast_bytes(msg.encode() if msg is not None else None).decode())
+  if "error" in out:
+    raise WriterError(out["error"])
+  return out["ok"]

@@ -36,7 +36,7 @@ from typing import Dict, List
 import numpy as np
 
 from darts_rl import compare
-from darts_rl import loop
+from darts_rl.train import loop
 from darts_rl import report
 from darts_rl import workdir as workdir_lib
 from darts_rl.networks.encoders import make_space

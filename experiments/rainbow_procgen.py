@@ -114,7 +114,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     c.loop.log_every_env_steps = 32
     c.loop.checkpoint_every_env_steps = 48
     c.loop.eval_episodes = 4
-    c.loop.eval_max_env_steps = 400
+    c.loop.eval_max_env_steps = 1000
     c.loop.tensorboard = False
   elif size == "demo":  # minutes on 2 CPU cores: small encoder, short budget
     if not multi:

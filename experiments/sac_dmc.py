@@ -24,6 +24,7 @@ def dmc_config(task: str = "cartpole-swingup", num_envs: int = 1) -> ml_collecti
   c.kind = "dmc"
   # 'domain-task' (darts_rl.envs.DMC_TASKS).
   c.task = task
+  # Envs of the whole run (all devices of all processes), split evenly over the devices.
   c.num_envs = num_envs
   # 0 = the task's released value (darts_rl.envs.DEFAULT_ACTION_REPEAT: cartpole 4, finger 1,
   # walker 2, ...).

@@ -8,7 +8,8 @@
 from absl import app, flags
 from ml_collections import config_flags
 
-from darts_rl import cli, loop
+from darts_rl import cli
+from darts_rl.train import loop
 
 config_flags.DEFINE_config_file("config", None, "Experiment config file[:variant].",
                                 lock_config=True)
@@ -21,9 +22,9 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main():
   f = flags.FLAGS
   if f.random_policy:
-    loop.evaluate_random_policy(f.config, f.workdir)
+    loop.evaluate_random_policy(f.config, f.workdir, cli.devices())
   else:
-    loop.run(f.config, f.workdir, "evaluate")
+    loop.run(f.config, f.workdir, "evaluate", cli.devices())
 
 
 if __name__ == "__main__":

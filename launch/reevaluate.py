@@ -5,7 +5,8 @@ Works on search, evaluate and random_policy workdirs; writes DIR/eval_<episodes>
 """
 from absl import app, flags
 
-from darts_rl import cli, loop
+from darts_rl import cli
+from darts_rl.train import loop
 
 flags.DEFINE_string("workdir", None, "A finished run's workdir.")
 flags.DEFINE_integer("episodes", 256, "Evaluation episodes per split.")
@@ -14,7 +15,7 @@ flags.mark_flags_as_required(["workdir"])
 
 @cli.guarded
 def main():
-  loop.reevaluate(flags.FLAGS.workdir, flags.FLAGS.episodes)
+  loop.reevaluate(flags.FLAGS.workdir, flags.FLAGS.episodes, cli.devices())
 
 
 if __name__ == "__main__":

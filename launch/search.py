@@ -7,7 +7,8 @@ Rerun the same command to resume after a kill.
 from absl import app, flags
 from ml_collections import config_flags
 
-from darts_rl import cli, loop
+from darts_rl import cli
+from darts_rl.train import loop
 
 config_flags.DEFINE_config_file("config", None, "Experiment config file[:variant].",
                                 lock_config=True)
@@ -17,7 +18,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 @cli.guarded
 def main():
-  loop.run(flags.FLAGS.config, flags.FLAGS.workdir, "search")
+  loop.run(flags.FLAGS.config, flags.FLAGS.workdir, "search", cli.devices())
 
 
 if __name__ == "__main__":

@@ -7,9 +7,11 @@ import jax
 import numpy as np
 import pytest
 
-from darts_rl import evaluation, loop
-from darts_rl.envs.base import DiscreteActions
+from darts_rl import parallel
 from darts_rl.agents import ppo
+from darts_rl.envs.base import DiscreteActions
+from darts_rl.train import evaluation, loop
+from darts_rl.train.actors import Actors
 from experiments.ppo_procgen import get_config
 
 TIMING = ("sps", "wall_s")
@@ -43,8 +45,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
   calls = {"n": 0}
   orig = ppo.PPO.iteration
 
-  def iteration(self, state, runner, key):
-    state, m = orig(self, state, runner, key)
+  def iteration(self, state, actors, key):
+    state, m = orig(self, state, actors, key)
     calls["n"] += 1
     if calls["n"] == 3:
       m = dict(m, **{"loss/loss": float("nan")})
@@ -79,28 +81,49 @@ def test_random_policy_reference(tmp_path):
 class _CountingEnv:
   """Env i ends an episode every i + 2 steps with return i (one game)."""
   num_envs = 3
+  observation_shape = (1, 1, 1)
+  action_spec = DiscreteActions(2)
   game_ids = np.zeros(3, np.int32)
   game_names = ("g",)
+  reward_scale = np.ones(1, np.float32)
 
   def __init__(self):
     self.t = np.zeros(3, int)
 
   def reset(self):
-    return np.zeros((3, 1), np.uint8)
+    self.t[:] = 0
+    return np.zeros((3, 1, 1, 1), np.uint8)
 
-  def step(self, actions):
+  def close(self):
+    pass
+
+  def step_async(self, actions):
+    assert actions.shape == (3,)
+
+  def step_wait(self):
     self.t += 1
     done = self.t % (np.arange(3) + 2) == 0
     ret = np.where(done, np.arange(3.0), np.nan)
-    return types.SimpleNamespace(obs=np.zeros((3, 1), np.uint8), episode_return=ret)
+    return types.SimpleNamespace(obs=np.zeros((3, 1, 1, 1), np.uint8), episode_return=ret,
+                                 episode_length=ret)
 
 
 def test_evaluate_takes_each_envs_first_episodes_and_reports_a_cap():
-  agent = evaluation.UniformRandomAgent(DiscreteActions(2), 0)
-  res = evaluation.evaluate(agent, None, _CountingEnv(), 6, jax.random.PRNGKey(0))
+  devices = parallel.Devices(1)
+  actors = Actors(None, 0, "train", devices, make=lambda *a: _CountingEnv())
+  policy = evaluation.RandomPolicy(DiscreteActions(2))
+  summarize = lambda res: evaluation.summarize(res, actors, devices)
+  res = summarize(actors.run_episodes(policy.eval_act, None, 6, jax.random.PRNGKey(0), 10**6))
   # quota 2 per env: env 0 (short episodes) is not over-counted.
   assert res["episodes"] == 6 and not res["capped"]
   assert res["mean_return"] == 1.0
   # 3 envs x 4 steps: env 0 finished 2 episodes, env 1 one, env 2 one; quota 2 not met.
-  res = evaluation.evaluate(agent, None, _CountingEnv(), 6, jax.random.PRNGKey(0), max_env_steps=12)
+  res = summarize(actors.run_episodes(policy.eval_act, None, 6, jax.random.PRNGKey(0), 12))
   assert res["capped"] and res["episodes"] == 4
+
+
+def test_cadences_follow_the_budget_given_at_run_time():
+  assert loop.cadence(0, 100, 25_000) == 250           # derived from the budget
+  assert loop.cadence(64, 100, 25_000) == 64           # explicit wins
+  assert loop.cadence(0, 100, 50) == 1                 # at least every env step
+  assert loop.cadence(0, 0, 1000) == 0                 # never (only at the end)

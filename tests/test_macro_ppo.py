@@ -1,7 +1,8 @@
 """The macro space through the PPO phases: search -> discretize -> evaluate on smoke."""
 import json
 
-from darts_rl import loop, phases
+from darts_rl import phases
+from darts_rl.train import loop
 from experiments.ppo_procgen_macro import get_config
 
 

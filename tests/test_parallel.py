@@ -1,60 +1,123 @@
-"""The pmapped PPO update on 4 forced CPU devices equals the single-device update, and so does
-the update with gradient accumulation (ppo.grad_chunks) on top of the pmap."""
+"""Every device acts: 4 forced CPU devices produce the same rollout and the same PPO update as
+1 device playing the same envs (also with gradient accumulation), in both arch modes."""
 import os
 import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
+
+from darts_rl import parallel
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SCRIPT = textwrap.dedent("""
     import jax, numpy as np
     assert jax.local_device_count() == 4, jax.local_device_count()
-    from experiments.ppo_procgen import get_config
-    from darts_rl.agents.ppo import PPO, Batch
-    from darts_rl.envs.base import DiscreteActions
+    from darts_rl import parallel
+    from darts_rl.agents import base, make_agent
+    from darts_rl.envs.base import DiscreteActions, Step
     from darts_rl.networks import make_encoder
+    from darts_rl.train.actors import Actors
+    from experiments.ppo_procgen import get_config
 
+    N, OBS = 8, (16, 16, 3)
+
+    class RowEnv:
+      '''Row r of the run (global index) sees pixels (r, t, last action); episodes end every
+      r % 3 + 3 steps with reward 1 when the last action was r % 15: what a row plays depends
+      on its global index and its own actions only.'''
+      action_spec, observation_shape = DiscreteActions(15), OBS
+      game_names, reward_scale = ('rows',), np.ones(1, np.float32)
+
+      def __init__(self, first, n):
+        self.rows = first + np.arange(n)
+        self.num_envs, self.game_ids = n, np.zeros(n, np.int32)
+
+      def _obs(self):
+        o = np.zeros((self.num_envs,) + OBS, np.uint8)
+        o[:, :, :, 0] = self.rows[:, None, None] * 20
+        o[:, :, :, 1] = (self.t * 7)[:, None, None] % 256
+        o[:, :, :, 2] = self.a[:, None, None] * 16
+        return o
+
+      def reset(self):
+        self.t = np.zeros(self.num_envs, int)
+        self.a = np.zeros(self.num_envs, int)
+        self.ret = np.zeros(self.num_envs)
+        return self._obs()
+
+      def step_async(self, actions):
+        self.a = np.asarray(actions)
+
+      def step_wait(self):
+        self.t += 1
+        r = (self.a == self.rows % 15).astype(np.float32)
+        self.ret += r
+        done = self.t % (self.rows % 3 + 3) == 0
+        ep = np.where(done, self.ret, np.nan).astype(np.float32)
+        self.ret[done] = 0
+        return Step(self._obs(), r, done, np.zeros_like(done), None, ep, ep)
+
+      def close(self):
+        pass
+
+    make = lambda cfg, seed, split, g, groups, local: RowEnv(g * (N // groups), N // groups)
     c = get_config('search,smoke')
     c.arch.mode = '{mode}'
-    T, N = c.ppo.num_steps, 8
+    c.env.num_envs = N
     enc = make_encoder(c.encoder)
-    rng = np.random.default_rng(0)
-    batch = Batch(obs=rng.integers(0, 256, (T, N, 64, 64, 3), dtype=np.uint8),
-                  actions=rng.integers(0, 15, (T, N)).astype(np.int32),
-                  logp=np.log(rng.uniform(0.02, 0.2, (T, N))).astype(np.float32),
-                  values=rng.normal(size=(T, N)).astype(np.float32),
-                  rewards=rng.normal(size=(T, N)).astype(np.float32),
-                  dones=rng.uniform(size=(T, N)) < 0.1,
-                  last_value=rng.normal(size=(N,)).astype(np.float32))
     outs = []
-    for devices, chunks in ((1, 1), (4, 1), (4, 4)):
+    for count, chunks in ((1, 1), (4, 1), (4, 4)):
       c.ppo.grad_chunks = chunks
-      agent = PPO(c, enc, (64, 64, 3), DiscreteActions(15), N, devices=devices)
-      state = agent.init(jax.random.PRNGKey(0))
-      state, metrics = agent.update_step(state, batch, jax.random.PRNGKey(1))
-      outs.append((state, metrics))
-    s1, m1 = outs[0]
-    for s4, m4 in outs[1:]:
-      for a, b in zip(jax.tree.leaves((s1.params, s1.alphas, s1.opt_state)),
-                      jax.tree.leaves((s4.params, s4.alphas, s4.opt_state))):
+      d = parallel.Devices(count)
+      actors = Actors(c.env, 0, 'train', d, make=make)
+      agent = make_agent(c, enc, actors.spec, d)
+      state = base.to_devices(agent.init(jax.random.PRNGKey(0)), d)
+      ro = actors.rollout(agent.act, state.learner, c.ppo.num_steps, jax.random.PRNGKey(1))
+      rollout = {{k: parallel.merge(np.asarray(v), axis=1)
+                 for k, v in (('obs', ro.obs), ('actions', ro.actions),
+                              ('logp', ro.extras['logp']), ('value', ro.extras['value']))}}
+      rollout['rewards'] = parallel.merge(ro.rewards, axis=1)
+      state, metrics = agent.iteration(state, actors, jax.random.PRNGKey(2))
+      metrics = jax.device_get(metrics)
+      outs.append((rollout, d.unreplicate(state.learner), state.host,
+                   {{k: float(np.asarray(v)[0]) for k, v in metrics.items()}}))
+    r1, l1, h1, m1 = outs[0]
+    for r4, l4, h4, m4 in outs[1:]:
+      for k in ('obs', 'actions', 'rewards'):
+        np.testing.assert_array_equal(r1[k], r4[k], err_msg=k)
+      for k in ('logp', 'value'):
+        np.testing.assert_allclose(r1[k], r4[k], rtol=1e-5, atol=1e-6, err_msg=k)
+      for a, b in zip(jax.tree.leaves(l1), jax.tree.leaves(l4)):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
+      np.testing.assert_array_equal(h1.ret_acc, h4.ret_acc)
       assert sorted(m1) == sorted(m4)
       for k in m1:
         np.testing.assert_allclose(m1[k], m4[k], rtol=1e-3, atol=1e-5, err_msg=k)
       # The update moved the alphas (search is on) by the same amount on every path.
-      assert max(float(np.abs(a).max()) for a in jax.tree.leaves(s4.alphas)) > 0
+      assert max(float(np.abs(a).max()) for a in jax.tree.leaves(l4.alphas)) > 0
+    assert r1['rewards'].sum() > 0          # the rollouts did something
     print('OK')
 """)
 
 
 @pytest.mark.parametrize("mode", ["joint", "alternating"])
-def test_pmapped_update_equals_single_device(mode):
+def test_every_device_acts_and_the_update_equals_one_device(mode):
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
-             JAX_PLATFORMS="cpu")
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-  out = subprocess.run([sys.executable, "-c", SCRIPT.format(mode=mode)], env=env, cwd=root,
-                       capture_output=True, text=True, timeout=300)
+             JAX_PLATFORMS="cpu", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  out = subprocess.run([sys.executable, "-c", SCRIPT.format(mode=mode)], env=env, cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   assert "OK" in out.stdout
+
+
+def test_split_and_merge_are_inverse():
+  x = np.arange(2 * 12 * 3).reshape(2, 12, 3)
+  parts = parallel.split(x, 4, axis=1)
+  assert parts.shape == (4, 2, 3, 3)
+  np.testing.assert_array_equal(parts[1], x[:, 3:6])
+  np.testing.assert_array_equal(parallel.merge(parts, axis=1), x)
+  with pytest.raises(ValueError, match="does not split over 5 devices"):
+    parallel.split(x, 5, axis=1)

@@ -8,35 +8,32 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from darts_rl import loop, phases
+from darts_rl import parallel, phases
 from darts_rl.agents import rainbow
+from darts_rl.agents.base import EnvSpec
 from darts_rl.config import encoder_config
 from darts_rl.envs.base import DiscreteActions
 from darts_rl.networks import make_encoder
+from darts_rl.train import loop
 from experiments.rainbow_procgen import get_config, parse_arg
 
 OBS = (16, 16, 3)
 
 
-class FakeEnv:
-  """Only the attributes Rainbow reads: rows grouped by game, per-game max rewards."""
-
-  def __init__(self, envs_per_game=2, reward_scale=(1.0,), num_actions=3):
-    g = len(reward_scale)
-    self.num_envs = envs_per_game * g
-    self.observation_shape = OBS
-    self.action_spec = DiscreteActions(num_actions)
-    self.game_ids = np.repeat(np.arange(g, dtype=np.int32), envs_per_game)
-    self.game_names = tuple(f"game{i}" for i in range(g))
-    self.reward_scale = np.asarray(reward_scale, np.float32)
+def fake_spec(envs_per_game=2, reward_scale=(1.0,), num_actions=3):
+  """The run's envs as Rainbow sees them: rows grouped by game, per-game max rewards."""
+  g = len(reward_scale)
+  return EnvSpec(OBS, DiscreteActions(num_actions), envs_per_game * g, envs_per_game * g,
+                 np.repeat(np.arange(g, dtype=np.int32), envs_per_game),
+                 tuple(f"game{i}" for i in range(g)), np.asarray(reward_scale, np.float32))
 
 
-def tiny_agent(env, devices=1, **rainbow_overrides):
+def tiny_agent(spec, devices=None, **rainbow_overrides):
   c = get_config("baseline,smoke")
   c.encoder = encoder_config(kind="impala", channels=(2,), cells_per_stage=1, feature_dim=8)
   c.rainbow.hidden = 8
   c.rainbow.update(rainbow_overrides)
-  return rainbow.Rainbow(c, make_encoder(c.encoder), env, devices=devices)
+  return rainbow.Rainbow(c, make_encoder(c.encoder), spec, devices or parallel.Devices(1))
 
 
 def encoded_obs(num_rows, T):
@@ -45,6 +42,20 @@ def encoded_obs(num_rows, T):
   obs[:, :, 0, 0, 0] = np.arange(num_rows)[:, None]
   obs[:, :, 0, 0, 1] = np.arange(T)[None, :]
   return obs
+
+
+def add(agent, state, obs, actions, raw, terminated):
+  """Appends [rows, T] records (rows = envs) through the agent's device path (one device)."""
+  d = agent.devices
+  tm = lambda x: np.swapaxes(np.asarray(x), 0, 1)[None]   # -> [1, T, rows, ...]
+  return agent.add(state, d.put(tm(obs)), d.put(tm(actions)), tm(raw), tm(terminated))
+
+
+def sample(agent, state, key):
+  """(Batches, indices) of one device's share, on the host."""
+  d = agent.devices
+  batches, indices = d.compile(agent.sample)(state.replay.buffer, d.broadcast(key))
+  return jax.tree.map(lambda x: np.asarray(x)[0], (batches, indices))
 
 
 # ---------------------------------------------------------------------------- learning math
@@ -123,19 +134,21 @@ def test_noisy_dense_mean_and_noise():
 def test_n_step_windows_through_replay_with_episode_end_and_multi_game():
   # Two games (max rewards 10 and 40), two rows each. Row i gets raw reward (i + 1) * scale
   # at every step, so its normalized reward is i + 1; row 1 ends an episode after t = 2.
-  env = FakeEnv(envs_per_game=2, reward_scale=(10.0, 40.0))
-  agent = tiny_agent(env, n_step=3, gamma=0.5, batch_size=64, replay_capacity=4 * 32)
+  spec = fake_spec(envs_per_game=2, reward_scale=(10.0, 40.0))
+  agent = tiny_agent(spec, n_step=3, gamma=0.5, batch_size=64, replay_capacity=4 * 32)
   T = 12
   norm = np.arange(1, 5, dtype=np.float32)[:, None] * np.ones((1, T), np.float32)
-  raw = norm * env.reward_scale[env.game_ids][:, None]
+  raw = norm * spec.reward_scale[spec.game_ids][:, None]
   terminated = np.zeros((4, T), bool)
   terminated[1, 2] = True
   # Added in two chunks: windows that straddle two `add` calls must be assembled too.
   obs = encoded_obs(4, T)
   actions = np.tile(np.arange(T, dtype=np.int32) % 3, (4, 1))
+  state = agent.init(jax.random.PRNGKey(0))
   for sl in (slice(0, 5), slice(5, T)):
-    agent.add_records(obs[:, sl], actions[:, sl], raw[:, sl], terminated[:, sl])
-  (batch, arch_batch), indices = agent.sample(jax.random.PRNGKey(0))
+    state = add(agent, state, obs[:, sl], actions[:, sl], raw[:, sl], terminated[:, sl])
+  assert state.replay.env_steps == 4 * T
+  (batch, arch_batch), indices = sample(agent, state, jax.random.PRNGKey(0))
   assert arch_batch is None
   row = np.asarray(batch.obs_tm1[:, 0, 0, 0]).astype(int)
   t = np.asarray(batch.obs_tm1[:, 0, 0, 1]).astype(int)
@@ -163,37 +176,45 @@ def test_n_step_windows_through_replay_with_episode_end_and_multi_game():
 
 def test_in_place_add_equals_flashbax_add_across_wrap_around():
   # rows of 10 steps; adds of 3 steps wrap around the end of the rows on the 4th add.
-  env = FakeEnv(envs_per_game=2)
-  agent = tiny_agent(env, n_step=3, replay_capacity=2 * 10, learning_starts=0)
+  spec = fake_spec(envs_per_game=2)
+  agent = tiny_agent(spec, n_step=3, replay_capacity=2 * 10, learning_starts=0)
   rng = np.random.default_rng(0)
-  ref = None
+  state = agent.init(jax.random.PRNGKey(0))
+  ref = jax.jit(agent.replay.buffer.init)(agent._empty_record())
   for i in range(6):
     rec = {"obs": rng.integers(0, 256, (2, 3) + OBS, dtype=np.uint8),
            "action": rng.integers(0, 3, (2, 3)).astype(np.int32),
            "reward": rng.normal(size=(2, 3)).astype(np.float32),
            "terminated": rng.uniform(size=(2, 3)) < 0.3,
            "game_id": np.zeros((2, 3), np.int32)}
-    agent.add_records(rec["obs"], rec["action"], rec["reward"], rec["terminated"])
-    if ref is None:
-      ref = jax.jit(agent.buffer.init)(agent._empty_record())
-    ref = agent.buffer.add(ref, dict(rec, terminated=rec["terminated"].astype(bool)))
-    for a, b in zip(jax.tree.leaves(agent.buffer_state), jax.tree.leaves(ref)):
+    state = add(agent, state, rec["obs"], rec["action"], rec["reward"], rec["terminated"])
+    ref = agent.replay.buffer.add(ref, rec)
+    mine = jax.tree.map(lambda x: np.asarray(x)[0], state.replay.buffer)
+    for a, b in zip(jax.tree.leaves(mine), jax.tree.leaves(ref)):
       np.testing.assert_array_equal(a, b)
-  assert int(agent.buffer_state.current_index) == 18 % 10  # wrapped
+  assert int(np.asarray(state.replay.buffer.current_index)[0]) == 18 % 10  # wrapped
 
 
 def test_priorities_updated_from_td_errors():
-  env = FakeEnv(envs_per_game=2)
-  agent = tiny_agent(env, n_step=2, batch_size=16, replay_capacity=2 * 32, priority_exponent=0.8)
+  spec = fake_spec(envs_per_game=2)
+  agent = tiny_agent(spec, n_step=2, batch_size=16, replay_capacity=2 * 32, priority_exponent=0.8)
+  d = agent.devices
   rng = np.random.default_rng(0)
   T = 20
-  agent.add_records(rng.integers(0, 256, (2, T) + OBS, dtype=np.uint8),
-                    rng.integers(0, 3, (2, T)).astype(np.int32),
-                    rng.uniform(0, 1, (2, T)).astype(np.float32), rng.uniform(size=(2, T)) < 0.1)
   state = agent.init(jax.random.PRNGKey(0))
-  (batch, arch_batch), indices = agent.sample(jax.random.PRNGKey(1))
-  before = agent.priorities_of(indices)
+  host_learner = state.learner
+  state = add(agent, state._replace(learner=d.replicate(state.learner)),
+              rng.integers(0, 256, (2, T) + OBS, dtype=np.uint8),
+              rng.integers(0, 3, (2, T)).astype(np.int32),
+              rng.uniform(0, 1, (2, T)).astype(np.float32), rng.uniform(size=(2, T)) < 0.1)
+  buffer = jax.tree.map(lambda x: np.asarray(x)[0], state.replay.buffer)
+  # The learner step samples with (fold of) this key: draw the same batch here.
+  key = jax.random.PRNGKey(2)
+  k_sample, _ = jax.random.split(key)
+  (batch, _), indices = sample(agent, state, jax.random.fold_in(k_sample, 0))
+  before = np.asarray(agent.replay.priorities(buffer, indices))
   np.testing.assert_allclose(before, 1.0)                 # new items: the max priority, 1
+
   # The TD error (C51 loss) of each sampled transition under the pre-update networks.
   @jax.jit
   def td_errors(params, target_params, b):
@@ -203,44 +224,50 @@ def test_priorities_updated_from_td_errors():
                                              b.discount_t, logits(target_params, b.obs_t), sel,
                                              agent.atoms)
 
-  ce = td_errors(state.params, state.target_params, batch)
-  new_state, metrics = agent.update_step(state, (batch, arch_batch), jax.random.PRNGKey(2))
-  prios = np.asarray(metrics.pop("priorities"))
-  np.testing.assert_allclose(prios, np.asarray(ce) + 1e-6, rtol=1e-5)
-  np.testing.assert_allclose(metrics["loss/ce"], np.mean(ce), rtol=1e-5)
-  agent.set_priorities(indices, prios)
-  after = agent.priorities_of(indices)
-  np.testing.assert_allclose(after, prios ** 0.8, rtol=1e-5)
+  ce = np.asarray(td_errors(host_learner.params, host_learner.target_params, batch))
+  learner, new_buffer, metrics = agent._learn(state.learner, state.replay.buffer,
+                                              d.broadcast(key))
+  new_buffer = jax.tree.map(lambda x: np.asarray(x)[0], new_buffer)
+  np.testing.assert_allclose(np.asarray(metrics["loss/ce"])[0], np.mean(ce), rtol=1e-5)
+  after = np.asarray(agent.replay.priorities(new_buffer, indices))
+  np.testing.assert_allclose(after, (ce + 1e-6) ** 0.8, rtol=1e-5)
   assert not np.allclose(after, before)
   # An item that was not sampled keeps its priority.
   # (item index = row * steps_per_row + start time; starts 0..T-3 are valid windows).
   valid = np.concatenate([r * agent.row_length + np.arange(T - 3) for r in range(2)])
-  others = np.setdiff1d(valid, np.asarray(indices))
-  np.testing.assert_allclose(agent.priorities_of(others[:3]), 1.0)
+  others = np.setdiff1d(valid, indices)
+  np.testing.assert_allclose(agent.replay.priorities(new_buffer, others[:3]), 1.0)
   # The target network moves only every target_update_period (4 in smoke) updates.
-  assert int(new_state.learner_updates) == 1
-  same = jax.tree.map(np.array_equal, new_state.target_params, state.params)
+  learner = d.unreplicate(learner)
+  assert int(learner.updates) == 1
+  same = jax.tree.map(np.array_equal, learner.target_params, host_learner.params)
   assert all(jax.tree.leaves(same))
 
 
 def test_checkpoint_holds_state_but_not_replay(tmp_path):
-  from darts_rl.checkpoint import Checkpointer
-  env = FakeEnv(envs_per_game=2)
-  agent = tiny_agent(env, n_step=2, replay_capacity=2 * 32, learning_starts=40)
-  state = agent.init(jax.random.PRNGKey(0))._replace(env_steps=np.int64(123))
-  agent.add_records(np.zeros((2, 20) + OBS, np.uint8), np.zeros((2, 20), np.int32),
-                    np.zeros((2, 20), np.float32), np.zeros((2, 20), bool))
+  from darts_rl.agents import base
+  from darts_rl.train.checkpoint import Checkpointer
+  spec = fake_spec(envs_per_game=2)
+  agent = tiny_agent(spec, n_step=2, replay_capacity=2 * 32, learning_starts=40)
+  d = agent.devices
+  state = agent.init(jax.random.PRNGKey(0))
+  state = base.to_devices(state._replace(host=rainbow.RainbowHost(np.int64(123))), d)
+  state = add(agent, state, np.zeros((2, 20) + OBS, np.uint8), np.zeros((2, 20), np.int32),
+              np.zeros((2, 20), np.float32), np.zeros((2, 20), bool))
   ckpt = Checkpointer(str(tmp_path / "ckpt"))
-  ckpt.save(123, {"agent": state})
-  fresh = tiny_agent(env, n_step=2, replay_capacity=2 * 32, learning_starts=40)
-  step, restored = ckpt.restore({"agent": fresh.init(jax.random.PRNGKey(1))})
-  assert step == 123 and int(restored["agent"].env_steps) == 123
-  for a, b in zip(jax.tree.leaves(restored["agent"]), jax.tree.leaves(state)):
+  ckpt.save(123, {"agent": base.to_host(state, d)})
+  fresh = tiny_agent(spec, n_step=2, replay_capacity=2 * 32, learning_starts=40)
+  init = fresh.init(jax.random.PRNGKey(1))
+  step, restored = ckpt.restore({"agent": {"learner": init.learner, "host": init.host}})
+  restored = base.from_host(restored["agent"], d)
+  assert step == 123 and int(restored.host.env_steps) == 123
+  for a, b in zip(jax.tree.leaves(d.unreplicate(restored.learner)),
+                  jax.tree.leaves(d.unreplicate(state.learner))):
     np.testing.assert_array_equal(a, b)
-  # The replay is the agent object's: a resumed agent starts empty and waits for
-  # learning_starts new env steps.
-  assert fresh.buffer_state is None and fresh.buffer_env_steps == 0
-  assert agent.buffer_env_steps == 40 and fresh.learning_starts == 40
+  # The replay is explicit state, never checkpointed: a resumed run starts without one and
+  # waits for learning_starts new env steps.
+  assert restored.replay is None and state.replay.env_steps == 40
+  assert fresh.learning_starts == 40
 
 
 def test_config_variants_and_bad_inputs(tmp_path):
@@ -260,7 +287,7 @@ def test_config_variants_and_bad_inputs(tmp_path):
   with pytest.raises(ValueError, match="multiple of the number of games"):
     loop.run(c, str(tmp_path / "bad2"), "search")
   with pytest.raises(ValueError, match="replay_capacity"):
-    tiny_agent(FakeEnv(envs_per_game=2), replay_capacity=8)
+    tiny_agent(fake_spec(envs_per_game=2), replay_capacity=8)
 
 
 # ---------------------------------------------------------------------------- end to end
@@ -285,41 +312,3 @@ def test_search_discretize_evaluate(tmp_path):
   summary = loop.run(c, str(e), "evaluate")
   assert summary["encoder"] == "fixed" and summary["train_levels"]["episodes"] >= 4
   assert os.path.exists(e / "eval.json") and not os.path.exists(e / "alphas.npz")
-
-
-PMAP_SCRIPT = """
-import jax, numpy as np
-assert jax.local_device_count() == 2, jax.local_device_count()
-from tests.test_rainbow import FakeEnv, tiny_agent, OBS
-env = FakeEnv(envs_per_game=2)
-outs = []
-for devices in (1, 2):
-  agent = tiny_agent(env, n_step=2, batch_size=8, replay_capacity=2 * 16, devices=devices)
-  rng = np.random.default_rng(0)
-  agent.add_records(rng.integers(0, 256, (2, 12) + OBS, dtype=np.uint8),
-                    rng.integers(0, 3, (2, 12)).astype(np.int32),
-                    rng.uniform(0, 1, (2, 12)).astype(np.float32), rng.uniform(size=(2, 12)) < 0.2)
-  state = agent.init(jax.random.PRNGKey(0))
-  batch, indices = agent.sample(jax.random.PRNGKey(1))
-  outs.append(agent.update_step(state, batch, jax.random.PRNGKey(2)))
-(s1, m1), (s2, m2) = outs
-for a, b in zip(jax.tree.leaves(s1.params), jax.tree.leaves(s2.params)):
-  np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
-for k in m1:
-  np.testing.assert_allclose(m1[k], m2[k], rtol=1e-3, atol=1e-5, err_msg=k)
-assert np.asarray(m2['priorities']).shape == (8,)
-print('OK')
-"""
-
-
-def test_pmapped_update_equals_single_device():
-  import subprocess
-  import sys
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
-             JAX_PLATFORMS="cpu")
-  env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-  out = subprocess.run([sys.executable, "-c", PMAP_SCRIPT], env=env, cwd=root,
-                       capture_output=True, text=True, timeout=300)
-  assert out.returncode == 0, out.stderr[-3000:]
-  assert "OK" in out.stdout

@@ -9,11 +9,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from darts_rl import loop, phases
-from darts_rl.agents import sac
+from darts_rl import parallel, phases
+from darts_rl.agents import base, sac
+from darts_rl.agents.base import Batches, EnvSpec
+from darts_rl.config import parse_variant
 from darts_rl.envs.base import BoxActions, Step
 from darts_rl.networks import make_encoder
-from darts_rl.config import parse_variant
+from darts_rl.train import loop
+from darts_rl.train.actors import Actors
 from experiments.sac_dmc import get_config
 
 OBS = (16, 16, 9)
@@ -133,9 +136,15 @@ def tiny_config(kind="supernet", **sac_overrides):
   return c
 
 
+def spec(num_envs=2, action_shape=(2,), action_spec=None):
+  return EnvSpec(OBS, action_spec or BoxActions(shape=action_shape, low=-1.0, high=1.0),
+                 num_envs, num_envs, np.zeros(num_envs, np.int32), ("task",),
+                 np.ones(1, np.float32))
+
+
 def tiny_agent(config, num_envs=2, action_shape=(2,)):
-  return sac.SAC(config, make_encoder(config.encoder), OBS,
-                 BoxActions(shape=action_shape, low=-1.0, high=1.0), num_envs)
+  return sac.SAC(config, make_encoder(config.encoder), spec(num_envs, action_shape),
+                 parallel.Devices(1))
 
 
 def random_batch(rng, agent, n):
@@ -152,49 +161,66 @@ def test_actor_loss_leaves_encoder_and_alphas_alone():
   config.sac.critic_optimizer.lr = 0.0
   config.arch.optimizer.lr = 0.0
   agent = tiny_agent(config)
-  state = agent.init(jax.random.PRNGKey(0))
+  learner = agent.init(jax.random.PRNGKey(0)).learner
   # Make the alphas non-uniform so their gradient would not vanish by symmetry.
-  state = state._replace(alphas=jax.tree.map(
-      lambda a: jax.random.normal(jax.random.PRNGKey(1), a.shape), state.alphas))
+  learner = learner._replace(alphas=jax.tree.map(
+      lambda a: jax.random.normal(jax.random.PRNGKey(1), a.shape), learner.alphas))
   obs = jnp.asarray(np.random.default_rng(0).integers(0, 256, (4,) + OBS, dtype=np.uint8))
   keys = sac.per_sample_keys(jax.random.PRNGKey(2), 4)
   g_actor, g_critic, g_alphas = jax.jit(jax.grad(
       lambda *a: agent.actor_loss_fn(*a)[0], argnums=(0, 1, 2)))(
-          state.actor_params, state.params, state.alphas, obs, keys, state.log_temperature)
+          learner.actor_params, learner.params, learner.alphas, obs, keys,
+          learner.log_temperature)
   norm = lambda t: float(sum(jnp.sum(jnp.abs(x)) for x in jax.tree.leaves(t)))
   assert norm(g_actor) > 0
   assert norm(g_critic["encoder"]) == 0.0
   assert norm(g_alphas) == 0.0
   # Through a whole update with the critic and arch learning rates at 0, only the actor and the
   # temperature move: the actor's gradient never reaches the encoder or the alphas.
-  batch = {"main": random_batch(np.random.default_rng(1), agent, config.sac.batch_size),
-           "arch": None}
-  new, metrics = agent.update_step(state, batch, jax.random.PRNGKey(3))
+  d = agent.devices
+  batches = Batches(random_batch(np.random.default_rng(1), agent, config.sac.batch_size))
+  new, metrics = d.compile(agent.update)(d.replicate(learner), d.replicate(batches),
+                                         d.broadcast(jax.random.PRNGKey(3)))
+  new, metrics = d.unreplicate((new, metrics))
   same = lambda a, b: all(np.array_equal(x, y) for x, y in
                           zip(jax.tree.leaves(a), jax.tree.leaves(b)))
-  assert same(new.params, state.params) and same(new.alphas, state.alphas)
-  assert not same(new.actor_params, state.actor_params)
-  assert float(new.log_temperature) != float(state.log_temperature)
+  assert same(new.params, learner.params) and same(new.alphas, learner.alphas)
+  assert not same(new.actor_params, learner.actor_params)
+  assert float(new.log_temperature) != float(learner.log_temperature)
   assert metrics["grad_norm/critic"] > 0 and metrics["grad_norm/arch"] > 0
   assert all(np.isfinite(v) for v in metrics.values())
 
 
-class FakeRunner:
+class FakeEnv:
   """A 2-row frame-stacking env: row 0's episode is truncated, row 1's terminates, at step 1.
 
   Frame t of row i is filled with 10 * i + t (the first frame of a new episode: 100 + i)."""
+  num_envs = 2
+  observation_shape = OBS
+  action_spec = BoxActions(shape=(2,), low=-1.0, high=1.0)
+  game_ids = np.zeros(2, np.int32)
+  game_names = ("fake",)
+  reward_scale = np.ones(1, np.float32)
 
   def __init__(self):
     self.t = 0
+
+  def reset(self):
     self.obs = self._stack(np.array([[0, 0, 0], [10, 10, 10]]))
+    return self.obs
+
+  def close(self):
+    pass
 
   @staticmethod
   def _stack(values):
     return np.stack([np.concatenate([np.full(OBS[:2] + (3,), v, np.uint8) for v in row], -1)
                      for row in values])
 
-  def step(self, actions):
+  def step_async(self, actions):
     assert actions.shape == (2, 2) and np.all(np.abs(actions) <= 1)
+
+  def step_wait(self):
     self.t += 1
     t = self.t
     final = self._stack(np.array([[t - 2, t - 1, t], [10 + t - 2, 10 + t - 1, 10 + t]]).clip(0))
@@ -211,17 +237,18 @@ class FakeRunner:
 
 
 def test_replay_bootstraps_from_final_obs_and_discounts_only_terminal_steps():
-  # Uniform-random actions throughout and no updates: nothing but the replay is compiled.
+  # Uniform-random actions throughout and no updates.
   config = tiny_config("cnn4", learning_starts=1000, init_random_env_steps=1000,
                        replay_capacity=8)
   agent = tiny_agent(config)
-  state = agent.init(jax.random.PRNGKey(0))
-  runner = FakeRunner()
+  actors = Actors(None, 0, "train", agent.devices, make=lambda *a: FakeEnv())
+  state = base.to_devices(agent.init(jax.random.PRNGKey(0)), agent.devices)
   for i in range(3):
-    state, metrics = agent.iteration(state, runner, jax.random.PRNGKey(i))
+    state, metrics = agent.iteration(state, actors, jax.random.PRNGKey(i))
     assert metrics == {}                         # no update before learning_starts
-  assert int(state.env_steps) == 6 and agent.replay.size == 6
-  exp = jax.tree.map(lambda x: np.asarray(x)[0], agent.replay.state.experience)
+  assert int(state.host.env_steps) == 6 and state.replay.env_steps == 6
+  buffer = jax.tree.map(lambda x: np.asarray(x)[0], state.replay.buffer)
+  exp = jax.tree.map(lambda x: x[0], buffer.experience)
   # Step 1: row 0 truncated -> bootstraps (discount 1) from its last frame (value 1), not from
   # the new episode (100); row 1 terminated -> discount 0.
   np.testing.assert_array_equal(exp.discount[:2], [1.0, 0.0])
@@ -233,11 +260,11 @@ def test_replay_bootstraps_from_final_obs_and_discounts_only_terminal_steps():
   np.testing.assert_array_equal(exp.discount[2:6], 1.0)
   np.testing.assert_array_equal(exp.next_frame[2, ..., 0], 2)
   # The buffer wraps around (capacity 8).
-  state, _ = agent.iteration(state, runner, jax.random.PRNGKey(10))
-  assert agent.replay.size == 8 and int(agent.replay.state.current_index) == 0
-  state, _ = agent.iteration(state, runner, jax.random.PRNGKey(11))
-  assert agent.replay.size == 8 and int(agent.replay.state.current_index) == 2
-  assert bool(agent.replay.state.is_full)
+  state, _ = agent.iteration(state, actors, jax.random.PRNGKey(10))
+  assert int(np.asarray(state.replay.buffer.current_index)[0]) == 0
+  state, _ = agent.iteration(state, actors, jax.random.PRNGKey(11))
+  assert int(np.asarray(state.replay.buffer.current_index)[0]) == 2
+  assert bool(np.asarray(state.replay.buffer.is_full)[0])
 
 
 def test_action_spec_and_replay_checks():
@@ -246,8 +273,8 @@ def test_action_spec_and_replay_checks():
     tiny_agent(config)
   from darts_rl.envs.base import DiscreteActions
   with pytest.raises(ValueError, match="continuous"):
-    sac.SAC(tiny_config("cnn4"), make_encoder(tiny_config("cnn4").encoder), OBS,
-            DiscreteActions(3), 2)
+    sac.SAC(tiny_config("cnn4"), make_encoder(tiny_config("cnn4").encoder),
+            spec(action_spec=DiscreteActions(3)), parallel.Devices(1))
 
 
 def test_config_variants():

@@ -1,10 +1,14 @@
 """PPO (clipped surrogate, value clipping, entropy bonus, GAE) with a searchable encoder.
 
 The supernet acts during search; its alphas are trained by the same PPO loss through
-`optim.DualOptimizer` (joint or alternating). Hyperparameters: REFERENCE.md §3.
+`optim.DualOptimizer` (joint or alternating). One iteration: every device's env group acts
+`ppo.num_steps` steps (darts_rl/train/actors.py: the rollout stays on the device that produced
+it), rewards are normalized on the host with statistics over all envs of the run, then
+`num_epochs` x `num_minibatches` pmapped updates read the rollout where it lies.
 Math at module level (gae, ppo_loss, RunningStats) is tested against hand-computed numbers.
 """
-from typing import Any, NamedTuple, Optional
+import functools
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -15,6 +19,7 @@ import rlax
 
 from darts_rl import parallel
 from darts_rl.agents import optim
+from darts_rl.agents.base import AgentState, Batches, EnvSpec
 
 
 # ---------------------------------------------------------------------------- learning math
@@ -99,32 +104,37 @@ class PPONetwork(nn.Module):
     return logits, value
 
 
-class PPOState(NamedTuple):
+class PPOLearner(NamedTuple):
+  """What the PPO learner updates; replicated on every device."""
   params: Any
   alphas: Any
   opt_state: Any
   arch_opt_state: Any
-  ret_stats: RunningStats   # host-side reward normalizer
-  ret_acc: np.ndarray       # [N] discounted return accumulator
+
+
+class PPOHost(NamedTuple):
+  """Host state, identical on every process: the reward normalizer over all envs."""
+  ret_stats: RunningStats
+  ret_acc: np.ndarray       # [N] discounted return accumulator of every env of the run
 
 
 class Batch(NamedTuple):
-  obs: Any          # [T, N, H, W, C] uint8
-  actions: Any      # [T, N] int32
-  logp: Any         # [T, N]
-  values: Any       # [T, N]
-  rewards: Any      # [T, N] normalized
-  dones: Any        # [T, N] bool
-  last_value: Any   # [N]
+  """One device's rollout, time-major (n = envs of that device)."""
+  obs: Any          # [T, n, H, W, C] uint8
+  actions: Any      # [T, n] int32
+  logp: Any         # [T, n] behaviour log-probabilities
+  values: Any       # [T, n]
+  rewards: Any      # [T, n] normalized
+  dones: Any        # [T, n] bool
+  next_obs: Any     # [n, H, W, C] uint8: bootstrap observation after the last step
 
 
 class PPO:
   """On-policy agent: one iteration = rollout of `num_steps` x num_envs, then the update."""
 
-  def __init__(self, config, encoder_spec, obs_shape, action_spec, num_envs: int,
-               devices: Optional[int] = None):
+  def __init__(self, config, encoder_spec, spec: EnvSpec, devices: parallel.Devices):
     c = config.ppo
-    if not hasattr(action_spec, "num_actions"):
+    if not hasattr(spec.action_spec, "num_actions"):
       raise ValueError("PPO here supports discrete actions (Procgen); use SAC for DM-Control")
     if c.num_steps % c.num_minibatches:
       raise ValueError(f"ppo.num_steps={c.num_steps} must be divisible by "
@@ -136,168 +146,146 @@ class PPO:
                        f"{steps_per_minibatch} time steps of a minibatch "
                        f"(num_steps / num_minibatches)")
     self.config = config
-    self.num_envs = num_envs
-    self.obs_shape = tuple(obs_shape)
+    self.spec = spec
+    self.devices = devices
     self.init_alphas = encoder_spec.alphas
-    self.net = PPONetwork(encoder_spec.module, action_spec.num_actions)
+    self.net = PPONetwork(encoder_spec.module, spec.action_spec.num_actions)
     self.opt = optim.DualOptimizer(optim.make_optimizer(c.optimizer), config.arch)
-    self.env_steps_per_iteration = c.num_steps * num_envs
-    self._act = jax.jit(self._act_fn)
-    self._devices = parallel.Devices(devices)
-    self._prepare = self._devices.compile(self._make_prepare)
-    self._minibatch = self._devices.compile(self._make_minibatch)
+    self.env_steps_per_iteration = c.num_steps * spec.num_envs
+    d = devices
+    self._prepare = d.compile(self._prepare_fn)
+    self._minibatch = d.compile(self._minibatch_fn, donate=(0,))
+    self._steps = {m: d.broadcast(np.int32(m)) for m in range(c.num_minibatches)}
     if self.grad_chunks > 1:
       parts = ("weights", "alphas") if config.arch.mode == "alternating" else ("weights",)
-      d = self._devices
-      self._zeros = d.compile(lambda _: lambda tree: jax.tree.map(jnp.zeros_like, tree))
-      self._chunk = {p: d.compile(lambda ax, p=p: self._make_chunk(ax, p), donate=(4,))
+      self._zeros = d.compile(lambda tree: jax.tree.map(jnp.zeros_like, tree))
+      self._chunk = {p: d.compile(functools.partial(self._chunk_fn, p), donate=(4,))
                      for p in parts}
-      self._apply = {p: d.compile(lambda ax, p=p: self._make_apply(ax, p)) for p in parts}
+      self._apply = {p: d.compile(functools.partial(self._apply_fn, p), donate=(0, 1))
+                     for p in parts}
+      self._chunk_ids = [d.broadcast(np.int32(k)) for k in range(self.grad_chunks)]
 
   # -- state
-  def init(self, key) -> PPOState:
-    obs = jnp.zeros((1,) + self.obs_shape, jnp.uint8)
+  def init(self, key) -> AgentState:
+    obs = jnp.zeros((1,) + self.spec.observation_shape, jnp.uint8)
     params = jax.jit(self.net.init)(key, obs, self.init_alphas)["params"]
     opt_state, arch_opt_state = self.opt.init(params, self.init_alphas)
-    return PPOState(params, self.init_alphas, opt_state, arch_opt_state, RunningStats.create(),
-                    np.zeros((self.num_envs,), np.float64))
+    return AgentState(PPOLearner(params, self.init_alphas, opt_state, arch_opt_state),
+                      PPOHost(RunningStats.create(), np.zeros((self.spec.num_envs,), np.float64)))
+
+  def log_scalars(self, state: AgentState):
+    return {}
 
   # -- acting
-  def _act_fn(self, params, alphas, obs, key):
-    logits, value = self.net.apply({"params": params}, obs, alphas)
-    action = jax.random.categorical(key, logits)
+  def act(self, learner: PPOLearner, obs, keys, inputs):
+    """Stochastic policy: -> (actions [n], {'logp': [n], 'value': [n]})."""
+    del inputs
+    logits, value = self.net.apply({"params": learner.params}, obs, learner.alphas)
+    action = jax.vmap(jax.random.categorical)(keys, logits)
     logp = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], -1)[:, 0]
-    return action, logp, value
+    return action, {"logp": logp, "value": value}
 
-  def act(self, state: PPOState, obs, key, evaluation: bool = False):
-    """Stochastic policy in training and evaluation (the paper evaluates it so)."""
-    del evaluation
-    return np.asarray(self._act(state.params, state.alphas, obs, key)[0])
+  def eval_act(self, learner: PPOLearner, obs, keys):
+    """The stochastic policy, as in training (the paper evaluates it so)."""
+    return self.act(learner, obs, keys, None)[0]
 
   # -- one iteration
-  def iteration(self, state: PPOState, runner, key):
+  def iteration(self, state: AgentState, actors, key):
     c = self.config.ppo
-    T, N = c.num_steps, self.num_envs
-    obs = np.empty((T, N) + self.obs_shape, np.uint8)
-    actions = np.empty((T, N), np.int32)
-    logp = np.empty((T, N), np.float32)
-    values = np.empty((T, N), np.float32)
-    rewards = np.empty((T, N), np.float32)
-    dones = np.empty((T, N), bool)
-    key, act_key = jax.random.split(key)
-    act_keys = jax.random.split(act_key, T)
-    for t in range(T):
-      obs[t] = runner.obs
-      a, lp, v = self._act(state.params, state.alphas, runner.obs, act_keys[t])
-      actions[t], logp[t], values[t] = a, lp, v
-      step = runner.step(actions[t])
-      rewards[t] = step.reward
-      dones[t] = step.terminated | step.truncated
-    last_value = np.asarray(self._act(state.params, state.alphas, runner.obs, key)[2])
-    scaled, ret_stats, ret_acc = normalize_rewards(state.ret_stats, state.ret_acc, rewards, dones,
-                                                   c.gamma, c.reward_clip)
-    batch = Batch(obs, actions, logp, values, scaled, dones, last_value)
-    state = state._replace(ret_stats=ret_stats, ret_acc=ret_acc)
-    return self.update_step(state, batch, key)
+    act_key, update_key = jax.random.split(key)
+    ro = actors.rollout(self.act, state.learner, c.num_steps, act_key)
+    dones = ro.terminated | ro.truncated
+    scaled, host = self._normalize(state.host, ro.rewards, dones)
+    d = self.devices
+    batch = Batch(ro.obs, ro.actions, ro.extras["logp"], ro.extras["value"], d.put(scaled),
+                  d.put(dones), ro.next_obs)
+    learner, metrics = self.update(state.learner, batch, update_key)
+    return AgentState(learner, host), metrics
 
-  def update_step(self, state: PPOState, batch: Batch, key):
-    """(state, batch, key) -> (state, metrics); envs split over devices when there are several.
+  def _normalize(self, host: PPOHost, rewards, dones):
+    """Reward normalization with statistics over every env of the run (all processes, in
+    global row order), so the result does not depend on how envs are split.
+    rewards, dones: this process's [L, T, n] -> (scaled [L, T, n] float32, new host state)."""
+    c = self.config.ppo
+    L, T, n = rewards.shape
+    every = lambda x: parallel.process_allgather(x).transpose(2, 0, 1, 3).reshape(T, -1)
+    r, done = every(rewards), every(dones.astype(np.uint8)).astype(bool)
+    scaled, stats, acc = normalize_rewards(host.ret_stats, host.ret_acc, r, done, c.gamma,
+                                           c.reward_clip)
+    first = self.devices.first * n
+    mine = scaled[:, first:first + L * n].reshape(T, L, n).transpose(1, 0, 2)
+    return np.ascontiguousarray(mine), PPOHost(stats, acc)
+
+  def place_batch(self, batch: Batch) -> Batch:
+    """A host batch of the run's N envs ([T, N] fields, next_obs [N]) split over the local
+    devices (tests and benchmarks; training batches are produced on the devices)."""
+    d = self.devices
+    return Batch(*[d.shard(x, axis=0 if name == "next_obs" else 1)
+                   for name, x in zip(Batch._fields, batch)])
+
+  def update(self, learner: PPOLearner, batch: Batch, key):
+    """(learner, batch, key) -> (learner, metrics), all on the devices (pmapped over all).
 
     The epoch / minibatch loops run in Python around one compiled minibatch step: XLA:CPU runs
     the same step ~7x slower inside a lax.scan (while loop) than as a top-level call, and on
     accelerators the dispatch is asynchronous, so the loop costs nothing there.
     """
     c = self.config.ppo
-    d = self._devices
-    carry = d.replicate((state.params, state.alphas, state.opt_state, state.arch_opt_state))
-    data, stats = self._prepare(d.shard(batch._replace(last_value=batch.last_value[None]), 1))
+    d = self.devices
+    data, stats = self._prepare(learner, batch)
     auxes = []
     for epoch_key in jax.random.split(key, c.num_epochs):
+      epoch_key = d.broadcast(epoch_key)
       for m in range(c.num_minibatches):
-        where = (data, d.broadcast(epoch_key), d.broadcast(m))
         if self.grad_chunks == 1:
-          carry, aux = self._minibatch(carry, *where)
+          learner, aux = self._minibatch(learner, data, epoch_key, self._steps[m])
           auxes.append(aux)
         else:
-          carry = self._accumulated_minibatch(carry, where, auxes)
-    params, alphas, opt_state, arch_opt_state = d.first(carry)
-    auxes, stats = jax.device_get(d.first((auxes, stats)))  # one transfer for all metrics
-    keys = dict.fromkeys(k for a in auxes for k in a)
-    metrics = {f"loss/{k}": float(np.mean([a[k] for a in auxes if k in a])) for k in keys}
-    metrics.update({k: float(v) for k, v in stats.items()})
-    new = state._replace(params=params, alphas=alphas, opt_state=opt_state,
-                         arch_opt_state=arch_opt_state)
-    return new, metrics
+          learner = self._accumulated_minibatch(learner, data, epoch_key, m, auxes)
+    metrics = {f"loss/{k}": v for k, v in _means(auxes).items()}
+    metrics.update(stats)
+    return learner, metrics
 
-  def _make_prepare(self, axis_name: Optional[str]):
-    """batch -> (data for minibatches: obs, actions, logp, values, adv, returns; stats)."""
+  def _prepare_fn(self, learner: PPOLearner, batch: Batch):
+    """-> (data for minibatches: obs, actions, logp, values, adv, returns; stats)."""
     c = self.config.ppo
+    _, last_value = self.net.apply({"params": learner.params}, batch.next_obs, learner.alphas)
+    discount = c.gamma * (1.0 - batch.dones.astype(jnp.float32))
+    adv = gae(batch.rewards, discount, batch.values, last_value, c.gae_lambda)
+    data = {"obs": batch.obs, "actions": batch.actions, "logp": batch.logp,
+            "values": batch.values, "adv": adv, "returns": adv + batch.values}
+    adv_mean = parallel.pmean(jnp.mean(adv))
+    stats = {"value/mean": parallel.pmean(jnp.mean(batch.values)),
+             "adv/std": jnp.sqrt(parallel.pmean(jnp.mean(adv ** 2)) - adv_mean ** 2)}
+    return data, stats
 
-    def prepare(batch: Batch):
-      discount = c.gamma * (1.0 - batch.dones.astype(jnp.float32))
-      adv = gae(batch.rewards, discount, batch.values, batch.last_value[0], c.gae_lambda)
-      data = {"obs": batch.obs, "actions": batch.actions, "logp": batch.logp,
-              "values": batch.values, "adv": adv, "returns": adv + batch.values}
-      adv_mean = parallel.pmean(jnp.mean(adv), axis_name)
-      stats = {"value/mean": parallel.pmean(jnp.mean(batch.values), axis_name),
-               "adv/std": jnp.sqrt(parallel.pmean(jnp.mean(adv ** 2), axis_name) - adv_mean ** 2)}
-      return data, stats
-
-    return prepare
-
-  def _accumulated_minibatch(self, carry, where, auxes):
-    """One minibatch's update as `grad_chunks` jitted gradient calls summed on the device,
-    then one optimizer step (per pass: the alternating mode's alpha pass is a second one).
-
-    The gradient is the full minibatch's (up to float summation order). On XLA:CPU the cost per
-    sample grows with batch size (benchmarks/RESULTS.md), so several smaller calls are faster.
-    """
-    d = self._devices
-    for part in self._chunk:
-      acc = self._zeros(self._grad_tree(carry, part))
-      for k in range(self.grad_chunks):
-        acc, aux = self._chunk[part](carry, *where, acc, d.broadcast(k))
-        auxes.append(aux)
-      carry, norms = self._apply[part](carry, acc)
-      auxes.append(norms)
-    return carry
-
-  def _grad_tree(self, carry, part):
-    params, alphas = carry[0], carry[1]
-    if part == "alphas":
-      return alphas
-    return (params, alphas) if self.config.arch.mode == "joint" else params
-
-  def _make_loss(self):
+  def _loss(self, params, alphas, mb):
     c = self.config.ppo
+    logits, v = self.net.apply({"params": params}, mb["obs"], alphas)
+    adv = mb["adv"]
+    if c.normalize_advantages:
+      adv = (adv - mb["adv_mean"]) / (mb["adv_std"] + 1e-8)
+    return ppo_loss(logits, v, mb["actions"], mb["logp"], mb["values"], adv, mb["returns"],
+                    c.clip_eps, c.value_clip_eps, c.entropy_coef, c.value_coef)
 
-    def loss_fn(params, alphas, mb):
-      logits, v = self.net.apply({"params": params}, mb["obs"], alphas)
-      adv = mb["adv"]
-      if c.normalize_advantages:
-        adv = (adv - mb["adv_mean"]) / (mb["adv_std"] + 1e-8)
-      return ppo_loss(logits, v, mb["actions"], mb["logp"], mb["values"], adv, mb["returns"],
-                      c.clip_eps, c.value_clip_eps, c.entropy_coef, c.value_coef)
-
-    return loss_fn
-
-  def _select(self, data, epoch_key, m, axis_name, arch: bool = False, chunk=None):
+  def _select(self, data, epoch_key, m, arch: bool = False, chunk=None):
     """Minibatch m of an epoch (arch: the alternating mode's alpha minibatch, the next one),
     optionally only its time-chunk `chunk` of grad_chunks; advantage statistics are always the
-    whole global minibatch's (all devices), so results depend on neither D nor grad_chunks."""
+    whole global minibatch's (all devices), so results depend on neither the device count nor
+    grad_chunks."""
     M = self.config.ppo.num_minibatches
     T, n = data["actions"].shape
     # Minibatch m takes T / M time steps of every env, time shuffled independently per env
     # with a key folded by the env's *global* index: membership does not depend on how envs
     # are split over devices, so D devices give the single-device update exactly.
-    env_ids = parallel.axis_offset(n, axis_name) + jnp.arange(n)
+    env_ids = parallel.axis_offset(n) + jnp.arange(n)
     perm = jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(epoch_key, e), T))(
         env_ids).T.reshape(M, T // M, n)                   # [M, T / M, n]
     idx = perm[(m + 1) % M] if arch else perm[m]
     cols = jnp.arange(n)[None, :]
     adv = data["adv"][idx, cols]
-    mean = parallel.pmean(jnp.mean(adv), axis_name)
-    var = parallel.pmean(jnp.mean(adv ** 2), axis_name) - mean ** 2
+    mean = parallel.pmean(jnp.mean(adv))
+    var = parallel.pmean(jnp.mean(adv ** 2)) - mean ** 2
     if chunk is not None:
       rows = idx.shape[0] // self.grad_chunks
       idx = jax.lax.dynamic_slice_in_dim(idx, chunk * rows, rows)
@@ -305,56 +293,71 @@ class PPO:
     mb = jax.tree.map(lambda x: x[idx, cols].reshape((-1,) + x.shape[2:]), data)
     return dict(mb, adv_mean=mean, adv_std=jnp.sqrt(jnp.maximum(var, 0.0)))
 
-  def _make_minibatch(self, axis_name: Optional[str]):
-    loss_fn = self._make_loss()
+  def _batches(self, data, epoch_key, m) -> Batches:
+    arch = self._select(data, epoch_key, m, arch=True) if self.opt.mode == "alternating" else None
+    return Batches(self._select(data, epoch_key, m), arch)
 
-    def minibatch(carry, data, epoch_key, m):
-      params, alphas, opt_state, arch_opt_state = carry
-      mb = self._select(data, epoch_key, m, axis_name)
-      arch_mb = self._select(data, epoch_key, m, axis_name, arch=True)
-      params, alphas, opt_state, arch_opt_state, aux = self.opt.update(
-          loss_fn, params, alphas, opt_state, arch_opt_state, mb, arch_mb, axis_name)
-      return (params, alphas, opt_state, arch_opt_state), parallel.pmean(aux, axis_name)
+  def _minibatch_fn(self, learner: PPOLearner, data, epoch_key, m):
+    b = self._batches(data, epoch_key, m)
+    params, alphas, opt_state, arch_opt_state, aux = self.opt.update(
+        self._loss, learner.params, learner.alphas, learner.opt_state, learner.arch_opt_state,
+        b.weights, b.alphas, parallel.AXIS, jax.random.fold_in(epoch_key, m))
+    return PPOLearner(params, alphas, opt_state, arch_opt_state), parallel.pmean(aux)
 
-    return minibatch
+  def _accumulated_minibatch(self, learner, data, epoch_key, m, auxes):
+    """One minibatch's update as `grad_chunks` jitted gradient calls summed on the device,
+    then one optimizer step (per pass: the alternating mode's alpha pass is a second one).
 
-  def _make_chunk(self, axis_name: Optional[str], part: str):
-    """(carry, data, epoch_key, m, acc, k) -> (acc + chunk k's gradient / grad_chunks, aux)."""
-    loss_fn = self._make_loss()
-    mode = self.config.arch.mode
-    K = self.grad_chunks
+    The gradient is the full minibatch's (up to float summation order). On XLA:CPU the cost per
+    sample grows with batch size (benchmarks/RESULTS.md), so several smaller calls are faster.
+    """
+    for part in self._chunk:
+      grads = self._zeros(self._grad_tree(learner, part))
+      for k in self._chunk_ids:
+        grads, aux = self._chunk[part](learner, data, epoch_key, self._steps[m], grads, k)
+        auxes.append(aux)
+      learner, norms = self._apply[part](learner, grads)
+      auxes.append(norms)
+    return learner
 
-    def chunk(carry, data, epoch_key, m, acc, k):
-      params, alphas = carry[0], carry[1]
-      mb = self._select(data, epoch_key, m, axis_name, arch=part == "alphas", chunk=k)
-      if part == "alphas":
-        g, aux = self.opt.arch_grads(loss_fn, params, alphas, mb), {}
-      else:
-        loss, aux, g, ga = self.opt.grads(loss_fn, params, alphas, mb)
-        aux = dict(aux, loss=loss)
-        if mode == "joint":
-          g = (g, ga)
-      acc = jax.tree.map(lambda a, x: a + x / K, acc, g)
-      return acc, parallel.pmean(aux, axis_name)
+  def _grad_tree(self, learner: PPOLearner, part):
+    if part == "alphas":
+      return learner.alphas
+    return (learner.params, learner.alphas) if self.opt.mode == "joint" else learner.params
 
-    return chunk
+  def _chunk_fn(self, part, learner: PPOLearner, data, epoch_key, m, grads, k):
+    """-> (grads + chunk k's gradient / grad_chunks, its loss terms)."""
+    mb = self._select(data, epoch_key, m, arch=part == "alphas", chunk=k)
+    if part == "alphas":
+      g = self.opt.arch_grads(self._loss, learner.params, learner.alphas, mb,
+                              jax.random.fold_in(epoch_key, m))
+      aux = {}
+    else:
+      loss, aux, g, ga = self.opt.grads(self._loss, learner.params, learner.alphas, mb,
+                                        jax.random.fold_in(epoch_key, m))
+      aux = dict(aux, loss=loss)
+      if self.opt.mode == "joint":
+        g = (g, ga)
+    grads = jax.tree.map(lambda a, x: a + x / self.grad_chunks, grads, g)
+    return grads, parallel.pmean(aux)
 
-  def _make_apply(self, axis_name: Optional[str], part: str):
-    """(carry, summed gradients) -> (carry after the optimizer step(s), grad norms)."""
-    mode = self.config.arch.mode
+  def _apply_fn(self, part, learner: PPOLearner, grads):
+    """(learner, summed gradients) -> (learner after the optimizer step(s), grad norms)."""
+    params, alphas, opt_state, arch_opt_state = learner
+    norms = {}
+    if part == "weights":
+      g, ga = grads if self.opt.mode == "joint" else (grads, None)
+      params, opt_state, g = self.opt.apply_weights(params, opt_state, g, parallel.AXIS)
+      norms["grad_norm"] = optax.tree.norm(g)
+    else:
+      ga = grads
+    if ga is not None:
+      alphas, arch_opt_state, ga = self.opt.apply_arch(alphas, arch_opt_state, ga, parallel.AXIS)
+      norms["arch_grad_norm"] = optax.tree.norm(ga)
+    return PPOLearner(params, alphas, opt_state, arch_opt_state), norms
 
-    def apply(carry, acc):
-      params, alphas, opt_state, arch_opt_state = carry
-      norms = {}
-      if part == "weights":
-        g, ga = acc if mode == "joint" else (acc, None)
-        params, opt_state, g = self.opt.apply_weights(params, opt_state, g, axis_name)
-        norms["grad_norm"] = optax.tree.norm(g)
-      else:
-        ga = acc
-      if ga is not None:
-        alphas, arch_opt_state, ga = self.opt.apply_arch(alphas, arch_opt_state, ga, axis_name)
-        norms["arch_grad_norm"] = optax.tree.norm(ga)
-      return (params, alphas, opt_state, arch_opt_state), norms
 
-    return apply
+def _means(auxes):
+  """{key: mean over the dicts that have it} of device scalars (a few ops per key, no sync)."""
+  keys = dict.fromkeys(k for a in auxes for k in a)
+  return {k: jnp.mean(jnp.stack([a[k] for a in auxes if k in a]), axis=0) for k in keys}

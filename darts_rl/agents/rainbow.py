@@ -5,32 +5,36 @@ RL-DARTS (REFERENCE.md §3): 51 atoms on [0, 1] with rewards divided by the game
 n = 7, gamma 0.99, Adam 5e-5, batch 256, replay 500k, priority exponent 0.8, IS exponent 0.2,
 target update every 500 learner steps, Ape-X per-actor epsilons, greedy evaluation.
 
-One `iteration` = `rollout_steps` vectorized env steps (epsilon-greedy, per-env epsilons) that
-are appended to the replay, then `updates_per_iteration` learner updates once the replay holds
-`learning_starts` env steps. The supernet acts during search; its alphas are trained by the same
-C51 loss through `optim.DualOptimizer` (joint or alternating). The learner step is data-parallel over
-the sampled batch (axis 0) by `parallel.make_step`.
+One `iteration` = `rollout_steps` vectorized env steps of every device's env group
+(epsilon-greedy, per-env epsilons) appended to that device's replay shard, then
+`updates_per_iteration` learner updates once the replay holds `learning_starts` env steps. The
+supernet acts during search; its alphas are trained by the same C51 loss through
+`optim.DualOptimizer` (joint or alternating). Each learner update is one pmapped call over all
+devices: every device samples batch_size / devices windows from its own shard, the gradients
+are averaged, and each device sets the new priorities of its own samples.
 
-Replay layout: a flashbax prioritised *trajectory* buffer with one row per env. Each row stores
-per-step records (obs_t, a_t, r_{t+1}, terminated_{t+1}, game id) so every observation is kept
-once; a sampled item is a window of n + 1 consecutive records from which `n_step_transition`
-assembles (s_tm1, a_tm1, r_t, discount_t, s_t). An episode end inside the window cuts the return
-and the bootstrap (Procgen reports every episode end as `terminated`; a `truncated` end, which
-Procgen never produces, is treated the same because the env gives no final observation here).
+Replay layout (darts_rl/agents/replay.py): a flashbax prioritised *trajectory* buffer with one
+row per env. Each row stores per-step records (obs_t, a_t, r_{t+1}, terminated_{t+1}, game id)
+so every observation is kept once; a sampled item is a window of n + 1 consecutive records from
+which `n_step_transition` assembles (s_tm1, a_tm1, r_t, discount_t, s_t). An episode end inside
+the window cuts the return and the bootstrap (Procgen reports every episode end as
+`terminated`; a `truncated` end, which Procgen never produces, is treated the same because the
+env gives no final observation here). Prioritized sampling is per shard: each device's batch
+share is drawn by priority within its own env group's experience (importance weights are
+normalized by the max over all devices), so results depend on the number of devices, not on
+how they are spread over processes.
 
-The replay buffer lives in the agent object, NOT in the checkpointed state (it would be GBs: 500k
-64x64x3 frames are 6 GB). On resume the buffer starts empty, refills, and learning restarts after
-`learning_starts` new env steps; params, target params, optimizer states, alphas and the env-step
-counter (epsilon schedule) are restored from the checkpoint.
+The replay is explicit state (`AgentState.replay`), NOT checkpointed (it would be GBs: 500k
+64x64x3 frames are 6 GB). On resume it starts empty, refills, and learning restarts after
+`learning_starts` new env steps; params, target params, optimizer states, alphas and the
+env-step counter (epsilon schedule) are restored from the checkpoint.
 
 Math at module level (n_step_transition, categorical_double_q_loss, importance_weights,
 apex_epsilons, actor_epsilons) is tested against hand-computed numbers.
 """
-import collections
 import math
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
-import flashbax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -40,11 +44,10 @@ import rlax
 
 from darts_rl import parallel
 from darts_rl.agents import optim
-from darts_rl.agents import replay
+from darts_rl.agents import replay as replay_lib
+from darts_rl.agents.base import AgentState, Batches, EnvSpec
 
 EPSILON_SCHEDULES = ("constant", "linear")
-# Episodes per game in the running `train/normalized_return`.
-NORMALIZED_RETURN_WINDOW = 100
 
 
 # ---------------------------------------------------------------------------- learning math
@@ -84,14 +87,15 @@ def categorical_double_q_loss(logits_tm1, a_tm1, r_t, discount_t, logits_t, q_t_
   return jax.vmap(f)(logits_tm1, a_tm1, r_t, discount_t, logits_t, q_t_selector)
 
 
-def importance_weights(probabilities, exponent: float):
+def importance_weights(probabilities, exponent: float, axis_name=None):
   """PER importance-sampling weights (Schaul et al. 2016) normalized by the batch max.
 
   probabilities [B] sampling probabilities; w_i = (N P_i)^-exponent / max_j w_j, in which the
-  buffer size N cancels.
+  buffer size N cancels. With `axis_name`, the batch is every device's share and the max is
+  taken over all of them (shards of equal size: the 1 / devices factor of P_i cancels too).
   """
   w = jnp.maximum(probabilities, 1e-12) ** (-exponent)
-  return w / jnp.max(w)
+  return w / parallel.pmax(jnp.max(w), axis_name)
 
 
 def apex_epsilons(num_actors: int, base: float = 0.4, alpha: float = 7.0) -> np.ndarray:
@@ -182,15 +186,19 @@ class RainbowNetwork(nn.Module):
 
 # ---------------------------------------------------------------------------- state & batches
 
-class RainbowState(NamedTuple):
+class RainbowLearner(NamedTuple):
+  """What the Rainbow learner updates; replicated on every device."""
   params: Any
   target_params: Any
   alphas: Any
   target_alphas: Any
   opt_state: Any
   arch_opt_state: Any
-  learner_updates: Any      # int32 scalar: learner steps so far (target-update clock)
-  env_steps: np.ndarray     # int64 scalar, host: env steps so far (epsilon schedule)
+  updates: Any              # int32 scalar: learner updates so far (target-update clock)
+
+
+class RainbowHost(NamedTuple):
+  env_steps: np.ndarray     # int64 scalar: env steps of the run so far (epsilon schedule)
 
 
 class Transition(NamedTuple):
@@ -212,21 +220,13 @@ def transition_from_window(window, gamma: float, weight) -> Transition:
                     window["obs"][:, n], window["game_id"][:, 0], weight)
 
 
-def _strong(tree):
-  """Drops weak types (flashbax returns some weakly typed scalars and strengthens them later,
-  which would recompile every jitted buffer function once more)."""
-  return jax.tree.map(lambda x: jax.lax.convert_element_type(x, x.dtype), tree)
-
-
-
 class Rainbow:
   """Off-policy agent: one iteration = `rollout_steps` vectorized env steps into the replay,
   then `updates_per_iteration` prioritized learner updates (after `learning_starts`)."""
 
-  def __init__(self, config, encoder_spec, env, devices: Optional[int] = None):
-    """env: the training VecEnv (only its shapes, game ids and reward scales are read)."""
+  def __init__(self, config, encoder_spec, spec: EnvSpec, devices: parallel.Devices):
     c = config.rainbow
-    if not hasattr(env.action_spec, "num_actions"):
+    if not hasattr(spec.action_spec, "num_actions"):
       raise ValueError("Rainbow needs discrete actions (Procgen); use SAC for DM-Control")
     if c.exploration.schedule not in EPSILON_SCHEDULES:
       raise ValueError(f"unknown rainbow.exploration.schedule '{c.exploration.schedule}'; "
@@ -234,57 +234,62 @@ class Rainbow:
     if c.v_max <= c.v_min or c.num_atoms < 2:
       raise ValueError(f"rainbow support needs v_max > v_min and num_atoms >= 2, got "
                        f"[{c.v_min}, {c.v_max}] with {c.num_atoms} atoms")
+    if c.batch_size % devices.count:
+      raise ValueError(f"rainbow.batch_size={c.batch_size} must be a multiple of the number of "
+                       f"devices ({devices.count}): each samples an equal share")
     self.config = config
-    self.num_envs = env.num_envs
-    self.obs_shape = tuple(env.observation_shape)
-    self.num_actions = env.action_spec.num_actions
-    self.game_ids = np.asarray(env.game_ids, np.int32)
-    self.game_names = tuple(env.game_names)
-    self.reward_scale = np.asarray(env.reward_scale, np.float32)
+    self.spec = spec
+    self.devices = devices
+    self.num_actions = spec.action_spec.num_actions
+    self.reward_scale = np.asarray(spec.reward_scale, np.float32)
     if np.any(self.reward_scale <= 0):
       raise ValueError(f"reward scales must be positive, got {self.reward_scale}")
-    self._row_scale = self.reward_scale[self.game_ids]
     self.atoms = jnp.linspace(c.v_min, c.v_max, c.num_atoms, dtype=jnp.float32)
     self.init_alphas = encoder_spec.alphas
     self.net = RainbowNetwork(encoder_spec.module, self.num_actions, c.num_atoms, c.hidden,
                               c.dueling, c.noisy, c.noisy_sigma0)
     self.opt = optim.DualOptimizer(optim.make_optimizer(c.optimizer), config.arch)
-    self.env_steps_per_iteration = c.rollout_steps * self.num_envs
+    self.env_steps_per_iteration = c.rollout_steps * spec.num_envs
     e = c.exploration
-    self._ladder = actor_epsilons(self.game_ids, e.eps_base, e.eps_alpha)
+    self._ladder = actor_epsilons(spec.game_ids, e.eps_base, e.eps_alpha)   # [N] run-wide
 
-    # Replay: one row per env, windows of n + 1 records (see module doc).
-    self.row_length = c.replay_capacity // self.num_envs
+    # Replay: one row per env, windows of n + 1 records (see module doc); one shard per device.
+    self.row_length = c.replay_capacity // spec.num_envs
     if self.row_length < max(c.n_step + 2, c.rollout_steps):
       raise ValueError(f"rainbow.replay_capacity={c.replay_capacity} gives {self.row_length} "
                        f"steps per env; need at least n_step + 2 = {c.n_step + 2} and "
                        f"rollout_steps = {c.rollout_steps}")
     # Learning needs a full window in every row (flashbax masks windows at the write head).
-    self.learning_starts = max(int(c.learning_starts), (c.n_step + 2) * self.num_envs)
-    backend = jax.default_backend()
-    self.buffer = flashbax.make_prioritised_trajectory_buffer(
-        add_batch_size=self.num_envs, sample_batch_size=c.batch_size,
-        sample_sequence_length=c.n_step + 1, period=1, min_length_time_axis=c.n_step + 1,
-        max_length_time_axis=self.row_length, priority_exponent=c.priority_exponent,
-        device=backend if backend in ("cpu", "gpu", "tpu") else "cpu")
-    self.buffer_state = None          # created on the first iteration (not checkpointed)
-    self.buffer_env_steps = 0         # env steps added to the buffer by this process
-    self._recent = [collections.deque(maxlen=NORMALIZED_RETURN_WINDOW) for _ in self.game_names]
-
-    self._act = jax.jit(self._act_fn, static_argnames=("noisy",))
-    self._add = jax.jit(self._add_fn, donate_argnums=0)
-    self._sample = jax.jit(self._sample_fn)
-    self._set_priorities = jax.jit(lambda s, i, p: _strong(self.buffer.set_priorities(s, i, p)),
-                                   donate_argnums=0)
-    self._update = parallel.make_step(self._make_update, devices, batch_axis=0)
+    self.learning_starts = max(int(c.learning_starts), (c.n_step + 2) * spec.num_envs)
+    self.replay = replay_lib.TrajectoryReplay(
+        spec.envs_per_group, self.row_length, c.n_step + 1, c.batch_size // devices.count,
+        c.priority_exponent, self._empty_record())
+    d = devices
+    self._new_replay = d.compile(lambda _: self.replay.init())
+    self._add = d.compile(self._add_fn, donate=(0,))
+    self._learn = d.compile(self._learn_fn, donate=(0, 1))
+    self._row_scale = self.reward_scale[spec.game_ids].reshape(d.count, -1)[
+        d.first:d.first + d.local_count]   # [L, n] this process's rows
 
   # -- state
-  def init(self, key) -> RainbowState:
-    obs = jnp.zeros((1,) + self.obs_shape, jnp.uint8)
+  def init(self, key) -> AgentState:
+    obs = jnp.zeros((1,) + self.spec.observation_shape, jnp.uint8)
     params = jax.jit(self.net.init)(key, obs, self.init_alphas)["params"]
     opt_state, arch_opt_state = self.opt.init(params, self.init_alphas)
-    return RainbowState(params, params, self.init_alphas, self.init_alphas, opt_state,
-                        arch_opt_state, jnp.zeros((), jnp.int32), np.int64(0))
+    return AgentState(RainbowLearner(params, params, self.init_alphas, self.init_alphas,
+                                     opt_state, arch_opt_state, jnp.zeros((), jnp.int32)),
+                      RainbowHost(np.int64(0)))
+
+  def empty_replay(self) -> replay_lib.ReplayState:
+    d = self.devices
+    return replay_lib.ReplayState(self._new_replay(d.put(np.zeros((d.local_count,)))), 0)
+
+  def log_scalars(self, state: AgentState):
+    out = {"explore/epsilon_mean": float(self.epsilons(state.host.env_steps).mean()),
+           "learner/updates": float(self.devices.unreplicate(state.learner.updates))}
+    if state.replay is not None:
+      out["replay/env_steps"] = float(state.replay.env_steps)
+    return out
 
   def _apply(self, params, alphas, obs, noise_key=None):
     if self.net.noisy and noise_key is not None:
@@ -293,183 +298,140 @@ class Rainbow:
     return self.net.apply({"params": params}, obs, alphas)
 
   # -- acting
-  def _act_fn(self, params, alphas, obs, epsilons, key, noisy: bool):
-    """epsilon-greedy in the expected Q; `noisy` draws noisy-net weights (static)."""
-    k_noise, k_eps, k_rand = jax.random.split(key, 3)
-    logits = self._apply(params, alphas, obs, k_noise if noisy else None)
-    greedy = jnp.argmax(q_values(logits, self.atoms), axis=-1).astype(jnp.int32)
-    random = jax.random.randint(k_rand, greedy.shape, 0, self.num_actions, jnp.int32)
-    return jnp.where(jax.random.uniform(k_eps, greedy.shape) < epsilons, random, greedy)
-
   def epsilons(self, env_steps: int) -> np.ndarray:
-    """[N] training epsilons of the env rows at `env_steps` (Ape-X ladder + schedule)."""
+    """[N] training epsilons of the run's env rows at `env_steps` (Ape-X ladder + schedule)."""
     e = self.config.rainbow.exploration
     return scheduled_epsilons(self._ladder, int(env_steps), e.schedule, e.eps_start,
                               e.decay_env_steps)
 
-  def act(self, state: RainbowState, obs, key, evaluation: bool = False):
-    """evaluation: greedy (epsilon 0, noise-free weights); else per-row training epsilons."""
-    if evaluation:
-      # Same compiled function as training when noisy nets are off (epsilons of zero).
-      eps = np.zeros((obs.shape[0],), np.float32)
-      return np.asarray(self._act(state.params, state.alphas, obs, eps, key, noisy=False))
-    if obs.shape[0] != self.num_envs:
-      raise ValueError(f"training act expects {self.num_envs} rows, got {obs.shape[0]}")
-    return np.asarray(self._act(state.params, state.alphas, obs, self.epsilons(state.env_steps),
-                                key, noisy=self.net.noisy))
+  def act(self, learner: RainbowLearner, obs, keys, epsilons):
+    """epsilon-greedy in the expected Q, per row; noisy nets draw the head's noise from the
+    device's first row key (one draw per device and step). -> (actions [n], {})."""
+    noise = jax.random.fold_in(keys[0], 1) if self.net.noisy else None
+    logits = self._apply(learner.params, learner.alphas, obs, noise)
+    greedy = jnp.argmax(q_values(logits, self.atoms), axis=-1).astype(jnp.int32)
+    draw = jax.vmap(lambda k: jax.random.split(k))(keys)      # [n, 2] keys per row
+    u = jax.vmap(jax.random.uniform)(draw[:, 0])
+    random = jax.vmap(lambda k: jax.random.randint(k, (), 0, self.num_actions, jnp.int32))(
+        draw[:, 1])
+    return jnp.where(u < epsilons, random, greedy), {}
+
+  def eval_act(self, learner: RainbowLearner, obs, keys):
+    """Greedy (epsilon 0) with the noise-free head."""
+    del keys
+    logits = self._apply(learner.params, learner.alphas, obs)
+    return jnp.argmax(q_values(logits, self.atoms), axis=-1).astype(jnp.int32)
 
   # -- replay
   def _empty_record(self):
-    return {"obs": jnp.zeros(self.obs_shape, jnp.uint8), "action": jnp.zeros((), jnp.int32),
-            "reward": jnp.zeros((), jnp.float32), "terminated": jnp.zeros((), jnp.bool_),
-            "game_id": jnp.zeros((), jnp.int32)}
+    return {"obs": jnp.zeros(self.spec.observation_shape, jnp.uint8),
+            "action": jnp.zeros((), jnp.int32), "reward": jnp.zeros((), jnp.float32),
+            "terminated": jnp.zeros((), jnp.bool_), "game_id": jnp.zeros((), jnp.int32)}
 
-  def add_records(self, obs, actions, rewards, terminated):
-    """Appends [N, T] records (obs_t, a_t, raw r_{t+1}, terminated_{t+1}) to the replay.
+  def _add_fn(self, buffer, obs, actions, rewards, terminated, game_ids):
+    """One device's rollout [T, n, ...] (rewards already max-reward normalized) -> appended
+    as [n, T] records (rows = envs)."""
+    swap = lambda x: jnp.swapaxes(x, 0, 1)
+    records = {"obs": swap(obs), "action": swap(actions).astype(jnp.int32),
+               "reward": swap(rewards), "terminated": swap(terminated),
+               "game_id": jnp.broadcast_to(game_ids[:, None], terminated.shape[::-1])}
+    return self.replay.add(buffer, records)
 
-    Rewards are divided by the max reward of each row's game here, once.
-    """
-    if self.buffer_state is None:
-      self.buffer_state = jax.jit(lambda r: _strong(self.buffer.init(r)))(self._empty_record())
-    T = actions.shape[1]
-    records = {"obs": obs, "action": actions.astype(np.int32),
-               "reward": (rewards / self._row_scale[:, None]).astype(np.float32),
-               "terminated": terminated.astype(bool),
-               "game_id": np.broadcast_to(self.game_ids[:, None], (self.num_envs, T))}
-    self.buffer_state = self._add(self.buffer_state, records)
-    self.buffer_env_steps += self.num_envs * T
-
-  def _add_fn(self, buffer_state, records):
-    """flashbax's add for the pointers and the sum tree; its scatter of the frames is dead code,
-    replaced by in-place writes (darts_rl/agents/replay.py)."""
-    new = self.buffer.add(buffer_state, records)
-    experience = replay.write_in_place(buffer_state.experience, records,
-                                       buffer_state.current_index)
-    return _strong(new.replace(experience=experience))
-
-  def _sample_fn(self, buffer_state, key):
-    c = self.config.rainbow
-    k_w, k_a = jax.random.split(key)
-
-    def draw(k):
-      s = self.buffer.sample(buffer_state, k)
-      return (transition_from_window(s.experience, c.gamma,
-                                     importance_weights(s.probabilities, c.importance_exponent)),
-              s.indices)
-
-    batch, indices = draw(k_w)
-    # alternating: the alpha step uses an independently drawn minibatch.
-    arch_batch = draw(k_a)[0] if self.config.arch.mode == "alternating" else None
-    return (batch, arch_batch), indices
-
-  def sample(self, key):
-    """((Transition, Transition | None), item indices [B]) from the prioritized replay."""
-    return self._sample(self.buffer_state, key)
-
-  def set_priorities(self, indices, priorities):
-    self.buffer_state = self._set_priorities(self.buffer_state, indices, priorities)
-
-  def priorities_of(self, indices) -> np.ndarray:
-    """Current sampling weights p^exponent of replay items (for tests and diagnostics)."""
-    tree = self.buffer_state.sum_tree_state
-    return np.asarray(flashbax.buffers.sum_tree.get_batch(tree, jnp.asarray(indices)))
+  def add(self, state: AgentState, obs, actions, rewards, terminated) -> AgentState:
+    """Appends this process's rollout to its devices' shards: obs / actions on the devices
+    [L, T, n, ...]; raw rewards and episode ends on the host [L, T, n]. Rewards are divided by
+    each row's game max reward here, once."""
+    d = self.devices
+    replay = state.replay if state.replay is not None else self.empty_replay()
+    scaled = (rewards / self._row_scale[:, None, :]).astype(np.float32)
+    game_ids = self.spec.game_ids.reshape(d.count, -1)[d.first:d.first + d.local_count]
+    buffer = self._add(replay.buffer, obs, actions, d.put(scaled), d.put(terminated),
+                       d.put(game_ids))
+    steps = rewards.shape[1] * self.spec.num_envs
+    return state._replace(replay=replay_lib.ReplayState(buffer, replay.env_steps + steps))
 
   # -- one iteration
-  def iteration(self, state: RainbowState, runner, key):
+  def iteration(self, state: AgentState, actors, key):
     c = self.config.rainbow
-    T, N = c.rollout_steps, self.num_envs
-    obs = np.empty((N, T) + self.obs_shape, np.uint8)
-    actions = np.empty((N, T), np.int32)
-    rewards = np.empty((N, T), np.float32)
-    terminated = np.empty((N, T), bool)
-    eps = self.epsilons(state.env_steps)
-    for t in range(T):
-      key, act_key = jax.random.split(key)
-      obs[:, t] = runner.obs
-      actions[:, t] = np.asarray(self._act(state.params, state.alphas, runner.obs, eps, act_key,
-                                           noisy=self.net.noisy))
-      step = runner.step(actions[:, t])
-      rewards[:, t] = step.reward
-      terminated[:, t] = step.terminated | step.truncated
-      for i in np.flatnonzero(~np.isnan(step.episode_return)):
-        g = self.game_ids[i]
-        self._recent[g].append(float(step.episode_return[i]) / float(self.reward_scale[g]))
-    self.add_records(obs, actions, rewards, terminated)
-    state = state._replace(env_steps=np.int64(state.env_steps + T * N))
+    d = self.devices
+    act_key, learn_key = jax.random.split(key)
+    eps = self.epsilons(state.host.env_steps).reshape(d.count, -1)[
+        d.first:d.first + d.local_count]
+    ro = actors.rollout(self.act, state.learner, c.rollout_steps, act_key, d.put(eps))
+    state = self.add(state, ro.obs, ro.actions, ro.rewards, ro.terminated | ro.truncated)
+    state = state._replace(host=RainbowHost(np.int64(state.host.env_steps
+                                                     + self.env_steps_per_iteration)))
+    if state.replay.env_steps < self.learning_starts:
+      return state, {}
+    learner, buffer = state.learner, state.replay.buffer
+    ms = []
+    for u in range(c.updates_per_iteration):
+      learner, buffer, m = self._learn(learner, buffer, d.broadcast(jax.random.fold_in(learn_key, u)))
+      ms.append(m)
+    metrics = ms[0] if len(ms) == 1 else jax.tree.map(lambda *xs: sum(xs) / len(xs), *ms)
+    return state._replace(learner=learner, replay=state.replay._replace(buffer=buffer)), metrics
 
-    metrics = {"replay/env_steps": float(self.buffer_env_steps),
-               "explore/epsilon_mean": float(eps.mean())}
-    if all(self._recent):
-      metrics["train/normalized_return"] = float(np.mean([np.mean(d) for d in self._recent]))
-    if self.buffer_env_steps < self.learning_starts:
-      return state, metrics
-    sums = None
-    for _ in range(c.updates_per_iteration):
-      key, sample_key, update_key = jax.random.split(key, 3)
-      batch, indices = self.sample(sample_key)
-      state, m = self.update_step(state, batch, update_key)
-      self.set_priorities(indices, m.pop("priorities"))
-      sums = m if sums is None else jax.tree.map(jnp.add, sums, m)
-    metrics.update({k: float(v) / c.updates_per_iteration
-                    for k, v in jax.device_get(sums).items()})
-    metrics["learner/updates"] = float(state.learner_updates)
-    return state, metrics
-
-  def update_step(self, state: RainbowState, batch, key):
-    """(state, (batch, arch_batch | None), key) -> (state, metrics).
-
-    metrics: device scalars plus 'priorities' [B], the new priority of every sampled item
-    (its C51 loss + priority_epsilon), gathered over devices in batch order.
-    """
-    dev_state = (state.params, state.target_params, state.alphas, state.target_alphas,
-                 state.opt_state, state.arch_opt_state, state.learner_updates)
-    new, (metrics, priorities) = self._update(dev_state, batch, key)
-    params, target_params, alphas, target_alphas, opt_state, arch_opt_state, updates = new
-    state = state._replace(params=params, target_params=target_params, alphas=alphas,
-                           target_alphas=target_alphas, opt_state=opt_state,
-                           arch_opt_state=arch_opt_state, learner_updates=updates)
-    return state, dict(metrics, priorities=priorities)
-
-  def _make_update(self, axis_name: Optional[str]):
+  def sample(self, buffer, key) -> Batches:
+    """One device's share of a learner update: Batches of Transitions (alternating mode: an
+    independent second draw for the alphas), plus the weight batch's item indices."""
     c = self.config.rainbow
-    atoms = self.atoms
 
-    def loss_fn(params, alphas, data):
-      b, (target_params, target_alphas), key = data["batch"], data["target"], data["key"]
-      k_tm1, k_t, k_sel = jax.random.split(key, 3)
-      logits_tm1 = self._apply(params, alphas, b.obs_tm1, k_tm1)
-      logits_t = self._apply(target_params, target_alphas, b.obs_t, k_t)
-      selector = q_values(self._apply(params, alphas, b.obs_t, k_sel), atoms)
-      ce = categorical_double_q_loss(logits_tm1, b.a_tm1, b.r_t, b.discount_t,
-                                     jax.lax.stop_gradient(logits_t),
-                                     jax.lax.stop_gradient(selector), atoms)
-      q_tm1 = q_values(logits_tm1, atoms)
-      q_a = jnp.take_along_axis(q_tm1, b.a_tm1[:, None], axis=-1)[:, 0]
-      return jnp.mean(b.weight * ce), {"ce": ce, "q_taken": jnp.mean(q_a)}
+    def draw(k):
+      windows, indices, probs = self.replay.sample(buffer, k)
+      w = importance_weights(probs, c.importance_exponent, parallel.AXIS)
+      return transition_from_window(windows, c.gamma, w), indices
 
-    def step(dev_state, batch, key):
-      params, target_params, alphas, target_alphas, opt_state, arch_opt_state, updates = dev_state
-      weight_batch, arch_batch = batch
-      target = (target_params, target_alphas)
-      data = {"batch": weight_batch, "target": target, "key": key}
-      arch_data = {"batch": weight_batch if arch_batch is None else arch_batch, "target": target,
-                   "key": jax.random.fold_in(key, 1)}
-      params, alphas, opt_state, arch_opt_state, aux = self.opt.update(
-          loss_fn, params, alphas, opt_state, arch_opt_state, data, arch_data, axis_name)
-      updates = updates + 1
-      target_params = optax.periodic_update(params, target_params, updates,
-                                            c.target_update_period)
-      target_alphas = optax.periodic_update(alphas, target_alphas, updates,
-                                            c.target_update_period)
-      ce = aux.pop("ce")
-      priorities = parallel.all_gather(jax.lax.stop_gradient(ce), axis_name) + c.priority_epsilon
-      metrics = {f"loss/{k}": v for k, v in aux.items() if k != "q_taken"}
-      metrics["loss/ce"] = jnp.mean(ce)
-      metrics["q/taken"] = aux["q_taken"]
-      metrics["replay/is_weight_mean"] = jnp.mean(weight_batch.weight)
-      metrics["replay/return_mean"] = jnp.mean(weight_batch.r_t)
-      metrics = parallel.pmean(metrics, axis_name)
-      new = (params, target_params, alphas, target_alphas, opt_state, arch_opt_state, updates)
-      return new, (metrics, priorities)
+    k_w, k_a = jax.random.split(key)
+    batch, indices = draw(k_w)
+    arch = draw(k_a)[0] if self.opt.mode == "alternating" else None
+    return Batches(batch, arch), indices
 
-    return step
+  def _loss(self, params, alphas, data):
+    b, (target_params, target_alphas), key = data["batch"], data["target"], data["key"]
+    k_tm1, k_t, k_sel = jax.random.split(key, 3)
+    logits_tm1 = self._apply(params, alphas, b.obs_tm1, k_tm1)
+    logits_t = self._apply(target_params, target_alphas, b.obs_t, k_t)
+    selector = q_values(self._apply(params, alphas, b.obs_t, k_sel), self.atoms)
+    ce = categorical_double_q_loss(logits_tm1, b.a_tm1, b.r_t, b.discount_t,
+                                   jax.lax.stop_gradient(logits_t),
+                                   jax.lax.stop_gradient(selector), self.atoms)
+    q_tm1 = q_values(logits_tm1, self.atoms)
+    q_a = jnp.take_along_axis(q_tm1, b.a_tm1[:, None], axis=-1)[:, 0]
+    return jnp.mean(b.weight * ce), {"ce": ce, "q_taken": jnp.mean(q_a)}
+
+  def update(self, learner: RainbowLearner, batches: Batches, key):
+    """One learner update on one device's share of the batch (inside the pmapped step):
+    -> (learner, metrics, new priorities [B / devices] of the weight batch's items)."""
+    c = self.config.rainbow
+    target = (learner.target_params, learner.target_alphas)
+    # The per-sample noise keys depend on the device (its own samples); the optimizer's key
+    # does not (identical updates on every device).
+    sample_key = jax.random.fold_in(key, jax.lax.axis_index(parallel.AXIS))
+    data = {"batch": batches.weights, "target": target, "key": sample_key}
+    arch_data = {"batch": batches.alphas if batches.alphas is not None else batches.weights,
+                 "target": target, "key": jax.random.fold_in(sample_key, 1)}
+    params, alphas, opt_state, arch_opt_state, aux = self.opt.update(
+        self._loss, learner.params, learner.alphas, learner.opt_state, learner.arch_opt_state,
+        data, arch_data, parallel.AXIS, key)
+    updates = learner.updates + 1
+    target_params = optax.periodic_update(params, learner.target_params, updates,
+                                          c.target_update_period)
+    target_alphas = optax.periodic_update(alphas, learner.target_alphas, updates,
+                                          c.target_update_period)
+    ce = aux.pop("ce")
+    metrics = {f"loss/{k}": v for k, v in aux.items() if k != "q_taken"}
+    metrics["loss/ce"] = jnp.mean(ce)
+    metrics["q/taken"] = aux["q_taken"]
+    metrics["replay/is_weight_mean"] = jnp.mean(batches.weights.weight)
+    metrics["replay/return_mean"] = jnp.mean(batches.weights.r_t)
+    new = RainbowLearner(params, target_params, alphas, target_alphas, opt_state,
+                         arch_opt_state, updates)
+    return new, parallel.pmean(metrics), jax.lax.stop_gradient(ce) + c.priority_epsilon
+
+  def _learn_fn(self, learner: RainbowLearner, buffer, key):
+    """Sample from this device's shard, update, write back the new priorities."""
+    k_sample, k_update = jax.random.split(key)
+    batches, indices = self.sample(
+        buffer, jax.random.fold_in(k_sample, jax.lax.axis_index(parallel.AXIS)))
+    learner, metrics, priorities = self.update(learner, batches, k_update)
+    return learner, self.replay.set_priorities(buffer, indices, priorities), metrics

@@ -6,12 +6,14 @@ temperature with target entropy -|A|/2. The encoder and its alphas are trained b
 loss only (REFERENCE.md §3), through `optim.DualOptimizer` (joint or alternating). Observations
 (current and next, independently) get a random shift: replicate-pad 4 px, random crop back.
 
-Replay: a uniform flashbax item buffer that lives in the agent object, NOT in the checkpointed
-state (100k x 84x84x9 uint8 is 6+ GB). A resumed run therefore starts with an empty buffer:
-updates restart once `learning_starts` new env steps were collected by this process; the
-uniform-random warm-up (`init_random_env_steps`) counts env steps over the whole run (it is in
-the state) and is not repeated. Each transition stores obs and only the newest frame of the next
-observation: with frame stacking, next_obs[..., :-3] == obs[..., 3:] (checked on every add).
+Replay (darts_rl/agents/replay.py): a uniform flashbax item buffer per device, holding that
+device's env group's transitions, explicit state NOT checkpointed (100k x 84x84x9 uint8 is 6+
+GB). A resumed run therefore starts with an empty buffer: updates restart once
+`learning_starts` new env steps were collected; the uniform-random warm-up
+(`init_random_env_steps`) counts env steps over the whole run (it is in the host state) and is
+not repeated. Each transition stores obs and only the newest frame of the next observation:
+with frame stacking, next_obs[..., :-3] == obs[..., 3:] (the env contract). Each learner update
+is one pmapped call: every device samples batch_size / devices transitions from its shard.
 
 Bootstrapping: discount 0 only where the episode terminated; where it was truncated by the time
 limit the target bootstraps from `final_obs` (the env's last frame stack), never from the first
@@ -22,7 +24,6 @@ soft_update) is tested against hand-computed numbers in tests/test_sac.py.
 """
 from typing import Any, NamedTuple, Optional, Sequence
 
-import flashbax as fbx
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -31,7 +32,8 @@ import optax
 
 from darts_rl import parallel
 from darts_rl.agents import optim
-from darts_rl.agents import replay
+from darts_rl.agents import replay as replay_lib
+from darts_rl.agents.base import AgentState, Batches, EnvSpec
 
 FRAME_CHANNELS = 3                 # RGB frames are stacked on the channel axis
 LOG_STD_MIN, LOG_STD_MAX = -10.0, 2.0
@@ -167,7 +169,7 @@ class Actor(nn.Module):
     return mu, log_std
 
 
-# ---------------------------------------------------------------------------- replay
+# ---------------------------------------------------------------------------- state
 
 class Transition(NamedTuple):
   obs: Any          # [..., H, W, C] uint8 frame stack acted on
@@ -177,46 +179,8 @@ class Transition(NamedTuple):
   next_frame: Any   # [..., H, W, 3] uint8 newest frame of the next obs (final_obs if done)
 
 
-def _add_contiguous(state, items: Transition):
-  """flashbax item-buffer add of N items as one contiguous slice (capacity % N == 0), written in
-  place (darts_rl/agents/replay.py: flashbax's own add is a scatter over the whole buffer)."""
-  cap = jax.tree.leaves(state.experience)[0].shape[1]
-  n = jax.tree.leaves(items)[0].shape[0]
-  end = state.current_index + n
-  experience = replay.write_in_place(state.experience, jax.tree.map(lambda x: x[None], items),
-                                     state.current_index, contiguous=True)
-  return state.replace(experience=experience, current_index=end % cap,
-                       is_full=state.is_full | (end >= cap))
-
-
-class Replay:
-  """Uniform replay of Transitions on a flashbax item buffer (on the default device)."""
-
-  def __init__(self, capacity: int, batch_size: int, example: Transition, num_envs: int):
-    if capacity % num_envs:
-      raise ValueError(f"sac.replay_capacity={capacity} must be a multiple of "
-                       f"env.num_envs={num_envs}")
-    if batch_size > capacity:
-      raise ValueError(f"sac.batch_size={batch_size} exceeds sac.replay_capacity={capacity}")
-    self.capacity = capacity
-    self.size = 0
-    self._buffer = fbx.make_item_buffer(max_length=capacity, min_length=1,
-                                        sample_batch_size=batch_size, add_batches=True)
-    self.state = self._buffer.init(example)
-    self._add = jax.jit(_add_contiguous, donate_argnums=0)
-    self._sample = jax.jit(lambda s, k: self._buffer.sample(s, k).experience)
-
-  def add(self, items: Transition):
-    self.state = self._add(self.state, items)
-    self.size = min(self.capacity, self.size + len(items.reward))
-
-  def sample(self, key) -> Transition:
-    return self._sample(self.state, key)
-
-
-# ---------------------------------------------------------------------------- agent
-
-class SACState(NamedTuple):
+class SACLearner(NamedTuple):
+  """What the SAC learner updates; replicated on every device."""
   params: Any                  # critic {'encoder', 'q'}: trained by the critic loss
   alphas: Any                  # architecture weights: trained by the critic loss too
   opt_state: Any
@@ -227,26 +191,38 @@ class SACState(NamedTuple):
   actor_opt_state: Any
   log_temperature: Any         # scalar
   temperature_opt_state: Any
-  env_steps: np.ndarray        # env steps taken by this run (uniform actions below warm-up)
+
+
+class SACHost(NamedTuple):
+  env_steps: np.ndarray        # env steps of the run (uniform actions below the warm-up)
 
 
 class SAC:
   """Off-policy agent: one iteration = one vectorized env step + `updates_per_iteration`
   updates (once `learning_starts` env steps are in the replay)."""
 
-  def __init__(self, config, encoder_spec, obs_shape, action_spec, num_envs: int,
-               devices: Optional[int] = None):
+  def __init__(self, config, encoder_spec, spec: EnvSpec, devices: parallel.Devices):
     c = config.sac
-    if not hasattr(action_spec, "low"):   # envs.BoxActions (not imported: no env deps here)
+    if not hasattr(spec.action_spec, "low"):   # envs.BoxActions (not imported: no env deps)
       raise ValueError("SAC needs continuous (box) actions, e.g. DM-Control; use PPO or "
                        "Rainbow for discrete actions")
-    if obs_shape[-1] % FRAME_CHANNELS:
-      raise ValueError(f"SAC expects stacked RGB frames, got {obs_shape[-1]} channels")
+    if spec.observation_shape[-1] % FRAME_CHANNELS:
+      raise ValueError(f"SAC expects stacked RGB frames, got {spec.observation_shape[-1]} "
+                       "channels")
+    if c.replay_capacity % spec.num_envs:
+      raise ValueError(f"sac.replay_capacity={c.replay_capacity} must be a multiple of "
+                       f"env.num_envs={spec.num_envs}")
+    if c.batch_size % devices.count:
+      raise ValueError(f"sac.batch_size={c.batch_size} must be a multiple of the number of "
+                       f"devices ({devices.count}): each samples an equal share")
+    if c.batch_size > c.replay_capacity:
+      raise ValueError(f"sac.batch_size={c.batch_size} exceeds sac.replay_capacity="
+                       f"{c.replay_capacity}")
     self.config = config
-    self.num_envs = num_envs
-    self.obs_shape = tuple(obs_shape)
-    self.action_spec = action_spec
-    self.action_dim = int(np.prod(action_spec.shape))
+    self.spec = spec
+    self.devices = devices
+    self.action_spec = spec.action_spec
+    self.action_dim = int(np.prod(spec.action_spec.shape))
     self.target_entropy = -c.target_entropy_scale * self.action_dim
     self.init_alphas = encoder_spec.alphas
     self.critic = Critic(encoder_spec.module, tuple(c.hidden))
@@ -254,97 +230,126 @@ class SAC:
     self.opt = optim.DualOptimizer(optim.make_optimizer(c.critic_optimizer), config.arch)
     self.actor_tx = optim.make_optimizer(c.actor_optimizer)
     self.temperature_tx = optim.make_optimizer(c.temperature_optimizer)
-    self.env_steps_per_iteration = num_envs
-    h, w, _ = self.obs_shape
-    example = Transition(np.zeros(self.obs_shape, np.uint8),
-                         np.zeros((self.action_dim,), np.float32), np.zeros((), np.float32),
-                         np.zeros((), np.float32), np.zeros((h, w, FRAME_CHANNELS), np.uint8))
-    self.replay = Replay(c.replay_capacity, c.batch_size, example, num_envs)
-    self._new_env_steps = 0    # env steps added to the replay by this process (resume note)
+    self.env_steps_per_iteration = spec.num_envs
+    h, w, _ = spec.observation_shape
+    example = Transition(jnp.zeros(spec.observation_shape, jnp.uint8),
+                         jnp.zeros((self.action_dim,), jnp.float32), jnp.zeros((), jnp.float32),
+                         jnp.zeros((), jnp.float32), jnp.zeros((h, w, FRAME_CHANNELS), jnp.uint8))
+    self.replay = replay_lib.ItemReplay(c.replay_capacity // devices.count, spec.envs_per_group,
+                                        c.batch_size // devices.count, example)
+    d = devices
     self._init = jax.jit(self._init_fn)
-    self._act = jax.jit(self._act_fn)
-    self._random_actions = jax.jit(lambda k: jax.random.uniform(
-        k, (num_envs, self.action_dim), minval=action_spec.low, maxval=action_spec.high))
-    # The learner step; `devices` (default: all local) splits the sampled batch over devices.
-    self._update = parallel.make_step(self._make_update, devices=devices, batch_axis=0)
+    self._new_replay = d.compile(lambda _: self.replay.init())
+    self._add = d.compile(self._add_fn, donate=(0,))
+    self._learn = d.compile(self._learn_fn, donate=(0,))
 
   # -- state
-  def init(self, key) -> SACState:
-    return self._init(key)._replace(env_steps=np.int64(0))
+  def init(self, key) -> AgentState:
+    return AgentState(self._init(key), SACHost(np.int64(0)))
 
-  def _init_fn(self, key) -> SACState:
+  def _init_fn(self, key) -> SACLearner:
     k_critic, k_actor = jax.random.split(key)
-    obs = jnp.zeros((1,) + self.obs_shape, jnp.uint8)
+    obs = jnp.zeros((1,) + self.spec.observation_shape, jnp.uint8)
     action = jnp.zeros((1, self.action_dim), jnp.float32)
     params = self.critic.init(k_critic, obs, action, self.init_alphas)["params"]
     actor_params = self.actor.init(k_actor, self._features(params, self.init_alphas, obs))[
         "params"]
     log_temp = jnp.asarray(np.log(self.config.sac.init_temperature), jnp.float32)
     opt_state, arch_opt_state = self.opt.init(params, self.init_alphas)
-    return SACState(params, self.init_alphas, opt_state, arch_opt_state, params,
-                    self.init_alphas, actor_params,
-                    self.actor_tx.init(actor_params), log_temp,
-                    self.temperature_tx.init(log_temp), None)
+    return SACLearner(params, self.init_alphas, opt_state, arch_opt_state, params,
+                      self.init_alphas, actor_params, self.actor_tx.init(actor_params), log_temp,
+                      self.temperature_tx.init(log_temp))
+
+  def empty_replay(self) -> replay_lib.ReplayState:
+    d = self.devices
+    return replay_lib.ReplayState(self._new_replay(d.put(np.zeros((d.local_count,)))), 0)
+
+  def log_scalars(self, state: AgentState):
+    return {} if state.replay is None else {"replay/env_steps": float(state.replay.env_steps)}
 
   # -- acting
   def _features(self, params, alphas, obs):
     return self.critic.apply({"params": params}, obs, alphas, method=Critic.encode)
 
-  def _act_fn(self, params, alphas, actor_params, obs, key):
-    """-> (mean action tanh(mu), sampled action); one compiled function serves both modes."""
-    mu, log_std = self.actor.apply({"params": actor_params}, self._features(params, alphas, obs))
-    return jnp.tanh(mu), tanh_gaussian_sample(key, mu, log_std)[0]
+  def _policy(self, learner: SACLearner, obs):
+    return self.actor.apply({"params": learner.actor_params},
+                            self._features(learner.params, learner.alphas, obs))
 
-  def act(self, state: SACState, obs, key, evaluation: bool = False):
-    """[N, H, W, C] uint8 -> [N, A] actions: a policy sample, or the mean tanh(mu) in eval."""
-    mean, sample = self._act(state.params, state.alphas, state.actor_params, obs, key)
-    return np.asarray(mean if evaluation else sample).reshape(
-        (-1,) + tuple(self.action_spec.shape))
+  def act(self, learner: SACLearner, obs, keys, uniform):
+    """A policy sample per row, or (`uniform` true: the warm-up) a uniform random action.
+    -> (actions [n, A], {})."""
+    mu, log_std = self._policy(learner, obs)
+    k_pi = jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys)
+    k_uni = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
+    sample = jax.vmap(tanh_gaussian_sample)(k_pi, mu, log_std)[0]
+    spec = self.action_spec
+    rand = jax.vmap(lambda k: jax.random.uniform(k, (self.action_dim,), jnp.float32, spec.low,
+                                                 spec.high))(k_uni)
+    actions = jnp.where(uniform, rand, sample)
+    return actions.reshape((-1,) + tuple(spec.shape)), {}
+
+  def eval_act(self, learner: SACLearner, obs, keys):
+    """The mean action tanh(mu)."""
+    del keys
+    mu, _ = self._policy(learner, obs)
+    return jnp.tanh(mu).reshape((-1,) + tuple(self.action_spec.shape))
+
+  # -- replay
+  def _add_fn(self, buffer, obs, actions, rewards, discounts, next_frames):
+    """One device's step: obs [1, n, ...], actions [1, n, ...]; rewards, discounts [n];
+    next_frames [n, H, W, 3]."""
+    n = rewards.shape[0]
+    items = Transition(obs[0], actions[0].reshape(n, -1).astype(jnp.float32), rewards,
+                       discounts, next_frames)
+    return self.replay.add(buffer, items)
+
+  def add(self, state: AgentState, rollout) -> AgentState:
+    """Appends a one-step rollout (darts_rl.train.actors.Rollout) to the devices' shards.
+    Rows whose episode ended bootstrap from the episode's last frame stack (final_obs)."""
+    if rollout.final_obs is None:
+      raise ValueError("SAC needs envs that report final_obs (DM-Control)")
+    d = self.devices
+    replay = state.replay if state.replay is not None else self.empty_replay()
+    discounts = 1.0 - rollout.terminated[:, 0].astype(np.float32)
+    buffer = self._add(replay.buffer, rollout.obs, rollout.actions,
+                       d.put(rollout.rewards[:, 0]), d.put(discounts),
+                       d.put(np.ascontiguousarray(rollout.final_obs[:, 0, ..., -FRAME_CHANNELS:])))
+    return state._replace(replay=replay_lib.ReplayState(buffer,
+                                                        replay.env_steps + self.spec.num_envs))
 
   # -- one iteration
-  def iteration(self, state: SACState, runner, key):
+  def iteration(self, state: AgentState, actors, key):
     c = self.config.sac
-    key, act_key = jax.random.split(key)
-    obs = runner.obs
-    if int(state.env_steps) < c.init_random_env_steps:
-      actions = np.asarray(self._random_actions(act_key))
-    else:
-      actions = self.act(state, obs, act_key)
-    step = runner.step(actions.reshape((self.num_envs,) + tuple(self.action_spec.shape)))
-    # Rows whose episode ended bootstrap from the episode's last frame stack (final_obs).
-    next_obs = step.obs if step.final_obs is None else step.final_obs
-    if not np.array_equal(next_obs[..., :-FRAME_CHANNELS], obs[..., FRAME_CHANNELS:]):
-      raise ValueError("SAC's replay stores only the newest frame of next_obs and needs "
-                       "next_obs[..., :-3] == obs[..., 3:] (a frame-stacking env)")
-    self.replay.add(Transition(obs, actions.reshape(self.num_envs, -1).astype(np.float32),
-                               step.reward.astype(np.float32),
-                               1.0 - step.terminated.astype(np.float32),
-                               next_obs[..., -FRAME_CHANNELS:]))
-    self._new_env_steps += self.num_envs
-    state = state._replace(env_steps=np.int64(int(state.env_steps) + self.num_envs))
-    if self._new_env_steps < c.learning_starts:
+    d = self.devices
+    act_key, learn_key = jax.random.split(key)
+    warmup = int(state.host.env_steps) < c.init_random_env_steps
+    ro = actors.rollout(self.act, state.learner, 1, act_key, d.broadcast(warmup))
+    state = self.add(state, ro)
+    state = state._replace(host=SACHost(np.int64(int(state.host.env_steps)
+                                                  + self.spec.num_envs)))
+    if state.replay.env_steps < c.learning_starts:
       return state, {}
-    totals = {}
-    for _ in range(c.updates_per_iteration):
-      key, sample_key, arch_key, update_key = jax.random.split(key, 4)
-      batch = {"main": self.replay.sample(sample_key),
-               "arch": (self.replay.sample(arch_key)
-                        if self.config.arch.mode == "alternating" else None)}
-      state, m = self.update_step(state, batch, update_key)
-      for k, v in m.items():
-        totals[k] = totals.get(k, 0.0) + v / c.updates_per_iteration
-    return state, totals
+    learner = state.learner
+    ms = []
+    for u in range(c.updates_per_iteration):
+      learner, m = self._learn(learner, state.replay.buffer,
+                               d.broadcast(jax.random.fold_in(learn_key, u)))
+      ms.append(m)
+    metrics = ms[0] if len(ms) == 1 else jax.tree.map(lambda *xs: sum(xs) / len(xs), *ms)
+    return state._replace(learner=learner), metrics
 
-  def update_step(self, state: SACState, batch, key):
-    """(state, {'main': Transition [B], 'arch': Transition [B] | None}, key) -> (state,
-    metrics). One critic (+ alphas), actor and temperature step and a target soft update;
-    split over the batch (darts_rl.parallel) on several devices."""
-    dev_state = (state.params, state.alphas, state.opt_state, state.arch_opt_state,
-                 state.target_params, state.target_alphas, state.actor_params,
-                 state.actor_opt_state, state.log_temperature, state.temperature_opt_state)
-    new, metrics = self._update(dev_state, batch, key)
-    state = SACState(*new, env_steps=state.env_steps)
-    return state, {k: float(v) for k, v in jax.device_get(metrics).items()}  # one transfer
+  def sample(self, buffer, key) -> Batches:
+    """One device's share of an update: Batches of Transitions (alternating mode: an
+    independent second draw for the alphas)."""
+    k_w, k_a = jax.random.split(key)
+    arch = self.replay.sample(buffer, k_a) if self.opt.mode == "alternating" else None
+    return Batches(self.replay.sample(buffer, k_w), arch)
+
+  def _learn_fn(self, learner: SACLearner, buffer, key):
+    k_sample, k_update = jax.random.split(key)
+    batches = self.sample(buffer, jax.random.fold_in(k_sample,
+                                                     jax.lax.axis_index(parallel.AXIS)))
+    return self.update(learner, batches, k_update)
 
   def actor_loss_fn(self, actor_params, params, alphas, obs, keys, log_temperature):
     """Actor objective on augmented obs [B, H, W, C]; keys [B] sample the actions.
@@ -358,75 +363,70 @@ class SAC:
     temperature = jnp.exp(jax.lax.stop_gradient(log_temperature))
     return actor_loss(q1, q2, logp, temperature), logp
 
-  def _make_update(self, axis_name: Optional[str]):
+  def update(self, learner: SACLearner, batches: Batches, key):
+    """One critic (+ alphas), actor and temperature step and a target soft update on one
+    device's share of the batch (inside the pmapped step) -> (learner, metrics)."""
     c = self.config.sac
     pad = c.shift_pad
+    n = batches.weights.reward.shape[0]
+    first = parallel.axis_offset(n)
+    k_main, k_arch, k_actor = jax.random.split(key, 3)
+    (params, alphas, opt_state, arch_opt_state, target_params, target_alphas, actor_params,
+     actor_opt_state, log_temp, temp_opt_state) = learner
+    temperature = jnp.exp(log_temp)
 
-    def prepare(tr: Transition, key, first):
+    def prepare(tr: Transition, key):
       """Augments obs and the rebuilt next obs independently; per-sample noise keys."""
       k_obs, k_next, k_pi = jax.random.split(key, 3)
       next_obs = jnp.concatenate([tr.obs[..., FRAME_CHANNELS:], tr.next_frame], axis=-1)
-      n = tr.reward.shape[0]
       return {"obs": random_shift(k_obs, tr.obs, pad, first), "action": tr.action,
               "reward": tr.reward, "discount": tr.discount,
               "next_obs": random_shift(k_next, next_obs, pad, first),
               "keys": per_sample_keys(k_pi, n, first)}
 
-    def step(dev_state, batch, key):
-      (params, alphas, opt_state, arch_opt_state, target_params, target_alphas, actor_params,
-       actor_opt_state, log_temp, temp_opt_state) = dev_state
-      n = batch["main"].reward.shape[0]
-      first = parallel.axis_offset(n, axis_name)
-      k_main, k_arch, k_actor = jax.random.split(key, 3)
-      temperature = jnp.exp(log_temp)
+    def with_target(mb):
+      # Next action from the online encoder + actor; values from the target critic.
+      next_feats = self._features(params, alphas, mb["next_obs"])
+      mu, log_std = self.actor.apply({"params": actor_params}, next_feats)
+      next_a, next_logp = jax.vmap(tanh_gaussian_sample)(mb["keys"], mu, log_std)
+      t_feats = self._features(target_params, target_alphas, mb["next_obs"])
+      tq1, tq2 = self.critic.apply({"params": target_params}, t_feats, next_a,
+                                   method=Critic.q_values)
+      y = soft_td_target(mb["reward"], c.gamma * mb["discount"], tq1, tq2, next_logp,
+                         temperature)
+      return dict(mb, target=jax.lax.stop_gradient(y))
 
-      def with_target(mb):
-        # Next action from the online encoder + actor; values from the target critic.
-        next_feats = self._features(params, alphas, mb["next_obs"])
-        mu, log_std = self.actor.apply({"params": actor_params}, next_feats)
-        next_a, next_logp = jax.vmap(tanh_gaussian_sample)(mb["keys"], mu, log_std)
-        t_feats = self._features(target_params, target_alphas, mb["next_obs"])
-        tq1, tq2 = self.critic.apply({"params": target_params}, t_feats, next_a,
-                                     method=Critic.q_values)
-        y = soft_td_target(mb["reward"], c.gamma * mb["discount"], tq1, tq2, next_logp,
-                           temperature)
-        return dict(mb, target=jax.lax.stop_gradient(y))
+    mb = with_target(prepare(batches.weights, k_main))
+    arch_mb = mb if batches.alphas is None else with_target(prepare(batches.alphas, k_arch))
 
-      mb = with_target(prepare(batch["main"], k_main, first))
-      arch_mb = mb
-      if batch.get("arch") is not None:
-        arch_mb = with_target(prepare(batch["arch"], k_arch, first))
+    def loss_fn(p, a, data):
+      q1, q2 = self.critic.apply({"params": p}, data["obs"], data["action"], a)
+      loss = critic_loss(q1, q2, data["target"], c.critic_loss_weight)
+      return loss, {"critic_loss": loss, "q": jnp.mean(jnp.minimum(q1, q2)),
+                    "target_q": jnp.mean(data["target"])}
 
-      def loss_fn(p, a, data):
-        q1, q2 = self.critic.apply({"params": p}, data["obs"], data["action"], a)
-        loss = critic_loss(q1, q2, data["target"], c.critic_loss_weight)
-        return loss, {"critic_loss": loss, "q": jnp.mean(jnp.minimum(q1, q2)),
-                      "target_q": jnp.mean(data["target"])}
+    params, alphas, opt_state, arch_opt_state, aux = self.opt.update(
+        loss_fn, params, alphas, opt_state, arch_opt_state, mb, arch_mb, parallel.AXIS, key)
 
-      params, alphas, opt_state, arch_opt_state, aux = self.opt.update(
-          loss_fn, params, alphas, opt_state, arch_opt_state, mb, arch_mb, axis_name)
+    # Actor and temperature on the updated critic's (stop-gradient) features.
+    actor_keys = per_sample_keys(k_actor, n, first)
+    (a_loss, logp), g = jax.value_and_grad(self.actor_loss_fn, has_aux=True)(
+        actor_params, params, alphas, mb["obs"], actor_keys, log_temp)
+    g = parallel.pmean(g)
+    updates, actor_opt_state = self.actor_tx.update(g, actor_opt_state, actor_params)
+    actor_params = optax.apply_updates(actor_params, updates)
+    t_loss, gt = jax.value_and_grad(temperature_loss)(log_temp, logp, self.target_entropy)
+    gt = parallel.pmean(gt)
+    updates, temp_opt_state = self.temperature_tx.update(gt, temp_opt_state, log_temp)
+    log_temp = optax.apply_updates(log_temp, updates)
 
-      # Actor and temperature on the updated critic's (stop-gradient) features.
-      actor_keys = per_sample_keys(k_actor, n, first)
-      (a_loss, logp), g = jax.value_and_grad(self.actor_loss_fn, has_aux=True)(
-          actor_params, params, alphas, mb["obs"], actor_keys, log_temp)
-      g = parallel.pmean(g, axis_name)
-      updates, actor_opt_state = self.actor_tx.update(g, actor_opt_state, actor_params)
-      actor_params = optax.apply_updates(actor_params, updates)
-      t_loss, gt = jax.value_and_grad(temperature_loss)(log_temp, logp, self.target_entropy)
-      gt = parallel.pmean(gt, axis_name)
-      updates, temp_opt_state = self.temperature_tx.update(gt, temp_opt_state, log_temp)
-      log_temp = optax.apply_updates(log_temp, updates)
-
-      target_params = soft_update(target_params, params, c.tau)
-      target_alphas = soft_update(target_alphas, alphas, c.tau)
-      metrics = {"loss/critic": aux["critic_loss"], "loss/actor": a_loss,
-                 "loss/temperature": t_loss, "q/mean": aux["q"], "q/target": aux["target_q"],
-                 "grad_norm/critic": aux["grad_norm"], "grad_norm/arch": aux["arch_grad_norm"],
-                 "grad_norm/actor": optax.tree.norm(g), "temperature": jnp.exp(log_temp),
-                 "entropy": -jnp.mean(logp)}
-      new = (params, alphas, opt_state, arch_opt_state, target_params, target_alphas,
-             actor_params, actor_opt_state, log_temp, temp_opt_state)
-      return new, parallel.pmean(metrics, axis_name)
-
-    return step
+    target_params = soft_update(target_params, params, c.tau)
+    target_alphas = soft_update(target_alphas, alphas, c.tau)
+    metrics = {"loss/critic": aux["critic_loss"], "loss/actor": a_loss,
+               "loss/temperature": t_loss, "q/mean": aux["q"], "q/target": aux["target_q"],
+               "grad_norm/critic": aux["grad_norm"], "grad_norm/arch": aux["arch_grad_norm"],
+               "grad_norm/actor": optax.tree.norm(g), "temperature": jnp.exp(log_temp),
+               "entropy": -jnp.mean(logp)}
+    new = SACLearner(params, alphas, opt_state, arch_opt_state, target_params, target_alphas,
+                     actor_params, actor_opt_state, log_temp, temp_opt_state)
+    return new, parallel.pmean(metrics)

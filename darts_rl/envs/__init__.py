@@ -4,6 +4,7 @@
 contract every env follows (obs, Step fields, episode bookkeeping) is in `base.py`.
 Importing this package imports dm_control, which sets MUJOCO_GL=egl unless already set.
 """
+import os
 
 from darts_rl.envs.base import (ActionSpec, BoxActions, DiscreteActions, EpisodeTracker, Step,
                                 VecEnv)
@@ -26,40 +27,77 @@ def parse_games(games) -> tuple:
     return tuple(g.strip() for item in items for g in str(item).split(",") if g.strip())
 
 
-def make_env(env_config, seed: int, split: str) -> VecEnv:
-    """Builds the env batch described by `env_config` (a ConfigDict) for `split`.
+def envs_per_group(env_config, num_groups: int) -> int:
+    """env_config.num_envs counts all envs of the run (every device of every process); each
+    of the `num_groups` env groups (one per device) gets an equal share."""
+    n = env_config.num_envs
+    if n <= 0 or n % num_groups:
+        raise ValueError(f"env.num_envs={n} (all devices together) must be a positive multiple "
+                         f"of the number of devices ({num_groups}): each device steps an equal "
+                         "group of envs")
+    return n // num_groups
 
-    env_config.kind == 'procgen': games, num_envs, num_levels, start_level, distribution_mode.
+
+def make_env(env_config, seed: int, split: str, group: int = 0, num_groups: int = 1,
+             local_groups: int = 1) -> VecEnv:
+    """Builds env group `group` of `num_groups` described by `env_config` for `split`.
+
+    The run's env.num_envs envs are split into one group per device; group g's envs are
+    seeded by (seed, g), so a group plays the same levels whichever process steps it.
+    env_config.kind == 'procgen': games, num_envs, num_levels, start_level, distribution_mode,
+      num_threads (0: the cores this process may use, shared by the Procgen instances of its
+      `local_groups` groups).
       'train' uses num_levels/start_level; 'test' uses all levels (num_levels=0, start_level=0).
     env_config.kind == 'dmc': task, num_envs, action_repeat (0/None -> the task's released
-      value), frame_stack, image_size; optional camera_id, time_limit.
+      value), frame_stack, image_size; optional camera_id, time_limit. Row r of the run is
+      seeded by (seed, r) whatever the grouping.
     Both kinds seed the 'test' split with seed + TEST_SEED_OFFSET.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split '{split}'; valid splits: {', '.join(SPLITS)}")
+    if not 0 <= group < num_groups:
+        raise ValueError(f"env group {group} out of range for {num_groups} groups")
     env_seed = seed + (TEST_SEED_OFFSET if split == "test" else 0)
+    n = envs_per_group(env_config, num_groups)
     kind = env_config.kind
     if kind == "procgen":
         train = split == "train"
+        games = parse_games(env_config.games)
         return make_procgen(
-            games=parse_games(env_config.games), num_envs=env_config.num_envs,
+            games=games, num_envs=n,
             num_levels=env_config.num_levels if train else 0,
             start_level=env_config.start_level if train else 0,
-            distribution_mode=env_config.distribution_mode, seed=env_seed)
+            distribution_mode=env_config.distribution_mode, seed=env_seed, group=group,
+            num_threads=procgen_threads(env_config.get("num_threads", 0),
+                                        local_groups * len(games)))
     if kind == "dmc":
         action_repeat = env_config.action_repeat or DEFAULT_ACTION_REPEAT.get(
             env_config.task, FALLBACK_ACTION_REPEAT)
         return make_dmc(
-            task=env_config.task, num_envs=env_config.num_envs, seed=env_seed,
+            task=env_config.task, num_envs=n, seed=env_seed,
             action_repeat=action_repeat, frame_stack=env_config.frame_stack,
             image_size=env_config.image_size, camera_id=env_config.get("camera_id"),
-            time_limit=env_config.get("time_limit"))
+            time_limit=env_config.get("time_limit"), first_row=group * n)
     raise ValueError(f"unknown env kind '{kind}'; valid kinds: {', '.join(KINDS)}")
+
+
+def procgen_threads(num_threads: int, instances: int) -> int:
+    """Worker threads per Procgen instance: num_threads if set, else this process's usable
+    cores shared by its `instances` (one per game per local env group), at least 1."""
+    if num_threads < 0:
+        raise ValueError(f"env.num_threads must be >= 0 (0: automatic), got {num_threads}")
+    if num_threads:
+        return num_threads
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(instances, 1))
 
 
 __all__ = [
     "ActionSpec", "BoxActions", "DiscreteActions", "EpisodeTracker", "Step", "VecEnv",
     "DEFAULT_ACTION_REPEAT", "DMC_TASKS", "DMCVecEnv", "make_dmc",
     "MAX_REWARD", "PROCGEN_GAMES", "ProcgenVecEnv", "make_procgen",
-    "TEST_SEED_OFFSET", "make_env",
+    "TEST_SEED_OFFSET", "envs_per_group", "make_env",
 ]

@@ -76,6 +76,14 @@ class VecEnv(Protocol):
         """Acts with [N] int (discrete) or [N, *shape] float (box) actions."""
         ...
 
+    def step_async(self, actions: np.ndarray) -> None:
+        """`step` in two halves: start it (checks the actions) ..."""
+        ...
+
+    def step_wait(self) -> Step:
+        """... and finish it. Several batches step concurrently when all start first."""
+        ...
+
     def close(self) -> None:
         ...
 

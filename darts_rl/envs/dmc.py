@@ -55,7 +55,7 @@ class DMCVecEnv:
 
     def __init__(self, task: str, num_envs: int, seed: int, action_repeat: int,
                  frame_stack: int = 3, image_size: int = 84, camera_id: Optional[int] = None,
-                 time_limit: Optional[float] = None):
+                 time_limit: Optional[float] = None, first_row: int = 0):
         domain, task_name = parse_task(task)
         if num_envs <= 0 or action_repeat <= 0 or frame_stack <= 0 or image_size <= 0:
             raise ValueError(f"num_envs ({num_envs}), action_repeat ({action_repeat}), "
@@ -65,7 +65,8 @@ class DMCVecEnv:
         # environment_kwargs collides with that argument).
         time_kwargs = {} if time_limit is None else {"time_limit": float(time_limit)}
         self._envs = [
-            suite.load(domain, task_name, task_kwargs={"random": _env_seed(seed, i), **time_kwargs})
+            suite.load(domain, task_name,
+                       task_kwargs={"random": _env_seed(seed, first_row + i), **time_kwargs})
             for i in range(num_envs)
         ]
         spec = self._envs[0].action_spec()
@@ -108,13 +109,21 @@ class DMCVecEnv:
 
         Rewards are summed over the repeats; the repeats stop early when the episode ends.
         """
+        self.step_async(actions)
+        return self.step_wait()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        """Checks and stores the actions; `step_wait` runs the physics (on this thread)."""
         if self._needs_reset:
             raise RuntimeError("call reset() before the first step()")
         actions = np.asarray(actions, np.float64)
         expected = (self.num_envs,) + self.action_spec.shape
         if actions.shape != expected:
             raise ValueError(f"expected actions of shape {expected}, got {actions.shape}")
-        actions = np.clip(actions, -1.0, 1.0)
+        self._actions = np.clip(actions, -1.0, 1.0)
+
+    def step_wait(self) -> Step:
+        actions = self._actions
         reward = np.zeros(self.num_envs, np.float64)
         terminated = np.zeros(self.num_envs, bool)
         truncated = np.zeros(self.num_envs, bool)
@@ -146,13 +155,15 @@ class DMCVecEnv:
 
 def make_dmc(task: str, num_envs: int, seed: int, action_repeat: int, frame_stack: int = 3,
              image_size: int = 84, camera_id: Optional[int] = None,
-             time_limit: Optional[float] = None) -> DMCVecEnv:
+             time_limit: Optional[float] = None, first_row: int = 0) -> DMCVecEnv:
     """Pixel DM-Control batch for `task` ('domain-task', e.g. 'cartpole-swingup').
 
-    Row i is seeded from (seed, i). Camera 0 (2 for quadruped) unless `camera_id` is given.
+    Row i is seeded from (seed, first_row + i): `first_row` is the run-wide index of this
+    batch's first row when a run's envs are split into groups. Camera 0 (2 for quadruped)
+    unless `camera_id` is given.
     `time_limit` overrides the suite's episode length in seconds of simulated time (default:
     the suite's, 1000 control steps for the standard tasks); agent steps per episode are
     control steps / action_repeat. Call `reset()` before the first `step`.
     """
     return DMCVecEnv(task, num_envs, seed, action_repeat, frame_stack, image_size, camera_id,
-                     time_limit)
+                     time_limit, first_row)

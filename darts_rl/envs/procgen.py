@@ -104,6 +104,12 @@ class ProcgenVecEnv:
 
     def step(self, actions: np.ndarray) -> Step:
         """Acts with [N] integer actions in [0, num_actions); returns a `Step` (final_obs None)."""
+        self.step_async(actions)
+        return self.step_wait()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        """Starts a step (the C++ workers run it); `step_wait` returns its result. Starting
+        every env group's step before waiting on any lets groups step concurrently."""
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs,):
             raise ValueError(f"expected actions of shape ({self.num_envs},), got {actions.shape}")
@@ -117,6 +123,8 @@ class ProcgenVecEnv:
         for gi, env in enumerate(self._envs):
             env.act(actions[gi * self._envs_per_game:(gi + 1) * self._envs_per_game])
         self._stepped = True
+
+    def step_wait(self) -> Step:
         reward, obs, first = self._observe()
         # `first` means the episode ended on this step and `reward` is its last reward.
         episode_return, episode_length = self._tracker.update(reward, first)
@@ -141,12 +149,13 @@ def check_games(games: Sequence[str]) -> None:
 
 def make_procgen(games: Sequence[str], num_envs: int, num_levels: int = 200,
                  start_level: int = 0, distribution_mode: str = "easy", seed: int = 0,
-                 num_threads: Optional[int] = None) -> ProcgenVecEnv:
+                 num_threads: Optional[int] = None, group: int = 0) -> ProcgenVecEnv:
     """A batch of `num_envs` Procgen envs split evenly over `games` (rows game by game).
 
     Train levels: num_levels=200, start_level=0; test levels: num_levels=0 (all levels).
     `seed` fixes the level sequence of every row (each game gets its own derived seed), so the
-    same seed reproduces the same observations and different seeds differ.
+    same seed reproduces the same observations and different seeds differ. `group` is the
+    env group's index in a run with one group per device: each group draws its own levels.
     `num_threads`: C++ worker threads per game (procgen's default 4 when None).
     Observations are [num_envs, 64, 64, 3] uint8; actions are 15 discrete buttons.
     """
@@ -170,6 +179,7 @@ def make_procgen(games: Sequence[str], num_envs: int, num_levels: int = 200,
         return _procgen.ProcgenGym3Env(
             num=envs_per_game, env_name=games[game_index], num_levels=num_levels,
             start_level=start_level, distribution_mode=distribution_mode,
-            rand_seed=_derived_seed(seed, game_index, generation), **extra)
+            rand_seed=_derived_seed(seed, game_index, generation, *([group] if group else [])),
+            **extra)
 
     return ProcgenVecEnv(factory, games, envs_per_game)

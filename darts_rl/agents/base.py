@@ -1,0 +1,94 @@
+"""The agent contract: what the training loop, the actors and evaluation may call.
+
+An agent is built from the config, its encoder (`make_encoder`) and an `EnvSpec`, and runs
+on a `parallel.Devices` layout. The loop only ever does:
+
+    state = agent.init(key)                              # AgentState, learner on the host
+    state = place(state, devices)                         # learner replicated on the devices
+    state, metrics = agent.iteration(state, actors, key)  # act with the envs, then learn
+    agent.log_scalars(state)                              # counters at a log step
+
+and evaluation calls the pure `agent.eval_act` inside the actors' compiled step. Learner
+state travels whole (a NamedTuple of the agent's, always with fields `alphas` and
+`arch_opt_state`); jitted learner steps are pure (state, batch, key) -> (state, metrics)
+closures that read no `self` state that changes. Replay buffers are explicit state
+(`AgentState.replay`, built by darts_rl/agents/replay.py), sharded one per device and never
+checkpointed. Metrics stay on the devices until the loop reads them at a log step.
+"""
+from typing import Any, Dict, NamedTuple, Optional, Protocol, Tuple, runtime_checkable
+
+import numpy as np
+
+
+class EnvSpec(NamedTuple):
+  """What an agent is told about its training envs: all of the run's envs, every device and
+  process together, in global row order (env group by env group)."""
+  observation_shape: Tuple[int, ...]   # (H, W, C), uint8 observations
+  action_spec: Any                     # envs.DiscreteActions | envs.BoxActions
+  num_envs: int                        # envs of the whole run (config env.num_envs)
+  envs_per_group: int                  # envs stepped by one device
+  game_ids: np.ndarray                 # [num_envs] int32 index into game_names
+  game_names: Tuple[str, ...]
+  reward_scale: np.ndarray             # [len(game_names)] per-game max reward (1 where none)
+
+
+class Batches(NamedTuple):
+  """The minibatches of one learner update (every agent, every arch mode)."""
+  weights: Any                  # the weight step's minibatch (joint mode: the alphas' too)
+  alphas: Optional[Any] = None  # alternating mode: an independent minibatch for the alphas
+
+
+class AgentState(NamedTuple):
+  """Everything an agent carries between iterations."""
+  learner: Any                  # the agent's learner NamedTuple; on devices: [L, ...] copies
+  host: Any                     # host-side numpy state, identical on every process
+  replay: Any = None            # replay shards on the devices (Rainbow, SAC); not checkpointed
+
+
+Metrics = Dict[str, Any]        # scalars: device arrays ([L] copies) or Python floats
+
+
+@runtime_checkable
+class Agent(Protocol):
+  """PPO, Rainbow and SAC follow this (tests/test_agents.py checks it)."""
+
+  spec: EnvSpec
+  env_steps_per_iteration: int  # env steps of one iteration, all envs of the run
+
+  def init(self, key) -> AgentState:
+    """Fresh state: learner on the host (unreplicated), host state, replay None."""
+    ...
+
+  def act(self, learner, obs, keys, inputs) -> Tuple[Any, Dict[str, Any]]:
+    """Training behaviour policy, pure, on one device's env group: obs [n, H, W, C] uint8,
+    keys [n] one PRNG key per env row (drawn from the row's global index), `inputs` the
+    iteration's per-device policy inputs -> (actions [n, ...], extras {name: [n]} kept in the
+    rollout, e.g. log-probs and values)."""
+    ...
+
+  def eval_act(self, learner, obs, keys) -> Any:
+    """Evaluation policy (the paper's protocol), pure: -> actions [n, ...]."""
+    ...
+
+  def iteration(self, state: AgentState, actors, key) -> Tuple[AgentState, Metrics]:
+    """Acts with `actors` (darts_rl.train.actors.Actors) and learns: one iteration of
+    `env_steps_per_iteration` env steps."""
+    ...
+
+  def log_scalars(self, state: AgentState) -> Dict[str, float]:
+    """Scalars describing the state at a log step (counters, schedules); may read devices."""
+    ...
+
+
+def to_devices(state: AgentState, devices) -> AgentState:
+  """The learner replicated on every local device (the other parts stay as they are)."""
+  return state._replace(learner=devices.replicate(state.learner))
+
+
+def to_host(state: AgentState, devices) -> Dict[str, Any]:
+  """What a checkpoint keeps: the learner (one copy) and the host state; never the replay."""
+  return {"learner": devices.unreplicate(state.learner), "host": state.host}
+
+
+def from_host(saved: Dict[str, Any], devices) -> AgentState:
+  return AgentState(devices.replicate(saved["learner"]), saved["host"], None)

@@ -1,0 +1,207 @@
+"""Actors: this process's env groups, one per local device, and the compiled acting step.
+
+Every device acts. The run's `env.num_envs` envs are split into one group per device (global
+group g is seeded by (seed, g), see darts_rl/envs); this process steps the groups of its own
+devices. One acting step is one compiled call over the local devices: each device runs the
+agent's policy on its group's observations and writes observation, action and the policy's
+extras (log-probs, values) into a rollout buffer that lives on that device (donated, written
+in place), and only the actions come back to the host. The learner then reads the rollout
+where it was produced: the observations are uploaded once, to act on, and never again.
+
+Random draws are per env row, from fold_in(key, global row index), and env groups are seeded by
+their global index, so a run plays the same whatever processes its devices belong to.
+Acting needs no collectives, so it is mapped over the local devices only: processes act (and
+evaluate) independently and meet in the learner's collectives.
+"""
+import math
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from darts_rl import parallel
+from darts_rl.agents.base import EnvSpec
+from darts_rl.envs import make_env
+
+
+class Rollout(NamedTuple):
+  """T acting steps of every local env group; leading axis [L] = local devices."""
+  obs: Any                  # [L, T, n, H, W, C] uint8 on the devices: observation acted on
+  actions: Any              # [L, T, n, ...] on the devices
+  extras: Dict[str, Any]    # {name: [L, T, n]} on the devices: the policy's extras
+  next_obs: Any             # [L, n, H, W, C] on the devices: observation after the last step
+  rewards: np.ndarray       # [L, T, n] float32 host: raw reward of each step
+  terminated: np.ndarray    # [L, T, n] bool host: episode ended in a terminal state
+  truncated: np.ndarray     # [L, T, n] bool host: episode cut by a time limit
+  final_obs: Optional[np.ndarray]  # [L, T, n, H, W, C] host: next observation, except the last
+                                   # one of an episode where it ended (None: env can't tell)
+
+
+def _rows(device_index, n):
+  return device_index * n + jnp.arange(n)
+
+
+def row_keys(key, device_index, n):
+  """[n] keys of one device's env rows, from fold_in(key, global row index)."""
+  return jax.vmap(lambda r: jax.random.fold_in(key, r))(_rows(device_index, n))
+
+
+class Actors:
+  """The env groups of this process for one split, their current observations and the
+  episodes they finished."""
+
+  def __init__(self, env_config, seed: int, split: str, devices: parallel.Devices,
+               make: Callable = make_env):
+    """make(env_config, seed, split, group, num_groups, local_groups) -> VecEnv: envs.make_env
+    (tests pass their own)."""
+    self.devices = devices
+    self.envs = []
+    try:
+      for g in devices.global_indices:
+        self.envs.append(make(env_config, seed, split, g, devices.count, devices.local_count))
+    except BaseException:
+      self.close()
+      raise
+    env = self.envs[0]
+    self.n = env.num_envs
+    self.spec = EnvSpec(tuple(env.observation_shape), env.action_spec, self.n * devices.count,
+                        self.n, np.tile(np.asarray(env.game_ids, np.int32), devices.count),
+                        tuple(env.game_names), np.asarray(env.reward_scale, np.float32))
+    self._device_index = devices.put(np.asarray(list(devices.global_indices), np.int32))
+    self._compiled: Dict[Any, Callable] = {}
+    self.obs = None
+    self._episodes: List[np.ndarray] = []   # rows of (return, length, game id)
+
+  def reset(self):
+    """Fresh episodes in every env: self.obs [L, n, H, W, C]."""
+    self.obs = np.stack([env.reset() for env in self.envs])
+    return self.obs
+
+  def close(self):
+    for env in self.envs:
+      env.close()
+    self.envs = []
+
+  # -- stepping
+  def _step_envs(self, actions: np.ndarray):
+    """actions [L, n, ...] -> list of L Steps; every group's step starts before any is waited
+    for, so the groups' env workers run concurrently."""
+    for env, a in zip(self.envs, actions):
+      env.step_async(a)
+    steps = [env.step_wait() for env in self.envs]
+    self.obs = np.stack([s.obs for s in steps])
+    ended = np.stack([~np.isnan(s.episode_return) for s in steps])
+    if ended.any():
+      ret = np.stack([s.episode_return for s in steps])[ended]
+      length = np.stack([s.episode_length for s in steps])[ended]
+      games = np.broadcast_to(self.spec.game_ids[:self.n], ended.shape)[ended]
+      self._episodes.append(np.stack([ret, length, games], axis=1).astype(np.float64))
+    return steps
+
+  def pop_episodes(self) -> Dict[str, np.ndarray]:
+    """{'return', 'length', 'game_id'} of the episodes this process's envs finished since the
+    last call."""
+    rows = np.concatenate(self._episodes) if self._episodes else np.zeros((0, 3))
+    self._episodes = []
+    return {"return": rows[:, 0].astype(np.float32), "length": rows[:, 1].astype(np.float32),
+            "game_id": rows[:, 2].astype(np.int32)}
+
+  # -- training rollouts
+  def rollout(self, act: Callable, learner, num_steps: int, key, inputs=None) -> Rollout:
+    """num_steps acting steps of every local env with `act` (agents.base.Agent.act)."""
+    if self.obs is None:
+      self.reset()
+    step, empty = self._rollout_fns(act, num_steps, learner, inputs)
+    d = self.devices
+    buf = empty()
+    key = d.broadcast(key)
+    T, L, n = num_steps, d.local_count, self.n
+    rewards = np.empty((L, T, n), np.float32)
+    terminated = np.empty((L, T, n), bool)
+    truncated = np.empty((L, T, n), bool)
+    final = None
+    for t in range(T):
+      buf, actions = step(learner, buf, d.put(self.obs), key, inputs, self._device_index)
+      steps = self._step_envs(np.asarray(actions))
+      rewards[:, t] = [s.reward for s in steps]
+      terminated[:, t] = [s.terminated for s in steps]
+      truncated[:, t] = [s.truncated for s in steps]
+      if steps[0].final_obs is not None:
+        if final is None:
+          final = np.empty((L, T) + steps[0].final_obs.shape, np.uint8)
+        final[:, t] = [s.final_obs for s in steps]
+    return Rollout(buf["obs"], buf["actions"], buf["extras"], d.put(self.obs), rewards,
+                   terminated, truncated, final)
+
+  def _rollout_fns(self, act, T: int, learner, inputs):
+    cache_key = ("rollout", act, T)
+    if cache_key not in self._compiled:
+      n = self.n
+      one = lambda tree: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), tree)
+      obs = jax.ShapeDtypeStruct((n,) + self.spec.observation_shape, jnp.uint8)
+      keys = jax.eval_shape(lambda: jax.random.split(jax.random.PRNGKey(0), n))
+      out = jax.eval_shape(act, one(learner), obs, keys, one(inputs))
+      zeros = lambda s: jnp.zeros((T,) + s.shape, s.dtype)
+
+      def empty(_):
+        return {"obs": jnp.zeros((T,) + obs.shape, jnp.uint8), "actions": zeros(out[0]),
+                "extras": jax.tree.map(zeros, out[1]), "t": jnp.zeros((), jnp.int32)}
+
+      def step(learner, buf, obs, key, inputs, device_index):
+        t = buf["t"]
+        actions, extras = act(learner, obs, row_keys(jax.random.fold_in(key, t), device_index,
+                                                     n), inputs)
+        put = lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x.astype(b.dtype), t, 0)
+        return {"obs": put(buf["obs"], obs), "actions": put(buf["actions"], actions),
+                "extras": jax.tree.map(put, buf["extras"], extras), "t": t + 1}, actions
+
+      dummy = self.devices.put(np.zeros((self.devices.local_count,), np.int32))
+      empty_fn = jax.pmap(empty, devices=self.devices.local)
+      self._compiled[cache_key] = (
+          jax.pmap(step, devices=self.devices.local, donate_argnums=(1,)),
+          lambda: empty_fn(dummy))
+    return self._compiled[cache_key]
+
+  # -- evaluation
+  def run_episodes(self, eval_act: Callable, learner, num_episodes: int, key,
+                   max_env_steps: int) -> Dict[str, Any]:
+    """Evaluates `eval_act` until every env of the run finished its share of episodes.
+
+    Each of the run's N envs contributes its first ceil(num_episodes / N) episodes, so short
+    episodes are not over-counted. Returns this process's per-env episode returns (lists),
+    `capped` (max_env_steps, counted over the run's envs, ended it before every env here
+    finished its share) and the env steps taken here.
+    """
+    step = self._eval_fn(eval_act)
+    quota = max(1, math.ceil(num_episodes / self.spec.num_envs))
+    cap = max_env_steps * self.devices.local_count // self.devices.count
+    returns = [[] for _ in range(self.devices.local_count * self.n)]
+    self.reset()
+    key = self.devices.broadcast(key)
+    steps = 0
+    t = 0
+    while min(len(r) for r in returns) < quota and steps < cap:
+      actions = step(learner, self.devices.put(self.obs), key,
+                     self.devices.broadcast(np.int32(t)), self._device_index)
+      out = self._step_envs(np.asarray(actions))
+      steps += self.devices.local_count * self.n
+      t += 1
+      ep = np.concatenate([s.episode_return for s in out])
+      for i in np.flatnonzero(~np.isnan(ep)):
+        if len(returns[i]) < quota:
+          returns[i].append(float(ep[i]))
+    self._episodes = []
+    return {"returns": returns, "capped": min(len(r) for r in returns) < quota,
+            "env_steps": steps}
+
+  def _eval_fn(self, eval_act):
+    cache_key = ("eval", eval_act)
+    if cache_key not in self._compiled:
+      n = self.n
+
+      def step(learner, obs, key, t, device_index):
+        return eval_act(learner, obs, row_keys(jax.random.fold_in(key, t), device_index, n))
+
+      self._compiled[cache_key] = jax.pmap(step, devices=self.devices.local)
+    return self._compiled[cache_key]
