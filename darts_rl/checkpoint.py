@@ -11,7 +11,7 @@ from typing import Any, Optional, Tuple
 import jax
 from flax import serialization
 
-from darts_rl import workdir as workdir_lib
+from darts_rl import artifacts
 
 _NAME = re.compile(r"^ckpt_(\d+)\.msgpack$")
 
@@ -36,7 +36,7 @@ class Checkpointer:
     if jax.process_index() != 0:
       return
     data = serialization.msgpack_serialize(serialization.to_state_dict(jax.device_get(state)))
-    workdir_lib.atomic_write(os.path.join(self.directory, f"ckpt_{step}.msgpack"), data, "wb")
+    artifacts.atomic_write(os.path.join(self.directory, f"ckpt_{step}.msgpack"), data, "wb")
     for old in self._steps()[:-self.keep]:
       os.remove(os.path.join(self.directory, f"ckpt_{old}.msgpack"))
 

@@ -15,10 +15,10 @@ from typing import Dict, Tuple
 import jax
 import numpy as np
 
+from darts_rl import artifacts
 from darts_rl import checkpoint as checkpoint_lib
 from darts_rl import evaluation
-from darts_rl import metrics as metrics_lib
-from darts_rl import workdir as workdir_lib
+from darts_rl import progress as progress_lib
 from darts_rl.agents import make_agent
 from darts_rl.envs import make_env
 from darts_rl.networks import make_encoder
@@ -26,7 +26,7 @@ from darts_rl.rollout import EnvRunner
 
 PHASES = ("search", "evaluate")
 RANDOM_POLICY = "random_policy"  # phase name of evaluate_random_policy's workdirs
-SPLIT_NAMES = {"train": "train_levels", "test": "test_levels"}
+SPLIT_NAMES = artifacts.SPLIT_KEYS
 
 
 class NaNLossError(FloatingPointError):
@@ -60,9 +60,9 @@ def _episode_scalars(eps: Dict[str, np.ndarray], game_names) -> Dict[str, float]
 
 def run(config, workdir: str, phase: str) -> Dict:
   check_phase(config, phase)
-  if workdir_lib.claim(workdir, phase, config):
+  if artifacts.claim(workdir, phase, config):
     print(f"[{phase}] {workdir} already finished; nothing to do.", flush=True)
-    return workdir_lib.read_json(os.path.join(workdir, "eval.json"))
+    return artifacts.read_eval(workdir)
   lc = config.loop
   encoder = make_encoder(config.encoder)
   ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints"))
@@ -73,18 +73,18 @@ def run(config, workdir: str, phase: str) -> Dict:
     resume_step, agent_state, key, env_steps = _restore(config, agent, ckpt)
     if resume_step is not None:
       print(f"[{phase}] resuming {workdir} from env step {env_steps}", flush=True)
-    writer = metrics_lib.MetricsWriter(workdir, env_steps if resume_step is not None else 0,
-                                       tensorboard=lc.tensorboard)
+    writer = artifacts.MetricsWriter(workdir, env_steps if resume_step is not None else 0,
+                                     tensorboard=lc.tensorboard)
     space = encoder.space if phase == "search" else None
     alphas_log = None
     if space is not None:
-      alphas_log = metrics_lib.AlphasHistory(workdir, getattr(space, "op_names", None),
-                                             config.encoder.temperature,
-                                             env_steps if resume_step is not None else 0)
+      alphas_log = artifacts.AlphasWriter(workdir, getattr(space, "op_names", None),
+                                          config.encoder.temperature,
+                                          env_steps if resume_step is not None else 0)
       if not alphas_log.steps:
         alphas_log.add(env_steps, agent_state.alphas)
     total = int(lc.total_env_steps)
-    progress = metrics_lib.Progress(phase, total, env_steps)
+    progress = progress_lib.Progress(phase, total, env_steps)
     runner = EnvRunner(env)
     t_log, steps_log = time.time(), env_steps
     # Training wall time carries over a resume (from the last kept metrics row).
@@ -121,15 +121,15 @@ def run(config, workdir: str, phase: str) -> Dict:
         ckpt.save(env_steps, {"agent": agent_state, "key": key, "env_steps": np.int64(env_steps)})
     key, ek = jax.random.split(key)
     final = _evaluate(config, agent, agent_state, ek, quick=False)
-    summary, desc = _write_eval(os.path.join(workdir, "eval.json"), final, lc.eval_splits,
-                                phase=phase, encoder=config.encoder.kind, env_steps=env_steps,
+    summary, desc = _write_eval(workdir, final, lc.eval_splits, phase=phase,
+                                encoder=config.encoder.kind, env_steps=env_steps,
                                 seed=config.seed)
     final_row = {f"eval/{SPLIT_NAMES[s]}/return": final[s]["mean_return"] for s in lc.eval_splits}
     writer.write(env_steps, dict(final_row, wall_s=time.time() - wall0))
     writer.close()
-    workdir_lib.mark_done(workdir, {"env_steps": env_steps})
+    artifacts.mark_done(workdir, {"env_steps": env_steps})
     print(f"[{phase}] done: {env_steps} env steps; eval return {desc}; wrote "
-          f"{os.path.join(workdir, 'eval.json')}", flush=True)
+          f"{artifacts.eval_path(workdir)}", flush=True)
     return summary
   finally:
     env.close()
@@ -137,18 +137,18 @@ def run(config, workdir: str, phase: str) -> Dict:
 
 def evaluate_random_policy(config, workdir: str) -> Dict:
   """eval.json of a uniform random policy on the config's envs, measured like a trained one."""
-  if workdir_lib.claim(workdir, RANDOM_POLICY, config):
+  if artifacts.claim(workdir, RANDOM_POLICY, config):
     print(f"[{RANDOM_POLICY}] {workdir} already finished; nothing to do.", flush=True)
-    return workdir_lib.read_json(os.path.join(workdir, "eval.json"))
+    return artifacts.read_eval(workdir)
   env = make_env(config.env, config.seed, "train")
   agent = evaluation.UniformRandomAgent(env.action_spec, config.seed)
   env.close()
   final = _evaluate(config, agent, None, jax.random.PRNGKey(config.seed), quick=False)
-  summary, desc = _write_eval(os.path.join(workdir, "eval.json"), final, config.loop.eval_splits,
+  summary, desc = _write_eval(workdir, final, config.loop.eval_splits,
                               phase=RANDOM_POLICY, encoder="none (uniform random actions)",
                               env_steps=0, seed=config.seed)
-  workdir_lib.mark_done(workdir)
-  print(f"[{RANDOM_POLICY}] eval return {desc}; wrote {os.path.join(workdir, 'eval.json')}",
+  artifacts.mark_done(workdir)
+  print(f"[{RANDOM_POLICY}] eval return {desc}; wrote {artifacts.eval_path(workdir)}",
         flush=True)
   return summary
 
@@ -163,10 +163,9 @@ def reevaluate(workdir: str, episodes: int) -> Dict:
   """
   if episodes < 1:
     raise ValueError(f"--episodes must be >= 1, got {episodes}")
-  if not os.path.exists(os.path.join(workdir, workdir_lib.DONE)):
-    raise workdir_lib.WorkdirError(f"{workdir} is not a finished run (no {workdir_lib.DONE})")
-  phase = workdir_lib.read_json(os.path.join(workdir, "config.json")).get("phase")
-  config = workdir_lib.load_config(workdir)
+  artifacts.require_done(workdir)
+  phase = artifacts.phase(workdir)
+  config = artifacts.load_config(workdir)
   # The run's safety cap on evaluation length was sized for its own episode count: scale it.
   cap = config.loop.eval_max_env_steps
   config.loop.eval_max_env_steps = max(cap, -(-cap * episodes // config.loop.eval_episodes))
@@ -180,15 +179,15 @@ def reevaluate(workdir: str, episodes: int) -> Dict:
       ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints"))
       step, state, _, env_steps = _restore(config, agent, ckpt)
       if step is None:
-        raise workdir_lib.WorkdirError(f"{workdir} has no checkpoint to evaluate")
+        raise artifacts.ArtifactError(f"{workdir} has no checkpoint to evaluate")
   finally:
     env.close()
   final = _evaluate(config, agent, state, jax.random.PRNGKey(config.seed + episodes), quick=False)
-  path = os.path.join(workdir, f"eval_{episodes}.json")
-  summary, desc = _write_eval(path, final, config.loop.eval_splits, phase=phase,
-                              encoder=config.encoder.kind, env_steps=env_steps, seed=config.seed,
-                              episodes=episodes)
-  print(f"[reevaluate] {episodes} episodes per split: {desc}; wrote {path}", flush=True)
+  summary, desc = _write_eval(workdir, final, config.loop.eval_splits, episodes=episodes,
+                              phase=phase, encoder=config.encoder.kind, env_steps=env_steps,
+                              seed=config.seed)
+  print(f"[reevaluate] {episodes} episodes per split: {desc}; wrote "
+        f"{artifacts.eval_path(workdir, episodes)}", flush=True)
   return summary
 
 
@@ -200,11 +199,11 @@ def _restore(config, agent, ckpt):
   return step, saved["agent"], saved["key"], int(saved["env_steps"])
 
 
-def _write_eval(path: str, final: Dict, splits, **head) -> Tuple[Dict, str]:
-  """Writes `head` plus each split's results to `path` (atomically); returns (summary, a
-  one-line description of the returns)."""
+def _write_eval(workdir: str, final: Dict, splits, episodes=None, **head) -> Tuple[Dict, str]:
+  """Writes `head` plus each split's results to eval.json (eval_<episodes>.json); returns
+  (summary, a one-line description of the returns)."""
   summary = dict(head, **{SPLIT_NAMES[s]: final[s] for s in splits})
-  workdir_lib.atomic_write_json(path, summary)
+  summary = artifacts.write_eval(workdir, summary, episodes)
   desc = ", ".join(f"{SPLIT_NAMES[s]} {final[s]['mean_return']:.3g} ± {final[s]['std_return']:.2g}"
                    + (f" (only {final[s]['episodes']} episodes: loop.eval_max_env_steps reached)"
                       if final[s].get("capped") else "") for s in splits)
