@@ -9,7 +9,7 @@ trials differ only by their architecture. Trial i's genotype is a pure function 
 (config.seed, i): a resumed or extended search samples the same ones.
 
     WORKDIR/
-      config.json          the config given, phase 'random_search' (workdir.claim)
+      config.json          the config given, phase 'random_search' (artifacts.claim)
       trials.jsonl         one row per finished trial, by trial index, rewritten atomically:
                            trial, genotype, env_steps, wall_s, train_levels, test_levels (as
                            in eval.json), workdir (relative)
@@ -19,14 +19,13 @@ trials differ only by their architecture. Trial i's genotype is a pure function 
 
 `env_steps` and `wall_s` are the trial's training budget and training wall time (metrics.jsonl
 `wall_s`, carried over resumes); the final evaluation's cost is not counted, as for RL-DARTS in
-darts_rl/compare.py. A finished trial (DONE) is never rerun; a killed one resumes through
-loop.run's checkpoints. With parallel > 1 each trial runs in a fresh worker process
-(`python -m darts_rl.random_search WORKDIR TRIAL`) that reads the config from WORKDIR/config.json.
+darts_rl/analysis/compare.py. The files are darts_rl/artifacts/trials.py's. A finished trial
+(DONE) is never rerun; a killed one resumes through loop.run's checkpoints. With parallel > 1
+each trial runs in a fresh worker process (`python -m darts_rl.random_search WORKDIR TRIAL`)
+that reads the config from WORKDIR/config.json.
 """
 import ctypes
-import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -35,26 +34,17 @@ from typing import Dict, List
 
 import numpy as np
 
-from darts_rl import compare
+from darts_rl import artifacts
+from darts_rl.formatting import format_duration, is_num
 from darts_rl.train import loop
-from darts_rl import report
-from darts_rl import workdir as workdir_lib
 from darts_rl.networks.encoders import make_space
 
 PHASE = "random_search"
-TRIALS = compare.TRIALS
-GENOTYPE = "genotype.json"
-SPLITS = ("train_levels", "test_levels")
 _SALT = 0x5EA4C4  # keeps the genotype stream apart from other streams seeded by config.seed
-_TRIAL_DIR = re.compile(r"^trial_(\d+)$")
 
 
 class TrialFailed(ValueError):
   """A worker process failed; its log names the cause. (A ValueError: one line from launchers.)"""
-
-
-def trial_dir(workdir: str, i: int) -> str:
-  return os.path.join(workdir, "trials", f"trial_{i:03d}")
 
 
 def trial_genotype(config, i: int):
@@ -68,7 +58,7 @@ def trial_config(config, workdir: str, i: int):
   """The evaluate config of trial i: encoder.kind 'fixed' reading the trial's genotype.json."""
   c = config.copy_and_resolve_references()
   c.encoder.kind = "fixed"
-  c.encoder.genotype = os.path.abspath(os.path.join(trial_dir(workdir, i), GENOTYPE))
+  c.encoder.genotype = os.path.abspath(artifacts.genotype_path(artifacts.trial_dir(workdir, i)))
   return c
 
 
@@ -86,18 +76,18 @@ def _check_config(config, num_trials: int, parallel: int):
 
 def run_trial(config, workdir: str, i: int) -> Dict:
   """Trains and evaluates trial i in WORKDIR/trials/trial_XXX (resuming it if half done)."""
-  d = trial_dir(workdir, i)
+  d = artifacts.trial_dir(workdir, i)
   tc = trial_config(config, workdir, i)
   genotype = trial_genotype(config, i)
-  # Claim first: loop.run refuses a non-empty dir without config.json.
-  if not workdir_lib.claim(d, "evaluate", tc):
+  # Claim first: loop.run refuses a non-empty dir without a config of its own.
+  if not artifacts.claim(d, "evaluate", tc):
     path = tc.encoder.genotype
     if os.path.exists(path):
-      if workdir_lib.read_json(path) != genotype.to_dict():
-        raise workdir_lib.WorkdirError(f"{path} is not the genotype trial {i} samples now: "
-                                       "use another --workdir")
+      if artifacts.read_genotype_json(path) != genotype.to_dict():
+        raise artifacts.ArtifactError(f"{path} is not the genotype trial {i} samples now: "
+                                      "use another --workdir")
     else:
-      workdir_lib.atomic_write(path, genotype.to_json() + "\n")
+      artifacts.write_genotype(path, genotype)
   loop.run(tc, d, "evaluate")
   return trial_row(workdir, i)
 
@@ -105,39 +95,28 @@ def run_trial(config, workdir: str, i: int) -> Dict:
 def trial_row(workdir: str, i: int) -> Dict:
   """The trials.jsonl row of finished trial i. A split's mean_return is null when the
   evaluation finished no episode (NaN in eval.json): the trial still counts as compute."""
-  d = trial_dir(workdir, i)
-  path = os.path.join(d, "eval.json")
-  if not os.path.exists(path):
-    raise workdir_lib.WorkdirError(f"{d} has no eval.json: the trial has not finished")
-  ev = workdir_lib.read_json(path)
-  env_steps, wall_s = compare.training_compute(d)
-  row = {"trial": i, "genotype": workdir_lib.read_json(os.path.join(d, GENOTYPE)),
+  d = artifacts.trial_dir(workdir, i)
+  ev = artifacts.read_eval(d)
+  env_steps, wall_s = artifacts.training_compute(d)
+  row = {"trial": i, "genotype": artifacts.read_genotype_json(artifacts.genotype_path(d)),
          "env_steps": env_steps, "wall_s": wall_s, "workdir": os.path.relpath(d, workdir)}
-  for split in SPLITS:
+  for split in artifacts.SPLITS:
     if isinstance(ev.get(split), dict):
       mean = ev[split].get("mean_return")
-      row[split] = dict(ev[split], mean_return=mean if report.is_num(mean) else None)
+      row[split] = dict(ev[split], mean_return=mean if is_num(mean) else None)
   return row
-
-
-def finished_trials(workdir: str) -> List[int]:
-  root = os.path.join(workdir, "trials")
-  found = [int(m[1]) for m in map(_TRIAL_DIR.match, os.listdir(root) if os.path.isdir(root) else [])
-           if m and os.path.exists(os.path.join(root, m[0], workdir_lib.DONE))]
-  return sorted(found)
 
 
 def write_trials(workdir: str) -> List[Dict]:
   """Rewrites WORKDIR/trials.jsonl from every finished trial dir, ordered by trial index."""
-  rows = [trial_row(workdir, i) for i in finished_trials(workdir)]
-  workdir_lib.atomic_write(os.path.join(workdir, TRIALS),
-                           "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+  rows = [trial_row(workdir, i) for i in artifacts.finished_trials(workdir)]
+  artifacts.write_trials(workdir, rows)
   return rows
 
 
 def trial_return(row: Dict):
   """(split, mean return): test levels, else train levels; (None, None) if neither."""
-  for split in compare.SPLITS:
+  for split in reversed(artifacts.SPLITS):  # the held-out levels first
     if isinstance(row.get(split), dict) and row[split]["mean_return"] is not None:
       return split, row[split]["mean_return"]
   return None, None
@@ -148,9 +127,10 @@ def _progress(workdir: str, i: int, num_trials: int):
   row = next(r for r in rows if r["trial"] == i)
   scored = [(trial_return(r)[1], r["trial"]) for r in rows if trial_return(r)[1] is not None]
   best = max(scored, key=lambda s: (s[0], -s[1])) if scored else (float("nan"), -1)
-  rets = ", ".join(f"{s.split('_')[0]} {_fmt(row[s]['mean_return'])}" for s in SPLITS if s in row)
+  rets = ", ".join(f"{s.split('_')[0]} {_fmt(row[s]['mean_return'])}"
+                   for s in artifacts.SPLITS if s in row)
   print(f"[random_search] trial {i} done ({len(rows)}/{num_trials} finished): return {rets} | "
-        f"{row['env_steps']} env steps, {report.format_duration(row['wall_s'])} | best so far "
+        f"{row['env_steps']} env steps, {format_duration(row['wall_s'])} | best so far "
         f"{_fmt(best[0])} (trial {best[1]})", flush=True)
 
 
@@ -161,20 +141,21 @@ def _fmt(v) -> str:
 def run(config, workdir: str, num_trials: int, parallel: int = 1) -> List[Dict]:
   """Runs trials 0..num_trials-1 that have not finished; returns the rows of trials.jsonl."""
   _check_config(config, num_trials, parallel)
-  workdir_lib.claim(workdir, PHASE, config)
-  done = set(finished_trials(workdir))
+  artifacts.claim(workdir, PHASE, config)
+  done = set(artifacts.finished_trials(workdir))
   todo = [i for i in range(num_trials) if i not in done]
   print(f"[random_search] {workdir}: {num_trials - len(todo)} of {num_trials} trials finished, "
         f"{len(todo)} to run ({min(parallel, max(len(todo), 1))} at a time)", flush=True)
   if parallel == 1:
     for i in todo:
-      print(f"[random_search] trial {i}: {trial_dir(workdir, i)}", flush=True)
+      print(f"[random_search] trial {i}: {artifacts.trial_dir(workdir, i)}", flush=True)
       run_trial(config, workdir, i)
       _progress(workdir, i, num_trials)
   else:
     _run_workers(workdir, todo, parallel, num_trials)
   rows = write_trials(workdir)
-  print(f"[random_search] wrote {os.path.join(workdir, TRIALS)} ({len(rows)} trials)", flush=True)
+  print(f"[random_search] wrote {os.path.join(workdir, artifacts.TRIALS)} ({len(rows)} trials)",
+        flush=True)
   return rows
 
 
@@ -184,18 +165,19 @@ def _run_workers(workdir: str, todo: List[int], parallel: int, num_trials: int):
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   env = dict(os.environ, PYTHONPATH=os.pathsep.join(
       p for p in (root, os.environ.get("PYTHONPATH")) if p))
-  os.makedirs(os.path.join(workdir, "logs"), exist_ok=True)
   pending, running, failed = list(todo), {}, []
   try:
     while pending or running:
       while pending and len(running) < parallel and not failed:
         i = pending.pop(0)
-        log = os.path.join(workdir, "logs", f"trial_{i:03d}.log")
+        log = artifacts.trial_log(workdir, i)
+        os.makedirs(os.path.dirname(log), exist_ok=True)
         with open(log, "a") as f:  # appended: a resumed trial keeps its earlier output
           running[i] = (subprocess.Popen(
               [sys.executable, "-m", "darts_rl.random_search", workdir, str(i)], env=env,
               stdout=f, stderr=subprocess.STDOUT), log)
-        print(f"[random_search] trial {i}: {trial_dir(workdir, i)} (log: {log})", flush=True)
+        print(f"[random_search] trial {i}: {artifacts.trial_dir(workdir, i)} (log: {log})",
+              flush=True)
       time.sleep(0.2)
       for i, (proc, log) in list(running.items()):
         if proc.poll() is None:
@@ -242,10 +224,7 @@ def _worker_main(argv):
     sys.exit("usage: python -m darts_rl.random_search WORKDIR TRIAL")
   workdir, i = argv[1], int(argv[2])
   try:
-    phase = workdir_lib.read_json(os.path.join(workdir, "config.json")).get("phase")
-    if phase != PHASE:
-      raise workdir_lib.WorkdirError(f"{workdir} belongs to phase '{phase}', not '{PHASE}'")
-    run_trial(workdir_lib.load_config(workdir), workdir, i)
+    run_trial(artifacts.load_config(workdir, want_phase=PHASE), workdir, i)
   except cli.USER_ERRORS as e:
     print(f"error: {e}", file=sys.stderr, flush=True)
     sys.exit(1)

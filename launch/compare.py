@@ -8,7 +8,8 @@ Writes OUT/report.md and OUT/search_efficiency.png.
 """
 from absl import app, flags
 
-from darts_rl import cli, compare
+from darts_rl import cli
+from darts_rl.analysis import compare
 
 flags.DEFINE_string("out", None, "Output directory of the comparison.")
 flags.DEFINE_list("random", [], "Random-search workdirs, one per seed.")

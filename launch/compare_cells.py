@@ -2,16 +2,15 @@
 
   python launch/compare_cells.py --workdirs=SEARCH_A,SEARCH_B[,...] [--names=exact,pc4] \
       [--out=FILE.md]
-Prints a markdown table (darts_rl/search/similarity.py): per search how far its mixing weights
+Prints a markdown table (darts_rl/analysis/similarity.py): per search how far its mixing weights
 moved and its best op per edge; per pair the fraction of edges with the same best op, the
 Spearman correlation of the weights and the overlap of the discretized cells. Reads each
 workdir's alphas.npz and genotype.json (run launch/discretize.py first for the overlap).
 """
 from absl import app, flags
 
-from darts_rl import cli
-from darts_rl import workdir as workdir_lib
-from darts_rl.search import similarity
+from darts_rl import artifacts, cli
+from darts_rl.analysis import similarity
 
 flags.DEFINE_list("workdirs", [], "Finished search workdirs (two or more), same search space.")
 flags.DEFINE_list("names", [], "Names for the table, one per workdir (default: directory names).")
@@ -28,7 +27,7 @@ def main():
   text = similarity.table(outcomes)
   print(text, end="", flush=True)
   if f.out:
-    workdir_lib.atomic_write(f.out, text)
+    artifacts.atomic_write(f.out, text)
     print(f"[compare_cells] wrote {f.out}", flush=True)
 
 

@@ -5,6 +5,7 @@
 from absl import app, flags
 
 from darts_rl import cli, phases
+from darts_rl.analysis.diagram import draw_genotype
 
 flags.DEFINE_string("workdir", None, "Workdir of a finished search.")
 flags.DEFINE_integer("k", None, "Edges kept per node (default: the search config's arch.discretize_k).")
@@ -13,7 +14,7 @@ flags.mark_flags_as_required(["workdir"])
 
 @cli.guarded
 def main():
-  phases.discretize(flags.FLAGS.workdir, flags.FLAGS.k)
+  phases.discretize(flags.FLAGS.workdir, flags.FLAGS.k, draw=draw_genotype)
 
 
 if __name__ == "__main__":

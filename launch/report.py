@@ -6,7 +6,8 @@ Writes OUT/report.md and its PNGs.
 """
 from absl import app, flags
 
-from darts_rl import cli, report
+from darts_rl import cli
+from darts_rl.analysis import report
 
 flags.DEFINE_string("out", None, "Output directory of the report.")
 flags.DEFINE_string("search", None, "A search workdir (alphas, genotype).")

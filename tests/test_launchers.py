@@ -114,7 +114,7 @@ def test_bad_inputs_one_line_and_nonzero(tmp_path):
   (tmp_path / "bad.json").write_text("{not json")
   bad = launch("evaluate", f"--config={CFG}:evaluate,smoke",
                f"--config.encoder.genotype={tmp_path/'bad.json'}", f"--workdir={tmp_path/'d'}")
-  assert bad.returncode == 1 and "bad.json: genotype is not valid JSON" in bad.stderr
+  assert bad.returncode == 1 and "bad.json: genotype file is not valid JSON" in bad.stderr
   classic = {"format": "darts_rl.genotype/1", "op_set": ["Conv3x3Relu", "SkipConnection", "Zero"],
              "num_nodes": 4, "cells": {"normal": [[["Conv3x3Relu", 0]]] * 1 +
                                        [[["SkipConnection", 0]]] * 3}}
@@ -131,10 +131,10 @@ def test_bad_inputs_one_line_and_nonzero(tmp_path):
 
 
 def test_workdir_of_another_phase_is_refused(tmp_path):
-  from darts_rl import workdir as workdir_lib
+  from darts_rl import artifacts
   from experiments.ppo_procgen import get_config
   w = tmp_path / "w"
-  workdir_lib.claim(str(w), "search", get_config("search,smoke"))
+  artifacts.claim(str(w), "search", get_config("search,smoke"))
   before = (w / "config.json").read_text()
   out = launch("evaluate", f"--config={CFG}:baseline,smoke", f"--workdir={w}")
   assert out.returncode == 1 and "belongs to phase 'search'" in out.stderr

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from darts_rl import compare, random_search, workdir as workdir_lib
+from darts_rl import artifacts, random_search
+from darts_rl.analysis import compare
 from experiments.ppo_procgen import get_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -123,7 +124,7 @@ def test_resume_and_extend(tmp_path, capsys):
   stamp = os.stat(os.path.join(t0, "eval.json")).st_mtime_ns
   # A kill after trial 1's last checkpoint but before its DONE; then the launcher extends the
   # search to 3 trials in worker processes: trial 0 is kept, trial 1 resumes, trial 2 runs.
-  os.remove(os.path.join(w, "trials", "trial_001", workdir_lib.DONE))
+  os.remove(os.path.join(w, "trials", "trial_001", artifacts.DONE))
   out = _launch(w, "--num_trials=3", "--parallel=2")
   assert out.returncode == 0, out.stderr[-2000:]
   assert "1 of 3 trials finished, 2 to run" in out.stdout and "trial 0:" not in out.stdout
@@ -188,7 +189,7 @@ def test_comparison_report_numbers(tmp_path):
   r1 = _trials(tmp_path / "rs1", [2, 1, 4], [5, 5, 5])     # wall 5/10/15
   d0 = _darts(tmp_path, "d0", 100, 40.0, 8.0, 2.5)         # 200 env steps, 48 s
   d1 = _darts(tmp_path, "d1", 150, 30.0, 12.0, 3.5)        # 250 env steps, 42 s
-  assert compare.training_compute(d0[0]) == (100, 40.0)  # wall_s survives the final-eval row
+  assert artifacts.training_compute(d0[0]) == (100, 40.0)  # wall_s survives the final-eval row
   path = compare.write_comparison(str(tmp_path / "out"), [r0, r1], [d0, d1])
   md = open(path).read()
   assert os.path.getsize(tmp_path / "out" / "search_efficiency.png") > 1000
@@ -204,13 +205,13 @@ def test_comparison_report_numbers(tmp_path):
   assert means["**random search**"][6:] == ["3.50 ± 0.50", "2.50 ± 0.50", "3.50 ± 0.50"]
   assert means["**RL-DARTS**"][4:7] == ["225 ± 25", "45.0 s ± 3.0 s", "3.00 ± 0.50"]
 
-  grid, mean, std = compare.mean_band([compare.best_so_far(compare.load_trials(r), "test_levels",
+  grid, mean, std = compare.mean_band([compare.best_so_far(artifacts.read_trials(r), "test_levels",
                                                            "env_steps") for r in (r0, r1)])
   np.testing.assert_allclose(grid, [100, 200, 300])
   np.testing.assert_allclose(mean, [1.5, 2.5, 3.5])
   np.testing.assert_allclose(std, [0.5, 0.5, 0.5])
   # Wall time: cumulative 10/30/60 and 5/10/15; the band covers [10, 15], where both exist.
-  grid, mean, _ = compare.mean_band([compare.best_so_far(compare.load_trials(r), "test_levels",
+  grid, mean, _ = compare.mean_band([compare.best_so_far(artifacts.read_trials(r), "test_levels",
                                                          "wall_s") for r in (r0, r1)])
   np.testing.assert_allclose(grid, [10, 15])
   np.testing.assert_allclose(mean, [1.5, 2.5])

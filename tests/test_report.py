@@ -5,9 +5,10 @@ import os
 import numpy as np
 import pytest
 
-from darts_rl import report
+from darts_rl import artifacts
+from darts_rl.analysis import report
+from darts_rl.analysis.diagram import draw_genotype
 from darts_rl.search.alphas import mixing_weights
-from darts_rl.search.diagram import draw_genotype
 from darts_rl.search.sample import sample_genotype
 
 OPS = ("Conv3x3", "Relu", "Tanh", "SkipConnection", "Zero")
@@ -82,14 +83,10 @@ def _dedup_last(rows):
   return [by_step[s] for s in sorted(by_step)]
 
 
-def test_load_metrics_merges_rows_of_one_step_last_wins(tmp_path):
+def test_series_of_merged_metrics_rows(tmp_path):
   d, _ = _make_search_dir(tmp_path)
-  rows = report.load_metrics(str(d))
-  assert [r["env_steps"] for r in rows] == [0, 100, 200, 300, 400]
-  assert rows[2]["train/return"] == 2.0 and rows[2]["wall_s"] == 21.0
-  # merged: the later row's values win, keys only the earlier row has are kept
-  assert rows[3] == {"env_steps": 300, "wall_s": 31.0, "train/return": 3.0,
-                     "eval/train_levels/return": 777.0}
+  rows = artifacts.read_metrics(str(d))
+  assert rows == _dedup_last(SEARCH_ROWS)
   steps, values = report.series(rows, "train/return")  # the null at env_steps 0 is skipped
   np.testing.assert_array_equal(steps, [100, 200, 300, 400])
   np.testing.assert_array_equal(values, [1.0, 2.0, 3.0, 5.0])
@@ -144,9 +141,8 @@ def test_write_report(tmp_path):
 
 def test_alpha_panels_use_mixing_weights(tmp_path):
   _, arrays = _make_search_dir(tmp_path)
-  data = {"env_steps": np.arange(NUM_STEPS) * 100, "op_names": np.array(OPS),
-          "temperature": np.float64(2.0), **arrays}
-  panels = report.alpha_panels(data)
+  panels = report.alpha_panels(artifacts.AlphaSnapshots(np.arange(NUM_STEPS) * 100, OPS, 2.0,
+                                                        arrays))
   assert len(panels) == NUM_NODES * (NUM_NODES + 1) // 2
   by_title = {p[0]: p for p in panels}
   title, w, labels, pos = by_title["normal n2<-node0"]
@@ -154,18 +150,13 @@ def test_alpha_panels_use_mixing_weights(tmp_path):
   np.testing.assert_allclose(w, np.asarray(mixing_weights(arrays["normal/node2"], 2.0))[:, 1],
                              rtol=1e-6)
   # Non-micro keys: softmax over the last axis, one panel per row.
-  macro = {"env_steps": np.arange(3), "op_names": np.array(["a", "b", "c", "d"]),
-           "temperature": np.float64(1.0), "stage0/block": np.zeros((3, 4)),
-           "width": np.ones((3, 2, 3))}
+  macro = artifacts.AlphaSnapshots(np.arange(3), ("a", "b", "c", "d"), 1.0,
+                                   {"stage0/block": np.zeros((3, 4)), "width": np.ones((3, 2, 3))})
   panels = report.alpha_panels(macro)
   assert [p[0] for p in panels] == ["stage0/block", "width[0]", "width[1]"]
   np.testing.assert_allclose(panels[0][1], 0.25)
   assert panels[1][2] == ["choice 0", "choice 1", "choice 2"]
-  np.savez(tmp_path / "macro.npz", **macro)
-  _assert_png(report.plot_alpha_evolution(str(tmp_path / "macro.npz"), str(tmp_path / "m.png")))
-  np.savez(tmp_path / "bad.npz", env_steps=np.arange(3), **{"normal/node0": np.zeros((2, 1, 5))})
-  with pytest.raises(ValueError, match="bad.npz"):
-    report.plot_alpha_evolution(str(tmp_path / "bad.npz"), str(tmp_path / "b.png"))
+  _assert_png(report.plot_alpha_evolution(macro, str(tmp_path / "m.png")))
 
 
 def test_summary_table_uses_the_evaluation_with_most_episodes(tmp_path):
@@ -174,7 +165,7 @@ def test_summary_table_uses_the_evaluation_with_most_episodes(tmp_path):
   for n, m in ((64, 20.0), (256, 30.0)):  # launch/reevaluate.py's files; 256 > 64 > 16
     (ev / f"eval_{n}.json").write_text(json.dumps(
         dict(EVAL_JSON, episodes=n, train_levels=split(m, n), test_levels=split(m + 1, n))))
-  assert report.load_best_eval(str(ev))[1] == "eval_256.json"
+  assert artifacts.best_eval(str(ev))[1] == "eval_256.json"
   table = report.summary_table({"e": str(ev)})
   assert "| 30.00 ± 1.00 (n=256) | 31.00 ± 1.00 (n=256) |" in table
   assert "standard deviation over n episodes" in table
@@ -182,11 +173,11 @@ def test_summary_table_uses_the_evaluation_with_most_episodes(tmp_path):
   assert "| 20.00 ± 1.00 (n=64) | 21.00 ± 1.00 (n=64) |" in report.summary_table({"e": str(ev)})
   for name in ("eval_64.json", "eval.json"):
     (ev / name).unlink()
-  assert report.load_best_eval(str(ev)) == (None, None)
+  assert artifacts.best_eval(str(ev)) == (None, None)
   assert "standard deviation over n episodes" not in report.summary_table({"e": str(ev)})
   (ev / "eval_64.json").write_text("{not json")
-  with pytest.raises(ValueError, match="eval_64.json"):
-    report.load_best_eval(str(ev))
+  with pytest.raises(artifacts.ArtifactError, match="eval_64.json"):
+    artifacts.best_eval(str(ev))
 
 
 def test_final_evaluations_give_standard_errors_of_the_best_evaluation(tmp_path):
@@ -214,7 +205,8 @@ def test_missing_metrics_is_a_clear_error(tmp_path):
   empty = tmp_path / "not_a_workdir"
   empty.mkdir()
   out = tmp_path / "report"
-  with pytest.raises(ValueError, match=r"not_a_workdir: no metrics.jsonl \(is this a darts-rl"):
+  with pytest.raises(artifacts.ArtifactError,
+                     match=r"not_a_workdir: no metrics.jsonl \(is this a darts-rl"):
     report.write_report(str(out), {"x": str(empty)})
   assert not out.exists()
 
@@ -229,16 +221,6 @@ def test_missing_optional_inputs_are_noted(tmp_path):
   assert "| bare | - | 10 | - | - | - | 1.0 s |" in md
   assert "no alphas.npz" in md and "no genotype.json" in md and "evaluation skipped" in md
   _assert_png(str(tmp_path / "report" / "curves.png"))
-
-
-def test_metrics_truncated_last_line_ignored_malformed_middle_line_raises(tmp_path):
-  d = tmp_path / "run"
-  d.mkdir()
-  (d / "metrics.jsonl").write_text('{"env_steps": 1, "train/return": 1.0}\n{"env_steps": 2, "tr')
-  assert [r["env_steps"] for r in report.load_metrics(str(d))] == [1]
-  (d / "metrics.jsonl").write_text('{"env_steps": 1}\n{oops\n{"env_steps": 2}\n')
-  with pytest.raises(ValueError, match=r"metrics.jsonl:2"):
-    report.load_metrics(str(d))
 
 
 def test_draw_genotype_svg_png_and_describe_fallback(tmp_path):

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from darts_rl.metrics import AlphasHistory
+from darts_rl import artifacts
+from darts_rl.analysis import similarity
 from darts_rl.search import alphas as alphas_lib
-from darts_rl.search import similarity
 from darts_rl.search.discretize import discretize
 
 OPS = ("Conv3x3", "Relu", "Tanh", "SkipConnection", "Zero")
@@ -58,7 +58,7 @@ def test_load_matches_discretization(tmp_path):
   rng = np.random.default_rng(0)
   alphas = {"normal": tuple(rng.normal(size=(1 + i, len(OPS))).astype(np.float32)
                             for i in range(3))}
-  hist = AlphasHistory(str(tmp_path), OPS, 2.0, None)
+  hist = artifacts.AlphasWriter(str(tmp_path), OPS, 2.0, None)
   hist.add(10, alphas_lib.init_alphas(["normal"], 3, len(OPS)))
   hist.add(20, alphas)
   g = discretize(alphas, OPS, k=2, temperature=2.0)
@@ -72,5 +72,5 @@ def test_load_matches_discretization(tmp_path):
   # Each kept edge's op is that edge's best op (rows: node 0 input 0, node 1 inputs 0-1, ...).
   row = {(i, j): r for r, (i, j) in enumerate((i, j) for i in range(3) for j in range(i + 1))}
   assert all(OPS[o.best_ops()[row[i, j]]] == op for _, i, op, j in kept)
-  with pytest.raises(FileNotFoundError, match="no alphas.npz"):
+  with pytest.raises(artifacts.ArtifactError, match="no alphas.npz"):
     similarity.SearchOutcome.load(str(tmp_path / "missing"))

@@ -4,12 +4,12 @@ An encoder is a Flax module called as `module(obs_uint8 [B, H, W, C], alphas) ->
 its initial alphas pytree. Fixed encoders (impala, cnn4, fixed genotype) get `{}` and ignore it,
 so agents never know which encoder they have.
 """
-import json
 from typing import Any, NamedTuple, Optional
 
 import flax.linen as nn
 import jax.numpy as jnp
 
+from darts_rl import artifacts
 from darts_rl.networks import baselines
 from darts_rl.networks.heads import FeatureHead
 from darts_rl.search.macro import MacroSpace
@@ -52,16 +52,9 @@ def make_space(config):
 def load_genotype(space, path: str):
   """Reads genotype.json and checks it fits `space`; ValueError naming the file otherwise."""
   if not path:
-    raise ValueError("encoder.kind=fixed needs --config.encoder.genotype=PATH/genotype.json")
-  try:
-    with open(path) as f:
-      text = f.read()
-  except OSError as e:
-    raise ValueError(f"cannot read genotype file {path}: {e.strerror}") from None
-  try:
-    d = json.loads(text)
-  except json.JSONDecodeError as e:
-    raise ValueError(f"{path}: genotype is not valid JSON: {e}") from None
+    raise ValueError("encoder.kind=fixed needs "
+                     f"--config.encoder.genotype=PATH/{artifacts.GENOTYPE}")
+  d = artifacts.read_genotype_json(path)
   try:
     return space.parse_genotype(d)
   except ValueError as e:

@@ -14,8 +14,8 @@ from typing import Any, Optional, Tuple
 
 from flax import serialization
 
+from darts_rl import artifacts
 from darts_rl import parallel
-from darts_rl import workdir as workdir_lib
 
 _NAME = re.compile(r"^ckpt_(\d+)\.msgpack$")
 
@@ -40,7 +40,7 @@ class Checkpointer:
     """Writes ckpt_<step>.msgpack (host state: numpy leaves) and keeps the last `keep`.
     Call on process 0 only."""
     data = serialization.msgpack_serialize(serialization.to_state_dict(state))
-    workdir_lib.atomic_write(os.path.join(self.directory, f"ckpt_{step}.msgpack"), data, "wb")
+    artifacts.atomic_write(os.path.join(self.directory, f"ckpt_{step}.msgpack"), data, "wb")
     for old in self._steps()[:-self.keep]:
       os.remove(os.path.join(self.directory, f"ckpt_{old}.msgpack"))
 

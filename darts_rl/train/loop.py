@@ -18,11 +18,12 @@ import time
 from typing import Dict, List, Optional, Tuple
 
 import jax
+import ml_collections
 import numpy as np
 
-from darts_rl import metrics as metrics_lib
+from darts_rl import artifacts
 from darts_rl import parallel
-from darts_rl import workdir as workdir_lib
+from darts_rl import progress as progress_lib
 from darts_rl.agents import base as agent_base
 from darts_rl.agents import make_agent
 from darts_rl.networks import make_encoder
@@ -32,7 +33,7 @@ from darts_rl.train.checkpoint import Checkpointer
 
 PHASES = ("search", "evaluate")
 RANDOM_POLICY = "random_policy"  # phase name of evaluate_random_policy's workdirs
-SPLIT_NAMES = evaluation.SPLIT_NAMES
+SPLIT_NAMES = artifacts.SPLIT_KEYS
 
 
 class NaNLossError(FloatingPointError):
@@ -115,12 +116,15 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
   check_phase(config, phase)
   devices = devices or parallel.Devices()
   writer_proc = devices.is_writer
-  if parallel.on_writer(lambda: workdir_lib.claim(workdir, phase, config)):
+  # The encoder first: a bad encoder config or genotype fails before the workdir is claimed.
+  encoder = make_encoder(config.encoder)
+  if parallel.on_writer(lambda: artifacts.claim(workdir, phase, config)):
     if writer_proc:
       print(f"[{phase}] {workdir} already finished; nothing to do.", flush=True)
-    return parallel.on_writer(lambda: workdir_lib.read_json(os.path.join(workdir, "eval.json")))
+    return parallel.on_writer(lambda: artifacts.read_eval(workdir))
   lc = config.loop
-  encoder = make_encoder(config.encoder)
+  if encoder.genotype is not None and writer_proc:
+    print(f"[{phase}] encoder: {encoder.genotype.describe()}", flush=True)
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
   actors = Actors(config.env, config.seed + (parallel.on_writer(ckpt.latest_step) or 0),
                   "train", devices)
@@ -135,15 +139,15 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
     writer = alphas_log = progress = None
     wall0 = time.time()
     if writer_proc:
-      writer = metrics_lib.MetricsWriter(workdir, env_steps if resumed else 0,
-                                         tensorboard=lc.tensorboard)
+      writer = artifacts.MetricsWriter(workdir, env_steps if resumed else 0,
+                                       tensorboard=lc.tensorboard)
       if space is not None:
-        alphas_log = metrics_lib.AlphasHistory(workdir, getattr(space, "op_names", None),
-                                               config.encoder.temperature,
-                                               env_steps if resumed else 0)
+        alphas_log = artifacts.AlphasWriter(workdir, getattr(space, "op_names", None),
+                                            config.encoder.temperature,
+                                            env_steps if resumed else 0)
         if not alphas_log.steps:
           alphas_log.add(env_steps, _alphas(state, devices))
-      progress = metrics_lib.Progress(phase, int(lc.total_env_steps), env_steps)
+      progress = progress_lib.Progress(phase, int(lc.total_env_steps), env_steps)
       # Training wall time carries over a resume (from the last kept metrics row).
       if writer.history:
         wall0 -= writer.history[-1].get("wall_s") or 0.0
@@ -193,18 +197,19 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
     key, ek = jax.random.split(key)
     final = evaluation.evaluate(config, agent.eval_act, state.learner, devices, ek,
                                 lc.eval_splits, lc.eval_episodes, lc.eval_max_env_steps)
-    summary, desc = _eval_summary(final, lc.eval_splits, phase=phase,
-                                  encoder=config.encoder.kind, env_steps=env_steps,
-                                  seed=config.seed)
+    head = dict(phase=phase, encoder=config.encoder.kind, env_steps=env_steps, seed=config.seed)
+    if encoder.genotype is not None:  # the network actually built, shape included
+      head["genotype"] = encoder.genotype.to_dict()
+    summary, desc = _eval_summary(final, lc.eval_splits, **head)
     if writer_proc:
-      workdir_lib.atomic_write_json(os.path.join(workdir, "eval.json"), summary)
+      artifacts.write_eval(workdir, summary)
       final_row = {f"eval/{SPLIT_NAMES[s]}/return": final[s]["mean_return"]
                    for s in lc.eval_splits}
       writer.write(env_steps, dict(final_row, wall_s=time.time() - wall0))
       writer.close()
-      workdir_lib.mark_done(workdir, {"env_steps": env_steps})
+      artifacts.mark_done(workdir, {"env_steps": env_steps})
       print(f"[{phase}] done: {env_steps} env steps; eval return {desc}; wrote "
-            f"{os.path.join(workdir, 'eval.json')}", flush=True)
+            f"{artifacts.eval_path(workdir)}", flush=True)
     return summary
   finally:
     actors.close()
@@ -246,10 +251,10 @@ def evaluate_random_policy(config, workdir: str,
                            devices: Optional[parallel.Devices] = None) -> Dict:
   """eval.json of a uniform random policy on the config's envs, measured like a trained one."""
   devices = devices or parallel.Devices()
-  if parallel.on_writer(lambda: workdir_lib.claim(workdir, RANDOM_POLICY, config)):
+  if parallel.on_writer(lambda: artifacts.claim(workdir, RANDOM_POLICY, config)):
     if devices.is_writer:
       print(f"[{RANDOM_POLICY}] {workdir} already finished; nothing to do.", flush=True)
-    return parallel.on_writer(lambda: workdir_lib.read_json(os.path.join(workdir, "eval.json")))
+    return parallel.on_writer(lambda: artifacts.read_eval(workdir))
   lc = config.loop
   actors = Actors(config.env, config.seed, "train", devices)
   policy = evaluation.RandomPolicy(actors.spec.action_spec)
@@ -261,9 +266,9 @@ def evaluate_random_policy(config, workdir: str,
                                 encoder="none (uniform random actions)", env_steps=0,
                                 seed=config.seed)
   if devices.is_writer:
-    workdir_lib.atomic_write_json(os.path.join(workdir, "eval.json"), summary)
-    workdir_lib.mark_done(workdir)
-    print(f"[{RANDOM_POLICY}] eval return {desc}; wrote {os.path.join(workdir, 'eval.json')}",
+    artifacts.write_eval(workdir, summary)
+    artifacts.mark_done(workdir)
+    print(f"[{RANDOM_POLICY}] eval return {desc}; wrote {artifacts.eval_path(workdir)}",
           flush=True)
   return summary
 
@@ -281,14 +286,12 @@ def reevaluate(workdir: str, episodes: int, devices: Optional[parallel.Devices] 
   devices = devices or parallel.Devices()
 
   def read():
-    if not os.path.exists(os.path.join(workdir, workdir_lib.DONE)):
-      raise workdir_lib.WorkdirError(f"{workdir} is not a finished run (no {workdir_lib.DONE})")
-    phase = workdir_lib.read_json(os.path.join(workdir, "config.json")).get("phase")
-    return {"phase": phase, "config": workdir_lib.config_to_dict(workdir_lib.load_config(workdir))}
+    artifacts.require_done(workdir)
+    return {"phase": artifacts.phase(workdir),
+            "config": artifacts.config_to_dict(artifacts.load_config(workdir))}
 
   head = parallel.on_writer(read)
   phase = head["phase"]
-  import ml_collections
   config = ml_collections.ConfigDict(head["config"])
   # The run's safety cap on evaluation length was sized for its own episode count: scale it.
   lc = config.loop
@@ -303,17 +306,18 @@ def reevaluate(workdir: str, episodes: int, devices: Optional[parallel.Devices] 
       step, state, _, env_steps = _restore(config, agent,
                                            Checkpointer(os.path.join(workdir, "checkpoints")))
       if step is None:
-        raise workdir_lib.WorkdirError(f"{workdir} has no checkpoint to evaluate")
+        raise artifacts.ArtifactError(f"{workdir} has no checkpoint to evaluate")
       learner, eval_act = devices.replicate(state.learner), agent.eval_act
   finally:
     actors.close()
   final = evaluation.evaluate(config, eval_act, learner, devices,
                               jax.random.PRNGKey(config.seed + episodes), lc.eval_splits,
                               episodes, cap)
-  path = os.path.join(workdir, f"eval_{episodes}.json")
   summary, desc = _eval_summary(final, lc.eval_splits, phase=phase, encoder=config.encoder.kind,
-                                env_steps=env_steps, seed=config.seed, episodes=episodes)
+                                env_steps=env_steps, seed=config.seed)
+  summary = dict(summary, episodes=episodes)
   if devices.is_writer:
-    workdir_lib.atomic_write_json(path, summary)
-    print(f"[reevaluate] {episodes} episodes per split: {desc}; wrote {path}", flush=True)
+    artifacts.write_eval(workdir, summary, episodes)
+    print(f"[reevaluate] {episodes} episodes per split: {desc}; wrote "
+          f"{artifacts.eval_path(workdir, episodes)}", flush=True)
   return summary

@@ -1,183 +1,61 @@
 """Reports from workdirs: alpha evolution, genotype diagrams, learning curves, summary table.
 
-Reads (never writes) the workdir contract of WORKSPACE.md:
-  metrics.jsonl   one JSON object per log step: "env_steps", "wall_s", "train/return", ...;
-                  a resumed run may repeat env_steps values: the last occurrence wins.
-  alphas.npz      search only: "env_steps" [S], "op_names" [K], "temperature" (scalar),
-                  "<cell_type>/node<i>" [S, 1 + i, K] raw alphas.
-  genotype.json   Genotype JSON.   eval.json   final evaluation summary.   config.json.
-  eval_<N>.json   re-evaluations with N episodes per split (launch/reevaluate.py); the summary
-                  table shows the evaluation with the most episodes.
-and writes `out_dir/` (usually WORKDIR/report): alphas.png, genotype_<label>.png, curves.png,
-report.md. Every file is written atomically (temp file in the same directory, then rename).
+Reads (never writes) the workdir files of WORKSPACE.md through darts_rl.artifacts: metrics
+(rows merged per env step), alphas history, genotypes, config, and each run's evaluation with
+the most episodes (a re-evaluation eval_<N>.json when there is one, else eval.json). Writes
+`out_dir/` (usually WORKDIR/report): alphas.png, genotype_<label>.png, curves.png, report.md,
+every file atomically.
 
-`write_report` tolerates missing or unreadable optional inputs (it says so in report.md); the
-plotting functions are strict and raise ValueError on malformed input.
+`write_report` tolerates missing or unreadable optional inputs (it says so in report.md); each
+run's metrics must be readable (the artifacts readers raise ArtifactError, one line).
 """
-import json
 import logging
 import math
 import os
-import re
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from darts_rl import workdir as workdir_lib
-from darts_rl.search import diagram
+from darts_rl import artifacts
+from darts_rl.analysis import diagram
+from darts_rl.analysis.genotypes import load_genotype
+from darts_rl.analysis.render import file_label, md_cell, save_figure
+from darts_rl.formatting import format_duration, is_num
 from darts_rl.search.alphas import mixing_weights
-from darts_rl.search.genotype import Genotype
 
-METRICS = "metrics.jsonl"
-ALPHAS = "alphas.npz"
-GENOTYPE = "genotype.json"
-EVAL = "eval.json"
-CONFIG = "config.json"
 TRAIN_RETURN = "train/return"
-EVAL_KEYS = (("eval/train_levels/return", "train levels"), ("eval/test_levels/return", "test levels"))
-_ALPHA_META = ("env_steps", "op_names", "temperature")
-_MICRO_KEY = re.compile(r"^(?P<ct>.+)/node(?P<i>\d+)$")
+EVAL_KEYS = tuple((f"eval/{split}/return", split.replace("_", " ")) for split in artifacts.SPLITS)
 
 
 # --- Reading the workdir -------------------------------------------------------------------
-
-def load_metrics(workdir: str) -> List[dict]:
-  """WORKDIR/metrics.jsonl -> rows sorted by env_steps, one per env_steps (merged, last wins).
-
-  A truncated last line (a run killed mid-write) is ignored; any other malformed line, or a row
-  without an integer "env_steps", is a ValueError naming the file and line.
-  """
-  path = os.path.join(workdir, METRICS)
-  if not os.path.isfile(path):
-    raise ValueError(f"{workdir}: no {METRICS} (is this a darts-rl workdir?)")
-  with open(path) as f:
-    lines = f.read().split("\n")
-  last = max((n for n, l in enumerate(lines) if l.strip()), default=-1)
-  rows = {}
-  for n, line in enumerate(lines):
-    if not line.strip():
-      continue
-    try:
-      row = json.loads(line)
-    except json.JSONDecodeError as e:
-      if n == last:
-        logging.warning("%s:%d: ignoring truncated last line", path, n + 1)
-        continue
-      raise ValueError(f"{path}:{n + 1}: not valid JSON: {e}") from None
-    steps = row.get("env_steps") if isinstance(row, dict) else None
-    if isinstance(steps, bool) or not isinstance(steps, (int, float)) or steps != int(steps):
-      raise ValueError(f"{path}:{n + 1}: a metrics row needs an integer 'env_steps', got {steps!r}")
-    # Rows of one step are merged, later values winning (the final evaluation adds a row at
-    # the last step; a resumed run's writer already dropped rows past its checkpoint).
-    rows[int(steps)] = {**rows.get(int(steps), {}), **row}
-  return [rows[s] for s in sorted(rows)]
-
 
 def series(rows: Sequence[dict], key: str) -> Tuple[np.ndarray, np.ndarray]:
   """(env_steps [N], values [N]) of `key` over rows, skipping rows where it is missing/null/NaN."""
   steps, values = [], []
   for row in rows:
     v = row.get(key)
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+    if is_num(v):
       steps.append(int(row["env_steps"]))
       values.append(float(v))
   return np.asarray(steps, np.int64), np.asarray(values, np.float64)
 
 
-def read_json(path: str) -> dict:
-  with open(path) as f:
-    try:
-      d = json.load(f)
-    except json.JSONDecodeError as e:
-      raise ValueError(f"{path}: not valid JSON: {e}") from None
-  if not isinstance(d, dict):
-    raise ValueError(f"{path}: expected a JSON object")
-  return d
-
-
-def load_eval(workdir: str) -> Optional[dict]:
-  """WORKDIR/eval.json as a dict, or None when absent. ValueError if malformed."""
-  path = os.path.join(workdir, EVAL)
-  if not os.path.isfile(path):
-    return None
-  return _load_eval_file(path)
-
-
-def _load_eval_file(path: str) -> dict:
-  d = read_json(path)
-  for split in ("train_levels", "test_levels"):
-    s = d.get(split)
-    if s is not None and not (isinstance(s, dict) and is_num(s.get("mean_return"))):
-      raise ValueError(f"{path}: '{split}' must be an object with a numeric 'mean_return'")
-  return d
-
-
-_REEVAL = re.compile(r"^eval_(?P<n>\d+)\.json$")
-
-
-def load_best_eval(workdir: str) -> Tuple[Optional[dict], Optional[str]]:
-  """(evaluation, file name) with the most episodes: a re-evaluation eval_<N>.json (largest N)
-  when there is one, else eval.json; (None, None) when there is neither. ValueError if the
-  chosen file is malformed."""
-  names = os.listdir(workdir) if os.path.isdir(workdir) else []
-  reevals = sorted((int(m["n"]), n) for n in names for m in [_REEVAL.match(n)] if m)
-  if reevals:
-    name = reevals[-1][1]
-    return _load_eval_file(os.path.join(workdir, name)), name
-  d = load_eval(workdir)
-  return (d, EVAL) if d is not None else (None, None)
-
-
-def load_genotype(path: str):
-  """genotype.json -> Genotype, or MacroGenotype when its "format" says so. ValueError if it is
-  not a valid genotype of either kind."""
-  try:
-    d = read_json(path)
-    if str(d.get("format", "")).startswith("darts_rl.macro_genotype/"):
-      from darts_rl.search import macro  # only macro runs need it
-      return macro.MacroGenotype.from_dict(d)
-    return Genotype.from_dict(d)
-  except ValueError as e:
-    raise ValueError(f"{path}: {e}".replace(f"{path}: {path}: ", f"{path}: ")) from None
-
-
 def encoder_kind(workdir: str) -> str:
   """config.json's encoder.kind, else eval.json's "encoder", else '-'."""
-  path = os.path.join(workdir, CONFIG)
-  if os.path.isfile(path):
+  for read, key in ((artifacts.read_config, "encoder"), (artifacts.read_eval, "encoder")):
     try:
-      enc = read_json(path).get("encoder")
-      if isinstance(enc, dict) and enc.get("kind"):
-        return str(enc["kind"])
-    except ValueError:
-      pass
-  try:
-    ev = load_eval(workdir)
-  except ValueError:
-    ev = None
-  if ev and ev.get("encoder"):
-    return str(ev["encoder"])
+      value = read(workdir).get(key)
+    except artifacts.ArtifactError:
+      continue
+    if isinstance(value, dict):  # config.json's encoder section
+      value = value.get("kind")
+    if value:
+      return str(value)
   return "-"
 
 
-def is_num(v) -> bool:
-  return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 # --- Formatting ----------------------------------------------------------------------------
-
-def format_duration(seconds: Optional[float]) -> str:
-  """95.0 -> '1m 35s'; 7384 -> '2h 03m'; 12.34 -> '12.3 s'; None -> '-'."""
-  if not is_num(seconds):
-    return "-"
-  if seconds < 60:
-    return f"{seconds:.1f} s"
-  s = int(round(seconds))
-  if s < 3600:
-    return f"{s // 60}m {s % 60:02d}s"
-  return f"{s // 3600}h {s % 3600 // 60:02d}m"
-
 
 def _mean_std(d: Optional[dict]) -> str:
   """'mean ± std (n=episodes)' of one split of an evaluation, as much of it as is there."""
@@ -188,36 +66,22 @@ def _mean_std(d: Optional[dict]) -> str:
   return text + (f" (n={n})" if is_num(n) else "")
 
 
-def md_cell(text: str) -> str:
-  return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 # --- Plots -----------------------------------------------------------------------------------
 
-def alpha_panels(data: Mapping[str, np.ndarray]) -> List[Tuple[str, np.ndarray, List[str],
-                                                              Tuple[int, int]]]:
-  """Alphas history (as loaded from alphas.npz) -> [(title, weights [S, K], labels, (row, col))].
+def alpha_panels(snaps: artifacts.AlphaSnapshots) -> List[Tuple[str, np.ndarray, List[str],
+                                                                Tuple[int, int]]]:
+  """An alphas history (artifacts.read_alphas) -> [(title, weights [S, K], labels, (row, col))].
 
-  Micro keys "<ct>/node<i>" [S, 1 + i, K] give one panel per edge (row = cell type x node,
-  col = input); any other key [S, ..., K] gives one panel per row of its flattened middle axes.
+  Micro leaves "<ct>/node<i>" [S, 1 + i, K] give one panel per edge (row = cell type x node,
+  col = input); any other leaf [S, ..., K] gives one panel per row of its flattened middle axes.
   Weights are `mixing_weights(alpha, temperature)` over the last axis.
   """
-  if "env_steps" not in data:
-    raise ValueError("alphas history lacks 'env_steps'")
-  steps = np.asarray(data["env_steps"])
-  op_names = [str(o) for o in np.asarray(data["op_names"]).reshape(-1)] if "op_names" in data else []
-  temperature = float(np.asarray(data["temperature"])) if "temperature" in data else 1.0
-  keys = [k for k in data if k not in _ALPHA_META]
-  if not keys:
-    raise ValueError("alphas history has no alpha arrays")
+  op_names, temperature, data = snaps.op_names, snaps.temperature, snaps.leaves
   micro, other = [], []
-  for key in keys:
-    a = np.asarray(data[key])
-    if a.ndim < 2 or a.shape[0] != steps.shape[0]:
-      raise ValueError(f"alphas '{key}' has shape {a.shape}; expected [S={steps.shape[0]}, ..., K]")
-    m = _MICRO_KEY.match(key)
-    if m and a.ndim == 3 and a.shape[1] == int(m["i"]) + 1:
-      micro.append((m["ct"], int(m["i"]), key))
+  for key, a in data.items():
+    leaf = artifacts.micro_leaf(key)
+    if leaf and a.ndim == 3 and a.shape[1] == leaf[1] + 1:
+      micro.append((*leaf, key))
     else:
       other.append(key)
   panels = []
@@ -250,21 +114,11 @@ def _labels(op_names: Sequence[str], k: int) -> List[str]:
   return list(op_names) if len(op_names) == k else [f"choice {c}" for c in range(k)]
 
 
-def plot_alpha_evolution(alphas_npz_path: str, out_png: str) -> str:
-  """alphas.npz -> out_png: one subplot per edge, one line per op (mixing weight vs env_steps).
-
-  Input as in the module docstring; ValueError if the file is malformed. Returns out_png.
-  """
-  try:
-    with np.load(alphas_npz_path, allow_pickle=False) as z:
-      data = {k: z[k] for k in z.files}
-  except (OSError, ValueError) as e:
-    raise ValueError(f"{alphas_npz_path}: cannot read alphas history: {e}") from None
-  try:
-    panels = alpha_panels(data)
-  except ValueError as e:
-    raise ValueError(f"{alphas_npz_path}: {e}") from None
-  steps = np.asarray(data["env_steps"])
+def plot_alpha_evolution(snaps: artifacts.AlphaSnapshots, out_png: str) -> str:
+  """An alphas history -> out_png: one subplot per edge, one line per op (mixing weight vs
+  env_steps). Returns out_png."""
+  panels = alpha_panels(snaps)
+  steps = snaps.env_steps
   nrows = max(p[3][0] for p in panels) + 1
   ncols = max(p[3][1] for p in panels) + 1
   fig = Figure(figsize=(3.0 * ncols + 1.6, 1.9 * nrows + 0.8))
@@ -292,26 +146,25 @@ def plot_alpha_evolution(alphas_npz_path: str, out_png: str) -> str:
       ax.set_xlabel("env steps", fontsize=8)
     if c == 0:
       ax.set_ylabel("weight", fontsize=8)
-  temperature = float(np.asarray(data["temperature"])) if "temperature" in data else 1.0
   fig.legend(list(handles.values()), list(handles), loc="center right", fontsize=8,
-             title=f"op (T={temperature:g})", title_fontsize=8, frameon=False)
+             title=f"op (T={snaps.temperature:g})", title_fontsize=8, frameon=False)
   fig.suptitle("Mixing weights over search", fontsize=11)
-  return diagram.save_figure(fig, out_png)
+  return save_figure(fig, out_png)
 
 
 def final_evaluations(runs: Mapping[str, str]) -> Dict[str, Dict[str, Tuple[float, float, int]]]:
   """{label: {split: (mean return, standard error, episodes)}} from each run's evaluation with
-  the most episodes (load_best_eval). Runs without one (or with a malformed one, logged) are
+  the most episodes (artifacts.best_eval). Runs without one (or with a malformed one, logged) are
   left out; the standard error is nan when std or episodes are missing."""
   out = {}
   for label, wd in runs.items():
     try:
-      ev, _ = load_best_eval(wd)
-    except ValueError as e:
+      ev, _ = artifacts.best_eval(wd)
+    except artifacts.ArtifactError as e:
       logging.warning("%s", e)
       continue
     splits = {}
-    for split in ("train_levels", "test_levels"):
+    for split in artifacts.SPLITS:
       s = (ev or {}).get(split)
       if not s:
         continue
@@ -328,7 +181,7 @@ def plot_learning_curves(runs: Mapping[str, str], out_png: str, key: str = TRAIN
   in-training evaluations (train levels solid, test levels dashed) when some run has two or
   more; and each run's final evaluation (final_evaluations: mean ± standard error, train
   levels filled, test levels open), one column per run. Returns out_png."""
-  data = {label: load_metrics(wd) for label, wd in runs.items()}
+  data = {label: artifacts.read_metrics(wd) for label, wd in runs.items()}
   finals = final_evaluations(runs)
   has_curves = any(series(rows, k)[0].size >= 2 for rows in data.values() for k, _ in EVAL_KEYS)
   n_panels = 1 + has_curves + bool(finals)
@@ -374,7 +227,7 @@ def plot_learning_curves(runs: Mapping[str, str], out_png: str, key: str = TRAIN
     ax.set_title("final evaluation (mean ± standard error)", fontsize=10)
     ax.legend(fontsize=7, frameon=False)
   fig.tight_layout()
-  return diagram.save_figure(fig, out_png)
+  return save_figure(fig, out_png)
 
 
 def _finish_axes(ax, plotted: bool):
@@ -399,23 +252,23 @@ def final_return(rows: Sequence[dict], key: str = TRAIN_RETURN, last: int = 3) -
 def summary_table(runs: Mapping[str, str]) -> str:
   """runs {label: workdir} -> markdown table: run, encoder, env steps, final train return
   (mean of the last 3 logged 'train/return'), eval train/test levels mean ± std (n = episodes)
-  of the evaluation with the most episodes (load_best_eval; else the last in-training
+  of the evaluation with the most episodes (artifacts.best_eval; else the last in-training
   evaluation, marked *), wall time."""
   header = ("| run | encoder | env steps | train return (last 3) | eval train levels "
             "| eval test levels | wall time |")
   lines = [header, "|" + "---|" * 7]
   footnote = any_eval = False
   for label, wd in runs.items():
-    rows = load_metrics(wd)
+    rows = artifacts.read_metrics(wd)
     try:
-      ev, _ = load_best_eval(wd)
-    except ValueError as e:
+      ev, _ = artifacts.best_eval(wd)
+    except artifacts.ArtifactError as e:
       logging.warning("%s", e)
       ev = None
     any_eval |= ev is not None
     fr = final_return(rows)
     cells = []
-    for (key, _), split in zip(EVAL_KEYS, ("train_levels", "test_levels")):
+    for (key, _), split in zip(EVAL_KEYS, artifacts.SPLITS):
       if ev is not None:
         cells.append(_mean_std(ev.get(split)))
       else:
@@ -429,10 +282,10 @@ def summary_table(runs: Mapping[str, str]) -> str:
         format_duration(wall[-1] if wall.size else None))) + " |")
   if any_eval:
     lines += ["", "± is the standard deviation over n episodes (standard error: std / √n); each "
-              "run's evaluation with the most episodes (eval_<N>.json from launch/reevaluate.py "
-              "when there is one, else eval.json)."]
+              f"run's evaluation with the most episodes ({artifacts.REEVAL} from "
+              f"launch/reevaluate.py when there is one, else {artifacts.EVAL})."]
   if footnote:
-    lines += ["", "\\* last in-training evaluation (no eval.json)."]
+    lines += ["", f"\\* last in-training evaluation (no {artifacts.EVAL})."]
   return "\n".join(lines)
 
 
@@ -441,7 +294,7 @@ def per_game_table(runs: Mapping[str, str]) -> Optional[str]:
   finals, games = {}, []
   prefix = TRAIN_RETURN + "/"
   for label, wd in runs.items():
-    rows = load_metrics(wd)
+    rows = artifacts.read_metrics(wd)
     keys = sorted({k for row in rows for k in row if k.startswith(prefix)})
     finals[label] = {k[len(prefix):]: final_return(rows, k) for k in keys}
     games += [g for g in finals[label] if g not in games]
@@ -456,33 +309,18 @@ def per_game_table(runs: Mapping[str, str]) -> Optional[str]:
 
 # --- The report ------------------------------------------------------------------------------
 
-def write_text(path: str, text: str):
-  workdir_lib.atomic_write(path, text)
-
-
-def file_label(label: str, taken: set) -> str:
-  base = re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("._") or "run"
-  name, n = base, 1
-  while name in taken:
-    n += 1
-    name = f"{base}_{n}"
-  taken.add(name)
-  return name
-
-
 def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str] = None,
                  title: str = "darts-rl report") -> str:
   """Writes out_dir/{alphas.png, genotype_<label>.png, curves.png, report.md}; returns the path
   of report.md.
 
-  runs: {label: workdir}, each with a metrics.jsonl (else ValueError); search_dir: an optional
-  search workdir whose alphas.npz (and genotype.json) are drawn. Missing or unreadable optional
-  inputs (alphas.npz, genotype.json, eval.json, config.json) are skipped with a note.
+  runs: {label: workdir}, each with a readable metrics.jsonl (else ArtifactError);
+  search_dir: an optional search workdir whose alphas.npz (and genotype.json) are drawn.
+  Missing or unreadable optional inputs (alphas.npz, genotype.json, eval.json, config.json)
+  are skipped with a note.
   """
   runs = dict(runs)
-  for wd in runs.values():
-    if not os.path.isfile(os.path.join(wd, METRICS)):
-      raise ValueError(f"{wd}: no {METRICS} (is this a darts-rl workdir?)")
+  metrics = {label: artifacts.read_metrics(wd) for label, wd in runs.items()}
   if search_dir is not None and not os.path.isdir(search_dir):
     raise ValueError(f"{search_dir}: search_dir is not a directory")
   if not runs and search_dir is None:
@@ -505,26 +343,21 @@ def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str
     plot_learning_curves(runs, os.path.join(out_dir, "curves.png"))
     md += ["## Learning curves", "", "![learning curves](curves.png)", ""]
     for label, wd in runs.items():
-      if not series(load_metrics(wd), TRAIN_RETURN)[0].size:
-        notes.append(f"run '{label}': no '{TRAIN_RETURN}' values in {METRICS}.")
+      if not series(metrics[label], TRAIN_RETURN)[0].size:
+        notes.append(f"run '{label}': no '{TRAIN_RETURN}' values in {artifacts.METRICS}.")
       try:
-        load_best_eval(wd)
-      except ValueError as e:
+        artifacts.best_eval(wd)
+      except artifacts.ArtifactError as e:
         notes.append(f"run '{label}': evaluation skipped: {e}")
 
   if search_dir is not None:
     md += ["## Architecture weights", ""]
-    path = os.path.join(search_dir, ALPHAS)
-    if os.path.isfile(path):
-      try:
-        plot_alpha_evolution(path, os.path.join(out_dir, "alphas.png"))
-        md += ["![mixing weights over search](alphas.png)", ""]
-      except ValueError as e:
-        notes.append(f"alphas.npz skipped: {e}")
-        md += ["(alphas.npz could not be read; see Notes.)", ""]
-    else:
-      notes.append(f"{search_dir}: no {ALPHAS}; no alpha-evolution plot.")
-      md += [f"(no {ALPHAS} in the search workdir)", ""]
+    try:
+      plot_alpha_evolution(artifacts.read_alphas(search_dir), os.path.join(out_dir, "alphas.png"))
+      md += ["![mixing weights over search](alphas.png)", ""]
+    except artifacts.ArtifactError as e:
+      notes.append(f"no alpha-evolution plot: {e}")
+      md += ["(no alpha-evolution plot; see Notes.)", ""]
 
   # Genotypes: every run dir, then the search dir unless it is one of the runs.
   sources = list(runs.items())
@@ -534,13 +367,13 @@ def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str
   taken: set = set()
   genotype_md = []
   for label, wd in sources:
-    path = os.path.join(wd, GENOTYPE)
+    path = artifacts.genotype_path(wd)
     if not os.path.isfile(path):
       continue
     try:
       g = load_genotype(path)
-    except (ValueError, OSError) as e:
-      notes.append(f"run '{label}': genotype.json skipped: {e}")
+    except artifacts.ArtifactError as e:
+      notes.append(f"run '{label}': genotype skipped: {e}")
       continue
     png = f"genotype_{file_label(label, taken)}.png"
     diagram.draw_genotype(g, os.path.join(out_dir, png))
@@ -549,10 +382,8 @@ def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str
   if genotype_md:
     md += ["## Genotypes", ""] + genotype_md
   else:
-    notes.append("no genotype.json in any workdir; no genotype diagram.")
+    notes.append(f"no {artifacts.GENOTYPE} in any workdir; no genotype diagram.")
 
   if notes:
     md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
-  report = os.path.join(out_dir, "report.md")
-  write_text(report, "\n".join(md))
-  return report
+  return artifacts.write_report_md(out_dir, "\n".join(md))

@@ -1,12 +1,11 @@
 """Search efficiency: best-so-far evaluation return against compute, random search vs RL-DARTS.
 
-Reads (never writes) finished workdirs:
-  random search   RANDOM_DIR/trials.jsonl (darts_rl/random_search.py): the trials in index
-                  order; compute is cumulative over them (env steps and training wall time).
+Reads (never writes) finished workdirs through darts_rl.artifacts:
+  random search   its trials (trials.jsonl, darts_rl/random_search.py) in index order;
+                  compute is cumulative over them (env steps and training wall time).
   RL-DARTS        a search workdir and the evaluate workdir of its discretized cell; compute
-                  is the search's plus that one evaluation's (eval.json env_steps or the last
-                  metrics.jsonl row; the largest metrics.jsonl wall_s), and its return is the
-                  evaluation's.
+                  is the search's plus that one evaluation's (artifacts.training_compute), and
+                  its return is the evaluation's.
 Returns are eval.json-style `mean_return` on test levels when every run has them, else on
 train levels (the report says which). Final-evaluation episodes are not counted as compute
 on either side. Several workdirs per method are seeds: the plot shows each seed's best-so-far
@@ -16,7 +15,6 @@ RL-DARTS budget.
 
 Writes out_dir/{search_efficiency.png, report.md} atomically.
 """
-import json
 import math
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -24,78 +22,20 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from darts_rl import report
-from darts_rl.search import diagram
+from darts_rl import artifacts
+from darts_rl.analysis.render import file_label, md_cell, save_figure
+from darts_rl.formatting import format_duration, is_num
 
-TRIALS = "trials.jsonl"
-SPLITS = ("test_levels", "train_levels")  # preference order of the compared return
 COMPUTE = (("env_steps", "env steps"), ("wall_s", "wall time (s)"))
 
 
 # --- Reading --------------------------------------------------------------------------------
 
-def training_compute(workdir: str) -> Tuple[int, Optional[float]]:
-  """(env steps, training wall seconds) of a run: eval.json env_steps, else the last metrics
-  row's; the largest metrics.jsonl wall_s (training time, carried over resumes), else None.
-
-  Reads metrics.jsonl itself: the final evaluation row repeats the last env_steps without
-  wall_s, so a one-row-per-step view would lose it."""
-  rows = report.load_metrics(workdir)  # validates the file
-  ev = report.load_eval(workdir)
-  steps = int(ev["env_steps"]) if ev and report.is_num(ev.get("env_steps")) else (
-      int(rows[-1]["env_steps"]) if rows else 0)
-  walls = []
-  with open(os.path.join(workdir, report.METRICS)) as f:
-    for line in f:
-      try:
-        v = json.loads(line).get("wall_s")
-      except (json.JSONDecodeError, AttributeError):
-        continue
-      if report.is_num(v):
-        walls.append(float(v))
-  return steps, (max(walls) if walls else None)
-
-
-def load_trials(random_dir: str) -> List[dict]:
-  """RANDOM_DIR/trials.jsonl -> rows sorted by trial index; ValueError naming the file and
-  line when a row lacks trial, env_steps or a split's mean_return."""
-  path = os.path.join(random_dir, TRIALS)
-  if not os.path.isfile(path):
-    raise ValueError(f"{random_dir}: no {TRIALS} (is this a random-search workdir?)")
-  rows = []
-  with open(path) as f:
-    for n, line in enumerate(f, 1):
-      if not line.strip():
-        continue
-      try:
-        row = json.loads(line)
-      except json.JSONDecodeError as e:
-        raise ValueError(f"{path}:{n}: not valid JSON: {e}") from None
-      ok = (isinstance(row, dict) and isinstance(row.get("trial"), int)
-            and report.is_num(row.get("env_steps"))
-            and any(isinstance(row.get(s), dict) for s in SPLITS)
-            and all(_is_return(row[s].get("mean_return")) for s in SPLITS if s in row))
-      if not ok:
-        raise ValueError(f"{path}:{n}: a trial row needs 'trial', 'env_steps' and "
-                         "'test_levels' or 'train_levels' with a 'mean_return' (number or null)")
-      rows.append(row)
-  if not rows:
-    raise ValueError(f"{path}: no finished trials")
-  return sorted(rows, key=lambda r: r["trial"])
-
-
-def _is_return(v) -> bool:
-  return v is None or report.is_num(v)  # null: the evaluation finished no episode
-
-
 def load_darts(search_dir: str, eval_dir: str) -> dict:
   """{search_env_steps, search_wall_s, eval_env_steps, eval_wall_s, env_steps, wall_s, eval}."""
-  ev = report.load_eval(eval_dir)
-  if ev is None:
-    raise ValueError(f"{eval_dir}: no eval.json (has the evaluation of the discretized cell "
-                     "finished?)")
-  s_steps, s_wall = training_compute(search_dir)
-  e_steps, e_wall = training_compute(eval_dir)
+  ev = artifacts.read_eval(eval_dir)
+  s_steps, s_wall = artifacts.training_compute(search_dir)
+  e_steps, e_wall = artifacts.training_compute(eval_dir)
   wall = s_wall + e_wall if s_wall is not None and e_wall is not None else None
   return {"search_env_steps": s_steps, "search_wall_s": s_wall, "eval_env_steps": e_steps,
           "eval_wall_s": e_wall, "env_steps": s_steps + e_steps, "wall_s": wall, "eval": ev}
@@ -103,8 +43,8 @@ def load_darts(search_dir: str, eval_dir: str) -> dict:
 
 def _seed(workdir: str) -> str:
   try:
-    return str(report.read_json(os.path.join(workdir, report.CONFIG)).get("seed", "-"))
-  except (OSError, ValueError):
+    return str(artifacts.read_config(workdir).get("seed", "-"))
+  except artifacts.ArtifactError:
     return "-"
 
 
@@ -112,21 +52,19 @@ def _seed(workdir: str) -> str:
 
 def choose_split(trial_lists: Sequence[List[dict]], evals: Sequence[dict]) -> str:
   """'test_levels' when every trial row and every evaluation has it, else 'train_levels'."""
-  has = lambda d: isinstance(d.get("test_levels"), dict)
-  if all(has(r) for rows in trial_lists for r in rows) and all(has(e) for e in evals):
-    return "test_levels"
-  for d in [r for rows in trial_lists for r in rows] + list(evals):
-    if not isinstance(d.get("train_levels"), dict):
-      raise ValueError("runs have neither test levels everywhere nor train levels everywhere: "
-                       "nothing comparable")
-  return "train_levels"
+  runs = [r for rows in trial_lists for r in rows] + list(evals)
+  for split in reversed(artifacts.SPLITS):  # the held-out levels first
+    if all(isinstance(d.get(split), dict) for d in runs):
+      return split
+  raise ValueError("runs have neither test levels everywhere nor train levels everywhere: "
+                   "nothing comparable")
 
 
 def best_so_far(trials: Sequence[dict], split: str, compute: str) -> Tuple[np.ndarray, np.ndarray]:
   """(cumulative compute [N], best return so far [N]) over trials in order. compute: env_steps
   or wall_s (NaN from the first trial without it). A trial without a return (null) costs
   compute and changes no best; the best is NaN until the first return."""
-  used = np.cumsum([float(r[compute]) if report.is_num(r.get(compute)) else math.nan
+  used = np.cumsum([float(r[compute]) if is_num(r.get(compute)) else math.nan
                     for r in trials])
   rets = [r[split]["mean_return"] for r in trials]
   best = np.fmax.accumulate([math.nan if v is None else float(v) for v in rets])
@@ -181,7 +119,7 @@ def plot_comparison(random_runs: Dict[str, List[dict]], darts_runs: Dict[str, di
               label=f"random search (mean ± std, {len(curves)} seeds)")
       ax.fill_between(grid, mean - std, mean + std, step="post", color="C0", alpha=0.2)
     pts = [(d[compute], d["eval"][split]["mean_return"]) for d in darts_runs.values()
-           if report.is_num(d[compute])]
+           if is_num(d[compute])]
     if pts:
       xs, ys = np.array(pts).T
       ax.scatter(xs, ys, color="C3", s=14, alpha=0.5, zorder=3)
@@ -198,7 +136,7 @@ def plot_comparison(random_runs: Dict[str, List[dict]], darts_runs: Dict[str, di
       ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="gray")
   fig.suptitle("Search efficiency: best evaluated architecture vs compute", fontsize=11)
   fig.tight_layout()
-  return diagram.save_figure(fig, out_png)
+  return save_figure(fig, out_png)
 
 
 def comparison_table(random_runs: Dict[str, List[dict]], darts_runs: Dict[str, dict],
@@ -207,7 +145,7 @@ def comparison_table(random_runs: Dict[str, List[dict]], darts_runs: Dict[str, d
   the best return within the mean RL-DARTS env-step and wall-time budgets."""
   seeds = seeds or {}
   budget = {c: np.mean([d[c] for d in darts_runs.values()]) if darts_runs and all(
-      report.is_num(d[c]) for d in darts_runs.values()) else None for c, _ in COMPUTE}
+      is_num(d[c]) for d in darts_runs.values()) else None for c, _ in COMPUTE}
   head = ("| method | run | seed | architectures trained | env steps | wall time | best return "
           "| best within RL-DARTS env steps | best within RL-DARTS wall time |")
   lines = [head, "|" + "---|" * 9]
@@ -224,9 +162,9 @@ def comparison_table(random_runs: Dict[str, List[dict]], darts_runs: Dict[str, d
                  ("b_steps", within["env_steps"]), ("b_wall", within["wall_s"]),
                  ("n", len(trials))):
       rand[k].append(v)
-    lines.append("| " + " | ".join(report.md_cell(c) for c in (
+    lines.append("| " + " | ".join(md_cell(c) for c in (
         "random search", label, seeds.get(label, "-"), len(trials), int(used["env_steps"]),
-        report.format_duration(wall), cell(best), cell(within["env_steps"]),
+        format_duration(wall), cell(best), cell(within["env_steps"]),
         cell(within["wall_s"]))) + " |")
   darts = {"best": [], "steps": [], "wall": []}
   for label, d in darts_runs.items():
@@ -234,9 +172,9 @@ def comparison_table(random_runs: Dict[str, List[dict]], darts_runs: Dict[str, d
     darts["best"].append(ret)
     darts["steps"].append(d["env_steps"])
     darts["wall"].append(d["wall_s"])
-    lines.append("| " + " | ".join(report.md_cell(c) for c in (
+    lines.append("| " + " | ".join(md_cell(c) for c in (
         "RL-DARTS", label, seeds.get(label, "-"), "supernet + 1", d["env_steps"],
-        report.format_duration(d["wall_s"]), f"{ret:.2f}", "-", "-")) + " |")
+        format_duration(d["wall_s"]), f"{ret:.2f}", "-", "-")) + " |")
   if random_runs:
     lines.append("| " + " | ".join((
         "**random search**", f"mean ± std ({len(random_runs)})", "-",
@@ -262,32 +200,30 @@ def write_comparison(out_dir: str, random_dirs: Sequence[str],
   random_runs, darts_runs, seeds, sources = {}, {}, {}, []
   taken: set = set()
   for d in random_dirs:
-    label = report.file_label(os.path.basename(os.path.normpath(d)), taken)
-    random_runs[label], seeds[label] = load_trials(d), _seed(d)
+    label = file_label(os.path.basename(os.path.normpath(d)), taken)
+    random_runs[label], seeds[label] = artifacts.read_trials(d), _seed(d)
     sources.append(("random search", label, d))
   for s, e in darts_pairs:
-    label = report.file_label(os.path.basename(os.path.normpath(s)), taken)
+    label = file_label(os.path.basename(os.path.normpath(s)), taken)
     darts_runs[label], seeds[label] = load_darts(s, e), _seed(s)
     sources.append(("RL-DARTS", label, f"{s} + {e}"))
   split = choose_split(list(random_runs.values()), [d["eval"] for d in darts_runs.values()])
   os.makedirs(out_dir, exist_ok=True)
   plot_comparison(random_runs, darts_runs, split, os.path.join(out_dir, "search_efficiency.png"))
   budget = [f"{np.mean([d[c] for d in darts_runs.values()]):.6g} {c}" for c, _ in COMPUTE
-            if darts_runs and all(report.is_num(d[c]) for d in darts_runs.values())]
+            if darts_runs and all(is_num(d[c]) for d in darts_runs.values())]
   md = [f"# {title}", "",
         f"Return: final evaluation `mean_return` on **{split.replace('_', ' ')}**"
         + ("" if split == "test_levels" else " (not every run has test levels)") + ". "
-        "Compute: training env steps and training wall time (metrics.jsonl `wall_s`); final "
+        f"Compute: training env steps and training wall time ({artifacts.METRICS} `wall_s`); final "
         "evaluations are not counted. Random search: cumulative over its trials in index order. "
         "RL-DARTS: the search plus one evaluation of its discretized cell. Mean ± std is over "
         "seeds (population std).", "",
         "| method | run | workdir |", "|---|---|---|"]
-  md += [f"| {m} | {report.md_cell(l)} | `{report.md_cell(p)}` |" for m, l, p in sources]
+  md += [f"| {m} | {md_cell(l)} | `{md_cell(p)}` |" for m, l, p in sources]
   md += ["", "## Best return so far vs compute", "", "![search efficiency](search_efficiency.png)",
          "", "## Table", ""]
   if budget:
     md += [f"RL-DARTS budget (mean over seeds): {', '.join(budget)}.", ""]
   md += [comparison_table(random_runs, darts_runs, split, seeds), ""]
-  path = os.path.join(out_dir, "report.md")
-  report.write_text(path, "\n".join(md))
-  return path
+  return artifacts.write_report_md(out_dir, "\n".join(md))

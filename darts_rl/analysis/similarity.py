@@ -12,18 +12,19 @@ genotype discretized from them. Two searches of the same space compare as:
 and each search on its own as `moved`: the largest |w - 1/K| over its edges, how far it got
 from the uniform start (agreement between searches that barely moved says little).
 
-Reads files only; alphas.npz is self-describing (op names, temperature; darts_rl.metrics).
+Reads files only, through darts_rl.artifacts (alphas.npz names its ops and temperature).
 """
 import itertools
-import json
 import os
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from darts_rl import artifacts
+from darts_rl.analysis.genotypes import load_genotype
 from darts_rl.search import alphas as alphas_lib
-from darts_rl.search import genotype as genotype_lib
 from darts_rl.search import ops
+from darts_rl.search.genotype import Genotype
 
 
 class SearchOutcome:
@@ -36,28 +37,20 @@ class SearchOutcome:
   @classmethod
   def load(cls, workdir: str, name: Optional[str] = None) -> "SearchOutcome":
     """From WORKDIR/alphas.npz (last snapshot) and WORKDIR/genotype.json when present."""
-    path = os.path.join(workdir, "alphas.npz")
-    if not os.path.exists(path):
-      raise FileNotFoundError(f"{workdir} has no alphas.npz (is it a search workdir?)")
-    with np.load(path) as d:
-      meta = ("env_steps", "op_names", "temperature")
-      leaves = [k for k in d.files if k not in meta]  # the writer's order: cell, node
-      if not leaves or "op_names" not in d.files or not len(d["env_steps"]):
-        raise ValueError(f"{path} holds no alphas snapshot")
-      op_names = [str(s) for s in d["op_names"]]
-      t = float(d["temperature"]) if "temperature" in d.files else 1.0
-      weights = {k: np.asarray(alphas_lib.mixing_weights(d[k][-1], t), np.float64)
-                 for k in leaves}
+    snaps = artifacts.read_alphas(workdir)
+    if not snaps.op_names:
+      raise artifacts.ArtifactError(f"{workdir}: its alphas name no op set (a macro search?); "
+                                    "cells are compared edge by edge for micro searches")
+    weights = {k: np.asarray(alphas_lib.mixing_weights(a[-1], snaps.temperature), np.float64)
+               for k, a in snaps.leaves.items()}  # the writer's order: cell, node
     kept = None
-    gpath = os.path.join(workdir, "genotype.json")
-    if os.path.exists(gpath):
-      with open(gpath) as f:
-        d = json.load(f)
-      if d.get("format") == genotype_lib.FORMAT:  # micro genotypes only
-        g = genotype_lib.Genotype.from_dict(d)
-        kept = frozenset((ct, i, op, j) for ct, cell in g.cells
-                         for i, edges in enumerate(cell) for op, j in edges)
-    return cls(name or os.path.basename(os.path.normpath(workdir)), op_names, weights, kept)
+    path = artifacts.genotype_path(workdir)
+    g = load_genotype(path) if os.path.exists(path) else None
+    if isinstance(g, Genotype):  # micro genotypes only
+      kept = frozenset((ct, i, op, j) for ct, cell in g.cells
+                       for i, edges in enumerate(cell) for op, j in edges)
+    return cls(name or os.path.basename(os.path.normpath(workdir)), snaps.op_names, weights,
+               kept)
 
   def edge_weights(self) -> np.ndarray:
     """[E, K]: every edge's mixing weights, leaf by leaf (as stored), row by row."""

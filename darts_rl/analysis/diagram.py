@@ -10,22 +10,17 @@ below the row. Objects that are not micro genotypes (e.g. a macro genotype) but 
 `.describe()` get that text rendered into the figure instead.
 
 Figures are built with `matplotlib.figure.Figure` (no pyplot, no global backend state) and saved
-atomically (temp file in the same directory, then `os.replace`).
+atomically (render.save_figure).
 """
-import io
-import os
 from typing import List, Optional, Sequence, Tuple
 
-import matplotlib
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch
 from matplotlib.path import Path
 
-from darts_rl import workdir as workdir_lib
-
-FORMATS = ("png", "svg")
+from darts_rl.analysis.render import save_figure
 
 # Layout in data units (axes have equal aspect, so circles stay round).
 _DX = 3.0            # distance between consecutive nodes
@@ -41,19 +36,6 @@ def _up(span):
 def _down(span):
   """Apex depth of a concat edge to 'out' (below the row); clears the nodes it passes under."""
   return 0.0 if span <= 1 else 0.75 + 0.3 * (span - 2)
-
-
-def save_figure(fig: Figure, path: str, dpi: int = 120) -> str:
-  """Saves `fig` to `path` (.png or .svg) atomically: temp file in the same dir, then rename."""
-  fmt = os.path.splitext(path)[1].lower().lstrip(".")
-  if fmt not in FORMATS:
-    raise ValueError(f"{path}: figure path must end with one of {', '.join('.' + f for f in FORMATS)}")
-  buf = io.BytesIO()
-  # SVG keeps text as text (searchable, smaller) rather than glyph outlines.
-  with matplotlib.rc_context({"svg.fonttype": "none"}):
-    fig.savefig(buf, format=fmt, dpi=dpi)
-  workdir_lib.atomic_write(path, buf.getvalue(), "wb")
-  return path
 
 
 def op_colors(op_names: Sequence[str]) -> dict:

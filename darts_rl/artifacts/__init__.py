@@ -1,0 +1,28 @@
+"""The one owner of every workdir file (WORKSPACE.md): its name, its writer and its reader.
+
+    config.json, DONE      ownership.py claim, load_config, read_config, phase, mark_done, is_done
+    metrics.jsonl, tb/     metrics.py   MetricsWriter, read_metrics, training_compute
+    alphas.npz             alphas.py    AlphasWriter, read_alphas, final_alphas
+    genotype.json / .png   genotype.py  read_genotype_json, write_genotype, genotype(_png)_path
+    eval.json, eval_N.json evals.py     write_eval, read_eval, best_eval
+    trials.jsonl, trials/  trials.py    write_trials, read_trials, trial_dir, finished_trials
+    report/report.md       reports.py   write_report_md
+    any file               files.py     atomic_write(_json), read_json, ArtifactError
+
+Every file is written atomically (temp file, then rename); every bad file is an ArtifactError
+(a ValueError: launchers print it as one `error: ...` line). checkpoints/ is darts_rl.train.checkpoint's.
+"""
+from darts_rl.artifacts.alphas import (ALPHAS, AlphaSnapshots, AlphasWriter, final_alphas,
+                                       flatten_alphas, micro_leaf, read_alphas)
+from darts_rl.artifacts.evals import (EVAL, REEVAL, SPLIT_KEYS, SPLITS, best_eval, eval_path,
+                                      read_eval, write_eval)
+from darts_rl.artifacts.files import (ArtifactError, atomic_write, atomic_write_json, read_json,
+                                      to_json)
+from darts_rl.artifacts.genotype import (GENOTYPE, GENOTYPE_PNG, genotype_path,
+                                         genotype_png_path, read_genotype_json, write_genotype)
+from darts_rl.artifacts.metrics import METRICS, MetricsWriter, read_metrics, training_compute
+from darts_rl.artifacts.ownership import (CONFIG, DONE, claim, config_to_dict, is_done, load_config,
+                                      mark_done, phase, read_config, require_done)
+from darts_rl.artifacts.reports import REPORT_MD, write_report_md
+from darts_rl.artifacts.trials import (TRIALS, finished_trials, read_trials, trial_dir,
+                                       trial_log, write_trials)

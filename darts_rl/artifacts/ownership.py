@@ -1,0 +1,97 @@
+"""config.json and DONE: which phase owns a workdir, with which config, and whether it finished.
+
+`claim` records the phase and the resolved config in config.json; a workdir of another phase,
+or of the same phase with another config, is refused with one line naming the difference.
+DONE marks a finished phase: rerunning it is a no-op that says so.
+"""
+import json
+import os
+from typing import Optional
+
+import ml_collections
+
+from darts_rl.artifacts.files import ArtifactError, atomic_write_json, missing, read_json, to_json
+
+CONFIG = "config.json"
+DONE = "DONE"
+
+
+def config_to_dict(config) -> dict:
+  """A ConfigDict as plain JSON-able data (tuples become lists)."""
+  return json.loads(to_json(config.to_dict()))
+
+
+def read_config(workdir: str) -> dict:
+  """WORKDIR/config.json as written by `claim`: the resolved config plus "phase"."""
+  path = os.path.join(workdir, CONFIG)
+  if not os.path.exists(path):
+    raise missing(workdir, CONFIG, "is it a darts-rl workdir?")
+  return read_json(path)
+
+
+def phase(workdir: str) -> Optional[str]:
+  """The phase recorded in WORKDIR/config.json (None if it names none)."""
+  return read_config(workdir).get("phase")
+
+
+def load_config(workdir: str, want_phase: Optional[str] = None) -> ml_collections.ConfigDict:
+  """The resolved config a phase recorded in WORKDIR/config.json. want_phase: refuse a
+  workdir of any other phase."""
+  d = read_config(workdir)
+  have = d.pop("phase", None)
+  if want_phase is not None and have != want_phase:
+    raise ArtifactError(f"{workdir} belongs to phase '{have}', not '{want_phase}'")
+  return ml_collections.ConfigDict(d)
+
+
+def _diff(a, b, prefix=""):
+  out = []
+  for k in sorted(set(a) | set(b)):
+    va, vb = a.get(k), b.get(k)
+    if isinstance(va, dict) and isinstance(vb, dict):
+      out += _diff(va, vb, f"{prefix}{k}.")
+    elif va != vb:
+      out.append(f"{prefix}{k}: {va!r} -> {vb!r}")
+  return out
+
+
+def claim(workdir: str, phase_name: str, config) -> bool:
+  """Makes `workdir` this phase's, or checks it already is. Returns True if the phase is done.
+
+  Raises ArtifactError if the directory holds another phase's output or another config, or
+  is not empty without a config.json; nothing is written then.
+  """
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, CONFIG)
+  want = dict(config_to_dict(config), phase=phase_name)
+  if os.path.exists(path):
+    have = read_json(path)
+    if have.get("phase") != phase_name:
+      raise ArtifactError(f"{workdir} belongs to phase '{have.get('phase')}', not "
+                          f"'{phase_name}': use another --workdir")
+    diff = _diff(have, want)
+    if diff:
+      raise ArtifactError(f"{workdir} was started with another config ({'; '.join(diff[:3])}"
+                          f"{' ...' if len(diff) > 3 else ''}): use another --workdir")
+    return is_done(workdir)
+  others = [f for f in os.listdir(workdir) if not f.startswith(".")]
+  if others:
+    raise ArtifactError(f"{workdir} is not empty and has no {CONFIG} "
+                        f"({', '.join(sorted(others)[:3])}): use another --workdir")
+  atomic_write_json(path, want)
+  return False
+
+
+def mark_done(workdir: str, summary: Optional[dict] = None):
+  """Writes WORKDIR/DONE (a JSON object: `summary`, e.g. the final env step count)."""
+  atomic_write_json(os.path.join(workdir, DONE), summary or {})
+
+
+def is_done(workdir: str) -> bool:
+  return os.path.exists(os.path.join(workdir, DONE))
+
+
+def require_done(workdir: str, what: str = "a finished run", how: str = ""):
+  """ArtifactError unless WORKDIR/DONE exists: '<workdir> is not <what> (no DONE)[: <how>]'."""
+  if not is_done(workdir):
+    raise ArtifactError(f"{workdir} is not {what} (no {DONE})" + (f": {how}" if how else ""))
