@@ -2,7 +2,7 @@
 
   python launch/discretize.py --workdir=SEARCH_DIR [--k=2]
 """
-from absl import app, flags
+from absl import flags
 
 from darts_rl import cli, phases
 
@@ -17,4 +17,4 @@ def main():
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)
