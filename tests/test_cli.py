@@ -157,6 +157,24 @@ def test_launcher_bad_key_writes_nothing(tmp_path):
   assert not w.exists()
 
 
+def test_print_config(tmp_path):
+  # Without PYTHONPATH (as a user runs it): the macro config imports experiments.ppo_procgen.
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  out = run_launcher("print_config", "--config=experiments/ppo_procgen_macro.py:search,demo",
+                     "--config.arch.mode=alternating", env=env)
+  assert out.returncode == 0, out.stderr
+  lines = out.stdout.splitlines()
+  assert "encoder.space = \"macro\"" in lines and "arch.mode = \"alternating\"" in lines
+  assert "env.games = [\"bigfish\"]" in lines and "arch.optimizer.lr = 0.005" in lines
+  expected = config_args.load("experiments/ppo_procgen_macro.py:search,demo")
+  assert [l.split(" = ")[0] for l in lines] == [k for k, _, _ in config_args.leaves(expected)]
+  bad = run_launcher("print_config", "--config=experiments/ppo_procgen.py:demo,serch",
+                     "--format=json", env=env)
+  assert bad.returncode == 1 and bad.stdout == ""
+  assert bad.stderr.startswith("error: bad config variant 'demo,serch'")
+  assert len(bad.stderr.splitlines()) == 1
+
+
 # --- The documented examples parse as written. ---
 
 def docstring(path):
