@@ -39,12 +39,13 @@ def launcher_flags(script):
       if owner == "cli" and fn == "define_config_flag":
         cli.define_config_flag(fv)
       elif owner == "flags" and (fn.startswith("DEFINE") or fn.startswith("mark_flag")):
-        args = [ast.literal_eval(a) for a in call.args[:1]]
         try:
           args = [ast.literal_eval(a) for a in call.args]
           kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
-        except ValueError:  # a non-literal default or choices: the name is what is checked
-          fn, args, kwargs = "DEFINE_string", args[:1] + [None, ""], {}
+        except ValueError:  # a non-literal default or choices: the flag's name is checked
+          if not fn.startswith("DEFINE"):
+            continue
+          fn, args, kwargs = "DEFINE_string", [ast.literal_eval(call.args[0]), None, ""], {}
         getattr(flags, fn)(*args, flag_values=fv, **kwargs)
   return fv
 
