@@ -112,16 +112,18 @@ def loop_config(total_env_steps: int) -> ml_collections.ConfigDict:
 
 def procgen_config(game: str = "starpilot", num_envs: int = 64) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
+  # Environment: procgen | dmc (darts_rl/envs).
   c.kind = "procgen"
   # One or more games (several = multi-game: envs split evenly, game id carried along).
   c.games = (game,)
   # Envs of the whole run (all devices of all processes together), split evenly into one env
-  # group per device: the same experiment whatever the hardware.
+  # group per device (several games: each group split evenly over them).
   c.num_envs = num_envs
   # Procgen worker threads per env instance (0: this process's cores shared by its instances).
   c.num_threads = 0
   # Training levels (test split: all levels, num_levels=0).
   c.num_levels = 200
   c.start_level = 0
+  # Procgen difficulty: easy (the paper) | hard | extreme | memory.
   c.distribution_mode = "easy"
   return c

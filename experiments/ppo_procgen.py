@@ -33,12 +33,16 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   p.num_steps = 1024
   p.num_minibatches = 32
   p.num_epochs = 2
+  # Discount and GAE lambda of the advantages and value targets.
   p.gamma = 0.999
   p.gae_lambda = 0.95
+  # Clip range of the policy ratio (PPO clip) and of the value change (value clip).
   p.clip_eps = 0.2
   p.value_clip_eps = 0.2
+  # Loss = policy loss + value_coef * value loss - entropy_coef * entropy.
   p.entropy_coef = 0.01
   p.value_coef = 0.5
+  # Advantages normalized with each minibatch's mean and std.
   p.normalize_advantages = True
   # Gradient accumulation: each minibatch's gradient as this many jitted calls on slices of
   # its time steps, summed, then one optimizer step. The same update up to float summation

@@ -45,8 +45,10 @@ def rainbow_config() -> ml_collections.ConfigDict:
   # Epsilons still apply when on: set exploration.eps_base=0 to explore by the noise alone.
   r.noisy = False
   r.noisy_sigma0 = 0.5
+  # Discount and n-step return length.
   r.gamma = 0.99
   r.n_step = 7
+  # Replayed transitions per learner update.
   r.batch_size = 256
   # Replay size in env steps (transitions, all envs together) and env steps before learning.
   r.replay_capacity = 500_000

@@ -21,14 +21,17 @@ from darts_rl import config as blocks
 
 def dmc_config(task: str = "cartpole-swingup", num_envs: int = 1) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
+  # Environment: procgen | dmc (darts_rl/envs).
   c.kind = "dmc"
   # 'domain-task' (darts_rl.envs.DMC_TASKS).
   c.task = task
-  # Envs of the whole run (all devices of all processes), split evenly over the devices.
+  # Envs of the whole run (all devices of all processes), split evenly over the devices;
+  # each renders its own frames.
   c.num_envs = num_envs
   # 0 = the task's released value (darts_rl.envs.DEFAULT_ACTION_REPEAT: cartpole 4, finger 1,
   # walker 2, ...).
   c.action_repeat = 0
+  # Frames stacked per observation and their size in pixels (obs: size x size x 3*stack, uint8).
   c.frame_stack = 3
   c.image_size = 84
   # Camera (unset: 0, or 2 for quadruped) and episode length in simulated seconds (unset: the
@@ -57,6 +60,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
         stem_channels=32, stem_stride=2, head="sac", feature_dim=50)
 
   s = c.sac = ml_collections.ConfigDict()
+  # Replayed transitions per update, and the discount.
   s.batch_size = 256
   s.gamma = 0.99
   # Soft-update rate of the target critic and target encoder (every update).

@@ -6,7 +6,7 @@
 workdir and the evaluate workdir of its discretized cell, one pair per seed.
 Writes OUT/report.md and OUT/search_efficiency.png.
 """
-from absl import app, flags
+from absl import flags
 
 from darts_rl import cli
 from darts_rl.analysis import compare
@@ -32,4 +32,4 @@ def main():
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -7,7 +7,7 @@ moved and its best op per edge; per pair the fraction of edges with the same bes
 Spearman correlation of the weights and the overlap of the discretized cells. Reads each
 workdir's alphas.npz and genotype.json (run launch/discretize.py first for the overlap).
 """
-from absl import app, flags
+from absl import flags
 
 from darts_rl import artifacts, cli
 from darts_rl.analysis import similarity
@@ -32,4 +32,4 @@ def main():
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -2,7 +2,7 @@
 
   python launch/discretize.py --workdir=SEARCH_DIR [--k=2]
 """
-from absl import app, flags
+from absl import flags
 
 from darts_rl import cli, phases
 from darts_rl.analysis.diagram import draw_genotype
@@ -18,4 +18,4 @@ def main():
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

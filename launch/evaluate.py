@@ -5,14 +5,12 @@
   python launch/evaluate.py --config=experiments/ppo_procgen.py:baseline --workdir=DIR
   python launch/evaluate.py --config=experiments/ppo_procgen.py:baseline --random_policy --workdir=DIR
 """
-from absl import app, flags
-from ml_collections import config_flags
+from absl import flags
 
 from darts_rl import cli
 from darts_rl.train import loop
 
-config_flags.DEFINE_config_file("config", None, "Experiment config file[:variant].",
-                                lock_config=True)
+cli.define_config_flag()
 flags.DEFINE_string("workdir", None, "Output directory of this phase.")
 flags.DEFINE_bool("random_policy", False, "Evaluate a uniform random policy instead (no training).")
 flags.mark_flags_as_required(["config", "workdir"])
@@ -28,4 +26,4 @@ def main():
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -5,13 +5,11 @@
 The config is an evaluate (or search) config without a genotype; each trial gets its own.
 Rerun the same command (or a larger --num_trials) to resume or extend; finished trials are kept.
 """
-from absl import app, flags
-from ml_collections import config_flags
+from absl import flags
 
 from darts_rl import cli, random_search
 
-config_flags.DEFINE_config_file("config", None, "Experiment config file[:variant].",
-                                lock_config=True)
+cli.define_config_flag()
 flags.DEFINE_string("workdir", None, "Output directory of the random search.")
 flags.DEFINE_integer("num_trials", None, "Trials (sampled architectures) to finish in total.")
 flags.DEFINE_integer("parallel", 1, "Trials run at once, each in its own process (1: in this one).")
@@ -25,4 +23,4 @@ def main():
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

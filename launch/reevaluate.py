@@ -3,7 +3,7 @@
   python launch/reevaluate.py --workdir=DIR --episodes=256
 Works on search, evaluate and random_policy workdirs; writes DIR/eval_<episodes>.json.
 """
-from absl import app, flags
+from absl import flags
 
 from darts_rl import cli
 from darts_rl.train import loop
@@ -19,4 +19,4 @@ def main():
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -4,7 +4,7 @@
       --run=searched=EVAL_DIR --run=impala=BASELINE_DIR
 Writes OUT/report.md and its PNGs.
 """
-from absl import app, flags
+from absl import flags
 
 from darts_rl import cli
 from darts_rl.analysis import report
@@ -32,4 +32,4 @@ def main():
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

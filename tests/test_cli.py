@@ -1,0 +1,224 @@
+"""Command lines: one `error:` line and exit 1 for every bad one; documented examples parse."""
+import ast
+import glob
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+from absl import flags
+
+from darts_rl import cli, config_args
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CFG = "experiments/ppo_procgen.py"
+EXPERIMENTS = sorted(p for p in glob.glob("experiments/*.py", root_dir=ROOT)
+                     if not p.endswith("__init__.py"))
+LAUNCHERS = sorted(glob.glob("launch/*.py", root_dir=ROOT))
+
+
+@pytest.fixture(autouse=True)
+def _in_root(monkeypatch):
+  monkeypatch.chdir(ROOT)
+
+
+def launcher_flags(script):
+  """A fresh FlagValues holding the flags `script` defines (darts_rl/cli.py's included), made by
+  replaying its top-level `flags.*` and `cli.define_config_flag` calls: parsing a launcher's
+  command line without importing the launcher, which would define its flags globally."""
+  fv = flags.FlagValues()
+  for path in ("darts_rl/cli.py", script):
+    for node in ast.parse(open(path).read()).body:
+      call = getattr(node, "value", None)
+      if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+              and isinstance(call.func.value, ast.Name)):
+        continue
+      owner, fn = call.func.value.id, call.func.attr
+      if owner == "cli" and fn == "define_config_flag":
+        cli.define_config_flag(fv)
+      elif owner == "flags" and (fn.startswith("DEFINE") or fn.startswith("mark_flag")):
+        try:
+          args = [ast.literal_eval(a) for a in call.args]
+          kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+        except ValueError:  # a non-literal default or choices: the flag's name is checked
+          if not fn.startswith("DEFINE"):
+            continue
+          fn, args, kwargs = "DEFINE_string", [ast.literal_eval(call.args[0]), None, ""], {}
+        getattr(flags, fn)(*args, flag_values=fv, **kwargs)
+  return fv
+
+
+def parse(argv, fv, monkeypatch):
+  """cli.parse_flags on `argv` -> (exit status or None, remaining argv)."""
+  monkeypatch.setattr(sys, "argv", argv)  # ml_collections reads overrides from sys.argv
+  try:
+    return None, cli.parse_flags(argv, fv)
+  except SystemExit as e:
+    return e.code, None
+
+
+BAD_COMMAND_LINES = [
+    (["--config.ppo.lr=1"],
+     "error: unknown config key 'ppo.lr': no 'lr' in ppo (valid: clip_eps, entropy_coef, "
+     "gae_lambda, gamma, grad_chunks, normalize_advantages, num_epochs, num_minibatches, "
+     "num_steps, optimizer, reward_clip, value_clip_eps, value_coef); did you mean "
+     "ppo.optimizer.lr?"),
+    (["--config.sed=1"],
+     "error: unknown config key 'sed': no 'sed' in the config's top level (valid: agent, arch, "
+     "encoder, env, loop, ppo, seed); did you mean seed?"),
+    (["--config.arch.update=alternating"],
+     "error: unknown config key 'arch.update': no 'update' in arch (valid: discretize_k, mode, "
+     "optimizer); did you mean arch.mode?"),
+    (["--config.seed.x=1"],
+     "error: unknown config key 'seed.x': seed is a field (int), not a group of fields"),
+    (["--config.seed=abc"],
+     "error: --config.seed=abc: invalid literal for int() with base 10: 'abc' (expected int)"),
+    (["--config.ppo.gamma=high"],
+     "error: --config.ppo.gamma=high: could not convert string to float: 'high' (expected float)"),
+    (["--bogus=1"], "error: Unknown command line flag 'bogus'"),
+    (["extra"], "error: unexpected arguments extra"),
+]
+
+
+@pytest.mark.parametrize("args,line", BAD_COMMAND_LINES, ids=lambda a: str(a)[:30])
+def test_bad_command_line_is_one_error_line(args, line, tmp_path, monkeypatch, capsys):
+  fv = launcher_flags("launch/search.py")
+  argv = ["search.py", f"--config={CFG}:smoke", f"--workdir={tmp_path / 'w'}", *args]
+  assert parse(argv, fv, monkeypatch) == (1, None)
+  assert capsys.readouterr().err == line + "\n"
+
+
+@pytest.mark.parametrize("spec,line", [
+    ("experiments/nope.py", "error: config file experiments/nope.py not found"),
+    ("experiments/ppo_procgn.py:search",
+     "error: config file experiments/ppo_procgn.py not found; did you mean "
+     "experiments/ppo_procgen.py?"),
+    (f"{CFG}:serch", "error: bad config variant 'serch': use PHASE[,SIZE] with PHASE in "
+     "search/evaluate/baseline and SIZE in full/smoke/demo"),
+    ("experiments/rainbow_procgen.py:search,mult", "error: bad config variant 'search,mult': use "
+     "PHASE[,SIZE][,multi] with PHASE in search/evaluate/baseline and SIZE in full/smoke/demo"),
+    ("experiments/__init__.py", "error: experiments/__init__.py has no get_config(arg) function"),
+])
+def test_bad_config_file_or_variant(spec, line, tmp_path, monkeypatch, capsys):
+  fv = launcher_flags("launch/search.py")
+  # An override too: a missing file must not fail on it first (ml_collections did).
+  argv = ["search.py", f"--config={spec}", "--config.seed=1", f"--workdir={tmp_path / 'w'}"]
+  assert parse(argv, fv, monkeypatch) == (1, None)
+  assert capsys.readouterr().err == line + "\n"
+
+
+def test_config_file_with_a_syntax_error(tmp_path, monkeypatch, capsys):
+  (tmp_path / "broken.py").write_text("def get_config(arg=None):\n  return {\n")
+  fv = launcher_flags("launch/search.py")
+  argv = ["search.py", f"--config={tmp_path / 'broken.py'}", f"--workdir={tmp_path / 'w'}"]
+  assert parse(argv, fv, monkeypatch) == (1, None)
+  assert capsys.readouterr().err == f"error: {tmp_path / 'broken.py'}:2: '{{' was never closed\n"
+
+
+def test_missing_required_flag(monkeypatch, capsys):
+  fv = launcher_flags("launch/search.py")
+  assert parse(["search.py", f"--config={CFG}:smoke"], fv, monkeypatch) == (1, None)
+  assert capsys.readouterr().err == "error: missing required flag --workdir\n"
+  fv = launcher_flags("launch/search.py")
+  assert parse(["search.py", "--workdir=w"], fv, monkeypatch) == (1, None)
+  assert capsys.readouterr().err == "error: missing required flag --config\n"
+
+
+def test_good_command_line_applies_overrides(monkeypatch):
+  fv = launcher_flags("launch/search.py")
+  argv = ["search.py", "--config", f"{CFG}:search,smoke", "--config.ppo.optimizer.lr=0.1",
+          "--config.env.games=coinrun", "--noconfig.loop.tensorboard", "--workdir=w"]
+  assert parse(argv, fv, monkeypatch) == (None, ["search.py"])
+  c = fv.config
+  assert (c.ppo.optimizer.lr, c.env.games, c.loop.tensorboard) == (0.1, ("coinrun",), False)
+  assert c.encoder.kind == "supernet" and c.env.num_envs == 4  # the variant was applied
+
+
+def test_launchers_parse_through_cli():
+  """Every launcher gets parse_flags: it defines --config through cli and runs through cli.run."""
+  for path in LAUNCHERS:
+    src = open(os.path.join(ROOT, path)).read()
+    assert "cli.run(main)" in src and "app.run" not in src, path
+    assert "config_flags" not in src, f"{path}: define --config with cli.define_config_flag()"
+
+
+def run_launcher(script, *args, env=None):
+  return subprocess.run([sys.executable, f"launch/{script}.py", *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=120)
+
+
+def test_launcher_bad_key_writes_nothing(tmp_path):
+  w = tmp_path / "w"
+  out = run_launcher("search", f"--config={CFG}:smoke", "--config.ppo.lrr=1", f"--workdir={w}")
+  assert out.returncode == 1 and out.stdout == ""
+  assert out.stderr.splitlines() == [out.stderr.strip()]
+  assert out.stderr.endswith("did you mean ppo.optimizer.lr?\n")
+  assert not w.exists()
+
+
+def test_print_config(tmp_path):
+  # Without PYTHONPATH (as a user runs it): the macro config imports experiments.ppo_procgen.
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  out = run_launcher("print_config", "--config=experiments/ppo_procgen_macro.py:search,demo",
+                     "--config.arch.mode=alternating", env=env)
+  assert out.returncode == 0, out.stderr
+  lines = out.stdout.splitlines()
+  assert "encoder.space = \"macro\"" in lines and "arch.mode = \"alternating\"" in lines
+  assert "env.games = [\"bigfish\"]" in lines and "arch.optimizer.lr = 0.005" in lines
+  expected = config_args.load("experiments/ppo_procgen_macro.py:search,demo")
+  assert [l.split(" = ")[0] for l in lines] == [k for k, _, _ in config_args.leaves(expected)]
+  bad = run_launcher("print_config", "--config=experiments/ppo_procgen.py:demo,serch",
+                     "--format=json", env=env)
+  assert bad.returncode == 1 and bad.stdout == ""
+  assert bad.stderr.startswith("error: bad config variant 'demo,serch'")
+  assert len(bad.stderr.splitlines()) == 1
+
+
+# --- The documented examples parse as written. ---
+
+def docstring(path):
+  return ast.get_docstring(ast.parse(open(path).read()), clean=False) or ""
+
+
+def documented_commands():
+  """(where, launcher script, argv) of every `python launch/X.py ...` in the launchers' and
+  experiments' docstrings and in README.md; `[...]` marks optional parts, which are checked."""
+  texts = [(p, docstring(p)) for p in LAUNCHERS + EXPERIMENTS]
+  texts.append(("README.md", open("README.md").read().replace("\\\n", " ")))
+  out = []
+  for where, text in texts:
+    for line in text.splitlines():
+      m = re.search(r"python (launch/\w+\.py)([^`]*)", line)
+      if m:
+        tokens = shlex.split(m.group(2).replace("[", " ").replace("]", " "))
+        out.append((f"{where}: {m.group(0).strip()}", m.group(1),
+                    [t for t in tokens if not t.endswith("...")]))
+  return out
+
+
+def test_documented_commands_parse(tmp_path, monkeypatch, capsys):
+  commands = documented_commands()
+  assert {script for _, script, _ in commands} >= set(LAUNCHERS), "a launcher without example"
+  failures = []
+  for where, script, args in commands:
+    code, _ = parse([script, *args], launcher_flags(script), monkeypatch)
+    if code is not None:
+      failures.append(f"{where}\n  -> {capsys.readouterr().err.strip()}")
+  assert not failures, "\n".join(failures)
+
+
+def test_documented_config_keys_exist():
+  """Every `--config.KEY` in the docs and in the library's messages names a real field."""
+  valid = set()
+  for path in EXPERIMENTS:
+    valid.update(config_args.keys(config_args.load(path)))
+  paths = (["README.md", "WORKSPACE.md", "benchmarks/RESULTS.md"] + LAUNCHERS + EXPERIMENTS
+           + glob.glob("darts_rl/**/*.py", recursive=True))
+  bad = []
+  for path in paths:
+    for key in re.findall(r"--config\.([a-z_][a-z0-9_.]*[a-z0-9_])", open(path).read()):
+      if key not in valid:
+        bad.append(f"{path}: --config.{key}")
+  assert not bad, bad
