@@ -44,6 +44,8 @@ def encoder_config(**overrides) -> ml_collections.ConfigDict:
   # Stem conv before the stages (0 = none; the standard skeleton needs one).
   c.stem_channels = 0
   c.stem_stride = 1
+  # Stem conv padding: SAME | VALID (the SAC release's DARTS encoder).
+  c.stem_padding = "SAME"
   # Per-node LayerNorm in cells (the released code's batch norm was effectively identity).
   c.node_norm = False
   # Softmax temperature of the mixing weights.
@@ -53,6 +55,10 @@ def encoder_config(**overrides) -> ml_collections.ConfigDict:
   # Feature head: impala (ReLU-Dense-ReLU) | sac (Dense-LayerNorm); and its width.
   c.head = "impala"
   c.feature_dim = 256
+  # Norm of the trunk's output before the head: none | frn (FilterResponseNorm + TLU).
+  c.head_norm = "none"
+  # cnn4: what follows each conv: frn (FilterResponseNorm + TLU) | relu.
+  c.cnn4_activation = "frn"
   # Path of genotype.json for kind=fixed.
   c.genotype = ""
   # Macro space (reuses channels; cells_per_stage = block slots): also search stage widths.

@@ -46,7 +46,8 @@ def make_space(config):
   return MicroSpace(skeleton=config.skeleton, op_names=config.op_set,
                     channels=tuple(config.channels), cells_per_stage=config.cells_per_stage,
                     num_nodes=config.num_nodes, stem_channels=config.stem_channels,
-                    stem_stride=config.stem_stride, node_norm=config.node_norm)
+                    stem_stride=config.stem_stride, stem_padding=config.stem_padding,
+                    node_norm=config.node_norm)
 
 
 def load_genotype(space, path: str):
@@ -72,12 +73,13 @@ def make_encoder(config, genotype=None) -> EncoderSpec:
   """config: the `encoder` ConfigDict. `fixed` reads `config.genotype` (a path) unless a
   Genotype is given. Raises ValueError with one clear line on bad input."""
   kind = config.kind
-  head = FeatureHead(config.head, config.feature_dim)
+  head = FeatureHead(config.head, config.feature_dim, config.head_norm)
   if kind == "impala":
     trunk = baselines.ImpalaTrunk(tuple(config.channels), config.cells_per_stage)
     return EncoderSpec(Encoder(trunk, head), {})
   if kind == "cnn4":
-    return EncoderSpec(Encoder(baselines.CNN4Trunk(config.channels[0]), head), {})
+    trunk = baselines.CNN4Trunk(config.channels[0], config.cnn4_activation)
+    return EncoderSpec(Encoder(trunk, head), {})
   if kind == "supernet":
     p = config.partial_channels
     if p < 1 or any(ch % p for ch in config.channels):

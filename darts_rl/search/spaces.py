@@ -1,6 +1,7 @@
 """Micro search-space skeletons: where cells sit in the encoder (REFERENCE.md §2).
 
 - `impala`: [optional stem conv] -> for each stage: conv3x3 -> maxpool 3x3/2 -> N normal cells.
+  The SAC release's DARTS encoder: stem conv 3x3 stride 2 VALID, then one such stage.
   The cells replace IMPALA-CNN's residual blocks (no residual around them). No reduction cell.
 - `standard`: stem conv3x3 -> for each stage: reduction cell -> N normal cells.
 The encoder head (flatten -> features) lives in darts_rl.networks.heads.
@@ -20,6 +21,7 @@ from darts_rl.search.genotype import Genotype
 from darts_rl.search.sample import sample_genotype
 
 SKELETONS = ("impala", "standard")
+PADDINGS = ("SAME", "VALID")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +34,7 @@ class MicroSpace:
   num_nodes: int = 4
   stem_channels: int = 0      # impala: 0 = no stem; standard: required (> 0)
   stem_stride: int = 1
+  stem_padding: str = "SAME"  # SAME | VALID (the SAC release's stem)
   node_norm: bool = False
 
   def __post_init__(self):
@@ -45,6 +48,8 @@ class MicroSpace:
       raise ValueError("num_nodes must be >= 1 and cells_per_stage >= 0")
     if self.skeleton == "standard" and self.stem_channels < 1:
       raise ValueError("the standard skeleton needs stem_channels >= 1")
+    if self.stem_padding not in PADDINGS:
+      raise ValueError(f"unknown stem_padding '{self.stem_padding}'; valid: {', '.join(PADDINGS)}")
 
   @property
   def cell_types(self) -> Tuple[str, ...]:
@@ -104,7 +109,8 @@ class SkeletonTrunk(nn.Module):
     sp = self.space
     get = lambda ct: alphas.get(ct) if alphas else None
     if sp.stem_channels:
-      x = nn.Conv(sp.stem_channels, (3, 3), (sp.stem_stride,) * 2, padding="SAME", name="stem")(x)
+      x = nn.Conv(sp.stem_channels, (3, 3), (sp.stem_stride,) * 2, padding=sp.stem_padding,
+                  name="stem")(x)
     for s, ch in enumerate(sp.channels):
       if sp.skeleton == "impala":
         x = nn.Conv(ch, (3, 3), padding="SAME", name=f"stage{s}_conv")(x)
