@@ -4,9 +4,15 @@ Each block is an ml_collections.ConfigDict with one comment per field; experimen
 values, launchers lock the result so a misspelt `--config.x=` override fails loudly.
 """
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 PHASES = ("search", "evaluate", "baseline")
 SIZES = ("full", "smoke", "demo")
+# Encoder fields that fix a search space's shape (MicroSpace / MacroSpace SHAPE_FIELDS, and
+# which space): a genotype records them, so evaluate configs leave them unset.
+SPACE_SHAPE_FIELDS = ("space", "skeleton", "op_set", "num_nodes", "channels", "cells_per_stage",
+                      "stem_channels", "stem_stride", "stem_padding", "node_norm",
+                      "macro_search_width", "macro_widths")
 
 
 def parse_variant(arg, flags=()):
@@ -67,6 +73,14 @@ def encoder_config(**overrides) -> ml_collections.ConfigDict:
   c.macro_widths = (16, 32, 64)
   c.update(overrides)
   return c
+
+
+def leave_shape_to_genotype(encoder: ml_collections.ConfigDict):
+  """Evaluate configs: the space-shape fields become unset placeholders (null in config.json),
+  so a fixed encoder takes them from its genotype; a value set on the command line must equal
+  the genotype's (darts_rl.networks.space_config)."""
+  for k in SPACE_SHAPE_FIELDS:
+    encoder[k] = placeholder(type(encoder[k]))
 
 
 def adam_config(lr: float, eps: float = 1e-8, max_grad_norm: float = 0.0):

@@ -135,4 +135,6 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     c.loop.checkpoint_every_env_steps = 500
     c.loop.eval_episodes = 2
     c.loop.eval_splits = ("test",)
+  if phase == "evaluate":  # the genotype records its space's shape (stem, channels, ...)
+    blocks.leave_shape_to_genotype(c.encoder)
   return c

@@ -7,7 +7,7 @@
 The encoder head (flatten -> features) lives in darts_rl.networks.heads.
 """
 import dataclasses
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, ClassVar, Dict, Optional, Tuple
 
 import flax.linen as nn
 import numpy as np
@@ -16,17 +16,25 @@ from darts_rl.pooling import max_pool
 from darts_rl.search import alphas as alphas_lib
 from darts_rl.search import cells
 from darts_rl.search import ops
+from darts_rl.search import shape as shape_lib
 from darts_rl.search.discretize import discretize
 from darts_rl.search.genotype import Genotype
 from darts_rl.search.sample import sample_genotype
 
 SKELETONS = ("impala", "standard")
 PADDINGS = ("SAME", "VALID")
+_GENOTYPE_KEYS = ("op_set", "num_nodes")  # shape fields a Genotype holds itself
 
 
 @dataclasses.dataclass(frozen=True)
-class MicroSpace:
+class MicroSpace(shape_lib.Shaped):
   """Everything that fixes the shape of the alphas and of the cell positions."""
+  SHAPE_FIELDS: ClassVar[Dict[str, str]] = {
+      "skeleton": "skeleton", "op_set": "op_names", "num_nodes": "num_nodes",
+      "channels": "channels", "cells_per_stage": "cells_per_stage",
+      "stem_channels": "stem_channels", "stem_stride": "stem_stride",
+      "stem_padding": "stem_padding", "node_norm": "node_norm"}
+
   skeleton: str = "impala"
   op_names: Tuple[str, ...] = ops.OP_SETS["base"]
   channels: Tuple[int, ...] = (16, 32, 32)
@@ -63,16 +71,26 @@ class MicroSpace:
     return alphas_lib.init_alphas(self.cell_types, self.num_nodes, len(self.op_names))
 
   def discretize(self, alphas, k: int = 2, temperature: float = 1.0) -> Genotype:
-    return discretize(alphas, self.op_names, k, temperature)
+    return self.fit(discretize(alphas, self.op_names, k, temperature))
 
   def sample(self, rng: np.random.Generator, k: int = 2) -> Genotype:
-    return sample_genotype(rng, self.op_names, self.cell_types, self.num_nodes, k)
+    return self.fit(sample_genotype(rng, self.op_names, self.cell_types, self.num_nodes, k))
 
   def parse_genotype(self, d) -> Genotype:
     """A genotype dict (parsed JSON) -> Genotype that fits this space, else ValueError."""
-    g = Genotype.from_dict(d)
+    return self.fit(Genotype.from_dict(d))
+
+  def fit(self, g: Genotype) -> Genotype:
+    """`g` recording this space's shape; ValueError unless it fits (the shape it records,
+    op set, cell types, nodes)."""
+    shape = self.shape()
+    shape_lib.check_recorded(g.shape(), shape)
     g.check_fits(self.op_names, self.cell_types, self.num_nodes)
-    return g
+    return g.with_space({k: v for k, v in shape.items() if k not in _GENOTYPE_KEYS})
+
+  @classmethod
+  def canonical(cls, key: str, value):
+    return list(ops.resolve_op_set(value)) if key == "op_set" else shape_lib.json_value(value)
 
   def trunk(self, genotype: Optional[Genotype] = None, temperature: float = 1.0,
             partial_channels: int = 1) -> nn.Module:
