@@ -4,9 +4,15 @@ Each block is an ml_collections.ConfigDict with one comment per field; experimen
 values, launchers lock the result so a misspelt `--config.x=` override fails loudly.
 """
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 PHASES = ("search", "evaluate", "baseline")
 SIZES = ("full", "smoke", "demo")
+# Encoder fields that fix a search space's shape (MicroSpace / MacroSpace SHAPE_FIELDS, and
+# which space): a genotype records them, so evaluate configs leave them unset.
+SPACE_SHAPE_FIELDS = ("space", "skeleton", "op_set", "num_nodes", "channels", "cells_per_stage",
+                      "stem_channels", "stem_stride", "stem_padding", "node_norm",
+                      "macro_search_width", "macro_widths")
 
 
 def parse_variant(arg, flags=()):
@@ -44,6 +50,8 @@ def encoder_config(**overrides) -> ml_collections.ConfigDict:
   # Stem conv before the stages (0 = none; the standard skeleton needs one).
   c.stem_channels = 0
   c.stem_stride = 1
+  # Stem conv padding: SAME | VALID (the SAC release's DARTS encoder).
+  c.stem_padding = "SAME"
   # Per-node LayerNorm in cells (the released code's batch norm was effectively identity).
   c.node_norm = False
   # Softmax temperature of the mixing weights.
@@ -53,6 +61,10 @@ def encoder_config(**overrides) -> ml_collections.ConfigDict:
   # Feature head: impala (ReLU-Dense-ReLU) | sac (Dense-LayerNorm); and its width.
   c.head = "impala"
   c.feature_dim = 256
+  # Norm of the trunk's output before the head: none | frn (FilterResponseNorm + TLU).
+  c.head_norm = "none"
+  # cnn4: what follows each conv: frn (FilterResponseNorm + TLU) | relu.
+  c.cnn4_activation = "frn"
   # Path of genotype.json for kind=fixed.
   c.genotype = ""
   # Macro space (reuses channels; cells_per_stage = block slots): also search stage widths.
@@ -61,6 +73,14 @@ def encoder_config(**overrides) -> ml_collections.ConfigDict:
   c.macro_widths = (16, 32, 64)
   c.update(overrides)
   return c
+
+
+def leave_shape_to_genotype(encoder: ml_collections.ConfigDict):
+  """Evaluate configs: the space-shape fields become unset placeholders (null in config.json),
+  so a fixed encoder takes them from its genotype; a value set on the command line must equal
+  the genotype's (darts_rl.networks.space_config)."""
+  for k in SPACE_SHAPE_FIELDS:
+    encoder[k] = placeholder(type(encoder[k]))
 
 
 def adam_config(lr: float, eps: float = 1e-8, max_grad_norm: float = 0.0):

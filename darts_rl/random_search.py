@@ -3,8 +3,10 @@
     run(config, workdir, num_trials, parallel=1) -> trial rows
 
 Trials sample from the space the search config names (`make_space(config.encoder)`: micro or
-macro) and are trained with the evaluate protocol (`loop.run(..., 'evaluate')`, encoder
-kind 'fixed'), each in its own evaluate workdir. Every trial trains with `config.seed`, so
+macro; an evaluate config leaves the space's shape to its genotype, so it is refused unless
+every shape field is set) and are trained with the evaluate protocol (`loop.run(...,
+'evaluate')`, encoder kind 'fixed'), each in its own evaluate workdir; each trial's
+genotype.json records the space's shape. Every trial trains with `config.seed`, so
 trials differ only by their architecture. Trial i's genotype is a pure function of
 (config.seed, i): a resumed or extended search samples the same ones.
 
@@ -38,6 +40,7 @@ from darts_rl import artifacts
 from darts_rl.formatting import format_duration, is_num
 from darts_rl.train import loop
 from darts_rl.networks.encoders import make_space
+from darts_rl.networks.space_config import unset_fields, unset_phrase
 
 PHASE = "random_search"
 _SALT = 0x5EA4C4  # keeps the genotype stream apart from other streams seeded by config.seed
@@ -71,6 +74,11 @@ def _check_config(config, num_trials: int, parallel: int):
   if config.encoder.genotype:
     raise ValueError("random search samples the genotypes itself: leave encoder.genotype empty "
                      f"(got '{config.encoder.genotype}')")
+  unset = unset_fields(config.encoder)
+  if unset:
+    raise ValueError(f"random search samples the space its config names, but "
+                     f"{unset_phrase(unset)} (an evaluate config takes them from a genotype): "
+                     "use the search config, e.g. --config=experiments/ppo_procgen.py:search")
   make_space(config.encoder)  # a bad space fails here, before any trial
 
 

@@ -79,4 +79,6 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     # mixing weights visibly move in that time (the paper's setting is the `full` default).
     c.arch.optimizer.lr = 5e-3
     c.loop.eval_max_env_steps = 8_000
+  if phase == "evaluate":  # the genotype records its space's shape (op set, channels, ...)
+    blocks.leave_shape_to_genotype(c.encoder)
   return c

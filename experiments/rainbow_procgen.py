@@ -139,4 +139,6 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     c.loop.log_every_env_steps = 640
     c.loop.eval_episodes = 16
     c.loop.eval_max_env_steps = 20_000
+  if phase == "evaluate":  # the genotype records its space's shape (op set, channels, ...)
+    blocks.leave_shape_to_genotype(c.encoder)
   return c

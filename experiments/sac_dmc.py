@@ -54,10 +54,16 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   # All end in Dense(50) -> LayerNorm.
   if phase == "baseline":
     c.encoder = blocks.encoder_config(kind="cnn4", channels=(32,), head="sac", feature_dim=50)
+    # FRN + TLU after each conv, as released (relu: the SAC-AE / DrQ encoder).
+    c.encoder.cnn4_activation = "frn"
   else:
     c.encoder = blocks.encoder_config(
         kind="supernet" if phase == "search" else "fixed", skeleton="impala", channels=(32,),
         stem_channels=32, stem_stride=2, head="sac", feature_dim=50)
+    # The stem conv is VALID, as released (SAME: this project's earlier stem).
+    c.encoder.stem_padding = "VALID"
+    # FRN + TLU on the last stage's output before the dense layer, as released (none: without).
+    c.encoder.head_norm = "frn"
 
   s = c.sac = ml_collections.ConfigDict()
   # Replayed transitions per update, and the discount.
@@ -134,4 +140,6 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     c.loop.checkpoint_every_env_steps = 500
     c.loop.eval_episodes = 2
     c.loop.eval_splits = ("test",)
+  if phase == "evaluate":  # the genotype records its space's shape (stem, channels, ...)
+    blocks.leave_shape_to_genotype(c.encoder)
   return c

@@ -1,8 +1,9 @@
 """Random search: sample genotypes uniformly from the config's space, evaluate each.
 
-  python launch/random_search.py --config=experiments/ppo_procgen.py:evaluate \
+  python launch/random_search.py --config=experiments/ppo_procgen.py:search \
       --workdir=DIR --num_trials=20 [--parallel=2]
-The config is an evaluate (or search) config without a genotype; each trial gets its own.
+The config is a search config: trials sample its space and train each genotype with the
+evaluate protocol (an evaluate config works only with every space-shape field set).
 Rerun the same command (or a larger --num_trials) to resume or extend; finished trials are kept.
 """
 from absl import flags

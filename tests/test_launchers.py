@@ -118,9 +118,9 @@ def test_bad_inputs_one_line_and_nonzero(tmp_path):
              "num_nodes": 4, "cells": {"normal": [[["Conv3x3Relu", 0]]] * 1 +
                                        [[["SkipConnection", 0]]] * 3}}
   (tmp_path / "classic.json").write_text(json.dumps(classic))
-  misfit = launch("evaluate", f"--config={CFG}:evaluate,smoke",
+  misfit = launch("evaluate", f"--config={CFG}:evaluate,smoke", "--config.encoder.op_set=base",
                   f"--config.encoder.genotype={tmp_path/'classic.json'}", f"--workdir={tmp_path/'e'}")
-  assert misfit.returncode == 1 and "outside the config's op set" in misfit.stderr
+  assert misfit.returncode == 1 and "encoder.op_set='base' conflicts" in misfit.stderr
   not_search = launch("discretize", f"--workdir={tmp_path/'nothing'}")
   assert not_search.returncode == 1 and "no config.json" in not_search.stderr
   for d in "bcde":

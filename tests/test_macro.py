@@ -106,7 +106,8 @@ def test_one_hot_supernet_equals_fixed(supernet, tmp_path, which):
   path = tmp_path / "genotype.json"
   path.write_text(g.to_json())
   fixed = make_encoder(encoder_config(kind="fixed", space="macro", genotype=str(path)))
-  assert fixed.genotype == g and fixed.alphas == {}
+  # The spec's genotype records the shape it was built with (HAND records none: the config's).
+  assert fixed.genotype == g.with_space(space.shape()) and fixed.alphas == {}
   obs = _obs(1)
   fixed_params = _copy_subset(sup_params, fixed.module.init(jax.random.PRNGKey(1), obs, {}))
   want = fixed.module.apply(fixed_params, obs, {})
@@ -148,6 +149,7 @@ def test_discretize_hand_written_alphas_with_ties():
   want = _genotype([("avgpool", ["skip", "res5x5"], 16),
                     ("maxpool", ["res3x3", "conv3x3relu"], 32),
                     ("maxpool", ["res3x3", "conv3x3relu"], 32)])
+  want = want.with_space(space.shape())  # discretize records the space's shape
   assert space.discretize(alphas) == want
   assert space.discretize(alphas, k=5, temperature=0.3) == want   # argmax ignores T and k
   wide = MacroSpace(search_width=True)
@@ -162,13 +164,22 @@ def test_discretize_hand_written_alphas_with_ties():
 def test_json_round_trip_and_describe():
   text = HAND.to_json()
   d = json.loads(text)
-  assert d["format"] == FORMAT == "darts_rl.macro_genotype/1"
+  assert d["format"] == FORMAT == "darts_rl.macro_genotype/1" and "space" not in d
   assert MacroGenotype.from_json(text) == HAND
-  assert MacroSpace().parse_genotype(d) == HAND
-  assert HAND.describe().splitlines() == [
-      "stage0: conv3x3(16) -> avgpool -> res5x5 -> skip",
-      "stage1: conv3x3(32) -> conv3x3s2 -> conv3x3relu -> res3x3",
-      "stage2: conv3x3(32) -> maxpool -> skip -> res5x5"]
+  stages = ["stage0: conv3x3(16) -> avgpool -> res5x5 -> skip",
+            "stage1: conv3x3(32) -> conv3x3s2 -> conv3x3relu -> res3x3",
+            "stage2: conv3x3(32) -> maxpool -> skip -> res5x5"]
+  assert HAND.describe().splitlines() == stages
+  # Parsed into a space, the genotype records the space's shape; that round-trips too.
+  g = MacroSpace(blocks_per_stage=2, widths=(16, 32, 48)).parse_genotype(d)
+  assert g.stages == HAND.stages and g != HAND
+  assert json.loads(g.to_json())["space"] == {"channels": [16, 32, 32], "cells_per_stage": 2,
+                                             "macro_search_width": False,
+                                             "macro_widths": [16, 32, 48]}
+  assert MacroGenotype.from_json(g.to_json()) == g
+  assert g.describe().splitlines() == [
+      "space: cells_per_stage=2 channels=16,32,32 macro_search_width=False "
+      "macro_widths=16,32,48"] + stages
 
 
 def _bad(mutate):

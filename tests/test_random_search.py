@@ -27,7 +27,7 @@ def _uniform(counts, categories):
 
 
 def test_micro_trial_genotypes_are_uniform():
-  config = get_config("evaluate")
+  config = get_config("search")
   ops = [o for o in random_search.make_space(config.encoder).op_names if o != "Zero"]
   op_counts = collections.Counter()
   input_counts = collections.defaultdict(collections.Counter)  # node -> kept input subsets
@@ -43,7 +43,7 @@ def test_micro_trial_genotypes_are_uniform():
 
 
 def test_macro_trial_genotypes_are_uniform():
-  config = get_config("evaluate")
+  config = get_config("search")
   config.encoder.space = "macro"
   space = random_search.make_space(config.encoder)
   down, blocks = collections.Counter(), collections.Counter()
@@ -56,12 +56,12 @@ def test_macro_trial_genotypes_are_uniform():
 
 
 def test_trial_genotype_is_a_pure_function_of_seed_and_index():
-  config = get_config("evaluate")
+  config = get_config("search")
   forward = [random_search.trial_genotype(config, i) for i in range(20)]
   backward = [random_search.trial_genotype(config, i) for i in reversed(range(20))][::-1]
   assert forward == backward
   assert len(set(forward)) > 15  # different trials, different genotypes
-  other = get_config("evaluate")
+  other = get_config("search")
   other.seed = 1
   assert [random_search.trial_genotype(other, i) for i in range(20)] != forward
   other.seed = 0
@@ -72,12 +72,12 @@ def test_trial_genotype_is_a_pure_function_of_seed_and_index():
 def test_bad_configs_are_refused(tmp_path):
   with pytest.raises(ValueError, match="encoder.kind='impala'"):
     random_search.run(get_config("baseline,smoke"), str(tmp_path / "a"), 1)
-  config = get_config("evaluate,smoke")
+  config = get_config("search,smoke")
   config.encoder.genotype = "/some/genotype.json"
   with pytest.raises(ValueError, match="leave encoder.genotype empty"):
     random_search.run(config, str(tmp_path / "b"), 1)
   with pytest.raises(ValueError, match="num_trials"):
-    random_search.run(get_config("evaluate,smoke"), str(tmp_path / "c"), 0)
+    random_search.run(get_config("search,smoke"), str(tmp_path / "c"), 0)
   assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
@@ -87,7 +87,7 @@ TINY = {"encoder.channels": "(4,)", "encoder.cells_per_stage": "1",
 
 
 def _tiny_config():
-  c = get_config("evaluate,smoke")
+  c = get_config("search,smoke")
   c.encoder.channels = (4,)
   c.encoder.cells_per_stage = 1
   c.loop.total_env_steps = 64
@@ -99,7 +99,7 @@ def _tiny_config():
 def _launch(workdir, *args):
   """launch/random_search.py on the tiny config (the same as _tiny_config())."""
   return subprocess.run([sys.executable, "launch/random_search.py",
-                         "--config=experiments/ppo_procgen.py:evaluate,smoke",
+                         "--config=experiments/ppo_procgen.py:search,smoke",
                          *[f"--config.{k}={v}" for k, v in TINY.items()],
                          f"--workdir={workdir}", *args],
                         cwd=ROOT, capture_output=True, text=True, timeout=240)

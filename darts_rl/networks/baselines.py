@@ -3,7 +3,10 @@ from typing import Tuple
 
 import flax.linen as nn
 
+from darts_rl.networks.frn import FilterResponseNorm
 from darts_rl.pooling import max_pool
+
+CNN4_ACTIVATIONS = ("frn", "relu")
 
 
 class ResidualBlock(nn.Module):
@@ -32,13 +35,18 @@ class ImpalaTrunk(nn.Module):
 
 
 class CNN4Trunk(nn.Module):
-  """4 conv layers of `channels` 3x3 filters, strides (2, 1, 1, 1), VALID, each + ReLU
-  (the SAC-AE / DrQ pixel encoder)."""
+  """4 conv layers of `channels` 3x3 filters, strides (2, 1, 1, 1), VALID, each followed by
+  `activation`: frn (FilterResponseNorm + TLU, the SAC release's) | relu (SAC-AE / DrQ's).
+  x [B, 84, 84, C] -> [B, 35, 35, channels]."""
   channels: int = 32
+  activation: str = "frn"
 
   @nn.compact
   def __call__(self, x, alphas=None):
+    if self.activation not in CNN4_ACTIVATIONS:
+      raise ValueError(f"unknown cnn4 activation '{self.activation}'; valid: "
+                       f"{', '.join(CNN4_ACTIVATIONS)}")
     for i, stride in enumerate((2, 1, 1, 1)):
-      x = nn.relu(nn.Conv(self.channels, (3, 3), (stride, stride), padding="VALID",
-                          name=f"conv{i}")(x))
+      x = nn.Conv(self.channels, (3, 3), (stride, stride), padding="VALID", name=f"conv{i}")(x)
+      x = FilterResponseNorm(name=f"frn{i}")(x) if self.activation == "frn" else nn.relu(x)
     return x

@@ -2,7 +2,8 @@
 
 An encoder is a Flax module called as `module(obs_uint8 [B, H, W, C], alphas) -> [B, D]` plus
 its initial alphas pytree. Fixed encoders (impala, cnn4, fixed genotype) get `{}` and ignore it,
-so agents never know which encoder they have.
+so agents never know which encoder they have. A fixed genotype's space shape comes from the
+genotype (darts_rl.networks.space_config); the spec's genotype records the shape it was built with.
 """
 from typing import Any, NamedTuple, Optional
 
@@ -12,11 +13,9 @@ import jax.numpy as jnp
 from darts_rl import artifacts
 from darts_rl.networks import baselines
 from darts_rl.networks.heads import FeatureHead
-from darts_rl.search.macro import MacroSpace
-from darts_rl.search.spaces import MicroSpace
+from darts_rl.networks.space_config import genotype_space, make_space, require
 
 ENCODERS = ("impala", "cnn4", "supernet", "fixed")
-SPACES = ("micro", "macro")
 
 
 class Encoder(nn.Module):
@@ -33,30 +32,18 @@ class EncoderSpec(NamedTuple):
   module: nn.Module
   alphas: Any                      # initial architecture weights ({} for fixed encoders)
   space: Optional[Any] = None      # the search space (MicroSpace / MacroSpace) when searchable
-  genotype: Optional[Any] = None   # the genotype a fixed encoder was built from
+  genotype: Optional[Any] = None   # a fixed encoder's genotype, recording its space's shape
 
 
-def make_space(config):
-  """The search space named by the encoder config."""
-  if config.space == "macro":
-    return MacroSpace(channels=tuple(config.channels), blocks_per_stage=config.cells_per_stage,
-                      search_width=config.macro_search_width, widths=tuple(config.macro_widths))
-  if config.space != "micro":
-    raise ValueError(f"unknown search space '{config.space}'; valid spaces: {', '.join(SPACES)}")
-  return MicroSpace(skeleton=config.skeleton, op_names=config.op_set,
-                    channels=tuple(config.channels), cells_per_stage=config.cells_per_stage,
-                    num_nodes=config.num_nodes, stem_channels=config.stem_channels,
-                    stem_stride=config.stem_stride, node_norm=config.node_norm)
-
-
-def load_genotype(space, path: str):
-  """Reads genotype.json and checks it fits `space`; ValueError naming the file otherwise."""
+def load_genotype(config, path: str):
+  """Reads genotype.json -> (space, genotype) resolved against the encoder config
+  (space_config.genotype_space); ValueError naming the file otherwise."""
   if not path:
     raise ValueError("encoder.kind=fixed needs "
                      f"--config.encoder.genotype=PATH/{artifacts.GENOTYPE}")
   d = artifacts.read_genotype_json(path)
   try:
-    return space.parse_genotype(d)
+    return genotype_space(config, d)
   except ValueError as e:
     raise ValueError(f"{path}: {e}") from None
 
@@ -65,12 +52,15 @@ def make_encoder(config, genotype=None) -> EncoderSpec:
   """config: the `encoder` ConfigDict. `fixed` reads `config.genotype` (a path) unless a
   Genotype is given. Raises ValueError with one clear line on bad input."""
   kind = config.kind
-  head = FeatureHead(config.head, config.feature_dim)
+  head = FeatureHead(config.head, config.feature_dim, config.head_norm)
   if kind == "impala":
+    require(config, "channels", "cells_per_stage")
     trunk = baselines.ImpalaTrunk(tuple(config.channels), config.cells_per_stage)
     return EncoderSpec(Encoder(trunk, head), {})
   if kind == "cnn4":
-    return EncoderSpec(Encoder(baselines.CNN4Trunk(config.channels[0]), head), {})
+    require(config, "channels")
+    trunk = baselines.CNN4Trunk(config.channels[0], config.cnn4_activation)
+    return EncoderSpec(Encoder(trunk, head), {})
   if kind == "supernet":
     p = config.partial_channels
     if p < 1 or any(ch % p for ch in config.channels):
@@ -80,8 +70,9 @@ def make_encoder(config, genotype=None) -> EncoderSpec:
     trunk = space.trunk(None, config.temperature, config.partial_channels)
     return EncoderSpec(Encoder(trunk, head), space.init_alphas(), space=space)
   if kind == "fixed":
-    space = make_space(config)
     if genotype is None:
-      genotype = load_genotype(space, config.genotype)
+      space, genotype = load_genotype(config, config.genotype)
+    else:
+      space, genotype = genotype_space(config, genotype.to_dict())
     return EncoderSpec(Encoder(space.trunk(genotype), head), {}, space=space, genotype=genotype)
   raise ValueError(f"unknown encoder kind '{kind}'; valid kinds: {', '.join(ENCODERS)}")

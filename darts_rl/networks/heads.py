@@ -1,17 +1,28 @@
 """Encoder heads: trunk feature map -> feature vector."""
 import flax.linen as nn
 
+from darts_rl.networks.frn import FilterResponseNorm
+
 HEADS = ("impala", "sac")
+HEAD_NORMS = ("none", "frn")
 
 
 class FeatureHead(nn.Module):
-  """`impala`: flatten -> ReLU -> Dense(dim) -> ReLU (IMPALA-CNN).
+  """x [B, H, W, C] -> [B, dim].
+
+  `norm` of the feature map first: none | frn (FilterResponseNorm + TLU: the SAC release's
+  DARTS encoder). Then `impala`: flatten -> ReLU -> Dense(dim) -> ReLU (IMPALA-CNN);
   `sac`: flatten -> Dense(dim) -> LayerNorm (pixel SAC encoders, REFERENCE.md §3)."""
   kind: str = "impala"
   dim: int = 256
+  norm: str = "none"
 
   @nn.compact
   def __call__(self, x):
+    if self.norm not in HEAD_NORMS:
+      raise ValueError(f"unknown encoder head_norm '{self.norm}'; valid: {', '.join(HEAD_NORMS)}")
+    if self.norm == "frn":
+      x = FilterResponseNorm(name="frn")(x)
     x = x.reshape(x.shape[0], -1)
     if self.kind == "impala":
       return nn.relu(nn.Dense(self.dim, name="dense")(nn.relu(x)))

@@ -6,15 +6,20 @@ A cell has one input (index 0) and `num_nodes` intermediate nodes; node i reads 
     {"format": "darts_rl.genotype/1",
      "op_set": ["Conv3x3", "Relu", "Tanh", "SkipConnection", "Zero"],
      "num_nodes": 4,
+     "space": {"skeleton": "impala", "channels": [16, 32, 32], "cells_per_stage": 2, ...},
      "cells": {"normal": [[["Conv3x3", 0]], [["Relu", 0], ["Tanh", 1]], ...]}}
 
-Genotypes are parsed and validated, never eval-ed.
+op_set, num_nodes and "space" are the shape of the space the genotype was drawn from
+(MicroSpace.shape; darts_rl.search.shape), so its network can be rebuilt from the file alone.
+"space" is absent from genotypes written before they recorded it. Genotypes are parsed and
+validated, never eval-ed.
 """
 import dataclasses
 import json
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 from darts_rl.search import ops
+from darts_rl.search import shape as shape_lib
 
 FORMAT = "darts_rl.genotype/1"
 Edge = Tuple[str, int]            # (op name, input index)
@@ -26,14 +31,17 @@ class Genotype:
   op_set: Tuple[str, ...]
   num_nodes: int
   cells: Tuple[Tuple[str, Cell], ...]  # sorted (cell type, cell) pairs: hashable, immutable
+  # The rest of its space's shape (skeleton, channels, ...: MicroSpace.shape without op_set and
+  # num_nodes); () when not recorded.
+  space: shape_lib.Frozen = ()
 
   def __post_init__(self):
     _validate(self)
 
   @classmethod
   def make(cls, op_set: Sequence[str], cells: Mapping[str, Sequence[Sequence[Sequence]]],
-           num_nodes: Optional[int] = None) -> "Genotype":
-    """Builds (and validates) a genotype from plain lists."""
+           num_nodes: Optional[int] = None, space: Optional[Mapping] = None) -> "Genotype":
+    """Builds (and validates) a genotype from plain lists; `space` as in the JSON."""
     if not isinstance(cells, Mapping) or not cells:
       raise ValueError("genotype 'cells' must be a non-empty mapping cell type -> nodes")
     frozen = []
@@ -54,7 +62,7 @@ class Genotype:
         cell.append(tuple(node))
       frozen.append((ct, tuple(cell)))
     n = len(frozen[0][1]) if num_nodes is None else num_nodes
-    return cls(tuple(op_set), int(n), tuple(frozen))
+    return cls(tuple(op_set), int(n), tuple(frozen), shape_lib.freeze(space))
 
   @property
   def cell_types(self) -> Tuple[str, ...]:
@@ -66,9 +74,21 @@ class Genotype:
         return c
     raise KeyError(f"genotype has no '{cell_type}' cell (it has: {', '.join(self.cell_types)})")
 
+  def shape(self) -> Dict:
+    """The space shape this genotype records: op_set, num_nodes and its "space" fields."""
+    return {"op_set": list(self.op_set), "num_nodes": self.num_nodes,
+            **shape_lib.thaw(self.space)}
+
+  def with_space(self, space: Mapping) -> "Genotype":
+    """This genotype recording `space` (the shape fields besides op_set and num_nodes)."""
+    return dataclasses.replace(self, space=shape_lib.freeze(space))
+
   def to_dict(self) -> Dict:
-    return {"format": FORMAT, "op_set": list(self.op_set), "num_nodes": self.num_nodes,
-            "cells": {ct: [[[op, j] for op, j in node] for node in cell] for ct, cell in self.cells}}
+    d = {"format": FORMAT, "op_set": list(self.op_set), "num_nodes": self.num_nodes}
+    if self.space:
+      d["space"] = shape_lib.thaw(self.space)
+    d["cells"] = {ct: [[[op, j] for op, j in node] for node in cell] for ct, cell in self.cells}
+    return d
 
   def to_json(self) -> str:
     return json.dumps(self.to_dict(), indent=1)
@@ -84,7 +104,7 @@ class Genotype:
       raise ValueError(f"genotype JSON lacks {', '.join(missing)}")
     if not isinstance(d["op_set"], list) or not isinstance(d["num_nodes"], int):
       raise ValueError("genotype 'op_set' must be a list and 'num_nodes' an integer")
-    return cls.make(d["op_set"], d["cells"], d["num_nodes"])
+    return cls.make(d["op_set"], d["cells"], d["num_nodes"], d.get("space"))
 
   @classmethod
   def from_json(cls, text: str) -> "Genotype":
@@ -109,8 +129,9 @@ class Genotype:
                        f"(it has {list(self.cell_types)})")
 
   def describe(self) -> str:
-    """Readable text: one line per node, e.g. `node1 <- Relu(in) + Tanh(node0)`."""
-    lines = []
+    """Readable text: the recorded space shape (if any) on one line, then one line per node,
+    e.g. `node1 <- Relu(in) + Tanh(node0)`."""
+    lines = [shape_lib.describe(self.shape())] if self.space else []
     for ct, cell in self.cells:
       lines.append(f"{ct} cell:")
       for i, node in enumerate(cell):
@@ -124,6 +145,8 @@ def _validate(g: Genotype):
   op_set = ops.resolve_op_set(g.op_set)  # unknown op names in the op set
   if g.num_nodes < 1:
     raise ValueError(f"genotype num_nodes must be >= 1, got {g.num_nodes}")
+  if any(k in ("op_set", "num_nodes") for k, _ in g.space):
+    raise ValueError("genotype 'space' must not repeat op_set or num_nodes (top-level keys)")
   for ct, cell in g.cells:
     if len(cell) != g.num_nodes:
       raise ValueError(f"genotype cell '{ct}' has {len(cell)} nodes, expected {g.num_nodes}")

@@ -14,11 +14,11 @@ Every choice has its own alphas (no sharing across stages or slots):
     {'downsample': [S, n_down], 'blocks': [S, B, n_block], 'width': [S, n_widths] (search_width)}
 
 MacroSpace implements the space protocol of MicroSpace (init_alphas, discretize, sample,
-parse_genotype, trunk, mixing_summary), so the phases never ask which space they have.
+parse_genotype, fit, shape, trunk, mixing_summary), so the phases never ask which space they have.
 """
 import dataclasses
 import json
-from typing import Dict, Mapping, Optional, Tuple
+from typing import ClassVar, Dict, Mapping, Optional, Tuple
 
 import flax.linen as nn
 import jax
@@ -27,6 +27,7 @@ import numpy as np
 
 from darts_rl.search import alphas as alphas_lib
 from darts_rl.search import ops
+from darts_rl.search import shape as shape_lib
 
 FORMAT = "darts_rl.macro_genotype/1"
 
@@ -147,9 +148,14 @@ class MacroGenotype:
   """One discrete choice per stage: downsample op, block op per slot, width. JSON:
 
       {"format": "darts_rl.macro_genotype/1",
+       "space": {"channels": [16, 32, 32], "cells_per_stage": 2, ...},
        "stages": [{"width": 16, "downsample": "maxpool", "blocks": ["res3x3", "skip"]}, ...]}
+
+  "space" is the shape of the space it was drawn from (MacroSpace.shape), absent from genotypes
+  written before they recorded it.
   """
   stages: Tuple[StageGene, ...]
+  space: shape_lib.Frozen = ()  # () when not recorded
 
   def __post_init__(self):
     if not self.stages:
@@ -165,10 +171,20 @@ class MacroGenotype:
       if st.width < 1:
         raise ValueError(f"macro genotype stage {s}: width must be >= 1, got {st.width}")
 
+  def shape(self) -> Dict:
+    """The space shape this genotype records."""
+    return shape_lib.thaw(self.space)
+
+  def with_space(self, space: Mapping) -> "MacroGenotype":
+    return dataclasses.replace(self, space=shape_lib.freeze(space))
+
   def to_dict(self) -> Dict:
-    return {"format": FORMAT,
-            "stages": [{"width": st.width, "downsample": st.downsample,
-                        "blocks": list(st.blocks)} for st in self.stages]}
+    d = {"format": FORMAT}
+    if self.space:
+      d["space"] = shape_lib.thaw(self.space)
+    d["stages"] = [{"width": st.width, "downsample": st.downsample, "blocks": list(st.blocks)}
+                   for st in self.stages]
+    return d
 
   def to_json(self) -> str:
     return json.dumps(self.to_dict(), indent=1)
@@ -193,7 +209,7 @@ class MacroGenotype:
         raise ValueError(f"macro genotype stage {s}: width must be an int, downsample an op "
                          f"name and blocks a list of op names; got {dict(st)!r}")
       genes.append(StageGene(down, tuple(blocks), w))
-    return cls(tuple(genes))
+    return cls(tuple(genes), shape_lib.freeze(d.get("space")))
 
   @classmethod
   def from_json(cls, text: str) -> "MacroGenotype":
@@ -204,10 +220,12 @@ class MacroGenotype:
     return cls.from_dict(d)
 
   def describe(self) -> str:
-    """One line per stage, e.g. `stage0: conv3x3(16) -> maxpool -> res3x3 -> skip`."""
-    return "\n".join(f"stage{s}: " + " -> ".join((f"conv3x3({st.width})", st.downsample)
-                                                  + st.blocks)
-                     for s, st in enumerate(self.stages))
+    """The recorded space shape (if any) on one line, then one line per stage, e.g.
+    `stage0: conv3x3(16) -> maxpool -> res3x3 -> skip`."""
+    lines = [shape_lib.describe(self.shape())] if self.space else []
+    return "\n".join(lines + [f"stage{s}: " + " -> ".join((f"conv3x3({st.width})", st.downsample)
+                                                          + st.blocks)
+                               for s, st in enumerate(self.stages)])
 
 
 # --- The space.
@@ -225,8 +243,12 @@ def _op_tuple(names, registry, what) -> Tuple[str, ...]:
 
 
 @dataclasses.dataclass(frozen=True)
-class MacroSpace:
-  """Per-stage choices over the IMPALA-CNN skeleton; see the module docstring."""
+class MacroSpace(shape_lib.Shaped):
+  """Per-stage choices over the IMPALA-CNN skeleton; see the module docstring. SHAPE_FIELDS:
+  its shape by config key, as genotypes record it (the candidate ops have no config key)."""
+  SHAPE_FIELDS: ClassVar[Dict[str, str]] = {
+      "channels": "channels", "cells_per_stage": "blocks_per_stage",
+      "macro_search_width": "search_width", "macro_widths": "widths"}
   channels: Tuple[int, ...] = (16, 32, 32)   # stage widths when search_width is off
   blocks_per_stage: int = 2
   downsample_ops: Tuple[str, ...] = tuple(DOWNSAMPLE_OPS)
@@ -288,21 +310,21 @@ class MacroSpace:
                                                                       temperature)), axis=-1)
     down, blocks = pick("downsample"), pick("blocks")
     widths = pick("width") if self.search_width else None
-    return MacroGenotype(tuple(
+    return self.fit(MacroGenotype(tuple(
         StageGene(self.downsample_ops[down[s]],
                   tuple(self.block_ops[i] for i in blocks[s]),
                   self.widths[widths[s]] if self.search_width else self.channels[s])
-        for s in range(self.num_stages)))
+        for s in range(self.num_stages))))
 
   def sample(self, rng: np.random.Generator, k: int = 2) -> MacroGenotype:
     """Uniform over every choice independently (the random-search baseline); k is unused."""
     del k
     pick = lambda options: options[int(rng.integers(len(options)))]
-    return MacroGenotype(tuple(
+    return self.fit(MacroGenotype(tuple(
         StageGene(pick(self.downsample_ops),
                   tuple(pick(self.block_ops) for _ in range(self.blocks_per_stage)),
                   pick(self.widths) if self.search_width else self.channels[s])
-        for s in range(self.num_stages)))
+        for s in range(self.num_stages))))
 
   def check_fits(self, g: MacroGenotype):
     """Raises ValueError unless genotype `g` is a point of this space."""
@@ -327,9 +349,15 @@ class MacroSpace:
 
   def parse_genotype(self, d) -> MacroGenotype:
     """A genotype dict (parsed JSON) -> MacroGenotype that fits this space, else ValueError."""
-    g = MacroGenotype.from_dict(d)
+    return self.fit(MacroGenotype.from_dict(d))
+
+  def fit(self, g: MacroGenotype) -> MacroGenotype:
+    """`g` recording this space's shape; ValueError unless it fits (check_fits, and the
+    shape it records)."""
+    shape = self.shape()
+    shape_lib.check_recorded(g.shape(), shape)
     self.check_fits(g)
-    return g
+    return g.with_space(shape)
 
   def trunk(self, genotype: Optional[MacroGenotype] = None, temperature: float = 1.0,
             partial_channels: int = 1) -> nn.Module:

@@ -1,12 +1,13 @@
 """Micro search-space skeletons: where cells sit in the encoder (REFERENCE.md §2).
 
 - `impala`: [optional stem conv] -> for each stage: conv3x3 -> maxpool 3x3/2 -> N normal cells.
+  The SAC release's DARTS encoder: stem conv 3x3 stride 2 VALID, then one such stage.
   The cells replace IMPALA-CNN's residual blocks (no residual around them). No reduction cell.
 - `standard`: stem conv3x3 -> for each stage: reduction cell -> N normal cells.
 The encoder head (flatten -> features) lives in darts_rl.networks.heads.
 """
 import dataclasses
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, ClassVar, Dict, Optional, Tuple
 
 import flax.linen as nn
 import numpy as np
@@ -15,16 +16,25 @@ from darts_rl.pooling import max_pool
 from darts_rl.search import alphas as alphas_lib
 from darts_rl.search import cells
 from darts_rl.search import ops
+from darts_rl.search import shape as shape_lib
 from darts_rl.search.discretize import discretize
 from darts_rl.search.genotype import Genotype
 from darts_rl.search.sample import sample_genotype
 
 SKELETONS = ("impala", "standard")
+PADDINGS = ("SAME", "VALID")
+_GENOTYPE_KEYS = ("op_set", "num_nodes")  # shape fields a Genotype holds itself
 
 
 @dataclasses.dataclass(frozen=True)
-class MicroSpace:
+class MicroSpace(shape_lib.Shaped):
   """Everything that fixes the shape of the alphas and of the cell positions."""
+  SHAPE_FIELDS: ClassVar[Dict[str, str]] = {
+      "skeleton": "skeleton", "op_set": "op_names", "num_nodes": "num_nodes",
+      "channels": "channels", "cells_per_stage": "cells_per_stage",
+      "stem_channels": "stem_channels", "stem_stride": "stem_stride",
+      "stem_padding": "stem_padding", "node_norm": "node_norm"}
+
   skeleton: str = "impala"
   op_names: Tuple[str, ...] = ops.OP_SETS["base"]
   channels: Tuple[int, ...] = (16, 32, 32)
@@ -32,6 +42,7 @@ class MicroSpace:
   num_nodes: int = 4
   stem_channels: int = 0      # impala: 0 = no stem; standard: required (> 0)
   stem_stride: int = 1
+  stem_padding: str = "SAME"  # SAME | VALID (the SAC release's stem)
   node_norm: bool = False
 
   def __post_init__(self):
@@ -45,6 +56,8 @@ class MicroSpace:
       raise ValueError("num_nodes must be >= 1 and cells_per_stage >= 0")
     if self.skeleton == "standard" and self.stem_channels < 1:
       raise ValueError("the standard skeleton needs stem_channels >= 1")
+    if self.stem_padding not in PADDINGS:
+      raise ValueError(f"unknown stem_padding '{self.stem_padding}'; valid: {', '.join(PADDINGS)}")
 
   @property
   def cell_types(self) -> Tuple[str, ...]:
@@ -58,16 +71,26 @@ class MicroSpace:
     return alphas_lib.init_alphas(self.cell_types, self.num_nodes, len(self.op_names))
 
   def discretize(self, alphas, k: int = 2, temperature: float = 1.0) -> Genotype:
-    return discretize(alphas, self.op_names, k, temperature)
+    return self.fit(discretize(alphas, self.op_names, k, temperature))
 
   def sample(self, rng: np.random.Generator, k: int = 2) -> Genotype:
-    return sample_genotype(rng, self.op_names, self.cell_types, self.num_nodes, k)
+    return self.fit(sample_genotype(rng, self.op_names, self.cell_types, self.num_nodes, k))
 
   def parse_genotype(self, d) -> Genotype:
     """A genotype dict (parsed JSON) -> Genotype that fits this space, else ValueError."""
-    g = Genotype.from_dict(d)
+    return self.fit(Genotype.from_dict(d))
+
+  def fit(self, g: Genotype) -> Genotype:
+    """`g` recording this space's shape; ValueError unless it fits (the shape it records,
+    op set, cell types, nodes)."""
+    shape = self.shape()
+    shape_lib.check_recorded(g.shape(), shape)
     g.check_fits(self.op_names, self.cell_types, self.num_nodes)
-    return g
+    return g.with_space({k: v for k, v in shape.items() if k not in _GENOTYPE_KEYS})
+
+  @classmethod
+  def canonical(cls, key: str, value):
+    return list(ops.resolve_op_set(value)) if key == "op_set" else shape_lib.json_value(value)
 
   def trunk(self, genotype: Optional[Genotype] = None, temperature: float = 1.0,
             partial_channels: int = 1) -> nn.Module:
@@ -104,7 +127,8 @@ class SkeletonTrunk(nn.Module):
     sp = self.space
     get = lambda ct: alphas.get(ct) if alphas else None
     if sp.stem_channels:
-      x = nn.Conv(sp.stem_channels, (3, 3), (sp.stem_stride,) * 2, padding="SAME", name="stem")(x)
+      x = nn.Conv(sp.stem_channels, (3, 3), (sp.stem_stride,) * 2, padding=sp.stem_padding,
+                  name="stem")(x)
     for s, ch in enumerate(sp.channels):
       if sp.skeleton == "impala":
         x = nn.Conv(ch, (3, 3), padding="SAME", name=f"stage{s}_conv")(x)
