@@ -125,6 +125,9 @@ def loop_config(total_env_steps: int) -> ml_collections.ConfigDict:
   c.eval_splits = ("train", "test")
   # Safety cap on evaluation length, in env steps summed over eval envs.
   c.eval_max_env_steps = 200_000
+  # Actors and learner at the same time: on | off | auto (on where jax runs on an accelerator).
+  # On: the envs step with the parameters of one iteration earlier while the learner updates.
+  c.overlap = "auto"
   # Write TensorBoard events to WORKDIR/tb.
   c.tensorboard = True
   return c

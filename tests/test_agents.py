@@ -28,7 +28,7 @@ def build(name):
 def test_agents_follow_the_protocol(name):
   agent = build(name)
   assert isinstance(agent, base.Agent)
-  for method in ("init", "act", "eval_act", "iteration", "log_scalars"):
+  for method in ("init", "act", "eval_act", "collect", "learn", "iteration", "log_scalars"):
     want = list(inspect.signature(getattr(base.Agent, method)).parameters)[1:]
     have = list(inspect.signature(getattr(agent, method)).parameters)
     assert len(have) == len(want), (method, have, want)

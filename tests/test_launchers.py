@@ -79,9 +79,11 @@ def test_search_discretize_evaluate_report(tmp_path):
 
 
 def test_kill_and_resume(tmp_path):
+  # With actors and learner overlapped: a kill loses the rollout in flight, never a checkpoint.
   w = tmp_path / "search"
   args = [sys.executable, "launch/search.py", f"--config={CFG}:search,smoke", f"--workdir={w}",
-          "--config.loop.total_env_steps=1024", "--config.loop.checkpoint_every_env_steps=128"]
+          "--config.loop.total_env_steps=1024", "--config.loop.checkpoint_every_env_steps=128",
+          "--config.loop.overlap=on"]
   proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   ckpts = w / "checkpoints"
   deadline = time.time() + 200

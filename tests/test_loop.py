@@ -17,9 +17,10 @@ from experiments.ppo_procgen import get_config
 TIMING = ("sps", "wall_s")
 
 
-def _run(tmp_path, name, seed):
+def _run(tmp_path, name, seed, overlap="off"):
   c = get_config("search,smoke")
   c.seed = seed
+  c.loop.overlap = overlap
   w = str(tmp_path / name)
   loop.run(c, w, "search")
   with open(os.path.join(w, "metrics.jsonl")) as f:
@@ -28,11 +29,14 @@ def _run(tmp_path, name, seed):
 
 
 def test_same_seed_identical_two_seeds_differ(tmp_path):
-  a, wa = _run(tmp_path, "a", 0)
-  b, wb = _run(tmp_path, "b", 0)
-  c, _ = _run(tmp_path, "c", 1)
+  # Actors and learner overlapped (loop.overlap): the policy lag is one iteration exactly, so
+  # two runs of one seed are identical whatever the threads' timing.
+  a, wa = _run(tmp_path, "a", 0, overlap="on")
+  b, wb = _run(tmp_path, "b", 0, overlap="on")
+  c, _ = _run(tmp_path, "c", 1, overlap="on")
   assert a == b
   assert a != c
+  assert all(r["actor/policy_lag_iterations"] == 1.0 for r in a[:-1])
   with np.load(os.path.join(wa, "alphas.npz")) as da, np.load(os.path.join(wb, "alphas.npz")) as db:
     assert list(da["env_steps"]) == [0, 64, 128, 192, 256]
     np.testing.assert_array_equal(da["normal/node3"], db["normal/node3"])

@@ -5,7 +5,7 @@ on a `parallel.Devices` layout. The loop only ever does:
 
     state = agent.init(key)                              # AgentState, learner on the host
     state = place(state, devices)                         # learner replicated on the devices
-    state, metrics = agent.iteration(state, actors, key)  # act with the envs, then learn
+    state, metrics = agent.iteration(state, actors, key)  # collect (act), then learn
     agent.log_scalars(state)                              # counters at a log step
 
 and evaluation calls the pure `agent.eval_act` inside the actors' compiled step. Learner
@@ -15,8 +15,9 @@ closures that read no `self` state that changes. Replay buffers are explicit sta
 (`AgentState.replay`, built by darts_rl/agents/replay.py), sharded one per device and never
 checkpointed. Metrics stay on the devices until the loop reads them at a log step.
 """
-from typing import Any, Dict, NamedTuple, Optional, Protocol, Tuple, runtime_checkable
+from typing import Any, Dict, List, NamedTuple, Optional, Protocol, Tuple, runtime_checkable
 
+import jax
 import numpy as np
 
 
@@ -70,14 +71,38 @@ class Agent(Protocol):
     """Evaluation policy (the paper's protocol), pure: -> actions [n, ...]."""
     ...
 
+  def collect(self, state: AgentState, actors, key):
+    """Acts with `actors` (darts_rl.train.actors.Actors) for one iteration -> a Rollout.
+    Reads `state` but changes nothing: it may run on the actor thread, one iteration ahead
+    of `learn` (loop.overlap), with the learner's previous parameters."""
+    ...
+
+  def learn(self, state: AgentState, rollout, key) -> Tuple[AgentState, Metrics]:
+    """Takes in a Rollout (host-side bookkeeping, replay) and updates the learner."""
+    ...
+
   def iteration(self, state: AgentState, actors, key) -> Tuple[AgentState, Metrics]:
-    """Acts with `actors` (darts_rl.train.actors.Actors) and learns: one iteration of
-    `env_steps_per_iteration` env steps."""
+    """collect, then learn: one iteration of `env_steps_per_iteration` env steps."""
     ...
 
   def log_scalars(self, state: AgentState) -> Dict[str, float]:
     """Scalars describing the state at a log step (counters, schedules); may read devices."""
     ...
+
+
+class AgentBase:
+  """What every agent shares: an iteration is `collect` then `learn`."""
+
+  def iteration(self, state: AgentState, actors, key) -> Tuple[AgentState, Metrics]:
+    act_key, learn_key = jax.random.split(key)
+    return self.learn(state, self.collect(state, actors, act_key), learn_key)
+
+
+def mean_metrics(metrics: List[Metrics]) -> Metrics:
+  """The mean of several updates' metrics (device scalars stay on the devices)."""
+  if len(metrics) == 1:
+    return metrics[0]
+  return jax.tree.map(lambda *xs: sum(xs) / len(xs), *metrics)
 
 
 def to_devices(state: AgentState, devices) -> AgentState:

@@ -19,7 +19,7 @@ import rlax
 
 from darts_rl import parallel
 from darts_rl.agents import optim
-from darts_rl.agents.base import AgentState, Batches, EnvSpec
+from darts_rl.agents.base import AgentBase, AgentState, Batches, EnvSpec
 
 
 # ---------------------------------------------------------------------------- learning math
@@ -130,7 +130,7 @@ class Batch(NamedTuple):
   next_obs: Any     # [n, H, W, C] uint8: bootstrap observation after the last step
 
 
-class PPO:
+class PPO(AgentBase):
   """On-policy agent: one iteration = rollout of `num_steps` x num_envs, then the update."""
 
   def __init__(self, config, encoder_spec, spec: EnvSpec, devices: parallel.Devices):
@@ -191,16 +191,16 @@ class PPO:
     return self.act(learner, obs, keys, None)[0]
 
   # -- one iteration
-  def iteration(self, state: AgentState, actors, key):
-    c = self.config.ppo
-    act_key, update_key = jax.random.split(key)
-    ro = actors.rollout(self.act, state.learner, c.num_steps, act_key)
+  def collect(self, state: AgentState, actors, key):
+    return actors.rollout(self.act, state.learner, self.config.ppo.num_steps, key)
+
+  def learn(self, state: AgentState, ro, key):
     dones = ro.terminated | ro.truncated
     scaled, host = self._normalize(state.host, ro.rewards, dones)
     d = self.devices
     batch = Batch(ro.obs, ro.actions, ro.extras["logp"], ro.extras["value"], d.put(scaled),
                   d.put(dones), ro.next_obs)
-    learner, metrics = self.update(state.learner, batch, update_key)
+    learner, metrics = self.update(state.learner, batch, key)
     return AgentState(learner, host), metrics
 
   def _normalize(self, host: PPOHost, rewards, dones):

@@ -46,7 +46,7 @@ import rlax
 from darts_rl import parallel
 from darts_rl.agents import optim
 from darts_rl.agents import replay as replay_lib
-from darts_rl.agents.base import AgentState, Batches, EnvSpec
+from darts_rl.agents.base import AgentBase, AgentState, Batches, EnvSpec, mean_metrics
 
 EPSILON_SCHEDULES = ("power", "constant", "linear")
 
@@ -227,7 +227,7 @@ def transition_from_window(window, gamma: float, weight) -> Transition:
                     window["obs"][:, n], window["game_id"][:, 0], weight)
 
 
-class Rainbow:
+class Rainbow(AgentBase):
   """Off-policy agent: one iteration = `rollout_steps` vectorized env steps into the replay,
   then `updates_per_iteration` prioritized learner updates (after `learning_starts`)."""
 
@@ -359,13 +359,16 @@ class Rainbow:
     return state._replace(replay=replay_lib.ReplayState(buffer, replay.env_steps + steps))
 
   # -- one iteration
-  def iteration(self, state: AgentState, actors, key):
-    c = self.config.rainbow
+  def collect(self, state: AgentState, actors, key):
     d = self.devices
-    act_key, learn_key = jax.random.split(key)
     eps = self.epsilons(state.host.env_steps).reshape(d.count, -1)[
         d.first:d.first + d.local_count]
-    ro = actors.rollout(self.act, state.learner, c.rollout_steps, act_key, d.put(eps))
+    return actors.rollout(self.act, state.learner, self.config.rainbow.rollout_steps, key,
+                          d.put(eps))
+
+  def learn(self, state: AgentState, ro, key):
+    c = self.config.rainbow
+    d = self.devices
     state = self.add(state, ro.obs, ro.actions, ro.rewards, ro.terminated | ro.truncated)
     state = state._replace(host=RainbowHost(np.int64(state.host.env_steps
                                                      + self.env_steps_per_iteration)))
@@ -374,10 +377,10 @@ class Rainbow:
     learner, buffer = state.learner, state.replay.buffer
     ms = []
     for u in range(c.updates_per_iteration):
-      learner, buffer, m = self._learn(learner, buffer, d.broadcast(jax.random.fold_in(learn_key, u)))
+      learner, buffer, m = self._learn(learner, buffer, d.broadcast(jax.random.fold_in(key, u)))
       ms.append(m)
-    metrics = ms[0] if len(ms) == 1 else jax.tree.map(lambda *xs: sum(xs) / len(xs), *ms)
-    return state._replace(learner=learner, replay=state.replay._replace(buffer=buffer)), metrics
+    return (state._replace(learner=learner, replay=state.replay._replace(buffer=buffer)),
+            mean_metrics(ms))
 
   def sample(self, buffer, key) -> Batches:
     """One device's share of a learner update: Batches of Transitions (alternating mode: an

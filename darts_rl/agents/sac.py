@@ -33,7 +33,7 @@ import optax
 from darts_rl import parallel
 from darts_rl.agents import optim
 from darts_rl.agents import replay as replay_lib
-from darts_rl.agents.base import AgentState, Batches, EnvSpec
+from darts_rl.agents.base import AgentBase, AgentState, Batches, EnvSpec, mean_metrics
 
 FRAME_CHANNELS = 3                 # RGB frames are stacked on the channel axis
 LOG_STD_MIN, LOG_STD_MAX = -10.0, 2.0
@@ -197,7 +197,7 @@ class SACHost(NamedTuple):
   env_steps: np.ndarray        # env steps of the run (uniform actions below the warm-up)
 
 
-class SAC:
+class SAC(AgentBase):
   """Off-policy agent: one iteration = one vectorized env step + `updates_per_iteration`
   updates (once `learning_starts` env steps are in the replay)."""
 
@@ -318,12 +318,13 @@ class SAC:
                                                         replay.env_steps + self.spec.num_envs))
 
   # -- one iteration
-  def iteration(self, state: AgentState, actors, key):
+  def collect(self, state: AgentState, actors, key):
+    warmup = int(state.host.env_steps) < self.config.sac.init_random_env_steps
+    return actors.rollout(self.act, state.learner, 1, key, self.devices.broadcast(warmup))
+
+  def learn(self, state: AgentState, ro, key):
     c = self.config.sac
     d = self.devices
-    act_key, learn_key = jax.random.split(key)
-    warmup = int(state.host.env_steps) < c.init_random_env_steps
-    ro = actors.rollout(self.act, state.learner, 1, act_key, d.broadcast(warmup))
     state = self.add(state, ro)
     state = state._replace(host=SACHost(np.int64(int(state.host.env_steps)
                                                   + self.spec.num_envs)))
@@ -333,10 +334,9 @@ class SAC:
     ms = []
     for u in range(c.updates_per_iteration):
       learner, m = self._learn(learner, state.replay.buffer,
-                               d.broadcast(jax.random.fold_in(learn_key, u)))
+                               d.broadcast(jax.random.fold_in(key, u)))
       ms.append(m)
-    metrics = ms[0] if len(ms) == 1 else jax.tree.map(lambda *xs: sum(xs) / len(xs), *ms)
-    return state._replace(learner=learner), metrics
+    return state._replace(learner=learner), mean_metrics(ms)
 
   def sample(self, buffer, key) -> Batches:
     """One device's share of an update: Batches of Transitions (alternating mode: an

@@ -14,6 +14,7 @@ Acting needs no collectives, so it is mapped over the local devices only: proces
 evaluate) independently and meet in the learner's collectives.
 """
 import math
+import threading
 from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 import jax
@@ -72,6 +73,8 @@ class Actors:
     self._compiled: Dict[Any, Callable] = {}
     self.obs = None
     self._episodes: List[np.ndarray] = []   # rows of (return, length, game id)
+    # The loop may step the envs on an actor thread (loop.overlap) and read the episodes here.
+    self._lock = threading.Lock()
 
   def reset(self):
     """Fresh episodes in every env: self.obs [L, n, H, W, C]."""
@@ -96,14 +99,16 @@ class Actors:
       ret = np.stack([s.episode_return for s in steps])[ended]
       length = np.stack([s.episode_length for s in steps])[ended]
       games = np.broadcast_to(self.spec.game_ids[:self.n], ended.shape)[ended]
-      self._episodes.append(np.stack([ret, length, games], axis=1).astype(np.float64))
+      with self._lock:
+        self._episodes.append(np.stack([ret, length, games], axis=1).astype(np.float64))
     return steps
 
   def pop_episodes(self) -> Dict[str, np.ndarray]:
     """{'return', 'length', 'game_id'} of the episodes this process's envs finished since the
     last call."""
-    rows = np.concatenate(self._episodes) if self._episodes else np.zeros((0, 3))
-    self._episodes = []
+    with self._lock:
+      rows = np.concatenate(self._episodes) if self._episodes else np.zeros((0, 3))
+      self._episodes = []
     return {"return": rows[:, 0].astype(np.float32), "length": rows[:, 1].astype(np.float32),
             "game_id": rows[:, 2].astype(np.int32)}
 
