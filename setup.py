@@ -29,7 +29,11 @@ setuptools.setup(
         "mujoco>=3.1,<4",  # dm_control 1.0.50 breaks on mujoco 4.0
     ],
     extras_require={
-        "test": ["pytest>=7.4,<9", "pytest-timeout>=2.2,<3", "pytest-xdist>=3.5,<4"],
+        # wandb: tests/test_wandb.py runs the W&B sink in offline mode.
+        "test": ["pytest>=7.4,<9", "pytest-timeout>=2.2,<3", "pytest-xdist>=3.5,<4",
+                 "wandb>=0.19,<0.32"],
+        # Weights & Biases logging (loop.wandb=True); off by default, never imported otherwise.
+        "wandb": ["wandb>=0.19,<0.32"],
         # PyTorch reference learner for benchmarks/ only (never imported by the package).
         "bench": ["torch>=2.2,<2.15"],
     },

@@ -127,6 +127,12 @@ def loop_config(total_env_steps: int) -> ml_collections.ConfigDict:
   c.eval_max_env_steps = 200_000
   # Write TensorBoard events to WORKDIR/tb.
   c.tensorboard = True
+  # Also log every metrics row to Weights & Biases (pip install -e .[wandb]; process 0 only;
+  # local files in WORKDIR/wandb, WANDB_MODE=offline keeps them there). Off by default.
+  c.wandb = False
+  # W&B project, and entity (team or user; empty: your default entity).
+  c.wandb_project = "darts-rl"
+  c.wandb_entity = ""
   return c
 
 
