@@ -4,6 +4,7 @@ import setuptools
 setuptools.setup(
     name="darts-rl",
     version="0.1.0",
+    license="Apache-2.0",
     description="RL-DARTS: DARTS supernet encoders for PPO / Rainbow / SAC agents (JAX/Flax).",
     packages=setuptools.find_packages(include=["darts_rl", "darts_rl.*"]),
     python_requires=">=3.10,<3.13",
