@@ -1,4 +1,4 @@
-"""RL-DARTS with PPO on Procgen (REFERENCE.md §3), one game.
+"""RL-DARTS with PPO on Procgen (docs/paper.md), one game.
 
 Variants (comma-separated: a phase and a size):
   phase: search (supernet, default) | evaluate (fixed genotype) | baseline (IMPALA-CNN)

@@ -1,4 +1,4 @@
-"""RL-DARTS with Rainbow on Procgen (REFERENCE.md §3), one game or several (multi-game).
+"""RL-DARTS with Rainbow on Procgen (docs/paper.md), one game or several (multi-game).
 
 Variants (comma-separated tokens: a phase, a size, optionally `multi`):
   phase: search (supernet, default) | evaluate (fixed genotype) | baseline (IMPALA-CNN)
@@ -61,11 +61,12 @@ def rainbow_config() -> ml_collections.ConfigDict:
   # Target network copied every N learner updates.
   r.target_update_period = 500
   # One iteration: rollout_steps vectorized env steps, then updates_per_iteration updates
-  # (64 envs x 1 step per update of 256 samples: 4 replayed samples per env step; the release
-  # does not state its ratio).
+  # (64 envs x 1 step per update of 256 samples: 4 replayed samples per env step, the
+  # release's samples_per_insert=4).
   r.rollout_steps = 1
   r.updates_per_iteration = 1
-  # Adam 5e-5 as released; eps 1.5e-4 from the Rainbow paper (the release does not say).
+  # Adam 5e-5 as released; eps 1.5e-4 from the Rainbow paper (the release keeps Sonnet's
+  # default, 1e-8).
   r.optimizer = blocks.adam_config(5e-5, eps=1.5e-4)
   e = r.exploration = ml_collections.ConfigDict()
   # Ape-X per-env epsilons eps_i = eps_base ** (1 + eps_alpha * i / (N - 1)) over each

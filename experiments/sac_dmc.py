@@ -1,4 +1,4 @@
-"""RL-DARTS with SAC on DM-Control from pixels (REFERENCE.md §3), one task.
+"""RL-DARTS with SAC on DM-Control from pixels (docs/paper.md), one task.
 
 Variants (comma-separated: a phase and a size):
   phase: search (supernet, default) | evaluate (fixed genotype) | baseline (the 4-layer CNN)
