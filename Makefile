@@ -32,7 +32,8 @@ install-cuda: install
 # ruff check on the whole tree (rules in pyproject.toml; some deferred there, with counts), and
 # ruff format on the files already in its format. The rest of the tree is reformatted in one
 # commit once the open branches have merged; then FORMAT_CHECKED becomes `.`.
-FORMAT_CHECKED := tests/test_wandb.py tests/test_docs.py
+FORMAT_CHECKED := scripts/evidence_table.py tests/test_evidence_table.py tests/test_wandb.py \
+    tests/test_docs.py
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check $(FORMAT_CHECKED)
