@@ -48,6 +48,9 @@ def initialize(coordinator_address: str = "", num_processes: int = 1, process_id
   jax.distributed.initialize(coordinator_address=coordinator_address,
                              num_processes=num_processes, process_id=process_id,
                              heartbeat_timeout_seconds=int(peer_timeout_s))
+  print(f"[process {process_id} of {num_processes}] connected to {coordinator_address}: "
+        f"{jax.local_device_count()} local devices, {jax.device_count()} in all",
+        file=sys.stderr, flush=True)
 
 
 def force_cpu_devices(n: int):

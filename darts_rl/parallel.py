@@ -97,10 +97,15 @@ class Devices:
     """Global indices of this process's devices (= its env groups)."""
     return range(self.first, self.first + self.local_count)
 
-  def compile(self, fn: Callable, donate: Sequence[int] = (), static: Sequence[int] = ()):
-    """fn written with axis_name=AXIS -> pmapped over the global devices."""
-    return jax.pmap(fn, axis_name=AXIS, devices=self.devices, donate_argnums=tuple(donate),
-                    static_broadcasted_argnums=tuple(static))
+  def compile(self, fn: Callable, donate: Sequence[int] = ()):
+    """fn written with axis_name=AXIS -> pmapped over the global devices, traced once."""
+    return jax.pmap(traced_once(fn), axis_name=AXIS, devices=self.devices,
+                    donate_argnums=tuple(donate))
+
+  def compile_local(self, fn: Callable, donate: Sequence[int] = ()):
+    """fn -> pmapped over this process's devices only (no collectives: acting, evaluation;
+    processes call it independently), traced once."""
+    return jax.pmap(traced_once(fn), devices=self.local, donate_argnums=tuple(donate))
 
   def replicate(self, tree):
     return jax.device_put_replicated(tree, self.local)
@@ -120,6 +125,31 @@ class Devices:
   def broadcast(self, x):
     """The same value on every local device (e.g. a PRNG key): [L, ...]."""
     return self.replicate(jnp.asarray(x))
+
+
+class RetraceError(AssertionError):
+  """A compiled step was traced a second time."""
+
+
+def traced_once(fn: Callable) -> Callable:
+  """fn that fails when traced a second time: a compiled step that silently recompiles (new
+  shapes, weak types, a changed pytree) is a bug, not a slowdown to discover later.
+
+  A compiled function runs its Python body only when jax traces it, so counting calls counts
+  traces. The count is this wrapper's own: chex.assert_max_traces keys its counter by the
+  function's source and definition stack, which every agent built in one process shares."""
+  name = getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", "step")
+  traces = [0]
+
+  def wrapped(*args, **kwargs):
+    traces[0] += 1
+    if traces[0] > 1:
+      raise RetraceError(f"compiled step '{name}' traced {traces[0]} times: its arguments "
+                         "changed shape, dtype or structure between calls")
+    return fn(*args, **kwargs)
+
+  wrapped.__name__ = name
+  return wrapped
 
 
 def split(tree, n: int, axis: int = 0):

@@ -40,7 +40,8 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   # Clip range of the policy ratio (PPO clip) and of the value change (value clip).
   p.clip_eps = 0.2
   p.value_clip_eps = 0.2
-  # Loss = policy loss + value_coef * value loss - entropy_coef * entropy.
+  # Loss = policy loss + value_coef * value loss (clipped MSE, as released; CleanRL halves it
+  # once more: value_coef=0.25 gives that weight) - entropy_coef * entropy.
   p.entropy_coef = 0.01
   p.value_coef = 0.5
   # Advantages normalized with each minibatch's mean and std.

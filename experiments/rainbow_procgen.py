@@ -67,19 +67,23 @@ def rainbow_config() -> ml_collections.ConfigDict:
   # release's samples_per_insert=4).
   r.rollout_steps = 1
   r.updates_per_iteration = 1
-  # Adam 5e-5 as released; eps 1.5e-4 from the Rainbow paper (the release keeps Sonnet's
-  # default, 1e-8).
-  r.optimizer = blocks.adam_config(5e-5, eps=1.5e-4)
+  # Adam 5e-5 and epsilon 1e-8 (Sonnet's default) as released; the Rainbow paper's 1.5e-4,
+  # used here before, is --config.rainbow.optimizer.eps=1.5e-4.
+  r.optimizer = blocks.adam_config(5e-5, eps=1e-8)
   e = r.exploration = ml_collections.ConfigDict()
   # Ape-X per-env epsilons eps_i = eps_base ** (1 + eps_alpha * i / (N - 1)) over each
   # game's envs (0.4 down to ~0.0007); evaluation is greedy.
   e.eps_base = 0.4
   e.eps_alpha = 7.0
-  # constant: the ladder from the start | linear: from eps_start down to the ladder over
-  # decay_env_steps.
-  e.schedule = "constant"
+  # power (as released): eps_i ** (1 + decay_power * min(t / decay_env_steps, 1)) |
+  # constant: the ladder throughout | linear: from eps_start down to the ladder.
+  e.schedule = "power"
+  # Exponent growth of the power schedule (the release's 7: each epsilon ends at eps_i ** 8).
+  e.decay_power = 7.0
+  # The linear schedule's starting epsilon.
   e.eps_start = 1.0
-  e.decay_env_steps = 250_000
+  # Env steps over which the schedule runs (0: the run's budget, as released).
+  e.decay_env_steps = 0
   return r
 
 

@@ -121,3 +121,13 @@ def test_split_and_merge_are_inverse():
   np.testing.assert_array_equal(parallel.merge(parts, axis=1), x)
   with pytest.raises(ValueError, match="does not split over 5 devices"):
     parallel.split(x, 5, axis=1)
+
+
+def test_a_compiled_step_that_retraces_is_an_error():
+  import jax.numpy as jnp
+  d = parallel.Devices(1)
+  step = d.compile(lambda x: x * 2)
+  np.testing.assert_array_equal(step(d.broadcast(jnp.ones(3))), [[2.0, 2.0, 2.0]])
+  step(d.broadcast(jnp.zeros(3)))                    # same shapes: no new trace
+  with pytest.raises(parallel.RetraceError, match="traced 2 times"):
+    step(d.broadcast(jnp.ones(4)))                   # a new shape: a silent recompile, refused

@@ -39,11 +39,12 @@ def test_ppo_loss_hand_computed():
                             clip_eps=0.2, value_clip_eps=0.2, entropy_coef=0.01, value_coef=0.5)
   # surrogate: min(2*1, 1.2*1) = 1.2; min(.5*-1, .8*-1) = -.8; policy loss = -mean = -0.2
   np.testing.assert_allclose(aux["policy_loss"], -0.2, rtol=1e-6)
-  # clipped values .7 and .3: max(1, 1.69) = 1.69, max(0, .09) = .09 -> 0.5 * mean = 0.445
-  np.testing.assert_allclose(aux["value_loss"], 0.445, rtol=1e-6)
+  # clipped values .7 and .3: max(1, 1.69) = 1.69, max(0, .09) = .09 -> mean = 0.89 (the
+  # released loss: no extra 1/2)
+  np.testing.assert_allclose(aux["value_loss"], 0.89, rtol=1e-6)
   np.testing.assert_allclose(aux["entropy"], np.log(2), rtol=1e-6)
   np.testing.assert_allclose(aux["clip_frac"], 1.0)
-  np.testing.assert_allclose(total, -0.2 + 0.5 * 0.445 - 0.01 * np.log(2), rtol=1e-5)
+  np.testing.assert_allclose(total, -0.2 + 0.5 * 0.89 - 0.01 * np.log(2), rtol=1e-5)
 
 
 def test_running_stats_equal_batch_statistics():

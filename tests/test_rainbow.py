@@ -113,6 +113,12 @@ def test_apex_epsilon_ladder_and_schedule():
   np.testing.assert_allclose(lin(50), (1.0 + ladder) / 2, rtol=1e-6)
   np.testing.assert_allclose(lin(1000), ladder, rtol=1e-6)
   np.testing.assert_allclose(rainbow.scheduled_epsilons(ladder, 0, "constant", 1.0, 100), ladder)
+  # The release's schedule: eps_i ** (1 + 7 min(t / T, 1)), at 0, T / 2, T and past T.
+  power = lambda t: rainbow.scheduled_epsilons(np.array([0.4, 0.1]), t, "power", 1.0, 1000)
+  np.testing.assert_allclose(power(0), [0.4, 0.1], rtol=1e-6)
+  np.testing.assert_allclose(power(500), [0.4 ** 4.5, 0.1 ** 4.5], rtol=1e-5)
+  np.testing.assert_allclose(power(1000), [0.4 ** 8, 1e-8], rtol=1e-5)
+  np.testing.assert_allclose(power(5000), power(1000))
 
 
 def test_noisy_dense_mean_and_noise():
@@ -145,7 +151,7 @@ def test_n_step_windows_through_replay_with_episode_end_and_multi_game():
   obs = encoded_obs(4, T)
   actions = np.tile(np.arange(T, dtype=np.int32) % 3, (4, 1))
   state = agent.init(jax.random.PRNGKey(0))
-  for sl in (slice(0, 5), slice(5, T)):
+  for sl in (slice(0, 6), slice(6, T)):
     state = add(agent, state, obs[:, sl], actions[:, sl], raw[:, sl], terminated[:, sl])
   assert state.replay.env_steps == 4 * T
   (batch, arch_batch), indices = sample(agent, state, jax.random.PRNGKey(0))

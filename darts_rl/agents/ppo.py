@@ -46,7 +46,8 @@ def ppo_loss(logits, values, actions, old_logp, old_values, advantages, returns,
   ratio = jnp.exp(logp - old_logp)
   policy_loss = rlax.clipped_surrogate_pg_loss(ratio, advantages, clip_eps)
   v_clipped = old_values + jnp.clip(values - old_values, -value_clip_eps, value_clip_eps)
-  value_loss = 0.5 * jnp.mean(jnp.maximum((values - returns) ** 2, (v_clipped - returns) ** 2))
+  # No extra 1/2 (CleanRL has one): the released loss is value_coef * clipped MSE.
+  value_loss = jnp.mean(jnp.maximum((values - returns) ** 2, (v_clipped - returns) ** 2))
   entropy = -jnp.mean(jnp.sum(jnp.exp(logp_all) * logp_all, axis=-1))
   total = policy_loss + value_coef * value_loss - entropy_coef * entropy
   return total, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,

@@ -3,7 +3,8 @@
 Hessel et al. 2018, "Rainbow"; Bellemare et al. 2017 (C51); hyperparameters as released by
 RL-DARTS (docs/paper.md): 51 atoms on [0, 1] with rewards divided by the game's max reward,
 n = 7, gamma 0.99, Adam 5e-5, batch 256, replay 500k, priority exponent 0.8, IS exponent 0.2,
-target update every 500 learner steps, Ape-X per-actor epsilons, greedy evaluation.
+target update every 500 learner steps, Ape-X per-actor epsilons each decayed as
+eps ** (1 + 7 min(t / T, 1)), Adam epsilon 1e-8, greedy evaluation.
 
 One `iteration` = `rollout_steps` vectorized env steps of every device's env group
 (epsilon-greedy, per-env epsilons) appended to that device's replay shard, then
@@ -47,7 +48,7 @@ from darts_rl.agents import optim
 from darts_rl.agents import replay as replay_lib
 from darts_rl.agents.base import AgentState, Batches, EnvSpec
 
-EPSILON_SCHEDULES = ("constant", "linear")
+EPSILON_SCHEDULES = ("power", "constant", "linear")
 
 
 # ---------------------------------------------------------------------------- learning math
@@ -116,12 +117,18 @@ def actor_epsilons(game_ids, base: float, alpha: float) -> np.ndarray:
 
 
 def scheduled_epsilons(ladder, env_steps: int, schedule: str, start: float,
-                       decay_env_steps: int) -> np.ndarray:
-  """constant: the ladder; linear: from `start` down to the ladder over `decay_env_steps`."""
-  if schedule == "constant":
-    return ladder
+                       decay_env_steps: int, power: float = 7.0) -> np.ndarray:
+  """The epsilons [N] at `env_steps`, with f = min(env_steps / decay_env_steps, 1):
+  power (the release's AtariEpsilonSchedule): ladder ** (1 + power * f), each env's epsilon
+    shrinking from its Ape-X value to that value ** (1 + power) at decay_env_steps;
+  constant: the ladder; linear: from `start` down to the ladder."""
   frac = min(1.0, env_steps / max(decay_env_steps, 1))
-  return ((1.0 - frac) * start + frac * np.asarray(ladder, np.float64)).astype(np.float32)
+  ladder = np.asarray(ladder, np.float64)
+  if schedule == "constant":
+    return ladder.astype(np.float32)
+  if schedule == "power":
+    return (ladder ** (1.0 + power * frac)).astype(np.float32)
+  return ((1.0 - frac) * start + frac * ladder).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------- networks
@@ -301,8 +308,9 @@ class Rainbow:
   def epsilons(self, env_steps: int) -> np.ndarray:
     """[N] training epsilons of the run's env rows at `env_steps` (Ape-X ladder + schedule)."""
     e = self.config.rainbow.exploration
-    return scheduled_epsilons(self._ladder, int(env_steps), e.schedule, e.eps_start,
-                              e.decay_env_steps)
+    horizon = e.decay_env_steps or self.config.loop.total_env_steps
+    return scheduled_epsilons(self._ladder, int(env_steps), e.schedule, e.eps_start, horizon,
+                              e.get("decay_power", 7.0))
 
   def act(self, learner: RainbowLearner, obs, keys, epsilons):
     """epsilon-greedy in the expected Q, per row; noisy nets draw the head's noise from the

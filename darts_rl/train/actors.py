@@ -157,10 +157,9 @@ class Actors:
                 "extras": jax.tree.map(put, buf["extras"], extras), "t": t + 1}, actions
 
       dummy = self.devices.put(np.zeros((self.devices.local_count,), np.int32))
-      empty_fn = jax.pmap(empty, devices=self.devices.local)
-      self._compiled[cache_key] = (
-          jax.pmap(step, devices=self.devices.local, donate_argnums=(1,)),
-          lambda: empty_fn(dummy))
+      empty_fn = self.devices.compile_local(empty)
+      self._compiled[cache_key] = (self.devices.compile_local(step, donate=(1,)),
+                                   lambda: empty_fn(dummy))
     return self._compiled[cache_key]
 
   # -- evaluation
@@ -203,5 +202,5 @@ class Actors:
       def step(learner, obs, key, t, device_index):
         return eval_act(learner, obs, row_keys(jax.random.fold_in(key, t), device_index, n))
 
-      self._compiled[cache_key] = jax.pmap(step, devices=self.devices.local)
+      self._compiled[cache_key] = self.devices.compile_local(step)
     return self._compiled[cache_key]

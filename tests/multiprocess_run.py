@@ -1,0 +1,50 @@
+"""Smoke searches of PPO, Rainbow and SAC, one after the other, in one launcher process.
+
+Run alone (`--cpu_devices=4`) or as one of several processes (`--num_processes=2
+--process_id=I --coordinator_address=localhost:PORT --cpu_devices=2`): tests/test_multiprocess.py
+compares the two. Shapes are cut below the smoke configs' (one cell of two nodes) to keep the
+compile short; each run uses 4 envs, one group per device.
+"""
+import os
+import sys
+
+from absl import flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from darts_rl import cli  # noqa: E402
+from darts_rl.train import loop  # noqa: E402
+
+flags.DEFINE_string("workdir", None, "Root: one workdir per agent below it.")
+flags.DEFINE_list("agents", ["ppo", "rainbow", "sac"], "Agents to run, in order.")
+flags.DEFINE_integer("total_env_steps", 0, "Budget override (0: the smoke config's).")
+flags.mark_flags_as_required(["workdir"])
+
+EXPERIMENTS = {"ppo": "ppo_procgen", "rainbow": "rainbow_procgen", "sac": "sac_dmc"}
+
+
+def config_for(agent: str, total: int):
+  import importlib
+  c = importlib.import_module(f"experiments.{EXPERIMENTS[agent]}").get_config("search,smoke")
+  c.env.num_envs = 4
+  c.encoder.channels = (4,)
+  c.encoder.cells_per_stage = 1
+  c.encoder.num_nodes = 2
+  if agent == "sac":
+    c.encoder.stem_channels = 4
+    c.sac.replay_capacity = 64
+  if total:
+    c.loop.total_env_steps = total
+  return c
+
+
+@cli.guarded
+def main():
+  f = flags.FLAGS
+  for agent in f.agents:
+    loop.run(config_for(agent, f.total_env_steps), os.path.join(f.workdir, agent), "search",
+             cli.devices())
+
+
+if __name__ == "__main__":
+  cli.run(main)

@@ -1,0 +1,142 @@
+"""Several processes train one model: 2 real processes x 2 CPU devices (jax.distributed on
+localhost, gloo collectives) against 1 process x 4 devices, for PPO, Rainbow and SAC smoke
+searches; and a process that dies makes the other stop with one error line.
+
+Equality: metrics, episode returns and evaluations are the same; params and alphas agree to
+float32 summation order (a cross-process all-reduce adds in another order than an in-process
+one: ~1e-7 relative), so they are compared at a tight tolerance. Process 1 writes nothing.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+from flax import serialization
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUN = os.path.join(ROOT, "tests", "multiprocess_run.py")
+AGENTS = ("ppo", "rainbow", "sac")
+TIMING = ("sps", "wall_s")
+
+
+def free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def start(workdir, *flags, stdout=subprocess.PIPE):
+  env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  env.pop("XLA_FLAGS", None)
+  return subprocess.Popen([sys.executable, RUN, f"--workdir={workdir}", *flags], cwd=ROOT,
+                          env=env, stdout=stdout, stderr=subprocess.PIPE, text=True)
+
+
+def multi(rank, port, *flags):
+  return ("--num_processes=2", f"--process_id={rank}", f"--coordinator_address=localhost:{port}",
+          "--cpu_devices=2", *flags)
+
+
+def rows(path):
+  with open(path) as f:
+    return [{k: v for k, v in json.loads(l).items() if k not in TIMING} for l in f]
+
+
+def approx_tree(x):
+  """x with its floats compared at a tolerance (cross-process all-reduce order: see above)."""
+  if isinstance(x, dict):
+    return {k: approx_tree(v) for k, v in x.items()}
+  if isinstance(x, list):
+    return [approx_tree(v) for v in x]
+  return pytest.approx(x, rel=1e-4, abs=1e-6) if isinstance(x, float) else x
+
+
+def approx_rows(expected):
+  return [approx_tree(r) for r in expected]
+
+
+def checkpoint(workdir):
+  d = os.path.join(workdir, "checkpoints")
+  last = max(os.listdir(d), key=lambda n: int(n[5:-8]))
+  with open(os.path.join(d, last), "rb") as f:
+    return last, serialization.msgpack_restore(f.read())
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  """(one process x 4 devices, two processes x 2 devices: process 0's and 1's workdirs)."""
+  root = tmp_path_factory.mktemp("mp")
+  port = free_port()
+  procs = [start(root / "one", "--cpu_devices=4"),
+           start(root / "two", *multi(0, port)),
+           start(root / "two_p1", *multi(1, port))]
+  outs = [p.communicate(timeout=900) for p in procs]
+  for p, (out, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  return root / "one", root / "two", root / "two_p1", outs
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_two_processes_train_the_model_one_process_trains(runs, agent):
+  one, two, two_p1, _ = runs
+  a, b = one / agent, two / agent
+  assert rows(a / "metrics.jsonl") == approx_rows(rows(b / "metrics.jsonl"))
+  # SAC's continuous actions carry the params' rounding into the returns.
+  assert json.loads((a / "eval.json").read_text()) == approx_tree(
+      json.loads((b / "eval.json").read_text()))
+  name_a, ckpt_a = checkpoint(a)
+  name_b, ckpt_b = checkpoint(b)
+  assert name_a == name_b
+  leaves_a, leaves_b = jax.tree.leaves(ckpt_a), jax.tree.leaves(ckpt_b)
+  assert len(leaves_a) == len(leaves_b)
+  for x, y in zip(leaves_a, leaves_b):   # Adam steps carry the rounding along: ~1e-6
+    np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=1e-4,
+                               atol=1e-5)
+  with np.load(a / "alphas.npz") as da, np.load(b / "alphas.npz") as db:
+    assert sorted(da.files) == sorted(db.files)
+    for k in da.files:
+      if da[k].dtype.kind == "f":
+        np.testing.assert_allclose(da[k], db[k], rtol=1e-5, atol=1e-6, err_msg=k)
+  # Exactly one copy of every file: process 1 wrote nothing, not even its workdir.
+  assert not two_p1.exists()
+  assert sorted(os.listdir(a)) == sorted(os.listdir(b))
+
+
+def test_only_process_zero_prints_progress(runs):
+  _, (out0, err0), (out1, err1) = runs[3]
+  assert "[process 1 of 2] connected" in err1
+  assert "[search] done" in out0 and "[search]" not in out1
+  assert "error" not in err0 + err1
+
+
+def test_a_dead_process_stops_the_other_with_one_line(tmp_path):
+  port = free_port()
+  long = ("--agents=ppo", "--total_env_steps=100000", "--peer_timeout_s=5")
+  p0 = start(tmp_path / "w0", *multi(0, port, *long), stdout=subprocess.DEVNULL)
+  p1 = start(tmp_path / "w1", *multi(1, port, *long), stdout=subprocess.DEVNULL)
+  try:
+    # Wait until process 1 joined the run, then kill it (its supervisor and, with it, its child).
+    deadline = time.time() + 120
+    for line in p1.stderr:
+      if "connected" in line or time.time() > deadline:
+        break
+    p1.send_signal(signal.SIGKILL)
+    killed = time.time()
+    _, err = p0.communicate(timeout=120)
+    waited = time.time() - killed
+  finally:
+    for p in (p0, p1):
+      if p.poll() is None:
+        p.kill()
+  lines = [l for l in err.splitlines() if l.strip() and "connected" not in l]
+  assert p0.returncode == 1, err[-2000:]
+  assert len(lines) == 1, err[-2000:]
+  assert lines[0].startswith("error: process 0: process 1 stopped responding"), lines[0]
+  assert waited < 5 + 60, waited   # the heartbeat timeout plus detection and exit
+
