@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install sysdeps bench clean-demo
+.PHONY: demo test lint install install-cuda sysdeps bench clean-demo
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,22 @@ sysdeps:
 
 test: install
 	$(PY) -m pytest -q -n 2 tests
+
+# NVIDIA GPUs: .venv as above plus jax's CUDA 12 plugin and the CUDA / cuDNN wheels (setup.py's
+# `cuda` extra; docs/gpus.md). Prints the devices jax sees: GPUs, or a warning and the CPU.
+install-cuda: install
+	$(PY) -m pip install -q -e '.[test,cuda]'
+	$(PY) -m pip check
+	$(PY) -c "import jax; print('jax', jax.__version__, jax.devices())"
+
+# ruff check on the whole tree (rules in pyproject.toml; some deferred there, with counts), and
+# ruff format on the files already in its format. The rest of the tree is reformatted in one
+# commit once the open branches have merged; then FORMAT_CHECKED becomes `.`.
+FORMAT_CHECKED := scripts/evidence_table.py tests/test_evidence_table.py tests/test_wandb.py \
+    tests/test_docs.py
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check $(FORMAT_CHECKED)
 
 # search -> discretize -> evaluate (searched cell and IMPALA baseline) -> report, one game.
 DEMO := workdirs/demo

@@ -4,6 +4,7 @@ import setuptools
 setuptools.setup(
     name="darts-rl",
     version="0.1.0",
+    license="Apache-2.0",
     description="RL-DARTS: DARTS supernet encoders for PPO / Rainbow / SAC agents (JAX/Flax).",
     packages=setuptools.find_packages(include=["darts_rl", "darts_rl.*"]),
     python_requires=">=3.10,<3.13",
@@ -29,7 +30,17 @@ setuptools.setup(
         "mujoco>=3.1,<4",  # dm_control 1.0.50 breaks on mujoco 4.0
     ],
     extras_require={
-        "test": ["pytest>=7.4,<9", "pytest-timeout>=2.2,<3", "pytest-xdist>=3.5,<4"],
+        # wandb: tests/test_wandb.py runs the W&B sink in offline mode. ruff: `make lint`
+        # (settings in pyproject.toml), pinned to a minor version because its rules and
+        # formatting change between minor releases.
+        "test": ["pytest>=7.4,<9", "pytest-timeout>=2.2,<3", "pytest-xdist>=3.5,<4",
+                 "wandb>=0.19,<0.32", "ruff>=0.17,<0.18"],
+        # NVIDIA GPUs (docs/gpus.md): jax's CUDA 12 plugin and the CUDA / cuDNN libraries as
+        # wheels. jax's extra pins the plugin to its own version, so this resolves with the
+        # jax<0.8 above: jax, jaxlib and jax-cuda12-plugin 0.7.1 on Python 3.11 / 3.12.
+        "cuda": ["jax[cuda12]>=0.4.35,<0.8"],
+        # Weights & Biases logging (loop.wandb=True); off by default, never imported otherwise.
+        "wandb": ["wandb>=0.19,<0.32"],
         # PyTorch reference learner for benchmarks/ only (never imported by the package).
         "bench": ["torch>=2.2,<2.15"],
     },

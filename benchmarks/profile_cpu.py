@@ -1,4 +1,4 @@
-"""Where the learner's time goes (issue 8): FLOPs against throughput, and convolution speed.
+"""Where the learner's time goes: FLOPs against throughput, and convolution speed.
 
   python benchmarks/profile_cpu.py [--batch=256] [--iters=3] [--only=impala,supernet_base]
 

@@ -1,9 +1,9 @@
 """What every launcher shares: device / multi-process flags and one-line errors.
 
 Several processes (hosts) train one model when every process runs the same command with
-`--coordinator_address=HOST:PORT --num_processes=N --process_id=I` (see README, "Several GPUs
-and hosts"); `--cpu_devices=K` gives a process K CPU devices, so one CPU machine can play
-several hosts with several devices.
+`--coordinator_address=HOST:PORT --num_processes=N --process_id=I` (docs/gpus.md);
+`--cpu_devices=K` gives a process K CPU devices, so one CPU machine can play several hosts
+with several devices.
 """
 import logging as std_logging
 import os

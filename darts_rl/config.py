@@ -7,7 +7,9 @@ import ml_collections
 from ml_collections.config_dict import placeholder
 
 PHASES = ("search", "evaluate", "baseline")
-SIZES = ("full", "smoke", "demo")
+# full: the paper's settings; smoke: seconds, every code path; demo: minutes on 2 CPU cores;
+# cpu: the learning evidence of experiments/results/ (about an hour of one CPU core per run).
+SIZES = ("full", "smoke", "demo", "cpu")
 # Encoder fields that fix a search space's shape (MicroSpace / MacroSpace SHAPE_FIELDS, and
 # which space): a genotype records them, so evaluate configs leave them unset.
 SPACE_SHAPE_FIELDS = ("space", "skeleton", "op_set", "num_nodes", "channels", "cells_per_stage",
@@ -19,7 +21,8 @@ def parse_variant(arg, flags=()):
   """'PHASE[,SIZE][,FLAG...]' -> (phase, size, set of flags), e.g. 'search,smoke,multi'.
 
   PHASE: search (supernet) | evaluate (fixed genotype) | baseline (hand-designed encoder);
-  SIZE: full (the paper's settings) | smoke (seconds) | demo (minutes)."""
+  SIZE: full (the paper's settings) | smoke (seconds) | demo (minutes) | cpu (the CPU
+  evidence runs)."""
   tokens = [t for t in (arg or "search").split(",") if t]
   phase = [t for t in tokens if t in PHASES]
   size = [t for t in tokens if t in SIZES]
@@ -130,6 +133,12 @@ def loop_config(total_env_steps: int) -> ml_collections.ConfigDict:
   c.overlap = "auto"
   # Write TensorBoard events to WORKDIR/tb.
   c.tensorboard = True
+  # Also log every metrics row to Weights & Biases (pip install -e .[wandb]; process 0 only;
+  # local files in WORKDIR/wandb, WANDB_MODE=offline keeps them there). Off by default.
+  c.wandb = False
+  # W&B project, and entity (team or user; empty: your default entity).
+  c.wandb_project = "darts-rl"
+  c.wandb_entity = ""
   return c
 
 

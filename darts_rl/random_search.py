@@ -1,4 +1,4 @@
-"""Random-search baseline (REFERENCE.md §3): sample genotypes uniformly, evaluate each.
+"""Random-search baseline (docs/paper.md, "Evaluation protocols"): sample genotypes uniformly, evaluate each.
 
     run(config, workdir, num_trials, parallel=1) -> trial rows
 

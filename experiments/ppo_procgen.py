@@ -1,8 +1,9 @@
-"""RL-DARTS with PPO on Procgen (REFERENCE.md §3), one game.
+"""RL-DARTS with PPO on Procgen (docs/paper.md), one game.
 
 Variants (comma-separated: a phase and a size):
   phase: search (supernet, default) | evaluate (fixed genotype) | baseline (IMPALA-CNN)
-  size:  full (the paper: 25M steps, 64 envs x 1024 steps) | smoke (seconds) | demo (minutes)
+  size:  full (the paper: 25M steps, 64 envs x 1024 steps) | smoke (seconds) | demo (minutes) |
+         cpu (experiments/results/ppo_starpilot_cpu: about an hour of one CPU core per run)
 
   python launch/search.py --config=experiments/ppo_procgen.py:search --workdir=/tmp/s
   python launch/discretize.py --workdir=/tmp/s
@@ -80,6 +81,21 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     # mixing weights visibly move in that time (the paper's setting is the `full` default).
     c.arch.optimizer.lr = 5e-3
     c.loop.eval_max_env_steps = 8_000
+  elif size == "cpu":  # the CPU learning evidence (experiments/results/*_cpu/): starpilot
+    c.env.num_envs = 32
+    p.num_steps, p.num_minibatches, p.num_epochs = 128, 4, 2
+    c.loop.log_every_env_steps = 4096
+    c.loop.eval_episodes = 64
+    if phase == "baseline":  # the IMPALA-CNN at its own width (16/32/32), 98,304 env steps
+      c.loop.total_env_steps = 98_304
+    else:
+      # Search at half width (8/16/16, DARTS's practice: a narrower supernet than the network
+      # retrained); retraining keeps the genotype's width and the baseline's budget.
+      c.encoder.channels = (8, 16, 16)
+      c.encoder.feature_dim = 128
+      c.loop.total_env_steps = 73_728 if phase == "search" else 98_304
+      if phase == "search":  # 144 alpha steps, not the paper's ~10^4: a 10x arch lr, as demo
+        c.arch.optimizer.lr = 5e-3
   if phase == "evaluate":  # the genotype records its space's shape (op set, channels, ...)
     blocks.leave_shape_to_genotype(c.encoder)
   return c

@@ -1,9 +1,10 @@
-"""RL-DARTS with Rainbow on Procgen (REFERENCE.md §3), one game or several (multi-game).
+"""RL-DARTS with Rainbow on Procgen (docs/paper.md), one game or several (multi-game).
 
 Variants (comma-separated tokens: a phase, a size, optionally `multi`):
   phase: search (supernet, default) | evaluate (fixed genotype) | baseline (IMPALA-CNN)
   size:  full (the release: 25M steps, 64 envs, IMPALA-CNN of five 64-channel stages) |
-         smoke (seconds) | demo (minutes on 2 CPU cores)
+         smoke (seconds) | demo (minutes on 2 CPU cores) |
+         cpu (experiments/results/rainbow_starpilot_cpu: about an hour of one CPU core per run)
   multi: one agent on several games (envs split evenly, rewards divided by each game's max
          reward; full: all 16 games, our reading of the paper's multi-game setup)
 
@@ -23,6 +24,7 @@ from darts_rl.envs.procgen import PROCGEN_GAMES
 
 MULTI = "multi"
 MULTI_GAMES = {"full": PROCGEN_GAMES, "demo": ("bigfish", "starpilot", "coinrun", "jumper"),
+               "cpu": ("bigfish", "starpilot", "coinrun", "jumper"),
                "smoke": ("bigfish", "starpilot")}
 
 
@@ -61,8 +63,8 @@ def rainbow_config() -> ml_collections.ConfigDict:
   # Target network copied every N learner updates.
   r.target_update_period = 500
   # One iteration: rollout_steps vectorized env steps, then updates_per_iteration updates
-  # (64 envs x 1 step per update of 256 samples: 4 replayed samples per env step; the release
-  # does not state its ratio).
+  # (64 envs x 1 step per update of 256 samples: 4 replayed samples per env step, the
+  # release's samples_per_insert=4).
   r.rollout_steps = 1
   r.updates_per_iteration = 1
   # Adam 5e-5 and epsilon 1e-8 (Sonnet's default) as released; the Rainbow paper's 1.5e-4,
@@ -123,9 +125,9 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     c.loop.eval_episodes = 4
     c.loop.eval_max_env_steps = 1000
     c.loop.tensorboard = False
-  elif size == "demo":  # minutes on 2 CPU cores: small encoder, short budget
+  elif size in ("demo", "cpu"):  # minutes on 2 CPU cores: small encoder, short budget
     if not multi:
-      c.env.games = ("bigfish",)
+      c.env.games = ("bigfish",) if size == "demo" else ("starpilot",)
     c.env.num_envs = 16
     c.encoder.channels = (8, 16, 16)
     c.encoder.feature_dim = 128
@@ -144,6 +146,17 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     c.loop.log_every_env_steps = 640
     c.loop.eval_episodes = 16
     c.loop.eval_max_env_steps = 20_000
+  if size == "cpu":  # the CPU learning evidence: demo's settings, starpilot, longer budgets
+    c.loop.log_every_env_steps = 6400
+    c.loop.eval_episodes = 64
+    # One cell per stage: a search with 2 nodes per cell then updates as fast as the IMPALA-CNN
+    # (benchmarks/RESULTS.md); 4 nodes (the default) made a third of its updates in an hour.
+    if phase != "baseline":
+      c.encoder.cells_per_stage = 1
+    # What one core ran in about an hour: the IMPALA-CNN 160k env steps (a retrained cell gets
+    # the same), the 4-node exact search 64k (2 nodes 144k, 3 nodes 96k, PC-DARTS 80k: set on
+    # the command line, experiments/results/rainbow_starpilot_cpu).
+    c.loop.total_env_steps = 64_000 if phase == "search" else 160_000
   if phase == "evaluate":  # the genotype records its space's shape (op set, channels, ...)
     blocks.leave_shape_to_genotype(c.encoder)
   return c

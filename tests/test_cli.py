@@ -96,9 +96,9 @@ def test_bad_command_line_is_one_error_line(args, line, tmp_path, monkeypatch, c
      "error: config file experiments/ppo_procgn.py not found; did you mean "
      "experiments/ppo_procgen.py?"),
     (f"{CFG}:serch", "error: bad config variant 'serch': use PHASE[,SIZE] with PHASE in "
-     "search/evaluate/baseline and SIZE in full/smoke/demo"),
+     "search/evaluate/baseline and SIZE in full/smoke/demo/cpu"),
     ("experiments/rainbow_procgen.py:search,mult", "error: bad config variant 'search,mult': use "
-     "PHASE[,SIZE][,multi] with PHASE in search/evaluate/baseline and SIZE in full/smoke/demo"),
+     "PHASE[,SIZE][,multi] with PHASE in search/evaluate/baseline and SIZE in full/smoke/demo/cpu"),
     ("experiments/__init__.py", "error: experiments/__init__.py has no get_config(arg) function"),
 ])
 def test_bad_config_file_or_variant(spec, line, tmp_path, monkeypatch, capsys):

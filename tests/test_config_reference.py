@@ -95,5 +95,5 @@ def test_changed_by_names_the_fewest_variant_patterns(gen):
         0 if size == "full" else 1 if phase == "baseline" and size == "smoke"
         else 2 if size == "smoke" else 3 if multi else 4)
   assert gen.changed_by(field, path) == (  # groups in the order of their first variant
-      "search,smoke / evaluate,smoke: `2`; demo,multi: `3`; demo without multi: `4`; "
-      "baseline,smoke: `1`")
+      "search,smoke / evaluate,smoke: `2`; demo,multi / cpu,multi: `3`; "
+      "demo without multi / cpu without multi: `4`; baseline,smoke: `1`")

@@ -1,7 +1,7 @@
 """Rainbow (C51 + dueling + double Q + n-step + prioritized replay) with a searchable encoder.
 
 Hessel et al. 2018, "Rainbow"; Bellemare et al. 2017 (C51); hyperparameters as released by
-RL-DARTS (REFERENCE.md §3): 51 atoms on [0, 1] with rewards divided by the game's max reward,
+RL-DARTS (docs/paper.md): 51 atoms on [0, 1] with rewards divided by the game's max reward,
 n = 7, gamma 0.99, Adam 5e-5, batch 256, replay 500k, priority exponent 0.8, IS exponent 0.2,
 target update every 500 learner steps, Ape-X per-actor epsilons each decayed as
 eps ** (1 + 7 min(t / T, 1)), Adam epsilon 1e-8, greedy evaluation.

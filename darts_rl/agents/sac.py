@@ -3,7 +3,7 @@
 Twin critics on one shared image encoder, target critic + target encoder tracked by soft update
 (tau), a tanh-Gaussian actor on stop-gradient features of the critic's encoder, and a learned
 temperature with target entropy -|A|/2. The encoder and its alphas are trained by the critic
-loss only (REFERENCE.md §3), through `optim.DualOptimizer` (joint or alternating). Observations
+loss only (docs/paper.md), through `optim.DualOptimizer` (joint or alternating). Observations
 (current and next, independently) get a random shift: replicate-pad 4 px, random crop back.
 
 Replay (darts_rl/agents/replay.py): a uniform flashbax item buffer per device, holding that

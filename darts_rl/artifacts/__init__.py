@@ -1,7 +1,8 @@
 """The one owner of every workdir file (WORKSPACE.md): its name, its writer and its reader.
 
     config.json, DONE      ownership.py claim, load_config, read_config, phase, mark_done, is_done
-    metrics.jsonl, tb/     metrics.py   MetricsWriter, read_metrics, training_compute
+    metrics.jsonl, tb/     metrics.py   MetricsWriter, read_metrics, training_compute,
+    wandb/                              wandb_settings (loop.wandb: a Weights & Biases run)
     alphas.npz             alphas.py    AlphasWriter, read_alphas, final_alphas
     genotype.json / .png   genotype.py  read_genotype_json, write_genotype, genotype(_png)_path
     eval.json, eval_N.json evals.py     write_eval, read_eval, best_eval
@@ -20,7 +21,8 @@ from darts_rl.artifacts.files import (ArtifactError, atomic_write, atomic_write_
                                       to_json)
 from darts_rl.artifacts.genotype import (GENOTYPE, GENOTYPE_PNG, genotype_path,
                                          genotype_png_path, read_genotype_json, write_genotype)
-from darts_rl.artifacts.metrics import METRICS, MetricsWriter, read_metrics, training_compute
+from darts_rl.artifacts.metrics import (METRICS, MetricsWriter, read_metrics, training_compute,
+                                       wandb_settings)
 from darts_rl.artifacts.ownership import (CONFIG, DONE, claim, config_to_dict, is_done, load_config,
                                       mark_done, phase, read_config, require_done)
 from darts_rl.artifacts.reports import REPORT_MD, write_report_md

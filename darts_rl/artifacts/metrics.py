@@ -1,4 +1,5 @@
-"""metrics.jsonl and tb/: one JSON object per log step, the same scalars in TensorBoard.
+"""metrics.jsonl and tb/: one JSON object per log step, the same scalars in TensorBoard (and,
+with loop.wandb=True, in a Weights & Biases run whose local files are in wandb/).
 
 Each row has an integer "env_steps" and scalars (non-finite values written as null). A resumed
 run drops the rows logged after its checkpoint, so only the final evaluation's row repeats an
@@ -16,6 +17,7 @@ from darts_rl.formatting import is_num
 
 METRICS = "metrics.jsonl"
 TENSORBOARD = "tb"
+WANDB = "wandb"
 
 
 def _check_row(row: dict) -> Optional[str]:
@@ -38,7 +40,9 @@ class MetricsWriter:
   Only process 0 writes.
   """
 
-  def __init__(self, workdir: str, resume_env_steps: Optional[int], tensorboard: bool = True):
+  def __init__(self, workdir: str, resume_env_steps: Optional[int], tensorboard: bool = True,
+               wandb: Optional[dict] = None):
+    """wandb: None, or the settings of a Weights & Biases run (`wandb_settings`)."""
     self.path = os.path.join(workdir, METRICS)
     self.history: List[dict] = []  # rows as written, this run's and the kept ones
     if os.path.exists(self.path):
@@ -51,6 +55,7 @@ class MetricsWriter:
     if tensorboard and jax.process_index() == 0:
       from tensorboardX import SummaryWriter  # only runs that log to TensorBoard load it
       self.tb = SummaryWriter(os.path.join(workdir, TENSORBOARD))
+    self.wandb = WandbSink(workdir, **wandb) if wandb and jax.process_index() == 0 else None
 
   def write(self, env_steps: int, scalars: Dict[str, float]):
     row = {"env_steps": int(env_steps)}
@@ -65,10 +70,48 @@ class MetricsWriter:
         if k != "env_steps" and v is not None:
           self.tb.add_scalar(k, v, env_steps)
       self.tb.flush()
+    if self.wandb is not None:
+      self.wandb.log(row)
 
   def close(self):
     if self.tb is not None:
       self.tb.close()
+    if self.wandb is not None:
+      self.wandb.close()
+
+
+def wandb_settings(config, workdir: str, phase: str) -> Optional[dict]:
+  """MetricsWriter's `wandb` argument from a run's config: None unless loop.wandb is set."""
+  lc = config.loop
+  if not lc.get("wandb", False):
+    return None
+  return {"project": lc.wandb_project, "entity": lc.wandb_entity,
+          "name": f"{phase}:{os.path.basename(os.path.normpath(workdir))}",
+          "config": dict(config.to_dict(), phase=phase)}
+
+
+class WandbSink:
+  """A Weights & Biases run that receives every metrics row (process 0 only).
+
+  Each start of a run, a resume included, is a new W&B run of the same name; rows are plotted
+  against their `env_steps` value, so a resumed run continues the same x axis. The run's local
+  files go to WORKDIR/wandb/; WANDB_MODE=offline keeps them there (`wandb sync` uploads them).
+  """
+
+  def __init__(self, workdir: str, project: str, entity: str, name: str, config: dict):
+    import wandb  # the optional extra (pip install -e .[wandb]): loaded only when asked for
+    # dir= is the folder that wandb puts its `wandb/` (WANDB) folder into: the workdir.
+    self.run = wandb.init(project=project or None, entity=entity or None, name=name,
+                          config=config, dir=workdir,
+                          settings=wandb.Settings(silent=True, console="off"))
+    self.run.define_metric("env_steps")
+    self.run.define_metric("*", step_metric="env_steps")
+
+  def log(self, row: Dict[str, Optional[float]]):
+    self.run.log({k: v for k, v in row.items() if v is not None})
+
+  def close(self):
+    self.run.finish()
 
 
 def read_metrics(workdir: str) -> List[dict]:

@@ -19,7 +19,7 @@ from dm_control import suite  # noqa: E402
 
 from darts_rl.envs.base import BoxActions, EpisodeTracker, Step  # noqa: E402
 
-# Action repeat per task as released (REFERENCE.md section 3).
+# Action repeat per task as released (docs/paper.md).
 DEFAULT_ACTION_REPEAT = {
     "cartpole-swingup": 4,
     "reacher-easy": 4,

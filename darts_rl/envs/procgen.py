@@ -31,7 +31,7 @@ PROCGEN_GAMES = (
     "heist", "jumper", "leaper", "maze", "miner", "ninja", "plunder", "starpilot",
 )
 
-# Max-reward normalizers used by the released Rainbow (REFERENCE.md section 3).
+# Max-reward normalizers used by the released Rainbow (docs/paper.md).
 MAX_REWARD = {
     "coinrun": 10.0, "dodgeball": 19.0, "miner": 20.0, "jumper": 10.0, "leaper": 10.0,
     "maze": 10.0, "bigfish": 40.0, "heist": 10.0, "plunder": 30.0, "ninja": 10.0,

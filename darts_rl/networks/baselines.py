@@ -1,4 +1,4 @@
-"""Hand-designed baseline trunks (REFERENCE.md §3): IMPALA-CNN and the 4-layer SAC CNN."""
+"""Hand-designed baseline trunks (docs/paper.md, "Skeletons"): IMPALA-CNN and the 4-layer SAC CNN."""
 from typing import Tuple
 
 import flax.linen as nn

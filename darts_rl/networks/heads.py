@@ -12,7 +12,7 @@ class FeatureHead(nn.Module):
 
   `norm` of the feature map first: none | frn (FilterResponseNorm + TLU: the SAC release's
   DARTS encoder). Then `impala`: flatten -> ReLU -> Dense(dim) -> ReLU (IMPALA-CNN);
-  `sac`: flatten -> Dense(dim) -> LayerNorm (pixel SAC encoders, REFERENCE.md §3)."""
+  `sac`: flatten -> Dense(dim) -> LayerNorm (pixel SAC encoders, docs/paper.md)."""
   kind: str = "impala"
   dim: int = 256
   norm: str = "none"

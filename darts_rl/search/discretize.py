@@ -1,4 +1,4 @@
-"""alphas -> Genotype (REFERENCE.md §2, k = 2).
+"""alphas -> Genotype (docs/paper.md, "Discretization"; k = 2).
 
 probs = mixing_weights(alpha, T); the Zero column is set to 0; each edge's op is the argmax of
 the remaining ops and its strength that maximum; node i keeps its min(k, i + 1) strongest

@@ -1,4 +1,4 @@
-"""Macro search space over the IMPALA-CNN skeleton (REFERENCE.md §2, "Macro space").
+"""Macro search space over the IMPALA-CNN skeleton (docs/paper.md, "Macro space").
 
 The paper's exact macro space is not public; this is this project's reading of it. Per stage s:
 

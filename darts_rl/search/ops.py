@@ -1,4 +1,4 @@
-"""Candidate operations of the DARTS search space (REFERENCE.md §2).
+"""Candidate operations of the DARTS search space (docs/paper.md, "Operations").
 
 Every op is built by `OPS[name](channels, stride, name=...)` and maps an NHWC tensor with `channels`
 channels to one with `channels` channels (cells make channel counts agree before mixing).

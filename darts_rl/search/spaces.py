@@ -1,4 +1,4 @@
-"""Micro search-space skeletons: where cells sit in the encoder (REFERENCE.md §2).
+"""Micro search-space skeletons: where cells sit in the encoder (docs/paper.md, "Skeletons").
 
 - `impala`: [optional stem conv] -> for each stage: conv3x3 -> maxpool 3x3/2 -> N normal cells.
   The SAC release's DARTS encoder: stem conv 3x3 stride 2 VALID, then one such stage.

@@ -143,7 +143,8 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
     wall0 = time.time()
     if writer_proc:
       writer = artifacts.MetricsWriter(workdir, env_steps if resumed else 0,
-                                       tensorboard=lc.tensorboard)
+                                       tensorboard=lc.tensorboard,
+                                       wandb=artifacts.wandb_settings(config, workdir, phase))
       if space is not None:
         alphas_log = artifacts.AlphasWriter(workdir, getattr(space, "op_names", None),
                                             config.encoder.temperature,

@@ -1,0 +1,349 @@
+"""The evidence tables of experiments/results/, generated from the runs' own files.
+
+  python scripts/evidence_table.py            # rewrites the generated blocks (see below)
+  python scripts/evidence_table.py --check    # exit 1 if a generated block is stale
+  python scripts/evidence_table.py --readme   # prints the README's evidence table
+  python scripts/evidence_table.py --collect=FOLDER --from=W   # copies W/RUN's kept files
+
+Each results folder has a `runs.json` that names its runs and the exact command of each:
+a launcher, a config variant and `--config.KEY` overrides, never a shell string:
+
+  {"title": "...", "random": "random",            # the uniform-random reference run
+   "runs": [{"name": "search",                    # its folder (or "../other/run": a run of
+                                                  #   another folder, listed with no command)
+             "launch": "search",                  # launch/<launch>.py
+             "config": "experiments/ppo_procgen.py:search,cpu",
+             "overrides": {"seed": 1},            # --config.seed=1
+             "flags": ["--random_policy"],        # other launcher flags
+             "episodes": 256,                     # launch/reevaluate.py --episodes=256
+             "readme": true}]}                    # a row of the README's table
+
+From each run's files (eval.json, eval_<N>.json, metrics.jsonl; config.json when kept) the
+script writes two blocks into the folder's README.md, between `<!-- evidence_table: runs -->`
+/ `<!-- evidence_table: commands -->` and `<!-- /evidence_table -->`: the table of runs (each
+evaluation's mean and standard error, how far above the random run in standard errors of the
+difference) and the commands. README.md's block `<!-- evidence_table: readme -->` holds the
+rows marked "readme" of every folder. New folders need only their runs.json and files.
+"""
+
+import argparse
+import glob
+import json
+import math
+import os
+import re
+import shutil
+import sys
+from typing import Dict, List, Optional, Tuple
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from darts_rl import artifacts  # noqa: E402
+from darts_rl.formatting import format_duration  # noqa: E402
+
+RESULTS = "experiments/results"
+MANIFEST = "runs.json"
+README = "README.md"
+WORKDIRS = "workdirs/evidence"  # where the printed commands put their workdirs
+SPLIT_NAMES = {"train_levels": "train levels", "test_levels": "test levels"}
+BLOCK = re.compile(r"(<!-- evidence_table: (\w+) -->\n)(.*?)(<!-- /evidence_table -->)", re.S)
+# The files a results folder keeps of each run (no checkpoints, no TensorBoard events).
+KEPT = (artifacts.CONFIG, artifacts.EVAL, artifacts.METRICS, artifacts.ALPHAS, artifacts.GENOTYPE)
+# eval_<N>.json, from the name the artifacts package gives it.
+REEVAL_FILE = re.compile("^" + re.escape(artifacts.REEVAL).replace(re.escape("<N>"), r"\d+") + "$")
+
+
+class Run:
+  """One run of a results folder: its manifest entry and what its files say."""
+
+  def __init__(self, folder: str, entry: dict):
+    self.entry = entry
+    self.name = entry["name"]
+    self.path = os.path.normpath(os.path.join(ROOT, folder, self.name))
+    self.own = artifacts.read_eval(self.path, missing_ok=True)
+    self.best, self.best_file = artifacts.best_eval(self.path)
+    try:
+      self.env_steps, self.wall_s = artifacts.training_compute(self.path)
+    except artifacts.ArtifactError:  # no metrics.jsonl: a random-policy run
+      self.env_steps = self.own["env_steps"] if self.own else None
+      self.wall_s = None
+    self.has_config = os.path.isfile(os.path.join(self.path, artifacts.CONFIG))
+
+  def splits(self) -> List[str]:
+    return [s for s in artifacts.SPLITS if self.best and self.best.get(s)]
+
+  def mean_se(self, split: str) -> Tuple[float, float, int]:
+    s = self.best[split]
+    n = int(s["episodes"])
+    return float(s["mean_return"]), float(s["std_return"]) / math.sqrt(max(n, 1)), n
+
+
+def _num(x: float, like: Optional[float] = None) -> str:
+  """Two decimals; none for returns of 100 and more (`like`: the value that decides)."""
+  return f"{x:.0f}" if abs(x if like is None else like) >= 100 else f"{x:.2f}"
+
+
+def _cell(run: Run, split: str) -> str:
+  if split not in run.splits():
+    return "-"
+  mean, se, _ = run.mean_se(split)
+  return f"{_num(mean)} ± {_num(se, like=mean)}"
+
+
+def _is_random(run: Run) -> bool:
+  return "--random_policy" in run.entry.get("flags", []) or (
+    run.own is not None and run.own.get("phase") == "random_policy"
+  )
+
+
+def _steps(run: Run) -> str:
+  return "-" if _is_random(run) or run.env_steps is None else f"{run.env_steps:,}"
+
+
+def _above(run: Run, ref: Optional[Run]) -> str:
+  """Each split's (mean - random mean) / standard error of the difference."""
+  if ref is None or run is ref or _is_random(run):
+    return "-"
+  out = []
+  for split in run.splits():
+    if split in ref.splits():
+      m, se, _ = run.mean_se(split)
+      mr, ser, _ = ref.mean_se(split)
+      out.append(f"{(m - mr) / math.hypot(se, ser):+.1f}")
+  return " / ".join(out) or "-"
+
+
+def _episodes(run: Run) -> str:
+  if not run.best:
+    return "-"
+  ns = sorted({run.mean_se(s)[2] for s in run.splits()})
+  return f"{'/'.join(map(str, ns))} ({run.best_file})"
+
+
+def _own(run: Run) -> str:
+  """The run's own final evaluation (eval.json) when the table shows a re-evaluation."""
+  if not run.own or run.best_file == artifacts.EVAL:
+    return ""
+  means = " / ".join(_num(run.own[s]["mean_return"]) for s in run.splits() if run.own.get(s))
+  ns = {int(run.own[s]["episodes"]) for s in run.splits() if run.own.get(s)}
+  return f"{means} ({'/'.join(map(str, sorted(ns)))})"
+
+
+def command_args(entry: dict, workdir: str) -> List[str]:
+  """The launcher's arguments of a manifest entry, the workdir last."""
+  args = [f"--config={entry['config']}"]
+  args += [f"--config.{k}={_flag_value(v)}" for k, v in entry.get("overrides", {}).items()]
+  return args + list(entry.get("flags", [])) + [f"--workdir={workdir}"]
+
+
+def _flag_value(v) -> str:
+  if isinstance(v, (list, tuple)):
+    return "(" + ",".join(map(str, v)) + ("," if len(v) == 1 else "") + ")"
+  return str(v)
+
+
+def commands(folder: str, manifest: dict) -> List[str]:
+  name = os.path.basename(folder)
+  out = []
+  for entry in manifest["runs"]:
+    if "launch" not in entry:
+      continue
+    w = f"{WORKDIRS}/{name}/{entry['name']}"
+    out.append(f"python launch/{entry['launch']}.py " + " ".join(command_args(entry, w)))
+    if entry["launch"] == "search":
+      out.append(f"python launch/discretize.py --workdir={w}")
+    if entry.get("episodes"):
+      out.append(f"python launch/reevaluate.py --workdir={w} --episodes={entry['episodes']}")
+  out.append(f"python scripts/evidence_table.py --collect={folder} --from={WORKDIRS}/{name}")
+  return out
+
+
+def load(folder: str) -> Tuple[dict, List[Run], Optional[Run]]:
+  with open(os.path.join(ROOT, folder, MANIFEST)) as f:
+    manifest = json.load(f)
+  runs = [Run(folder, e) for e in manifest["runs"]]
+  by_name = {r.name: r for r in runs}
+  ref = manifest.get("random")
+  if ref is not None and ref not in by_name:
+    raise ValueError(f"{folder}/{MANIFEST}: random run '{ref}' is not one of its runs")
+  return manifest, runs, by_name.get(ref)
+
+
+def _config_text(entry: dict) -> str:
+  if "launch" not in entry:
+    return "(its own folder's command)"
+  parts = [f"`{entry['config'].split('/')[-1]}`"]
+  parts += [
+    f"`{k}={_flag_value(v)}`"
+    for k, v in entry.get("overrides", {}).items()
+    if k != "encoder.genotype"
+  ]
+  if "encoder.genotype" in entry.get("overrides", {}):
+    parts.append(
+      "genotype of `"
+      + os.path.dirname(entry["overrides"]["encoder.genotype"]).replace(RESULTS + "/", "")
+      + "`"
+    )
+  parts += [f"`{f}`" for f in entry.get("flags", [])]
+  return " ".join(parts)
+
+
+def runs_table(folder: str) -> str:
+  manifest, runs, ref = load(folder)
+  lines = [
+    "| run | config | env steps | wall time | train levels | test levels | "
+    "episodes (file) | own eval (episodes) | vs random (SE) |",
+    "|---|---|---|---|---|---|---|---|---|",
+  ]
+  for r in runs:
+    lines.append(
+      f"| `{r.name}` | {_config_text(r.entry)} | {_steps(r)} | "
+      f"{format_duration(r.wall_s) if r.wall_s else '-'} | "
+      f"{_cell(r, 'train_levels')} | {_cell(r, 'test_levels')} | {_episodes(r)} | "
+      f"{_own(r) or '-'} | {_above(r, ref)} |"
+    )
+  lines += [
+    "",
+    "Train / test levels: mean ± standard error (std / √episodes) of each run's "
+    "evaluation with the most episodes; own eval: the run's final evaluation, train / "
+    "test levels, when a re-evaluation is shown; vs random: (mean - random's mean) / "
+    "standard error of the difference, per split"
+    + (f" (random: `{ref.name}`)" if ref else " (no random run)")
+    + f"; wall time: {artifacts.METRICS}'s last wall_s (training and the final evaluation).",
+  ]
+  missing = [r.name for r in runs if not r.has_config and "launch" in r.entry]
+  if missing:
+    lines += [
+      "",
+      f"No {artifacts.CONFIG} kept for: "
+      + ", ".join(f"`{m}`" for m in missing)
+      + " (run before results folders kept it).",
+    ]
+  return "\n".join(lines) + "\n"
+
+
+def commands_block(folder: str) -> str:
+  manifest, _, _ = load(folder)
+  return "```\n" + "\n".join(commands(folder, manifest)) + "\n```\n"
+
+
+def readme_table() -> str:
+  lines = [
+    "| folder | run | env steps | train levels | test levels | episodes | vs random (SE) |",
+    "|---|---|---|---|---|---|---|",
+  ]
+  for folder in folders():
+    manifest, runs, ref = load(folder)
+    for r in runs:
+      if r.entry.get("readme"):
+        lines.append(
+          f"| `{folder}/` | `{r.name}` | {_steps(r)} | {_cell(r, 'train_levels')} | "
+          f"{_cell(r, 'test_levels')} | {_episodes(r)} | {_above(r, ref)} |"
+        )
+  lines += [
+    "",
+    "Mean ± standard error; vs random in standard errors of the difference "
+    "(`python scripts/evidence_table.py`).",
+  ]
+  return "\n".join(lines) + "\n"
+
+
+def folders() -> List[str]:
+  return sorted(
+    os.path.relpath(os.path.dirname(p), ROOT)
+    for p in glob.glob(os.path.join(ROOT, RESULTS, "*", MANIFEST))
+  )
+
+
+def run_dirs(folder: str) -> List[str]:
+  """Every directory under `folder` that holds an evaluation: the runs its files show."""
+  base = os.path.join(ROOT, folder)
+  return sorted(
+    os.path.relpath(d, base) for d, _, files in os.walk(base) if artifacts.EVAL in files
+  )
+
+
+def render(path: str, blocks: Dict[str, str]) -> str:
+  """`path`'s text with each generated block replaced ({kind: text})."""
+  with open(path) as f:
+    text = f.read()
+  return BLOCK.sub(lambda m: m.group(1) + blocks.get(m.group(2), m.group(3)) + m.group(4), text)
+
+
+def targets() -> Dict[str, Dict[str, str]]:
+  """{file: {block kind: generated text}} for every file with generated blocks."""
+  out = {
+    os.path.join(ROOT, f, README): {"runs": runs_table(f), "commands": commands_block(f)}
+    for f in folders()
+  }
+  if os.path.isfile(os.path.join(ROOT, README)):
+    out[os.path.join(ROOT, README)] = {"readme": readme_table()}
+  return out
+
+
+def stale() -> List[str]:
+  out = []
+  for path, blocks in targets().items():
+    with open(path) as f:
+      if f.read() != render(path, blocks):
+        out.append(os.path.relpath(path, ROOT))
+  return out
+
+
+def collect(folder: str, source: str) -> List[str]:
+  """Copies each run's kept files from SOURCE/RUN into FOLDER/RUN; returns what it copied."""
+  manifest, _, _ = load(folder)
+  copied = []
+  for entry in manifest["runs"]:
+    if "launch" not in entry:
+      continue
+    src, dst = os.path.join(source, entry["name"]), os.path.join(ROOT, folder, entry["name"])
+    if not os.path.isdir(src):
+      raise FileNotFoundError(f"{src} not found: run the folder's commands first")
+    os.makedirs(dst, exist_ok=True)
+    for name in sorted(os.listdir(src)):
+      if name in KEPT or REEVAL_FILE.match(name):
+        shutil.copy2(os.path.join(src, name), os.path.join(dst, name))
+        copied.append(os.path.join(folder, entry["name"], name))
+  return copied
+
+
+def main(argv=None) -> int:
+  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  ap.add_argument("--check", action="store_true", help="exit 1 if a generated block is stale")
+  ap.add_argument("--readme", action="store_true", help="print the README's evidence table")
+  ap.add_argument("--collect", metavar="FOLDER", help="copy the runs' kept files into FOLDER")
+  ap.add_argument("--from", dest="source", metavar="DIR", help="with --collect: the workdirs")
+  args = ap.parse_args(argv)
+  if args.readme:
+    print(readme_table(), end="")
+    return 0
+  if args.collect:
+    if not args.source:
+      print("error: --collect needs --from=DIR (the folder of the runs' workdirs)", file=sys.stderr)
+      return 1
+    for path in collect(args.collect.rstrip("/"), args.source):
+      print(f"copied {path}")
+  if args.check:
+    bad = stale()
+    if bad:
+      print(
+        f"error: stale evidence tables in {', '.join(bad)}: run python scripts/evidence_table.py",
+        file=sys.stderr,
+      )
+      return 1
+    return 0
+  for path, blocks in targets().items():
+    text = render(path, blocks)
+    with open(path) as f:
+      if f.read() == text:
+        continue
+    with open(path, "w") as f:
+      f.write(text)
+    print(f"wrote {os.path.relpath(path, ROOT)}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,188 @@
+"""experiments/results/: every folder's runs named with their commands, tables generated from
+the runs' files and current (results READMEs and README.md), no absolute paths."""
+
+import glob
+import importlib.util
+import json
+import os
+import re
+
+import pytest
+
+from tests.test_cli import launcher_flags, parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ABSOLUTE = re.compile(r"(?<![\w.])/(home|root|tmp|work|Users|mnt|opt)/")
+
+
+@pytest.fixture(scope="module")
+def et():
+  spec = importlib.util.spec_from_file_location(
+    "evidence_table", os.path.join(ROOT, "scripts", "evidence_table.py")
+  )
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.fixture(autouse=True)
+def _in_root(monkeypatch):
+  monkeypatch.chdir(ROOT)
+
+
+def test_generated_tables_are_current(et):
+  assert et.stale() == [], "stale evidence tables: run python scripts/evidence_table.py"
+
+
+def test_readme_table_comes_from_the_script(et):
+  with open(os.path.join(ROOT, "README.md")) as f:
+    if "<!-- evidence_table: readme -->" not in f.read():
+      pytest.skip("README.md has no <!-- evidence_table: readme --> block yet")
+  assert (
+    et.render(os.path.join(ROOT, "README.md"), {"readme": et.readme_table()})
+    == open(os.path.join(ROOT, "README.md")).read()
+  )
+
+
+def test_every_run_with_an_evaluation_is_named(et):
+  """A folder's runs.json lists every directory of it that holds an evaluation; every folder
+  with evaluations has a runs.json, and every results README has both generated blocks."""
+  listed = set(et.folders())
+  for folder in sorted(glob.glob(f"{et.RESULTS}/*/", root_dir=ROOT)):
+    folder = folder.rstrip("/")
+    runs = et.run_dirs(folder)
+    if not runs:
+      continue
+    assert folder in listed, f"{folder} has runs but no {et.MANIFEST}"
+    manifest, _, _ = et.load(folder)
+    names = {os.path.normpath(e["name"]) for e in manifest["runs"]}
+    assert set(runs) <= names, f"{folder}: runs not in {et.MANIFEST}: {set(runs) - names}"
+    text = open(os.path.join(ROOT, folder, et.README)).read()
+    for kind in ("runs", "commands"):
+      assert f"<!-- evidence_table: {kind} -->" in text, f"{folder}/README.md: no {kind} block"
+
+
+def test_named_commands_parse(et, monkeypatch, capsys):
+  """Each run's command is a config variant plus overrides that the launcher accepts."""
+  failures = []
+  for folder in et.folders():
+    manifest, runs, _ = et.load(folder)
+    for entry in manifest["runs"]:
+      if "launch" not in entry:
+        assert os.path.isdir(os.path.join(ROOT, folder, entry["name"])), entry["name"]
+        continue
+      script = f"launch/{entry['launch']}.py"
+      argv = [script, *et.command_args(entry, "/tmp/unused")]
+      code, _ = parse(argv, launcher_flags(script), monkeypatch)
+      if code is not None:
+        failures.append(f"{folder}: {entry['name']}: {capsys.readouterr().err.strip()}")
+      genotype = entry.get("overrides", {}).get("encoder.genotype")
+      if genotype:
+        assert os.path.isfile(os.path.join(ROOT, genotype)), genotype
+  assert not failures, "\n".join(failures)
+
+
+def test_no_absolute_paths_in_results():
+  bad = []
+  for path in glob.glob("experiments/results/**/*", root_dir=ROOT, recursive=True):
+    if path.endswith((".md", ".json", ".jsonl")):
+      for i, line in enumerate(open(os.path.join(ROOT, path)), 1):
+        if ABSOLUTE.search(line):
+          bad.append(f"{path}:{i}")
+  assert not bad, bad
+
+
+def _write_run(root, name, mean_std_n, phase="evaluate", episodes=None, metrics=True):
+  run = root / name
+  run.mkdir(parents=True)
+  split = lambda m, s, n: {  # noqa: E731
+    "mean_return": m,
+    "std_return": s,
+    "episodes": n,
+    "per_game": {},
+    "capped": False,
+  }
+  ev = {
+    "phase": phase,
+    "encoder": "impala",
+    "env_steps": 0 if phase == "random_policy" else 64,
+    "seed": 0,
+    "train_levels": split(*mean_std_n),
+    "test_levels": split(*mean_std_n),
+  }
+  (run / "eval.json").write_text(json.dumps(ev))
+  if episodes:
+    (run / f"eval_{episodes}.json").write_text(json.dumps(dict(ev, episodes=episodes)))
+  if metrics:
+    (run / "metrics.jsonl").write_text(json.dumps({"env_steps": 64, "wall_s": 125.0}) + "\n")
+  return run
+
+
+def test_table_numbers_by_hand(et, tmp_path, monkeypatch):
+  """Mean ± std / sqrt(n); vs random = difference / sqrt(se^2 + se_random^2)."""
+  monkeypatch.setattr(et, "ROOT", str(tmp_path))
+  folder = tmp_path / "experiments" / "results" / "toy"
+  _write_run(folder, "random", (1.0, 2.0, 16), phase="random_policy", metrics=False)
+  _write_run(folder, "run", (3.0, 2.0, 16))
+  manifest = {
+    "title": "toy",
+    "random": "random",
+    "runs": [
+      {
+        "name": "random",
+        "launch": "evaluate",
+        "config": "experiments/ppo_procgen.py:baseline,cpu",
+        "flags": ["--random_policy"],
+      },
+      {
+        "name": "run",
+        "launch": "evaluate",
+        "config": "experiments/ppo_procgen.py:baseline,cpu",
+        "overrides": {"seed": 1},
+        "readme": True,
+      },
+    ],
+  }
+  (folder / "runs.json").write_text(json.dumps(manifest))
+  (folder / "README.md").write_text(
+    "x\n<!-- evidence_table: runs -->\nold\n<!-- /evidence_table -->\ny\n"
+  )
+  table = et.runs_table("experiments/results/toy")
+  row = [line for line in table.splitlines() if line.startswith("| `run`")][0]
+  # se = 2 / 4 = 0.5 for both runs: (3 - 1) / hypot(0.5, 0.5) = 2.83.
+  assert "| 3.00 ± 0.50 | 3.00 ± 0.50 | 16 (eval.json) | - | +2.8 / +2.8 |" in row
+  assert "`seed=1`" in row and "| 64 | 2m 05s |" in row
+  assert "No config.json kept for: `random`, `run`" in table
+  assert et.stale() == ["experiments/results/toy/README.md"]
+  assert et.main([]) == 0 and et.stale() == []
+  assert "x\n<!-- evidence_table: runs -->\n| run |" in (folder / "README.md").read_text()
+
+
+def test_collect_copies_the_kept_files(et, tmp_path, monkeypatch):
+  monkeypatch.setattr(et, "ROOT", str(tmp_path))
+  folder = tmp_path / "experiments" / "results" / "toy"
+  folder.mkdir(parents=True)
+  (folder / "runs.json").write_text(
+    json.dumps(
+      {
+        "title": "toy",
+        "runs": [
+          {"name": "a", "launch": "search", "config": "experiments/ppo_procgen.py:search,cpu"}
+        ],
+      }
+    )
+  )
+  src = _write_run(tmp_path / "w", "a", (1.0, 1.0, 4), episodes=256)
+  for name in ("config.json", "alphas.npz", "genotype.json", "DONE"):
+    (src / name).write_text("{}")
+  (src / "checkpoints").mkdir()
+  copied = et.collect("experiments/results/toy", str(tmp_path / "w"))
+  assert sorted(os.path.basename(p) for p in copied) == [
+    "alphas.npz",
+    "config.json",
+    "eval.json",
+    "eval_256.json",
+    "genotype.json",
+    "metrics.jsonl",
+  ]
+  assert not (folder / "a" / "DONE").exists() and not (folder / "a" / "checkpoints").exists()
