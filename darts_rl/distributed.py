@@ -62,6 +62,7 @@ def force_cpu_devices(n: int):
 
 
 def is_supervised_child() -> bool:
+  """True in the child a multi-process launcher's supervisor started."""
   return os.environ.get(_CHILD_ENV) == "1"
 
 

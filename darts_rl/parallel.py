@@ -28,14 +28,17 @@ AXIS = "devices"
 # ---------------------------------------------------------------------------- inside a step
 
 def pmean(x, axis_name: Optional[str] = AXIS):
+  """The mean of x over every device (of every process); x itself without an axis."""
   return jax.lax.pmean(x, axis_name) if axis_name else x
 
 
 def pmax(x, axis_name: Optional[str] = AXIS):
+  """The max of x over every device."""
   return jax.lax.pmax(x, axis_name) if axis_name else x
 
 
 def psum(x, axis_name: Optional[str] = AXIS):
+  """The sum of x over every device."""
   return jax.lax.psum(x, axis_name) if axis_name else x
 
 
@@ -108,6 +111,7 @@ class Devices:
     return jax.pmap(traced_once(fn), devices=self.local, donate_argnums=tuple(donate))
 
   def replicate(self, tree):
+    """A host tree copied onto every local device: [L, ...]."""
     return jax.device_put_replicated(tree, self.local)
 
   def unreplicate(self, tree):

@@ -63,9 +63,11 @@ class RunningStats(NamedTuple):
 
   @classmethod
   def create(cls):
+    """Mean 0, variance 1, a tiny count (the first batch all but replaces them)."""
     return cls(np.zeros((), np.float64), np.ones((), np.float64), np.full((), 1e-4, np.float64))
 
   def update(self, x) -> "RunningStats":
+    """The statistics after also seeing the values x (any shape; one batch)."""
     x = np.asarray(x, np.float64).reshape(-1)
     b_mean, b_var, b_count = x.mean(), x.var(), x.size
     delta = b_mean - self.mean
@@ -168,6 +170,7 @@ class PPO(AgentBase):
 
   # -- state
   def init(self, key) -> AgentState:
+    """Fresh learner (params, alphas, both optimizer states) and reward normalizer."""
     obs = jnp.zeros((1,) + self.spec.observation_shape, jnp.uint8)
     params = jax.jit(self.net.init)(key, obs, self.init_alphas)["params"]
     opt_state, arch_opt_state = self.opt.init(params, self.init_alphas)
@@ -175,6 +178,7 @@ class PPO(AgentBase):
                       PPOHost(RunningStats.create(), np.zeros((self.spec.num_envs,), np.float64)))
 
   def log_scalars(self, state: AgentState):
+    """Nothing beyond the update's metrics."""
     return {}
 
   # -- acting
@@ -192,9 +196,13 @@ class PPO(AgentBase):
 
   # -- one iteration
   def collect(self, state: AgentState, actors, key):
+    """num_steps acting steps of every env with the stochastic policy (obs, actions,
+    log-probs, values stay on the devices)."""
     return actors.rollout(self.act, state.learner, self.config.ppo.num_steps, key)
 
   def learn(self, state: AgentState, ro, key):
+    """Normalizes the rollout's rewards (statistics over all envs of the run), then
+    num_epochs x num_minibatches updates -> (state, metrics on the devices)."""
     dones = ro.terminated | ro.truncated
     scaled, host = self._normalize(state.host, ro.rewards, dones)
     d = self.devices

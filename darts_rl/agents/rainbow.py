@@ -205,6 +205,7 @@ class RainbowLearner(NamedTuple):
 
 
 class RainbowHost(NamedTuple):
+  """Host state, identical on every process."""
   env_steps: np.ndarray     # int64 scalar: env steps of the run so far (epsilon schedule)
 
 
@@ -280,6 +281,7 @@ class Rainbow(AgentBase):
 
   # -- state
   def init(self, key) -> AgentState:
+    """Fresh online and target networks (target = online), optimizer states, env-step 0."""
     obs = jnp.zeros((1,) + self.spec.observation_shape, jnp.uint8)
     params = jax.jit(self.net.init)(key, obs, self.init_alphas)["params"]
     opt_state, arch_opt_state = self.opt.init(params, self.init_alphas)
@@ -288,10 +290,12 @@ class Rainbow(AgentBase):
                       RainbowHost(np.int64(0)))
 
   def empty_replay(self) -> replay_lib.ReplayState:
+    """An empty replay shard on every local device."""
     d = self.devices
     return replay_lib.ReplayState(self._new_replay(d.put(np.zeros((d.local_count,)))), 0)
 
   def log_scalars(self, state: AgentState):
+    """Mean training epsilon, learner updates so far, env steps in the replay."""
     out = {"explore/epsilon_mean": float(self.epsilons(state.host.env_steps).mean()),
            "learner/updates": float(self.devices.unreplicate(state.learner.updates))}
     if state.replay is not None:
@@ -360,6 +364,8 @@ class Rainbow(AgentBase):
 
   # -- one iteration
   def collect(self, state: AgentState, actors, key):
+    """rollout_steps epsilon-greedy steps of every env (each env's epsilon at the state's
+    env step)."""
     d = self.devices
     eps = self.epsilons(state.host.env_steps).reshape(d.count, -1)[
         d.first:d.first + d.local_count]
@@ -367,6 +373,8 @@ class Rainbow(AgentBase):
                           d.put(eps))
 
   def learn(self, state: AgentState, ro, key):
+    """Appends the rollout to the replay, then (after learning_starts) updates_per_iteration
+    prioritized updates -> (state, metrics on the devices; {} before learning starts)."""
     c = self.config.rainbow
     d = self.devices
     state = self.add(state, ro.obs, ro.actions, ro.rewards, ro.terminated | ro.truncated)

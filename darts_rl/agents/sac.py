@@ -142,15 +142,18 @@ class Critic(nn.Module):
   hidden: Sequence[int]
 
   def setup(self):
+    """The Q heads (the encoder is a field)."""
     self.q = DoubleQ(self.hidden)
 
   def __call__(self, obs, action, alphas):
     return self.q(self.encoder(obs, alphas), action)
 
   def encode(self, obs, alphas):
+    """obs [B, H, W, C] uint8 -> features [B, D]."""
     return self.encoder(obs, alphas)
 
   def q_values(self, features, action):
+    """(features [B, D], action [B, A]) -> (q1 [B], q2 [B])."""
     return self.q(features, action)
 
 
@@ -172,6 +175,7 @@ class Actor(nn.Module):
 # ---------------------------------------------------------------------------- state
 
 class Transition(NamedTuple):
+  """One replayed transition (leading batch axes on every field)."""
   obs: Any          # [..., H, W, C] uint8 frame stack acted on
   action: Any       # [..., A] float32
   reward: Any       # [...] float32 (summed over action repeats)
@@ -194,6 +198,7 @@ class SACLearner(NamedTuple):
 
 
 class SACHost(NamedTuple):
+  """Host state, identical on every process."""
   env_steps: np.ndarray        # env steps of the run (uniform actions below the warm-up)
 
 
@@ -245,6 +250,7 @@ class SAC(AgentBase):
 
   # -- state
   def init(self, key) -> AgentState:
+    """Fresh critic (its target a copy), actor, temperature and their optimizer states."""
     return AgentState(self._init(key), SACHost(np.int64(0)))
 
   def _init_fn(self, key) -> SACLearner:
@@ -261,10 +267,12 @@ class SAC(AgentBase):
                       self.temperature_tx.init(log_temp))
 
   def empty_replay(self) -> replay_lib.ReplayState:
+    """An empty replay shard on every local device."""
     d = self.devices
     return replay_lib.ReplayState(self._new_replay(d.put(np.zeros((d.local_count,)))), 0)
 
   def log_scalars(self, state: AgentState):
+    """Env steps in the replay."""
     return {} if state.replay is None else {"replay/env_steps": float(state.replay.env_steps)}
 
   # -- acting
@@ -319,10 +327,13 @@ class SAC(AgentBase):
 
   # -- one iteration
   def collect(self, state: AgentState, actors, key):
+    """One step of every env: a policy sample, or a uniform action during the warm-up."""
     warmup = int(state.host.env_steps) < self.config.sac.init_random_env_steps
     return actors.rollout(self.act, state.learner, 1, key, self.devices.broadcast(warmup))
 
   def learn(self, state: AgentState, ro, key):
+    """Appends the step to the replay, then (after learning_starts) updates_per_iteration
+    updates -> (state, metrics on the devices; {} before learning starts)."""
     c = self.config.sac
     d = self.devices
     state = self.add(state, ro)

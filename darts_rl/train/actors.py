@@ -82,6 +82,7 @@ class Actors:
     return self.obs
 
   def close(self):
+    """Frees the envs (idempotent)."""
     for env in self.envs:
       env.close()
     self.envs = []

@@ -58,6 +58,7 @@ class RandomPolicy:
     self.spec = action_spec
 
   def eval_act(self, learner, obs, keys):
+    """One uniform action per env row (from its key); learner and obs are ignored."""
     del learner, obs
     if hasattr(self.spec, "num_actions"):
       return jax.vmap(lambda k: jax.random.randint(k, (), 0, self.spec.num_actions))(keys)

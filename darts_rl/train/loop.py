@@ -43,6 +43,7 @@ class NaNLossError(FloatingPointError):
 
 
 def check_phase(config, phase: str):
+  """A phase the loop runs, with an encoder kind that fits it; else one clear ValueError."""
   if phase not in PHASES:
     raise ValueError(f"unknown phase '{phase}'; valid phases: {', '.join(PHASES)}")
   kind = config.encoder.kind
@@ -115,6 +116,15 @@ def _gather_episodes(eps: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
 
 
 def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = None) -> Dict:
+  """Trains config.agent with config.encoder for config.loop.total_env_steps env steps (all
+  envs of the run), then evaluates; returns eval.json's content (the same on every process).
+
+  phase: 'search' (a supernet; its alphas logged to alphas.npz) or 'evaluate' (a fixed
+  encoder). A finished workdir is a no-op returning its eval.json; a killed one resumes from
+  its latest checkpoint. devices: the layout (default: every local device of every process).
+  Raises ValueError (one line) for a bad config or a workdir of another phase or config,
+  NaNLossError when a metric turns non-finite (the last good checkpoint stays).
+  """
   check_phase(config, phase)
   devices = devices or parallel.Devices()
   writer_proc = devices.is_writer
