@@ -141,6 +141,10 @@ def test_claim_phase_config_and_done(tmp_path):
   other = ml_collections.ConfigDict({"seed": 1, "env": {"games": ("coinrun",)}})
   with pytest.raises(artifacts.ArtifactError, match=r"another config \(seed: 0 -> 1\)"):
     artifacts.claim(w, "search", other)
+  # Logging sinks may change on a resume (e.g. W&B switched on); config.json keeps the first.
+  logged = ml_collections.ConfigDict({"seed": 0, "env": {"games": ("coinrun",)},
+                                      "loop": {"wandb": True}})
+  assert artifacts.claim(w, "search", logged) is False
   with pytest.raises(artifacts.ArtifactError, match=r"is not a finished run \(no DONE\): rerun"):
     artifacts.require_done(w, how="rerun")
   artifacts.mark_done(w, {"env_steps": 5})

@@ -44,9 +44,15 @@ def load_config(workdir: str, want_phase: Optional[str] = None) -> ml_collection
   return ml_collections.ConfigDict(d)
 
 
+# Where a run's logs go, not what it computes: a resumed run may change them.
+LOGGING_KEYS = ("loop.tensorboard", "loop.wandb", "loop.wandb_project", "loop.wandb_entity")
+
+
 def _diff(a, b, prefix=""):
   out = []
   for k in sorted(set(a) | set(b)):
+    if f"{prefix}{k}" in LOGGING_KEYS:
+      continue
     va, vb = a.get(k), b.get(k)
     if isinstance(va, dict) and isinstance(vb, dict):
       out += _diff(va, vb, f"{prefix}{k}.")
@@ -58,7 +64,8 @@ def _diff(a, b, prefix=""):
 def claim(workdir: str, phase_name: str, config) -> bool:
   """Makes `workdir` this phase's, or checks it already is. Returns True if the phase is done.
 
-  Raises ArtifactError if the directory holds another phase's output or another config, or
+  Raises ArtifactError if the directory holds another phase's output or another config (the
+  logging sinks, LOGGING_KEYS, may differ: config.json keeps the first run's), or
   is not empty without a config.json; nothing is written then.
   """
   os.makedirs(workdir, exist_ok=True)
