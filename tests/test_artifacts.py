@@ -142,9 +142,10 @@ def test_claim_phase_config_and_done(tmp_path):
   with pytest.raises(artifacts.ArtifactError, match=r"another config \(seed: 0 -> 1\)"):
     artifacts.claim(w, "search", other)
   # Logging sinks may change on a resume (e.g. W&B switched on); config.json keeps the first.
-  logged = ml_collections.ConfigDict({"seed": 0, "env": {"games": ("coinrun",)},
-                                      "loop": {"wandb": True}})
-  assert artifacts.claim(w, "search", logged) is False
+  sinks = lambda on: ml_collections.ConfigDict({"seed": 0, "loop": {"wandb": on, "num_logs": 9}})
+  assert artifacts.claim(str(tmp_path / "s"), "search", sinks(False)) is False
+  assert artifacts.claim(str(tmp_path / "s"), "search", sinks(True)) is False
+  assert '"wandb": false' in (tmp_path / "s" / artifacts.CONFIG).read_text()
   with pytest.raises(artifacts.ArtifactError, match=r"is not a finished run \(no DONE\): rerun"):
     artifacts.require_done(w, how="rerun")
   artifacts.mark_done(w, {"env_steps": 5})
