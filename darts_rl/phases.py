@@ -40,7 +40,7 @@ def discretize(workdir: str, k: Optional[int] = None):
   if os.path.exists(out):
     print(f"[discretize] {out} already exists; nothing to do.", flush=True)
     return
-  space = make_encoder(config.encoder).space
+  space = make_encoder(config.encoder, arch=config.arch).space
   k = config.arch.discretize_k if k is None else k
   genotype = space.discretize(final_alphas(workdir, space), k, config.encoder.temperature)
   draw_genotype(genotype, os.path.join(workdir, "genotype.png"))

@@ -102,7 +102,7 @@ class SkeletonTrunk(nn.Module):
   @nn.compact
   def __call__(self, x, alphas):
     sp = self.space
-    get = lambda ct: alphas.get(ct) if alphas else None
+    get = lambda ct: alphas_lib.cell_alphas(alphas, ct)
     if sp.stem_channels:
       x = nn.Conv(sp.stem_channels, (3, 3), (sp.stem_stride,) * 2, padding="SAME", name="stem")(x)
     for s, ch in enumerate(sp.channels):
