@@ -1,11 +1,10 @@
 """The pmapped PPO update on 4 forced CPU devices equals the single-device update, and so does
 the update with gradient accumulation (ppo.grad_chunks) on top of the pmap."""
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
+
+from tests.forced_devices import assert_script_ok
 
 SCRIPT = textwrap.dedent("""
     import jax, numpy as np
@@ -50,11 +49,4 @@ SCRIPT = textwrap.dedent("""
 
 @pytest.mark.parametrize("mode", ["joint", "alternating"])
 def test_pmapped_update_equals_single_device(mode):
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
-             JAX_PLATFORMS="cpu")
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-  out = subprocess.run([sys.executable, "-c", SCRIPT.format(mode=mode)], env=env, cwd=root,
-                       capture_output=True, text=True, timeout=300)
-  assert out.returncode == 0, out.stderr[-3000:]
-  assert "OK" in out.stdout
+  assert_script_ok(SCRIPT.format(mode=mode), devices=4)
