@@ -86,8 +86,8 @@ def test_monitor_probes_every_k_updates_with_the_known_eigenvalue():
 
 def test_early_stopping_freezes_the_alphas_once_the_eigenvalue_rises():
   """loss = c (|x|^2 / 2 - 1): the alphas' Hessian is c I and SGD on c raises it by
-  lr (1 - |x|^2 / 2) per step: 1, 1.5, ... With a window of 1 and ratio 0.75 the rule fires at
-  the second probe (c = 1 + 0.5 (1 - 0.01) = 1.495: 1 / 1.495 < 0.75), before that update's alpha step."""
+  lr (1 - |x|^2 / 2) per step. With a window of 1 and ratio 0.75 the rule fires at the second
+  probe (c = 1 + 0.5 (1 - 0.01) = 1.495: 1 / 1.495 < 0.75), before that update's alpha step."""
   def loss_fn(p, a, b):
     del b
     return p["c"] * (0.5 * jnp.sum(a["x"] ** 2) - 1.0), {}
@@ -171,14 +171,15 @@ EVERYTHING = dict(eigen_every_updates=1, early_stop=True, temperature_schedule="
 
 @pytest.mark.parametrize("mode", ["joint", "alternating", "second_order"])
 def test_fixed_encoders_take_every_option_as_a_no_op(mode):
-  opt = DualOptimizer(optax.sgd(LR), _arch(mode=mode, **EVERYTHING), total_arch_updates=10)
-  loss_fn = lambda p, a, b: (jnp.sum(p["w"] ** 2) + 0 * len(a), {})
+  # No key, no arch_batch, no total_arch_updates: nothing to search, nothing needed.
+  opt = DualOptimizer(optax.sgd(LR), _arch(mode=mode, **EVERYTHING))
+  loss_fn = lambda p, a, b: (jnp.sum(p["w"] ** 2), {})
   s, sa = opt.init(PARAMS, {})
   params, alphas, _, sa, aux = jax.jit(
       lambda p, s, sa: opt.update(loss_fn, p, {}, s, sa, A, None, None))(PARAMS, s, sa)
   assert alphas == {} and float(aux["arch_grad_norm"]) == 0.0
   assert not np.allclose(params["w"], PARAMS["w"])
-  assert opt.grads(loss_fn, PARAMS, {}, A)[3] in ({}, None)
+  assert opt.grads(loss_fn, PARAMS, {}, A)[3] == ({} if mode == "joint" else None)
   assert set(opt.summary({}, sa)) == {"arch/updates", "arch/stopped", "arch/beta_decay_weight"}
 
 
@@ -186,7 +187,7 @@ def test_errors_are_one_clear_line():
   with pytest.raises(ValueError, match="valid modes: joint, alternating, second_order"):
     DualOptimizer(optax.sgd(LR), _arch(mode="unrolled"))
   with pytest.raises(ValueError, match="total_arch_updates=N"):
-    DualOptimizer(optax.sgd(LR), _arch(temperature_schedule="linear"))
+    DualOptimizer(optax.sgd(LR), _arch(beta_decay=1.0)).init(PARAMS, ALPHAS)
   opt = DualOptimizer(optax.sgd(LR), _arch(edge_weights="learned"))
   with pytest.raises(ValueError, match="make_encoder\\(config.encoder, arch=config.arch\\)"):
     opt.init(PARAMS, ALPHAS)
@@ -225,7 +226,7 @@ def test_tiny_supernet_with_every_option_searches():
   for i in range(2):
     params, alphas, s, sa, aux = step(params, alphas, s, sa, jax.random.PRNGKey(i))
     assert all(np.isfinite(float(v)) for v in aux.values())
-  assert np.abs(np.asarray(alphas["normal"][1]) - 0).max() > 0
+  assert np.abs(np.asarray(alphas["normal"][1])).max() > 0  # from zero
   assert np.abs(np.asarray(alphas["edges"]["normal"][1])).max() > 0
   summary = opt.summary(alphas, sa)
   np.testing.assert_allclose(summary["arch/temperature"], 0.5 ** 0.5, rtol=1e-5)  # p = 1/2

@@ -69,7 +69,7 @@ class DualOptimizer:
   on every device) feeds the options that draw random numbers (smoothing, the monitor's start
   vector). With fixed encoders the alphas are `{}` and every alpha step and option is a no-op.
   `total_arch_updates` (the run's number of alpha steps) is needed by the options that follow
-  the search's progress (temperature schedule, aux_skip, beta_decay).
+  the search's progress (temperature schedule, aux_skip, beta_decay) when searching.
   """
 
   def __init__(self, weight_tx: optax.GradientTransformation, arch_config,
@@ -81,9 +81,6 @@ class DualOptimizer:
     self.options = robustness.SearchOptions.from_config(arch_config)
     # DARTS's xi is the weight learning rate; arch.optimizer is a copy of the weight optimizer.
     self.unrolled_lr = arch_config.get("unrolled_lr", 0.0) or arch_config.optimizer.lr
-    if self.options.scheduled and not (total_arch_updates and total_arch_updates > 0):
-      raise ValueError("arch.temperature_schedule / aux_skip / beta_decay follow the search's "
-                       "progress: build DualOptimizer(..., total_arch_updates=N) with N >= 1")
     self.total_arch_updates = total_arch_updates
 
   @property
@@ -92,12 +89,18 @@ class DualOptimizer:
     return self.mode != "joint"
 
   def init(self, params, alphas):
-    """-> (weight optimizer state, ArchState). Raises ValueError when the alphas lack (or have)
-    the entries the arch options need: the encoder must come from
-    make_encoder(config.encoder, arch=config.arch)."""
+    """-> (weight optimizer state, ArchState). For a supernet's alphas, raises ValueError when
+    they lack (or have) the entries the arch options need (the encoder must come from
+    make_encoder(config.encoder, arch=config.arch)) or when a scheduled option has no
+    total_arch_updates."""
     trainable, schedule = alphas_lib.split(alphas)
     if alphas:
       self._check_entries(alphas)
+      total = self.total_arch_updates
+      if self.options.scheduled and not (total and total > 0):
+        raise ValueError("arch.temperature_schedule / aux_skip / beta_decay follow the "
+                         "search's progress: build DualOptimizer(..., total_arch_updates=N) "
+                         "with N >= 1")
     o = self.options
     return self.weight_tx.init(params), ArchState(
         self.arch_tx.init(trainable), jnp.zeros((), jnp.int32), schedule,
