@@ -330,11 +330,11 @@ def test_param_free_share_hand_computed():
 
 @pytest.mark.parametrize("partial_channels", [1, 2])
 def test_learned_edge_weights_start_at_todays_supernet_and_get_gradients(partial_channels):
-  cfg = encoder_config(kind="supernet", channels=(4, 8), num_nodes=3, cells_per_stage=1,
-                       partial_channels=partial_channels, feature_dim=16)
+  cfg = encoder_config(kind="supernet", channels=(4,), num_nodes=3, cells_per_stage=1,
+                       partial_channels=partial_channels, feature_dim=8)
   plain, learned = make_encoder(cfg), make_encoder(cfg, arch=_arch(edge_weights="learned"))
   assert [e.shape for e in learned.alphas["edges"]["normal"]] == [(1,), (2,), (3,)]
-  obs = _obs((2, 16, 16, 3))
+  obs = _obs((2, 8, 8, 3))
   params = plain.module.init(jax.random.PRNGKey(0), obs, plain.alphas)
   # Zero edge logits: every edge weighs 1 (exact: today's sum; PC-DARTS: today's mean).
   np.testing.assert_allclose(learned.module.apply(params, obs, learned.alphas),
