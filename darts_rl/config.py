@@ -97,15 +97,41 @@ def adam_config(lr: float, eps: float = 1e-8, max_grad_norm: float = 0.0):
 
 
 def arch_config(weight_optimizer) -> ml_collections.ConfigDict:
+  """Alpha updates and the robustness options (docs/robust_search.md); all off by default."""
   c = ml_collections.ConfigDict()
   # joint (the paper: same loss, same minibatch, one gradient) | alternating (first-order
-  # DARTS: the alpha step uses a different minibatch than the weight step).
+  # DARTS: the alpha step uses a different minibatch than the weight step) | second_order
+  # (DARTS: the alpha gradient through one virtual weight step, on the alternating minibatches).
   c.mode = "joint"
+  # second_order: learning rate xi of the virtual weight step (0 = arch.optimizer.lr, which is
+  # the weight lr by default, as in DARTS).
+  c.unrolled_lr = 0.0
   # Optimizer of the architecture weights. The paper uses the weight optimizer (same Adam, lr,
   # eps and clipping): this copy says so explicitly; override --config.arch.optimizer.lr=...
   c.optimizer = weight_optimizer.copy_and_resolve_references()
   # Edges kept per node when discretizing (node 0 has one candidate and keeps 1).
   c.discretize_k = 2
+  # Collapse monitor (RobustDARTS): dominant Hessian eigenvalue of the loss w.r.t. the alphas
+  # every N arch updates (0 = off), by power iteration with this many Hessian-vector products.
+  c.eigen_every_updates = 0
+  c.eigen_iterations = 10
+  # RobustDARTS early stopping: freeze the alphas once the mean eigenvalue of the last
+  # `early_stop_window` probes exceeds that of the window before by more than 1 / ratio.
+  c.early_stop = False
+  c.early_stop_window = 5
+  c.early_stop_ratio = 0.75
+  # Mixing temperature: constant (encoder.temperature) | linear | exponential from
+  # encoder.temperature to temperature_end over the search.
+  c.temperature_schedule = "constant"
+  c.temperature_end = 1.0
+  # beta-DARTS Beta-Decay: weight of mean logsumexp(alpha) at the end (rises linearly from 0).
+  c.beta_decay = 0.0
+  # DARTS-: initial weight of an auxiliary skip on every edge, decaying linearly to 0 (0 = off).
+  c.aux_skip = 0.0
+  # SDARTS random smoothing: the weight step sees alphas + U[-eps, eps] (0 = off).
+  c.smoothing_eps = 0.0
+  # PC-DARTS edge normalization: uniform (1 per edge; PC-DARTS: the mean) | learned.
+  c.edge_weights = "uniform"
   return c
 
 

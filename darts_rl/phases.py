@@ -22,7 +22,7 @@ def discretize(workdir: str, k: Optional[int] = None,
   if os.path.exists(out):
     print(f"[discretize] {out} already exists; nothing to do.", flush=True)
     return None
-  space = make_encoder(config.encoder).space
+  space = make_encoder(config.encoder, arch=config.arch).space
   k = config.arch.discretize_k if k is None else k
   alphas = artifacts.final_alphas(workdir, space.init_alphas())
   genotype = space.discretize(alphas, k, config.encoder.temperature)

@@ -1,16 +1,12 @@
 """Every device acts: 4 forced CPU devices produce the same rollout and the same PPO update as
 1 device playing the same envs (also with gradient accumulation), in both arch modes."""
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
 from darts_rl import parallel
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.forced_devices import assert_script_ok
 
 SCRIPT = textwrap.dedent("""
     import jax, numpy as np
@@ -105,12 +101,7 @@ SCRIPT = textwrap.dedent("""
 
 @pytest.mark.parametrize("mode", ["joint", "alternating"])
 def test_every_device_acts_and_the_update_equals_one_device(mode):
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
-             JAX_PLATFORMS="cpu", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-  out = subprocess.run([sys.executable, "-c", SCRIPT.format(mode=mode)], env=env, cwd=ROOT,
-                       capture_output=True, text=True, timeout=600)
-  assert out.returncode == 0, out.stderr[-3000:]
-  assert "OK" in out.stdout
+  assert_script_ok(SCRIPT.format(mode=mode), devices=4, timeout=600)
 
 
 def test_split_and_merge_are_inverse():

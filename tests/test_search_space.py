@@ -307,3 +307,131 @@ def test_fixed_encoder_errors():
     make_encoder(encoder_config(kind="fixed", genotype="/nonexistent/g.json"))
   with pytest.raises(ValueError, match="unknown encoder kind 'resnet'; valid kinds"):
     make_encoder(encoder_config(kind="resnet"))
+
+
+# --- Option entries of the alphas (darts_rl/search/robustness.py).
+
+def _arch(**options):
+  from darts_rl.config import adam_config, arch_config
+  c = arch_config(adam_config(1e-3))
+  c.update(options)
+  return c
+
+
+def test_param_free_share_hand_computed():
+  # Uniform weights over the base set: Relu, Tanh, Skip of the four non-Zero ops.
+  assert alphas_lib.param_free_share(np.full((3, 5), 0.2), BASE) == pytest.approx(0.75)
+  # Edge 1: Conv 0.5, Relu 0.1, Tanh 0.1, Skip 0.1, Zero 0.2 -> 0.3 / 0.8; edge 2: all Skip.
+  w = np.array([[0.5, 0.1, 0.1, 0.1, 0.2], [0.0, 0.0, 0.0, 1.0, 0.0]])
+  assert alphas_lib.param_free_share(w, BASE) == pytest.approx((0.375 + 1.0) / 2)
+  assert ops.PARAMETER_FREE >= {"Relu", "SkipConnection", "Zero", "MaxPool3x3"}
+  assert not ops.PARAMETER_FREE & {"Conv3x3", "DilConv5x5Relu"}
+
+
+@pytest.mark.parametrize("partial_channels", [1, 2])
+def test_learned_edge_weights_start_at_todays_supernet_and_get_gradients(partial_channels):
+  cfg = encoder_config(kind="supernet", channels=(4,), num_nodes=3, cells_per_stage=1,
+                       partial_channels=partial_channels, feature_dim=8)
+  plain, learned = make_encoder(cfg), make_encoder(cfg, arch=_arch(edge_weights="learned"))
+  assert [e.shape for e in learned.alphas["edges"]["normal"]] == [(1,), (2,), (3,)]
+  obs = _obs((2, 8, 8, 3))
+  params = plain.module.init(jax.random.PRNGKey(0), obs, plain.alphas)
+  # Zero edge logits: every edge weighs 1 (exact: today's sum; PC-DARTS: today's mean).
+  np.testing.assert_allclose(learned.module.apply(params, obs, learned.alphas),
+                             plain.module.apply(params, obs, plain.alphas), rtol=1e-5, atol=1e-6)
+  alphas = jax.tree.map(lambda a: a + 0.1 * jnp.arange(a.shape[-1]), learned.alphas)
+  g = jax.grad(lambda a: jnp.sum(learned.module.apply(params, obs, a) ** 2))(alphas)
+  edges = g["edges"]["normal"]
+  assert not np.any(edges[0])  # node 0 has one edge: its softmax weight is always 1
+  assert all(np.all(np.abs(e) > 0) for e in edges[1:])
+  # Non-zero edge logits move the output.
+  assert not np.allclose(learned.module.apply(params, obs, alphas),
+                         learned.module.apply(params, obs, dict(alphas, edges=learned.alphas[
+                             "edges"])))
+
+
+def test_discretize_ranks_edges_by_op_weight_times_edge_weight():
+  ln = np.log
+  # node1: edge 0's best op Conv3x3 at 0.6 (vs 0.1 each), edge 1's Relu at 0.5 (vs 0.125).
+  a = _alphas([[[0, 0, 0, 0, 0]],
+               [[ln(6), 0, 0, 0, 0], [0, ln(4), 0, 0, 0]]])
+  assert discretize(a, BASE, k=1).cell("normal")[1] == (("Conv3x3", 0),)
+  # Edge weights softmax([0, ln 2]) = [1/3, 2/3]: strengths 0.6 / 3 = 0.2 < 0.5 * 2 / 3.
+  a["edges"] = {"normal": (jnp.zeros(1), jnp.array([0.0, ln(2)]))}
+  assert discretize(a, BASE, k=1).cell("normal")[1] == (("Relu", 1),)
+
+  # A scheduled temperature in the alphas replaces the argument. Edge 0 = [3, 0, 0, 0, 0] has
+  # strength e^3 / (e^3 + 4) = 0.83 at T = 1, edge 1 = [2, 2, 2, 2, -100] 1/4; at T = 100:
+  # e^.03 / (e^.03 + 4) = 0.205 against e^.02 / (4 e^.02 + e^-1) = 0.229.
+  a = _alphas([[[0, 0, 0, 0, 0]], [[3, 0, 0, 0, 0], [2, 2, 2, 2, -100]]])
+  assert discretize(a, BASE, k=1).cell("normal")[1] == (("Conv3x3", 0),)
+  assert discretize(a, BASE, k=1, temperature=100.0).cell("normal")[1] == (("Conv3x3", 1),)
+  a["schedule"] = {"temperature": jnp.array(100.0)}
+  assert discretize(a, BASE, k=1, temperature=1.0).cell("normal")[1] == (("Conv3x3", 1),)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_aux_skip_adds_beta_times_skip_to_the_mixed_edge(stride):
+  from darts_rl.search.cells import Edge
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 6, 4))
+  edge = Edge(4, BASE, stride)
+  w = jax.nn.softmax(jnp.arange(5.0))
+  params = edge.init(jax.random.PRNGKey(1), x, w)
+  diff = edge.apply(params, x, w, 0.3) - edge.apply(params, x, w)
+  skip = ops.OPS["SkipConnection"](4, stride).apply({}, x)  # avg-pooled when strided
+  np.testing.assert_allclose(diff, 0.3 * skip, rtol=1e-4, atol=1e-6)
+
+
+def test_scheduled_temperature_travels_with_the_alphas():
+  base = dict(kind="supernet", channels=(4,), num_nodes=2, cells_per_stage=1, feature_dim=8)
+  hot = make_encoder(encoder_config(temperature=2.0, **base))
+  sched = make_encoder(encoder_config(**base), arch=_arch(temperature_schedule="linear"))
+  assert float(sched.alphas["schedule"]["temperature"]) == 1.0  # starts at encoder.temperature
+  obs = _obs((2, 8, 8, 3))
+  params = hot.module.init(jax.random.PRNGKey(0), obs, hot.alphas)
+  alphas = jax.tree.map(lambda a: a + jnp.arange(a.shape[-1]) / 2.0, hot.alphas)
+  at_2 = dict(alphas, schedule={"temperature": jnp.array(2.0)})
+  np.testing.assert_allclose(sched.module.apply(params, obs, at_2),
+                             hot.module.apply(params, obs, alphas), rtol=1e-5, atol=1e-6)
+  # The logged weights use it too.
+  summary = sched.space.mixing_summary(at_2, temperature=1.0)
+  want = alphas_lib.mixing_weights(alphas["normal"][0][0], 2.0)
+  np.testing.assert_allclose([summary[f"normal/n0_in0/{op}"] for op in BASE], want, rtol=1e-6)
+
+
+def test_option_entries_through_space_history_and_discretize(tmp_path):
+  """make_encoder(..., arch) -> alphas and space.init_alphas() with the entries; alphas.npz
+  gains 'edges/<cell>/node<i>' and 'schedule/<name>'; the last snapshot reads back whole."""
+  from darts_rl.metrics import AlphasHistory
+  from darts_rl.phases import final_alphas
+  arch = _arch(edge_weights="learned", temperature_schedule="exponential", aux_skip=1.0)
+  enc = make_encoder(encoder_config(kind="supernet", skeleton="standard", stem_channels=4,
+                                    channels=(4,), num_nodes=2), arch=arch)
+  assert jax.tree.structure(enc.space.init_alphas()) == jax.tree.structure(enc.alphas)
+  assert enc.space.op_names == BASE and enc.space.cell_types == ("normal", "reduce")
+  alphas = jax.tree.map(lambda a: a + 0.5 * jnp.arange(a.shape[-1]) if a.ndim else a, enc.alphas)
+  hist = AlphasHistory(str(tmp_path), BASE, 1.0, None)
+  hist.add(0, enc.alphas)
+  hist.add(10, alphas)
+  with np.load(tmp_path / "alphas.npz") as d:
+    assert {"edges/normal/node1", "edges/reduce/node0", "schedule/temperature",
+            "schedule/aux_skip", "normal/node1"} <= set(d.files)
+    assert d["schedule/aux_skip"].shape == (2,)
+    assert sorted(k for k in d.files if alphas_lib.is_option_key(k)) == sorted(
+        k for k in d.files if k.startswith(("edges/", "schedule/")))
+  back = final_alphas(str(tmp_path), enc.space)
+  for x, y in zip(jax.tree.leaves(back), jax.tree.leaves(alphas)):
+    np.testing.assert_array_equal(x, y)
+  g = enc.space.discretize(back)
+  assert g.cell("normal") == discretize(alphas, BASE).cell("normal")
+  summary = enc.space.mixing_summary(back)
+  assert "normal/n1_in0/edge" in summary and "reduce/param_free" in summary
+
+
+def test_cell_options_are_rejected_by_the_macro_space():
+  cfg = encoder_config(kind="supernet", space="macro")
+  with pytest.raises(ValueError, match="arch.edge_weights=learned act on micro-space cells"):
+    make_encoder(cfg, arch=_arch(edge_weights="learned"))
+  # Optimizer-side options need no entries: the macro alphas stay the space's own.
+  spec = make_encoder(cfg, arch=_arch(beta_decay=1.0, smoothing_eps=0.1, mode="second_order"))
+  assert set(spec.alphas) == {"downsample", "blocks"}

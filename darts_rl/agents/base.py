@@ -55,6 +55,7 @@ class Agent(Protocol):
 
   spec: EnvSpec
   env_steps_per_iteration: int  # env steps of one iteration, all envs of the run
+  opt: Any                      # agents.optim.DualOptimizer: weights and alphas (+ options)
 
   def init(self, key) -> AgentState:
     """Fresh state: learner on the host (unreplicated), host state, replay None."""
@@ -96,6 +97,14 @@ class AgentBase:
   def iteration(self, state: AgentState, actors, key) -> Tuple[AgentState, Metrics]:
     act_key, learn_key = jax.random.split(key)
     return self.learn(state, self.collect(state, actors, act_key), learn_key)
+
+
+def arch_updates(config, env_steps_per_iteration: int, updates_per_iteration: int,
+                 learning_starts: int = 0) -> int:
+  """The run's number of alpha steps (for the arch options that follow the search's progress):
+  learner updates from `learning_starts` env steps to the budget."""
+  steps = max(int(config.loop.total_env_steps) - int(learning_starts), 0)
+  return max(1, -(-steps // env_steps_per_iteration) * updates_per_iteration)
 
 
 def mean_metrics(metrics: List[Metrics]) -> Metrics:

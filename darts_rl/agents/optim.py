@@ -6,16 +6,26 @@ the alphas (the search space and this module own their layout). Modes (`arch.mod
 - `joint` (the paper): one gradient of the same RL loss on the same minibatch for both pytrees.
 - `alternating` (first-order DARTS): the weights step on minibatch A, then the alphas step on a
   different minibatch B with the updated weights.
+- `second_order` (DARTS's second order): the weights step on A as in alternating; the alpha
+  gradient on B goes through one virtual weight step w' = w - xi grad_w L_A (hessian.py).
+The robustness options of darts_rl/search/robustness.py (temperature schedule, Beta-Decay,
+DARTS-'s auxiliary skip, random smoothing, learned edge weights, the collapse monitor and
+early stopping) all live behind these methods; see docs/robust_search.md.
 Shared by PPO, Rainbow and SAC. Gradients are averaged over devices with one axis name.
 """
-from typing import Callable, Optional
+from typing import Any, Callable, Dict, NamedTuple, Optional
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import optax
 
 from darts_rl import parallel
+from darts_rl.search import alphas as alphas_lib
+from darts_rl.search import hessian
+from darts_rl.search import robustness
 
-ARCH_UPDATES = ("joint", "alternating")
+ARCH_UPDATES = ("joint", "alternating", "second_order")
 
 # loss_fn(params, alphas, batch) -> (scalar loss, aux dict of scalars)
 LossFn = Callable
@@ -41,23 +51,76 @@ def _apply(tx: optax.GradientTransformation, tree, opt_state, g, axis_name: Opti
   return optax.apply_updates(tree, updates), opt_state, g
 
 
+class ArchState(NamedTuple):
+  """The arch optimizer's state: `arch_opt_state` in the agents' learner states."""
+  tx: Any                    # optax state of the trainable alphas (op alphas, edge logits)
+  updates: jnp.ndarray       # int32 []: arch updates so far (schedules, monitor cadence)
+  schedule_start: Dict       # the scheduled values at the start ({} when none)
+  eigenvalue: jnp.ndarray    # f32 []: the latest dominant Hessian eigenvalue (monitor)
+  eigen_trace: jnp.ndarray   # f32 [2 early_stop_window]: the last probes, oldest first
+  probes: jnp.ndarray        # int32 []: eigenvalue probes so far
+  stopped_at: jnp.ndarray    # int32 []: arch update at which early stopping froze the alphas; -1
+
+
 class DualOptimizer:
   """The weight optimizer (the agent's) and the architecture-weight optimizer (config.arch).
 
-  All methods are pure functions of their arguments (safe inside jit / pmap); `key` feeds
-  options that draw random numbers. With fixed encoders the alphas are `{}` and every alpha
-  step is a no-op.
+  All methods are pure functions of their arguments (safe inside jit / pmap); `key` (the same
+  on every device) feeds the options that draw random numbers (smoothing, the monitor's start
+  vector). With fixed encoders the alphas are `{}` and every alpha step and option is a no-op.
+  `total_arch_updates` (the run's number of alpha steps) is needed by the options that follow
+  the search's progress (temperature schedule, aux_skip, beta_decay) when searching.
   """
 
-  def __init__(self, weight_tx: optax.GradientTransformation, arch_config):
+  def __init__(self, weight_tx: optax.GradientTransformation, arch_config,
+               total_arch_updates: Optional[int] = None):
     check_arch_update(arch_config.mode)
     self.mode = arch_config.mode
     self.weight_tx = weight_tx
     self.arch_tx = make_optimizer(arch_config.optimizer)
+    self.options = robustness.SearchOptions.from_config(arch_config)
+    # DARTS's xi is the weight learning rate; arch.optimizer is a copy of the weight optimizer.
+    self.unrolled_lr = arch_config.get("unrolled_lr", 0.0) or arch_config.optimizer.lr
+    self.total_arch_updates = total_arch_updates
+
+  @staticmethod
+  def trainable(alphas):
+    """The part of the alphas that alpha gradients cover (without the scheduled values)."""
+    return alphas_lib.split(alphas)[0]
+
+  @property
+  def needs_arch_batch(self) -> bool:
+    """Whether `update` needs `arch_batch`, a second minibatch for the alpha step."""
+    return self.mode != "joint"
 
   def init(self, params, alphas):
-    """-> (weight optimizer state, arch optimizer state)."""
-    return self.weight_tx.init(params), self.arch_tx.init(alphas)
+    """-> (weight optimizer state, ArchState). For a supernet's alphas, raises ValueError when
+    they lack (or have) the entries the arch options need (the encoder must come from
+    make_encoder(config.encoder, arch=config.arch)) or when a scheduled option has no
+    total_arch_updates."""
+    trainable, schedule = alphas_lib.split(alphas)
+    if alphas:
+      self._check_entries(alphas)
+      total = self.total_arch_updates
+      if self.options.scheduled and not (total and total > 0):
+        raise ValueError("arch.temperature_schedule / aux_skip / beta_decay follow the "
+                         "search's progress: build DualOptimizer(..., total_arch_updates=N) "
+                         "with N >= 1")
+    o = self.options
+    return self.weight_tx.init(params), ArchState(
+        self.arch_tx.init(trainable), jnp.zeros((), jnp.int32), schedule,
+        jnp.zeros((), jnp.float32), jnp.zeros((2 * o.early_stop_window,), jnp.float32),
+        jnp.zeros((), jnp.int32), -jnp.ones((), jnp.int32))
+
+  def _check_entries(self, alphas):
+    want = {alphas_lib.EDGES} if self.options.edge_weights == "learned" else set()
+    want |= {f"{alphas_lib.SCHEDULE}/{k}" for k in self.options.schedule_start(1.0)}
+    have = {alphas_lib.EDGES} & set(alphas)
+    have |= {f"{alphas_lib.SCHEDULE}/{k}" for k in alphas.get(alphas_lib.SCHEDULE, {})}
+    if want != have:
+      raise ValueError(f"the alphas carry option entries {sorted(have)} but config.arch needs "
+                       f"{sorted(want)}: build the encoder with make_encoder(config.encoder, "
+                       "arch=config.arch)")
 
   # -- one update of both pytrees
   def update(self, loss_fn: LossFn, params, alphas, opt_state, arch_opt_state, batch,
@@ -65,37 +128,152 @@ class DualOptimizer:
     """One step of both pytrees -> (params, alphas, opt_state, arch_opt_state, aux).
 
     aux: the loss terms of the weight step, 'loss', 'grad_norm' and 'arch_grad_norm'.
-    `arch_batch` is the alternating mode's alpha minibatch (ignored in joint mode).
+    `arch_batch` is the alpha minibatch of the alternating and second-order modes (ignored in
+    joint mode). The collapse monitor, when on, probes before the step: on `arch_batch` when
+    there is one (the alphas' loss), else on `batch`.
     """
-    loss, aux, g, ga = self.grads(loss_fn, params, alphas, batch, key)
-    params, opt_state, g = _apply(self.weight_tx, params, opt_state, g, axis_name)
-    if self.mode == "alternating":
-      ga = self.arch_grads(loss_fn, params, alphas, arch_batch, key)
-    alphas, arch_opt_state, ga = _apply(self.arch_tx, alphas, arch_opt_state, ga, axis_name)
-    return params, alphas, opt_state, arch_opt_state, dict(
+    trainable, _ = alphas_lib.split(alphas)
+    searching = bool(jax.tree.leaves(trainable))  # False: a fixed encoder, alpha steps no-ops
+    if searching and self.needs_arch_batch and arch_batch is None:
+      raise ValueError(f"arch.mode={self.mode} needs arch_batch, a second minibatch for the "
+                       "alpha step (see DualOptimizer.needs_arch_batch)")
+    k_smooth, k_probe = (None, None) if key is None else jax.random.split(key)
+    arch_opt_state = self.monitor(loss_fn, params, alphas, arch_opt_state,
+                                  batch if arch_batch is None else arch_batch, axis_name, k_probe)
+    loss, aux, g, ga = self._grads(loss_fn, params, alphas, batch, k_smooth)
+    new_params, opt_state, g = _apply(self.weight_tx, params, opt_state, g, axis_name)
+    if not searching:
+      ga = trainable
+    elif self.mode == "alternating":
+      ga = self.arch_grads(loss_fn, new_params, alphas, arch_batch)
+    elif self.mode == "second_order":
+      ga = self._unrolled_grads(loss_fn, params, alphas, g, batch, arch_batch, axis_name)
+    alphas, arch_opt_state, ga = self.apply_arch(alphas, arch_opt_state, ga, axis_name)
+    return new_params, alphas, opt_state, arch_opt_state, dict(
         aux, loss=loss, grad_norm=optax.tree.norm(g), arch_grad_norm=optax.tree.norm(ga))
 
   # -- the pieces of `update`, for gradient accumulation over several calls
   def grads(self, loss_fn: LossFn, params, alphas, batch, key=None):
     """-> (loss, aux, g, ga): the weight gradient and, in joint mode, the alpha gradient of the
-    same loss (None in alternating mode, whose alpha gradient needs the updated weights)."""
-    del key
-    if self.mode == "joint":
-      (loss, aux), (g, ga) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(
-          params, alphas, batch)
-      return loss, aux, g, ga
-    (loss, aux), g = jax.value_and_grad(loss_fn, has_aux=True)(params, alphas, batch)
-    return loss, aux, g, None
+    same loss (None in alternating mode, whose alpha gradient needs the updated weights).
+    With random smoothing the loss sees perturbed alphas (pass the same key to every chunk of
+    one minibatch); ga is then the gradient at the perturbed point. Not in second_order mode."""
+    self._reject_second_order("grads", alphas)
+    return self._grads(loss_fn, params, alphas, batch, key)
 
   def arch_grads(self, loss_fn: LossFn, params, alphas, batch, key=None):
     """The alpha gradient of the alternating mode (params already updated)."""
     del key
-    return jax.grad(lambda a: loss_fn(params, a, batch)[0])(alphas)
+    self._reject_second_order("arch_grads", alphas)
+    trainable, schedule = alphas_lib.split(alphas)
+    return jax.grad(lambda t: loss_fn(params, alphas_lib.merge(t, schedule), batch)[0])(
+        trainable)
 
   def apply_weights(self, params, opt_state, g, axis_name: Optional[str]):
     """-> (params, opt_state, device-averaged g)."""
     return _apply(self.weight_tx, params, opt_state, g, axis_name)
 
   def apply_arch(self, alphas, arch_opt_state, ga, axis_name: Optional[str]):
-    """-> (alphas, arch_opt_state, device-averaged ga)."""
-    return _apply(self.arch_tx, alphas, arch_opt_state, ga, axis_name)
+    """One alpha step from the alpha gradient ga (Beta-Decay's gradient added) and the
+    scheduled values moved to the next update; nothing moves once early stopping fired.
+    -> (alphas, arch_opt_state, the device-averaged ga with the regularizer's gradient)."""
+    s, o = arch_opt_state, self.options
+    trainable, schedule = alphas_lib.split(alphas)
+    ga = parallel.pmean(ga, axis_name)
+    if o.beta_decay > 0:
+      ga = optax.tree.add_scale(ga, o.beta_decay_weight(self._progress(s.updates)),
+                                jax.grad(robustness.beta_decay_loss)(trainable))
+    updates, tx = self.arch_tx.update(ga, s.tx, trainable)
+    new = (optax.apply_updates(trainable, updates), tx,
+           o.schedule(s.schedule_start, self._progress(s.updates + 1)))
+    frozen = s.stopped_at >= 0
+    trainable, tx, schedule = jax.tree.map(lambda old, x: jnp.where(frozen, old, x),
+                                           (trainable, s.tx, schedule), new)
+    return alphas_lib.merge(trainable, schedule), s._replace(tx=tx, updates=s.updates + 1), ga
+
+  # -- the collapse monitor
+  def monitor(self, loss_fn: LossFn, params, alphas, arch_opt_state, batch,
+              axis_name: Optional[str] = None, key=None):
+    """Every `arch.eigen_every_updates` arch updates (from the first), the dominant eigenvalue
+    of the Hessian of the loss on `batch` w.r.t. the trainable alphas, by
+    `arch.eigen_iterations` Hessian-vector products; kept in the ArchState with the early
+    stopping decision. -> arch_opt_state. `update` calls it; a caller of the accumulation
+    pieces may call it once per minibatch (on one chunk)."""
+    o = self.options
+    trainable, schedule = alphas_lib.split(alphas)
+    if not o.eigen_every_updates or not jax.tree.leaves(trainable):
+      return arch_opt_state
+    if key is None:
+      raise ValueError("arch.eigen_every_updates needs a PRNG key (the power iteration's start):"
+                       " pass key= to DualOptimizer.update")
+
+    def probe(s):
+      f = lambda t: loss_fn(params, alphas_lib.merge(t, schedule), batch)[0]
+      lam, _ = hessian.dominant_eigenvalue(f, trainable, key, o.eigen_iterations, axis_name)
+      trace, probes = robustness.push(s.eigen_trace, lam), s.probes + 1
+      stop = o.early_stop & (s.stopped_at < 0) & robustness.should_stop(
+          trace, probes, o.early_stop_ratio)
+      return s._replace(eigenvalue=lam, eigen_trace=trace, probes=probes,
+                        stopped_at=jnp.where(stop, s.updates, s.stopped_at))
+
+    due = arch_opt_state.updates % o.eigen_every_updates == 0
+    return jax.lax.cond(due, probe, lambda s: s, arch_opt_state)
+
+  def summary(self, alphas, arch_opt_state) -> Dict[str, float]:
+    """Log scalars of the arch state (host side; an unreplicated state): 'arch/updates', and
+    with their options 'arch/eigenvalue' (after the first probe), 'arch/stopped' (1 once early
+    stopping froze the alphas) and 'arch/stopped_at_update', 'arch/temperature',
+    'arch/aux_skip', 'arch/beta_decay_weight'. The mixing weights, their entropy and the
+    parameter-free share come from space.mixing_summary."""
+    s = jax.device_get(arch_opt_state)
+    scalar = lambda x: np.ravel(np.asarray(x))[0].item()  # also takes a replicated [D] copy
+    out = {"arch/updates": float(scalar(s.updates))}
+    o = self.options
+    if o.eigen_every_updates and scalar(s.probes) > 0:
+      out["arch/eigenvalue"] = float(scalar(s.eigenvalue))
+    if o.early_stop:
+      out["arch/stopped"] = float(scalar(s.stopped_at) >= 0)
+      if scalar(s.stopped_at) >= 0:
+        out["arch/stopped_at_update"] = float(scalar(s.stopped_at))
+    _, schedule = alphas_lib.split(jax.device_get(alphas))
+    out.update({f"arch/{k}": float(scalar(v)) for k, v in schedule.items()})
+    if o.beta_decay > 0:
+      out["arch/beta_decay_weight"] = float(o.beta_decay_weight(
+          self._progress(scalar(s.updates))))
+    return out
+
+  # -- internals
+  def _progress(self, updates):
+    """The search's progress p in [0, 1] after `updates` arch updates."""
+    if not self.total_arch_updates:
+      return 0.0
+    return jnp.minimum(updates / self.total_arch_updates, 1.0)
+
+  def _reject_second_order(self, what: str, alphas):
+    if self.mode == "second_order" and jax.tree.leaves(alphas):
+      raise ValueError(f"arch.mode=second_order needs both minibatches in one call: use "
+                       f"DualOptimizer.update, not {what} (gradient accumulation, e.g. "
+                       "ppo.grad_chunks > 1, supports joint and alternating)")
+
+  def _grads(self, loss_fn: LossFn, params, alphas, batch, key):
+    trainable, schedule = alphas_lib.split(alphas)
+    eps = self.options.smoothing_eps
+    if eps > 0 and jax.tree.leaves(trainable):
+      if key is None:
+        raise ValueError("arch.smoothing_eps > 0 needs a PRNG key: pass key= to "
+                         "DualOptimizer.update / grads")
+      trainable = robustness.smooth(trainable, key, eps)
+    f = lambda p, t: loss_fn(p, alphas_lib.merge(t, schedule), batch)
+    if self.mode == "joint":
+      (loss, aux), (g, ga) = jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(
+          params, trainable)
+      return loss, aux, g, ga
+    (loss, aux), g = jax.value_and_grad(f, has_aux=True)(params, trainable)
+    return loss, aux, g, None
+
+  def _unrolled_grads(self, loss_fn: LossFn, params, alphas, g, batch, arch_batch,
+                      axis_name: Optional[str]):
+    trainable, schedule = alphas_lib.split(alphas)
+    loss_on = lambda b: lambda p, t: loss_fn(p, alphas_lib.merge(t, schedule), b)[0]
+    return hessian.unrolled_arch_grad(loss_on(batch), loss_on(arch_batch), params, trainable,
+                                      g, self.unrolled_lr, axis_name)

@@ -19,7 +19,7 @@ import rlax
 
 from darts_rl import parallel
 from darts_rl.agents import optim
-from darts_rl.agents.base import AgentBase, AgentState, Batches, EnvSpec
+from darts_rl.agents.base import AgentBase, AgentState, Batches, EnvSpec, arch_updates
 
 
 # ---------------------------------------------------------------------------- learning math
@@ -153,8 +153,10 @@ class PPO(AgentBase):
     self.devices = devices
     self.init_alphas = encoder_spec.alphas
     self.net = PPONetwork(encoder_spec.module, spec.action_spec.num_actions)
-    self.opt = optim.DualOptimizer(optim.make_optimizer(c.optimizer), config.arch)
     self.env_steps_per_iteration = c.num_steps * spec.num_envs
+    self.opt = optim.DualOptimizer(
+        optim.make_optimizer(c.optimizer), config.arch,
+        arch_updates(config, self.env_steps_per_iteration, c.num_epochs * c.num_minibatches))
     d = devices
     self._prepare = d.compile(self._prepare_fn)
     self._minibatch = d.compile(self._minibatch_fn, donate=(0,))
@@ -167,6 +169,8 @@ class PPO(AgentBase):
       self._apply = {p: d.compile(functools.partial(self._apply_fn, p), donate=(0, 1))
                      for p in parts}
       self._chunk_ids = [d.broadcast(np.int32(k)) for k in range(self.grad_chunks)]
+      self._monitor = (d.compile(self._monitor_fn, donate=(0,))
+                       if self.opt.options.eigen_every_updates else None)
 
   # -- state
   def init(self, key) -> AgentState:
@@ -303,7 +307,7 @@ class PPO(AgentBase):
     return dict(mb, adv_mean=mean, adv_std=jnp.sqrt(jnp.maximum(var, 0.0)))
 
   def _batches(self, data, epoch_key, m) -> Batches:
-    arch = self._select(data, epoch_key, m, arch=True) if self.opt.mode == "alternating" else None
+    arch = self._select(data, epoch_key, m, arch=True) if self.opt.needs_arch_batch else None
     return Batches(self._select(data, epoch_key, m), arch)
 
   def _minibatch_fn(self, learner: PPOLearner, data, epoch_key, m):
@@ -320,6 +324,8 @@ class PPO(AgentBase):
     The gradient is the full minibatch's (up to float summation order). On XLA:CPU the cost per
     sample grows with batch size (benchmarks/RESULTS.md), so several smaller calls are faster.
     """
+    if self._monitor is not None:
+      learner = self._monitor(learner, data, epoch_key, self._steps[m])
     for part in self._chunk:
       grads = self._zeros(self._grad_tree(learner, part))
       for k in self._chunk_ids:
@@ -329,10 +335,20 @@ class PPO(AgentBase):
       auxes.append(norms)
     return learner
 
+  def _monitor_fn(self, learner: PPOLearner, data, epoch_key, m):
+    """The collapse monitor of one accumulated minibatch, on its first chunk (what `update`
+    probes in one call: the alpha minibatch where there is one, with the update's key)."""
+    mb = self._select(data, epoch_key, m, arch=self.opt.needs_arch_batch, chunk=0)
+    probe_key = jax.random.split(jax.random.fold_in(epoch_key, m))[1]
+    state = self.opt.monitor(self._loss, learner.params, learner.alphas,
+                             learner.arch_opt_state, mb, parallel.AXIS, probe_key)
+    return learner._replace(arch_opt_state=state)
+
   def _grad_tree(self, learner: PPOLearner, part):
+    alphas = self.opt.trainable(learner.alphas)
     if part == "alphas":
-      return learner.alphas
-    return (learner.params, learner.alphas) if self.opt.mode == "joint" else learner.params
+      return alphas
+    return (learner.params, alphas) if self.opt.mode == "joint" else learner.params
 
   def _chunk_fn(self, part, learner: PPOLearner, data, epoch_key, m, grads, k):
     """-> (grads + chunk k's gradient / grad_chunks, its loss terms)."""

@@ -46,7 +46,8 @@ import rlax
 from darts_rl import parallel
 from darts_rl.agents import optim
 from darts_rl.agents import replay as replay_lib
-from darts_rl.agents.base import AgentBase, AgentState, Batches, EnvSpec, mean_metrics
+from darts_rl.agents.base import (AgentBase, AgentState, Batches, EnvSpec, arch_updates,
+                                  mean_metrics)
 
 EPSILON_SCHEDULES = ("power", "constant", "linear")
 
@@ -256,7 +257,6 @@ class Rainbow(AgentBase):
     self.init_alphas = encoder_spec.alphas
     self.net = RainbowNetwork(encoder_spec.module, self.num_actions, c.num_atoms, c.hidden,
                               c.dueling, c.noisy, c.noisy_sigma0)
-    self.opt = optim.DualOptimizer(optim.make_optimizer(c.optimizer), config.arch)
     self.env_steps_per_iteration = c.rollout_steps * spec.num_envs
     e = c.exploration
     self._ladder = actor_epsilons(spec.game_ids, e.eps_base, e.eps_alpha)   # [N] run-wide
@@ -269,6 +269,10 @@ class Rainbow(AgentBase):
                        f"rollout_steps = {c.rollout_steps}")
     # Learning needs a full window in every row (flashbax masks windows at the write head).
     self.learning_starts = max(int(c.learning_starts), (c.n_step + 2) * spec.num_envs)
+    self.opt = optim.DualOptimizer(
+        optim.make_optimizer(c.optimizer), config.arch,
+        arch_updates(config, self.env_steps_per_iteration, c.updates_per_iteration,
+                     self.learning_starts))
     self.replay = replay_lib.TrajectoryReplay(
         spec.envs_per_group, self.row_length, c.n_step + 1, c.batch_size // devices.count,
         c.priority_exponent, self._empty_record())
@@ -402,7 +406,7 @@ class Rainbow(AgentBase):
 
     k_w, k_a = jax.random.split(key)
     batch, indices = draw(k_w)
-    arch = draw(k_a)[0] if self.opt.mode == "alternating" else None
+    arch = draw(k_a)[0] if self.opt.needs_arch_batch else None
     return Batches(batch, arch), indices
 
   def _loss(self, params, alphas, data):

@@ -33,7 +33,8 @@ import optax
 from darts_rl import parallel
 from darts_rl.agents import optim
 from darts_rl.agents import replay as replay_lib
-from darts_rl.agents.base import AgentBase, AgentState, Batches, EnvSpec, mean_metrics
+from darts_rl.agents.base import (AgentBase, AgentState, Batches, EnvSpec, arch_updates,
+                                  mean_metrics)
 
 FRAME_CHANNELS = 3                 # RGB frames are stacked on the channel axis
 LOG_STD_MIN, LOG_STD_MAX = -10.0, 2.0
@@ -232,7 +233,9 @@ class SAC(AgentBase):
     self.init_alphas = encoder_spec.alphas
     self.critic = Critic(encoder_spec.module, tuple(c.hidden))
     self.actor = Actor(tuple(c.hidden), self.action_dim)
-    self.opt = optim.DualOptimizer(optim.make_optimizer(c.critic_optimizer), config.arch)
+    self.opt = optim.DualOptimizer(
+        optim.make_optimizer(c.critic_optimizer), config.arch,
+        arch_updates(config, spec.num_envs, c.updates_per_iteration, c.learning_starts))
     self.actor_tx = optim.make_optimizer(c.actor_optimizer)
     self.temperature_tx = optim.make_optimizer(c.temperature_optimizer)
     self.env_steps_per_iteration = spec.num_envs
@@ -353,7 +356,7 @@ class SAC(AgentBase):
     """One device's share of an update: Batches of Transitions (alternating mode: an
     independent second draw for the alphas)."""
     k_w, k_a = jax.random.split(key)
-    arch = self.replay.sample(buffer, k_a) if self.opt.mode == "alternating" else None
+    arch = self.replay.sample(buffer, k_a) if self.opt.needs_arch_batch else None
     return Batches(self.replay.sample(buffer, k_w), arch)
 
   def _learn_fn(self, learner: SACLearner, buffer, key):

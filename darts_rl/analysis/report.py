@@ -22,6 +22,7 @@ from darts_rl.analysis import diagram
 from darts_rl.analysis.genotypes import load_genotype
 from darts_rl.analysis.render import file_label, md_cell, save_figure
 from darts_rl.formatting import format_duration, is_num
+from darts_rl.search import alphas as alphas_lib
 from darts_rl.search.alphas import mixing_weights
 
 TRAIN_RETURN = "train/return"
@@ -77,6 +78,8 @@ def alpha_panels(snaps: artifacts.AlphaSnapshots) -> List[Tuple[str, np.ndarray,
   Weights are `mixing_weights(alpha, temperature)` over the last axis.
   """
   op_names, temperature, data = snaps.op_names, snaps.temperature, snaps.leaves
+  # The robustness options' entries (learned edge logits, scheduled values) are not op mixes.
+  data = {k: v for k, v in data.items() if not alphas_lib.is_option_key(k)}
   micro, other = [], []
   for key, a in data.items():
     leaf = artifacts.micro_leaf(key)

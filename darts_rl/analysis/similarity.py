@@ -42,7 +42,8 @@ class SearchOutcome:
       raise artifacts.ArtifactError(f"{workdir}: its alphas name no op set (a macro search?); "
                                     "cells are compared edge by edge for micro searches")
     weights = {k: np.asarray(alphas_lib.mixing_weights(a[-1], snaps.temperature), np.float64)
-               for k, a in snaps.leaves.items()}  # the writer's order: cell, node
+               for k, a in snaps.leaves.items()   # the writer's order: cell, node
+               if not alphas_lib.is_option_key(k)}  # edge logits, scheduled values
     kept = None
     path = artifacts.genotype_path(workdir)
     g = load_genotype(path) if os.path.exists(path) else None

@@ -16,6 +16,7 @@ import jax
 import numpy as np
 
 from darts_rl.artifacts.files import ArtifactError, atomic_write, missing
+from darts_rl.search.alphas import OPTION_KEYS as _OPTION_ENTRIES
 
 ALPHAS = "alphas.npz"
 _META = ("env_steps", "op_names", "temperature")
@@ -102,7 +103,10 @@ def read_alphas(workdir: str) -> AlphaSnapshots:
   if not leaves or not steps.size:
     raise ArtifactError(f"{path} holds no alphas snapshot")
   for k, a in leaves.items():
-    if a.ndim < 2 or a.shape[0] != steps.shape[0]:
+    # Op mixes are [S, ..., K]; the robustness options' entries may be [S, ...] (a scheduled
+    # value per snapshot: [S]; learned edge logits: [S, 1 + i]).
+    low = 1 if k.split("/")[0] in _OPTION_ENTRIES else 2
+    if a.ndim < low or a.shape[0] != steps.shape[0]:
       raise ArtifactError(f"{path}: alphas '{k}' has shape {a.shape}; expected "
                           f"[S={steps.shape[0]}, ..., K]")
   op_names = tuple(str(o) for o in np.asarray(data.get("op_names", [])).reshape(-1))

@@ -14,6 +14,7 @@ from darts_rl import artifacts
 from darts_rl.networks import baselines
 from darts_rl.networks.heads import FeatureHead
 from darts_rl.networks.space_config import genotype_space, make_space, require
+from darts_rl.search import robustness
 
 ENCODERS = ("impala", "cnn4", "supernet", "fixed")
 
@@ -48,9 +49,11 @@ def load_genotype(config, path: str):
     raise ValueError(f"{path}: {e}") from None
 
 
-def make_encoder(config, genotype=None) -> EncoderSpec:
+def make_encoder(config, genotype=None, arch=None) -> EncoderSpec:
   """config: the `encoder` ConfigDict. `fixed` reads `config.genotype` (a path) unless a
-  Genotype is given. Raises ValueError with one clear line on bad input."""
+  Genotype is given. `arch` (the `arch` ConfigDict) adds the entries its robustness options
+  need to a supernet's alphas and space (darts_rl/search/robustness.py); fixed encoders ignore
+  it. Raises ValueError with one clear line on bad input."""
   kind = config.kind
   head = FeatureHead(config.head, config.feature_dim, config.head_norm)
   if kind == "impala":
@@ -67,6 +70,10 @@ def make_encoder(config, genotype=None) -> EncoderSpec:
       raise ValueError(f"encoder.partial_channels={p} must be >= 1 and divide every stage's "
                        f"channels {tuple(config.channels)}")
     space = make_space(config)
+    options = None if arch is None else robustness.SearchOptions.from_config(arch)
+    extras = robustness.init_extras(space, options, config.temperature)
+    if extras:
+      space = robustness.OptionSpace(space, extras)
     trunk = space.trunk(None, config.temperature, config.partial_channels)
     return EncoderSpec(Encoder(trunk, head), space.init_alphas(), space=space)
   if kind == "fixed":

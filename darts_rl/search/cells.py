@@ -15,13 +15,17 @@ from darts_rl.search import ops
 
 
 class Edge(nn.Module):
-  """One edge. With `weights` [K] it is the mixed op sum_k w_k op_k(x); without, one op."""
+  """One edge. With `weights` [K] it is the mixed op sum_k w_k op_k(x); without, one op.
+
+  `aux_skip` (a scalar, DARTS-) adds aux_skip * skip(x) to the mixed op: an auxiliary skip
+  connection outside the competition of the ops (average-pooled when the edge strides, as the
+  parameter-free ops are)."""
   channels: int
   op_names: Tuple[str, ...]
   stride: int = 1
 
   @nn.compact
-  def __call__(self, x, weights=None):
+  def __call__(self, x, weights=None, aux_skip=None):
     if weights is None:
       assert len(self.op_names) == 1, "a fixed edge has exactly one op"
       return ops.OPS[self.op_names[0]](self.channels, self.stride, name=self.op_names[0])(x)
@@ -30,6 +34,9 @@ class Edge(nn.Module):
       if name == ops.ZERO:
         continue  # contributes w * 0; its alpha still gets gradient through the softmax
       out = out + weights[k] * ops.OPS[name](self.channels, self.stride, name=name)(x)
+    if aux_skip is not None:
+      out = out + aux_skip * ops.OPS["SkipConnection"](self.channels, self.stride,
+                                                       name="aux_skip")(x)
     if isinstance(out, float):  # only Zero in the set
       out = jnp.zeros_like(x[:, ::self.stride, ::self.stride, :])
     return out
@@ -70,11 +77,17 @@ def _pass_through(x, stride):
 class SearchCell(_Cell):
   """Supernet cell: every node mixes an edge from every earlier state.
 
+  The alphas are a sequence of node arrays (node_i [1 + i, K]) or an alphas.CellAlphas, whose
+  option entries, when present, replace the defaults: a scheduled temperature replaces
+  `temperature`; learned edge weights (PC-DARTS edge normalization) scale node i's edges by
+  (i + 1) softmax(edges_i) instead of 1 (equal at zero logits); aux_skip adds DARTS-'s
+  auxiliary skip to every edge.
+
   partial_channels = P > 1 is PC-DARTS partial-channel mixing: each edge mixes only the first
   C/P channels of its input, the rest pass through unchanged (max-pooled when the edge strides),
   and the edge output is channel-shuffled so successive nodes mix different slices. A node then
-  averages its edges: PC-DARTS's edge normalization with its edge weights fixed at their
-  uniform start (not learned here). Summed instead, the pass-through parts, which no mixing
+  takes the mean of its edges (PC-DARTS's edge normalization at its uniform start; with learned
+  edge weights, their softmax). Summed instead, the pass-through parts, which no mixing
   weight scales, double the activations at every node (node i carries 2^i copies of the cell
   input): a PPO search's initial values reached 30 with gradient norms of 2e4 (exact DARTS: 0
   and 1; experiments/results/pc_darts_ppo_cpu).
@@ -84,27 +97,33 @@ class SearchCell(_Cell):
   partial_channels: int = 1
 
   @nn.compact
-  def __call__(self, x, alphas: Sequence[jnp.ndarray]):
-    """x [B, H, W, C_in], alphas (node_i [1 + i, K]) -> [B, H', W', channels]."""
-    if len(alphas) != self.num_nodes:
-      raise ValueError(f"cell has {self.num_nodes} nodes but alphas have {len(alphas)}")
-
+  def __call__(self, x, alphas):
+    """x [B, H, W, C_in], alphas (node_i [1 + i, K]) or CellAlphas -> [B, H', W', channels]."""
+    if not isinstance(alphas, alphas_lib.CellAlphas):
+      alphas = alphas_lib.CellAlphas(tuple(alphas))
+    if len(alphas.ops) != self.num_nodes:
+      raise ValueError(f"cell has {self.num_nodes} nodes but alphas have {len(alphas.ops)}")
+    t = self.temperature if alphas.temperature is None else alphas.temperature
     p = self.partial_channels
     c = self.channels // p
 
     def edge_fn(i, states):
-      w = alphas_lib.mixing_weights(alphas[i], self.temperature)  # [1 + i, K]
+      w = alphas_lib.mixing_weights(alphas.ops[i], t)  # [1 + i, K]
+      s = None if alphas.edges is None else alphas_lib.edge_weights(alphas.edges[i])  # [1 + i]
+      scaled = lambda j, y: y if s is None else s[j] * y
+      edge = lambda j, ch: Edge(ch, self.op_names, self._stride(j), name=f"node{i}_in{j}")
       if p == 1:
-        return sum(Edge(self.channels, self.op_names, self._stride(j), name=f"node{i}_in{j}")(
-            states[j], w[j]) for j in range(i + 1))
+        return sum(scaled(j, edge(j, self.channels)(states[j], w[j], alphas.aux_skip))
+                   for j in range(i + 1))
       # PC-DARTS: edge j mixes only the first C/P channels of its input and passes the rest
       # through (max-pooled when it strides), then channel-shuffles its output. The shuffle
       # is a fixed permutation, so the sum over edges of shuffled outputs is the shuffle of
       # the summed mixed parts next to the summed pass-through parts: one concat and one
       # shuffle per node instead of one per edge (the per-edge form was memory bound on CPU).
-      mixed = sum(Edge(c, self.op_names, self._stride(j), name=f"node{i}_in{j}")(
-          states[j][..., :c], w[j]) for j in range(i + 1))
-      rest = sum(_pass_through(states[j][..., c:], self._stride(j)) for j in range(i + 1))
+      mixed = sum(scaled(j, edge(j, c)(states[j][..., :c], w[j], alphas.aux_skip))
+                  for j in range(i + 1))
+      rest = sum(scaled(j, _pass_through(states[j][..., c:], self._stride(j)))
+                 for j in range(i + 1))
       return channel_shuffle(jnp.concatenate([mixed, rest], axis=-1), p) / (i + 1)
 
     return self._body(x, edge_fn)

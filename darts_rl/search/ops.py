@@ -5,7 +5,7 @@ channels to one with `channels` channels (cells make channel counts agree before
 Convolutions are SAME-padded with bias. Parameter-free ops with stride > 1 first apply a 3x3
 average pool with that stride (SAME), as in the released code.
 """
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, FrozenSet, Tuple
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -75,7 +75,8 @@ def _identity(x):
   return x
 
 
-OPS: Dict[str, Callable[..., nn.Module]] = {
+# Ops with weights; every other op is parameter-free (PARAMETER_FREE).
+_CONVS: Dict[str, Callable[..., nn.Module]] = {
     "Conv3x3": _conv(3),
     "Conv5x5": _conv(5),
     "DilConv3x3": _conv(3, dilation=2),
@@ -84,6 +85,10 @@ OPS: Dict[str, Callable[..., nn.Module]] = {
     "Conv5x5Relu": _conv(5, relu=True),
     "DilConv3x3Relu": _conv(3, dilation=2, relu=True),
     "DilConv5x5Relu": _conv(5, dilation=2, relu=True),
+}
+
+OPS: Dict[str, Callable[..., nn.Module]] = {
+    **_CONVS,
     "Relu": _free(nn.relu),
     "Tanh": _free(jnp.tanh),
     "Sigmoid": _free(nn.sigmoid),
@@ -96,6 +101,9 @@ OPS: Dict[str, Callable[..., nn.Module]] = {
     "MaxPool3x3": lambda channels, stride, **kw: Pool("max", stride, **kw),
     "AvgPool3x3": lambda channels, stride, **kw: Pool("avg", stride, **kw),
 }
+
+# The ops DARTS collapses onto (skip, nonlinearities, pools): the collapse monitor's share.
+PARAMETER_FREE: FrozenSet[str] = frozenset(OPS) - frozenset(_CONVS)
 
 ZERO = "Zero"
 

@@ -125,7 +125,7 @@ class SkeletonTrunk(nn.Module):
   @nn.compact
   def __call__(self, x, alphas):
     sp = self.space
-    get = lambda ct: alphas.get(ct) if alphas else None
+    get = lambda ct: alphas_lib.cell_alphas(alphas, ct)
     if sp.stem_channels:
       x = nn.Conv(sp.stem_channels, (3, 3), (sp.stem_stride,) * 2, padding=sp.stem_padding,
                   name="stem")(x)

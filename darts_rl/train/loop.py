@@ -129,7 +129,7 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
   devices = devices or parallel.Devices()
   writer_proc = devices.is_writer
   # The encoder first: a bad encoder config or genotype fails before the workdir is claimed.
-  encoder = make_encoder(config.encoder)
+  encoder = make_encoder(config.encoder, arch=config.arch)
   if parallel.on_writer(lambda: artifacts.claim(workdir, phase, config)):
     if writer_proc:
       print(f"[{phase}] {workdir} already finished; nothing to do.", flush=True)
@@ -198,6 +198,7 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
           alphas = _alphas(state, devices)
           scalars.update({f"alpha/{k}": v for k, v in
                           space.mixing_summary(alphas, config.encoder.temperature).items()})
+          scalars.update(agent.opt.summary(alphas, state.learner.arch_opt_state))
         if writer_proc:
           now = time.time()
           scalars["sps"] = (env_steps - steps_log) / max(now - t_log, 1e-9)
@@ -379,7 +380,8 @@ def reevaluate(workdir: str, episodes: int, devices: Optional[parallel.Devices] 
       policy, learner, env_steps = evaluation.RandomPolicy(actors.spec.action_spec), None, 0
       eval_act = policy.eval_act
     else:
-      agent = make_agent(config, make_encoder(config.encoder), actors.spec, devices)
+      agent = make_agent(config, make_encoder(config.encoder, arch=config.arch), actors.spec,
+                         devices)
       step, state, _, env_steps = _restore(config, agent,
                                            Checkpointer(os.path.join(workdir, "checkpoints")))
       if step is None:

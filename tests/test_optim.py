@@ -1,0 +1,276 @@
+"""DualOptimizer: the update modes against hand-written steps, the collapse monitor, early
+stopping, schedules, smoothing, fixed encoders with every option on, and the same update under
+pmap on 2 forced CPU devices."""
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from darts_rl.agents.optim import DualOptimizer
+from darts_rl.config import adam_config, arch_config, encoder_config
+from darts_rl.networks import make_encoder
+from darts_rl.search import hessian
+from tests.forced_devices import assert_script_ok
+
+LR = 0.01
+
+
+def _arch(**options):
+  c = arch_config(adam_config(LR))
+  c.update(options)
+  return c
+
+
+def _bilinear(params, alphas, batch):
+  """A loss coupling both pytrees: sum(w * x * batch) + |x|^2 / 2 + |w|^2 / 2."""
+  w, x = params["w"], alphas["x"]
+  loss = jnp.sum(w * x * batch) + 0.5 * jnp.sum(x ** 2) + 0.5 * jnp.sum(w ** 2)
+  return loss, {"l": loss}
+
+
+PARAMS = {"w": jnp.array([0.5, -1.0, 2.0])}
+ALPHAS = {"x": jnp.array([1.0, 0.3, -0.7])}
+A, B = jnp.array([1.0, 2.0, -1.0]), jnp.array([-2.0, 0.5, 1.0])
+
+
+def _adam_step(tree, g):
+  tx = optax.adam(LR)
+  u, _ = tx.update(g, tx.init(tree), tree)
+  return optax.apply_updates(tree, u)
+
+
+@pytest.mark.parametrize("mode", ["joint", "alternating", "second_order"])
+def test_update_modes_equal_hand_written_steps(mode):
+  opt = DualOptimizer(optax.adam(LR), _arch(mode=mode))
+  s, sa = opt.init(PARAMS, ALPHAS)
+  params, alphas, _, sa, aux = opt.update(_bilinear, PARAMS, ALPHAS, s, sa, A, B, None)
+  w, x = PARAMS["w"], ALPHAS["x"]
+  g = {"w": x * A + w}                         # the weight gradient on minibatch A
+  np.testing.assert_allclose(params["w"], _adam_step(PARAMS, g)["w"], rtol=1e-6)
+  if mode == "joint":                          # the same loss, the same minibatch
+    ga = w * A + x
+  elif mode == "alternating":                  # minibatch B, the updated weights
+    ga = params["w"] * B + x
+  else:                                        # through the virtual step w - xi g on A
+    l = lambda b: lambda p, a: _bilinear(p, a, b)[0]
+    ga = hessian.unrolled_arch_grad(l(A), l(B), PARAMS, ALPHAS, g, LR)["x"]
+    # By hand: w' = w - xi g; d/dx [sum(w' x B) + |x|^2/2 + |w'|^2/2] with dw'/dx = -xi A.
+    w1 = w - LR * g["w"]
+    np.testing.assert_allclose(ga, w1 * B + x - LR * A * (x * B + w1), rtol=1e-4)
+  np.testing.assert_allclose(alphas["x"], _adam_step(ALPHAS, {"x": ga})["x"], rtol=1e-5)
+  np.testing.assert_allclose(aux["arch_grad_norm"], np.linalg.norm(ga), rtol=1e-4)
+  assert int(sa.updates) == 1
+
+
+def test_monitor_probes_every_k_updates_with_the_known_eigenvalue():
+  # The alphas' Hessian of 1.5 |x|^2 + ... is 3 I: every probe finds 3.
+  def loss_fn(p, a, b):
+    return 1.5 * jnp.sum(a["x"] ** 2) + jnp.sum(p["w"] * b), {}
+  opt = DualOptimizer(optax.sgd(LR), _arch(eigen_every_updates=3, eigen_iterations=5))
+  s, sa = opt.init(PARAMS, ALPHAS)
+  step = jax.jit(lambda p, a, s, sa, k: opt.update(loss_fn, p, a, s, sa, A, None, None, k))
+  assert "arch/eigenvalue" not in opt.summary(ALPHAS, sa)  # nothing probed yet
+  params, alphas = PARAMS, ALPHAS
+  probes = []
+  for i in range(7):
+    params, alphas, s, sa, _ = step(params, alphas, s, sa, jax.random.PRNGKey(i))
+    probes.append(int(sa.probes))
+  assert probes == [1, 1, 1, 2, 2, 2, 3]  # at arch updates 0, 3, 6
+  summary = opt.summary(alphas, sa)
+  np.testing.assert_allclose(summary["arch/eigenvalue"], 3.0, rtol=1e-5)
+  assert summary["arch/updates"] == 7.0 and "arch/stopped" not in summary
+
+
+def test_early_stopping_freezes_the_alphas_once_the_eigenvalue_rises():
+  """loss = c (|x|^2 / 2 - 1): the alphas' Hessian is c I and SGD on c raises it by
+  lr (1 - |x|^2 / 2) per step. With a window of 1 and ratio 0.75 the rule fires at the second
+  probe (c = 1 + 0.5 (1 - 0.01) = 1.495: 1 / 1.495 < 0.75), before that update's alpha step."""
+  def loss_fn(p, a, b):
+    del b
+    return p["c"] * (0.5 * jnp.sum(a["x"] ** 2) - 1.0), {}
+  opt = DualOptimizer(optax.sgd(0.5), _arch(eigen_every_updates=1, eigen_iterations=3,
+                                            early_stop=True, early_stop_window=1))
+  params, alphas = {"c": jnp.array(1.0)}, {"x": jnp.array([0.1, -0.1])}
+  s, sa = opt.init(params, alphas)
+  step = jax.jit(lambda p, a, s, sa, k: opt.update(loss_fn, p, a, s, sa, None, None, None, k))
+  history = []
+  for i in range(4):
+    params, alphas, s, sa, _ = step(params, alphas, s, sa, jax.random.PRNGKey(i))
+    history.append((float(params["c"]), np.asarray(alphas["x"]), float(sa.eigenvalue)))
+  np.testing.assert_allclose([h[2] for h in history[:2]], [1.0, 1.495], rtol=1e-5)
+  assert int(sa.stopped_at) == 1
+  assert not np.allclose(history[0][1], [0.1, -0.1])            # the first update moved them
+  for _, x, _ in history[1:]:
+    np.testing.assert_array_equal(x, history[0][1])             # then they froze
+  assert history[3][0] > history[1][0]                          # the weights go on learning
+  summary = opt.summary(alphas, sa)
+  assert summary["arch/stopped"] == 1.0 and summary["arch/stopped_at_update"] == 1.0
+
+
+def test_scheduled_values_are_set_each_update_and_never_trained():
+  def loss_fn(p, a, b):  # depends on both scheduled values: they would get gradients
+    s = a["schedule"]
+    return jnp.sum(a["x"] * p["w"]) / s["temperature"] + s["aux_skip"] * jnp.sum(b), {}
+  opt = DualOptimizer(optax.sgd(LR), _arch(temperature_schedule="linear", temperature_end=1.0,
+                                           aux_skip=1.0), total_arch_updates=4)
+  alphas = dict(ALPHAS, schedule={"temperature": jnp.array(2.0), "aux_skip": jnp.array(1.0)})
+  s, sa = opt.init(PARAMS, alphas)
+  # Masked from the optimizer: its state and the alpha gradient hold the trainable x alone.
+  mu = sa.tx[0].mu
+  assert set(mu) == {"x"}
+  assert set(opt.grads(loss_fn, PARAMS, alphas, A)[3]) == {"x"}
+  step = jax.jit(lambda p, a, s, sa: opt.update(loss_fn, p, a, s, sa, A, None, None))
+  params = PARAMS
+  want = {1: (1.75, 0.75), 2: (1.5, 0.5), 4: (1.0, 0.0), 6: (1.0, 0.0)}  # capped at the end
+  for n in range(1, 7):
+    params, alphas, s, sa, _ = step(params, alphas, s, sa)
+    if n in want:
+      got = opt.summary(alphas, sa)
+      np.testing.assert_allclose([got["arch/temperature"], got["arch/aux_skip"]], want[n],
+                                 atol=1e-6)
+
+
+def test_beta_decay_gradient_is_added_with_its_rising_weight():
+  opt = DualOptimizer(optax.sgd(LR), _arch(beta_decay=2.0), total_arch_updates=4)
+  alphas = {"x": jnp.array([[0.0, np.log(3.0)]])}
+  _, sa = opt.init(PARAMS, alphas)
+  for n in range(3):
+    # After n updates lambda = 2 n / 4; d/dx logsumexp(x) = softmax(x) (one edge) at the x the
+    # step saw: softmax([0, ln 3]) = [1/4, 3/4] at first.
+    x_before = np.asarray(alphas["x"])
+    alphas, sa, ga = opt.apply_arch(alphas, sa, {"x": jnp.zeros((1, 2))}, None)
+    np.testing.assert_allclose(ga["x"], 2.0 * n / 4 * jax.nn.softmax(x_before), rtol=1e-5,
+                               atol=1e-7)
+  assert opt.summary(alphas, sa)["arch/beta_decay_weight"] == 1.5
+
+
+def test_random_smoothing_perturbs_the_weight_steps_alphas_only():
+  eps = 0.05
+  for mode in ("joint", "alternating"):
+    opt = DualOptimizer(optax.sgd(LR), _arch(mode=mode, smoothing_eps=eps))
+    s, sa = opt.init(PARAMS, ALPHAS)
+    _, _, g, ga = opt.grads(_bilinear, PARAMS, ALPHAS, A, jax.random.PRNGKey(0))
+    delta = g["w"] / A - PARAMS["w"] / A - ALPHAS["x"]  # g_w = (x + delta) A + w
+    assert np.all(np.abs(delta) <= eps * (1 + 1e-5)) and np.all(np.abs(delta) > 0)
+    if mode == "joint":  # one gradient: the alphas' part is taken at the same perturbed point
+      np.testing.assert_allclose(ga["x"], PARAMS["w"] * A + ALPHAS["x"] + delta, rtol=1e-5)
+    else:                # the alpha step sees the alphas themselves
+      ga = opt.arch_grads(_bilinear, PARAMS, ALPHAS, B)
+      np.testing.assert_allclose(ga["x"], PARAMS["w"] * B + ALPHAS["x"], rtol=1e-6)
+    with pytest.raises(ValueError, match="smoothing_eps > 0 needs a PRNG key"):
+      opt.update(_bilinear, PARAMS, ALPHAS, s, sa, A, B, None)
+
+
+EVERYTHING = dict(eigen_every_updates=1, early_stop=True, temperature_schedule="exponential",
+                  temperature_end=0.5, beta_decay=1.0, aux_skip=1.0, smoothing_eps=0.1,
+                  edge_weights="learned")
+
+
+@pytest.mark.parametrize("mode", ["joint", "alternating", "second_order"])
+def test_fixed_encoders_take_every_option_as_a_no_op(mode):
+  # No key, no arch_batch, no total_arch_updates: nothing to search, nothing needed.
+  opt = DualOptimizer(optax.sgd(LR), _arch(mode=mode, **EVERYTHING))
+  loss_fn = lambda p, a, b: (jnp.sum(p["w"] ** 2), {})
+  s, sa = opt.init(PARAMS, {})
+  params, alphas, _, sa, aux = jax.jit(
+      lambda p, s, sa: opt.update(loss_fn, p, {}, s, sa, A, None, None))(PARAMS, s, sa)
+  assert alphas == {} and float(aux["arch_grad_norm"]) == 0.0
+  assert not np.allclose(params["w"], PARAMS["w"])
+  assert opt.grads(loss_fn, PARAMS, {}, A)[3] == ({} if mode == "joint" else None)
+  assert set(opt.summary({}, sa)) == {"arch/updates", "arch/stopped", "arch/beta_decay_weight"}
+
+
+def test_errors_are_one_clear_line():
+  with pytest.raises(ValueError, match="valid modes: joint, alternating, second_order"):
+    DualOptimizer(optax.sgd(LR), _arch(mode="unrolled"))
+  with pytest.raises(ValueError, match="total_arch_updates=N"):
+    DualOptimizer(optax.sgd(LR), _arch(beta_decay=1.0)).init(PARAMS, ALPHAS)
+  opt = DualOptimizer(optax.sgd(LR), _arch(edge_weights="learned"))
+  with pytest.raises(ValueError, match="make_encoder\\(config.encoder, arch=config.arch\\)"):
+    opt.init(PARAMS, ALPHAS)
+  second = DualOptimizer(optax.sgd(LR), _arch(mode="second_order"))
+  s, sa = second.init(PARAMS, ALPHAS)
+  with pytest.raises(ValueError, match="use DualOptimizer.update, not grads"):
+    second.grads(_bilinear, PARAMS, ALPHAS, A)
+  with pytest.raises(ValueError, match="needs arch_batch"):
+    second.update(_bilinear, PARAMS, ALPHAS, s, sa, A, None, None)
+  assert second.needs_arch_batch and not DualOptimizer(optax.sgd(LR), _arch()).needs_arch_batch
+  monitor = DualOptimizer(optax.sgd(LR), _arch(eigen_every_updates=2))
+  s, sa = monitor.init(PARAMS, ALPHAS)
+  with pytest.raises(ValueError, match="needs a PRNG key"):
+    monitor.update(_bilinear, PARAMS, ALPHAS, s, sa, A, None, None)
+
+
+def test_tiny_supernet_with_every_option_searches():
+  """End to end: a micro supernet built with the options' alpha entries, second-order updates
+  with every option on; everything finite, the op alphas and edge weights move, the scheduled
+  values follow their schedules."""
+  arch = _arch(mode="second_order", **EVERYTHING)
+  enc = make_encoder(encoder_config(kind="supernet", channels=(4,), cells_per_stage=1,
+                                    num_nodes=2, feature_dim=8), arch=arch)
+  assert set(enc.alphas) == {"normal", "edges", "schedule"}
+  obs = jnp.asarray(np.random.default_rng(0).integers(0, 256, (2, 2, 8, 8, 3), np.uint8))
+  params = enc.module.init(jax.random.PRNGKey(0), obs[0], enc.alphas)["params"]
+
+  def loss_fn(p, a, b):
+    loss = jnp.mean((enc.module.apply({"params": p}, b, a) - 0.5) ** 2)
+    return loss, {}
+
+  opt = DualOptimizer(optax.adam(LR), arch, total_arch_updates=4)
+  s, sa = opt.init(params, enc.alphas)
+  step = jax.jit(lambda p, a, s, sa, k: opt.update(loss_fn, p, a, s, sa, obs[0], obs[1], None, k))
+  alphas = enc.alphas
+  for i in range(2):
+    params, alphas, s, sa, aux = step(params, alphas, s, sa, jax.random.PRNGKey(i))
+    assert all(np.isfinite(float(v)) for v in aux.values())
+  assert np.abs(np.asarray(alphas["normal"][1])).max() > 0  # from zero
+  assert np.abs(np.asarray(alphas["edges"]["normal"][1])).max() > 0
+  summary = opt.summary(alphas, sa)
+  np.testing.assert_allclose(summary["arch/temperature"], 0.5 ** 0.5, rtol=1e-5)  # p = 1/2
+  np.testing.assert_allclose(summary["arch/aux_skip"], 0.5, rtol=1e-6)
+  assert np.isfinite(summary["arch/eigenvalue"]) and summary["arch/stopped"] == 0.0
+
+
+PMAP_SCRIPT = textwrap.dedent("""
+    import jax, jax.numpy as jnp, numpy as np, optax
+    from darts_rl.agents.optim import DualOptimizer
+    from darts_rl.config import adam_config, arch_config
+    assert jax.local_device_count() == 2
+
+    def loss_fn(p, a, b):  # a mean over the batch, so equal shards average to the whole
+      h = jnp.tanh(b @ p["w1"]) * jax.nn.softmax(a["x"])[0] + (b @ p["w2"]) * jax.nn.softmax(
+          a["x"])[1]
+      loss = jnp.mean((h.sum(-1) - 1.0) ** 2) + 0.1 * jnp.sum(a["x"] ** 3)
+      return loss, {{}}
+
+    rng = np.random.default_rng(0)
+    params = {{"w1": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32),
+              "w2": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32)}}
+    alphas = {{"x": jnp.array([0.2, -0.1])}}
+    b1, b2 = (jnp.asarray(rng.normal(size=(8, 3)), jnp.float32) for _ in range(2))
+    c = arch_config(adam_config(0.01))
+    c.update(dict(mode="{mode}", eigen_every_updates=1, smoothing_eps=0.1, beta_decay=1.0))
+    opt = DualOptimizer(optax.adam(0.01), c, total_arch_updates=5)
+    s, sa = opt.init(params, alphas)
+    key = jax.random.PRNGKey(7)
+    one = jax.jit(lambda *x: opt.update(loss_fn, *x, None, key))(params, alphas, s, sa, b1, b2)
+    rep = lambda t: jax.device_put_replicated(t, jax.local_devices())
+    def step(p, a, s, sa, b1, b2):  # the agents average aux (the loss terms) themselves
+      *out, aux = opt.update(loss_fn, p, a, s, sa, b1, b2, "d", key)
+      return (*out, jax.lax.pmean(aux, "d"))
+    two = jax.pmap(step, axis_name="d")(*map(rep, (params, alphas, s, sa)), b1.reshape(2, 4, 3),
+                                        b2.reshape(2, 4, 3))
+    two = jax.tree.map(lambda x: x[0], two)
+    for x, y in zip(jax.tree.leaves(one), jax.tree.leaves(two)):
+      np.testing.assert_allclose(x, y, rtol=2e-4, atol=1e-6)
+    assert int(two[3].probes) == 1 and float(two[3].eigenvalue) != 0
+    print("OK")
+""")
+
+
+@pytest.mark.parametrize("mode", ["alternating", "second_order"])
+def test_pmapped_update_with_options_equals_single_device(mode):
+  assert_script_ok(PMAP_SCRIPT.format(mode=mode), devices=2)
