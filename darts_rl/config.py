@@ -135,6 +135,21 @@ def arch_config(weight_optimizer) -> ml_collections.ConfigDict:
   return c
 
 
+# Variant flag of the experiments (`search,cpu,robust`): options against collapse, on together.
+ROBUST = "robust"
+
+
+def robust_options(arch):
+  """The `robust` variant: beta-DARTS's Beta-Decay (lambda rising to 1), SDARTS smoothing of
+  the alpha logits by U[-0.1, 0.1], and RobustDARTS early stopping on windows of 3 probes
+  (which needs the monitor: the experiment sets its cadence). The values are this project's
+  choice for short CPU searches, not the papers' (their searches have 10^4+ alpha steps)."""
+  arch.beta_decay = 1.0
+  arch.smoothing_eps = 0.1
+  arch.early_stop = True
+  arch.early_stop_window = 3
+
+
 def loop_config(total_env_steps: int) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   # Training budget in env steps (agent decisions summed over all envs of the run: every

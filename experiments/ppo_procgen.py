@@ -16,7 +16,7 @@ import ml_collections
 from darts_rl import config as blocks
 
 def get_config(arg=None) -> ml_collections.ConfigDict:
-  phase, size, _ = blocks.parse_variant(arg)
+  phase, size, flags = blocks.parse_variant(arg, (blocks.ROBUST,))
   c = ml_collections.ConfigDict()
   # Seed of everything (params, envs, sampling); two seeds give different runs.
   c.seed = 0
@@ -96,6 +96,12 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
       c.loop.total_env_steps = 73_728 if phase == "search" else 98_304
       if phase == "search":  # 144 alpha steps, not the paper's ~10^4: a 10x arch lr, as demo
         c.arch.optimizer.lr = 5e-3
+        # The collapse monitor: 9 probes of 4 Hessian-vector products (+~30% time).
+        c.arch.eigen_every_updates = 16
+        c.arch.eigen_iterations = 4
+  if blocks.ROBUST in flags:
+    blocks.robust_options(c.arch)
+    c.arch.eigen_every_updates = c.arch.eigen_every_updates or 16
   if phase == "evaluate":  # the genotype records its space's shape (op set, channels, ...)
     blocks.leave_shape_to_genotype(c.encoder)
   return c

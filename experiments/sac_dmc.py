@@ -43,7 +43,7 @@ def dmc_config(task: str = "cartpole-swingup", num_envs: int = 1) -> ml_collecti
 
 
 def get_config(arg=None) -> ml_collections.ConfigDict:
-  phase, size, _ = blocks.parse_variant(arg)
+  phase, size, flags = blocks.parse_variant(arg, (blocks.ROBUST,))
   c = ml_collections.ConfigDict()
   # Seed of everything (params, envs, sampling); two seeds give different runs.
   c.seed = 0
@@ -156,11 +156,17 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     s.tau = 0.01
     if phase != "baseline":  # one normal cell instead of two: 6,000 search steps fit the hour
       c.encoder.cells_per_stage = 1
+    if phase == "search":  # the collapse monitor: 22 probes of 4 Hessian-vector products
+      c.arch.eigen_every_updates = 250
+      c.arch.eigen_iterations = 4
     c.loop.total_env_steps = 6_000 if phase == "search" else 8_000
     c.loop.log_every_env_steps = 250
     c.loop.eval_every_env_steps = 2000
     c.loop.checkpoint_every_env_steps = 1000
     c.loop.eval_episodes = 10
+  if blocks.ROBUST in flags:
+    blocks.robust_options(c.arch)
+    c.arch.eigen_every_updates = c.arch.eigen_every_updates or 1000
   if phase == "evaluate":  # the genotype records its space's shape (stem, channels, ...)
     blocks.leave_shape_to_genotype(c.encoder)
   return c

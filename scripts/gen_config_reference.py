@@ -30,7 +30,9 @@ from darts_rl import config_args  # noqa: E402
 
 OUT = "docs/config_reference.md"
 # Variant tokens an experiment file accepts besides PHASE and SIZE (config.parse_variant's flags).
-VARIANT_FLAGS = {"experiments/rainbow_procgen.py": ("multi",)}
+VARIANT_FLAGS = {"experiments/rainbow_procgen.py": ("multi",),
+                 "experiments/ppo_procgen.py": ("robust",),
+                 "experiments/sac_dmc.py": ("robust",)}
 SOURCE_DIRS = (os.path.join(ROOT, "darts_rl"), os.path.join(ROOT, "experiments"))
 
 Site = Tuple[str, int]  # (absolute path, line)

@@ -11,6 +11,7 @@ import pytest
 from absl import flags
 
 from darts_rl import cli, config_args
+from experiments.ppo_procgen import get_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CFG = "experiments/ppo_procgen.py"
@@ -69,8 +70,8 @@ BAD_COMMAND_LINES = [
      "error: unknown config key 'sed': no 'sed' in the config's top level (valid: agent, arch, "
      "encoder, env, loop, ppo, seed); did you mean seed?"),
     (["--config.arch.update=alternating"],
-     "error: unknown config key 'arch.update': no 'update' in arch (valid: discretize_k, mode, "
-     "optimizer); did you mean arch.mode?"),
+     "error: unknown config key 'arch.update': no 'update' in arch (valid: "
+     f"{', '.join(sorted(get_config('search,smoke').arch.keys()))}); did you mean arch.mode?"),
     (["--config.seed.x=1"],
      "error: unknown config key 'seed.x': seed is a field (int), not a group of fields"),
     (["--config.seed=abc"],
@@ -95,8 +96,8 @@ def test_bad_command_line_is_one_error_line(args, line, tmp_path, monkeypatch, c
     ("experiments/ppo_procgn.py:search",
      "error: config file experiments/ppo_procgn.py not found; did you mean "
      "experiments/ppo_procgen.py?"),
-    (f"{CFG}:serch", "error: bad config variant 'serch': use PHASE[,SIZE] with PHASE in "
-     "search/evaluate/baseline and SIZE in full/smoke/demo/cpu"),
+    (f"{CFG}:serch", "error: bad config variant 'serch': use PHASE[,SIZE][,robust] with PHASE "
+     "in search/evaluate/baseline and SIZE in full/smoke/demo/cpu"),
     ("experiments/rainbow_procgen.py:search,mult", "error: bad config variant 'search,mult': use "
      "PHASE[,SIZE][,multi] with PHASE in search/evaluate/baseline and SIZE in full/smoke/demo/cpu"),
     ("experiments/__init__.py", "error: experiments/__init__.py has no get_config(arg) function"),
