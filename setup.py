@@ -27,9 +27,16 @@ setuptools.setup(
         "procgen-mirror==0.10.7; python_version >= '3.11'",
         "dm_control>=1.0.20,<1.1",
         "mujoco>=3.1,<4",  # dm_control 1.0.50 breaks on mujoco 4.0
+        # Aggregates over seeds (IQM, stratified bootstrap, performance profiles). Its arch
+        # dependency (7.2, the last for numpy<2) breaks on pandas 3.
+        "rliable>=1.2,<2",
+        "pandas>=2,<3",
     ],
     extras_require={
-        "test": ["pytest>=7.4,<9", "pytest-timeout>=2.2,<3", "pytest-xdist>=3.5,<4"],
+        "test": ["pytest>=7.4,<9", "pytest-timeout>=2.2,<3", "pytest-xdist>=3.5,<4",
+                 "ray>=2.9,<3"],
+        # Trials on a Ray cluster: launch/random_search.py, launch/seeds.py --executor=ray.
+        "ray": ["ray>=2.9,<3"],
         # PyTorch reference learner for benchmarks/ only (never imported by the package).
         "bench": ["torch>=2.2,<2.15"],
     },
