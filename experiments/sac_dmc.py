@@ -101,8 +101,8 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   c.loop.eval_every_env_steps = 5000
   c.loop.checkpoint_every_env_steps = 10_000
   c.loop.eval_episodes = 10
-  # DM-Control has no levels: evaluate on fresh seeds only.
-  c.loop.eval_splits = ("test",)
+  # DM-Control has no levels: evaluate on fresh seeds only (validation: other fresh seeds).
+  c.loop.eval_splits = ("test", "validation")
 
   if size == "smoke":  # seconds on a CPU after compilation: every code path, no learning
     c.env.num_envs = 1           # each env costs an EGL context and its renders
@@ -122,7 +122,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     c.loop.eval_every_env_steps = 16
     c.loop.checkpoint_every_env_steps = 16
     c.loop.eval_episodes = 2
-    c.loop.eval_splits = ("test",)
+    c.loop.eval_splits = ("test", "validation")
     c.loop.eval_max_env_steps = 40
     c.loop.tensorboard = False
   elif size == "demo":  # minutes on 2 CPU cores: small encoder, short budget, no learning goal
@@ -139,7 +139,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     c.loop.eval_every_env_steps = 0
     c.loop.checkpoint_every_env_steps = 500
     c.loop.eval_episodes = 2
-    c.loop.eval_splits = ("test",)
+    c.loop.eval_splits = ("test", "validation")
   if phase == "evaluate":  # the genotype records its space's shape (stem, channels, ...)
     blocks.leave_shape_to_genotype(c.encoder)
   return c

@@ -118,7 +118,10 @@ def test_resume_and_extend(tmp_path, capsys):
   for r in rows:
     assert r["env_steps"] == 64 and r["wall_s"] > 0
     assert r["genotype"] == random_search.trial_genotype(config, r["trial"]).to_dict()
-    assert {"train_levels", "test_levels"} <= set(r)
+    assert {"train_levels", "validation_levels", "test_levels"} <= set(r)
+  # The trials that were ever the best on validation levels have a fresh evaluation.
+  assert [r["trial"] for r in rows if "fresh" in r] == random_search.selected_trials(rows)
+  assert rows[0]["fresh"]["seed_offset"] == 1 and rows[0]["fresh"]["episodes"] == 2
   assert "trial 1 done (2/2 finished)" in capsys.readouterr().out
   t0 = os.path.join(w, "trials", "trial_000")
   stamp = os.stat(os.path.join(t0, "eval.json")).st_mtime_ns
@@ -127,7 +130,7 @@ def test_resume_and_extend(tmp_path, capsys):
   os.remove(os.path.join(w, "trials", "trial_001", artifacts.DONE))
   out = _launch(w, "--num_trials=3", "--parallel=2")
   assert out.returncode == 0, out.stderr[-2000:]
-  assert "1 of 3 trials finished, 2 to run" in out.stdout and "trial 0:" not in out.stdout
+  assert "1 of 3 trials finished, 2 to run" in out.stdout and "] trial 0:" not in out.stdout
   rows = _rows(w)
   assert [r["trial"] for r in rows] == [0, 1, 2]
   assert rows[2]["genotype"] == random_search.trial_genotype(config, 2).to_dict()

@@ -25,7 +25,8 @@ from darts_rl.formatting import format_duration, is_num
 from darts_rl.search.alphas import mixing_weights
 
 TRAIN_RETURN = "train/return"
-EVAL_KEYS = tuple((f"eval/{split}/return", split.replace("_", " ")) for split in artifacts.SPLITS)
+EVAL_KEYS = tuple((f"eval/{split}/return", split.replace("_", " ")) for split in artifacts.SPLITS
+                  if split != artifacts.VALIDATION)  # curves: train (solid), test (dashed)
 
 
 # --- Reading the workdir -------------------------------------------------------------------
@@ -57,12 +58,22 @@ def encoder_kind(workdir: str) -> str:
 
 # --- Formatting ----------------------------------------------------------------------------
 
-def _mean_std(d: Optional[dict]) -> str:
-  """'mean ± std (n=episodes)' of one split of an evaluation, as much of it as is there."""
+def standard_error(d: Optional[dict]) -> float:
+  """Standard error of one split's mean return: its "stderr_return" (sample std, n-1, / √n),
+  else std_return / √episodes (files written before stderr_return); nan when unknown."""
+  d = d or {}
+  if is_num(d.get("stderr_return")):
+    return float(d["stderr_return"])
+  std, n = d.get("std_return"), d.get("episodes")
+  return std / math.sqrt(n) if is_num(std) and is_num(n) and n > 0 else float("nan")
+
+
+def _mean_se(d: Optional[dict]) -> str:
+  """'mean ± standard error (n=episodes)' of one split of an evaluation, as much as is there."""
   if not d or not is_num(d.get("mean_return")):
     return "-"
-  std, n = d.get("std_return"), d.get("episodes")
-  text = f"{d['mean_return']:.2f} ± {std:.2f}" if is_num(std) else f"{d['mean_return']:.2f}"
+  se, n = standard_error(d), d.get("episodes")
+  text = f"{d['mean_return']:.2f}" + (f" ± {se:.2f}" if math.isfinite(se) else "")
   return text + (f" (n={n})" if is_num(n) else "")
 
 
@@ -153,9 +164,10 @@ def plot_alpha_evolution(snaps: artifacts.AlphaSnapshots, out_png: str) -> str:
 
 
 def final_evaluations(runs: Mapping[str, str]) -> Dict[str, Dict[str, Tuple[float, float, int]]]:
-  """{label: {split: (mean return, standard error, episodes)}} from each run's evaluation with
-  the most episodes (artifacts.best_eval). Runs without one (or with a malformed one, logged) are
-  left out; the standard error is nan when std or episodes are missing."""
+  """{label: {split: (mean return, standard error, episodes)}} from each run's reported
+  evaluation (artifacts.best_eval: its fresh evaluation, else the one with the most episodes).
+  Runs without one (or with a malformed one, logged) are left out; the standard error is nan
+  when unknown (standard_error)."""
   out = {}
   for label, wd in runs.items():
     try:
@@ -168,9 +180,9 @@ def final_evaluations(runs: Mapping[str, str]) -> Dict[str, Dict[str, Tuple[floa
       s = (ev or {}).get(split)
       if not s:
         continue
-      std, n = s.get("std_return"), s.get("episodes", (ev or {}).get("episodes"))
-      se = std / math.sqrt(n) if is_num(std) and is_num(n) and n > 0 else float("nan")
-      splits[split] = (float(s["mean_return"]), float(se), int(n) if is_num(n) else 0)
+      n = s.get("episodes", (ev or {}).get("episodes"))
+      splits[split] = (float(s["mean_return"]), standard_error(dict(s, episodes=n)),
+                       int(n) if is_num(n) else 0)
     if splits:
       out[label] = splits
   return out
@@ -251,39 +263,48 @@ def final_return(rows: Sequence[dict], key: str = TRAIN_RETURN, last: int = 3) -
 
 def summary_table(runs: Mapping[str, str]) -> str:
   """runs {label: workdir} -> markdown table: run, encoder, env steps, final train return
-  (mean of the last 3 logged 'train/return'), eval train/test levels mean ± std (n = episodes)
-  of the evaluation with the most episodes (artifacts.best_eval; else the last in-training
-  evaluation, marked *), wall time."""
-  header = ("| run | encoder | env steps | train return (last 3) | eval train levels "
-            "| eval test levels | wall time |")
-  lines = [header, "|" + "---|" * 7]
-  footnote = any_eval = False
+  (mean of the last 3 logged 'train/return'), one column per evaluation split any run has
+  (mean ± standard error, n = episodes) from each run's reported evaluation
+  (artifacts.best_eval; else the last in-training evaluation, marked *), the file it comes
+  from, wall time."""
+  evals, metrics = {}, {}
   for label, wd in runs.items():
-    rows = artifacts.read_metrics(wd)
+    metrics[label] = artifacts.read_metrics(wd)
     try:
-      ev, _ = artifacts.best_eval(wd)
+      evals[label] = artifacts.best_eval(wd)
     except artifacts.ArtifactError as e:
       logging.warning("%s", e)
-      ev = None
+      evals[label] = (None, None)
+  splits = [s for s in artifacts.SPLITS
+            if any(isinstance((ev or {}).get(s), dict) for ev, _ in evals.values())
+            or any(series(rows, f"eval/{s}/return")[0].size for rows in metrics.values())]
+  header = ("| run | encoder | env steps | train return (last 3) | "
+            + "".join(f"eval {s.replace('_', ' ')} | " for s in splits) + "evaluation | wall time |")
+  lines = [header, "|" + "---|" * (6 + len(splits))]
+  footnote = any_eval = False
+  for label, wd in runs.items():
+    rows, (ev, name) = metrics[label], evals[label]
     any_eval |= ev is not None
     fr = final_return(rows)
     cells = []
-    for (key, _), split in zip(EVAL_KEYS, artifacts.SPLITS):
+    for split in splits:
       if ev is not None:
-        cells.append(_mean_std(ev.get(split)))
+        cells.append(_mean_se(ev.get(split)))
       else:
-        _, y = series(rows, key)
+        _, y = series(rows, f"eval/{split}/return")
         cells.append(f"{y[-1]:.2f}*" if y.size else "-")
         footnote |= bool(y.size)
     wall = series(rows, "wall_s")[1]
     lines.append("| " + " | ".join(md_cell(c) for c in (
         label, encoder_kind(wd), rows[-1]["env_steps"] if rows else "-",
-        "-" if fr is None else f"{fr:.2f}", *cells,
+        "-" if fr is None else f"{fr:.2f}", *cells, name or "-",
         format_duration(wall[-1] if wall.size else None))) + " |")
   if any_eval:
-    lines += ["", "± is the standard deviation over n episodes (standard error: std / √n); each "
-              f"run's evaluation with the most episodes ({artifacts.REEVAL} from "
-              f"launch/reevaluate.py when there is one, else {artifacts.EVAL})."]
+    lines += ["", "± is the standard error of the mean over n episodes of one policy (sample "
+              "std, n-1, / √n): it says nothing about seed-to-seed variance. Each run's "
+              f"reported evaluation: its fresh evaluation ({artifacts.FRESH_EVAL}, other seeds: "
+              "launch/reevaluate.py --seed_offset) when there is one, else the one with the "
+              f"most episodes ({artifacts.REEVAL}, else {artifacts.EVAL})."]
   if footnote:
     lines += ["", f"\\* last in-training evaluation (no {artifacts.EVAL})."]
   return "\n".join(lines)
