@@ -27,8 +27,8 @@ setuptools.setup(
         "procgen-mirror==0.10.7; python_version >= '3.11'",
         "dm_control>=1.0.20,<1.1",
         "mujoco>=3.1,<4",  # dm_control 1.0.50 breaks on mujoco 4.0
-        # Aggregates over seeds (IQM, stratified bootstrap, performance profiles). Its arch
-        # dependency (7.2, the last for numpy<2) breaks on pandas 3.
+        # Aggregates over seeds (IQM, stratified bootstrap, performance profiles). With numpy<2
+        # pip resolves its arch dependency to 7.2, whose import fails on pandas 3.
         "rliable>=1.2,<2",
         "pandas>=2,<3",
     ],
