@@ -14,7 +14,7 @@ a resumed or extended search samples the same ones.
 Selection without peeking: the best trial so far is the one with the best validation-levels
 return (held-out levels apart from the training and test levels, darts_rl/envs); each trial
 that is ever the best so far (in trial order) then gets a fresh evaluation, with seeds no
-evaluation of the run used (`loop.reevaluate(..., seed_offset=FRESH_SEED_OFFSET)`,
+evaluation of the run used (`loop.reevaluate(..., seed_offset=artifacts.FRESH_SEED_OFFSET)`,
 eval_<N>_offset1.json), and its test-levels return there is the number reports show.
 
     WORKDIR/
@@ -41,15 +41,10 @@ from darts_rl.formatting import format_duration, is_num
 from darts_rl.networks.encoders import make_space
 from darts_rl.networks.space_config import unset_fields, unset_phrase
 from darts_rl.sweep import Job, LocalPool
-from darts_rl.sweep.jobs import resolve
+from darts_rl.sweep.jobs import TRAINING, resolve
 
 PHASE = "random_search"
 _SALT = 0x5EA4C4  # keeps the genotype stream apart from other streams seeded by config.seed
-# Trains and evaluates a trial: a module with run(config, workdir, phase) and
-# reevaluate(workdir, episodes, seed_offset=K) (tests pass a fake that trains nothing).
-TRAINING = "darts_rl.train.loop"
-# The fresh evaluation of a selected trial: seeds offset by this (loop.reevaluate).
-FRESH_SEED_OFFSET = 1
 
 
 def trial_genotype(config, i: int):
@@ -105,10 +100,10 @@ def run_trial(workdir: str, i: int, training: str = TRAINING):
 
 def fresh_evaluation(workdir: str, i: int, training: str = TRAINING):
   """Job: the fresh evaluation of finished trial i (its config's episode count, seeds offset
-  by FRESH_SEED_OFFSET)."""
+  by artifacts.FRESH_SEED_OFFSET)."""
   config = artifacts.load_config(workdir, want_phase=PHASE)
   resolve(f"{training}:reevaluate")(artifacts.trial_dir(workdir, i), config.loop.eval_episodes,
-                                    seed_offset=FRESH_SEED_OFFSET)
+                                    seed_offset=artifacts.FRESH_SEED_OFFSET)
 
 
 def trial_row(workdir: str, i: int) -> Dict:

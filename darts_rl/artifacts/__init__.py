@@ -18,7 +18,7 @@ Every file is written atomically (temp file, then rename); every bad file is an 
 """
 from darts_rl.artifacts.alphas import (ALPHAS, AlphaSnapshots, AlphasWriter, final_alphas,
                                        flatten_alphas, micro_leaf, read_alphas)
-from darts_rl.artifacts.evals import (EVAL, FRESH_EVAL, REEVAL, SPLIT_KEYS, SPLITS, TEST,
+from darts_rl.artifacts.evals import (EVAL, FRESH_EVAL, FRESH_SEED_OFFSET, REEVAL, SPLIT_KEYS, SPLITS, TEST,
                                       VALIDATION, best_eval, eval_path, fresh_eval, read_eval,
                                       write_eval)
 from darts_rl.artifacts.files import (ArtifactError, atomic_write, atomic_write_json, read_json,

@@ -26,6 +26,8 @@ FRESH_EVAL = "eval_<N>_offset<K>.json"  # ... and the fresh evaluations
 SPLIT_KEYS = {"train": "train_levels", "validation": "validation_levels", "test": "test_levels"}
 SPLITS = tuple(SPLIT_KEYS.values())  # the file's split keys, in the order tables show them
 VALIDATION, TEST = SPLIT_KEYS["validation"], SPLIT_KEYS["test"]
+# The seed offset of the fresh evaluation that sweeps (random search, seeds) report.
+FRESH_SEED_OFFSET = 1
 _REEVAL = re.compile(r"^eval_(?P<n>\d+)(_offset(?P<k>\d+))?\.json$")
 
 

@@ -10,6 +10,12 @@ import json
 from typing import Any, Callable, NamedTuple, Sequence
 
 
+# What sweep jobs train and evaluate with: a module with run(config, workdir, phase),
+# evaluate_random_policy(config, workdir) and reevaluate(workdir, episodes, seed_offset=K)
+# (tests pass a fake that trains nothing).
+TRAINING = "darts_rl.train.loop"
+
+
 class TrialFailed(ValueError):
   """Jobs failed; the message names each with its log. (A ValueError: one line from
   launchers.)"""
