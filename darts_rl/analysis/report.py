@@ -1,10 +1,13 @@
-"""Reports from workdirs: alpha evolution, genotype diagrams, learning curves, summary table.
+"""Reports from workdirs: alpha evolution, genotype diagrams, learning curves, summary table,
+per-game evaluation tables, and aggregates across seeds.
 
 Reads (never writes) the workdir files of WORKSPACE.md through darts_rl.artifacts: metrics
-(rows merged per env step), alphas history, genotypes, config, and each run's evaluation with
-the most episodes (a re-evaluation eval_<N>.json when there is one, else eval.json). Writes
-`out_dir/` (usually WORKDIR/report): alphas.png, genotype_<label>.png, curves.png, report.md,
-every file atomically.
+(rows merged per env step), alphas history, genotypes, config, and each run's reported
+evaluation (artifacts.best_eval: its fresh evaluation eval_<N>_offset<K>.json when there is
+one, else the one with the most episodes). A seeds workdir (launch/seeds.py) stands for its
+seeds and adds the 'Across seeds' section (analysis/across_seeds.py). Writes `out_dir/`
+(usually WORKDIR/report): alphas.png, genotype_<label>.png, curves.png,
+performance_profiles.png, report.md, every file atomically.
 
 `write_report` tolerates missing or unreadable optional inputs (it says so in report.md); each
 run's metrics must be readable (the artifacts readers raise ArtifactError, one line).
@@ -18,7 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from darts_rl import artifacts
-from darts_rl.analysis import diagram
+from darts_rl.analysis import across_seeds, diagram, per_game
 from darts_rl.analysis.genotypes import load_genotype
 from darts_rl.analysis.render import file_label, md_cell, save_figure
 from darts_rl.formatting import format_duration, is_num
@@ -330,17 +333,43 @@ def per_game_table(runs: Mapping[str, str]) -> Optional[str]:
 
 # --- The report ------------------------------------------------------------------------------
 
+def expand_seeds(runs: Mapping[str, str]) -> Tuple[Dict[str, str], Dict[str, str]]:
+  """({label: workdir} with each seeds workdir (launch/seeds.py) replaced by its seeds as
+  'label/seed_S', {label: seeds workdir})."""
+  out, seeds_dirs = {}, {}
+  for label, wd in runs.items():
+    if artifacts.seeds_run_phase(wd) is None:
+      out[label] = wd
+      continue
+    seeds_dirs[label] = wd
+    for seed, d in across_seeds.seed_runs(wd):
+      out[f"{label}/seed_{seed}"] = d
+  return out, seeds_dirs
+
+
+def across_seeds_lines(seeds_dirs: Mapping[str, str], out_dir: str) -> List[str]:
+  """The 'Across seeds' section for {method label: seeds workdir}."""
+  methods, kinds = {}, set()
+  for label, wd in seeds_dirs.items():
+    methods[label], k = across_seeds.seed_scores(wd)
+    kinds.add(k)
+  return across_seeds.section(methods, "normalized" if kinds == {"normalized"} else "raw",
+                              out_dir)
+
+
 def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str] = None,
                  title: str = "darts-rl report") -> str:
   """Writes out_dir/{alphas.png, genotype_<label>.png, curves.png, report.md}; returns the path
   of report.md.
 
-  runs: {label: workdir}, each with a readable metrics.jsonl (else ArtifactError);
+  runs: {label: workdir}, each with a readable metrics.jsonl (else ArtifactError); a seeds
+    workdir (launch/seeds.py) stands for its seeds ('label/seed_S' rows) and adds the
+    'Across seeds' section (IQM, mean, intervals, probability of improvement, profiles);
   search_dir: an optional search workdir whose alphas.npz (and genotype.json) are drawn.
   Missing or unreadable optional inputs (alphas.npz, genotype.json, eval.json, config.json)
   are skipped with a note.
   """
-  runs = dict(runs)
+  runs, seeds_dirs = expand_seeds(runs)
   metrics = {label: artifacts.read_metrics(wd) for label, wd in runs.items()}
   if search_dir is not None and not os.path.isdir(search_dir):
     raise ValueError(f"{search_dir}: search_dir is not a directory")
@@ -358,9 +387,14 @@ def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str
 
   if runs:
     md += ["## Summary", "", summary_table(runs), ""]
-    per_game = per_game_table(runs)
-    if per_game:
-      md += ["### Final train return per game", "", per_game, ""]
+    eval_games = per_game.per_game_tables(runs)
+    if eval_games:
+      md += ["### Final evaluation per game", "", eval_games, ""]
+    train_games = per_game_table(runs)
+    if train_games:
+      md += ["### Final train return per game", "", train_games, ""]
+    if seeds_dirs:
+      md += ["## Across seeds", ""] + across_seeds_lines(seeds_dirs, out_dir)
     plot_learning_curves(runs, os.path.join(out_dir, "curves.png"))
     md += ["## Learning curves", "", "![learning curves](curves.png)", ""]
     for label, wd in runs.items():
