@@ -61,7 +61,10 @@ def section(methods: Mapping[str, Runs], kind: str, out_dir: str,
   if not methods:
     return []
   games = sorted({g for runs in methods.values() for _, sc in runs for g in sc})
-  scores = {m: score_matrix(runs, games) for m, runs in methods.items()}
+  try:
+    scores = {m: score_matrix(runs, games) for m, runs in methods.items()}
+  except ValueError as e:
+    return [f"No aggregates: {e}.", ""]
   what = ("normalized score (per game: (R - R_min) / (R_max - R_min), Procgen easy mode)"
           if kind == "normalized" else "return")
   lines = [f"Score: each run's reported evaluation (its fresh one when it has one) on test "
