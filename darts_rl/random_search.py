@@ -169,9 +169,11 @@ def run(config, workdir: str, num_trials: int, executor=None,
                on_done=lambda job: write_trials(workdir))
   rows = write_trials(workdir)
   split = artifacts.selection_split(rows)
-  best = rows[artifacts.running_best(rows, split)[-1] or 0]
+  pick = artifacts.running_best(rows, split)[-1]
+  chosen = "no trial has a return" if pick is None else (
+      f"selected trial {rows[pick]['trial']} on {split.replace('_', ' ')} "
+      f"({_fmt(artifacts.split_return(rows[pick], split))}); its fresh evaluation on test "
+      f"levels: {_fmt(artifacts.reported_return(rows[pick]))}")
   print(f"[random_search] wrote {os.path.join(workdir, artifacts.TRIALS)} ({len(rows)} trials); "
-        f"selected trial {best['trial']} on {split.replace('_', ' ')} "
-        f"({_fmt(artifacts.split_return(best, split))}); its fresh evaluation on test levels: "
-        f"{_fmt(artifacts.reported_return(best))}", flush=True)
+        f"{chosen}", flush=True)
   return rows
