@@ -12,17 +12,18 @@ from absl import flags
 EXECUTORS = ("local", "ray")
 
 
-def define_flags():
+def define_flags(flag_values=flags.FLAGS):
+  fv = dict(flag_values=flag_values)
   flags.DEFINE_integer("parallel", 1, "Trials run at once (1 with the local executor: in this "
-                       "process, one after another).")
+                       "process, one after another).", **fv)
   flags.DEFINE_enum("executor", "local", EXECUTORS, "Where trials run: this machine's pool or "
-                    "a Ray cluster (pip install -e '.[ray]').")
+                    "a Ray cluster (pip install -e '.[ray]').", **fv)
   flags.DEFINE_string("ray_address", "auto", "--executor=ray: auto (a running cluster), local "
-                      "(start one here), or HOST:PORT.")
+                      "(start one here), or HOST:PORT.", **fv)
   flags.DEFINE_integer("devices_per_trial", 0, "GPUs per trial (0: local, an equal share of "
-                       "this machine's; ray, 1). On CPU, K > 1 gives a trial K CPU devices.")
+                       "this machine's; ray, 1). On CPU, K > 1 gives a trial K CPU devices.", **fv)
   flags.DEFINE_integer("cpus_per_trial", 0, "--executor=ray: CPUs Ray reserves per trial "
-                       "(0: 1). The local pool shares this machine's cores out evenly.")
+                       "(0: 1). The local pool shares this machine's cores out evenly.", **fv)
 
 
 def make_executor(parallel: int = 1, executor: str = "local", ray_address: str = "auto",
