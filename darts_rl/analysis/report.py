@@ -45,6 +45,24 @@ def series(rows: Sequence[dict], key: str) -> Tuple[np.ndarray, np.ndarray]:
   return np.asarray(steps, np.int64), np.asarray(values, np.float64)
 
 
+def run_metrics(workdir: str) -> List[dict]:
+  """artifacts.read_metrics, and [] for a random-policy workdir (it trains nothing, so it
+  logs nothing: its evaluation alone is reported)."""
+  try:
+    return artifacts.read_metrics(workdir)
+  except artifacts.ArtifactError:
+    if _phase(workdir) == artifacts.RANDOM_POLICY:
+      return []
+    raise
+
+
+def _phase(workdir: str) -> Optional[str]:
+  try:
+    return artifacts.phase(workdir)
+  except artifacts.ArtifactError:
+    return None
+
+
 def encoder_kind(workdir: str) -> str:
   """config.json's encoder.kind, else eval.json's "encoder", else '-'."""
   for read, key in ((artifacts.read_config, "encoder"), (artifacts.read_eval, "encoder")):
@@ -196,7 +214,7 @@ def plot_learning_curves(runs: Mapping[str, str], out_png: str, key: str = TRAIN
   in-training evaluations (train levels solid, test levels dashed) when some run has two or
   more; and each run's final evaluation (final_evaluations: mean ± standard error, train
   levels filled, test levels open), one column per run. Returns out_png."""
-  data = {label: artifacts.read_metrics(wd) for label, wd in runs.items()}
+  data = {label: run_metrics(wd) for label, wd in runs.items()}
   finals = final_evaluations(runs)
   has_curves = any(series(rows, k)[0].size >= 2 for rows in data.values() for k, _ in EVAL_KEYS)
   n_panels = 1 + has_curves + bool(finals)
@@ -272,7 +290,7 @@ def summary_table(runs: Mapping[str, str]) -> str:
   from, wall time."""
   evals, metrics = {}, {}
   for label, wd in runs.items():
-    metrics[label] = artifacts.read_metrics(wd)
+    metrics[label] = run_metrics(wd)
     try:
       evals[label] = artifacts.best_eval(wd)
     except artifacts.ArtifactError as e:
@@ -318,7 +336,7 @@ def per_game_table(runs: Mapping[str, str]) -> Optional[str]:
   finals, games = {}, []
   prefix = TRAIN_RETURN + "/"
   for label, wd in runs.items():
-    rows = artifacts.read_metrics(wd)
+    rows = run_metrics(wd)
     keys = sorted({k for row in rows for k in row if k.startswith(prefix)})
     finals[label] = {k[len(prefix):]: final_return(rows, k) for k in keys}
     games += [g for g in finals[label] if g not in games]
@@ -370,7 +388,7 @@ def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str
   are skipped with a note.
   """
   runs, seeds_dirs = expand_seeds(runs)
-  metrics = {label: artifacts.read_metrics(wd) for label, wd in runs.items()}
+  metrics = {label: run_metrics(wd) for label, wd in runs.items()}
   if search_dir is not None and not os.path.isdir(search_dir):
     raise ValueError(f"{search_dir}: search_dir is not a directory")
   if not runs and search_dir is None:

@@ -7,6 +7,7 @@ where analysis.normalization can). Runs are resampled within each task (stratifi
 tasks, as rliable does by default.
 """
 import contextlib
+import logging
 from typing import Dict, Mapping, Sequence, Tuple
 
 import numpy as np
@@ -28,13 +29,18 @@ def iqm(scores: np.ndarray) -> float:
 @contextlib.contextmanager
 def _seeded(seed: int):
   """numpy's global generator seeded for the block, then restored: rliable's stratified
-  bootstrap draws its resamples from it (np.random.choice), whatever random_state says."""
+  bootstrap draws its resamples from it (np.random.choice), whatever random_state says.
+  rliable's progress lines are kept out of the output meanwhile."""
   state = np.random.get_state()
   np.random.seed(seed)
+  log = logging.getLogger("absl")  # rliable logs a line per method at INFO
+  level = log.level
+  log.setLevel(max(level, logging.WARNING))
   try:
     yield
   finally:
     np.random.set_state(state)
+    log.setLevel(level)
 
 
 def _aggregates(scores: np.ndarray) -> np.ndarray:

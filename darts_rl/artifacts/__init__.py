@@ -30,7 +30,7 @@ from darts_rl.artifacts.ownership import (CONFIG, DONE, claim, config_to_dict, i
                                       mark_done, phase, read_config, require_done)
 from darts_rl.artifacts.logs import last_line, open_log
 from darts_rl.artifacts.reports import REPORT_MD, write_report_md
-from darts_rl.artifacts.rows import (reported_return, run_row, running_best, selection_split,
+from darts_rl.artifacts.rows import (RANDOM_POLICY, reported_return, run_row, running_best, selection_split,
                                      split_return)
 from darts_rl.artifacts.trials import (SEEDS, TRIALS, finished_seeds, finished_trials,
                                        read_seeds, read_trials, seed_dir, seed_log, seeds_phase,

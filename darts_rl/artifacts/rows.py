@@ -15,6 +15,8 @@ from darts_rl.artifacts.files import ArtifactError
 from darts_rl.artifacts.metrics import training_compute
 from darts_rl.formatting import is_num
 
+RANDOM_POLICY = "random_policy"  # the phase of a random-policy workdir: eval.json, no metrics
+
 
 def _splits(ev: dict) -> Dict[str, dict]:
   out = {}
@@ -28,7 +30,10 @@ def _splits(ev: dict) -> Dict[str, dict]:
 def run_row(rundir: str) -> Dict:
   """The index row of a finished run (see the module doc)."""
   ev = evals.read_eval(rundir)
-  env_steps, wall_s = training_compute(rundir)
+  if ev.get("phase") == RANDOM_POLICY:  # no training, no metrics.jsonl
+    env_steps, wall_s = 0, None
+  else:
+    env_steps, wall_s = training_compute(rundir)
   row = dict(_splits(ev), env_steps=env_steps, wall_s=wall_s)
   fresh, name = evals.fresh_eval(rundir)
   if fresh is not None:
