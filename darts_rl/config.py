@@ -164,9 +164,10 @@ def loop_config(total_env_steps: int) -> ml_collections.ConfigDict:
   # Checkpoint every N env steps; 0: num_checkpoints times per run (from the budget).
   c.checkpoint_every_env_steps = 0
   c.num_checkpoints = 20
-  # Final evaluation: episodes per split, splits ('train' levels, 'test' = unseen levels).
+  # Final evaluation: episodes per split, splits ('train' levels, 'test' = unseen levels,
+  # 'validation' = held-out levels that best-of-N selection reads; test stays unpeeked).
   c.eval_episodes = 64
-  c.eval_splits = ("train", "test")
+  c.eval_splits = ("train", "test", "validation")
   # Safety cap on evaluation length, in env steps summed over eval envs.
   c.eval_max_env_steps = 200_000
   # Actors and learner at the same time: on | off | auto (on where jax runs on an accelerator).
@@ -197,6 +198,12 @@ def procgen_config(game: str = "starpilot", num_envs: int = 64) -> ml_collection
   # Training levels (test split: all levels, num_levels=0).
   c.num_levels = 200
   c.start_level = 0
+  # Validation levels (the split best-of-N selection reads): a fixed range disjoint from the
+  # training levels. Far above them so any training range below 10^6 stays disjoint; 1000
+  # levels so 64-256 episodes mostly meet distinct levels; the test split draws from all 2^31
+  # levels, so it meets this range with probability ~5e-7 per episode.
+  c.validation_start_level = 1_000_000
+  c.validation_num_levels = 1_000
   # Procgen difficulty: easy (the paper) | hard | extreme | memory.
   c.distribution_mode = "easy"
   return c

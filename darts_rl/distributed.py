@@ -23,6 +23,8 @@ import sys
 import tempfile
 from typing import List, Optional
 
+from darts_rl.processes import die_with_parent
+
 _CHILD_ENV = "DARTS_RL_SUPERVISED_CHILD"
 # Lines of XLA / TSL's own logger: "2026-11-30 13:36:32.735027: E external/xla/..." or
 # "E1130 13:36:32.735027 1234 file.cc:12] ...".
@@ -75,7 +77,7 @@ def supervise(argv: List[str], process_id: int) -> int:
   """
   env = dict(os.environ, **{_CHILD_ENV: "1"})
   proc = subprocess.Popen([sys.executable] + list(argv), env=env, stderr=subprocess.PIPE,
-                          text=True, errors="replace", preexec_fn=_die_with_parent)
+                          text=True, errors="replace", preexec_fn=die_with_parent)
   forward = lambda sig, _: proc.send_signal(sig)
   old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
   held: List[str] = []
@@ -128,14 +130,3 @@ def _save(lines: List[str], process_id: int) -> Optional[str]:
     f.writelines(lines)
   return path
 
-
-def _die_with_parent():
-  """Linux: the child is killed when its supervisor dies, so killing a launcher kills its
-  whole process (no orphan keeps training or holds devices)."""
-  try:
-    import ctypes
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-  except (OSError, AttributeError):
-    return
-  if os.getppid() == 1:  # the parent died before prctl
-    os._exit(1)

@@ -1,53 +1,51 @@
-"""Random-search baseline (docs/paper.md, "Evaluation protocols"): sample genotypes uniformly, evaluate each.
+"""Random-search baseline (docs/paper.md, "Evaluation protocols"): sample genotypes uniformly,
+evaluate each, select the best on validation levels, and evaluate the selected trial afresh on
+test levels.
 
-    run(config, workdir, num_trials, parallel=1) -> trial rows
+    run(config, workdir, num_trials, executor=None) -> trial rows
 
 Trials sample from the space the search config names (`make_space(config.encoder)`: micro or
 macro; an evaluate config leaves the space's shape to its genotype, so it is refused unless
 every shape field is set) and are trained with the evaluate protocol (`loop.run(...,
 'evaluate')`, encoder kind 'fixed'), each in its own evaluate workdir; each trial's
-genotype.json records the space's shape. Every trial trains with `config.seed`, so
-trials differ only by their architecture. Trial i's genotype is a pure function of
-(config.seed, i): a resumed or extended search samples the same ones.
+genotype.json records the space's shape. Every trial trains with `config.seed`, so trials
+differ only by their architecture. Trial i's genotype is a pure function of (config.seed, i):
+a resumed or extended search samples the same ones.
+
+Selection without peeking: the best trial so far is the one with the best validation-levels
+return (held-out levels apart from the training and test levels, darts_rl/envs); each trial
+that is ever the best so far (in trial order) then gets a fresh evaluation, with seeds no
+evaluation of the run used (`loop.reevaluate(..., seed_offset=artifacts.FRESH_SEED_OFFSET)`,
+eval_<N>_offset1.json), and its test-levels return there is the number reports show.
 
     WORKDIR/
       config.json          the config given, phase 'random_search' (artifacts.claim)
-      trials.jsonl         one row per finished trial, by trial index, rewritten atomically:
-                           trial, genotype, env_steps, wall_s, train_levels, test_levels (as
-                           in eval.json), workdir (relative)
+      trials.jsonl         one row per finished trial (darts_rl/artifacts/trials.py)
       trials/trial_000/    an evaluate workdir: config.json, genotype.json, metrics.jsonl,
-                           checkpoints/, eval.json, DONE
-      logs/trial_000.log   a worker's output (parallel > 1 only)
+                           checkpoints/, eval.json, DONE (eval_<N>_offset1.json if selected)
+      logs/trial_000.log   a worker's output (when trials run in worker processes)
 
 `env_steps` and `wall_s` are the trial's training budget and training wall time (metrics.jsonl
 `wall_s`, carried over resumes); the final evaluation's cost is not counted, as for RL-DARTS in
-darts_rl/analysis/compare.py. The files are darts_rl/artifacts/trials.py's. A finished trial
-(DONE) is never rerun; a killed one resumes through loop.run's checkpoints. With parallel > 1
-each trial runs in a fresh worker process (`python -m darts_rl.random_search WORKDIR TRIAL`)
-that reads the config from WORKDIR/config.json.
+darts_rl/analysis/compare.py. A finished trial (DONE) is never rerun; a killed one resumes
+through loop.run's checkpoints. Trials run on an executor (darts_rl/sweep: this process, a
+local pool of workers with their own devices, or Ray); a worker reads the config from
+WORKDIR/config.json.
 """
-import ctypes
 import os
-import signal
-import subprocess
-import sys
-import time
 from typing import Dict, List
 
 import numpy as np
 
 from darts_rl import artifacts
 from darts_rl.formatting import format_duration, is_num
-from darts_rl.train import loop
 from darts_rl.networks.encoders import make_space
 from darts_rl.networks.space_config import unset_fields, unset_phrase
+from darts_rl.sweep import Job, LocalPool
+from darts_rl.sweep.jobs import TRAINING, resolve
 
 PHASE = "random_search"
 _SALT = 0x5EA4C4  # keeps the genotype stream apart from other streams seeded by config.seed
-
-
-class TrialFailed(ValueError):
-  """A worker process failed; its log names the cause. (A ValueError: one line from launchers.)"""
 
 
 def trial_genotype(config, i: int):
@@ -65,9 +63,9 @@ def trial_config(config, workdir: str, i: int):
   return c
 
 
-def _check_config(config, num_trials: int, parallel: int):
-  if num_trials < 1 or parallel < 1:
-    raise ValueError(f"num_trials and parallel must be >= 1, got {num_trials} and {parallel}")
+def _check_config(config, num_trials: int):
+  if num_trials < 1:
+    raise ValueError(f"num_trials must be >= 1, got {num_trials}")
   if config.encoder.kind not in ("fixed", "supernet"):
     raise ValueError(f"random search samples from a search space: use an evaluate (or search) "
                      f"config, not encoder.kind='{config.encoder.kind}'")
@@ -82,8 +80,10 @@ def _check_config(config, num_trials: int, parallel: int):
   make_space(config.encoder)  # a bad space fails here, before any trial
 
 
-def run_trial(config, workdir: str, i: int) -> Dict:
-  """Trains and evaluates trial i in WORKDIR/trials/trial_XXX (resuming it if half done)."""
+def run_trial(workdir: str, i: int, training: str = TRAINING):
+  """Job: trains and evaluates trial i in WORKDIR/trials/trial_XXX (resuming it if half done)
+  with WORKDIR's config."""
+  config = artifacts.load_config(workdir, want_phase=PHASE)
   d = artifacts.trial_dir(workdir, i)
   tc = trial_config(config, workdir, i)
   genotype = trial_genotype(config, i)
@@ -96,23 +96,23 @@ def run_trial(config, workdir: str, i: int) -> Dict:
                                       "use another --workdir")
     else:
       artifacts.write_genotype(path, genotype)
-  loop.run(tc, d, "evaluate")
-  return trial_row(workdir, i)
+  resolve(f"{training}:run")(tc, d, "evaluate")
+
+
+def fresh_evaluation(workdir: str, i: int, training: str = TRAINING):
+  """Job: the fresh evaluation of finished trial i (its config's episode count, seeds offset
+  by artifacts.FRESH_SEED_OFFSET)."""
+  config = artifacts.load_config(workdir, want_phase=PHASE)
+  resolve(f"{training}:reevaluate")(artifacts.trial_dir(workdir, i), config.loop.eval_episodes,
+                                    seed_offset=artifacts.FRESH_SEED_OFFSET)
 
 
 def trial_row(workdir: str, i: int) -> Dict:
-  """The trials.jsonl row of finished trial i. A split's mean_return is null when the
-  evaluation finished no episode (NaN in eval.json): the trial still counts as compute."""
+  """The trials.jsonl row of finished trial i (artifacts.run_row plus trial, genotype and its
+  workdir relative to WORKDIR)."""
   d = artifacts.trial_dir(workdir, i)
-  ev = artifacts.read_eval(d)
-  env_steps, wall_s = artifacts.training_compute(d)
-  row = {"trial": i, "genotype": artifacts.read_genotype_json(artifacts.genotype_path(d)),
-         "env_steps": env_steps, "wall_s": wall_s, "workdir": os.path.relpath(d, workdir)}
-  for split in artifacts.SPLITS:
-    if isinstance(ev.get(split), dict):
-      mean = ev[split].get("mean_return")
-      row[split] = dict(ev[split], mean_return=mean if is_num(mean) else None)
-  return row
+  return dict(artifacts.run_row(d), trial=i, workdir=os.path.relpath(d, workdir),
+              genotype=artifacts.read_genotype_json(artifacts.genotype_path(d)))
 
 
 def write_trials(workdir: str) -> List[Dict]:
@@ -122,121 +122,59 @@ def write_trials(workdir: str) -> List[Dict]:
   return rows
 
 
-def trial_return(row: Dict):
-  """(split, mean return): test levels, else train levels; (None, None) if neither."""
-  for split in reversed(artifacts.SPLITS):  # the held-out levels first
-    if isinstance(row.get(split), dict) and row[split]["mean_return"] is not None:
-      return split, row[split]["mean_return"]
-  return None, None
+def selected_trials(rows: List[Dict]) -> List[int]:
+  """The trials that are ever the best so far on the selection split, in trial order."""
+  split = artifacts.selection_split(rows)
+  picks = artifacts.running_best(rows, split)
+  return [rows[p]["trial"] for p in sorted({p for p in picks if p is not None})]
 
 
 def _progress(workdir: str, i: int, num_trials: int):
   rows = write_trials(workdir)
   row = next(r for r in rows if r["trial"] == i)
-  scored = [(trial_return(r)[1], r["trial"]) for r in rows if trial_return(r)[1] is not None]
-  best = max(scored, key=lambda s: (s[0], -s[1])) if scored else (float("nan"), -1)
+  split = artifacts.selection_split(rows)
+  best = artifacts.running_best(rows, split)[-1]
+  best_text = ("-" if best is None else
+               f"{_fmt(artifacts.split_return(rows[best], split))} (trial {rows[best]['trial']})")
   rets = ", ".join(f"{s.split('_')[0]} {_fmt(row[s]['mean_return'])}"
                    for s in artifacts.SPLITS if s in row)
   print(f"[random_search] trial {i} done ({len(rows)}/{num_trials} finished): return {rets} | "
-        f"{row['env_steps']} env steps, {format_duration(row['wall_s'])} | best so far "
-        f"{_fmt(best[0])} (trial {best[1]})", flush=True)
+        f"{row['env_steps']} env steps, {format_duration(row['wall_s'])} | best so far on "
+        f"{split.replace('_', ' ')} {best_text}", flush=True)
 
 
 def _fmt(v) -> str:
-  return "-" if v is None or not np.isfinite(v) else f"{v:.3g}"
+  return "-" if not is_num(v) else f"{v:.3g}"
 
 
-def run(config, workdir: str, num_trials: int, parallel: int = 1) -> List[Dict]:
-  """Runs trials 0..num_trials-1 that have not finished; returns the rows of trials.jsonl."""
-  _check_config(config, num_trials, parallel)
+def run(config, workdir: str, num_trials: int, executor=None,
+        training: str = TRAINING) -> List[Dict]:
+  """Runs trials 0..num_trials-1 that have not finished on `executor` (default: one by one in
+  this process), then the fresh evaluations of the selected trials that lack one; returns
+  the rows of trials.jsonl."""
+  _check_config(config, num_trials)
+  executor = executor or LocalPool()
   artifacts.claim(workdir, PHASE, config)
   done = set(artifacts.finished_trials(workdir))
   todo = [i for i in range(num_trials) if i not in done]
   print(f"[random_search] {workdir}: {num_trials - len(todo)} of {num_trials} trials finished, "
-        f"{len(todo)} to run ({min(parallel, max(len(todo), 1))} at a time)", flush=True)
-  if parallel == 1:
-    for i in todo:
-      print(f"[random_search] trial {i}: {artifacts.trial_dir(workdir, i)}", flush=True)
-      run_trial(config, workdir, i)
-      _progress(workdir, i, num_trials)
-  else:
-    _run_workers(workdir, todo, parallel, num_trials)
+        f"{len(todo)} to run ({executor.describe()})", flush=True)
+  executor.run([Job(f"trial {i}", "darts_rl.random_search:run_trial", [workdir, i, training],
+                    artifacts.trial_log(workdir, i)) for i in todo],
+               on_done=lambda job: _progress(workdir, job.args[1], num_trials))
   rows = write_trials(workdir)
-  print(f"[random_search] wrote {os.path.join(workdir, artifacts.TRIALS)} ({len(rows)} trials)",
-        flush=True)
+  by_trial = {r["trial"]: r for r in rows}
+  fresh = [i for i in selected_trials(rows) if "fresh" not in by_trial[i]]
+  executor.run([Job(f"fresh evaluation of trial {i}", "darts_rl.random_search:fresh_evaluation",
+                    [workdir, i, training], artifacts.trial_log(workdir, i)) for i in fresh],
+               on_done=lambda job: write_trials(workdir))
+  rows = write_trials(workdir)
+  split = artifacts.selection_split(rows)
+  pick = artifacts.running_best(rows, split)[-1]
+  chosen = "no trial has a return" if pick is None else (
+      f"selected trial {rows[pick]['trial']} on {split.replace('_', ' ')} "
+      f"({_fmt(artifacts.split_return(rows[pick], split))}); its fresh evaluation on test "
+      f"levels: {_fmt(artifacts.reported_return(rows[pick]))}")
+  print(f"[random_search] wrote {os.path.join(workdir, artifacts.TRIALS)} ({len(rows)} trials); "
+        f"{chosen}", flush=True)
   return rows
-
-
-def _run_workers(workdir: str, todo: List[int], parallel: int, num_trials: int):
-  """Runs each trial in its own worker process, `parallel` at a time. After a failure no new
-  trial starts; the running ones finish, then TrialFailed names the failed trials."""
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-      p for p in (root, os.environ.get("PYTHONPATH")) if p))
-  pending, running, failed = list(todo), {}, []
-  try:
-    while pending or running:
-      while pending and len(running) < parallel and not failed:
-        i = pending.pop(0)
-        log = artifacts.trial_log(workdir, i)
-        os.makedirs(os.path.dirname(log), exist_ok=True)
-        with open(log, "a") as f:  # appended: a resumed trial keeps its earlier output
-          running[i] = (subprocess.Popen(
-              [sys.executable, "-m", "darts_rl.random_search", workdir, str(i)], env=env,
-              stdout=f, stderr=subprocess.STDOUT), log)
-        print(f"[random_search] trial {i}: {artifacts.trial_dir(workdir, i)} (log: {log})",
-              flush=True)
-      time.sleep(0.2)
-      for i, (proc, log) in list(running.items()):
-        if proc.poll() is None:
-          continue
-        del running[i]
-        if proc.returncode == 0:
-          _progress(workdir, i, num_trials)
-        else:
-          failed.append(f"trial {i} (exit {proc.returncode}: {_last_line(log)}; log: {log})")
-          print(f"[random_search] {failed[-1]}", flush=True)
-  finally:
-    for proc, _ in running.values():  # only on an exception in this process (e.g. Ctrl-C)
-      proc.kill()
-      proc.wait()
-  if failed:
-    raise TrialFailed(f"{len(failed)} trial(s) failed: {'; '.join(failed)}. Rerun the same "
-                      "command to retry them (finished trials are kept)")
-
-
-def _last_line(path: str) -> str:
-  with open(path, errors="replace") as f:
-    lines = [l.strip() for l in f.read().splitlines() if l.strip()]
-  return lines[-1][:300] if lines else "no output"
-
-
-def _die_with_parent():
-  """Linux: a worker is killed when its parent dies, so a killed search leaves no orphan
-  writing into a trial dir that the rerun will resume."""
-  try:
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-  except (OSError, AttributeError):
-    return
-  if os.getppid() == 1:  # the parent died before prctl
-    sys.exit(1)
-
-
-def _worker_main(argv):
-  """python -m darts_rl.random_search WORKDIR TRIAL: runs one trial with WORKDIR's config."""
-  import logging
-  from darts_rl import cli
-  _die_with_parent()
-  logging.getLogger("jax").setLevel(logging.WARNING)
-  if len(argv) != 3 or not argv[2].isdigit():
-    sys.exit("usage: python -m darts_rl.random_search WORKDIR TRIAL")
-  workdir, i = argv[1], int(argv[2])
-  try:
-    run_trial(artifacts.load_config(workdir, want_phase=PHASE), workdir, i)
-  except cli.USER_ERRORS as e:
-    print(f"error: {e}", file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
-if __name__ == "__main__":
-  _worker_main(sys.argv)

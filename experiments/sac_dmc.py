@@ -102,8 +102,8 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   c.loop.eval_every_env_steps = 5000
   c.loop.checkpoint_every_env_steps = 10_000
   c.loop.eval_episodes = 10
-  # DM-Control has no levels: evaluate on fresh seeds only.
-  c.loop.eval_splits = ("test",)
+  # DM-Control has no levels: evaluate on fresh seeds only (validation: other fresh seeds).
+  c.loop.eval_splits = ("test", "validation")
 
   if size == "smoke":  # seconds on a CPU after compilation: every code path, no learning
     c.env.num_envs = 1           # each env costs an EGL context and its renders
@@ -123,7 +123,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     c.loop.eval_every_env_steps = 16
     c.loop.checkpoint_every_env_steps = 16
     c.loop.eval_episodes = 2
-    c.loop.eval_splits = ("test",)
+    c.loop.eval_splits = ("test", "validation")
     c.loop.eval_max_env_steps = 40
     c.loop.tensorboard = False
   elif size in ("demo", "cpu"):  # minutes on 2 CPU cores: small encoder, short budget
@@ -140,7 +140,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     c.loop.eval_every_env_steps = 0
     c.loop.checkpoint_every_env_steps = 500
     c.loop.eval_episodes = 2
-    c.loop.eval_splits = ("test",)
+    c.loop.eval_splits = ("test", "validation")
   if size == "cpu":  # the CPU learning evidence: demo's encoders, DrQ's settings for cartpole
     # Action repeat 8 (DrQ / CURL for cartpole; released: 4), DrQ's learning rate 1e-3 (alphas
     # too), initial temperature 0.1 and tau 0.01: at the released values a first attempt was

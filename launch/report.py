@@ -1,7 +1,12 @@
-"""Report: alpha evolution, discovered cells, learning curves and a summary table.
+"""Report: alpha evolution, discovered cells, learning curves, summary and per-game tables,
+and aggregates across seeds.
 
   python launch/report.py --out=DIR/report --search=SEARCH_DIR \
       --run=searched=EVAL_DIR --run=impala=BASELINE_DIR
+  python launch/report.py --out=W/report --run=searched=W/searched_seeds --run=impala=W/impala_seeds
+A --run that is a seeds workdir (launch/seeds.py) stands for its seeds and adds the 'Across
+seeds' section: per-seed scores, IQM and mean with 95% stratified-bootstrap intervals,
+probability of improvement, performance profiles (rliable).
 Writes OUT/report.md and its PNGs.
 """
 from absl import flags
@@ -11,7 +16,8 @@ from darts_rl.analysis import report
 
 flags.DEFINE_string("out", None, "Output directory of the report.")
 flags.DEFINE_string("search", None, "A search workdir (alphas, genotype).")
-flags.DEFINE_multi_string("run", [], "LABEL=WORKDIR of a trained run to compare (repeatable).")
+flags.DEFINE_multi_string("run", [], "LABEL=WORKDIR of a trained run, or of a seeds workdir, "
+                          "to compare (repeatable).")
 flags.DEFINE_string("title", "darts-rl report", "Report title.")
 flags.mark_flags_as_required(["out"])
 

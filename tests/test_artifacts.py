@@ -121,9 +121,21 @@ def test_eval_files_and_the_one_with_most_episodes(tmp_path):
   ev, name = artifacts.best_eval(w)
   assert name == "eval_256.json" and ev["test_levels"]["mean_return"] == 3.0
   assert artifacts.read_eval(w, episodes=64) == written
+  assert artifacts.fresh_eval(w) == (None, None)
+  # A fresh evaluation (other seeds) is what reports show, even with fewer episodes.
+  fresh = artifacts.write_eval(w, {"env_steps": 8, "test_levels": split(1.5)}, episodes=32,
+                               seed_offset=2)
+  assert fresh["seed_offset"] == 2 and fresh["episodes"] == 32
+  assert artifacts.best_eval(w) == (fresh, "eval_32_offset2.json")
+  artifacts.write_eval(w, {"env_steps": 8, "test_levels": split(1.0)}, episodes=64,
+                       seed_offset=1)
+  assert artifacts.fresh_eval(w)[1] == "eval_64_offset1.json"  # the most episodes
+  assert artifacts.read_eval(w, episodes=32, seed_offset=2) == fresh
+  with pytest.raises(ValueError, match="fresh evaluation needs episodes"):
+    artifacts.eval_path(w, seed_offset=1)
   (tmp_path / "eval_256.json").write_text(json.dumps({"test_levels": {"mean_return": "high"}}))
   with pytest.raises(artifacts.ArtifactError, match="eval_256.json: 'test_levels' must be"):
-    artifacts.best_eval(w)
+    artifacts.read_eval(w, episodes=256)
 
 
 def test_claim_phase_config_and_done(tmp_path):
@@ -181,6 +193,24 @@ def test_trials_round_trip_and_bad_rows(tmp_path):
   artifacts.write_trials(w, [])
   with pytest.raises(artifacts.ArtifactError, match="no finished trials"):
     artifacts.read_trials(w)
+
+
+def test_seeds_layout(tmp_path):
+  w = str(tmp_path / "seeds")
+  assert artifacts.seeds_run_phase(w) is None  # no config.json
+  artifacts.claim(w, artifacts.seeds_phase("evaluate"), ml_collections.ConfigDict({"seed": 0}))
+  assert artifacts.seeds_run_phase(w) == "evaluate"
+  for s in (3, 10):
+    os.makedirs(artifacts.seed_dir(w, s))
+  artifacts.mark_done(artifacts.seed_dir(w, 10))
+  assert artifacts.seed_dir(w, 3) == os.path.join(w, "seed_3")
+  assert artifacts.finished_seeds(w) == [10]
+  rows = [{"seed": 10, "env_steps": 8, "validation_levels": {"mean_return": 1.0}}]
+  artifacts.write_seeds(w, rows)
+  assert artifacts.read_seeds(w) == rows
+  assert artifacts.seeds_run_phase(str(tmp_path)) is None  # not a seeds workdir
+  with pytest.raises(artifacts.ArtifactError, match="belongs to phase 'seeds:evaluate'"):
+    artifacts.load_config(w, want_phase=artifacts.seeds_phase("search"))
 
 
 def test_atomic_writes_leave_no_temp_files(tmp_path):

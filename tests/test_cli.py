@@ -12,6 +12,7 @@ from absl import flags
 
 from darts_rl import cli, config_args
 from experiments.ppo_procgen import get_config
+from darts_rl.sweep import options
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CFG = "experiments/ppo_procgen.py"
@@ -39,6 +40,8 @@ def launcher_flags(script):
       owner, fn = call.func.value.id, call.func.attr
       if owner == "cli" and fn == "define_config_flag":
         cli.define_config_flag(fv)
+      elif owner == "options" and fn == "define_flags":  # the sweep launchers' executor flags
+        options.define_flags(fv)
       elif owner == "flags" and (fn.startswith("DEFINE") or fn.startswith("mark_flag")):
         try:
           args = [ast.literal_eval(a) for a in call.args]

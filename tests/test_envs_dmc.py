@@ -143,7 +143,13 @@ def test_make_env_dmc_default_action_repeat_and_test_seed():
     assert train._action_repeat == envs.DEFAULT_ACTION_REPEAT["finger-spin"] == 1
     assert train.observation_shape == (16, 16, 6)
     test = envs.make_env(config, seed=0, split="test")
-    assert not np.array_equal(train.reset(), test.reset())
+    validation = envs.make_env(config, seed=0, split="validation")
+    first = {name: env.reset() for name, env in
+             (("train", train), ("test", test), ("validation", validation))}
+    assert not np.array_equal(first["train"], first["test"])
+    # Validation: fresh seeds apart from the test seeds (DM-Control has no levels).
+    assert not np.array_equal(first["validation"], first["test"])
+    assert not np.array_equal(first["validation"], first["train"])
     config.task, config.action_repeat = "hopper-hop", None
     assert envs.make_env(config, seed=0, split="train")._action_repeat == 4
     config.action_repeat = 3

@@ -171,3 +171,25 @@ def test_make_env_train_and_test_splits():
     config.kind = "atari"
     with pytest.raises(ValueError, match="unknown env kind 'atari'"):
         envs.make_env(config, seed=0, split="train")
+
+
+def test_validation_split_holds_out_its_own_levels():
+    config = ml_collections.ConfigDict(dict(
+        kind="procgen", games=("coinrun",), num_envs=2, num_levels=1, start_level=0,
+        distribution_mode="easy", validation_start_level=5, validation_num_levels=1))
+    # One validation level (5): every seed shows it, and it is not the training level (0).
+    val_a = envs.make_env(config, seed=0, split="validation").reset()
+    val_b = envs.make_env(config, seed=3, split="validation").reset()
+    np.testing.assert_array_equal(val_a, val_b)
+    assert not np.array_equal(val_a, envs.make_env(config, seed=0, split="train").reset())
+    assert envs.procgen_levels(config, "validation") == (1, 5)
+    assert envs.procgen_levels(config, "test") == (0, 0)
+    config.num_levels = 6  # training levels [0, 6) now include level 5
+    with pytest.raises(ValueError, match=r"validation levels \[5, 6\) overlap the training "
+                                         r"levels \[0, 6\)"):
+        envs.make_env(config, seed=0, split="validation")
+    config.num_levels, config.start_level = 10, 6  # [6, 16): disjoint again
+    assert envs.procgen_levels(config, "validation") == (1, 5)
+    config.num_levels = 0
+    with pytest.raises(ValueError, match="num_levels=0 trains on all levels"):
+        envs.procgen_levels(config, "validation")

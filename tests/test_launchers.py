@@ -38,14 +38,19 @@ def test_search_discretize_evaluate_report(tmp_path):
   # Rerunning a finished phase is a no-op that says so.
   again = launch("search", f"--config={CFG}:search,smoke", f"--workdir={s}")
   assert again.returncode == 0 and "already finished" in again.stdout
-  # Re-evaluating the finished search with more episodes writes eval_N.json, nothing else.
+  assert {"train_levels", "validation_levels", "test_levels"} <= set(ev)
+  # A fresh re-evaluation of the finished search (6 episodes, seeds offset by 1) writes
+  # eval_6_offset1.json, nothing else.
   before = sorted(os.listdir(s))
-  re = launch("reevaluate", f"--workdir={s}", "--episodes=6")
+  re = launch("reevaluate", f"--workdir={s}", "--episodes=6", "--seed_offset=1")
   assert re.returncode == 0, re.stderr[-2000:]
-  ev6 = json.loads((s / "eval_6.json").read_text())
-  assert ev6["episodes"] == 6 and ev6["env_steps"] == ev["env_steps"]
-  assert ev6["train_levels"]["episodes"] >= 6 and ev6["test_levels"]["episodes"] >= 6
-  assert sorted(os.listdir(s)) == sorted(before + ["eval_6.json"])
+  ev6 = json.loads((s / "eval_6_offset1.json").read_text())
+  assert ev6["episodes"] == 6 and ev6["seed_offset"] == 1 and ev6["env_steps"] == ev["env_steps"]
+  for split in ("train_levels", "validation_levels", "test_levels"):
+    n = ev6[split]["episodes"]
+    assert n >= 6 and ev6[split]["stderr_return"] == pytest.approx(
+        ev6[split]["std_return"] / n ** 0.5)
+  assert sorted(os.listdir(s)) == sorted(before + ["eval_6_offset1.json"])
   unfinished = launch("reevaluate", f"--workdir={tmp_path}", "--episodes=6")
   assert unfinished.returncode != 0 and "not a finished run" in unfinished.stderr
   assert read_metrics(s) == rows

@@ -121,6 +121,9 @@ def test_evaluate_takes_each_envs_first_episodes_and_reports_a_cap():
   # quota 2 per env: env 0 (short episodes) is not over-counted.
   assert res["episodes"] == 6 and not res["capped"]
   assert res["mean_return"] == 1.0
+  # Returns 0, 0, 1, 1, 2, 2: sample std (n-1) sqrt(4 / 5), standard error that / sqrt(6).
+  assert res["std_return"] == pytest.approx((4 / 5) ** 0.5)
+  assert res["stderr_return"] == pytest.approx((4 / 5) ** 0.5 / 6 ** 0.5)
   # 3 envs x 4 steps: env 0 finished 2 episodes, env 1 one, env 2 one; quota 2 not met.
   res = summarize(actors.run_episodes(policy.eval_act, None, 6, jax.random.PRNGKey(0), 12))
   assert res["capped"] and res["episodes"] == 4

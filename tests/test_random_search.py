@@ -118,7 +118,10 @@ def test_resume_and_extend(tmp_path, capsys):
   for r in rows:
     assert r["env_steps"] == 64 and r["wall_s"] > 0
     assert r["genotype"] == random_search.trial_genotype(config, r["trial"]).to_dict()
-    assert {"train_levels", "test_levels"} <= set(r)
+    assert {"train_levels", "validation_levels", "test_levels"} <= set(r)
+  # The trials that were ever the best on validation levels have a fresh evaluation.
+  assert [r["trial"] for r in rows if "fresh" in r] == random_search.selected_trials(rows)
+  assert rows[0]["fresh"]["seed_offset"] == 1 and rows[0]["fresh"]["episodes"] == 2
   assert "trial 1 done (2/2 finished)" in capsys.readouterr().out
   t0 = os.path.join(w, "trials", "trial_000")
   stamp = os.stat(os.path.join(t0, "eval.json")).st_mtime_ns
@@ -127,7 +130,7 @@ def test_resume_and_extend(tmp_path, capsys):
   os.remove(os.path.join(w, "trials", "trial_001", artifacts.DONE))
   out = _launch(w, "--num_trials=3", "--parallel=2")
   assert out.returncode == 0, out.stderr[-2000:]
-  assert "1 of 3 trials finished, 2 to run" in out.stdout and "trial 0:" not in out.stdout
+  assert "1 of 3 trials finished, 2 to run" in out.stdout and "] trial 0:" not in out.stdout
   rows = _rows(w)
   assert [r["trial"] for r in rows] == [0, 1, 2]
   assert rows[2]["genotype"] == random_search.trial_genotype(config, 2).to_dict()
@@ -145,13 +148,20 @@ def test_resume_and_extend(tmp_path, capsys):
 
 # --- Comparison report from synthetic workdirs ------------------------------------------------
 
-def _trials(path, returns, wall):
+def _trials(path, returns, wall, validation=None, fresh=None):
+  """A random-search workdir's trials.jsonl: test returns, train = test + 10, and optionally
+  validation returns and fresh test returns (None: the trial has no fresh evaluation)."""
   os.makedirs(path)
   with open(os.path.join(path, "trials.jsonl"), "w") as f:
     for i, (ret, w) in enumerate(zip(returns, wall)):
-      f.write(json.dumps({"trial": i, "env_steps": 100, "wall_s": w,
-                          "test_levels": {"mean_return": ret, "std_return": 0.0},
-                          "train_levels": {"mean_return": ret + 10, "std_return": 0.0}}) + "\n")
+      row = {"trial": i, "env_steps": 100, "wall_s": w,
+             "test_levels": {"mean_return": ret, "std_return": 0.0},
+             "train_levels": {"mean_return": ret + 10, "std_return": 0.0}}
+      if validation is not None:
+        row["validation_levels"] = {"mean_return": validation[i]}
+      if fresh is not None and fresh[i] is not None:
+        row["fresh"] = {"test_levels": {"mean_return": fresh[i]}, "file": "eval_4_offset1.json"}
+      f.write(json.dumps(row) + "\n")
   return str(path)
 
 
@@ -181,7 +191,7 @@ def _table(md):
   """report.md table -> {run: [cells]}"""
   rows = [l for l in md.splitlines() if l.startswith("| ") and "---" not in l]
   return {cells[1]: cells for cells in ([c.strip() for c in l.strip("|").split("|")]
-                                        for l in rows[1:]) if len(cells) == 9}
+                                        for l in rows[1:]) if len(cells) == 10}
 
 
 def test_comparison_report_numbers(tmp_path):
@@ -195,21 +205,29 @@ def test_comparison_report_numbers(tmp_path):
   assert os.path.getsize(tmp_path / "out" / "search_efficiency.png") > 1000
   assert "**test levels**" in md and "225 env_steps, 45 wall_s" in md
   t = _table(md)
-  # run: [method, run, seed, archs, env steps, wall, best, best in DARTS steps, in DARTS wall]
-  assert t["rs0"][3:] == ["3", "300", "1m 00s", "3.00", "3.00", "3.00"]
-  assert t["rs1"][3:] == ["3", "300", "15.0 s", "4.00", "2.00", "4.00"]
-  assert t["d0_search"][4:7] == ["200", "48.0 s", "2.50"]
-  assert t["d1_search"][4:7] == ["250", "42.0 s", "3.50"]
+  # run: [method, run, seed, archs, env steps, wall, selected, reported return, in DARTS
+  # steps, in DARTS wall]. No validation split: selection on test levels, said to be biased;
+  # no fresh evaluation: † on the run's own.
+  assert "selected trial's return carries its own selection noise" in md
+  assert t["rs0"][3:] == ["3", "300", "1m 00s", "trial 1", "3.00 †", "3.00", "3.00"]
+  assert t["rs1"][3:] == ["3", "300", "15.0 s", "trial 2", "4.00 †", "2.00", "4.00"]
+  assert t["d0_search"][4:8] == ["200", "48.0 s", "its cell", "2.50 †"]
+  assert t["d1_search"][4:8] == ["250", "42.0 s", "its cell", "3.50 †"]
   means = {c[0]: c for c in ([x.strip() for x in l.strip("|").split("|")]
                              for l in md.splitlines() if l.startswith("| **"))}
-  assert means["**random search**"][6:] == ["3.50 ± 0.50", "2.50 ± 0.50", "3.50 ± 0.50"]
-  assert means["**RL-DARTS**"][4:7] == ["225 ± 25", "45.0 s ± 3.0 s", "3.00 ± 0.50"]
+  # ± is the sample std over the two seeds (n-1): |3 - 4| / sqrt(2) = 0.71.
+  assert means["**random search**"][7:] == ["3.50 ± 0.71", "2.50 ± 0.71", "3.50 ± 0.71"]
+  assert means["**RL-DARTS**"][4:6] + means["**RL-DARTS**"][7:8] == [
+      "225 ± 35", "45.0 s ± 4.2 s", "3.00 ± 0.71"]
+  # Across seeds: P(random search > RL-DARTS): 3 and 4 against 2.5 and 3.5 win three
+  # pairs of four (all but 3 < 3.5).
+  assert "| random search | RL-DARTS | 0.75 |" in md
 
   grid, mean, std = compare.mean_band([compare.best_so_far(artifacts.read_trials(r), "test_levels",
                                                            "env_steps") for r in (r0, r1)])
   np.testing.assert_allclose(grid, [100, 200, 300])
   np.testing.assert_allclose(mean, [1.5, 2.5, 3.5])
-  np.testing.assert_allclose(std, [0.5, 0.5, 0.5])
+  np.testing.assert_allclose(std, [0.5 * 2 ** 0.5] * 3)  # sample std of two seeds
   # Wall time: cumulative 10/30/60 and 5/10/15; the band covers [10, 15], where both exist.
   grid, mean, _ = compare.mean_band([compare.best_so_far(artifacts.read_trials(r), "test_levels",
                                                          "wall_s") for r in (r0, r1)])
@@ -228,7 +246,28 @@ def test_comparison_falls_back_to_train_levels(tmp_path):
   md = open(compare.write_comparison(str(tmp_path / "out"), [r0], [d0])).read()
   assert "**train levels**" in md
   t = _table(md)
-  assert t["rs0"][3:7] == ["3", "300", "30.0 s", "13.00"] and t["d0_search"][6] == "12.50"
+  assert t["rs0"][3:8] == ["3", "300", "30.0 s", "trial 1", "13.00 †"]
+  assert t["d0_search"][7] == "12.50 †"
+
+
+def test_selection_without_peeking(tmp_path):
+  """Test-level selection would pick trial 2 (its lucky test return 9); validation selection
+  picks trial 1, and the report shows trial 1's fresh test evaluation (4.5), not a number any
+  selection looked at."""
+  r0 = _trials(tmp_path / "rs0", returns=[3.0, 5.0, 9.0, 4.0], wall=[10] * 4,
+               validation=[1.0, 6.0, 2.0, 5.0], fresh=[2.5, 4.5, None, None])
+  rows = artifacts.read_trials(r0)
+  assert artifacts.running_best(rows, "test_levels")[-1] == 2
+  assert artifacts.running_best(rows, "validation_levels")[-1] == 1
+  assert random_search.selected_trials(rows) == [0, 1]  # the trials that get fresh evaluations
+  used, value = compare.best_so_far(rows, "test_levels", "env_steps")
+  np.testing.assert_allclose(value, [2.5, 4.5, 4.5, 4.5])  # fresh returns of the picks
+  s, e = _darts(tmp_path, "d0", 100, 40.0, 8.0, 2.5)
+  artifacts.write_eval(e, {"env_steps": 100, "test_levels": {"mean_return": 2.0}}, 4, 1)
+  md = open(compare.write_comparison(str(tmp_path / "out"), [r0], [(s, e)])).read()
+  t = _table(md)
+  assert t["rs0"][6:8] == ["trial 1", "4.50"] and t["d0_search"][7] == "2.00"  # both fresh
+  assert "best so far on **validation levels**" in md and "selection noise" not in md
 
 
 def test_compare_launcher(tmp_path):

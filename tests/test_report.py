@@ -31,7 +31,8 @@ EVAL_ROWS = [{"env_steps": 50 * (i + 1), "wall_s": 10.5 * (i + 1), "train/return
              for i, r in enumerate([1.0, 2.0, 4.0, 8.0])]
 EVAL_JSON = {"phase": "evaluate", "encoder": "genotype", "env_steps": 200,
              "train_levels": {"mean_return": 10.5, "std_return": 2.25, "episodes": 16},
-             "test_levels": {"mean_return": 7.0, "std_return": 1.5, "episodes": 16}, "seed": 3}
+             "test_levels": {"mean_return": 7.0, "std_return": 1.5, "stderr_return": 0.375,
+                             "episodes": 16}, "seed": 3}
 NUM_STEPS, NUM_NODES = 6, 4
 
 
@@ -115,16 +116,17 @@ def test_write_report(tmp_path):
   s_eval_test = [r["eval/test_levels/return"] for r in s_rows if "eval/test_levels/return" in r]
   assert s_train[-3:] == [2.0, 3.0, 5.0]
   search_row = (f"| search | supernet | {s_rows[-1]['env_steps']} | {np.mean(s_train[-3:]):.2f} | "
-                f"{s_eval_train[-1]:.2f}* | {s_eval_test[-1]:.2f}* | 12m 34s |")
-  assert search_row == "| search | supernet | 400 | 3.33 | 777.00* | 1.25* | 12m 34s |"
+                f"{s_eval_train[-1]:.2f}* | {s_eval_test[-1]:.2f}* | - | 12m 34s |")
+  assert search_row == "| search | supernet | 400 | 3.33 | 777.00* | 1.25* | - | 12m 34s |"
   e_train = [r["train/return"] for r in EVAL_ROWS]
   tr, te = EVAL_JSON["train_levels"], EVAL_JSON["test_levels"]
+  # ± standard error: stderr_return when the file has it, else std / sqrt(n) (older files).
   eval_row = (f"| eval run | fixed | {EVAL_ROWS[-1]['env_steps']} | {np.mean(e_train[-3:]):.2f} | "
-              f"{tr['mean_return']:.2f} ± {tr['std_return']:.2f} (n={tr['episodes']}) | "
-              f"{te['mean_return']:.2f} ± {te['std_return']:.2f} (n={te['episodes']}) | "
-              f"{EVAL_ROWS[-1]['wall_s']:.1f} s |")
-  assert eval_row == ("| eval run | fixed | 200 | 4.67 | 10.50 ± 2.25 (n=16) | 7.00 ± 1.50 (n=16) "
-                      "| 42.0 s |")
+              f"{tr['mean_return']:.2f} ± {tr['std_return'] / 4:.2f} (n={tr['episodes']}) | "
+              f"{te['mean_return']:.2f} ± {te['stderr_return']:.2f} (n={te['episodes']}) | "
+              f"eval.json | {EVAL_ROWS[-1]['wall_s']:.1f} s |")
+  assert eval_row == ("| eval run | fixed | 200 | 4.67 | 10.50 ± 0.56 (n=16) | 7.00 ± 0.38 (n=16) "
+                      "| eval.json | 42.0 s |")
   assert search_row in md.splitlines()
   assert eval_row in md.splitlines()
   # Multi-game runs get a per-game table.
@@ -167,14 +169,22 @@ def test_summary_table_uses_the_evaluation_with_most_episodes(tmp_path):
         dict(EVAL_JSON, episodes=n, train_levels=split(m, n), test_levels=split(m + 1, n))))
   assert artifacts.best_eval(str(ev))[1] == "eval_256.json"
   table = report.summary_table({"e": str(ev)})
-  assert "| 30.00 ± 1.00 (n=256) | 31.00 ± 1.00 (n=256) |" in table
-  assert "standard deviation over n episodes" in table
+  assert "| 30.00 ± 0.06 (n=256) | 31.00 ± 0.06 (n=256) | eval_256.json |" in table
+  assert "standard error of the mean over n episodes" in table
+  # A fresh evaluation (other seeds) is the reported one, whatever its episode count; a
+  # split it adds (validation levels) gets its column.
+  (ev / "eval_16_offset1.json").write_text(json.dumps(dict(
+      EVAL_JSON, episodes=16, seed_offset=1, validation_levels=split(3.0, 16),
+      test_levels=dict(split(2.0, 16), stderr_return=0.3))))
+  assert ("| 10.50 ± 0.56 (n=16) | 3.00 ± 0.25 (n=16) | 2.00 ± 0.30 (n=16) | "
+          "eval_16_offset1.json |") in report.summary_table({"e": str(ev)})
+  (ev / "eval_16_offset1.json").unlink()
   (ev / "eval_256.json").unlink()
-  assert "| 20.00 ± 1.00 (n=64) | 21.00 ± 1.00 (n=64) |" in report.summary_table({"e": str(ev)})
+  assert "| 20.00 ± 0.12 (n=64) | 21.00 ± 0.12 (n=64) |" in report.summary_table({"e": str(ev)})
   for name in ("eval_64.json", "eval.json"):
     (ev / name).unlink()
   assert artifacts.best_eval(str(ev)) == (None, None)
-  assert "standard deviation over n episodes" not in report.summary_table({"e": str(ev)})
+  assert "standard error of the mean" not in report.summary_table({"e": str(ev)})
   (ev / "eval_64.json").write_text("{not json")
   with pytest.raises(artifacts.ArtifactError, match="eval_64.json"):
     artifacts.best_eval(str(ev))
@@ -189,7 +199,7 @@ def test_final_evaluations_give_standard_errors_of_the_best_evaluation(tmp_path)
   finals = report.final_evaluations({"e": str(ev), "bare": str(bare)})
   assert list(finals) == ["e"]
   assert finals["e"]["train_levels"] == pytest.approx((10.5, 2.25 / 4, 16))
-  assert finals["e"]["test_levels"] == pytest.approx((te["mean_return"], te["std_return"] / 4, 16))
+  assert finals["e"]["test_levels"] == pytest.approx((te["mean_return"], te["stderr_return"], 16))
   (ev / "eval_100.json").write_text(json.dumps(dict(
       EVAL_JSON, episodes=100, train_levels={"mean_return": 4.0, "std_return": 3.0, "episodes": 100},
       test_levels={"mean_return": 5.0})))  # no std: standard error unknown
@@ -218,7 +228,7 @@ def test_missing_optional_inputs_are_noted(tmp_path):
   (bare / "eval.json").write_text("{not json")
   path = report.write_report(str(tmp_path / "report"), {"bare": str(bare)}, search_dir=str(bare))
   md = open(path).read()
-  assert "| bare | - | 10 | - | - | - | 1.0 s |" in md
+  assert "| bare | - | 10 | - | - | 1.0 s |" in md
   assert "no alphas.npz" in md and "no genotype.json" in md and "evaluation skipped" in md
   _assert_png(str(tmp_path / "report" / "curves.png"))
 

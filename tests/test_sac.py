@@ -284,7 +284,7 @@ def test_config_variants():
     parse_variant("search,huge")
   full = get_config("search")
   assert full.sac.batch_size == 256 and full.sac.replay_capacity == 100_000
-  assert full.sac.tau == 0.005 and full.sac.gamma == 0.99 and full.loop.eval_splits == ("test",)
+  assert full.sac.tau == 0.005 and full.sac.gamma == 0.99 and full.loop.eval_splits == ("test", "validation")
   assert full.arch.optimizer.lr == full.sac.critic_optimizer.lr == 3e-4
   enc = full.encoder
   assert (enc.kind, enc.skeleton, tuple(enc.channels), enc.stem_channels, enc.stem_stride,

@@ -1,10 +1,13 @@
-"""Reports from workdirs: alpha evolution, genotype diagrams, learning curves, summary table.
+"""Reports from workdirs: alpha evolution, genotype diagrams, learning curves, summary table,
+per-game evaluation tables, and aggregates across seeds.
 
 Reads (never writes) the workdir files of WORKSPACE.md through darts_rl.artifacts: metrics
-(rows merged per env step), alphas history, genotypes, config, and each run's evaluation with
-the most episodes (a re-evaluation eval_<N>.json when there is one, else eval.json). Writes
-`out_dir/` (usually WORKDIR/report): alphas.png, genotype_<label>.png, curves.png, report.md,
-every file atomically.
+(rows merged per env step), alphas history, genotypes, config, and each run's reported
+evaluation (artifacts.best_eval: its fresh evaluation eval_<N>_offset<K>.json when there is
+one, else the one with the most episodes). A seeds workdir (launch/seeds.py) stands for its
+seeds and adds the 'Across seeds' section (analysis/across_seeds.py). Writes `out_dir/`
+(usually WORKDIR/report): alphas.png, genotype_<label>.png, curves.png,
+performance_profiles.png, report.md, every file atomically.
 
 `write_report` tolerates missing or unreadable optional inputs (it says so in report.md); each
 run's metrics must be readable (the artifacts readers raise ArtifactError, one line).
@@ -18,7 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from darts_rl import artifacts
-from darts_rl.analysis import diagram
+from darts_rl.analysis import across_seeds, diagram, per_game
 from darts_rl.analysis.genotypes import load_genotype
 from darts_rl.analysis.render import file_label, md_cell, save_figure
 from darts_rl.formatting import format_duration, is_num
@@ -26,7 +29,8 @@ from darts_rl.search import alphas as alphas_lib
 from darts_rl.search.alphas import mixing_weights
 
 TRAIN_RETURN = "train/return"
-EVAL_KEYS = tuple((f"eval/{split}/return", split.replace("_", " ")) for split in artifacts.SPLITS)
+EVAL_KEYS = tuple((f"eval/{split}/return", split.replace("_", " ")) for split in artifacts.SPLITS
+                  if split != artifacts.VALIDATION)  # curves: train (solid), test (dashed)
 
 
 # --- Reading the workdir -------------------------------------------------------------------
@@ -40,6 +44,24 @@ def series(rows: Sequence[dict], key: str) -> Tuple[np.ndarray, np.ndarray]:
       steps.append(int(row["env_steps"]))
       values.append(float(v))
   return np.asarray(steps, np.int64), np.asarray(values, np.float64)
+
+
+def run_metrics(workdir: str) -> List[dict]:
+  """artifacts.read_metrics, and [] for a random-policy workdir (it trains nothing, so it
+  logs nothing: its evaluation alone is reported)."""
+  try:
+    return artifacts.read_metrics(workdir)
+  except artifacts.ArtifactError:
+    if _phase(workdir) == artifacts.RANDOM_POLICY:
+      return []
+    raise
+
+
+def _phase(workdir: str) -> Optional[str]:
+  try:
+    return artifacts.phase(workdir)
+  except artifacts.ArtifactError:
+    return None
 
 
 def encoder_kind(workdir: str) -> str:
@@ -58,12 +80,22 @@ def encoder_kind(workdir: str) -> str:
 
 # --- Formatting ----------------------------------------------------------------------------
 
-def _mean_std(d: Optional[dict]) -> str:
-  """'mean ± std (n=episodes)' of one split of an evaluation, as much of it as is there."""
+def standard_error(d: Optional[dict]) -> float:
+  """Standard error of one split's mean return: its "stderr_return" (sample std, n-1, / √n),
+  else std_return / √episodes (files written before stderr_return); nan when unknown."""
+  d = d or {}
+  if is_num(d.get("stderr_return")):
+    return float(d["stderr_return"])
+  std, n = d.get("std_return"), d.get("episodes")
+  return std / math.sqrt(n) if is_num(std) and is_num(n) and n > 0 else float("nan")
+
+
+def _mean_se(d: Optional[dict]) -> str:
+  """'mean ± standard error (n=episodes)' of one split of an evaluation, as much as is there."""
   if not d or not is_num(d.get("mean_return")):
     return "-"
-  std, n = d.get("std_return"), d.get("episodes")
-  text = f"{d['mean_return']:.2f} ± {std:.2f}" if is_num(std) else f"{d['mean_return']:.2f}"
+  se, n = standard_error(d), d.get("episodes")
+  text = f"{d['mean_return']:.2f}" + (f" ± {se:.2f}" if math.isfinite(se) else "")
   return text + (f" (n={n})" if is_num(n) else "")
 
 
@@ -156,9 +188,10 @@ def plot_alpha_evolution(snaps: artifacts.AlphaSnapshots, out_png: str) -> str:
 
 
 def final_evaluations(runs: Mapping[str, str]) -> Dict[str, Dict[str, Tuple[float, float, int]]]:
-  """{label: {split: (mean return, standard error, episodes)}} from each run's evaluation with
-  the most episodes (artifacts.best_eval). Runs without one (or with a malformed one, logged) are
-  left out; the standard error is nan when std or episodes are missing."""
+  """{label: {split: (mean return, standard error, episodes)}} from each run's reported
+  evaluation (artifacts.best_eval: its fresh evaluation, else the one with the most episodes).
+  Runs without one (or with a malformed one, logged) are left out; the standard error is nan
+  when unknown (standard_error)."""
   out = {}
   for label, wd in runs.items():
     try:
@@ -171,9 +204,9 @@ def final_evaluations(runs: Mapping[str, str]) -> Dict[str, Dict[str, Tuple[floa
       s = (ev or {}).get(split)
       if not s:
         continue
-      std, n = s.get("std_return"), s.get("episodes", (ev or {}).get("episodes"))
-      se = std / math.sqrt(n) if is_num(std) and is_num(n) and n > 0 else float("nan")
-      splits[split] = (float(s["mean_return"]), float(se), int(n) if is_num(n) else 0)
+      n = s.get("episodes", (ev or {}).get("episodes"))
+      splits[split] = (float(s["mean_return"]), standard_error(dict(s, episodes=n)),
+                       int(n) if is_num(n) else 0)
     if splits:
       out[label] = splits
   return out
@@ -184,7 +217,7 @@ def plot_learning_curves(runs: Mapping[str, str], out_png: str, key: str = TRAIN
   in-training evaluations (train levels solid, test levels dashed) when some run has two or
   more; and each run's final evaluation (final_evaluations: mean ± standard error, train
   levels filled, test levels open), one column per run. Returns out_png."""
-  data = {label: artifacts.read_metrics(wd) for label, wd in runs.items()}
+  data = {label: run_metrics(wd) for label, wd in runs.items()}
   finals = final_evaluations(runs)
   has_curves = any(series(rows, k)[0].size >= 2 for rows in data.values() for k, _ in EVAL_KEYS)
   n_panels = 1 + has_curves + bool(finals)
@@ -254,39 +287,48 @@ def final_return(rows: Sequence[dict], key: str = TRAIN_RETURN, last: int = 3) -
 
 def summary_table(runs: Mapping[str, str]) -> str:
   """runs {label: workdir} -> markdown table: run, encoder, env steps, final train return
-  (mean of the last 3 logged 'train/return'), eval train/test levels mean ± std (n = episodes)
-  of the evaluation with the most episodes (artifacts.best_eval; else the last in-training
-  evaluation, marked *), wall time."""
-  header = ("| run | encoder | env steps | train return (last 3) | eval train levels "
-            "| eval test levels | wall time |")
-  lines = [header, "|" + "---|" * 7]
-  footnote = any_eval = False
+  (mean of the last 3 logged 'train/return'), one column per evaluation split any run has
+  (mean ± standard error, n = episodes) from each run's reported evaluation
+  (artifacts.best_eval; else the last in-training evaluation, marked *), the file it comes
+  from, wall time."""
+  evals, metrics = {}, {}
   for label, wd in runs.items():
-    rows = artifacts.read_metrics(wd)
+    metrics[label] = run_metrics(wd)
     try:
-      ev, _ = artifacts.best_eval(wd)
+      evals[label] = artifacts.best_eval(wd)
     except artifacts.ArtifactError as e:
       logging.warning("%s", e)
-      ev = None
+      evals[label] = (None, None)
+  splits = [s for s in artifacts.SPLITS
+            if any(isinstance((ev or {}).get(s), dict) for ev, _ in evals.values())
+            or any(series(rows, f"eval/{s}/return")[0].size for rows in metrics.values())]
+  header = ("| run | encoder | env steps | train return (last 3) | "
+            + "".join(f"eval {s.replace('_', ' ')} | " for s in splits) + "evaluation | wall time |")
+  lines = [header, "|" + "---|" * (6 + len(splits))]
+  footnote = any_eval = False
+  for label, wd in runs.items():
+    rows, (ev, name) = metrics[label], evals[label]
     any_eval |= ev is not None
     fr = final_return(rows)
     cells = []
-    for (key, _), split in zip(EVAL_KEYS, artifacts.SPLITS):
+    for split in splits:
       if ev is not None:
-        cells.append(_mean_std(ev.get(split)))
+        cells.append(_mean_se(ev.get(split)))
       else:
-        _, y = series(rows, key)
+        _, y = series(rows, f"eval/{split}/return")
         cells.append(f"{y[-1]:.2f}*" if y.size else "-")
         footnote |= bool(y.size)
     wall = series(rows, "wall_s")[1]
     lines.append("| " + " | ".join(md_cell(c) for c in (
         label, encoder_kind(wd), rows[-1]["env_steps"] if rows else "-",
-        "-" if fr is None else f"{fr:.2f}", *cells,
+        "-" if fr is None else f"{fr:.2f}", *cells, name or "-",
         format_duration(wall[-1] if wall.size else None))) + " |")
   if any_eval:
-    lines += ["", "± is the standard deviation over n episodes (standard error: std / √n); each "
-              f"run's evaluation with the most episodes ({artifacts.REEVAL} from "
-              f"launch/reevaluate.py when there is one, else {artifacts.EVAL})."]
+    lines += ["", "± is the standard error of the mean over n episodes of one policy (sample "
+              "std, n-1, / √n): it says nothing about seed-to-seed variance. Each run's "
+              f"reported evaluation: its fresh evaluation ({artifacts.FRESH_EVAL}, other seeds: "
+              "launch/reevaluate.py --seed_offset) when there is one, else the one with the "
+              f"most episodes ({artifacts.REEVAL}, else {artifacts.EVAL})."]
   if footnote:
     lines += ["", f"\\* last in-training evaluation (no {artifacts.EVAL})."]
   return "\n".join(lines)
@@ -297,7 +339,7 @@ def per_game_table(runs: Mapping[str, str]) -> Optional[str]:
   finals, games = {}, []
   prefix = TRAIN_RETURN + "/"
   for label, wd in runs.items():
-    rows = artifacts.read_metrics(wd)
+    rows = run_metrics(wd)
     keys = sorted({k for row in rows for k in row if k.startswith(prefix)})
     finals[label] = {k[len(prefix):]: final_return(rows, k) for k in keys}
     games += [g for g in finals[label] if g not in games]
@@ -312,18 +354,44 @@ def per_game_table(runs: Mapping[str, str]) -> Optional[str]:
 
 # --- The report ------------------------------------------------------------------------------
 
+def expand_seeds(runs: Mapping[str, str]) -> Tuple[Dict[str, str], Dict[str, str]]:
+  """({label: workdir} with each seeds workdir (launch/seeds.py) replaced by its seeds as
+  'label/seed_S', {label: seeds workdir})."""
+  out, seeds_dirs = {}, {}
+  for label, wd in runs.items():
+    if artifacts.seeds_run_phase(wd) is None:
+      out[label] = wd
+      continue
+    seeds_dirs[label] = wd
+    for seed, d in across_seeds.seed_runs(wd):
+      out[f"{label}/seed_{seed}"] = d
+  return out, seeds_dirs
+
+
+def across_seeds_lines(seeds_dirs: Mapping[str, str], out_dir: str) -> List[str]:
+  """The 'Across seeds' section for {method label: seeds workdir}."""
+  methods, kinds = {}, set()
+  for label, wd in seeds_dirs.items():
+    methods[label], k = across_seeds.seed_scores(wd)
+    kinds.add(k)
+  return across_seeds.section(methods, "normalized" if kinds == {"normalized"} else "raw",
+                              out_dir)
+
+
 def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str] = None,
                  title: str = "darts-rl report") -> str:
   """Writes out_dir/{alphas.png, genotype_<label>.png, curves.png, report.md}; returns the path
   of report.md.
 
-  runs: {label: workdir}, each with a readable metrics.jsonl (else ArtifactError);
+  runs: {label: workdir}, each with a readable metrics.jsonl (else ArtifactError); a seeds
+    workdir (launch/seeds.py) stands for its seeds ('label/seed_S' rows) and adds the
+    'Across seeds' section (IQM, mean, intervals, probability of improvement, profiles);
   search_dir: an optional search workdir whose alphas.npz (and genotype.json) are drawn.
   Missing or unreadable optional inputs (alphas.npz, genotype.json, eval.json, config.json)
   are skipped with a note.
   """
-  runs = dict(runs)
-  metrics = {label: artifacts.read_metrics(wd) for label, wd in runs.items()}
+  runs, seeds_dirs = expand_seeds(runs)
+  metrics = {label: run_metrics(wd) for label, wd in runs.items()}
   if search_dir is not None and not os.path.isdir(search_dir):
     raise ValueError(f"{search_dir}: search_dir is not a directory")
   if not runs and search_dir is None:
@@ -340,9 +408,14 @@ def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str
 
   if runs:
     md += ["## Summary", "", summary_table(runs), ""]
-    per_game = per_game_table(runs)
-    if per_game:
-      md += ["### Final train return per game", "", per_game, ""]
+    eval_games = per_game.per_game_tables(runs)
+    if eval_games:
+      md += ["### Final evaluation per game", "", eval_games, ""]
+    train_games = per_game_table(runs)
+    if train_games:
+      md += ["### Final train return per game", "", train_games, ""]
+    if seeds_dirs:
+      md += ["## Across seeds", ""] + across_seeds_lines(seeds_dirs, out_dir)
     plot_learning_curves(runs, os.path.join(out_dir, "curves.png"))
     md += ["## Learning curves", "", "![learning curves](curves.png)", ""]
     for label, wd in runs.items():

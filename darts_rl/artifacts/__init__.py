@@ -5,8 +5,12 @@
     wandb/                              wandb_settings (loop.wandb: a Weights & Biases run)
     alphas.npz             alphas.py    AlphasWriter, read_alphas, final_alphas
     genotype.json / .png   genotype.py  read_genotype_json, write_genotype, genotype(_png)_path
-    eval.json, eval_N.json evals.py     write_eval, read_eval, best_eval
+    eval.json, eval_N.json evals.py     write_eval, read_eval, best_eval, fresh_eval
+      eval_N_offsetK.json
     trials.jsonl, trials/  trials.py    write_trials, read_trials, trial_dir, finished_trials
+    seeds.jsonl, seed_S/   trials.py    write_seeds, read_seeds, seed_dir, finished_seeds
+    index rows             rows.py      run_row, running_best, selection_split
+    logs/*.log             logs.py      open_log, last_line
     report/report.md       reports.py   write_report_md
     any file               files.py     atomic_write(_json), read_json, ArtifactError
 
@@ -15,8 +19,9 @@ Every file is written atomically (temp file, then rename); every bad file is an 
 """
 from darts_rl.artifacts.alphas import (ALPHAS, AlphaSnapshots, AlphasWriter, final_alphas,
                                        flatten_alphas, micro_leaf, read_alphas)
-from darts_rl.artifacts.evals import (EVAL, REEVAL, SPLIT_KEYS, SPLITS, best_eval, eval_path,
-                                      read_eval, write_eval)
+from darts_rl.artifacts.evals import (EVAL, FRESH_EVAL, FRESH_SEED_OFFSET, REEVAL, SPLIT_KEYS, SPLITS, TEST,
+                                      VALIDATION, best_eval, eval_path, fresh_eval, read_eval,
+                                      write_eval)
 from darts_rl.artifacts.files import (ArtifactError, atomic_write, atomic_write_json, read_json,
                                       to_json)
 from darts_rl.artifacts.genotype import (GENOTYPE, GENOTYPE_PNG, genotype_path,
@@ -25,6 +30,11 @@ from darts_rl.artifacts.metrics import (METRICS, MetricsWriter, read_metrics, tr
                                        wandb_settings)
 from darts_rl.artifacts.ownership import (CONFIG, DONE, claim, config_to_dict, is_done, load_config,
                                       mark_done, phase, read_config, require_done)
+from darts_rl.artifacts.logs import last_line, open_log
 from darts_rl.artifacts.reports import REPORT_MD, write_report_md
-from darts_rl.artifacts.trials import (TRIALS, finished_trials, read_trials, trial_dir,
-                                       trial_log, write_trials)
+from darts_rl.artifacts.rows import (RANDOM_POLICY, reported_return, run_row, running_best, selection_split,
+                                     split_return)
+from darts_rl.artifacts.trials import (SEEDS, TRIALS, finished_seeds, finished_trials,
+                                       read_seeds, read_trials, seed_dir, seed_log, seeds_phase,
+                                       seeds_run_phase, trial_dir, trial_log, write_seeds,
+                                       write_trials)

@@ -11,11 +11,14 @@ from darts_rl.envs.base import (ActionSpec, BoxActions, DiscreteActions, Episode
 from darts_rl.envs.dmc import DEFAULT_ACTION_REPEAT, DMC_TASKS, DMCVecEnv, make_dmc
 from darts_rl.envs.procgen import MAX_REWARD, PROCGEN_GAMES, ProcgenVecEnv, make_procgen
 
-# Test-split envs draw from a different seed stream than train envs of the same run.
+# Test- and validation-split envs draw from their own seed streams, apart from the train envs'
+# of the same run (and from each other's).
 TEST_SEED_OFFSET = 10_000
+VALIDATION_SEED_OFFSET = 20_000
+SPLIT_SEED_OFFSETS = {"train": 0, "test": TEST_SEED_OFFSET, "validation": VALIDATION_SEED_OFFSET}
 # Used for a DMC task without a released action repeat.
 FALLBACK_ACTION_REPEAT = 4
-SPLITS = ("train", "test")
+SPLITS = ("train", "test", "validation")
 KINDS = ("procgen", "dmc")
 
 
@@ -47,26 +50,28 @@ def make_env(env_config, seed: int, split: str, group: int = 0, num_groups: int 
     env_config.kind == 'procgen': games, num_envs, num_levels, start_level, distribution_mode,
       num_threads (0: the cores this process may use, shared by the Procgen instances of its
       `local_groups` groups).
-      'train' uses num_levels/start_level; 'test' uses all levels (num_levels=0, start_level=0).
+      'train' uses num_levels/start_level; 'test' uses all levels (num_levels=0, start_level=0);
+      'validation' uses validation_num_levels/validation_start_level, which must not overlap
+      the training levels (procgen_levels).
     env_config.kind == 'dmc': task, num_envs, action_repeat (0/None -> the task's released
       value), frame_stack, image_size; optional camera_id, time_limit. Row r of the run is
-      seeded by (seed, r) whatever the grouping.
-    Both kinds seed the 'test' split with seed + TEST_SEED_OFFSET.
+      seeded by (seed, r) whatever the grouping. It has no levels: its validation and test
+      splits are fresh seeds.
+    Both kinds seed the 'test' split with seed + TEST_SEED_OFFSET and the 'validation' split
+    with seed + VALIDATION_SEED_OFFSET.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split '{split}'; valid splits: {', '.join(SPLITS)}")
     if not 0 <= group < num_groups:
         raise ValueError(f"env group {group} out of range for {num_groups} groups")
-    env_seed = seed + (TEST_SEED_OFFSET if split == "test" else 0)
+    env_seed = seed + SPLIT_SEED_OFFSETS[split]
     n = envs_per_group(env_config, num_groups)
     kind = env_config.kind
     if kind == "procgen":
-        train = split == "train"
         games = parse_games(env_config.games)
+        num_levels, start_level = procgen_levels(env_config, split)
         return make_procgen(
-            games=games, num_envs=n,
-            num_levels=env_config.num_levels if train else 0,
-            start_level=env_config.start_level if train else 0,
+            games=games, num_envs=n, num_levels=num_levels, start_level=start_level,
             distribution_mode=env_config.distribution_mode, seed=env_seed, group=group,
             num_threads=procgen_threads(env_config.get("num_threads", 0),
                                         local_groups * len(games)))
@@ -79,6 +84,30 @@ def make_env(env_config, seed: int, split: str, group: int = 0, num_groups: int 
             image_size=env_config.image_size, camera_id=env_config.get("camera_id"),
             time_limit=env_config.get("time_limit"), first_row=group * n)
     raise ValueError(f"unknown env kind '{kind}'; valid kinds: {', '.join(KINDS)}")
+
+
+def procgen_levels(env_config, split: str) -> tuple:
+    """(num_levels, start_level) of a Procgen split: train, the config's training levels;
+    test, all levels (0, 0); validation, the config's validation levels, refused when they
+    overlap the training levels (validation must be levels training never saw)."""
+    if split == "train":
+        return env_config.num_levels, env_config.start_level
+    if split == "test":
+        return 0, 0
+    n, start = env_config.validation_num_levels, env_config.validation_start_level
+    train_n, train_start = env_config.num_levels, env_config.start_level
+    if n <= 0 or start < 0:
+        raise ValueError(f"env.validation_num_levels must be >= 1 and env.validation_start_level "
+                         f">= 0, got {n} and {start}")
+    if train_n == 0:
+        raise ValueError("env.num_levels=0 trains on all levels: no level is held out for the "
+                         "validation split; train on a finite set or drop 'validation' from "
+                         "loop.eval_splits")
+    if start < train_start + train_n and train_start < start + n:
+        raise ValueError(f"validation levels [{start}, {start + n}) overlap the training levels "
+                         f"[{train_start}, {train_start + train_n}): move "
+                         "env.validation_start_level")
+    return n, start
 
 
 def procgen_threads(num_threads: int, instances: int) -> int:
@@ -99,5 +128,5 @@ __all__ = [
     "ActionSpec", "BoxActions", "DiscreteActions", "EpisodeTracker", "Step", "VecEnv",
     "DEFAULT_ACTION_REPEAT", "DMC_TASKS", "DMCVecEnv", "make_dmc",
     "MAX_REWARD", "PROCGEN_GAMES", "ProcgenVecEnv", "make_procgen",
-    "TEST_SEED_OFFSET", "envs_per_group", "make_env",
+    "TEST_SEED_OFFSET", "VALIDATION_SEED_OFFSET", "envs_per_group", "make_env", "procgen_levels",
 ]

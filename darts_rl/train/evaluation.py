@@ -13,17 +13,20 @@ import numpy as np
 from darts_rl import parallel
 from darts_rl.train.actors import Actors
 
-SPLIT_NAMES = {"train": "train_levels", "test": "test_levels"}
 # Eval envs of split i draw from their own seed stream, apart from the training envs'.
 EVAL_SEED_STRIDE = 7919
+# A fresh evaluation (seed_offset K >= 1) moves every eval seed by K strides, past any other.
+FRESH_SEED_STRIDE = 1_000_003
 
 
 def evaluate(config, eval_act, learner, devices: parallel.Devices, key, splits: Sequence[str],
-             episodes: int, max_env_steps: int) -> Dict[str, Dict]:
-  """{split: summary} for each split; summary as in `summarize`."""
+             episodes: int, max_env_steps: int, seed_offset: int = 0) -> Dict[str, Dict]:
+  """{split: summary} for each split; summary as in `summarize`. seed_offset K >= 1: a fresh
+  evaluation, on eval envs seeded apart from those of every evaluation with another K."""
   out = {}
+  base = config.seed + FRESH_SEED_STRIDE * seed_offset
   for i, split in enumerate(splits):
-    actors = Actors(config.env, config.seed + EVAL_SEED_STRIDE * (i + 1), split, devices)
+    actors = Actors(config.env, base + EVAL_SEED_STRIDE * (i + 1), split, devices)
     try:
       res = actors.run_episodes(eval_act, learner, episodes, jax.random.fold_in(key, i),
                                 max_env_steps)
@@ -34,8 +37,10 @@ def evaluate(config, eval_act, learner, devices: parallel.Devices, key, splits: 
 
 
 def summarize(res: Dict, actors: Actors, devices: parallel.Devices) -> Dict:
-  """Gathers every process's per-env returns -> {'mean_return', 'std_return', 'episodes',
-  'per_game': {game: mean}, 'capped'} over the run's eval envs (identical on every process).
+  """Gathers every process's per-env returns -> {'mean_return', 'std_return' (n-1: the sample
+  std), 'stderr_return' (std_return / sqrt(n)), 'episodes', 'per_game': {game: mean},
+  'capped'} over the run's eval envs (identical on every process). With one episode the std
+  and standard error are NaN (unknown), not 0.
   `capped`: loop.eval_max_env_steps ended the evaluation before every env finished its share
   (`episodes` then counts the finished ones)."""
   first_row = devices.first * actors.n
@@ -46,9 +51,11 @@ def summarize(res: Dict, actors: Actors, devices: parallel.Devices) -> Dict:
   games = actors.spec.game_ids[env_ids.astype(np.int64)]
   per_game = {name: float(returns[games == g].mean())
               for g, name in enumerate(actors.spec.game_names) if np.any(games == g)}
-  return {"mean_return": float(returns.mean()) if returns.size else float("nan"),
-          "std_return": float(returns.std()) if returns.size else float("nan"),
-          "episodes": int(returns.size), "per_game": per_game, "capped": capped}
+  n = returns.size
+  std = float(returns.std(ddof=1)) if n > 1 else float("nan")
+  return {"mean_return": float(returns.mean()) if n else float("nan"), "std_return": std,
+          "stderr_return": std / np.sqrt(n) if n > 1 else float("nan"), "episodes": int(n),
+          "per_game": per_game, "capped": capped}
 
 
 class RandomPolicy:

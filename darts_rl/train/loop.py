@@ -351,16 +351,21 @@ def evaluate_random_policy(config, workdir: str,
   return summary
 
 
-def reevaluate(workdir: str, episodes: int, devices: Optional[parallel.Devices] = None) -> Dict:
+def reevaluate(workdir: str, episodes: int, devices: Optional[parallel.Devices] = None,
+               seed_offset: int = 0) -> Dict:
   """Evaluates a finished run's final policy again, with `episodes` episodes per split.
 
   For a tighter estimate than the run's own evaluation. Works on search, evaluate and
   random_policy workdirs; writes WORKDIR/eval_<episodes>.json (eval.json's layout plus
   "episodes") and changes nothing else. The run's cap on evaluation env steps
   (loop.eval_max_env_steps) is scaled by episodes / loop.eval_episodes.
+  seed_offset K >= 1: a fresh evaluation, on eval envs and keys no evaluation with another K
+  used (the number reported for a run picked by best-of-N selection), written to
+  eval_<episodes>_offset<K>.json.
   """
-  if episodes < 1:
-    raise ValueError(f"--episodes must be >= 1, got {episodes}")
+  if episodes < 1 or seed_offset < 0:
+    raise ValueError(f"--episodes must be >= 1 and --seed_offset >= 0, got {episodes} and "
+                     f"{seed_offset}")
   devices = devices or parallel.Devices()
 
   def read():
@@ -389,14 +394,16 @@ def reevaluate(workdir: str, episodes: int, devices: Optional[parallel.Devices] 
       learner, eval_act = devices.replicate(state.learner), agent.eval_act
   finally:
     actors.close()
+  key = jax.random.PRNGKey(config.seed + episodes)
   final = evaluation.evaluate(config, eval_act, learner, devices,
-                              jax.random.PRNGKey(config.seed + episodes), lc.eval_splits,
-                              episodes, cap)
+                              jax.random.fold_in(key, seed_offset) if seed_offset else key,
+                              lc.eval_splits, episodes, cap, seed_offset)
   summary, desc = _eval_summary(final, lc.eval_splits, phase=phase, encoder=config.encoder.kind,
                                 env_steps=env_steps, seed=config.seed)
-  summary = dict(summary, episodes=episodes)
+  summary = dict(summary, episodes=episodes, **({"seed_offset": seed_offset} if seed_offset else {}))
   if devices.is_writer:
-    artifacts.write_eval(workdir, summary, episodes)
-    print(f"[reevaluate] {episodes} episodes per split: {desc}; wrote "
-          f"{artifacts.eval_path(workdir, episodes)}", flush=True)
+    artifacts.write_eval(workdir, summary, episodes, seed_offset)
+    print(f"[reevaluate] {episodes} episodes per split"
+          + (f", seeds offset by {seed_offset}" if seed_offset else "") + f": {desc}; wrote "
+          f"{artifacts.eval_path(workdir, episodes, seed_offset)}", flush=True)
   return summary

@@ -1,0 +1,93 @@
+"""The 'Across seeds' section of reports: per-seed scores, IQM and mean with 95%
+stratified-bootstrap intervals, probability of improvement, performance profiles.
+
+    methods = {"searched": [("seed 0", {"starpilot": 0.31}), ...], "impala": [...]}
+    lines = section(methods, kind, out_dir)   # markdown lines; writes the profile figure
+
+Every run of a method needs a score on the same games (a task per game); kind says whether
+the scores are normalized per game or raw (analysis.normalization).
+"""
+import itertools
+import os
+from typing import Dict, List, Mapping, Sequence, Tuple
+
+import numpy as np
+
+from darts_rl import artifacts
+from darts_rl.analysis import per_game, statistics
+from darts_rl.analysis.render import md_cell
+
+PROFILES_PNG = "performance_profiles.png"
+Runs = Sequence[Tuple[str, Dict[str, float]]]  # (run label, {game: score})
+
+
+def seed_runs(seeds_dir: str) -> List[Tuple[int, str]]:
+  """[(seed, workdir)] of a seeds workdir's finished seeds (its seeds.jsonl)."""
+  return [(r["seed"], os.path.join(seeds_dir, r["workdir"])) for r in artifacts.read_seeds(seeds_dir)]
+
+
+def seed_scores(seeds_dir: str) -> Tuple[Runs, str]:
+  """([('seed S', {game: score})], score kind) of a seeds workdir: each seed's reported
+  evaluation (its fresh one) on test levels, normalized per game where possible."""
+  runs, kinds = [], set()
+  for seed, wd in seed_runs(seeds_dir):
+    raw, _ = per_game.run_games(wd)
+    env = per_game.env_section(wd)
+    if raw:
+      sc = per_game.scores(raw, env)
+      runs.append((f"seed {seed}", sc))
+      kinds.add(per_game.kind(sc, env))
+  return runs, ("normalized" if kinds == {"normalized"} else "raw")
+
+
+def score_matrix(runs: Runs, games: Sequence[str]) -> np.ndarray:
+  """[runs, games] scores; ValueError naming a run that lacks a game."""
+  for label, sc in runs:
+    missing = [g for g in games if g not in sc]
+    if missing:
+      raise ValueError(f"run '{label}' has no score on {', '.join(missing)}: every run of the "
+                       "comparison needs the same games")
+  return np.array([[sc[g] for g in games] for _, sc in runs], np.float64)
+
+
+def _ci(t: Tuple[float, float, float]) -> str:
+  return f"{t[0]:.3f} [{t[1]:.3f}, {t[2]:.3f}]"
+
+
+def section(methods: Mapping[str, Runs], kind: str, out_dir: str,
+            png: str = PROFILES_PNG) -> List[str]:
+  """Markdown lines of the section (see the module doc); writes out_dir/png."""
+  methods = {m: list(r) for m, r in methods.items() if r}
+  if not methods:
+    return []
+  games = sorted({g for runs in methods.values() for _, sc in runs for g in sc})
+  try:
+    scores = {m: score_matrix(runs, games) for m, runs in methods.items()}
+  except ValueError as e:
+    return [f"No aggregates: {e}.", ""]
+  what = ("normalized score (per game: (R - R_min) / (R_max - R_min), Procgen easy mode)"
+          if kind == "normalized" else "return")
+  lines = [f"Score: each run's reported evaluation (its fresh one when it has one) on test "
+           f"levels, as {what}; a task per game ({', '.join(games)}). Seeds are the unit: "
+           "intervals come from a stratified bootstrap over runs (rliable), not from the "
+           "episodes of one policy.", "",
+           "| method | run | " + " | ".join(md_cell(g) for g in games) + " |",
+           "|" + "---|" * (len(games) + 2)]
+  for m, runs in methods.items():
+    for label, sc in runs:
+      lines.append(f"| {md_cell(m)} | {md_cell(label)} | "
+                   + " | ".join(f"{sc[g]:.3f}" for g in games) + " |")
+  est = statistics.interval_estimates(scores)
+  lines += ["", "| method | runs | IQM [95% CI] | mean [95% CI] |", "|---|---|---|---|"]
+  lines += [f"| {md_cell(m)} | {len(scores[m])} | {_ci(est[m]['IQM'])} | {_ci(est[m]['mean'])} |"
+            for m in scores]
+  if len(scores) > 1:
+    lines += ["", "Probability of improvement P(X > Y): the chance that a run of X scores "
+              "above a run of Y on a game (ties count half), averaged over games.", "",
+              "| X | Y | P(X > Y) |", "|---|---|---|"]
+    for x, y in itertools.combinations(scores, 2):
+      p = statistics.probability_of_improvement(scores[x], scores[y])
+      lines.append(f"| {md_cell(x)} | {md_cell(y)} | {p:.2f} |")
+  statistics.plot_performance_profiles(scores, what, os.path.join(out_dir, png))
+  lines += ["", f"![performance profiles]({png})", ""]
+  return lines
