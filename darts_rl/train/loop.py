@@ -298,10 +298,13 @@ def _alphas(state, devices):
 
 
 def _quick_eval(config, agent, state, devices, key) -> Dict[str, float]:
+  """The learning curve's evaluations (loop.eval_every_env_steps): the train and test splits
+  only; validation is for selecting among finished runs."""
   lc = config.loop
-  res = evaluation.evaluate(config, agent.eval_act, state.learner, devices, key,
-                            lc.eval_splits, lc.eval_episodes, lc.eval_max_env_steps)
-  return {f"eval/{SPLIT_NAMES[s]}/return": res[s]["mean_return"] for s in lc.eval_splits}
+  splits = [s for s in lc.eval_splits if SPLIT_NAMES[s] != artifacts.VALIDATION]
+  res = evaluation.evaluate(config, agent.eval_act, state.learner, devices, key, splits,
+                            lc.eval_episodes, lc.eval_max_env_steps)
+  return {f"eval/{SPLIT_NAMES[s]}/return": res[s]["mean_return"] for s in splits}
 
 
 def _restore(config, agent, ckpt: Checkpointer):
