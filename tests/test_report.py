@@ -267,3 +267,28 @@ def test_macro_genotype_is_described(tmp_path):
   md = open(report.write_report(str(tmp_path / "report"), {"macro": str(d)})).read()
   assert "```\n" + g.describe() + "\n```" in md
   _assert_png(str(tmp_path / "report" / "genotype_macro.png"))
+
+
+def test_collapse_monitor_figure_and_table(tmp_path):
+  from darts_rl.analysis import collapse
+  rows = lambda eig, free: [{"env_steps": 64 * (i + 1), "arch/eigenvalue": e,
+                             "alpha/normal/param_free": f} for i, (e, f) in
+                            enumerate(zip(eig, free))]
+  searches = {"default/seed_0": rows([0.1, 0.4, 0.9], [0.75, 0.8, 0.9]),
+              "robust/seed_0": rows([0.1, 0.2, 0.15], [0.75, 0.74, 0.72])}
+  searches["robust/seed_0"][-1]["arch/stopped_at_update"] = 12
+  workdirs = {label: str(tmp_path / label.replace("/", "_")) for label in searches}
+  png = collapse.plot_collapse_monitor(searches, str(tmp_path / "collapse.png"))
+  assert png and (tmp_path / "collapse.png").stat().st_size > 0
+  table = collapse.collapse_table(searches, workdirs).splitlines()
+  assert table[2] == "| default/seed_0 | normal 0.900 | 0.1 / 0.9 / 0.9 | - | - |"
+  assert table[3] == "| robust/seed_0 | normal 0.720 | 0.1 / 0.15 / 0.2 | at arch update 12 | - |"
+  # Nothing to show without the monitor's keys.
+  plain = {"fixed": [{"env_steps": 64, "train/return": 1.0}]}
+  assert collapse.plot_collapse_monitor(plain, str(tmp_path / "none.png")) is None
+  assert collapse.collapse_table(plain, {"fixed": str(tmp_path)}) is None
+  from darts_rl.search.genotype import Genotype
+  g = Genotype.from_dict({"format": "darts_rl.genotype/1", "op_set": ["Conv3x3", "Relu", "Zero"],
+                          "num_nodes": 2, "cells": {"normal": [[["Relu", 0]],
+                                                               [["Conv3x3", 0], ["Relu", 1]]]}})
+  assert collapse.param_free_edges(g) == "2 of 3"

@@ -6,8 +6,9 @@ Reads (never writes) the workdir files of WORKSPACE.md through darts_rl.artifact
 evaluation (artifacts.best_eval: its fresh evaluation eval_<N>_offset<K>.json when there is
 one, else the one with the most episodes). A seeds workdir (launch/seeds.py) stands for its
 seeds and adds the 'Across seeds' section (analysis/across_seeds.py). Writes `out_dir/`
-(usually WORKDIR/report): alphas.png, genotype_<label>.png, curves.png,
-performance_profiles.png, report.md, every file atomically.
+(usually WORKDIR/report): alphas.png, collapse.png (the collapse monitor of the search runs:
+analysis/collapse.py), genotype_<label>.png, curves.png, performance_profiles.png, report.md,
+every file atomically.
 
 `write_report` tolerates missing or unreadable optional inputs (it says so in report.md); each
 run's metrics must be readable (the artifacts readers raise ArtifactError, one line).
@@ -21,7 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from darts_rl import artifacts
-from darts_rl.analysis import across_seeds, diagram, per_game
+from darts_rl.analysis import across_seeds, collapse, diagram, per_game
 from darts_rl.analysis.genotypes import load_genotype
 from darts_rl.analysis.render import file_label, md_cell, save_figure
 from darts_rl.formatting import format_duration, is_num
@@ -399,12 +400,14 @@ def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str
   os.makedirs(out_dir, exist_ok=True)
   notes: List[str] = []
   md = [f"# {title}", ""]
+  # Paths relative to the report, so a report moved with its runs (results folders) holds.
+  where = lambda wd: md_cell(os.path.relpath(wd, out_dir))
   if runs:
     md += ["| run | workdir |", "|---|---|"]
-    md += [f"| {md_cell(l)} | `{md_cell(os.path.abspath(wd))}` |" for l, wd in runs.items()]
+    md += [f"| {md_cell(l)} | `{where(wd)}` |" for l, wd in runs.items()]
     md += [""]
   if search_dir is not None:
-    md += [f"Search workdir: `{os.path.abspath(search_dir)}`", ""]
+    md += [f"Search workdir: `{where(search_dir)}`", ""]
 
   if runs:
     md += ["## Summary", "", summary_table(runs), ""]
@@ -425,6 +428,16 @@ def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str
         artifacts.best_eval(wd)
       except artifacts.ArtifactError as e:
         notes.append(f"run '{label}': evaluation skipped: {e}")
+
+  searches = {l: metrics[l] for l, wd in runs.items() if _phase(wd) == "search"}
+  search_dirs = {l: wd for l, wd in runs.items() if l in searches}
+  if search_dir is not None and not any(os.path.realpath(wd) == os.path.realpath(search_dir)
+                                        for wd in search_dirs.values()):
+    searches["search"], search_dirs["search"] = run_metrics(search_dir), search_dir
+  if collapse.plot_collapse_monitor(searches, os.path.join(out_dir, "collapse.png")):
+    md += ["## Collapse monitor", "",
+           "![eigenvalue and parameter-free share over search](collapse.png)", "",
+           collapse.collapse_table(searches, search_dirs) or "", ""]
 
   if search_dir is not None:
     md += ["## Architecture weights", ""]

@@ -1,0 +1,121 @@
+"""The collapse monitor in reports: the dominant Hessian eigenvalue w.r.t. the alphas and the
+share of mixing weight on parameter-free ops over a search, for one or many searches.
+
+Reads metrics.jsonl rows (`arch/eigenvalue`, logged with arch.eigen_every_updates;
+`alpha/<cell>/param_free`, logged by every micro-space search; `arch/stopped_at_update`, with
+early stopping) and each search's genotype.json when it has one (the discretized cell's
+parameter-free edges). See docs/robust_search.md.
+"""
+import os
+from typing import List, Mapping, Optional, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from darts_rl import artifacts
+from darts_rl.analysis.genotypes import load_genotype
+from darts_rl.analysis.render import md_cell, save_figure
+from darts_rl.formatting import is_num
+from darts_rl.search.genotype import Genotype
+from darts_rl.search.ops import PARAMETER_FREE
+
+EIGENVALUE = "arch/eigenvalue"
+PARAM_FREE = "/param_free"   # alpha/<cell>/param_free
+STOPPED_AT = "arch/stopped_at_update"
+
+
+def _series(rows: Sequence[dict], key: str):
+  pts = [(int(r["env_steps"]), float(r[key])) for r in rows if is_num(r.get(key))]
+  return (np.asarray([p[0] for p in pts]), np.asarray([p[1] for p in pts]))
+
+
+def _cells(rows: Sequence[dict]) -> List[str]:
+  keys = dict.fromkeys(k for r in rows for k in r if k.startswith("alpha/") and
+                       k.endswith(PARAM_FREE))
+  return [k[len("alpha/"):-len(PARAM_FREE)] for k in keys]
+
+
+def _method(label: str) -> str:
+  """A seed's label 'method/seed_S' -> 'method' (one color per method)."""
+  return label.split("/seed_")[0]
+
+
+def plot_collapse_monitor(searches: Mapping[str, Sequence[dict]], out_png: str) -> Optional[str]:
+  """{label: metrics rows} of search runs -> out_png with the eigenvalue and the
+  parameter-free share against env steps (one color per method, one line per seed); None when
+  no run logged either."""
+  has_eig = any(_series(rows, EIGENVALUE)[0].size for rows in searches.values())
+  has_free = any(_cells(rows) for rows in searches.values())
+  if not (has_eig or has_free):
+    return None
+  fig = Figure(figsize=(1.0 + 5.0 * (has_eig + has_free), 4.2))
+  axes = list(fig.subplots(1, has_eig + has_free, squeeze=False)[0])
+  methods = list(dict.fromkeys(_method(l) for l in searches))
+  color = {m: f"C{i % 10}" for i, m in enumerate(methods)}
+  seen = set()
+  if has_eig:
+    ax = axes.pop(0)
+    for label, rows in searches.items():
+      x, y = _series(rows, EIGENVALUE)
+      if x.size:
+        m = _method(label)
+        ax.plot(x, y, marker=".", color=color[m], lw=1.2, label=None if m in seen else m)
+        seen.add(m)
+    ax.set_title("dominant Hessian eigenvalue w.r.t. the alphas", fontsize=10)
+    ax.set_ylabel("eigenvalue", fontsize=9)
+  if has_free:
+    ax = axes.pop(0)
+    seen = set()
+    styles = ("-", "--", ":", "-.")
+    for label, rows in searches.items():
+      m = _method(label)
+      for c, cell in enumerate(_cells(rows)):
+        x, y = _series(rows, f"alpha/{cell}{PARAM_FREE}")
+        name = f"{m} ({cell})"
+        ax.plot(x, y, styles[c % len(styles)], color=color[m], lw=1.2,
+                label=None if name in seen else name)
+        seen.add(name)
+    ax.axhline(0.75, color="gray", lw=0.8, ls=":")  # uniform over the base op set
+    ax.set_title("mixing weight on parameter-free ops", fontsize=10)
+    ax.set_ylabel("share (uniform base set: 0.75)", fontsize=9)
+  for ax in fig.axes:
+    ax.ticklabel_format(axis="y", useOffset=False)
+    ax.set_xlabel("env steps", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=7, frameon=False)
+  fig.tight_layout()
+  return save_figure(fig, out_png)
+
+
+def param_free_edges(genotype) -> Optional[str]:
+  """'k of n' kept edges of a micro genotype whose op is parameter-free, or None."""
+  if not isinstance(genotype, Genotype):
+    return None
+  ops = [op for _, cell in genotype.cells for node in cell for op, _ in node]
+  return f"{sum(op in PARAMETER_FREE for op in ops)} of {len(ops)}"
+
+
+def collapse_table(searches: Mapping[str, Sequence[dict]],
+                   workdirs: Mapping[str, str]) -> Optional[str]:
+  """A markdown table per search: final parameter-free share per cell type, first / last / max
+  eigenvalue, early stop, and the discretized cell's parameter-free edges; None when no run
+  logged the monitor."""
+  lines = []
+  for label, rows in searches.items():
+    cells = _cells(rows)
+    _, eig = _series(rows, EIGENVALUE)
+    if not cells and not eig.size:
+      continue
+    free = ", ".join(f"{c} {_series(rows, f'alpha/{c}{PARAM_FREE}')[1][-1]:.3f}" for c in cells)
+    eigs = (f"{eig[0]:.3g} / {eig[-1]:.3g} / {eig.max():.3g}" if eig.size else "-")
+    stops = [r[STOPPED_AT] for r in rows if is_num(r.get(STOPPED_AT))]
+    stop = f"at arch update {int(stops[-1])}" if stops else "-"
+    path = artifacts.genotype_path(workdirs[label])
+    cell = param_free_edges(load_genotype(path)) if os.path.isfile(path) else None
+    lines.append(f"| {md_cell(label)} | {free or '-'} | {eigs} | {stop} | {cell or '-'} |")
+  if not lines:
+    return None
+  head = ["| search | parameter-free share (end) | eigenvalue first / last / max | "
+          "alphas frozen | parameter-free kept edges |", "|---|---|---|---|---|"]
+  return "\n".join(head + lines)
