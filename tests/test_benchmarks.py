@@ -1,9 +1,11 @@
 """The benchmarks' plumbing on fakes, in seconds: flags, layouts, the warm-up rule of
 `common.measure`, and e2e's table and ratios. No figure is checked (benchmarks are not tests)."""
+import math
+
 import jax
 import pytest
 
-from benchmarks import common, e2e
+from benchmarks import common, e2e, scaling
 
 
 class FakeActors:
@@ -76,3 +78,16 @@ def test_e2e_table_ratios_and_projections():
   assert cells(2)[8].startswith("69h 26m")                   # 25M / 100 env steps/s
   text = e2e.report({"machine": "fake", "size": "smoke", "rows": rows})
   assert "projections, not measurements" in text and "size smoke" in text
+
+
+def test_scaling_layouts_and_table():
+  assert scaling.parse_layout("4") == (1, 4) and scaling.parse_layout("2x2") == (2, 2)
+  with pytest.raises(ValueError):
+    scaling.parse_layout("0")
+  done = dict(iterations=3, env_steps_per_iteration=2048, seconds=10.0)
+  rows = [dict(layout="1", processes=1, devices=1, env_steps_per_s=100.0, **done),
+          dict(layout="2x2", processes=2, devices=4, env_steps_per_s=150.0, **done),
+          dict(layout="8", processes=1, devices=8)]
+  text = scaling.report(rows)
+  assert "1.500" in text and "skipped" in text
+  assert common.ratio(1.0, math.nan) == "n/a"
