@@ -2,9 +2,14 @@
 exact supernet and PC-DARTS, actor/learner overlap on and off, on 1 and N devices; the ratios;
 and the projected wall time of the paper's budgets.
 
-  python benchmarks/e2e.py                                  # GPU machine: full sizes, < 10 min
-  python benchmarks/e2e.py --size=demo --cpu_devices=2      # CPU: demo sizes, 1 and 2 devices
-  python benchmarks/e2e.py --size=smoke --cpu_devices=2     # a minute or two: the plumbing only
+  python benchmarks/e2e.py                              # GPU machine: full sizes
+  python benchmarks/e2e.py --size=demo --cpu_devices=2  # CPU: demo sizes, 1 and 2 devices
+  python benchmarks/e2e.py --size=smoke --cpu_devices=2 --encoders=baseline   # the plumbing
+
+Cells: 3 agents x 3 encoders x the device counts (x 2 once loop.overlap exists). On 2 CPU cores
+shared with other work, the demo run (18 cells) took 25 minutes, the smoke run of all 18 cells
+11 (compilation, mostly), the last command 1. The full run is sized for < 10 minutes on one
+GPU (not yet run there); --agents=... splits it.
 
 One cell = one agent, encoder, overlap setting and device count: the agent and its actors are
 built as the training loop builds them (benchmarks/common.py), then `agent.iteration` runs on
@@ -18,7 +23,8 @@ rainbow_procgen.py, sac_dmc.py), with two changes: Rainbow and SAC learn from th
 iteration (learning_starts 0), and env.num_envs is rounded up to a multiple of N devices
 (SAC, one env in the paper, then makes one update per env and iteration: still one update per
 env step). `full` is the paper's settings (PPO 64 envs x 1024 steps; Rainbow 64 envs, batch 256,
-five 64-channel stages; SAC batch 256 on 84x84x9); `demo` what 2 CPU cores run in minutes.
+five 64-channel stages; SAC batch 256 on 84x84x9); `demo` the CPU demo runs' small networks
+and batches; `smoke` seconds per iteration, for checking the plumbing.
 
 Overlap: the config key `loop.overlap` (bool). Where the config has no such key, one cell is
 measured and the overlap columns read n/a.
@@ -47,7 +53,7 @@ from darts_rl import parallel  # noqa: E402
 SAC_BUDGETS = {"cartpole-swingup": 200_000, "reacher-easy": 300_000,
                "ball_in_cup-catch": 200_000, "finger-spin": 200_000,
                "cheetah-run": 2_000_000, "walker-walk": 1_000_000}
-DEFAULT_SECONDS = {"full": 10.0, "demo": 20.0, "smoke": 1.0}
+DEFAULT_SECONDS = {"full": 5.0, "demo": 20.0, "smoke": 1.0}
 
 
 def parse_args(argv=None):
@@ -61,7 +67,7 @@ def parse_args(argv=None):
   ap.add_argument("--cpu_devices", type=int, default=0,
                   help="show this many CPU devices (CPU machines: the N of '1 and N')")
   ap.add_argument("--seconds", type=float, default=None,
-                  help="timed seconds per cell at least (default: full 10, demo 20, smoke 1)")
+                  help="timed seconds per cell at least (default: full 5, demo 20, smoke 1)")
   ap.add_argument("--iters", type=int, default=1, help="timed iterations per cell at least")
   ap.add_argument("--game", default="", help="Procgen game for PPO and Rainbow (default: the "
                   "size's config: starpilot at full, bigfish at demo)")
