@@ -22,6 +22,7 @@ if ROOT not in sys.path:  # `python benchmarks/x.py` from anywhere imports darts
   sys.path.insert(0, ROOT)
 
 import jax  # noqa: E402
+import numpy as np  # noqa: E402
 from jax import monitoring  # noqa: E402
 
 from darts_rl import distributed, parallel  # noqa: E402
@@ -94,6 +95,20 @@ class Bench:
 
   def __init__(self, agent, actors: Actors, state: agent_base.AgentState):
     self.agent, self.actors, self.state = agent, actors, state
+
+
+def synthetic_spec(observation_shape, action_spec, num_envs: int, devices: parallel.Devices,
+                   games: Sequence[str] = ("synthetic",),
+                   reward_scale: Optional[Sequence[float]] = None) -> agent_base.EnvSpec:
+  """What an agent is told about envs it never steps (learner-only runs, e.g. on a machine
+  without Procgen or MuJoCo): num_envs split over the devices, each group's rows spread evenly
+  over `games`."""
+  n = num_envs // devices.count
+  group_ids = np.repeat(np.arange(len(games), dtype=np.int32), n // len(games))
+  scale = np.ones(len(games)) if reward_scale is None else reward_scale
+  return agent_base.EnvSpec(tuple(observation_shape), action_spec, num_envs, n,
+                            np.tile(group_ids, devices.count), tuple(games),
+                            np.asarray(scale, np.float32))
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.common import built, measure, seconds_per_call  # noqa: E402
+from benchmarks.common import built, measure, seconds_per_call, synthetic_spec  # noqa: E402
 from darts_rl import parallel  # noqa: E402
 from darts_rl.agents import make_agent  # noqa: E402
 from darts_rl.networks import make_encoder  # noqa: E402
@@ -52,14 +52,12 @@ def config_for(name, args):
 
 def bench_learner(name, args):
   """Learner only, on a synthetic batch (no env libraries needed: runs on a bare GPU box)."""
-  from darts_rl.agents.base import EnvSpec
   from darts_rl.agents.ppo import Batch
   from darts_rl.envs import DiscreteActions
   c = config_for(name, args)
   T, N = args.num_steps, args.num_envs
   devices = parallel.Devices(args.devices)
-  spec = EnvSpec((64, 64, 3), DiscreteActions(15), N, N // devices.count,
-                 np.zeros(N, np.int32), (args.game,), np.ones(1, np.float32))
+  spec = synthetic_spec((64, 64, 3), DiscreteActions(15), N, devices, (args.game,))
   agent = make_agent(c, make_encoder(c.encoder), spec, devices)
   rng = np.random.default_rng(0)
   batch = agent.place_batch(Batch(

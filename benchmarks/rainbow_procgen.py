@@ -22,7 +22,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.common import agent_config, built, measure, seconds_per_call  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    agent_config, built, measure, seconds_per_call, synthetic_spec)
 from darts_rl import parallel  # noqa: E402
 from darts_rl.agents import base, make_agent  # noqa: E402
 from darts_rl.envs import DiscreteActions, MAX_REWARD  # noqa: E402
@@ -50,16 +51,6 @@ def build_config(kind: str, args):
   r.replay_capacity = max(int(r.replay_capacity * args.replay_fraction),
                           (r.n_step + 2) * c.env.num_envs * 4)
   return c
-
-
-def synthetic_spec(env_config, devices: parallel.Devices) -> base.EnvSpec:
-  """What Rainbow is told about its envs, for --learner_only runs without Procgen."""
-  games = tuple(env_config.games)
-  n = env_config.num_envs // devices.count
-  group_ids = np.repeat(np.arange(len(games), dtype=np.int32), n // len(games))
-  return base.EnvSpec(OBSERVATION_SHAPE, DiscreteActions(15), env_config.num_envs, n,
-                      np.tile(group_ids, devices.count), games,
-                      np.asarray([MAX_REWARD[g] for g in games], np.float32))
 
 
 def learner_and_acting(agent, devices: parallel.Devices, args):
@@ -97,7 +88,10 @@ def bench(kind: str, args):
   c = build_config(kind, args)
   devices = parallel.Devices(args.devices)
   if args.learner_only:
-    agent = make_agent(c, make_encoder(c.encoder), synthetic_spec(c.env, devices), devices)
+    games = tuple(c.env.games)
+    spec = synthetic_spec(OBSERVATION_SHAPE, DiscreteActions(15), c.env.num_envs, devices, games,
+                          [MAX_REWARD[g] for g in games])
+    agent = make_agent(c, make_encoder(c.encoder), spec, devices)
     return (*learner_and_acting(agent, devices, args), math.nan, agent)
   # End to end: real envs, built as the training loop builds them; learning from the start.
   with built(c, devices) as b:

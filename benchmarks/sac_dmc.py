@@ -22,7 +22,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.common import block, seconds_per_call  # noqa: E402
+from benchmarks.common import block, seconds_per_call, synthetic_spec  # noqa: E402
 from darts_rl import parallel  # noqa: E402
 from darts_rl.agents import base, make_agent  # noqa: E402
 from darts_rl.envs.base import BoxActions  # noqa: E402
@@ -72,8 +72,8 @@ def learner_rates(task: str, phase: str, batch: int, updates: int):
   c.sac.replay_capacity = 2 * batch
   devices = parallel.Devices(1)
   obs_shape = (c.env.image_size, c.env.image_size, 3 * c.env.frame_stack)
-  spec = base.EnvSpec(obs_shape, BoxActions((ACTION_DIMS.get(task, 1),), -1.0, 1.0), batch,
-                      batch, np.zeros(batch, np.int32), (task,), np.ones(1, np.float32))
+  spec = synthetic_spec(obs_shape, BoxActions((ACTION_DIMS.get(task, 1),), -1.0, 1.0), batch,
+                        devices, (task,))
   agent = make_agent(c, make_encoder(c.encoder), spec, devices)
   state = base.to_devices(agent.init(jax.random.PRNGKey(0)), devices)
   rng = np.random.default_rng(0)

@@ -2,8 +2,10 @@
 2 processes x 2 devices (issue 15), with the run's env count the same in every layout.
 
   python benchmarks/scaling.py                          # CPU: forced devices; GPUs where present
-  python benchmarks/scaling.py --size=smoke --iters=2   # the plumbing, about two minutes
+  python benchmarks/scaling.py --size=smoke --iters=2   # the plumbing
   python benchmarks/scaling.py --agent=rainbow --encoder=supernet --layouts=1,2
+
+On 2 CPU cores shared with other work the first took 6 minutes, the second 2.
 
 Each layout runs in a fresh worker process (this script with --worker), so layouts share no
 memory or compiled code: `N` = one process showing N devices (forced CPU devices on a CPU
