@@ -150,6 +150,7 @@ def run_cells(args) -> Dict:
           with common.built(config, parallel.Devices(count)) as bench:
             m = common.measure(bench, jax.random.PRNGKey(1), args.iters, args.seconds)
             per_iter = bench.agent.env_steps_per_iteration
+          del bench  # its replay (GBs at full size) before the next cell allocates one
           print(f"[e2e] {label}: {m.env_steps_per_s:.1f} env steps/s ({m.iterations} "
                 f"iterations of {per_iter} env steps in {m.seconds:.1f} s; warm-up "
                 f"{m.warmup_iterations} iterations in {m.warmup_s:.1f} s)"
