@@ -7,7 +7,6 @@ Measures jitted value_and_grad of sum(features**2) w.r.t. params and alphas on u
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -15,6 +14,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks.common import seconds_per_call  # noqa: E402
 from darts_rl.config import encoder_config  # noqa: E402
 from darts_rl.networks import make_encoder  # noqa: E402
 from darts_rl.search.spaces import MicroSpace  # noqa: E402
@@ -30,16 +30,6 @@ def encoders():
       "supernet_base_pc4": (encoder_config(kind="supernet", op_set="base", partial_channels=4), None),
       "fixed": (encoder_config(kind="fixed"), g),
   }
-
-
-def seconds_per_call(fn, args, iters):
-  """Mean wall time of fn(*args) over `iters` calls after one warm-up (compiling) call."""
-  jax.block_until_ready(fn(*args))
-  t = time.perf_counter()
-  for _ in range(iters):
-    out = fn(*args)
-  jax.block_until_ready(out)
-  return (time.perf_counter() - t) / iters
 
 
 def train_step(cfg, genotype, batch):

@@ -4,22 +4,26 @@
   python benchmarks/ppo_procgen.py --cleanrl             # CleanRL ppo_procgen: 64 x 256, 8 mb, 3 epochs
   python benchmarks/ppo_procgen.py --encoders=impala,supernet,supernet_pc4 --iters=2
 
-Each encoder runs one warm-up iteration (compilation) and then `--iters` timed iterations of
-the real loop body (rollout with the acting network + PPO update). Prints env steps/s end to
-end, the learner's samples/s (samples x epochs / update time), and ratios measured in this one
-run. The PyTorch figure (benchmarks/torch_ppo.py, CleanRL's implementation of the same step)
-is added when torch is installed (`pip install -e .[bench]`).
+Each encoder runs the real loop body (darts_rl/train/actors.py's rollout on every device's env
+group + the PPO update, built as the training loop builds them: benchmarks/common.py): two
+untimed warm-up iterations (compilation), then `--iters` timed ones. Prints env steps/s end to
+end, the learner's samples/s (samples x epochs / update time: the iteration less its rollout),
+the rollout's env steps/s, and ratios measured in this one run. The PyTorch figure
+(benchmarks/torch_ppo.py, CleanRL's implementation of the same step) is added when torch is
+installed (`pip install -e .[bench]`).
 """
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks.common import built, measure, seconds_per_call, synthetic_spec  # noqa: E402
+from darts_rl import parallel  # noqa: E402
+from darts_rl.agents import make_agent  # noqa: E402
 from darts_rl.networks import make_encoder  # noqa: E402
 from experiments.ppo_procgen import get_config  # noqa: E402
 
@@ -48,60 +52,41 @@ def config_for(name, args):
 
 def bench_learner(name, args):
   """Learner only, on a synthetic batch (no env libraries needed: runs on a bare GPU box)."""
-  from collections import namedtuple
-  from darts_rl.agents.ppo import PPO, Batch
+  from darts_rl.agents.ppo import Batch
+  from darts_rl.envs import DiscreteActions
   c = config_for(name, args)
   T, N = args.num_steps, args.num_envs
+  devices = parallel.Devices(args.devices)
+  spec = synthetic_spec((64, 64, 3), DiscreteActions(15), N, devices, (args.game,))
+  agent = make_agent(c, make_encoder(c.encoder), spec, devices)
   rng = np.random.default_rng(0)
-  batch = Batch(obs=rng.integers(0, 256, (T, N, 64, 64, 3), dtype=np.uint8),
-                actions=rng.integers(0, 15, (T, N)).astype(np.int32),
-                logp=np.full((T, N), -2.7, np.float32),
-                values=rng.normal(size=(T, N)).astype(np.float32),
-                rewards=rng.normal(size=(T, N)).astype(np.float32),
-                dones=rng.uniform(size=(T, N)) < 0.01,
-                last_value=np.zeros((N,), np.float32))
-  agent = PPO(c, make_encoder(c.encoder), (64, 64, 3), namedtuple("A", "num_actions")(15), N)
-  state = agent.init(jax.random.PRNGKey(0))
-  times = []
-  for i in range(args.iters + 1):  # the first call compiles
-    t = time.perf_counter()
-    state, _ = agent.update_step(state, batch, jax.random.PRNGKey(i))
-    jax.block_until_ready(state.params)
-    times.append(time.perf_counter() - t)
-  return {"learner_samples_per_s": T * N * args.num_epochs / np.mean(times[1:])}
+  batch = agent.place_batch(Batch(
+      obs=rng.integers(0, 256, (T, N, 64, 64, 3), dtype=np.uint8),
+      actions=rng.integers(0, 15, (T, N)).astype(np.int32),
+      logp=np.full((T, N), -2.7, np.float32), values=rng.normal(size=(T, N)).astype(np.float32),
+      rewards=rng.normal(size=(T, N)).astype(np.float32), dones=rng.uniform(size=(T, N)) < 0.01,
+      next_obs=rng.integers(0, 256, (N, 64, 64, 3), dtype=np.uint8)))
+  box = {"learner": devices.replicate(agent.init(jax.random.PRNGKey(0)).learner), "i": 0}
+
+  def update():  # the update donates the learner: thread it through
+    box["i"] += 1
+    box["learner"], _ = agent.update(box["learner"], batch, jax.random.PRNGKey(box["i"]))
+    return box["learner"]
+
+  seconds = seconds_per_call(update, (), args.iters)
+  return {"learner_samples_per_s": T * N * args.num_epochs / seconds}
 
 
 def bench_jax(name, args):
-  from darts_rl.agents import make_agent
-  from darts_rl.envs import make_env
-  from darts_rl.rollout import EnvRunner
+  """The real loop body on Procgen: Actors + agent.iteration; the rollout timed apart."""
   c = config_for(name, args)
-  env = make_env(c.env, 0, "train")
-  agent = make_agent(c, make_encoder(c.encoder), env)
-  state = agent.init(jax.random.PRNGKey(0))
-  runner = EnvRunner(env)
-  update_s = []
-  orig = agent.update_step
-
-  def timed_update(*a):
-    t = time.perf_counter()
-    out = orig(*a)
-    update_s.append(time.perf_counter() - t)
-    return out
-
-  agent.update_step = timed_update
-  key = jax.random.PRNGKey(1)
-  times = []
-  for i in range(args.iters + 1):  # the first iteration compiles
-    t = time.perf_counter()
-    state, _ = agent.iteration(state, runner, jax.random.fold_in(key, i))
-    jax.block_until_ready(state.params)
-    times.append(time.perf_counter() - t)
-  env.close()
+  with built(c, parallel.Devices(args.devices)) as bench:
+    m = measure(bench, jax.random.PRNGKey(1), args.iters, split=True)
   steps = args.num_envs * args.num_steps
-  total, upd = np.mean(times[1:]), np.mean(update_s[1:])
-  return {"env_steps_per_s": steps / total, "learner_samples_per_s": steps * args.num_epochs / upd,
-          "rollout_env_steps_per_s": steps / (total - upd)}
+  learner_s = m.seconds - m.rollout_s
+  return {"env_steps_per_s": m.env_steps_per_s,
+          "learner_samples_per_s": steps * args.num_epochs * m.iterations / learner_s,
+          "rollout_env_steps_per_s": steps * m.iterations / m.rollout_s}
 
 
 def bench_torch(args):
@@ -113,18 +98,19 @@ def bench_torch(args):
   env = make_env(c.env, 0, "train")
   agent = TorchPPO(env.action_spec.num_actions, args.num_envs, args.num_steps,
                    args.num_minibatches, args.num_epochs)
-  obs = env.reset()
-  times, upd = [], []
-  for _ in range(args.iters + 1):
-    t = time.perf_counter()
-    obs, _, u = iteration(agent, env, obs)
-    times.append(time.perf_counter() - t)
-    upd.append(u)
+  box = {"obs": env.reset(), "split": []}
+
+  def one():
+    box["obs"], rollout_s, update_s = iteration(agent, env, box["obs"])
+    box["split"].append((rollout_s, update_s))
+
+  seconds = seconds_per_call(one, (), args.iters)
   env.close()
+  rollout_s, update_s = np.mean(box["split"][1:], axis=0)  # the first is the warm-up
   steps = args.num_envs * args.num_steps
-  return {"env_steps_per_s": steps / np.mean(times[1:]),
-          "learner_samples_per_s": steps * args.num_epochs / np.mean(upd[1:]),
-          "rollout_env_steps_per_s": steps / (np.mean(times[1:]) - np.mean(upd[1:]))}
+  return {"env_steps_per_s": steps / seconds,
+          "learner_samples_per_s": steps * args.num_epochs / update_s,
+          "rollout_env_steps_per_s": steps / rollout_s}
 
 
 def main():
@@ -136,6 +122,8 @@ def main():
   ap.add_argument("--num_minibatches", type=int, default=4)
   ap.add_argument("--num_epochs", type=int, default=2)
   ap.add_argument("--iters", type=int, default=1)
+  ap.add_argument("--devices", type=int, default=1,
+                  help="JAX devices the envs and the learner are split over (0: all local)")
   ap.add_argument("--grad_chunks", default="1",
                   help="comma-separated ppo.grad_chunks values; each JAX encoder runs with each")
   ap.add_argument("--cleanrl", action="store_true", help="64 envs x 256 steps, 8 minibatches, 3 epochs")

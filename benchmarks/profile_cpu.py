@@ -38,7 +38,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax import lax  # noqa: E402
 
-from benchmarks.encoders import encoders, seconds_per_call, train_step  # noqa: E402
+from benchmarks.common import seconds_per_call  # noqa: E402
+from benchmarks.encoders import encoders, train_step  # noqa: E402
 from darts_rl.pooling import max_pool  # noqa: E402
 
 # (spatial size, channels) of the IMPALA-CNN's 3x3 stride-2 max pools.

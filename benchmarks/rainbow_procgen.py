@@ -5,31 +5,34 @@
   python benchmarks/rainbow_procgen.py --channels=16,32,32 --batch_size=128 --num_envs=32
 
 learner: prioritized sample + C51 update (+ alphas for the supernet) + priority write-back, on
-a replay filled with random frames. acting: the epsilon-greedy forward pass on num_envs
-observations. end-to-end (skipped by --learner_only, which needs no Procgen): `agent.iteration`
-on real Procgen envs (acting, env steps, replay insertion, updates). Both encoders are measured
-in the same run, and the ratio supernet / IMPALA is printed.
+a replay filled with random frames. acting: the epsilon-greedy forward pass on one device's env
+group. end-to-end (skipped by --learner_only, which needs no Procgen): `agent.iteration` on real
+Procgen envs (acting, env steps, replay insertion, updates), built as the training loop builds
+it (benchmarks/common.py), timed after the learner has run twice (compilation). Both encoders
+are measured in the same run, and the ratio supernet / IMPALA is printed.
 """
 import argparse
+import math
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from darts_rl.agents.rainbow import Rainbow  # noqa: E402
-from darts_rl.envs import DiscreteActions, MAX_REWARD, make_env  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    agent_config, built, measure, seconds_per_call, synthetic_spec)
+from darts_rl import parallel  # noqa: E402
+from darts_rl.agents import base, make_agent  # noqa: E402
+from darts_rl.envs import DiscreteActions, MAX_REWARD  # noqa: E402
 from darts_rl.envs.procgen import OBSERVATION_SHAPE  # noqa: E402
 from darts_rl.networks import make_encoder  # noqa: E402
-from darts_rl.rollout import EnvRunner  # noqa: E402
-from experiments.rainbow_procgen import get_config  # noqa: E402
 
 
 def build_config(kind: str, args):
-  c = get_config(f"{'search' if kind == 'supernet' else 'baseline'},{args.size}")
+  c = agent_config("rainbow", "baseline" if kind == "impala" else "supernet", args.size)
   if args.channels:
     c.encoder.channels = tuple(int(x) for x in args.channels.split(","))
   for name in ("cells_per_stage", "num_nodes", "partial_channels"):
@@ -44,76 +47,57 @@ def build_config(kind: str, args):
   c.env.games = tuple(args.games.split(","))
   # The replay at its configured size by default: writing into it is part of an iteration's
   # cost (a flashbax scatter over the whole buffer cost 800 ms per add at the demo size, before
-  # darts_rl/agents/replay.py). Learn from the start.
+  # darts_rl/agents/replay.py).
   r.replay_capacity = max(int(r.replay_capacity * args.replay_fraction),
                           (r.n_step + 2) * c.env.num_envs * 4)
-  r.learning_starts = 0
   return c
 
 
-def timed(fn, n: int, warmup: int) -> float:
-  """Calls per second of fn() after `warmup` untimed calls (fn blocks until done)."""
-  for _ in range(warmup):
-    fn()
-  t = time.perf_counter()
-  for _ in range(n):
-    fn()
-  return n / (time.perf_counter() - t)
+def learner_and_acting(agent, devices: parallel.Devices, args):
+  """(learner updates/s, acting observations/s) on a replay of random frames."""
+  rng = np.random.default_rng(0)
+  L, n, T = devices.local_count, agent.spec.envs_per_group, agent.config.rainbow.n_step + 8
+  shape = agent.spec.observation_shape
+  state = base.to_devices(agent.init(jax.random.PRNGKey(0)), devices)
+  state = agent.add(state, devices.put(rng.integers(0, 256, (L, T, n) + shape, dtype=np.uint8)),
+                    devices.put(rng.integers(0, agent.num_actions, (L, T, n)).astype(np.int32)),
+                    rng.uniform(0, 1, (L, T, n)).astype(np.float32),
+                    rng.uniform(size=(L, T, n)) < .01)
+  box = {"learner": state.learner, "buffer": state.replay.buffer, "i": 0}
 
+  def update():
+    # The agent's compiled learner step (sample, C51 update, priority write-back) has no
+    # public name: it is what `iteration` calls updates_per_iteration times.
+    box["i"] += 1
+    key = devices.broadcast(jax.random.PRNGKey(box["i"]))
+    box["learner"], box["buffer"], _ = agent._learn(box["learner"], box["buffer"], key)
+    return box["buffer"]
 
-class EnvSpec:
-  """What Rainbow reads from an env, for --learner_only runs without Procgen."""
-
-  def __init__(self, env_config):
-    games = tuple(env_config.games)
-    self.num_envs = env_config.num_envs
-    self.observation_shape = OBSERVATION_SHAPE
-    self.action_spec = DiscreteActions(15)
-    self.game_ids = np.repeat(np.arange(len(games), dtype=np.int32), self.num_envs // len(games))
-    self.game_names = games
-    self.reward_scale = np.asarray([MAX_REWARD[g] for g in games], np.float32)
-
-  def close(self):
-    pass
+  ups = 1.0 / seconds_per_call(update, (), args.updates, warmup=2)
+  # Acting: the epsilon-greedy forward pass of one device's env group.
+  learner = jax.tree.map(lambda x: x[0], box["learner"])
+  obs = jnp.asarray(rng.integers(0, 256, (n,) + shape, dtype=np.uint8))
+  keys = jax.random.split(jax.random.PRNGKey(2), n)
+  act = jax.jit(agent.act)
+  aps = n / seconds_per_call(act, (learner, obs, keys, jnp.full((n,), 0.01)), args.updates,
+                             warmup=2)
+  return ups, aps
 
 
 def bench(kind: str, args):
   c = build_config(kind, args)
-  env = EnvSpec(c.env) if args.learner_only else make_env(c.env, 0, "train")
-  try:
-    agent = Rainbow(c, make_encoder(c.encoder), env)
-    state = agent.init(jax.random.PRNGKey(0))
-    # Learner: a replay of random frames, full enough to sample.
-    rng = np.random.default_rng(0)
-    N, T = env.num_envs, agent.config.rainbow.n_step + 8
-    agent.add_records(rng.integers(0, 256, (N, T) + agent.obs_shape, dtype=np.uint8),
-                      rng.integers(0, agent.num_actions, (N, T)).astype(np.int32),
-                      rng.uniform(0, 1, (N, T)).astype(np.float32), rng.uniform(size=(N, T)) < .01)
-    box = {"state": state, "key": jax.random.PRNGKey(1)}
-
-    def learner_update():
-      box["key"], ks, ku = jax.random.split(box["key"], 3)
-      batch, indices = agent.sample(ks)
-      box["state"], m = agent.update_step(box["state"], batch, ku)
-      agent.set_priorities(indices, m.pop("priorities"))
-      jax.block_until_ready(agent.buffer_state)
-
-    ups = timed(learner_update, args.updates, warmup=2)
-    obs = rng.integers(0, 256, (N,) + agent.obs_shape, dtype=np.uint8)
-    acts = timed(lambda: agent.act(box["state"], obs, box["key"]), args.updates, warmup=2)
-    if args.learner_only:
-      return ups, acts * N, float("nan"), agent
-    # End to end: real envs; learning is on (the replay already holds enough steps).
-    runner = EnvRunner(env)
-
-    def iteration():
-      box["key"], k = jax.random.split(box["key"])
-      box["state"], _ = agent.iteration(box["state"], runner, k)
-
-    sps = timed(iteration, args.iterations, warmup=2) * agent.env_steps_per_iteration
-    return ups, acts * N, sps, agent
-  finally:
-    env.close()
+  devices = parallel.Devices(args.devices)
+  if args.learner_only:
+    games = tuple(c.env.games)
+    spec = synthetic_spec(OBSERVATION_SHAPE, DiscreteActions(15), c.env.num_envs, devices, games,
+                          [MAX_REWARD[g] for g in games])
+    agent = make_agent(c, make_encoder(c.encoder), spec, devices)
+    return (*learner_and_acting(agent, devices, args), math.nan, agent)
+  # End to end: real envs, built as the training loop builds them; learning from the start.
+  with built(c, devices) as b:
+    ups, aps = learner_and_acting(b.agent, devices, args)
+    m = measure(b, jax.random.PRNGKey(1), args.iterations)
+  return ups, aps, m.env_steps_per_s, b.agent
 
 
 def main():
@@ -136,6 +120,8 @@ def main():
   p.add_argument("--only", default="impala,supernet", help="encoders to measure")
   p.add_argument("--updates", type=int, default=20, help="timed learner updates")
   p.add_argument("--iterations", type=int, default=20, help="timed agent iterations")
+  p.add_argument("--devices", type=int, default=1,
+                 help="JAX devices the envs and the learner are split over (0: all local)")
   p.add_argument("--learner_only", action="store_true",
                  help="skip the Procgen end-to-end part (learner and acting only)")
   args = p.parse_args()
@@ -148,7 +134,7 @@ def main():
     res[kind] = (ups, aps, sps)
     print(f"{kind:9s} channels={tuple(c.encoder.channels)} cells={c.encoder.cells_per_stage} "
           f"nodes={c.encoder.num_nodes} P={c.encoder.partial_channels} "
-          f"batch={c.rainbow.batch_size} envs={agent.num_envs} "
+          f"batch={c.rainbow.batch_size} envs={agent.spec.num_envs} "
           f"env_steps/iter={agent.env_steps_per_iteration} "
           f"updates/iter={c.rainbow.updates_per_iteration}: "
           f"{ups:8.2f} learner updates/s  {aps:9.1f} acting obs/s  {sps:8.1f} env steps/s",

@@ -15,15 +15,19 @@ import argparse
 import os
 import sys
 import time
-import types
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from darts_rl.agents import sac  # noqa: E402
+from benchmarks.common import block, seconds_per_call, synthetic_spec  # noqa: E402
+from darts_rl import parallel  # noqa: E402
+from darts_rl.agents import base, make_agent  # noqa: E402
+from darts_rl.envs.base import BoxActions  # noqa: E402
 from darts_rl.networks import make_encoder  # noqa: E402
+from darts_rl.train.actors import Rollout  # noqa: E402
 from experiments.sac_dmc import get_config  # noqa: E402
 
 ACTION_DIMS = {"cartpole-swingup": 1, "reacher-easy": 2, "ball_in_cup-catch": 2,
@@ -31,10 +35,8 @@ ACTION_DIMS = {"cartpole-swingup": 1, "reacher-easy": 2, "ball_in_cup-catch": 2,
 
 
 def _rate(fn, n):
-  t = time.perf_counter()
-  for _ in range(n):
-    fn()
-  return n / (time.perf_counter() - t)
+  """Calls per second of fn() (host work: the first call is as fast as the others)."""
+  return 1.0 / seconds_per_call(fn, (), n, warmup=0)
 
 
 def env_rates(task: str, n: int):
@@ -66,34 +68,41 @@ def env_rates(task: str, n: int):
 def learner_rates(task: str, phase: str, batch: int, updates: int):
   c = get_config(phase)
   c.sac.batch_size = batch
-  c.sac.replay_capacity = 2 * batch   # the replay content does not change the cost of a step
+  # The replay content does not change the cost of a step: two adds of `batch` envs fill it.
+  c.sac.replay_capacity = 2 * batch
+  devices = parallel.Devices(1)
   obs_shape = (c.env.image_size, c.env.image_size, 3 * c.env.frame_stack)
-  spec = types.SimpleNamespace(shape=(ACTION_DIMS.get(task, 1),), low=-1.0, high=1.0)
-  agent = sac.SAC(c, make_encoder(c.encoder), obs_shape, spec, num_envs=1)
-  state = agent.init(jax.random.PRNGKey(0))
+  spec = synthetic_spec(obs_shape, BoxActions((ACTION_DIMS.get(task, 1),), -1.0, 1.0), batch,
+                        devices, (task,))
+  agent = make_agent(c, make_encoder(c.encoder), spec, devices)
+  state = base.to_devices(agent.init(jax.random.PRNGKey(0)), devices)
   rng = np.random.default_rng(0)
-  n = c.sac.replay_capacity
-  agent.replay.add(sac.Transition(
-      rng.integers(0, 256, (n,) + obs_shape, dtype=np.uint8),
-      rng.uniform(-1, 1, (n,) + spec.shape).astype(np.float32),
-      rng.normal(size=n).astype(np.float32), np.ones(n, np.float32),
-      rng.integers(0, 256, (n,) + obs_shape[:2] + (3,), dtype=np.uint8)))
-  key = jax.random.PRNGKey(1)
-  box = {"state": state, "key": key}
+  frames = lambda: rng.integers(0, 256, (1, 1, batch) + obs_shape, dtype=np.uint8)
+  actions = lambda: rng.uniform(-1, 1, (1, 1, batch) + spec.action_spec.shape).astype(np.float32)
+  ends = np.zeros((1, 1, batch), bool)
+  for _ in range(2):  # one-step rollouts of `batch` envs, as Actors.rollout returns them
+    state = agent.add(state, Rollout(devices.put(frames()), devices.put(actions()), {}, None,
+                                     rng.normal(size=(1, 1, batch)).astype(np.float32), ends,
+                                     ends, frames()))
+  box = {"learner": state.learner, "i": 0}
 
   def update():
-    box["key"], k1, k2 = jax.random.split(box["key"], 3)
-    b = {"main": agent.replay.sample(k1), "arch": None}
-    box["state"], _ = agent.update_step(box["state"], b, k2)  # metrics -> floats: synchronous
+    # The agent's compiled learner step (sample, critic + alphas, actor, temperature, target
+    # update) has no public name: it is what `iteration` calls updates_per_iteration times.
+    box["i"] += 1
+    box["learner"], _ = agent._learn(box["learner"], state.replay.buffer,
+                                     devices.broadcast(jax.random.PRNGKey(box["i"])))
+    return box["learner"]
 
   t = time.perf_counter()
-  update()
+  block(update())
   compile_s = time.perf_counter() - t
-  obs1 = rng.integers(0, 256, (1,) + obs_shape, dtype=np.uint8)
-  act = lambda: agent.act(box["state"], obs1, key)
-  act()
-  return {"updates_per_s": _rate(update, updates), "act_per_s": _rate(act, 20),
-          "compile_s": compile_s}
+  learner = jax.tree.map(lambda x: x[0], box["learner"])
+  act = jax.jit(agent.act)
+  act_args = (learner, jnp.asarray(frames()[0, 0, :1]),
+              jax.random.split(jax.random.PRNGKey(1), 1), jnp.asarray(False))
+  return {"updates_per_s": 1.0 / seconds_per_call(update, (), updates, warmup=0),
+          "act_per_s": 1.0 / seconds_per_call(act, act_args, 20), "compile_s": compile_s}
 
 
 def main():
