@@ -30,6 +30,7 @@ from darts_rl.agents import base as agent_base  # noqa: E402
 from darts_rl.agents import make_agent  # noqa: E402
 from darts_rl.formatting import format_duration  # noqa: E402
 from darts_rl.networks import make_encoder  # noqa: E402
+from darts_rl.train import stepping  # noqa: E402
 from darts_rl.train.actors import Actors  # noqa: E402
 
 AGENTS = ("ppo", "rainbow", "sac")
@@ -93,8 +94,9 @@ def encoder_name(agent: str, encoder: str) -> str:
 class Bench:
   """An agent, this process's env groups and the agent state, as the training loop has them."""
 
-  def __init__(self, agent, actors: Actors, state: agent_base.AgentState):
+  def __init__(self, agent, actors: Actors, state: agent_base.AgentState, config, devices):
     self.agent, self.actors, self.state = agent, actors, state
+    self.config, self.devices = config, devices
 
 
 def synthetic_spec(observation_shape, action_spec, num_envs: int, devices: parallel.Devices,
@@ -116,13 +118,13 @@ def built(config, devices: parallel.Devices, make: Optional[Callable] = None):
   """Yields a Bench built as darts_rl/train/loop.py builds a run (encoder, actors of the
   'train' split, make_agent, fresh state replicated on the devices); closes the envs after.
   make: an env factory for Actors (tests), else the real envs."""
-  encoder = make_encoder(config.encoder)
+  encoder = make_encoder(config.encoder, arch=config.arch)
   kwargs = {} if make is None else {"make": make}
   actors = Actors(config.env, config.seed, "train", devices, **kwargs)
   try:
     agent = make_agent(config, encoder, actors.spec, devices)
     state = agent_base.to_devices(agent.init(jax.random.PRNGKey(config.seed)), devices)
-    yield Bench(agent, actors, state)
+    yield Bench(agent, actors, state, config, devices)
   finally:
     actors.close()
 
@@ -200,11 +202,14 @@ def measure(bench: Bench, key, min_iters: int = 1, min_seconds: float = 0.0,
   agent = bench.agent
   clock = _RolloutClock(bench.actors) if split else None
   count = 0
+  # The loop's own iteration (darts_rl/train/stepping.py): actors and learner one after the
+  # other, or at the same time with loop.overlap=on.
+  acting = stepping.make(agent, bench.actors, bench.devices,
+                         bench.config.loop.get("overlap", "off"))
 
   def step():
-    nonlocal count
-    bench.state, metrics = agent.iteration(bench.state, bench.actors,
-                                           jax.random.fold_in(key, count))
+    nonlocal count, key
+    key, bench.state, metrics = acting.iteration(key, bench.state)
     count += 1
     if split:
       block((bench.state, metrics))
@@ -228,6 +233,7 @@ def measure(bench: Bench, key, min_iters: int = 1, min_seconds: float = 0.0,
     block((bench.state, metrics))
     seconds = time.perf_counter() - t1
   finally:
+    acting.close()
     if clock:
       clock.close()
   n = count - warm_iters

@@ -6,7 +6,7 @@ and the projected wall time of the paper's budgets.
   python benchmarks/e2e.py --size=demo --cpu_devices=2  # CPU: demo sizes, 1 and 2 devices
   python benchmarks/e2e.py --size=smoke --cpu_devices=2 --encoders=baseline   # the plumbing
 
-Cells: 3 agents x 3 encoders x the device counts (x 2 once loop.overlap exists). On 2 CPU cores
+Cells: 3 agents x 3 encoders x the device counts x overlap on / off. On 2 CPU cores
 shared with other work, the demo run (18 cells) took 25 minutes, the smoke run of all 18 cells
 11 (compilation, mostly), the last command 1. The full run is sized for < 10 minutes on one
 GPU (not yet run there); --agents=... splits it.
@@ -26,8 +26,9 @@ env step). `full` is the paper's settings (PPO 64 envs x 1024 steps; Rainbow 64 
 five 64-channel stages; SAC batch 256 on 84x84x9); `demo` the CPU demo runs' small networks
 and batches; `smoke` seconds per iteration, for checking the plumbing.
 
-Overlap: the config key `loop.overlap` (bool). Where the config has no such key, one cell is
-measured and the overlap columns read n/a.
+Overlap: the config key `loop.overlap` (on / off), through darts_rl/train/stepping.py as the
+loop runs it. Where the config has no such key, one cell is measured and the overlap columns
+read n/a.
 
 Projections: budget / measured env steps/s (PPO and Rainbow 25M env steps per game, SAC the
 task's budget; compilation, evaluation and checkpoints excluded), at the measured size.
@@ -47,7 +48,7 @@ import jax  # noqa: E402
 from benchmarks import common  # noqa: E402
 from darts_rl import parallel  # noqa: E402
 
-# SAC budgets in env steps per task (REFERENCE.md §3; cartpole-swingup is experiments/sac_dmc.py's
+# SAC budgets in env steps per task (docs/paper.md; cartpole-swingup is experiments/sac_dmc.py's
 # full budget). Other tasks are projected at the measured task's rate (one render per env step
 # whatever the action repeat; the physics per env step differs).
 SAC_BUDGETS = {"cartpole-swingup": 200_000, "reacher-easy": 300_000,
@@ -142,7 +143,7 @@ def run_cells(args) -> Dict:
       config = cell_config(agent, encoder, args, max(counts))
       for overlap in overlaps(config):
         if overlap is not None:
-          config.loop.overlap = overlap
+          config.loop.overlap = "on" if overlap else "off"
         for count in counts:
           label = (f"{agent} {common.encoder_name(agent, encoder)} devices={count} overlap="
                    f"{_on_off(overlap)}")

@@ -1,5 +1,5 @@
 """Scaling out: end-to-end env steps/s of one agent on 1, 2 and 4 devices in one process and on
-2 processes x 2 devices (issue 15), with the run's env count the same in every layout.
+2 processes x 2 devices, with the run's env count the same in every layout.
 
   python benchmarks/scaling.py                          # CPU: forced devices; GPUs where present
   python benchmarks/scaling.py --size=smoke --iters=2   # the plumbing

@@ -109,6 +109,10 @@ def arch_config(weight_optimizer) -> ml_collections.ConfigDict:
   # Optimizer of the architecture weights. The paper uses the weight optimizer (same Adam, lr,
   # eps and clipping): this copy says so explicitly; override --config.arch.optimizer.lr=...
   c.optimizer = weight_optimizer.copy_and_resolve_references()
+  # Joint mode: clip weight and alpha gradients together by the weight optimizer's global norm
+  # (as released: one optimizer over every trainable variable); False: each pytree by its own
+  # optimizer's max_grad_norm.
+  c.clip_together = True
   # Edges kept per node when discretizing (node 0 has one candidate and keeps 1).
   c.discretize_k = 2
   # Collapse monitor (RobustDARTS): dominant Hessian eigenvalue of the loss w.r.t. the alphas

@@ -30,7 +30,8 @@ class FakeAgent:
 
 
 def test_measure_warms_up_until_the_learner_ran_twice_then_times():
-  bench = common.Bench(FakeAgent(), FakeActors(), 0)
+  from experiments.ppo_procgen import get_config
+  bench = common.Bench(FakeAgent(), FakeActors(), 0, get_config("search,smoke"), None)
   m = common.measure(bench, jax.random.PRNGKey(0), min_iters=4, split=True)
   # Iterations 1-2 fill the replay, 3 learns (compiles), 4 is the extra warm-up one.
   assert m.warmup_iterations == 4 and m.iterations == 4 and bench.state == 8

@@ -197,6 +197,8 @@ def documented_commands():
       m = re.search(r"python (launch/\w+\.py)([^`]*)", line)
       if m:
         tokens = shlex.split(m.group(2).replace("[", " ").replace("]", " "))
+        if tokens and tokens[-1] == "&":   # the shell's "run in the background"
+          tokens.pop()
         out.append((f"{where}: {m.group(0).strip()}", m.group(1),
                     [t for t in tokens if not t.endswith("...")]))
   return out

@@ -274,3 +274,33 @@ PMAP_SCRIPT = textwrap.dedent("""
 @pytest.mark.parametrize("mode", ["alternating", "second_order"])
 def test_pmapped_update_with_options_equals_single_device(mode):
   assert_script_ok(PMAP_SCRIPT.format(mode=mode), devices=2)
+
+
+def test_joint_mode_clips_weights_and_alphas_by_one_global_norm():
+  # As released: one Adam over every trainable variable, clipped by one global norm. Adam's eps
+  # of 1 makes its step depend on the gradient's scale, so the clip shows in the result.
+  weight = adam_config(LR, eps=1.0, max_grad_norm=0.5)
+  big = lambda p, a, b: _bilinear({"w": 100 * p["w"]}, {"x": 100 * a["x"]}, b)
+  ref = optax.chain(optax.clip_by_global_norm(0.5), optax.adam(LR, eps=1.0))
+  both = (PARAMS, ALPHAS)
+  g = jax.grad(lambda t: big(t[0], t[1], A)[0])(both)
+  u, _ = ref.update(g, ref.init(both), both)
+  want_params, want_alphas = optax.apply_updates(both, u)
+  arch = arch_config(weight)
+  opt = DualOptimizer.from_config(weight, arch)
+  assert opt.joint_clip == 0.5
+  s, sa = opt.init(PARAMS, ALPHAS)
+  params, alphas, _, _, aux = opt.update(big, PARAMS, ALPHAS, s, sa, A, None, None)
+  np.testing.assert_allclose(params["w"], want_params["w"], rtol=1e-6)
+  np.testing.assert_allclose(alphas["x"], want_alphas["x"], rtol=1e-6)
+  assert aux["grad_norm"] > 0.5                 # the logged norm is before clipping
+  # The earlier form: each pytree clipped by its own optimizer's norm (here 0.5 each).
+  arch.clip_together = False
+  sep = DualOptimizer.from_config(weight, arch)
+  assert sep.joint_clip == 0.0
+  s, sa = sep.init(PARAMS, ALPHAS)
+  params2, alphas2, *_ = sep.update(big, PARAMS, ALPHAS, s, sa, A, None, None)
+  own = lambda tree, grad: optax.apply_updates(tree, ref.update(grad, ref.init(tree), tree)[0])
+  np.testing.assert_allclose(params2["w"], own(PARAMS, g[0])["w"], rtol=1e-6)
+  np.testing.assert_allclose(alphas2["x"], own(ALPHAS, g[1])["x"], rtol=1e-6)
+  assert not np.allclose(params2["w"], params["w"])

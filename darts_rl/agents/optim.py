@@ -73,15 +73,34 @@ class DualOptimizer:
   """
 
   def __init__(self, weight_tx: optax.GradientTransformation, arch_config,
-               total_arch_updates: Optional[int] = None):
+               total_arch_updates: Optional[int] = None, joint_clip: float = 0.0):
     check_arch_update(arch_config.mode)
     self.mode = arch_config.mode
     self.weight_tx = weight_tx
-    self.arch_tx = make_optimizer(arch_config.optimizer)
+    # joint_clip > 0: weights and alphas clipped together by this global norm (their own
+    # optimizers then do not clip); see from_config.
+    self.joint_clip = joint_clip
+    self.arch_tx = (optax.adam(arch_config.optimizer.lr, eps=arch_config.optimizer.eps)
+                    if joint_clip else make_optimizer(arch_config.optimizer))
     self.options = robustness.SearchOptions.from_config(arch_config)
     # DARTS's xi is the weight learning rate; arch.optimizer is a copy of the weight optimizer.
     self.unrolled_lr = arch_config.get("unrolled_lr", 0.0) or arch_config.optimizer.lr
     self.total_arch_updates = total_arch_updates
+
+  @classmethod
+  def from_config(cls, weight_config, arch_config, total_arch_updates: Optional[int] = None):
+    """The agents' constructor: weight_config (lr, eps, max_grad_norm) and config.arch.
+
+    In joint mode with `arch.clip_together` (the default, as released: one optimizer over all
+    trainable variables, alphas included, clipped by one global norm), the weight and alpha
+    gradients are clipped together by the weight optimizer's max_grad_norm; otherwise each
+    optimizer clips its own pytree (arch.optimizer.max_grad_norm for the alphas)."""
+    together = (arch_config.mode == "joint" and arch_config.get("clip_together", True)
+                and (weight_config.max_grad_norm or 0) > 0)
+    if not together:
+      return cls(make_optimizer(weight_config), arch_config, total_arch_updates)
+    return cls(optax.adam(weight_config.lr, eps=weight_config.eps), arch_config,
+               total_arch_updates, joint_clip=float(weight_config.max_grad_norm))
 
   @staticmethod
   def trainable(alphas):
@@ -141,6 +160,14 @@ class DualOptimizer:
     arch_opt_state = self.monitor(loss_fn, params, alphas, arch_opt_state,
                                   batch if arch_batch is None else arch_batch, axis_name, k_probe)
     loss, aux, g, ga = self._grads(loss_fn, params, alphas, batch, k_smooth)
+    if self.joint_clip and searching:
+      new_params, alphas, opt_state, arch_opt_state, g, ga = self.apply_pair(
+          params, alphas, opt_state, arch_opt_state, g, ga, axis_name)
+      return new_params, alphas, opt_state, arch_opt_state, dict(
+          aux, loss=loss, grad_norm=optax.tree.norm(g), arch_grad_norm=optax.tree.norm(ga))
+    if self.joint_clip:   # a fixed encoder: the weights alone, clipped by the same norm
+      g = optax.clip_by_global_norm(self.joint_clip).update(parallel.pmean(g, axis_name),
+                                                            None)[0]
     new_params, opt_state, g = _apply(self.weight_tx, params, opt_state, g, axis_name)
     if not searching:
       ga = trainable
@@ -170,8 +197,21 @@ class DualOptimizer:
         trainable)
 
   def apply_weights(self, params, opt_state, g, axis_name: Optional[str]):
-    """-> (params, opt_state, device-averaged g)."""
+    """-> (params, opt_state, device-averaged g). (With joint clipping use apply_pair.)"""
     return _apply(self.weight_tx, params, opt_state, g, axis_name)
+
+  def apply_pair(self, params, alphas, opt_state, arch_opt_state, g, ga,
+                 axis_name: Optional[str]):
+    """Joint mode: one step of both pytrees from (g, ga), clipped together by `joint_clip`
+    when set -> (params, alphas, opt_state, arch_opt_state, device-averaged g, ga), the
+    gradients as averaged, before clipping (the logged norms)."""
+    g, ga = parallel.pmean((g, ga), axis_name)
+    cg, cga = g, ga
+    if self.joint_clip:
+      (cg, cga), _ = optax.clip_by_global_norm(self.joint_clip).update((g, ga), None)
+    params, opt_state, _ = _apply(self.weight_tx, params, opt_state, cg, None)
+    alphas, arch_opt_state, _ = self.apply_arch(alphas, arch_opt_state, cga, None)
+    return params, alphas, opt_state, arch_opt_state, g, ga
 
   def apply_arch(self, alphas, arch_opt_state, ga, axis_name: Optional[str]):
     """One alpha step from the alpha gradient ga (Beta-Decay's gradient added) and the

@@ -154,8 +154,8 @@ class PPO(AgentBase):
     self.init_alphas = encoder_spec.alphas
     self.net = PPONetwork(encoder_spec.module, spec.action_spec.num_actions)
     self.env_steps_per_iteration = c.num_steps * spec.num_envs
-    self.opt = optim.DualOptimizer(
-        optim.make_optimizer(c.optimizer), config.arch,
+    self.opt = optim.DualOptimizer.from_config(
+        c.optimizer, config.arch,
         arch_updates(config, self.env_steps_per_iteration, c.num_epochs * c.num_minibatches))
     d = devices
     self._prepare = d.compile(self._prepare_fn)
@@ -163,7 +163,8 @@ class PPO(AgentBase):
     self._steps = {m: d.broadcast(np.int32(m)) for m in range(c.num_minibatches)}
     if self.grad_chunks > 1:
       parts = ("weights", "alphas") if config.arch.mode == "alternating" else ("weights",)
-      self._zeros = d.compile(lambda tree: jax.tree.map(jnp.zeros_like, tree))
+      # One compiled zeros per part: the weight pass and the alpha pass sum different trees.
+      self._zeros = {p: d.compile(lambda tree: jax.tree.map(jnp.zeros_like, tree)) for p in parts}
       self._chunk = {p: d.compile(functools.partial(self._chunk_fn, p), donate=(4,))
                      for p in parts}
       self._apply = {p: d.compile(functools.partial(self._apply_fn, p), donate=(0, 1))
@@ -327,7 +328,7 @@ class PPO(AgentBase):
     if self._monitor is not None:
       learner = self._monitor(learner, data, epoch_key, self._steps[m])
     for part in self._chunk:
-      grads = self._zeros(self._grad_tree(learner, part))
+      grads = self._zeros[part](self._grad_tree(learner, part))
       for k in self._chunk_ids:
         grads, aux = self._chunk[part](learner, data, epoch_key, self._steps[m], grads, k)
         auxes.append(aux)
@@ -370,8 +371,14 @@ class PPO(AgentBase):
     """(learner, summed gradients) -> (learner after the optimizer step(s), grad norms)."""
     params, alphas, opt_state, arch_opt_state = learner
     norms = {}
+    if part == "weights" and self.opt.mode == "joint":
+      g, ga = grads
+      params, alphas, opt_state, arch_opt_state, g, ga = self.opt.apply_pair(
+          params, alphas, opt_state, arch_opt_state, g, ga, parallel.AXIS)
+      return (PPOLearner(params, alphas, opt_state, arch_opt_state),
+              {"grad_norm": optax.tree.norm(g), "arch_grad_norm": optax.tree.norm(ga)})
     if part == "weights":
-      g, ga = grads if self.opt.mode == "joint" else (grads, None)
+      g, ga = grads, None
       params, opt_state, g = self.opt.apply_weights(params, opt_state, g, parallel.AXIS)
       norms["grad_norm"] = optax.tree.norm(g)
     else:

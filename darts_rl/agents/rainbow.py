@@ -269,8 +269,8 @@ class Rainbow(AgentBase):
                        f"rollout_steps = {c.rollout_steps}")
     # Learning needs a full window in every row (flashbax masks windows at the write head).
     self.learning_starts = max(int(c.learning_starts), (c.n_step + 2) * spec.num_envs)
-    self.opt = optim.DualOptimizer(
-        optim.make_optimizer(c.optimizer), config.arch,
+    self.opt = optim.DualOptimizer.from_config(
+        c.optimizer, config.arch,
         arch_updates(config, self.env_steps_per_iteration, c.updates_per_iteration,
                      self.learning_starts))
     self.replay = replay_lib.TrajectoryReplay(

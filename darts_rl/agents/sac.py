@@ -233,8 +233,8 @@ class SAC(AgentBase):
     self.init_alphas = encoder_spec.alphas
     self.critic = Critic(encoder_spec.module, tuple(c.hidden))
     self.actor = Actor(tuple(c.hidden), self.action_dim)
-    self.opt = optim.DualOptimizer(
-        optim.make_optimizer(c.critic_optimizer), config.arch,
+    self.opt = optim.DualOptimizer.from_config(
+        c.critic_optimizer, config.arch,
         arch_updates(config, spec.num_envs, c.updates_per_iteration, c.learning_starts))
     self.actor_tx = optim.make_optimizer(c.actor_optimizer)
     self.temperature_tx = optim.make_optimizer(c.temperature_optimizer)

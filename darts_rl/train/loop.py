@@ -12,14 +12,12 @@ the learner steps are mapped over all processes' devices, the budget and every c
 the run's env steps (all processes together), and process 0 alone reads and writes the
 workdir (the others get what it read by broadcast).
 """
-import concurrent.futures
 import math
 import os
 import time
 from typing import Dict, List, Optional, Tuple
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -30,6 +28,7 @@ from darts_rl.agents import base as agent_base
 from darts_rl.agents import make_agent
 from darts_rl.networks import make_encoder
 from darts_rl.train import evaluation
+from darts_rl.train import stepping
 from darts_rl.train.actors import Actors
 from darts_rl.train.checkpoint import Checkpointer
 
@@ -172,13 +171,9 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
     per_iter = agent.env_steps_per_iteration
     pending = _Pending()
     t_log, steps_log = time.time(), env_steps
-    acting = _Overlap(agent, actors, devices) if overlap_enabled(lc) else None
+    acting = stepping.make(agent, actors, devices, lc.get("overlap", "off"))
     while env_steps < total:
-      if acting is None:
-        key, it_key = jax.random.split(key)
-        state, m = agent.iteration(state, actors, it_key)
-      else:
-        key, state, m = acting.iteration(key, state, more=env_steps + per_iter < total)
+      key, state, m = acting.iteration(key, state, more=env_steps + per_iter < total)
       env_steps += per_iter
       pending.add(env_steps, m)
       crossed = lambda every: every > 0 and env_steps // every > (env_steps - per_iter) // every
@@ -213,8 +208,7 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
                  "env_steps": np.int64(env_steps)}
         if writer_proc:
           ckpt.save(env_steps, saved)
-    if acting is not None:
-      acting.close()
+    acting.close()
     key, ek = jax.random.split(key)
     final = evaluation.evaluate(config, agent.eval_act, state.learner, devices, ek,
                                 lc.eval_splits, lc.eval_episodes, lc.eval_max_env_steps)
@@ -236,61 +230,6 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
     if acting is not None:
       acting.close()
     actors.close()
-
-
-OVERLAP = ("auto", "on", "off")
-
-
-def overlap_enabled(lc) -> bool:
-  """loop.overlap: on | off | auto (on where jax runs on an accelerator)."""
-  mode = lc.get("overlap", "off")
-  if mode not in OVERLAP:
-    raise ValueError(f"unknown loop.overlap '{mode}'; valid: {', '.join(OVERLAP)}")
-  return mode == "on" or (mode == "auto" and jax.default_backend() != "cpu")
-
-
-class _Overlap:
-  """Actors and learner at the same time (Podracer's Sebulba): while the learner learns from
-  rollout k, an actor thread collects rollout k + 1 with the parameters the learner had before
-  that update, so the behaviour policy lags the learner by exactly one iteration (always the
-  same one: the results do not depend on timing). PPO's ratio uses the stored behaviour
-  log-probabilities, so the lag is corrected as in any PPO epoch after the first.
-
-  The actor thread only steps this process's envs and calls local (collective-free) compiled
-  steps; every collective stays on the main thread, in the same order on every process.
-  """
-
-  def __init__(self, agent, actors, devices):
-    self.agent, self.actors = agent, actors
-    self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="actor")
-    # The learner's steps donate its buffers: the actor acts with its own copy.
-    self._copy = devices.compile_local(lambda t: jax.tree.map(jnp.copy, t))
-    self.future = None
-
-  def _submit(self, state, it_key):
-    act_key, learn_key = jax.random.split(it_key)
-    acting_state = state._replace(learner=self._copy(state.learner))
-    self.future = self.pool.submit(self.agent.collect, acting_state, self.actors, act_key)
-    return learn_key
-
-  def iteration(self, key, state, more: bool):
-    """(key, state) -> (key, state, metrics) of one learner iteration; starts the next
-    collection first when `more` iterations follow."""
-    if self.future is None:
-      key, it_key = jax.random.split(key)
-      self.learn_key = self._submit(state, it_key)
-    rollout = self.future.result()
-    learn_key = self.learn_key
-    if more:
-      key, it_key = jax.random.split(key)
-      self.learn_key = self._submit(state, it_key)
-    else:
-      self.future = None
-    state, metrics = self.agent.learn(state, rollout, learn_key)
-    return key, state, dict(metrics, **{"actor/policy_lag_iterations": 1.0})
-
-  def close(self):
-    self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _alphas(state, devices):
