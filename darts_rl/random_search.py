@@ -39,8 +39,6 @@ import numpy as np
 
 from darts_rl import artifacts
 from darts_rl.formatting import format_duration, is_num
-from darts_rl.networks.encoders import make_space
-from darts_rl.networks.space_config import unset_fields, unset_phrase
 from darts_rl.sweep import Job, LocalPool
 from darts_rl.sweep.jobs import TRAINING, resolve
 
@@ -50,6 +48,7 @@ _SALT = 0x5EA4C4  # keeps the genotype stream apart from other streams seeded by
 
 def trial_genotype(config, i: int):
   """Trial i's genotype: uniform over the config's space, a pure function of (seed, i)."""
+  from darts_rl.networks.space_config import make_space  # the parent's import, not a worker's
   space = make_space(config.encoder)
   rng = np.random.default_rng([_SALT, int(config.seed), int(i)])
   return space.sample(rng, int(config.arch.discretize_k) if "arch" in config else 2)
@@ -72,6 +71,7 @@ def _check_config(config, num_trials: int):
   if config.encoder.genotype:
     raise ValueError("random search samples the genotypes itself: leave encoder.genotype empty "
                      f"(got '{config.encoder.genotype}')")
+  from darts_rl.networks.space_config import make_space, unset_fields, unset_phrase
   unset = unset_fields(config.encoder)
   if unset:
     raise ValueError(f"random search samples the space its config names, but "
@@ -80,10 +80,9 @@ def _check_config(config, num_trials: int):
   make_space(config.encoder)  # a bad space fails here, before any trial
 
 
-def run_trial(workdir: str, i: int, training: str = TRAINING):
-  """Job: trains and evaluates trial i in WORKDIR/trials/trial_XXX (resuming it if half done)
-  with WORKDIR's config."""
-  config = artifacts.load_config(workdir, want_phase=PHASE)
+def prepare_trial(config, workdir: str, i: int):
+  """Claims trial i's dir and writes the genotype it samples (in the parent, before the job:
+  a worker then needs neither the search space nor the networks, only its training)."""
   d = artifacts.trial_dir(workdir, i)
   tc = trial_config(config, workdir, i)
   genotype = trial_genotype(config, i)
@@ -96,7 +95,14 @@ def run_trial(workdir: str, i: int, training: str = TRAINING):
                                       "use another --workdir")
     else:
       artifacts.write_genotype(path, genotype)
-  resolve(f"{training}:run")(tc, d, "evaluate")
+
+
+def run_trial(workdir: str, i: int, training: str = TRAINING):
+  """Job: trains and evaluates trial i in WORKDIR/trials/trial_XXX (resuming it if half done)
+  with WORKDIR's config (prepare_trial wrote its genotype)."""
+  config = artifacts.load_config(workdir, want_phase=PHASE)
+  resolve(f"{training}:run")(trial_config(config, workdir, i), artifacts.trial_dir(workdir, i),
+                             "evaluate")
 
 
 def fresh_evaluation(workdir: str, i: int, training: str = TRAINING):
@@ -159,6 +165,8 @@ def run(config, workdir: str, num_trials: int, executor=None,
   todo = [i for i in range(num_trials) if i not in done]
   print(f"[random_search] {workdir}: {num_trials - len(todo)} of {num_trials} trials finished, "
         f"{len(todo)} to run ({executor.describe()})", flush=True)
+  for i in todo:
+    prepare_trial(config, workdir, i)
   executor.run([Job(f"trial {i}", "darts_rl.random_search:run_trial", [workdir, i, training],
                     artifacts.trial_log(workdir, i)) for i in todo],
                on_done=lambda job: _progress(workdir, job.args[1], num_trials))

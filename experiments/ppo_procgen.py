@@ -59,7 +59,10 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   if size == "smoke":  # seconds on a CPU: every code path, no learning
     c.env.num_envs = 4
     c.env.num_levels = 10
-    c.encoder.channels = (4, 8)
+    # One stage, one cell of two nodes: every code path, little to compile.
+    c.encoder.channels = (4,)
+    c.encoder.cells_per_stage = 1
+    c.encoder.num_nodes = 2
     c.encoder.feature_dim = 32
     p.num_steps, p.num_minibatches, p.num_epochs = 16, 2, 1
     c.loop = blocks.loop_config(4 * 16 * 4)

@@ -23,6 +23,13 @@ def read_metrics(workdir):
 
 
 def test_search_discretize_evaluate_report(tmp_path):
+  """The documented chain through the launchers (subprocesses: the real command lines); the
+  checks that need no new process (rerun no-op, re-evaluation, cell comparison, their errors)
+  call the library on the same workdirs."""
+  from darts_rl import artifacts
+  from darts_rl.analysis import similarity
+  from darts_rl.train import loop
+  from experiments.ppo_procgen import get_config
   s, e, b = tmp_path / "search", tmp_path / "searched", tmp_path / "baseline"
   out = launch("search", f"--config={CFG}:search,smoke", f"--workdir={s}")
   assert out.returncode == 0, out.stderr[-2000:]
@@ -32,18 +39,15 @@ def test_search_discretize_evaluate_report(tmp_path):
   assert os.listdir(s / "checkpoints")
   ev = json.loads((s / "eval.json").read_text())
   assert ev["phase"] == "search" and ev["train_levels"]["episodes"] >= 4
-  assert "test_levels" in ev
-  rows = read_metrics(s)
-  assert any(k.startswith("alpha/normal/n3_in2/") for k in rows[0])
-  # Rerunning a finished phase is a no-op that says so.
-  again = launch("search", f"--config={CFG}:search,smoke", f"--workdir={s}")
-  assert again.returncode == 0 and "already finished" in again.stdout
   assert {"train_levels", "validation_levels", "test_levels"} <= set(ev)
+  rows = read_metrics(s)
+  assert any(k.startswith("alpha/normal/n1_in1/") for k in rows[0])
+  # Rerunning a finished phase is a no-op returning its evaluation.
+  assert loop.run(get_config("search,smoke"), str(s), "search") == ev
   # A fresh re-evaluation of the finished search (6 episodes, seeds offset by 1) writes
   # eval_6_offset1.json, nothing else.
   before = sorted(os.listdir(s))
-  re = launch("reevaluate", f"--workdir={s}", "--episodes=6", "--seed_offset=1")
-  assert re.returncode == 0, re.stderr[-2000:]
+  loop.reevaluate(str(s), 6, seed_offset=1)
   ev6 = json.loads((s / "eval_6_offset1.json").read_text())
   assert ev6["episodes"] == 6 and ev6["seed_offset"] == 1 and ev6["env_steps"] == ev["env_steps"]
   for split in ("train_levels", "validation_levels", "test_levels"):
@@ -51,21 +55,21 @@ def test_search_discretize_evaluate_report(tmp_path):
     assert n >= 6 and ev6[split]["stderr_return"] == pytest.approx(
         ev6[split]["std_return"] / n ** 0.5)
   assert sorted(os.listdir(s)) == sorted(before + ["eval_6_offset1.json"])
-  unfinished = launch("reevaluate", f"--workdir={tmp_path}", "--episodes=6")
-  assert unfinished.returncode != 0 and "not a finished run" in unfinished.stderr
+  with pytest.raises(artifacts.ArtifactError, match="not a finished run"):
+    loop.reevaluate(str(tmp_path), 6)
   assert read_metrics(s) == rows
 
   out = launch("discretize", f"--workdir={s}")
   assert out.returncode == 0, out.stderr[-2000:]
   g = json.loads((s / "genotype.json").read_text())
-  assert g["format"] == "darts_rl.genotype/1" and len(g["cells"]["normal"]) == 4
+  assert g["format"] == "darts_rl.genotype/1" and len(g["cells"]["normal"]) == 2
   assert (s / "genotype.png").exists()
   # A search compared with itself: every edge agrees, the cells are the same.
-  out = launch("compare_cells", f"--workdirs={s},{s}", "--names=a,b", f"--out={tmp_path / 'c.md'}")
-  assert out.returncode == 0, out.stderr[-2000:]
-  assert "| a vs b | 1.00 | 1.00 | 1.00 |" in (tmp_path / "c.md").read_text()
-  one = launch("compare_cells", f"--workdirs={s}")
-  assert one.returncode == 1 and one.stderr.strip().endswith("needs at least two workdirs")
+  outcome = similarity.SearchOutcome.load(str(s), "a")
+  assert "| a vs b | 1.00 | 1.00 | 1.00 |" in similarity.table(
+      [outcome, similarity.SearchOutcome.load(str(s), "b")])
+  with pytest.raises(ValueError, match="needs at least two workdirs"):
+    similarity.table([outcome])
 
   out = launch("evaluate", f"--config={CFG}:evaluate,smoke",
                f"--config.encoder.genotype={s / 'genotype.json'}", f"--workdir={e}")
@@ -87,7 +91,7 @@ def test_kill_and_resume(tmp_path):
   # With actors and learner overlapped: a kill loses the rollout in flight, never a checkpoint.
   w = tmp_path / "search"
   args = [sys.executable, "launch/search.py", f"--config={CFG}:search,smoke", f"--workdir={w}",
-          "--config.loop.total_env_steps=1024", "--config.loop.checkpoint_every_env_steps=128",
+          "--config.loop.total_env_steps=512", "--config.loop.checkpoint_every_env_steps=128",
           "--config.loop.overlap=on"]
   proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   ckpts = w / "checkpoints"
@@ -105,43 +109,56 @@ def test_kill_and_resume(tmp_path):
   steps = [r["env_steps"] for r in read_metrics(w)]
   body = steps[:-1]  # the last row repeats the final step with the final evaluation
   assert body == sorted(set(body)), f"duplicated or unordered metrics: {steps}"
-  assert steps[-1] == 1024 and body[-1] == 1024
-  assert json.loads((w / "eval.json").read_text())["env_steps"] == 1024
+  assert steps[-1] == 512 and body[-1] == 512
+  assert json.loads((w / "eval.json").read_text())["env_steps"] == 512
 
 
 def test_bad_inputs_one_line_and_nonzero(tmp_path):
-  # Bad command lines (unknown key, type, config file, variant, flag): tests/test_cli.py.
+  """A launcher turns a user error raised while running into one line and exit status 1 (one
+  subprocess); the library raises each kind with its message and writes nothing (in-process).
+  Bad command lines (unknown key, type, config file, variant, flag): tests/test_cli.py."""
+  from darts_rl import phases
+  from darts_rl.train import loop
+  from experiments.ppo_procgen import get_config
   game = launch("search", f"--config={CFG}:smoke", "--config.env.games=notagame,",
                 f"--workdir={tmp_path/'b'}")
   assert game.returncode == 1
   assert game.stderr.strip().splitlines()[-1].startswith("error: unknown Procgen game 'notagame'")
-  missing = launch("evaluate", f"--config={CFG}:evaluate,smoke", f"--workdir={tmp_path/'c'}")
-  assert missing.returncode == 1 and "needs --config.encoder.genotype" in missing.stderr
+
+  def evaluate(workdir, **encoder):
+    c = get_config("evaluate,smoke")
+    c.encoder.update(encoder)
+    with pytest.raises(ValueError) as e:
+      loop.run(c, str(tmp_path / workdir), "evaluate")
+    return str(e.value)
+
+  assert "needs --config.encoder.genotype" in evaluate("c")
   (tmp_path / "bad.json").write_text("{not json")
-  bad = launch("evaluate", f"--config={CFG}:evaluate,smoke",
-               f"--config.encoder.genotype={tmp_path/'bad.json'}", f"--workdir={tmp_path/'d'}")
-  assert bad.returncode == 1 and "bad.json: genotype file is not valid JSON" in bad.stderr
+  assert "bad.json: genotype file is not valid JSON" in evaluate(
+      "d", genotype=str(tmp_path / "bad.json"))
   classic = {"format": "darts_rl.genotype/1", "op_set": ["Conv3x3Relu", "SkipConnection", "Zero"],
              "num_nodes": 4, "cells": {"normal": [[["Conv3x3Relu", 0]]] * 1 +
                                        [[["SkipConnection", 0]]] * 3}}
   (tmp_path / "classic.json").write_text(json.dumps(classic))
-  misfit = launch("evaluate", f"--config={CFG}:evaluate,smoke", "--config.encoder.op_set=base",
-                  f"--config.encoder.genotype={tmp_path/'classic.json'}", f"--workdir={tmp_path/'e'}")
-  assert misfit.returncode == 1 and "encoder.op_set='base' conflicts" in misfit.stderr
-  not_search = launch("discretize", f"--workdir={tmp_path/'nothing'}")
-  assert not_search.returncode == 1 and "no config.json" in not_search.stderr
-  for d in "bcde":
-    assert not (tmp_path / d / "metrics.jsonl").exists()
+  assert "encoder.op_set='base' conflicts" in evaluate(
+      "e", op_set="base", genotype=str(tmp_path / "classic.json"))
+  with pytest.raises(ValueError, match="no config.json"):
+    phases.discretize(str(tmp_path / "nothing"))
+  for d in "bcde":   # the encoder is checked before the workdir is claimed: nothing written
+    assert not (tmp_path / d).exists() or not os.listdir(tmp_path / d)
 
 
 def test_workdir_of_another_phase_is_refused(tmp_path):
   from darts_rl import artifacts
+  from darts_rl.train import loop
   from experiments.ppo_procgen import get_config
   w = tmp_path / "w"
   artifacts.claim(str(w), "search", get_config("search,smoke"))
   before = (w / "config.json").read_text()
   out = launch("evaluate", f"--config={CFG}:baseline,smoke", f"--workdir={w}")
   assert out.returncode == 1 and "belongs to phase 'search'" in out.stderr
-  other = launch("search", f"--config={CFG}:search,smoke", "--config.seed=3", f"--workdir={w}")
-  assert other.returncode == 1 and "another config (seed: 0 -> 3)" in other.stderr
+  other = get_config("search,smoke")
+  other.seed = 3
+  with pytest.raises(ValueError, match=r"another config \(seed: 0 -> 3\)"):
+    loop.run(other, str(w), "search")
   assert (w / "config.json").read_text() == before

@@ -402,15 +402,14 @@ def test_scheduled_temperature_travels_with_the_alphas():
 def test_option_entries_through_space_history_and_discretize(tmp_path):
   """make_encoder(..., arch) -> alphas and space.init_alphas() with the entries; alphas.npz
   gains 'edges/<cell>/node<i>' and 'schedule/<name>'; the last snapshot reads back whole."""
-  from darts_rl.metrics import AlphasHistory
-  from darts_rl.phases import final_alphas
+  from darts_rl import artifacts
   arch = _arch(edge_weights="learned", temperature_schedule="exponential", aux_skip=1.0)
   enc = make_encoder(encoder_config(kind="supernet", skeleton="standard", stem_channels=4,
                                     channels=(4,), num_nodes=2), arch=arch)
   assert jax.tree.structure(enc.space.init_alphas()) == jax.tree.structure(enc.alphas)
   assert enc.space.op_names == BASE and enc.space.cell_types == ("normal", "reduce")
   alphas = jax.tree.map(lambda a: a + 0.5 * jnp.arange(a.shape[-1]) if a.ndim else a, enc.alphas)
-  hist = AlphasHistory(str(tmp_path), BASE, 1.0, None)
+  hist = artifacts.AlphasWriter(str(tmp_path), BASE, 1.0, None)
   hist.add(0, enc.alphas)
   hist.add(10, alphas)
   with np.load(tmp_path / "alphas.npz") as d:
@@ -419,7 +418,7 @@ def test_option_entries_through_space_history_and_discretize(tmp_path):
     assert d["schedule/aux_skip"].shape == (2,)
     assert sorted(k for k in d.files if alphas_lib.is_option_key(k)) == sorted(
         k for k in d.files if k.startswith(("edges/", "schedule/")))
-  back = final_alphas(str(tmp_path), enc.space)
+  back = artifacts.final_alphas(str(tmp_path), enc.space.init_alphas())
   for x, y in zip(jax.tree.leaves(back), jax.tree.leaves(alphas)):
     np.testing.assert_array_equal(x, y)
   g = enc.space.discretize(back)

@@ -8,8 +8,9 @@ import os
 
 from darts_rl.envs.base import (ActionSpec, BoxActions, DiscreteActions, EpisodeTracker, Step,
                                 VecEnv)
-from darts_rl.envs.dmc import DEFAULT_ACTION_REPEAT, DMC_TASKS, DMCVecEnv, make_dmc
-from darts_rl.envs.procgen import MAX_REWARD, PROCGEN_GAMES, ProcgenVecEnv, make_procgen
+from darts_rl.envs.dmc import DEFAULT_ACTION_REPEAT, DMC_TASKS, DMCVecEnv, make_dmc, parse_task
+from darts_rl.envs.procgen import (MAX_REWARD, PROCGEN_GAMES, ProcgenVecEnv, check_procgen,
+                                   make_procgen)
 
 # Test- and validation-split envs draw from their own seed streams, apart from the train envs'
 # of the same run (and from each other's).
@@ -84,6 +85,25 @@ def make_env(env_config, seed: int, split: str, group: int = 0, num_groups: int 
             image_size=env_config.image_size, camera_id=env_config.get("camera_id"),
             time_limit=env_config.get("time_limit"), first_row=group * n)
     raise ValueError(f"unknown env kind '{kind}'; valid kinds: {', '.join(KINDS)}")
+
+
+def check_config(env_config, splits, num_groups: int = 1) -> None:
+    """Every check make_env does for `splits`, without building an env (so a run refuses a bad
+    env config before it writes anything): ValueError naming the problem."""
+    for split in splits:
+        if split not in SPLITS:
+            raise ValueError(f"unknown split '{split}'; valid splits: {', '.join(SPLITS)}")
+    n = envs_per_group(env_config, num_groups)
+    if env_config.kind == "procgen":
+        for split in splits:
+            num_levels, start_level = procgen_levels(env_config, split)
+            check_procgen(parse_games(env_config.games), n, env_config.distribution_mode,
+                          num_levels, start_level)
+        procgen_threads(env_config.get("num_threads", 0), 1)
+    elif env_config.kind == "dmc":
+        parse_task(env_config.task)
+    else:
+        raise ValueError(f"unknown env kind '{env_config.kind}'; valid kinds: {', '.join(KINDS)}")
 
 
 def procgen_levels(env_config, split: str) -> tuple:

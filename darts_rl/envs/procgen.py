@@ -160,6 +160,24 @@ def make_procgen(games: Sequence[str], num_envs: int, num_levels: int = 200,
     Observations are [num_envs, 64, 64, 3] uint8; actions are 15 discrete buttons.
     """
     games = tuple(games)
+    check_procgen(games, num_envs, distribution_mode, num_levels, start_level)
+    envs_per_game = num_envs // len(games)
+    extra = {} if num_threads is None else {"num_threads": num_threads}
+
+    def factory(game_index: int, generation: int):
+        return _procgen.ProcgenGym3Env(
+            num=envs_per_game, env_name=games[game_index], num_levels=num_levels,
+            start_level=start_level, distribution_mode=distribution_mode,
+            rand_seed=_derived_seed(seed, game_index, generation, *([group] if group else [])),
+            **extra)
+
+    return ProcgenVecEnv(factory, games, envs_per_game)
+
+
+def check_procgen(games: Sequence[str], num_envs: int, distribution_mode: str,
+                  num_levels: int, start_level: int) -> None:
+    """The checks of make_procgen's arguments, without building anything: ValueError naming
+    the problem (and the valid values)."""
     check_games(games)
     if len(set(games)) != len(games):
         raise ValueError(f"duplicate Procgen games in {games}")
@@ -172,14 +190,3 @@ def make_procgen(games: Sequence[str], num_envs: int, num_levels: int = 200,
                          f"{', '.join(DISTRIBUTION_MODES)}")
     if num_levels < 0 or start_level < 0:
         raise ValueError(f"num_levels ({num_levels}) and start_level ({start_level}) must be >= 0")
-    envs_per_game = num_envs // len(games)
-    extra = {} if num_threads is None else {"num_threads": num_threads}
-
-    def factory(game_index: int, generation: int):
-        return _procgen.ProcgenGym3Env(
-            num=envs_per_game, env_name=games[game_index], num_levels=num_levels,
-            start_level=start_level, distribution_mode=distribution_mode,
-            rand_seed=_derived_seed(seed, game_index, generation, *([group] if group else [])),
-            **extra)
-
-    return ProcgenVecEnv(factory, games, envs_per_game)

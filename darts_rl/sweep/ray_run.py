@@ -12,6 +12,7 @@ every node. At most `parallel` jobs are in flight (0: all of them; Ray queues wh
 fit), so a failure stops new starts as in the local pool. Tasks are not retried by Ray: a
 failed trial is reported, and the rerun resumes it.
 """
+import os
 import time
 from typing import Callable, Dict, Sequence
 
@@ -52,6 +53,10 @@ class RayExecutor:
       raise ValueError("--parallel, --devices_per_trial and --cpus_per_trial must be >= 0")
     ray = self.ray = import_ray()
     if not ray.is_initialized():
+      if address == "local":
+        # Ray starts its workers at nice 15 (to keep its driver responsive); a trial is the
+        # work itself, and at nice 15 on a busy machine it crawls.
+        os.environ.setdefault("RAY_worker_niceness", "0")
       try:
         ray.init(address=None if address == "local" else address, include_dashboard=False,
                  log_to_driver=False)

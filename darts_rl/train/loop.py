@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 
 from darts_rl import artifacts
+from darts_rl import envs
 from darts_rl import parallel
 from darts_rl import progress as progress_lib
 from darts_rl.agents import base as agent_base
@@ -127,8 +128,9 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
   check_phase(config, phase)
   devices = devices or parallel.Devices()
   writer_proc = devices.is_writer
-  # The encoder first: a bad encoder config or genotype fails before the workdir is claimed.
+  # The encoder and envs first: a bad config or genotype fails before the workdir is claimed.
   encoder = make_encoder(config.encoder, arch=config.arch)
+  envs.check_config(config.env, ("train",) + tuple(config.loop.eval_splits), devices.count)
   if parallel.on_writer(lambda: artifacts.claim(workdir, phase, config)):
     if writer_proc:
       print(f"[{phase}] {workdir} already finished; nothing to do.", flush=True)
