@@ -1,7 +1,10 @@
-"""Hand-designed baseline trunks (docs/paper.md, "Skeletons"): IMPALA-CNN and the 4-layer SAC CNN."""
-from typing import Tuple
+"""Hand-designed baseline trunks (docs/paper.md, "Skeletons"): IMPALA-CNN and the 4-layer SAC CNN.
+
+`dtype` is the convolutions' compute dtype; their params stay float32."""
+from typing import Any, Tuple
 
 import flax.linen as nn
+import jax.numpy as jnp
 
 from darts_rl.networks.frn import FilterResponseNorm
 from darts_rl.pooling import max_pool
@@ -11,11 +14,12 @@ CNN4_ACTIVATIONS = ("frn", "relu")
 
 class ResidualBlock(nn.Module):
   channels: int
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x):
-    y = nn.Conv(self.channels, (3, 3), padding="SAME", name="conv0")(nn.relu(x))
-    y = nn.Conv(self.channels, (3, 3), padding="SAME", name="conv1")(nn.relu(y))
+    y = nn.Conv(self.channels, (3, 3), padding="SAME", dtype=self.dtype, name="conv0")(nn.relu(x))
+    y = nn.Conv(self.channels, (3, 3), padding="SAME", dtype=self.dtype, name="conv1")(nn.relu(y))
     return x + y
 
 
@@ -23,14 +27,15 @@ class ImpalaTrunk(nn.Module):
   """Per stage: conv3x3 -> maxpool 3x3/2 -> `blocks_per_stage` residual blocks."""
   channels: Tuple[int, ...] = (16, 32, 32)
   blocks_per_stage: int = 2
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, alphas=None):
     for s, ch in enumerate(self.channels):
-      x = nn.Conv(ch, (3, 3), padding="SAME", name=f"stage{s}_conv")(x)
+      x = nn.Conv(ch, (3, 3), padding="SAME", dtype=self.dtype, name=f"stage{s}_conv")(x)
       x = max_pool(x, 3, 2)
       for b in range(self.blocks_per_stage):
-        x = ResidualBlock(ch, name=f"stage{s}_block{b}")(x)
+        x = ResidualBlock(ch, self.dtype, name=f"stage{s}_block{b}")(x)
     return x
 
 
@@ -40,6 +45,7 @@ class CNN4Trunk(nn.Module):
   x [B, 84, 84, C] -> [B, 35, 35, channels]."""
   channels: int = 32
   activation: str = "frn"
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, alphas=None):
@@ -47,6 +53,7 @@ class CNN4Trunk(nn.Module):
       raise ValueError(f"unknown cnn4 activation '{self.activation}'; valid: "
                        f"{', '.join(CNN4_ACTIVATIONS)}")
     for i, stride in enumerate((2, 1, 1, 1)):
-      x = nn.Conv(self.channels, (3, 3), (stride, stride), padding="VALID", name=f"conv{i}")(x)
+      x = nn.Conv(self.channels, (3, 3), (stride, stride), padding="VALID", dtype=self.dtype,
+                  name=f"conv{i}")(x)
       x = FilterResponseNorm(name=f"frn{i}")(x) if self.activation == "frn" else nn.relu(x)
     return x

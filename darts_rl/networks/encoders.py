@@ -4,6 +4,10 @@ An encoder is a Flax module called as `module(obs_uint8 [B, H, W, C], alphas) ->
 its initial alphas pytree. Fixed encoders (impala, cnn4, fixed genotype) get `{}` and ignore it,
 so agents never know which encoder they have. A fixed genotype's space shape comes from the
 genotype (darts_rl.networks.space_config); the spec's genotype records the shape it was built with.
+
+`encoder.compute_dtype=bfloat16` runs every encoder's convolutions and dense layers in bfloat16
+with float32 parameters (so gradients and optimizer state stay float32); mixing weights, norms
+and the encoder's output are float32, so the agents' heads and losses see float32 features.
 """
 from typing import Any, NamedTuple, Optional
 
@@ -17,16 +21,17 @@ from darts_rl.networks.space_config import genotype_space, make_space, require
 from darts_rl.search import robustness
 
 ENCODERS = ("impala", "cnn4", "supernet", "fixed")
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 class Encoder(nn.Module):
-  """uint8 obs -> float in [0, 1] -> trunk(x, alphas) -> head."""
+  """uint8 obs -> float in [0, 1] -> trunk(x, alphas) -> head -> float32 features."""
   trunk: nn.Module
   head: nn.Module
 
   def __call__(self, obs, alphas):
     x = obs.astype(jnp.float32) / 255.0
-    return self.head(self.trunk(x, alphas))
+    return self.head(self.trunk(x, alphas)).astype(jnp.float32)
 
 
 class EncoderSpec(NamedTuple):
@@ -49,20 +54,30 @@ def load_genotype(config, path: str):
     raise ValueError(f"{path}: {e}") from None
 
 
+def compute_dtype(config):
+  """encoder.compute_dtype -> the jnp dtype; ValueError naming the valid ones. Configs saved
+  before the key existed compute in float32."""
+  name = config.get("compute_dtype", "float32")
+  if name not in COMPUTE_DTYPES:
+    raise ValueError(f"unknown encoder.compute_dtype '{name}'; valid: {', '.join(COMPUTE_DTYPES)}")
+  return COMPUTE_DTYPES[name]
+
+
 def make_encoder(config, genotype=None, arch=None) -> EncoderSpec:
   """config: the `encoder` ConfigDict. `fixed` reads `config.genotype` (a path) unless a
   Genotype is given. `arch` (the `arch` ConfigDict) adds the entries its robustness options
   need to a supernet's alphas and space (darts_rl/search/robustness.py); fixed encoders ignore
   it. Raises ValueError with one clear line on bad input."""
   kind = config.kind
-  head = FeatureHead(config.head, config.feature_dim, config.head_norm)
+  dtype = compute_dtype(config)
+  head = FeatureHead(config.head, config.feature_dim, config.head_norm, dtype)
   if kind == "impala":
     require(config, "channels", "cells_per_stage")
-    trunk = baselines.ImpalaTrunk(tuple(config.channels), config.cells_per_stage)
+    trunk = baselines.ImpalaTrunk(tuple(config.channels), config.cells_per_stage, dtype)
     return EncoderSpec(Encoder(trunk, head), {})
   if kind == "cnn4":
     require(config, "channels")
-    trunk = baselines.CNN4Trunk(config.channels[0], config.cnn4_activation)
+    trunk = baselines.CNN4Trunk(config.channels[0], config.cnn4_activation, dtype)
     return EncoderSpec(Encoder(trunk, head), {})
   if kind == "supernet":
     p = config.partial_channels
@@ -74,12 +89,15 @@ def make_encoder(config, genotype=None, arch=None) -> EncoderSpec:
     extras = robustness.init_extras(space, options, config.temperature)
     if extras:
       space = robustness.OptionSpace(space, extras)
-    trunk = space.trunk(None, config.temperature, config.partial_channels)
+    # Configs saved before fused_edges existed get today's default (the same numbers).
+    trunk = space.trunk(None, config.temperature, config.partial_channels,
+                        config.get("fused_edges", True), dtype)
     return EncoderSpec(Encoder(trunk, head), space.init_alphas(), space=space)
   if kind == "fixed":
     if genotype is None:
       space, genotype = load_genotype(config, config.genotype)
     else:
       space, genotype = genotype_space(config, genotype.to_dict())
-    return EncoderSpec(Encoder(space.trunk(genotype), head), {}, space=space, genotype=genotype)
+    return EncoderSpec(Encoder(space.trunk(genotype, dtype=dtype), head), {}, space=space,
+                       genotype=genotype)
   raise ValueError(f"unknown encoder kind '{kind}'; valid kinds: {', '.join(ENCODERS)}")

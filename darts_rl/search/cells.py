@@ -1,10 +1,15 @@
 """DARTS cells: SearchCell (mixed edges, alphas passed in) and FixedCell (from a genotype).
 
-Both share `Edge`, so a FixedCell's parameters are a subset of a SearchCell's with the same
-names: `node{i}_in{j}/{OpName}/...`, plus `preprocess` (1x1 conv, only when the input channel
-count differs) and `output` (1x1 conv over the concatenated nodes).
+Both share `Edge`'s names, so a FixedCell's parameters are a subset of a SearchCell's with the
+same names: `node{i}_in{j}/{OpName}/...`, plus `preprocess` (1x1 conv, only when the input
+channel count differs) and `output` (1x1 conv over the concatenated nodes).
+
+The SearchCell runs its edges fused by default (`fused_edges`): every edge leaving a state
+applies each op to that same state (same input, same stride), so one state's edges run
+together as one wider convolution per conv geometry (`fan_out`) instead of one convolution
+per edge and op; the parameters stay per edge, under the same names.
 """
-from typing import Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -23,23 +28,69 @@ class Edge(nn.Module):
   channels: int
   op_names: Tuple[str, ...]
   stride: int = 1
+  dtype: Any = jnp.float32  # the convolutions' compute dtype (params stay float32)
 
   @nn.compact
   def __call__(self, x, weights=None, aux_skip=None):
+    op = lambda name: ops.OPS[name](self.channels, self.stride, self.dtype, name=name)
     if weights is None:
       assert len(self.op_names) == 1, "a fixed edge has exactly one op"
-      return ops.OPS[self.op_names[0]](self.channels, self.stride, name=self.op_names[0])(x)
+      return op(self.op_names[0])(x)
     out = 0.0
     for k, name in enumerate(self.op_names):
       if name == ops.ZERO:
         continue  # contributes w * 0; its alpha still gets gradient through the softmax
-      out = out + weights[k] * ops.OPS[name](self.channels, self.stride, name=name)(x)
+      out = out + weights[k] * op(name)(x)
     if aux_skip is not None:
       out = out + aux_skip * ops.OPS["SkipConnection"](self.channels, self.stride,
                                                        name="aux_skip")(x)
     if isinstance(out, float):  # only Zero in the set
       out = jnp.zeros_like(x[:, ::self.stride, ::self.stride, :])
     return out
+
+
+class EdgeParams(nn.Module):
+  """A mixed edge's convolution parameters, created under Edge's names ({Op}/conv/kernel|bias,
+  the same values from the same key) but not applied: the fused SearchCell applies them
+  together with the other edges leaving the same state."""
+  channels: int
+  op_names: Tuple[str, ...]
+
+  @nn.compact
+  def __call__(self, in_channels: int) -> Dict[str, Tuple]:
+    """-> {conv op name: (kernel [k, k, in_channels, channels], bias [channels])}."""
+    return {name: ops.OPS[name](self.channels, 1, name=name).kernel_and_bias(in_channels)
+            for name in self.op_names if name in ops.CONV_SPECS}
+
+
+def fan_out(x, edge_params: Sequence[Dict], op_names: Sequence[str], stride: int,
+            dtype: Any = jnp.float32) -> List[Dict]:
+  """The op outputs of E edges leaving one state, computed together.
+
+  x [B, H, W, C_in]; edge_params: per edge, {conv op: (kernel [k, k, C_in, C], bias [C])}
+  -> per edge, {op name: [B, H / stride, W / stride, C]} for every op but Zero. The edges'
+  convolutions of one geometry (kernel size, dilation) run as ONE convolution, their kernels
+  concatenated on the output-channel axis, and the output is split back per edge and op (then
+  ReLU where the op has one); each parameter-free op runs once, its output shared by all edges.
+  """
+  outs = [{} for _ in edge_params]
+  geometries = {}  # (kernel, dilation) -> conv op names
+  for name in op_names:
+    spec = ops.CONV_SPECS.get(name)
+    if spec is not None:
+      geometries.setdefault((spec.kernel, spec.dilation), []).append(name)
+    elif name != ops.ZERO:
+      y = ops.apply_parameter_free(name, x, stride)
+      for out in outs:
+        out[name] = y
+  for (_, dilation), names in geometries.items():
+    parts = [(e, name) for e in range(len(edge_params)) for name in names]
+    kernel = jnp.concatenate([edge_params[e][name][0] for e, name in parts], axis=-1)
+    bias = jnp.concatenate([edge_params[e][name][1] for e, name in parts])
+    ys = jnp.split(ops.same_conv(x, kernel, bias, stride, dilation, dtype), len(parts), axis=-1)
+    for (e, name), y in zip(parts, ys):
+      outs[e][name] = nn.relu(y) if ops.CONV_SPECS[name].relu else y
+  return outs
 
 
 def channel_shuffle(y, groups: int):
@@ -54,17 +105,19 @@ class _Cell(nn.Module):
   num_nodes: int = 4
   reduction: bool = False
   node_norm: bool = False
+  dtype: Any = jnp.float32  # the convolutions' compute dtype (params stay float32)
 
   def _body(self, x, edge_fn):
     if x.shape[-1] != self.channels:
-      x = nn.Conv(self.channels, (1, 1), name="preprocess")(x)
+      x = nn.Conv(self.channels, (1, 1), dtype=self.dtype, name="preprocess")(x)
     states = [x]
     for i in range(self.num_nodes):
       s = edge_fn(i, states)
       if self.node_norm:
         s = nn.LayerNorm(name=f"node{i}_norm")(s)
       states.append(s)
-    return nn.Conv(self.channels, (1, 1), name="output")(jnp.concatenate(states[1:], axis=-1))
+    return nn.Conv(self.channels, (1, 1), dtype=self.dtype,
+                   name="output")(jnp.concatenate(states[1:], axis=-1))
 
   def _stride(self, j):
     return 2 if self.reduction and j == 0 else 1
@@ -91,10 +144,15 @@ class SearchCell(_Cell):
   weight scales, double the activations at every node (node i carries 2^i copies of the cell
   input): a PPO search's initial values reached 30 with gradient norms of 2e4 (exact DARTS: 0
   and 1; experiments/results/pc_darts_ppo_cpu).
+
+  fused_edges runs the edges leaving each state together (`fan_out`); False runs every edge on
+  its own (`Edge`, the original form). Same parameters, same numbers up to float rounding.
+  Mixing weights are float32 whatever `dtype` the convolutions compute in.
   """
   op_names: Tuple[str, ...] = ops.OP_SETS["base"]
   temperature: float = 1.0
   partial_channels: int = 1
+  fused_edges: bool = True
 
   @nn.compact
   def __call__(self, x, alphas):
@@ -106,27 +164,65 @@ class SearchCell(_Cell):
     t = self.temperature if alphas.temperature is None else alphas.temperature
     p = self.partial_channels
     c = self.channels // p
+    # What an edge mixes: its input state, or with PC-DARTS the first C/P channels of it.
+    mixed_input = lambda state: state if p == 1 else state[..., :c]
+    edges = self._fused_edges(c, alphas.aux_skip) if self.fused_edges else None
 
     def edge_fn(i, states):
       w = alphas_lib.mixing_weights(alphas.ops[i], t)  # [1 + i, K]
       s = None if alphas.edges is None else alphas_lib.edge_weights(alphas.edges[i])  # [1 + i]
       scaled = lambda j, y: y if s is None else s[j] * y
-      edge = lambda j, ch: Edge(ch, self.op_names, self._stride(j), name=f"node{i}_in{j}")
+      if edges is None:
+        outs = [Edge(c, self.op_names, self._stride(j), self.dtype, name=f"node{i}_in{j}")(
+            mixed_input(states[j]), w[j], alphas.aux_skip) for j in range(i + 1)]
+      else:
+        outs = edges(i, mixed_input(states[i]), w)
       if p == 1:
-        return sum(scaled(j, edge(j, self.channels)(states[j], w[j], alphas.aux_skip))
-                   for j in range(i + 1))
+        return sum(scaled(j, outs[j]) for j in range(i + 1))
       # PC-DARTS: edge j mixes only the first C/P channels of its input and passes the rest
       # through (max-pooled when it strides), then channel-shuffles its output. The shuffle
       # is a fixed permutation, so the sum over edges of shuffled outputs is the shuffle of
       # the summed mixed parts next to the summed pass-through parts: one concat and one
       # shuffle per node instead of one per edge (the per-edge form was memory bound on CPU).
-      mixed = sum(scaled(j, edge(j, c)(states[j][..., :c], w[j], alphas.aux_skip))
-                  for j in range(i + 1))
+      mixed = sum(scaled(j, outs[j]) for j in range(i + 1))
       rest = sum(scaled(j, _pass_through(states[j][..., c:], self._stride(j)))
                  for j in range(i + 1))
       return channel_shuffle(jnp.concatenate([mixed, rest], axis=-1), p) / (i + 1)
 
     return self._body(x, edge_fn)
+
+  def _fused_edges(self, channels: int, aux_skip):
+    """-> edges(i, x_i, w): node i's mixed edge outputs [j = 0..i], each [B, H', W', channels],
+    given node i's mixing weights w [1 + i, K] and x_i, the (mixed part of the) state i that
+    became available last; called for i = 0, 1, ... in order. Each call runs all edges leaving
+    state i (to nodes i..n-1) at once and keeps their op outputs for the later nodes."""
+    n = self.num_nodes
+    params = {}  # (i, j) -> edge (i, j)'s EdgeParams
+    fanned, skips = [], []  # per state j: its edges' op outputs (to nodes j..n-1), its skip
+
+    def mix(w, ys, skip, like):
+      out = sum(w[k] * ys[name] for k, name in enumerate(self.op_names) if name != ops.ZERO)
+      if aux_skip is not None:
+        out = out + aux_skip * skip
+      if isinstance(out, int):  # only Zero in the set
+        out = jnp.zeros_like(like)
+      return out
+
+    def edges(i, x_i, w):
+      if not params:
+        # Every edge mixes `channels` input channels (the states have the cell's width), so
+        # all edges' parameters are created at the first node, in the per-edge form's order.
+        params.update({(k, j): EdgeParams(channels, self.op_names, name=f"node{k}_in{j}")(
+            channels) for k in range(n) for j in range(k + 1)})
+      stride = self._stride(i)
+      fanned.append(fan_out(x_i, [params[k, i] for k in range(i, n)], self.op_names, stride,
+                            self.dtype))
+      skips.append(None if aux_skip is None else
+                   ops.apply_parameter_free("SkipConnection", x_i, stride))
+      like = x_i[:, ::stride, ::stride, :]  # an edge's output shape (for a Zero-only set)
+      return [mix(w[j], fanned[j][i - j], skips[j], like) for j in range(i + 1)]
+
+    return edges
 
 
 class FixedCell(_Cell):
@@ -139,7 +235,7 @@ class FixedCell(_Cell):
     del alphas
 
     def edge_fn(i, states):
-      return sum(Edge(self.channels, (op,), self._stride(j), name=f"node{i}_in{j}")(states[j])
-                 for op, j in self.cell[i])
+      return sum(Edge(self.channels, (op,), self._stride(j), self.dtype,
+                      name=f"node{i}_in{j}")(states[j]) for op, j in self.cell[i])
 
     return self._body(x, edge_fn)

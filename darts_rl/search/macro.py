@@ -18,7 +18,7 @@ parse_genotype, fit, shape, trunk, mixing_summary), so the phases never ask whic
 """
 import dataclasses
 import json
-from typing import ClassVar, Dict, Mapping, Optional, Tuple
+from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
 
 import flax.linen as nn
 import jax
@@ -44,11 +44,12 @@ class ConvOp(nn.Module):
   kernel: int = 3
   stride: int = 1
   relu: bool = False
+  dtype: Any = jnp.float32  # compute dtype of the convolutions here and below (params float32)
 
   @nn.compact
   def __call__(self, x, mask=None):
     y = nn.Conv(self.channels, (self.kernel,) * 2, (self.stride,) * 2, padding="SAME",
-                name="conv")(x)
+                dtype=self.dtype, name="conv")(x)
     return _masked(nn.relu(y) if self.relu else y, mask)
 
 
@@ -70,12 +71,14 @@ class ResidualOp(nn.Module):
   """
   channels: int
   kernel: int = 3
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, mask=None):
-    k = (self.kernel,) * 2
-    y = _masked(nn.Conv(self.channels, k, padding="SAME", name="conv0")(nn.relu(x)), mask)
-    y = _masked(nn.Conv(self.channels, k, padding="SAME", name="conv1")(nn.relu(y)), mask)
+    conv = lambda name: nn.Conv(self.channels, (self.kernel,) * 2, padding="SAME",
+                                dtype=self.dtype, name=name)
+    y = _masked(conv("conv0")(nn.relu(x)), mask)
+    y = _masked(conv("conv1")(nn.relu(y)), mask)
     return x + y
 
 
@@ -84,17 +87,18 @@ class SkipOp(nn.Module):
     return x
 
 
-# name -> constructor(channels, name) -> op module.
+# name -> constructor(channels, name, dtype=float32) -> op module.
 DOWNSAMPLE_OPS = {
-    "maxpool": lambda ch, name: PoolOp("max", name=name),
-    "avgpool": lambda ch, name: PoolOp("avg", name=name),
-    "conv3x3s2": lambda ch, name: ConvOp(ch, 3, 2, name=name),
+    "maxpool": lambda ch, name, dtype=None: PoolOp("max", name=name),
+    "avgpool": lambda ch, name, dtype=None: PoolOp("avg", name=name),
+    "conv3x3s2": lambda ch, name, dtype=jnp.float32: ConvOp(ch, 3, 2, dtype=dtype, name=name),
 }
 BLOCK_OPS = {
-    "res3x3": lambda ch, name: ResidualOp(ch, 3, name=name),
-    "res5x5": lambda ch, name: ResidualOp(ch, 5, name=name),
-    "conv3x3relu": lambda ch, name: ConvOp(ch, 3, 1, relu=True, name=name),
-    "skip": lambda ch, name: SkipOp(name=name),
+    "res3x3": lambda ch, name, dtype=jnp.float32: ResidualOp(ch, 3, dtype, name=name),
+    "res5x5": lambda ch, name, dtype=jnp.float32: ResidualOp(ch, 5, dtype, name=name),
+    "conv3x3relu": lambda ch, name, dtype=jnp.float32: ConvOp(ch, 3, 1, relu=True, dtype=dtype,
+                                                              name=name),
+    "skip": lambda ch, name, dtype=None: SkipOp(name=name),
 }
 _REGISTRY = {"downsample": DOWNSAMPLE_OPS, "block": BLOCK_OPS}
 
@@ -107,10 +111,11 @@ class Choice(nn.Module):
   kind: str                      # downsample | block
   op_names: Tuple[str, ...]
   channels: int
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, weights=None, mask=None):
-    make = lambda name: _REGISTRY[self.kind][name](self.channels, name)
+    make = lambda name: _REGISTRY[self.kind][name](self.channels, name, self.dtype)
     if weights is None:
       assert len(self.op_names) == 1, "a fixed choice has exactly one op"
       return make(self.op_names[0])(x, mask)
@@ -122,14 +127,16 @@ class Stage(nn.Module):
   channels: int
   downsample_ops: Tuple[str, ...]
   block_ops: Tuple[Tuple[str, ...], ...]   # candidates per block slot
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, down_w=None, block_w=None, mask=None):
-    x = _masked(nn.Conv(self.channels, (3, 3), padding="SAME", name="conv")(x), mask)
-    x = Choice("downsample", self.downsample_ops, self.channels, name="downsample")(
+    x = _masked(nn.Conv(self.channels, (3, 3), padding="SAME", dtype=self.dtype, name="conv")(x),
+                mask)
+    x = Choice("downsample", self.downsample_ops, self.channels, self.dtype, name="downsample")(
         x, down_w, mask)
     for b, names in enumerate(self.block_ops):
-      x = Choice("block", names, self.channels, name=f"block{b}")(
+      x = Choice("block", names, self.channels, self.dtype, name=f"block{b}")(
           x, None if block_w is None else block_w[b], mask)
     return x
 
@@ -360,15 +367,19 @@ class MacroSpace(shape_lib.Shaped):
     return g.with_space(shape)
 
   def trunk(self, genotype: Optional[MacroGenotype] = None, temperature: float = 1.0,
-            partial_channels: int = 1) -> nn.Module:
+            partial_channels: int = 1, fused_edges: bool = True,
+            dtype: Any = jnp.float32) -> nn.Module:
     """The supernet trunk when genotype is None, else the fixed network of that genotype.
-    Called as module(x float [B, H, W, C], alphas) -> [B, H / 2^S, W / 2^S, C_last]."""
+    Called as module(x float [B, H, W, C], alphas) -> [B, H / 2^S, W / 2^S, C_last].
+    dtype: the convolutions' compute dtype (params stay float32); fused_edges is unused (the
+    micro space's cells have edges, this space has none)."""
+    del fused_edges
     if partial_channels != 1:
       raise ValueError("partial_channels (PC-DARTS) is a micro-space option; the macro space "
                        f"needs partial_channels=1, got {partial_channels}")
     if genotype is not None:
       self.check_fits(genotype)
-    return MacroTrunk(self, genotype, temperature)
+    return MacroTrunk(self, genotype, temperature, dtype)
 
   def mixing_summary(self, alphas, temperature: float = 1.0) -> Dict[str, float]:
     """Flat {'downsample/stage0/maxpool': w, 'blocks/stage1_slot0/res3x3': w,
@@ -397,13 +408,14 @@ class MacroTrunk(nn.Module):
   space: MacroSpace
   genotype: Optional[MacroGenotype] = None
   temperature: float = 1.0
+  dtype: Any = jnp.float32  # the convolutions' compute dtype
 
   @nn.compact
   def __call__(self, x, alphas=None):
     sp = self.space
     if self.genotype is not None:
       for s, st in enumerate(self.genotype.stages):
-        x = Stage(st.width, (st.downsample,), tuple((op,) for op in st.blocks),
+        x = Stage(st.width, (st.downsample,), tuple((op,) for op in st.blocks), self.dtype,
                   name=f"stage{s}")(x)
       return x
     sp._check_alphas(alphas)
@@ -419,5 +431,5 @@ class MacroTrunk(nn.Module):
       channels = (c_max,) * sp.num_stages
     for s in range(sp.num_stages):
       x = Stage(channels[s], sp.downsample_ops, (sp.block_ops,) * sp.blocks_per_stage,
-                name=f"stage{s}")(x, down[s], blocks[s], masks[s])
+                self.dtype, name=f"stage{s}")(x, down[s], blocks[s], masks[s])
     return x

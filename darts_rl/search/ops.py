@@ -1,14 +1,16 @@
 """Candidate operations of the DARTS search space (docs/paper.md, "Operations").
 
-Every op is built by `OPS[name](channels, stride, name=...)` and maps an NHWC tensor with `channels`
-channels to one with `channels` channels (cells make channel counts agree before mixing).
-Convolutions are SAME-padded with bias. Parameter-free ops with stride > 1 first apply a 3x3
-average pool with that stride (SAME), as in the released code.
+Every op is built by `OPS[name](channels, stride, dtype=jnp.float32, name=...)` and maps an NHWC
+tensor with `channels` channels to one with `channels` channels (cells make channel counts agree
+before mixing). Convolutions are SAME-padded with bias and compute in `dtype` (their parameters
+stay float32); parameter-free ops compute in their input's dtype and, with stride > 1, first
+apply a 3x3 average pool with that stride (SAME), as in the released code.
 """
-from typing import Callable, Dict, FrozenSet, Tuple
+from typing import Any, Callable, Dict, FrozenSet, NamedTuple, Tuple
 
 import flax.linen as nn
 import jax.numpy as jnp
+from jax import lax
 
 from darts_rl.pooling import max_pool
 
@@ -18,19 +20,58 @@ def _avg_pool(x, stride):
   return nn.avg_pool(x, (3, 3), (stride, stride), padding="SAME", count_include_pad=False)
 
 
+class ConvSpec(NamedTuple):
+  """A convolution op's shape: kernel size, dilation, and whether ReLU follows."""
+  kernel: int
+  dilation: int = 1
+  relu: bool = False
+
+
+class ConvParams(nn.Module):
+  """A convolution's kernel [k, k, C_in, channels] and bias [channels], created as nn.Conv
+  creates them (same names, initializers and order: the same values from the same key), so
+  parameter trees and checkpoints are those of an nn.Conv named like this module."""
+  channels: int
+  kernel: int
+
+  @nn.compact
+  def __call__(self, in_channels: int):
+    k = self.param("kernel", nn.linear.default_kernel_init,
+                   (self.kernel, self.kernel, in_channels, self.channels), jnp.float32)
+    b = self.param("bias", nn.initializers.zeros_init(), (self.channels,), jnp.float32)
+    return k, b
+
+
+def same_conv(x, kernel, bias, stride: int = 1, dilation: int = 1, dtype: Any = jnp.float32):
+  """nn.Conv's SAME convolution with bias, computed in `dtype`. x [B, H, W, C_in],
+  kernel [k, k, C_in, C], bias [C] -> [B, ceil(H / stride), ceil(W / stride), C]."""
+  y = lax.conv_general_dilated(x.astype(dtype), kernel.astype(dtype), (stride, stride), "SAME",
+                               rhs_dilation=(dilation, dilation),
+                               dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  return y + bias.astype(dtype)
+
+
 class Conv(nn.Module):
-  """SAME conv with bias, optionally dilated, optionally followed by ReLU."""
+  """SAME conv with bias, optionally dilated, optionally followed by ReLU; params `conv/kernel`
+  and `conv/bias` (ConvParams). `kernel_and_bias` gives them without applying the conv (the fused
+  supernet cell applies several edges' kernels as one convolution)."""
   channels: int
   kernel: int
   stride: int = 1
   dilation: int = 1
   relu: bool = False
+  dtype: Any = jnp.float32
 
-  @nn.compact
+  def setup(self):
+    self.conv = ConvParams(self.channels, self.kernel)
+
+  def kernel_and_bias(self, in_channels: int):
+    """-> kernel [k, k, in_channels, channels], bias [channels] (float32)."""
+    return self.conv(in_channels)
+
   def __call__(self, x):
-    x = nn.Conv(self.channels, (self.kernel, self.kernel), (self.stride, self.stride),
-                padding="SAME", kernel_dilation=(self.dilation, self.dilation), name="conv")(x)
-    return nn.relu(x) if self.relu else x
+    y = same_conv(x, *self.conv(x.shape[-1]), self.stride, self.dilation, self.dtype)
+    return nn.relu(y) if self.relu else y
 
 
 class ParamFree(nn.Module):
@@ -63,12 +104,14 @@ class Pool(nn.Module):
     return _avg_pool(x, self.stride)
 
 
-def _conv(kernel, dilation=1, relu=False):
-  return lambda channels, stride, **kw: Conv(channels, kernel, stride, dilation, relu, **kw)
+def _conv(spec: ConvSpec):
+  return lambda channels, stride, dtype=jnp.float32, **kw: Conv(
+      channels, spec.kernel, stride, spec.dilation, spec.relu, dtype, **kw)
 
 
+# Parameter-free ops take `dtype` and ignore it: they compute in their input's dtype.
 def _free(fn):
-  return lambda channels, stride, **kw: ParamFree(fn, stride, **kw)
+  return lambda channels, stride, dtype=None, **kw: ParamFree(fn, stride, **kw)
 
 
 def _identity(x):
@@ -76,19 +119,19 @@ def _identity(x):
 
 
 # Ops with weights; every other op is parameter-free (PARAMETER_FREE).
-_CONVS: Dict[str, Callable[..., nn.Module]] = {
-    "Conv3x3": _conv(3),
-    "Conv5x5": _conv(5),
-    "DilConv3x3": _conv(3, dilation=2),
-    "DilConv5x5": _conv(5, dilation=2),
-    "Conv3x3Relu": _conv(3, relu=True),
-    "Conv5x5Relu": _conv(5, relu=True),
-    "DilConv3x3Relu": _conv(3, dilation=2, relu=True),
-    "DilConv5x5Relu": _conv(5, dilation=2, relu=True),
+CONV_SPECS: Dict[str, ConvSpec] = {
+    "Conv3x3": ConvSpec(3),
+    "Conv5x5": ConvSpec(5),
+    "DilConv3x3": ConvSpec(3, dilation=2),
+    "DilConv5x5": ConvSpec(5, dilation=2),
+    "Conv3x3Relu": ConvSpec(3, relu=True),
+    "Conv5x5Relu": ConvSpec(5, relu=True),
+    "DilConv3x3Relu": ConvSpec(3, dilation=2, relu=True),
+    "DilConv5x5Relu": ConvSpec(5, dilation=2, relu=True),
 }
 
 OPS: Dict[str, Callable[..., nn.Module]] = {
-    **_CONVS,
+    **{name: _conv(spec) for name, spec in CONV_SPECS.items()},
     "Relu": _free(nn.relu),
     "Tanh": _free(jnp.tanh),
     "Sigmoid": _free(nn.sigmoid),
@@ -97,13 +140,19 @@ OPS: Dict[str, Callable[..., nn.Module]] = {
     "Selu": _free(nn.selu),
     "Silu": _free(nn.silu),
     "SkipConnection": _free(_identity),
-    "Zero": lambda channels, stride, **kw: Zero(stride, **kw),
-    "MaxPool3x3": lambda channels, stride, **kw: Pool("max", stride, **kw),
-    "AvgPool3x3": lambda channels, stride, **kw: Pool("avg", stride, **kw),
+    "Zero": lambda channels, stride, dtype=None, **kw: Zero(stride, **kw),
+    "MaxPool3x3": lambda channels, stride, dtype=None, **kw: Pool("max", stride, **kw),
+    "AvgPool3x3": lambda channels, stride, dtype=None, **kw: Pool("avg", stride, **kw),
 }
 
 # The ops DARTS collapses onto (skip, nonlinearities, pools): the collapse monitor's share.
-PARAMETER_FREE: FrozenSet[str] = frozenset(OPS) - frozenset(_CONVS)
+PARAMETER_FREE: FrozenSet[str] = frozenset(OPS) - frozenset(CONV_SPECS)
+
+
+def apply_parameter_free(name: str, x, stride: int):
+  """Parameter-free op `name` on x [B, H, W, C] outside any module scope (parent=None), so a
+  caller can compute it once and share it between edges. -> [B, H / stride, W / stride, C]."""
+  return OPS[name](x.shape[-1], stride, parent=None).apply({}, x)
 
 ZERO = "Zero"
 

@@ -7,9 +7,10 @@
 The encoder head (flatten -> features) lives in darts_rl.networks.heads.
 """
 import dataclasses
-from typing import Callable, ClassVar, Dict, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, Optional, Tuple
 
 import flax.linen as nn
+import jax.numpy as jnp
 import numpy as np
 
 from darts_rl.pooling import max_pool
@@ -93,20 +94,24 @@ class MicroSpace(shape_lib.Shaped):
     return list(ops.resolve_op_set(value)) if key == "op_set" else shape_lib.json_value(value)
 
   def trunk(self, genotype: Optional[Genotype] = None, temperature: float = 1.0,
-            partial_channels: int = 1) -> nn.Module:
-    """The supernet trunk when genotype is None, else the fixed network of that genotype."""
+            partial_channels: int = 1, fused_edges: bool = True,
+            dtype: Any = jnp.float32) -> nn.Module:
+    """The supernet trunk when genotype is None, else the fixed network of that genotype.
+    fused_edges: the supernet cells' edge form (cells.SearchCell); dtype: the convolutions'
+    compute dtype (params stay float32)."""
     if genotype is None:
       def cell_fn(cell_type, channels, name):
         return cells.SearchCell(channels, self.num_nodes, cell_type == "reduce", self.node_norm,
-                                op_names=self.op_names, temperature=temperature,
-                                partial_channels=partial_channels, name=name)
+                                dtype=dtype, op_names=self.op_names, temperature=temperature,
+                                partial_channels=partial_channels, fused_edges=fused_edges,
+                                name=name)
     else:
       genotype.check_fits(self.op_names, self.cell_types, self.num_nodes)
 
       def cell_fn(cell_type, channels, name):
         return cells.FixedCell(channels, self.num_nodes, cell_type == "reduce", self.node_norm,
-                               cell=genotype.cell(cell_type), name=name)
-    return SkeletonTrunk(self, cell_fn)
+                               dtype=dtype, cell=genotype.cell(cell_type), name=name)
+    return SkeletonTrunk(self, cell_fn, dtype=dtype)
 
   def mixing_summary(self, alphas, temperature: float = 1.0) -> Dict[str, float]:
     """Flat {'normal/n1_in0/Conv3x3': weight, 'normal/entropy': nats} for logging."""
@@ -121,6 +126,7 @@ class SkeletonTrunk(nn.Module):
   """Places cells built by `cell_fn` into a skeleton. x float [B, H, W, C] -> [B, h, w, c]."""
   space: MicroSpace
   cell_fn: CellFn
+  dtype: Any = jnp.float32  # the stem and stage convolutions' compute dtype
 
   @nn.compact
   def __call__(self, x, alphas):
@@ -128,10 +134,10 @@ class SkeletonTrunk(nn.Module):
     get = lambda ct: alphas_lib.cell_alphas(alphas, ct)
     if sp.stem_channels:
       x = nn.Conv(sp.stem_channels, (3, 3), (sp.stem_stride,) * 2, padding=sp.stem_padding,
-                  name="stem")(x)
+                  dtype=self.dtype, name="stem")(x)
     for s, ch in enumerate(sp.channels):
       if sp.skeleton == "impala":
-        x = nn.Conv(ch, (3, 3), padding="SAME", name=f"stage{s}_conv")(x)
+        x = nn.Conv(ch, (3, 3), padding="SAME", dtype=self.dtype, name=f"stage{s}_conv")(x)
         x = max_pool(x, 3, 2)
       else:
         x = self.cell_fn("reduce", ch, f"stage{s}_reduce")(x, get("reduce"))
