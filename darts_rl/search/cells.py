@@ -7,7 +7,8 @@ channel count differs) and `output` (1x1 conv over the concatenated nodes).
 The SearchCell runs its edges fused by default (`fused_edges`): every edge leaving a state
 applies each op to that same state (same input, same stride), so one state's edges run
 together as one wider convolution per conv geometry (`fan_out`) instead of one convolution
-per edge and op; the parameters stay per edge, under the same names.
+per edge and op, with each conv op's mixing weight folded into its kernel; the parameters stay
+per edge, under the same names.
 """
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -145,8 +146,9 @@ class SearchCell(_Cell):
   input): a PPO search's initial values reached 30 with gradient norms of 2e4 (exact DARTS: 0
   and 1; experiments/results/pc_darts_ppo_cpu).
 
-  fused_edges runs the edges leaving each state together (`fan_out`); False runs every edge on
-  its own (`Edge`, the original form). Same parameters, same numbers up to float rounding.
+  fused_edges runs the edges leaving each state together (`fan_out`, `_fused_edges`); False
+  runs every edge on its own (`Edge`, the original form). Same parameters, same numbers up to
+  float rounding.
   Mixing weights are float32 whatever `dtype` the convolutions compute in.
   """
   op_names: Tuple[str, ...] = ops.OP_SETS["base"]
@@ -166,17 +168,18 @@ class SearchCell(_Cell):
     c = self.channels // p
     # What an edge mixes: its input state, or with PC-DARTS the first C/P channels of it.
     mixed_input = lambda state: state if p == 1 else state[..., :c]
-    edges = self._fused_edges(c, alphas.aux_skip) if self.fused_edges else None
+    weights = [alphas_lib.mixing_weights(a, t) for a in alphas.ops]  # node i: [1 + i, K]
+    edges = self._fused_edges(c, weights, alphas.aux_skip) if self.fused_edges else None
 
     def edge_fn(i, states):
-      w = alphas_lib.mixing_weights(alphas.ops[i], t)  # [1 + i, K]
+      w = weights[i]
       s = None if alphas.edges is None else alphas_lib.edge_weights(alphas.edges[i])  # [1 + i]
       scaled = lambda j, y: y if s is None else s[j] * y
       if edges is None:
         outs = [Edge(c, self.op_names, self._stride(j), self.dtype, name=f"node{i}_in{j}")(
             mixed_input(states[j]), w[j], alphas.aux_skip) for j in range(i + 1)]
       else:
-        outs = edges(i, mixed_input(states[i]), w)
+        outs = edges(i, mixed_input(states[i]))
       if p == 1:
         return sum(scaled(j, outs[j]) for j in range(i + 1))
       # PC-DARTS: edge j mixes only the first C/P channels of its input and passes the rest
@@ -191,36 +194,49 @@ class SearchCell(_Cell):
 
     return self._body(x, edge_fn)
 
-  def _fused_edges(self, channels: int, aux_skip):
-    """-> edges(i, x_i, w): node i's mixed edge outputs [j = 0..i], each [B, H', W', channels],
-    given node i's mixing weights w [1 + i, K] and x_i, the (mixed part of the) state i that
-    became available last; called for i = 0, 1, ... in order. Each call runs all edges leaving
-    state i (to nodes i..n-1) at once and keeps their op outputs for the later nodes."""
+  def _fused_edges(self, channels: int, weights, aux_skip):
+    """-> edges(i, x_i): node i's mixed edge outputs [j = 0..i], each [B, H', W', channels],
+    given x_i, the (mixed part of the) state i that became available last; called for
+    i = 0, 1, ... in order. Each call runs all edges leaving state i (to nodes i..n-1) at once
+    and keeps their outputs for the later nodes. weights: node k's mixing weights [1 + k, K].
+
+    A conv op's mixing weight w is folded into its kernel and bias: w (K x + b) = (w K) x + w b,
+    and relu(w z) = w relu(z) since softmax weights are >= 0. The weights' gradients then come
+    from kernel-sized products instead of one activation-sized product per edge and conv op
+    (the base op set's step 1.2-1.4x faster again on CPU; benchmarks/RESULTS.md)."""
     n = self.num_nodes
-    params = {}  # (i, j) -> edge (i, j)'s EdgeParams
+    column = {name: k for k, name in enumerate(self.op_names)}
+    params = {}  # (k, j) -> edge (k, j)'s EdgeParams
     fanned, skips = [], []  # per state j: its edges' op outputs (to nodes j..n-1), its skip
 
+    def weighted_params(k, j):
+      w = weights[k][j]
+      return {name: (w[column[name]] * kernel, w[column[name]] * bias)
+              for name, (kernel, bias) in params[k, j].items()}
+
     def mix(w, ys, skip, like):
-      out = sum(w[k] * ys[name] for k, name in enumerate(self.op_names) if name != ops.ZERO)
+      # Conv outputs come weighted already (weighted_params); parameter-free ones do not.
+      out = sum(ys[name] if name in ops.CONV_SPECS else w[k] * ys[name]
+                for k, name in enumerate(self.op_names) if name != ops.ZERO)
       if aux_skip is not None:
         out = out + aux_skip * skip
       if isinstance(out, int):  # only Zero in the set
         out = jnp.zeros_like(like)
       return out
 
-    def edges(i, x_i, w):
+    def edges(i, x_i):
       if not params:
         # Every edge mixes `channels` input channels (the states have the cell's width), so
         # all edges' parameters are created at the first node, in the per-edge form's order.
         params.update({(k, j): EdgeParams(channels, self.op_names, name=f"node{k}_in{j}")(
             channels) for k in range(n) for j in range(k + 1)})
       stride = self._stride(i)
-      fanned.append(fan_out(x_i, [params[k, i] for k in range(i, n)], self.op_names, stride,
-                            self.dtype))
+      fanned.append(fan_out(x_i, [weighted_params(k, i) for k in range(i, n)], self.op_names,
+                            stride, self.dtype))
       skips.append(None if aux_skip is None else
                    ops.apply_parameter_free("SkipConnection", x_i, stride))
       like = x_i[:, ::stride, ::stride, :]  # an edge's output shape (for a Zero-only set)
-      return [mix(w[j], fanned[j][i - j], skips[j], like) for j in range(i + 1)]
+      return [mix(weights[i][j], fanned[j][i - j], skips[j], like) for j in range(i + 1)]
 
     return edges
 
