@@ -11,7 +11,7 @@ def test_macro_search_discretize_evaluate(tmp_path):
   loop.run(get_config("search,smoke"), str(s), "search")
   phases.discretize(str(s))
   g = json.loads((s / "genotype.json").read_text())
-  assert g["format"] == "darts_rl.macro_genotype/1" and len(g["stages"]) == 2
+  assert g["format"] == "darts_rl.macro_genotype/1" and len(g["stages"]) == 1  # smoke: 1 stage
   c = get_config("evaluate,smoke")
   c.encoder.genotype = str(s / "genotype.json")
   out = loop.run(c, str(tmp_path / "eval"), "evaluate")
