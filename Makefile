@@ -20,7 +20,7 @@ sysdeps:
 	bash scripts/install_sysdeps.sh
 
 test: install
-	$(PY) -m pytest -q -n 2 tests
+	$(PY) -m pytest -q -n 2 --dist loadgroup tests
 
 # NVIDIA GPUs: .venv as above plus jax's CUDA 12 plugin and the CUDA / cuDNN wheels (setup.py's
 # `cuda` extra; docs/gpus.md). Prints the devices jax sees: GPUs, or a warning and the CPU.

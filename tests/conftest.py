@@ -1,7 +1,13 @@
 """Test setup: a persistent XLA compilation cache shared by tests and launcher subprocesses
-(the suite compiles the same small networks many times), and the repo root on sys.path."""
+(the suite compiles the same small networks many times), the repo root on sys.path, and the
+smoke searches that several test files share (`smoke_searches`)."""
 import os
+import socket
+import subprocess
 import sys
+from typing import NamedTuple
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(ROOT, ".jax_cache"))
@@ -10,3 +16,58 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ["PYTHONPATH"] = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
+
+
+# Tests using `smoke_searches` carry this mark, so pytest-xdist (--dist loadgroup) runs them on
+# one worker, which runs the searches once.
+SMOKE_SEARCHES = pytest.mark.xdist_group("smoke_searches")
+RUN = os.path.join(ROOT, "tests", "multiprocess_run.py")
+
+
+class SmokeSearches(NamedTuple):
+  one: str        # root of 1 process x 4 devices: one/<agent> is a finished search workdir
+  two: str        # root of process 0 of 2 processes x 2 devices (the same searches)
+  two_p1: str     # the workdir given to process 1 (it must stay absent: process 0 writes)
+  outputs: list   # (stdout, stderr) of the three processes
+
+
+def start_run(workdir, *flags, stdout=subprocess.PIPE):
+  """tests/multiprocess_run.py in a fresh process (its own CPU device count)."""
+  env = dict(os.environ)
+  env.pop("XLA_FLAGS", None)
+  return subprocess.Popen([sys.executable, RUN, f"--workdir={workdir}", *flags], cwd=ROOT,
+                          env=env, stdout=stdout, stderr=subprocess.PIPE, text=True)
+
+
+def two_process_flags(rank, port, *flags):
+  return ("--num_processes=2", f"--process_id={rank}", f"--coordinator_address=localhost:{port}",
+          "--cpu_devices=2", *flags)
+
+
+def free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def smoke_searches(tmp_path_factory) -> SmokeSearches:
+  """PPO, Rainbow and SAC smoke searches, run once: by 1 process with 4 CPU devices and by 2
+  processes with 2 devices each, at the same time."""
+  root = tmp_path_factory.mktemp("smoke_searches")
+  port = free_port()
+  procs = [start_run(root / "one", "--cpu_devices=4"),
+           start_run(root / "two", *two_process_flags(0, port)),
+           start_run(root / "two_p1", *two_process_flags(1, port))]
+  outs = [p.communicate(timeout=900) for p in procs]
+  for p, (out, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  return SmokeSearches(str(root / "one"), str(root / "two"), str(root / "two_p1"), outs)
+
+
+def pytest_collection_modifyitems(items):
+  """Heavy tests (and the shared smoke searches' group) first: the two workers start on the
+  long ones and fill the rest in with the quick ones."""
+  weight = lambda item: (item.get_closest_marker("heavy") is None
+                         and item.get_closest_marker("xdist_group") is None)
+  items.sort(key=weight)   # stable: collection order within each class

@@ -2,8 +2,8 @@
 
 Run alone (`--cpu_devices=4`) or as one of several processes (`--num_processes=2
 --process_id=I --coordinator_address=localhost:PORT --cpu_devices=2`): tests/test_multiprocess.py
-compares the two. Shapes are cut below the smoke configs' (one cell of two nodes) to keep the
-compile short; each run uses 4 envs, one group per device.
+compares the two, and the agents' end-to-end tests discretize and retrain the single process's
+searches (tests/conftest.py, `smoke_searches`). Each run uses 4 envs, one group per device.
 """
 import os
 import sys
@@ -24,15 +24,14 @@ EXPERIMENTS = {"ppo": "ppo_procgen", "rainbow": "rainbow_procgen", "sac": "sac_d
 
 
 def config_for(agent: str, total: int):
+  """The agent's search,smoke config with 4 envs (one per device); SAC's alpha step in the
+  alternating mode (PPO and Rainbow cover joint)."""
   import importlib
   c = importlib.import_module(f"experiments.{EXPERIMENTS[agent]}").get_config("search,smoke")
   c.env.num_envs = 4
-  c.encoder.channels = (4,)
-  c.encoder.cells_per_stage = 1
-  c.encoder.num_nodes = 2
   if agent == "sac":
-    c.encoder.stem_channels = 4
     c.sac.replay_capacity = 64
+    c.arch.mode = "alternating"
   if total:
     c.loop.total_env_steps = total
   return c

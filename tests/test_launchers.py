@@ -22,6 +22,7 @@ def read_metrics(workdir):
     return [json.loads(l) for l in f]
 
 
+@pytest.mark.heavy
 def test_search_discretize_evaluate_report(tmp_path):
   """The documented chain through the launchers (subprocesses: the real command lines); the
   checks that need no new process (rerun no-op, re-evaluation, cell comparison, their errors)
@@ -87,6 +88,7 @@ def test_search_discretize_evaluate_report(tmp_path):
   assert (tmp_path / "report" / "alphas.png").exists()
 
 
+@pytest.mark.heavy
 def test_kill_and_resume(tmp_path):
   # With actors and learner overlapped: a kill loses the rollout in flight, never a checkpoint.
   w = tmp_path / "search"

@@ -28,6 +28,7 @@ def _run(tmp_path, name, seed, overlap="off"):
   return [{k: v for k, v in r.items() if k not in TIMING} for r in rows], w
 
 
+@pytest.mark.heavy
 def test_same_seed_identical_two_seeds_differ(tmp_path):
   # Actors and learner overlapped (loop.overlap): the policy lag is one iteration exactly, so
   # two runs of one seed are identical whatever the threads' timing.

@@ -1,11 +1,14 @@
 """The macro space through the PPO phases: search -> discretize -> evaluate on smoke."""
 import json
 
+import pytest
+
 from darts_rl import phases
 from darts_rl.train import loop
 from experiments.ppo_procgen_macro import get_config
 
 
+@pytest.mark.heavy
 def test_macro_search_discretize_evaluate(tmp_path):
   s = tmp_path / "search"
   loop.run(get_config("search,smoke"), str(s), "search")

@@ -8,10 +8,9 @@ one: ~1e-7 relative), so they are compared at a tight tolerance. Process 1 write
 """
 import json
 import os
+import pathlib
 import signal
-import socket
 import subprocess
-import sys
 import time
 
 import jax
@@ -19,28 +18,10 @@ import numpy as np
 import pytest
 from flax import serialization
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUN = os.path.join(ROOT, "tests", "multiprocess_run.py")
+from tests.conftest import SMOKE_SEARCHES, free_port, start_run, two_process_flags
+
 AGENTS = ("ppo", "rainbow", "sac")
 TIMING = ("sps", "wall_s")
-
-
-def free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("localhost", 0))
-    return s.getsockname()[1]
-
-
-def start(workdir, *flags, stdout=subprocess.PIPE):
-  env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-  env.pop("XLA_FLAGS", None)
-  return subprocess.Popen([sys.executable, RUN, f"--workdir={workdir}", *flags], cwd=ROOT,
-                          env=env, stdout=stdout, stderr=subprocess.PIPE, text=True)
-
-
-def multi(rank, port, *flags):
-  return ("--num_processes=2", f"--process_id={rank}", f"--coordinator_address=localhost:{port}",
-          "--cpu_devices=2", *flags)
 
 
 def rows(path):
@@ -68,23 +49,10 @@ def checkpoint(workdir):
     return last, serialization.msgpack_restore(f.read())
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-  """(one process x 4 devices, two processes x 2 devices: process 0's and 1's workdirs)."""
-  root = tmp_path_factory.mktemp("mp")
-  port = free_port()
-  procs = [start(root / "one", "--cpu_devices=4"),
-           start(root / "two", *multi(0, port)),
-           start(root / "two_p1", *multi(1, port))]
-  outs = [p.communicate(timeout=900) for p in procs]
-  for p, (out, err) in zip(procs, outs):
-    assert p.returncode == 0, err[-3000:]
-  return root / "one", root / "two", root / "two_p1", outs
-
-
+@SMOKE_SEARCHES
 @pytest.mark.parametrize("agent", AGENTS)
-def test_two_processes_train_the_model_one_process_trains(runs, agent):
-  one, two, two_p1, _ = runs
+def test_two_processes_train_the_model_one_process_trains(smoke_searches, agent):
+  one, two, two_p1 = map(pathlib.Path, smoke_searches[:3])
   a, b = one / agent, two / agent
   assert rows(a / "metrics.jsonl") == approx_rows(rows(b / "metrics.jsonl"))
   # SAC's continuous actions carry the params' rounding into the returns.
@@ -108,18 +76,20 @@ def test_two_processes_train_the_model_one_process_trains(runs, agent):
   assert sorted(os.listdir(a)) == sorted(os.listdir(b))
 
 
-def test_only_process_zero_prints_progress(runs):
-  _, (out0, err0), (out1, err1) = runs[3]
+@SMOKE_SEARCHES
+def test_only_process_zero_prints_progress(smoke_searches):
+  _, (out0, err0), (out1, err1) = smoke_searches.outputs
   assert "[process 1 of 2] connected" in err1
   assert "[search] done" in out0 and "[search]" not in out1
   assert "error" not in err0 + err1
 
 
+@pytest.mark.heavy
 def test_a_dead_process_stops_the_other_with_one_line(tmp_path):
   port = free_port()
   long = ("--agents=ppo", "--total_env_steps=100000", "--peer_timeout_s=5")
-  p0 = start(tmp_path / "w0", *multi(0, port, *long), stdout=subprocess.DEVNULL)
-  p1 = start(tmp_path / "w1", *multi(1, port, *long), stdout=subprocess.DEVNULL)
+  p0 = start_run(tmp_path / "w0", *two_process_flags(0, port, *long), stdout=subprocess.DEVNULL)
+  p1 = start_run(tmp_path / "w1", *two_process_flags(1, port, *long), stdout=subprocess.DEVNULL)
   try:
     # Wait until process 1 joined the run, then kill it (its supervisor and, with it, its child).
     deadline = time.time() + 120

@@ -204,6 +204,7 @@ def test_errors_are_one_clear_line():
     monitor.update(_bilinear, PARAMS, ALPHAS, s, sa, A, None, None)
 
 
+@pytest.mark.heavy
 def test_tiny_supernet_with_every_option_searches():
   """End to end: a micro supernet built with the options' alpha entries, second-order updates
   with every option on; everything finite, the op alphas and edge weights move, the scheduled

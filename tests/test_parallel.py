@@ -60,48 +60,56 @@ SCRIPT = textwrap.dedent("""
         pass
 
     make = lambda cfg, seed, split, g, groups, local: RowEnv(g * (N // groups), N // groups)
-    c = get_config('search,smoke')
-    c.arch.mode = '{mode}'
-    c.env.num_envs = N
-    enc = make_encoder(c.encoder)
-    outs = []
-    for count, chunks in ((1, 1), (4, 1), (4, 4)):
-      c.ppo.grad_chunks = chunks
-      d = parallel.Devices(count)
-      actors = Actors(c.env, 0, 'train', d, make=make)
-      agent = make_agent(c, enc, actors.spec, d)
-      state = base.to_devices(agent.init(jax.random.PRNGKey(0)), d)
-      ro = actors.rollout(agent.act, state.learner, c.ppo.num_steps, jax.random.PRNGKey(1))
-      rollout = {{k: parallel.merge(np.asarray(v), axis=1)
-                 for k, v in (('obs', ro.obs), ('actions', ro.actions),
-                              ('logp', ro.extras['logp']), ('value', ro.extras['value']))}}
-      rollout['rewards'] = parallel.merge(ro.rewards, axis=1)
-      state, metrics = agent.iteration(state, actors, jax.random.PRNGKey(2))
-      metrics = jax.device_get(metrics)
-      outs.append((rollout, d.unreplicate(state.learner), state.host,
-                   {{k: float(np.asarray(v)[0]) for k, v in metrics.items()}}))
-    r1, l1, h1, m1 = outs[0]
-    for r4, l4, h4, m4 in outs[1:]:
-      for k in ('obs', 'actions', 'rewards'):
-        np.testing.assert_array_equal(r1[k], r4[k], err_msg=k)
-      for k in ('logp', 'value'):
-        np.testing.assert_allclose(r1[k], r4[k], rtol=1e-5, atol=1e-6, err_msg=k)
-      for a, b in zip(jax.tree.leaves(l1), jax.tree.leaves(l4)):
-        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
-      np.testing.assert_array_equal(h1.ret_acc, h4.ret_acc)
-      assert sorted(m1) == sorted(m4)
-      for k in m1:
-        np.testing.assert_allclose(m1[k], m4[k], rtol=1e-3, atol=1e-5, err_msg=k)
-      # The update moved the alphas (search is on) by the same amount on every path.
-      assert max(float(np.abs(a).max()) for a in jax.tree.leaves(l4.alphas)) > 0
-    assert r1['rewards'].sum() > 0          # the rollouts did something
+
+
+    def check(mode):
+      c = get_config('search,smoke')
+      c.arch.mode = mode
+      c.env.num_envs = N
+      enc = make_encoder(c.encoder)
+      outs = []
+      for count, chunks in ((1, 1), (4, 1), (4, 4)):
+        c.ppo.grad_chunks = chunks
+        d = parallel.Devices(count)
+        actors = Actors(c.env, 0, 'train', d, make=make)
+        agent = make_agent(c, enc, actors.spec, d)
+        state = base.to_devices(agent.init(jax.random.PRNGKey(0)), d)
+        ro = actors.rollout(agent.act, state.learner, c.ppo.num_steps, jax.random.PRNGKey(1))
+        rollout = {k: parallel.merge(np.asarray(v), axis=1)
+                   for k, v in (('obs', ro.obs), ('actions', ro.actions),
+                                ('logp', ro.extras['logp']), ('value', ro.extras['value']))}
+        rollout['rewards'] = parallel.merge(ro.rewards, axis=1)
+        state, metrics = agent.iteration(state, actors, jax.random.PRNGKey(2))
+        metrics = jax.device_get(metrics)
+        outs.append((rollout, d.unreplicate(state.learner), state.host,
+                     {k: float(np.asarray(v)[0]) for k, v in metrics.items()}))
+      r1, l1, h1, m1 = outs[0]
+      for r4, l4, h4, m4 in outs[1:]:
+        for k in ('obs', 'actions', 'rewards'):
+          np.testing.assert_array_equal(r1[k], r4[k], err_msg=k)
+        for k in ('logp', 'value'):
+          np.testing.assert_allclose(r1[k], r4[k], rtol=1e-5, atol=1e-6, err_msg=k)
+        for a, b in zip(jax.tree.leaves(l1), jax.tree.leaves(l4)):
+          np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
+        np.testing.assert_array_equal(h1.ret_acc, h4.ret_acc)
+        assert sorted(m1) == sorted(m4)
+        for k in m1:
+          np.testing.assert_allclose(m1[k], m4[k], rtol=1e-3, atol=1e-5, err_msg=k)
+        # The update moved the alphas (search is on) by the same amount on every path.
+        assert max(float(np.abs(a).max()) for a in jax.tree.leaves(l4.alphas)) > 0
+      assert r1['rewards'].sum() > 0          # the rollouts did something
+
+
+    for mode in ('joint', 'alternating'):
+      check(mode)
     print('OK')
 """)
 
 
-@pytest.mark.parametrize("mode", ["joint", "alternating"])
-def test_every_device_acts_and_the_update_equals_one_device(mode):
-  assert_script_ok(SCRIPT.format(mode=mode), devices=4, timeout=600)
+@pytest.mark.heavy
+def test_every_device_acts_and_the_update_equals_one_device():
+  # Both arch modes in one process: the acting programs are compiled once.
+  assert_script_ok(SCRIPT, devices=4, timeout=600)
 
 
 def test_split_and_merge_are_inverse():

@@ -2,6 +2,7 @@
 batches, the Ape-X ladder, noisy layers, and search -> discretize -> evaluate end to end."""
 import json
 import os
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +17,7 @@ from darts_rl.envs.base import DiscreteActions
 from darts_rl.networks import make_encoder
 from darts_rl.train import loop
 from experiments.rainbow_procgen import get_config, parse_arg
+from tests.conftest import SMOKE_SEARCHES
 
 OBS = (16, 16, 3)
 
@@ -298,9 +300,11 @@ def test_config_variants_and_bad_inputs(tmp_path):
 
 # ---------------------------------------------------------------------------- end to end
 
-def test_search_discretize_evaluate(tmp_path):
+@SMOKE_SEARCHES
+def test_search_discretize_evaluate(tmp_path, smoke_searches):
+  # The smoke search (4 devices, tests/conftest.py), copied: discretize writes into it.
   s, e = tmp_path / "s", tmp_path / "e"
-  loop.run(get_config("search,smoke"), str(s), "search")
+  shutil.copytree(os.path.join(smoke_searches.one, "rainbow"), s)
   rows = [json.loads(l) for l in (s / "metrics.jsonl").read_text().splitlines()]
   last = [r for r in rows if "learner/updates" in r][-1]
   # 24 iterations of 4 env steps; one update per iteration once the replay holds 32 env

@@ -111,6 +111,7 @@ def _rows(workdir):
     return [json.loads(l) for l in f]
 
 
+@pytest.mark.heavy
 def test_resume_and_extend(tmp_path, capsys):
   w = str(tmp_path / "rs")
   config = _tiny_config()

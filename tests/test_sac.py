@@ -3,6 +3,7 @@ leaving the encoder alone, replay bootstrapping (terminated vs truncated), and
 search -> discretize -> evaluate end to end on DM-Control (rendering included)."""
 import json
 import os
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +19,7 @@ from darts_rl.networks import make_encoder
 from darts_rl.train import loop
 from darts_rl.train.actors import Actors
 from experiments.sac_dmc import get_config
+from tests.conftest import SMOKE_SEARCHES
 
 OBS = (16, 16, 9)
 
@@ -296,12 +298,15 @@ def test_config_variants():
 
 # ---------------------------------------------------------------------------- end to end
 
-def test_search_discretize_evaluate_end_to_end(tmp_path):
+@SMOKE_SEARCHES
+def test_search_discretize_evaluate_end_to_end(tmp_path, smoke_searches):
+  # The smoke search (4 devices, 4 envs, alternating mode: tests/conftest.py), copied:
+  # discretize writes into it.
   search_dir, eval_dir = str(tmp_path / "search"), str(tmp_path / "eval")
-  config = get_config("search,smoke")
-  config.arch.mode = "alternating"   # the joint step is covered above
-  summary = loop.run(config, search_dir, "search")
-  assert summary["test_levels"]["episodes"] == 2
+  shutil.copytree(os.path.join(smoke_searches.one, "sac"), search_dir)
+  with open(os.path.join(search_dir, "eval.json")) as f:
+    summary = json.load(f)
+  assert summary["test_levels"]["episodes"] == 4          # one per env: 2 episodes over 4 envs
   assert np.isfinite(summary["test_levels"]["mean_return"])
   with open(os.path.join(search_dir, "metrics.jsonl")) as f:
     rows = [json.loads(line) for line in f]

@@ -157,6 +157,7 @@ def monkeypatch_module():
     yield mp
 
 
+@pytest.mark.heavy
 def test_trials_on_local_ray_match_the_local_pool(tmp_path, local_ray):
   executor = make_executor(parallel=2, executor="ray")
   assert executor.num_gpus == 0 and executor.num_cpus == 1
