@@ -1,7 +1,9 @@
 """The shared loop: seeds, NaN handling, metrics/alpha bookkeeping, evaluation episodes."""
 import json
 import os
+import time
 import types
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -10,8 +12,8 @@ import pytest
 from darts_rl import parallel
 from darts_rl.agents import ppo
 from darts_rl.envs.base import DiscreteActions
-from darts_rl.train import evaluation, loop
-from darts_rl.train.actors import Actors
+from darts_rl.train import evaluation, loop, stepping
+from darts_rl.train.actors import Actors, EpisodeLog
 from experiments.ppo_procgen import get_config
 
 TIMING = ("sps", "wall_s")
@@ -44,6 +46,40 @@ def test_same_seed_identical_two_seeds_differ(tmp_path):
     assert da["normal/node1"].shape == (5, 2, 5)
     # The alphas moved away from their zero init during search.
     assert np.abs(da["normal/node1"][-1]).max() > 0
+
+
+class _State(NamedTuple):
+  learner: dict
+
+
+def test_overlapped_episode_log_is_the_learned_rollouts_whatever_the_actor_thread_did():
+  # The actor thread finishes rollout k + 1 (and its episodes) before the loop logs iteration k:
+  # the log must still hold rollout k's episodes only.
+  log = EpisodeLog()
+  collected = []
+
+  class Agent:
+    def collect(self, state, actors, key):
+      k = len(collected)
+      log.add(np.array([[float(k), 10.0 + k, 0.0]]))
+      collected.append(k)
+      return k
+
+    def learn(self, state, rollout, key):
+      while len(collected) < rollout + 2 and rollout < 2:   # wait for the next collection
+        time.sleep(0.001)
+      return state, {"rollout": float(rollout)}
+
+  actors = types.SimpleNamespace(settle_episodes=log.settle)
+  acting = stepping.Overlapped(Agent(), actors, parallel.Devices())
+  key, state = jax.random.PRNGKey(0), _State(learner={"w": np.zeros(1)})
+  for k in range(3):
+    key, state, m = acting.iteration(key, state, more=k < 2)
+    assert m["rollout"] == k
+    assert log.pop()["return"].tolist() == [float(k)]
+  acting.close()
+  log.add(np.array([[5.0, 1.0, 0.0]]))
+  assert log.pop()["return"].size == 0     # not settled yet
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):

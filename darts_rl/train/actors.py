@@ -48,6 +48,43 @@ def row_keys(key, device_index, n):
   return jax.vmap(lambda r: jax.random.fold_in(key, r))(_rows(device_index, n))
 
 
+class EpisodeLog:
+  """The training episodes this process's envs finished, as rows of (return, length, game id).
+
+  An actor thread (loop.overlap) adds rows while the loop reads them, and it may already be
+  stepping the next rollout when the loop logs. So rows are only reported once settled:
+  train.stepping settles when a rollout is complete and before the next one starts, and what
+  the loop logs never depends on how far the actor thread has got.
+  """
+
+  def __init__(self):
+    self._lock = threading.Lock()
+    self._live: List[np.ndarray] = []
+    self._settled: List[np.ndarray] = []
+
+  def add(self, rows: np.ndarray):
+    with self._lock:
+      self._live.append(np.asarray(rows, np.float64))
+
+  def settle(self):
+    """The rows added so far belong to the rollouts handed to the learner."""
+    with self._lock:
+      self._settled.extend(self._live)
+      self._live = []
+
+  def pop(self) -> Dict[str, np.ndarray]:
+    """{'return', 'length', 'game_id'} of the settled rows not popped before."""
+    with self._lock:
+      rows = np.concatenate(self._settled) if self._settled else np.zeros((0, 3))
+      self._settled = []
+    return {"return": rows[:, 0].astype(np.float32), "length": rows[:, 1].astype(np.float32),
+            "game_id": rows[:, 2].astype(np.int32)}
+
+  def clear(self):
+    with self._lock:
+      self._live, self._settled = [], []
+
+
 class Actors:
   """The env groups of this process for one split, their current observations and the
   episodes they finished."""
@@ -72,9 +109,7 @@ class Actors:
     self._device_index = devices.put(np.asarray(list(devices.global_indices), np.int32))
     self._compiled: Dict[Any, Callable] = {}
     self.obs = None
-    self._episodes: List[np.ndarray] = []   # rows of (return, length, game id)
-    # The loop may step the envs on an actor thread (loop.overlap) and read the episodes here.
-    self._lock = threading.Lock()
+    self.episodes = EpisodeLog()
 
   def reset(self):
     """Fresh episodes in every env: self.obs [L, n, H, W, C]."""
@@ -100,18 +135,16 @@ class Actors:
       ret = np.stack([s.episode_return for s in steps])[ended]
       length = np.stack([s.episode_length for s in steps])[ended]
       games = np.broadcast_to(self.spec.game_ids[:self.n], ended.shape)[ended]
-      with self._lock:
-        self._episodes.append(np.stack([ret, length, games], axis=1).astype(np.float64))
+      self.episodes.add(np.stack([ret, length, games], axis=1))
     return steps
 
+  def settle_episodes(self):
+    """See EpisodeLog.settle."""
+    self.episodes.settle()
+
   def pop_episodes(self) -> Dict[str, np.ndarray]:
-    """{'return', 'length', 'game_id'} of the episodes this process's envs finished since the
-    last call."""
-    with self._lock:
-      rows = np.concatenate(self._episodes) if self._episodes else np.zeros((0, 3))
-      self._episodes = []
-    return {"return": rows[:, 0].astype(np.float32), "length": rows[:, 1].astype(np.float32),
-            "game_id": rows[:, 2].astype(np.int32)}
+    """See EpisodeLog.pop."""
+    return self.episodes.pop()
 
   # -- training rollouts
   def rollout(self, act: Callable, learner, num_steps: int, key, inputs=None) -> Rollout:
@@ -196,7 +229,7 @@ class Actors:
       for i in np.flatnonzero(~np.isnan(ep)):
         if len(returns[i]) < quota:
           returns[i].append(float(ep[i]))
-    self._episodes = []
+    self.episodes.clear()
     return {"returns": returns, "capped": min(len(r) for r in returns) < quota,
             "env_steps": steps}
 

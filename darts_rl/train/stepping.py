@@ -38,6 +38,7 @@ class Sequential:
     del more
     key, it_key = jax.random.split(key)
     state, metrics = self.agent.iteration(state, self.actors, it_key)
+    self.actors.settle_episodes()
     return key, state, metrics
 
   def close(self):
@@ -75,6 +76,7 @@ class Overlapped:
       key, it_key = jax.random.split(key)
       self.learn_key = self._submit(state, it_key)
     rollout = self.future.result()
+    self.actors.settle_episodes()   # before the next collection starts
     learn_key = self.learn_key
     if more:
       key, it_key = jax.random.split(key)
