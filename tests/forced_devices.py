@@ -9,8 +9,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def assert_script_ok(script: str, devices: int, timeout: int = 300):
   """Runs `script` with `devices` CPU devices; fails the test unless it exits 0 printing OK."""
-  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-             JAX_PLATFORMS="cpu")
+  flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
+           if not f.startswith("--xla_force_host_platform_device_count")]
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             XLA_FLAGS=" ".join(flags + [f"--xla_force_host_platform_device_count={devices}"]))
   env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
   out = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True,
                        text=True, timeout=timeout)

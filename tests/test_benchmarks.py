@@ -15,6 +15,9 @@ class FakeActors:
   def rollout(self, *args):
     self.rollouts += 1
 
+  def settle_episodes(self):
+    pass
+
 
 class FakeAgent:
   """Learns from its third iteration on (an off-policy agent filling its replay)."""

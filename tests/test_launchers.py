@@ -22,29 +22,56 @@ def read_metrics(workdir):
     return [json.loads(l) for l in f]
 
 
+def kill_and_resume(workdir, args):
+  """Starts the search launcher, SIGKILLs it once it wrote a checkpoint, runs it again."""
+  proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  ckpts = workdir / "checkpoints"
+  deadline = time.time() + 200
+  while time.time() < deadline:
+    if ckpts.exists() and any(f.endswith(".msgpack") for f in os.listdir(ckpts)):
+      break
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert not (workdir / "DONE").exists(), "the run finished before it could be killed"
+  return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=240)
+
+
 @pytest.mark.heavy
-def test_search_discretize_evaluate_report(tmp_path):
-  """The documented chain through the launchers (subprocesses: the real command lines); the
-  checks that need no new process (rerun no-op, re-evaluation, cell comparison, their errors)
-  call the library on the same workdirs."""
+def test_search_killed_resumed_discretize_evaluate_report(tmp_path):
+  """The documented chain through the launchers (subprocesses: the real command lines), with
+  the search killed after its first checkpoint and resumed (actors and learner overlapped: a
+  kill loses the rollout in flight, never a checkpoint). The checks that need no new process
+  (rerun no-op, re-evaluation, cell comparison, their errors) call the library on the same
+  workdirs."""
   from darts_rl import artifacts
   from darts_rl.analysis import similarity
   from darts_rl.train import loop
   from experiments.ppo_procgen import get_config
   s, e, b = tmp_path / "search", tmp_path / "searched", tmp_path / "baseline"
-  out = launch("search", f"--config={CFG}:search,smoke", f"--workdir={s}")
+  overrides = {"total_env_steps": 512, "checkpoint_every_env_steps": 128, "overlap": "on"}
+  out = kill_and_resume(s, [sys.executable, "launch/search.py", f"--config={CFG}:search,smoke",
+                            f"--workdir={s}"]
+                        + [f"--config.loop.{k}={v}" for k, v in overrides.items()])
   assert out.returncode == 0, out.stderr[-2000:]
-  assert "[search] done" in out.stdout
+  assert "resuming" in out.stdout and "[search] done" in out.stdout
+  rows = read_metrics(s)
+  steps = [r["env_steps"] for r in rows]
+  body = steps[:-1]  # the last row repeats the final step with the final evaluation
+  assert body == sorted(set(body)), f"duplicated or unordered metrics: {steps}"
+  assert steps[-1] == 512 and body[-1] == 512
   for name in ("config.json", "metrics.jsonl", "alphas.npz", "eval.json", "DONE"):
     assert (s / name).exists(), name
   assert os.listdir(s / "checkpoints")
   ev = json.loads((s / "eval.json").read_text())
+  assert ev["env_steps"] == 512
   assert ev["phase"] == "search" and ev["train_levels"]["episodes"] >= 4
   assert {"train_levels", "validation_levels", "test_levels"} <= set(ev)
-  rows = read_metrics(s)
   assert any(k.startswith("alpha/normal/n1_in1/") for k in rows[0])
   # Rerunning a finished phase is a no-op returning its evaluation.
-  assert loop.run(get_config("search,smoke"), str(s), "search") == ev
+  config = get_config("search,smoke")
+  config.loop.update(overrides)
+  assert loop.run(config, str(s), "search") == ev
   # A fresh re-evaluation of the finished search (6 episodes, seeds offset by 1) writes
   # eval_6_offset1.json, nothing else.
   before = sorted(os.listdir(s))
@@ -77,8 +104,7 @@ def test_search_discretize_evaluate_report(tmp_path):
   assert out.returncode == 0, out.stderr[-2000:]
   assert json.loads((e / "eval.json").read_text())["encoder"] == "fixed"
   assert not (e / "alphas.npz").exists()
-  out = launch("evaluate", f"--config={CFG}:baseline,smoke", f"--workdir={b}")
-  assert out.returncode == 0, out.stderr[-2000:]
+  loop.run(get_config("baseline,smoke"), str(b), "evaluate")   # the same launcher, in-process
 
   out = launch("report", f"--out={tmp_path / 'report'}", f"--search={s}", f"--run=searched={e}",
                f"--run=impala={b}")
@@ -86,33 +112,6 @@ def test_search_discretize_evaluate_report(tmp_path):
   md = (tmp_path / "report" / "report.md").read_text()
   assert "searched" in md and "impala" in md
   assert (tmp_path / "report" / "alphas.png").exists()
-
-
-@pytest.mark.heavy
-def test_kill_and_resume(tmp_path):
-  # With actors and learner overlapped: a kill loses the rollout in flight, never a checkpoint.
-  w = tmp_path / "search"
-  args = [sys.executable, "launch/search.py", f"--config={CFG}:search,smoke", f"--workdir={w}",
-          "--config.loop.total_env_steps=512", "--config.loop.checkpoint_every_env_steps=128",
-          "--config.loop.overlap=on"]
-  proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  ckpts = w / "checkpoints"
-  deadline = time.time() + 200
-  while time.time() < deadline:
-    if ckpts.exists() and any(f.endswith(".msgpack") for f in os.listdir(ckpts)):
-      break
-    time.sleep(0.05)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
-  assert not (w / "DONE").exists(), "the run finished before it could be killed"
-  out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=240)
-  assert out.returncode == 0, out.stderr[-2000:]
-  assert "resuming" in out.stdout
-  steps = [r["env_steps"] for r in read_metrics(w)]
-  body = steps[:-1]  # the last row repeats the final step with the final evaluation
-  assert body == sorted(set(body)), f"duplicated or unordered metrics: {steps}"
-  assert steps[-1] == 512 and body[-1] == 512
-  assert json.loads((w / "eval.json").read_text())["env_steps"] == 512
 
 
 def test_bad_inputs_one_line_and_nonzero(tmp_path):
