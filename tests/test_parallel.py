@@ -68,7 +68,8 @@ SCRIPT = textwrap.dedent("""
       c.env.num_envs = N
       enc = make_encoder(c.encoder)
       outs = []
-      for count, chunks in ((1, 1), (4, 1), (4, 4)):
+      # Joint: 4 devices, then 4 devices with gradient accumulation; alternating: both at once.
+      for count, chunks in ((1, 1), (4, 1), (4, 4)) if mode == 'joint' else ((1, 1), (4, 4)):
         c.ppo.grad_chunks = chunks
         d = parallel.Devices(count)
         actors = Actors(c.env, 0, 'train', d, make=make)
