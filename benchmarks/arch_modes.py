@@ -9,6 +9,7 @@ update's time minus the joint update's, per Hessian-vector product divided by
 `eigen_iterations`. All in one run, ratios against the joint update; the variants are timed
 in `--rounds` interleaved rounds and each keeps its fastest round (the machine is shared).
 """
+
 import argparse
 import os
 import sys
@@ -47,19 +48,22 @@ def main():
   ap.add_argument("--channels", default="8,16,16")
   ap.add_argument("--eigen_iterations", type=int, default=10)
   args = ap.parse_args()
-  enc = make_encoder(encoder_config(kind="supernet",
-                                    channels=tuple(int(c) for c in args.channels.split(","))))
-  obs = jnp.asarray(np.random.default_rng(0).integers(0, 256, (2, args.batch, 64, 64, 3),
-                                                      np.uint8))
+  enc = make_encoder(
+    encoder_config(kind="supernet", channels=tuple(int(c) for c in args.channels.split(",")))
+  )
+  obs = jnp.asarray(np.random.default_rng(0).integers(0, 256, (2, args.batch, 64, 64, 3), np.uint8))
   runs = {
-      "joint": dict(mode="joint"),
-      "alternating": dict(mode="alternating"),
-      "second_order": dict(mode="second_order"),
-      "joint + probe": dict(mode="joint", eigen_every_updates=1,
-                            eigen_iterations=args.eigen_iterations),
+    "joint": dict(mode="joint"),
+    "alternating": dict(mode="alternating"),
+    "second_order": dict(mode="second_order"),
+    "joint + probe": dict(
+      mode="joint", eigen_every_updates=1, eigen_iterations=args.eigen_iterations
+    ),
   }
-  print(f"backend {jax.default_backend()}, supernet channels {args.channels}, "
-        f"batch {args.batch}, best of {args.rounds} rounds of {args.iters} updates each")
+  print(
+    f"backend {jax.default_backend()}, supernet channels {args.channels}, "
+    f"batch {args.batch}, best of {args.rounds} rounds of {args.iters} updates each"
+  )
   calls = {}
   for name, options in runs.items():
     arch = arch_config(adam_config(5e-4))
@@ -73,9 +77,11 @@ def main():
   for name, t in times.items():
     print(f"| {name} | {1e3 * t:.1f} | {t / times['joint']:.2f} |")
   probe = times["joint + probe"] - times["joint"]
-  print(f"probe ({args.eigen_iterations} Hessian-vector products): {1e3 * probe:.1f} ms = "
-        f"{probe / times['joint']:.2f} joint updates; one HVP "
-        f"{probe / args.eigen_iterations / times['joint']:.2f} joint updates")
+  print(
+    f"probe ({args.eigen_iterations} Hessian-vector products): {1e3 * probe:.1f} ms = "
+    f"{probe / times['joint']:.2f} joint updates; one HVP "
+    f"{probe / args.eigen_iterations / times['joint']:.2f} joint updates"
+  )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ builds them, the agents' benchmark configs, timing, and the printed table.
 
 Benchmarks print figures measured in one run; nothing here is a test or a target.
 """
+
 import contextlib
 import importlib
 import math
@@ -43,8 +44,13 @@ ENCODERS = ("baseline", "supernet", "pc4")
 SIZES = ("full", "demo", "smoke")
 
 
-def setup(cpu_devices: int = 0, coordinator_address: str = "", num_processes: int = 1,
-          process_id: int = 0, compilation_cache: str = ""):
+def setup(
+  cpu_devices: int = 0,
+  coordinator_address: str = "",
+  num_processes: int = 1,
+  process_id: int = 0,
+  compilation_cache: str = "",
+):
   """Devices for this process; call before anything starts jax's backend.
 
   cpu_devices=N: N forced CPU devices (even on a GPU machine); num_processes > 1 joins the
@@ -62,17 +68,22 @@ def setup(cpu_devices: int = 0, coordinator_address: str = "", num_processes: in
 
 def describe_devices() -> str:
   d = jax.local_devices()
-  return (f"{jax.default_backend()}: {len(d)} x {d[0].device_kind} per process, "
-          f"{jax.process_count()} process(es); jax {jax.__version__}")
+  return (
+    f"{jax.default_backend()}: {len(d)} x {d[0].device_kind} per process, "
+    f"{jax.process_count()} process(es); jax {jax.__version__}"
+  )
 
 
 # ---------------------------------------------------------------------------- configs
 
+
 def agent_config(agent: str, encoder: str, size: str):
   """experiments/<agent's file>.py at `size` (full | demo | smoke) with `encoder` (ENCODERS)."""
   if agent not in AGENTS or encoder not in ENCODERS or size not in SIZES:
-    raise ValueError(f"unknown agent / encoder / size {agent} / {encoder} / {size}; valid: "
-                     f"{AGENTS} / {ENCODERS} / {SIZES}")
+    raise ValueError(
+      f"unknown agent / encoder / size {agent} / {encoder} / {size}; valid: "
+      f"{AGENTS} / {ENCODERS} / {SIZES}"
+    )
   module = importlib.import_module(f"experiments.{EXPERIMENTS[agent]}")
   c = module.get_config(f"{'baseline' if encoder == 'baseline' else 'search'},{size}")
   if encoder == "pc4":
@@ -91,6 +102,7 @@ def encoder_name(agent: str, encoder: str) -> str:
 
 # ---------------------------------------------------------------------------- agent + actors
 
+
 class Bench:
   """An agent, this process's env groups and the agent state, as the training loop has them."""
 
@@ -99,18 +111,29 @@ class Bench:
     self.config, self.devices = config, devices
 
 
-def synthetic_spec(observation_shape, action_spec, num_envs: int, devices: parallel.Devices,
-                   games: Sequence[str] = ("synthetic",),
-                   reward_scale: Optional[Sequence[float]] = None) -> agent_base.EnvSpec:
+def synthetic_spec(
+  observation_shape,
+  action_spec,
+  num_envs: int,
+  devices: parallel.Devices,
+  games: Sequence[str] = ("synthetic",),
+  reward_scale: Optional[Sequence[float]] = None,
+) -> agent_base.EnvSpec:
   """What an agent is told about envs it never steps (learner-only runs, e.g. on a machine
   without Procgen or MuJoCo): num_envs split over the devices, each group's rows spread evenly
   over `games`."""
   n = num_envs // devices.count
   group_ids = np.repeat(np.arange(len(games), dtype=np.int32), n // len(games))
   scale = np.ones(len(games)) if reward_scale is None else reward_scale
-  return agent_base.EnvSpec(tuple(observation_shape), action_spec, num_envs, n,
-                            np.tile(group_ids, devices.count), tuple(games),
-                            np.asarray(scale, np.float32))
+  return agent_base.EnvSpec(
+    tuple(observation_shape),
+    action_spec,
+    num_envs,
+    n,
+    np.tile(group_ids, devices.count),
+    tuple(games),
+    np.asarray(scale, np.float32),
+  )
 
 
 @contextlib.contextmanager
@@ -131,13 +154,15 @@ def built(config, devices: parallel.Devices, make: Optional[Callable] = None):
 
 # ---------------------------------------------------------------------------- timing
 
+
 def block(tree):
   """Waits for every device array in `tree`."""
   jax.block_until_ready([x for x in jax.tree.leaves(tree) if isinstance(x, jax.Array)])
 
 
-def seconds_per_call(fn: Callable, args: Sequence[Any] = (), iters: int = 1,
-                     warmup: int = 1) -> float:
+def seconds_per_call(
+  fn: Callable, args: Sequence[Any] = (), iters: int = 1, warmup: int = 1
+) -> float:
   """Mean wall time of fn(*args) over `iters` calls after `warmup` untimed calls (the first
   compiles)."""
   for _ in range(warmup):
@@ -150,13 +175,13 @@ def seconds_per_call(fn: Callable, args: Sequence[Any] = (), iters: int = 1,
 
 
 class Measure(NamedTuple):
-  env_steps_per_s: float      # end to end: env steps of the timed iterations / their wall time
-  iterations: int             # timed iterations
-  seconds: float              # their wall time
+  env_steps_per_s: float  # end to end: env steps of the timed iterations / their wall time
+  iterations: int  # timed iterations
+  seconds: float  # their wall time
   warmup_iterations: int
-  warmup_s: float             # wall time of the warm-up (compilation included)
-  rollout_s: float            # split=True: time inside actors.rollout (acting + envs); else NaN
-  compiles: int               # XLA compilations during the timed iterations (should be 0)
+  warmup_s: float  # wall time of the warm-up (compilation included)
+  rollout_s: float  # split=True: time inside actors.rollout (acting + envs); else NaN
+  compiles: int  # XLA compilations during the timed iterations (should be 0)
 
 
 _compiles = [0]  # XLA backend compilations in this process so far
@@ -187,8 +212,15 @@ class _RolloutClock:
     del self.actors.rollout  # the class's method again
 
 
-def measure(bench: Bench, key, min_iters: int = 1, min_seconds: float = 0.0,
-            extra_warmup: int = 1, split: bool = False, max_warmup: int = 100_000) -> Measure:
+def measure(
+  bench: Bench,
+  key,
+  min_iters: int = 1,
+  min_seconds: float = 0.0,
+  extra_warmup: int = 1,
+  split: bool = False,
+  max_warmup: int = 100_000,
+) -> Measure:
   """End-to-end env steps/s of `bench.agent.iteration` on `bench.actors` (acting, envs,
   learning), the way the loop calls it: no waiting for the devices between iterations.
 
@@ -204,8 +236,9 @@ def measure(bench: Bench, key, min_iters: int = 1, min_seconds: float = 0.0,
   count = 0
   # The loop's own iteration (darts_rl/train/stepping.py): actors and learner one after the
   # other, or at the same time with loop.overlap=on.
-  acting = stepping.make(agent, bench.actors, bench.devices,
-                         bench.config.loop.get("overlap", "off"))
+  acting = stepping.make(
+    agent, bench.actors, bench.devices, bench.config.loop.get("overlap", "off")
+  )
 
   def step():
     nonlocal count, key
@@ -237,11 +270,19 @@ def measure(bench: Bench, key, min_iters: int = 1, min_seconds: float = 0.0,
     if clock:
       clock.close()
   n = count - warm_iters
-  return Measure(n * agent.env_steps_per_iteration / seconds, n, seconds, warm_iters, warm_s,
-                 clock.seconds if clock else math.nan, _compiles[0] - compiles)
+  return Measure(
+    n * agent.env_steps_per_iteration / seconds,
+    n,
+    seconds,
+    warm_iters,
+    warm_s,
+    clock.seconds if clock else math.nan,
+    _compiles[0] - compiles,
+  )
 
 
 # ---------------------------------------------------------------------------- output
+
 
 def ratio(a: Optional[float], b: Optional[float]) -> str:
   """a / b to 3 digits, or 'n/a' when either is missing."""
@@ -255,8 +296,10 @@ def table(header: Sequence[str], rows: List[Sequence[Any]]) -> str:
   cells = [[str(x) for x in header]] + [[str(x) for x in r] for r in rows]
   widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
   line = lambda r: "| " + " | ".join(x.ljust(w) for x, w in zip(r, widths)) + " |"
-  return "\n".join([line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-                   + [line(r) for r in cells[1:]])
+  return "\n".join(
+    [line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    + [line(r) for r in cells[1:]]
+  )
 
 
 def projection(total_env_steps: float, env_steps_per_s: float) -> str:
@@ -269,13 +312,17 @@ def projection(total_env_steps: float, env_steps_per_s: float) -> str:
 
 def config_summary(config) -> Dict[str, Any]:
   """The fields that size a run, for the printed header and the JSON."""
-  out = {"envs": config.env.num_envs, "channels": tuple(config.encoder.channels),
-         "partial_channels": config.encoder.partial_channels}
+  out = {
+    "envs": config.env.num_envs,
+    "channels": tuple(config.encoder.channels),
+    "partial_channels": config.encoder.partial_channels,
+  }
   if "ppo" in config:
     p = config.ppo
     out.update(num_steps=p.num_steps, minibatches=p.num_minibatches, epochs=p.num_epochs)
   for name in ("rainbow", "sac"):
     if name in config:
-      out.update(batch=config[name].batch_size,
-                 updates_per_iteration=config[name].updates_per_iteration)
+      out.update(
+        batch=config[name].batch_size, updates_per_iteration=config[name].updates_per_iteration
+      )
   return out

@@ -33,6 +33,7 @@ read n/a.
 Projections: budget / measured env steps/s (PPO and Rainbow 25M env steps per game, SAC the
 task's budget; compilation, evaluation and checkpoints excluded), at the measured size.
 """
+
 import argparse
 import json
 import os
@@ -51,9 +52,14 @@ from darts_rl import parallel  # noqa: E402
 # SAC budgets in env steps per task (docs/paper.md; cartpole-swingup is experiments/sac_dmc.py's
 # full budget). Other tasks are projected at the measured task's rate (one render per env step
 # whatever the action repeat; the physics per env step differs).
-SAC_BUDGETS = {"cartpole-swingup": 200_000, "reacher-easy": 300_000,
-               "ball_in_cup-catch": 200_000, "finger-spin": 200_000,
-               "cheetah-run": 2_000_000, "walker-walk": 1_000_000}
+SAC_BUDGETS = {
+  "cartpole-swingup": 200_000,
+  "reacher-easy": 300_000,
+  "ball_in_cup-catch": 200_000,
+  "finger-spin": 200_000,
+  "cheetah-run": 2_000_000,
+  "walker-walk": 1_000_000,
+}
 DEFAULT_SECONDS = {"full": 5.0, "demo": 20.0, "smoke": 1.0}
 
 
@@ -61,20 +67,39 @@ def parse_args(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--size", default="full", choices=common.SIZES)
   ap.add_argument("--agents", default=",".join(common.AGENTS))
-  ap.add_argument("--encoders", default=",".join(common.ENCODERS),
-                  help="baseline (IMPALA-CNN / 4-layer CNN), supernet (exact), pc4 (PC-DARTS)")
-  ap.add_argument("--devices", default="1,all",
-                  help="device counts to measure; 'all' = every local device")
-  ap.add_argument("--cpu_devices", type=int, default=0,
-                  help="show this many CPU devices (CPU machines: the N of '1 and N')")
-  ap.add_argument("--seconds", type=float, default=None,
-                  help="timed seconds per cell at least (default: full 5, demo 20, smoke 1)")
+  ap.add_argument(
+    "--encoders",
+    default=",".join(common.ENCODERS),
+    help="baseline (IMPALA-CNN / 4-layer CNN), supernet (exact), pc4 (PC-DARTS)",
+  )
+  ap.add_argument(
+    "--devices", default="1,all", help="device counts to measure; 'all' = every local device"
+  )
+  ap.add_argument(
+    "--cpu_devices",
+    type=int,
+    default=0,
+    help="show this many CPU devices (CPU machines: the N of '1 and N')",
+  )
+  ap.add_argument(
+    "--seconds",
+    type=float,
+    default=None,
+    help="timed seconds per cell at least (default: full 5, demo 20, smoke 1)",
+  )
   ap.add_argument("--iters", type=int, default=1, help="timed iterations per cell at least")
-  ap.add_argument("--game", default="", help="Procgen game for PPO and Rainbow (default: the "
-                  "size's config: starpilot at full, bigfish at demo)")
+  ap.add_argument(
+    "--game",
+    default="",
+    help="Procgen game for PPO and Rainbow (default: the "
+    "size's config: starpilot at full, bigfish at demo)",
+  )
   ap.add_argument("--task", default="", help="DM-Control task for SAC (default cartpole-swingup)")
-  ap.add_argument("--compilation_cache", default="",
-                  help="XLA persistent cache directory (default: a temporary one for this run)")
+  ap.add_argument(
+    "--compilation_cache",
+    default="",
+    help="XLA persistent cache directory (default: a temporary one for this run)",
+  )
   ap.add_argument("--json", default="", help="also write the figures to this file")
   args = ap.parse_args(argv)
   if args.seconds is None:
@@ -92,8 +117,9 @@ def device_counts(spec: str, available: int) -> List[int]:
   for token in spec.split(","):
     n = available if token == "all" else int(token)
     if not 1 <= n <= available:
-      raise ValueError(f"--devices: {n} devices asked for, {available} visible "
-                       "(CPU: --cpu_devices=N)")
+      raise ValueError(
+        f"--devices: {n} devices asked for, {available} visible (CPU: --cpu_devices=N)"
+      )
     if n not in counts:
       counts.append(n)
   return counts
@@ -129,8 +155,9 @@ def overlaps(config) -> List[Optional[bool]]:
 def budget(agent: str, config) -> int:
   """The paper's env steps for this run: the full config's (per game), SAC's per task."""
   if agent == "sac":
-    return SAC_BUDGETS.get(config.env.task, common.agent_config(agent, "baseline", "full")
-                           .loop.total_env_steps)
+    return SAC_BUDGETS.get(
+      config.env.task, common.agent_config(agent, "baseline", "full").loop.total_env_steps
+    )
   return common.agent_config(agent, "baseline", "full").loop.total_env_steps
 
 
@@ -145,28 +172,41 @@ def run_cells(args) -> Dict:
         if overlap is not None:
           config.loop.overlap = "on" if overlap else "off"
         for count in counts:
-          label = (f"{agent} {common.encoder_name(agent, encoder)} devices={count} overlap="
-                   f"{_on_off(overlap)}")
+          label = (
+            f"{agent} {common.encoder_name(agent, encoder)} devices={count} overlap="
+            f"{_on_off(overlap)}"
+          )
           print(f"[e2e] {label}: building ...", flush=True)
           with common.built(config, parallel.Devices(count)) as bench:
             m = common.measure(bench, jax.random.PRNGKey(1), args.iters, args.seconds)
             per_iter = bench.agent.env_steps_per_iteration
           del bench  # its replay (GBs at full size) before the next cell allocates one
-          print(f"[e2e] {label}: {m.env_steps_per_s:.1f} env steps/s ({m.iterations} "
-                f"iterations of {per_iter} env steps in {m.seconds:.1f} s; warm-up "
-                f"{m.warmup_iterations} iterations in {m.warmup_s:.1f} s)"
-                + (f"; WARNING: {m.compiles} compilations in the timed part" if m.compiles
-                   else ""), flush=True)
-          rows.append(dict(agent=agent, encoder=encoder,
-                           encoder_name=common.encoder_name(agent, encoder), devices=count,
-                           overlap=overlap, env_steps_per_s=m.env_steps_per_s,
-                           iterations=m.iterations, seconds=m.seconds,
-                           warmup_iterations=m.warmup_iterations, warmup_s=m.warmup_s,
-                           compiles_timed=m.compiles,
-                           env_steps_per_iteration=per_iter,
-                           budget_env_steps=budget(agent, config),
-                           env=config.env.task if agent == "sac" else ",".join(config.env.games),
-                           **common.config_summary(config)))
+          print(
+            f"[e2e] {label}: {m.env_steps_per_s:.1f} env steps/s ({m.iterations} "
+            f"iterations of {per_iter} env steps in {m.seconds:.1f} s; warm-up "
+            f"{m.warmup_iterations} iterations in {m.warmup_s:.1f} s)"
+            + (f"; WARNING: {m.compiles} compilations in the timed part" if m.compiles else ""),
+            flush=True,
+          )
+          rows.append(
+            dict(
+              agent=agent,
+              encoder=encoder,
+              encoder_name=common.encoder_name(agent, encoder),
+              devices=count,
+              overlap=overlap,
+              env_steps_per_s=m.env_steps_per_s,
+              iterations=m.iterations,
+              seconds=m.seconds,
+              warmup_iterations=m.warmup_iterations,
+              warmup_s=m.warmup_s,
+              compiles_timed=m.compiles,
+              env_steps_per_iteration=per_iter,
+              budget_env_steps=budget(agent, config),
+              env=config.env.task if agent == "sac" else ",".join(config.env.games),
+              **common.config_summary(config),
+            )
+          )
   return {"machine": common.describe_devices(), "size": args.size, "rows": rows}
 
 
@@ -189,15 +229,39 @@ def results_table(rows: List[Dict]) -> str:
     sps = r["env_steps_per_s"]
     base = _find(rows, encoder="baseline", **same)
     one = _find(rows, agent=r["agent"], encoder=r["encoder"], overlap=r["overlap"], devices=1)
-    off = (_find(rows, agent=r["agent"], encoder=r["encoder"], devices=r["devices"],
-                 overlap=False) if r["overlap"] else None)
-    out.append([r["agent"], r["encoder_name"], r["devices"], _on_off(r["overlap"]),
-                f"{sps:.1f}", common.ratio(sps, base), common.ratio(sps, off),
-                common.ratio(sps, one),
-                f"{common.projection(r['budget_env_steps'], sps)} "
-                f"({r['budget_env_steps'] / 1e6:g}M, {r['env']})"])
-  return common.table(["agent", "encoder", "devices", "overlap", "env steps/s", "/ baseline",
-                       "overlap on / off", "/ 1 device", "projected wall time* (budget)"], out)
+    off = (
+      _find(rows, agent=r["agent"], encoder=r["encoder"], devices=r["devices"], overlap=False)
+      if r["overlap"]
+      else None
+    )
+    out.append(
+      [
+        r["agent"],
+        r["encoder_name"],
+        r["devices"],
+        _on_off(r["overlap"]),
+        f"{sps:.1f}",
+        common.ratio(sps, base),
+        common.ratio(sps, off),
+        common.ratio(sps, one),
+        f"{common.projection(r['budget_env_steps'], sps)} "
+        f"({r['budget_env_steps'] / 1e6:g}M, {r['env']})",
+      ]
+    )
+  return common.table(
+    [
+      "agent",
+      "encoder",
+      "devices",
+      "overlap",
+      "env steps/s",
+      "/ baseline",
+      "overlap on / off",
+      "/ 1 device",
+      "projected wall time* (budget)",
+    ],
+    out,
+  )
 
 
 def sac_tasks_table(rows: List[Dict]) -> str:
@@ -207,9 +271,10 @@ def sac_tasks_table(rows: List[Dict]) -> str:
     return ""
   most = max(r["devices"] for r in sac)
   sac = [r for r in sac if r["devices"] == most]
-  out = [[task, f"{steps / 1e6:g}M"] + [common.projection(steps, r["env_steps_per_s"])
-                                        for r in sac]
-         for task, steps in SAC_BUDGETS.items()]
+  out = [
+    [task, f"{steps / 1e6:g}M"] + [common.projection(steps, r["env_steps_per_s"]) for r in sac]
+    for task, steps in SAC_BUDGETS.items()
+  ]
   return common.table(["SAC task", "budget"] + [f"{r['encoder_name']}*" for r in sac], out)
 
 
@@ -218,19 +283,33 @@ def report(result: Dict) -> str:
   lines = [f"machine: {result['machine']}; size: {result['size']}", ""]
   for agent in dict.fromkeys(r["agent"] for r in rows):
     r = next(r for r in rows if r["agent"] == agent)
-    sizes = {k: v for k, v in r.items() if k in ("envs", "num_steps", "minibatches", "epochs",
-                                                   "batch", "updates_per_iteration")}
-    lines.append(f"{agent}: {r['env']}, {', '.join(f'{k} {v}' for k, v in sizes.items())}, "
-                 f"{r['env_steps_per_iteration']} env steps per iteration")
+    sizes = {
+      k: v
+      for k, v in r.items()
+      if k in ("envs", "num_steps", "minibatches", "epochs", "batch", "updates_per_iteration")
+    }
+    lines.append(
+      f"{agent}: {r['env']}, {', '.join(f'{k} {v}' for k, v in sizes.items())}, "
+      f"{r['env_steps_per_iteration']} env steps per iteration"
+    )
   lines += ["", results_table(rows), ""]
   sac = sac_tasks_table(rows)
   if sac:
-    lines += [sac, "(other tasks at the measured task's rate: one render per env step whatever "
-                   "the action repeat; physics per env step differs)", ""]
-  lines.append("* projections, not measurements: budget / measured env steps/s, without "
-               "compilation, evaluation or checkpoints"
-               + ("" if result["size"] == "full" else
-                  f"; measured at size {result['size']}, not the paper's settings"))
+    lines += [
+      sac,
+      "(other tasks at the measured task's rate: one render per env step whatever "
+      "the action repeat; physics per env step differs)",
+      "",
+    ]
+  lines.append(
+    "* projections, not measurements: budget / measured env steps/s, without "
+    "compilation, evaluation or checkpoints"
+    + (
+      ""
+      if result["size"] == "full"
+      else f"; measured at size {result['size']}, not the paper's settings"
+    )
+  )
   return "\n".join(lines)
 
 
@@ -241,8 +320,9 @@ def main(argv=None):
     print(f"[e2e] {common.describe_devices()}", flush=True)
     t = time.time()
     result = run_cells(args)
-  result.update(command=" ".join(sys.argv), date=time.strftime("%Y-%m-%d %H:%M"),
-                wall_s=time.time() - t)
+  result.update(
+    command=" ".join(sys.argv), date=time.strftime("%Y-%m-%d %H:%M"), wall_s=time.time() - t
+  )
   print()
   print(report(result))
   print(f"\n(whole run {result['wall_s'] / 60:.1f} min)")

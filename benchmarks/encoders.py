@@ -4,6 +4,7 @@
 Measures jitted value_and_grad of sum(features**2) w.r.t. params and alphas on uint8
 64x64x3 input, on the default JAX backend (CPU here, GPU where present), all in one run.
 """
+
 import argparse
 import os
 import sys
@@ -23,12 +24,12 @@ from darts_rl.search.spaces import MicroSpace  # noqa: E402
 def encoders():
   g = MicroSpace().sample(np.random.default_rng(0))
   return {
-      "impala": (encoder_config(kind="impala"), None),
-      "cnn4": (encoder_config(kind="cnn4", channels=(32,), head="sac", feature_dim=50), None),
-      "supernet_base": (encoder_config(kind="supernet", op_set="base"), None),
-      "supernet_classic": (encoder_config(kind="supernet", op_set="classic"), None),
-      "supernet_base_pc4": (encoder_config(kind="supernet", op_set="base", partial_channels=4), None),
-      "fixed": (encoder_config(kind="fixed"), g),
+    "impala": (encoder_config(kind="impala"), None),
+    "cnn4": (encoder_config(kind="cnn4", channels=(32,), head="sac", feature_dim=50), None),
+    "supernet_base": (encoder_config(kind="supernet", op_set="base"), None),
+    "supernet_classic": (encoder_config(kind="supernet", op_set="classic"), None),
+    "supernet_base_pc4": (encoder_config(kind="supernet", op_set="base", partial_channels=4), None),
+    "fixed": (encoder_config(kind="fixed"), g),
   }
 
 
@@ -66,13 +67,19 @@ def main():
   ap.add_argument("--batch", type=int, default=256)
   ap.add_argument("--iters", type=int, default=10)
   ap.add_argument("--only", default="", help="comma-separated subset of encoders")
-  ap.add_argument("--chunks", type=int, default=1,
-                  help="split each batch into this many calls, gradients accumulated")
+  ap.add_argument(
+    "--chunks",
+    type=int,
+    default=1,
+    help="split each batch into this many calls, gradients accumulated",
+  )
   args = ap.parse_args()
   if args.batch % args.chunks:
     ap.error(f"--batch={args.batch} is not a multiple of --chunks={args.chunks}")
-  print(f"backend={jax.default_backend()} devices={jax.devices()} batch={args.batch} "
-        f"chunks={args.chunks}")
+  print(
+    f"backend={jax.default_backend()} devices={jax.devices()} batch={args.batch} "
+    f"chunks={args.chunks}"
+  )
   res = {}
   for name, (cfg, g) in encoders().items():
     if args.only and name not in args.only.split(","):

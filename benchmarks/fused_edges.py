@@ -17,6 +17,7 @@ time (compilation included) is printed too.
 4 minibatches, 2 epochs, 8/16/16 channels, base op set; benchmarks/ppo_procgen.py's
 learner-only path on a synthetic batch), each variant built and timed in turn.
 """
+
 import argparse
 import os
 import sys
@@ -32,12 +33,12 @@ from darts_rl.config import encoder_config  # noqa: E402
 
 WIDTHS = {"demo": ((8, 16, 16), 128), "full": ((16, 32, 32), 256)}
 VARIANTS = {
-    "per_edge": dict(kind="supernet", fused_edges=False),
-    "fused": dict(kind="supernet"),
-    "per_edge_bf16": dict(kind="supernet", fused_edges=False, compute_dtype="bfloat16"),
-    "fused_bf16": dict(kind="supernet", compute_dtype="bfloat16"),
-    "impala": dict(kind="impala"),
-    "impala_bf16": dict(kind="impala", compute_dtype="bfloat16"),
+  "per_edge": dict(kind="supernet", fused_edges=False),
+  "fused": dict(kind="supernet"),
+  "per_edge_bf16": dict(kind="supernet", fused_edges=False, compute_dtype="bfloat16"),
+  "fused_bf16": dict(kind="supernet", compute_dtype="bfloat16"),
+  "impala": dict(kind="impala"),
+  "impala_bf16": dict(kind="impala", compute_dtype="bfloat16"),
 }
 
 
@@ -49,20 +50,29 @@ def compare(variants, widths, op_set, args):
     cfg = encoder_config(channels=channels, feature_dim=features, op_set=op_set, **VARIANTS[v])
     steps[v] = train_step(cfg, None, args.batch)
     first = seconds_per_call(*steps[v], iters=1, warmup=0)
-    print(f"  {widths} {op_set} {v}: first call {first:.2f} s (compilation included)",
-          flush=True)
+    print(f"  {widths} {op_set} {v}: first call {first:.2f} s (compilation included)", flush=True)
   for r in range(args.rounds):
     times = {v: seconds_per_call(*steps[v], args.iters, warmup=0) for v in variants}
     best = {v: min(best.get(v, t), t) for v, t in times.items()}
-    print(f"  round {r + 1} (s per call): " + ", ".join(f"{v} {t:.3f}" for v, t in times.items()),
-          flush=True)
+    print(
+      f"  round {r + 1} (s per call): " + ", ".join(f"{v} {t:.3f}" for v, t in times.items()),
+      flush=True,
+    )
   return best
 
 
 def ppo_learner(variants, args):
   """{variant: seconds per PPO update} at the demo size."""
-  demo = argparse.Namespace(game="starpilot", num_envs=32, num_steps=64, num_minibatches=4,
-                            num_epochs=2, chunks=1, devices=1, iters=args.iters)
+  demo = argparse.Namespace(
+    game="starpilot",
+    num_envs=32,
+    num_steps=64,
+    num_minibatches=4,
+    num_epochs=2,
+    chunks=1,
+    devices=1,
+    iters=args.iters,
+  )
   channels, features = WIDTHS["demo"]
   out = {}
   for v in variants:
@@ -81,15 +91,19 @@ def main():
   ap.add_argument("--widths", default="demo,full")
   ap.add_argument("--op_sets", default="base,classic")
   ap.add_argument("--variants", default="per_edge,fused,fused_bf16,impala")
-  ap.add_argument("--ppo_learner", action="store_true",
-                  help="time the demo-size PPO learner update instead")
+  ap.add_argument(
+    "--ppo_learner", action="store_true", help="time the demo-size PPO learner update instead"
+  )
   args = ap.parse_args()
   variants = args.variants.split(",")
   bad = [v for v in variants if v not in VARIANTS] + [
-      w for w in args.widths.split(",") if w not in WIDTHS]
+    w for w in args.widths.split(",") if w not in WIDTHS
+  ]
   if bad:
-    sys.exit(f"error: unknown {', '.join(bad)}; variants: {', '.join(VARIANTS)}; "
-             f"widths: {', '.join(WIDTHS)}")
+    sys.exit(
+      f"error: unknown {', '.join(bad)}; variants: {', '.join(VARIANTS)}; "
+      f"widths: {', '.join(WIDTHS)}"
+    )
   print(f"jax {jax.__version__} on {jax.devices()[0].platform}")
   if args.ppo_learner:
     rows, unit = [("demo", "base", ppo_learner(variants, args))], "s per PPO update"
@@ -100,16 +114,37 @@ def main():
     for widths in args.widths.split(","):
       for op_set in op_sets:
         # The IMPALA-CNN has no op set: timed once per widths, with the first op set.
-        rows.append((widths, op_set, compare(
-            [v for v in variants if op_set == op_sets[0] or not v.startswith("impala")],
-            widths, op_set, args)))
+        rows.append(
+          (
+            widths,
+            op_set,
+            compare(
+              [v for v in variants if op_set == op_sets[0] or not v.startswith("impala")],
+              widths,
+              op_set,
+              args,
+            ),
+          )
+        )
   ref = "per_edge" if "per_edge" in variants else variants[0]
   scale = 1.0 if args.ppo_learner else 1e3
   print()
-  print(table(["widths", "op set", "variant", unit, f"speed vs {ref}"],
-              [["/".join(map(str, WIDTHS[widths][0])), op_set, v, f"{scale * sec:.2f}",
-                ratio(best.get(ref), sec)] for widths, op_set, best in rows
-               for v, sec in best.items()]))
+  print(
+    table(
+      ["widths", "op set", "variant", unit, f"speed vs {ref}"],
+      [
+        [
+          "/".join(map(str, WIDTHS[widths][0])),
+          op_set,
+          v,
+          f"{scale * sec:.2f}",
+          ratio(best.get(ref), sec),
+        ]
+        for widths, op_set, best in rows
+        for v, sec in best.items()
+      ],
+    )
+  )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """PPO on Procgen, end to end: env steps/s for IMPALA-CNN, the supernet, and PyTorch.
 
   python benchmarks/ppo_procgen.py                       # quick: 16 envs x 64 steps
-  python benchmarks/ppo_procgen.py --cleanrl             # CleanRL ppo_procgen: 64 x 256, 8 mb, 3 epochs
+  python benchmarks/ppo_procgen.py --cleanrl   # CleanRL ppo_procgen: 64 x 256, 8 mb, 3 epochs
   python benchmarks/ppo_procgen.py --encoders=impala,supernet,supernet_pc4 --iters=2
 
 Each encoder runs the real loop body (darts_rl/train/actors.py's rollout on every device's env
@@ -12,6 +12,7 @@ the rollout's env steps/s, and ratios measured in this one run. The PyTorch figu
 (benchmarks/torch_ppo.py, CleanRL's implementation of the same step) is added when torch is
 installed (`pip install -e .[bench]`).
 """
+
 import argparse
 import os
 import sys
@@ -28,14 +29,14 @@ from darts_rl.networks import make_encoder  # noqa: E402
 from experiments.ppo_procgen import get_config  # noqa: E402
 
 ENCODERS = {
-    "impala": dict(kind="impala"),
-    "supernet": dict(kind="supernet"),
-    "supernet_pc4": dict(kind="supernet", partial_channels=4),
-    "supernet_pc2": dict(kind="supernet", partial_channels=2),
-    # Search at half width (a proxy, as DARTS searches narrower networks than it retrains):
-    # the width of the CPU evidence searches; impala stays at 16/32/32.
-    "supernet_half": dict(kind="supernet", channels=(8, 16, 16)),
-    "supernet_half_pc4": dict(kind="supernet", channels=(8, 16, 16), partial_channels=4),
+  "impala": dict(kind="impala"),
+  "supernet": dict(kind="supernet"),
+  "supernet_pc4": dict(kind="supernet", partial_channels=4),
+  "supernet_pc2": dict(kind="supernet", partial_channels=2),
+  # Search at half width (a proxy, as DARTS searches narrower networks than it retrains):
+  # the width of the CPU evidence searches; impala stays at 16/32/32.
+  "supernet_half": dict(kind="supernet", channels=(8, 16, 16)),
+  "supernet_half_pc4": dict(kind="supernet", channels=(8, 16, 16), partial_channels=4),
 }
 
 
@@ -45,7 +46,10 @@ def config_for(name, args):
   c.env.games = (args.game,)
   c.env.num_envs = args.num_envs
   c.ppo.num_steps, c.ppo.num_minibatches, c.ppo.num_epochs = (
-      args.num_steps, args.num_minibatches, args.num_epochs)
+    args.num_steps,
+    args.num_minibatches,
+    args.num_epochs,
+  )
   c.ppo.grad_chunks = args.chunks
   return c
 
@@ -54,18 +58,24 @@ def bench_learner(name, args):
   """Learner only, on a synthetic batch (no env libraries needed: runs on a bare GPU box)."""
   from darts_rl.agents.ppo import Batch
   from darts_rl.envs import DiscreteActions
+
   c = config_for(name, args)
   T, N = args.num_steps, args.num_envs
   devices = parallel.Devices(args.devices)
   spec = synthetic_spec((64, 64, 3), DiscreteActions(15), N, devices, (args.game,))
   agent = make_agent(c, make_encoder(c.encoder), spec, devices)
   rng = np.random.default_rng(0)
-  batch = agent.place_batch(Batch(
+  batch = agent.place_batch(
+    Batch(
       obs=rng.integers(0, 256, (T, N, 64, 64, 3), dtype=np.uint8),
       actions=rng.integers(0, 15, (T, N)).astype(np.int32),
-      logp=np.full((T, N), -2.7, np.float32), values=rng.normal(size=(T, N)).astype(np.float32),
-      rewards=rng.normal(size=(T, N)).astype(np.float32), dones=rng.uniform(size=(T, N)) < 0.01,
-      next_obs=rng.integers(0, 256, (N, 64, 64, 3), dtype=np.uint8)))
+      logp=np.full((T, N), -2.7, np.float32),
+      values=rng.normal(size=(T, N)).astype(np.float32),
+      rewards=rng.normal(size=(T, N)).astype(np.float32),
+      dones=rng.uniform(size=(T, N)) < 0.01,
+      next_obs=rng.integers(0, 256, (N, 64, 64, 3), dtype=np.uint8),
+    )
+  )
   box = {"learner": devices.replicate(agent.init(jax.random.PRNGKey(0)).learner), "i": 0}
 
   def update():  # the update donates the learner: thread it through
@@ -84,20 +94,29 @@ def bench_jax(name, args):
     m = measure(bench, jax.random.PRNGKey(1), args.iters, split=True)
   steps = args.num_envs * args.num_steps
   learner_s = m.seconds - m.rollout_s
-  return {"env_steps_per_s": m.env_steps_per_s,
-          "learner_samples_per_s": steps * args.num_epochs * m.iterations / learner_s,
-          "rollout_env_steps_per_s": steps * m.iterations / m.rollout_s}
+  return {
+    "env_steps_per_s": m.env_steps_per_s,
+    "learner_samples_per_s": steps * args.num_epochs * m.iterations / learner_s,
+    "rollout_env_steps_per_s": steps * m.iterations / m.rollout_s,
+  }
 
 
 def bench_torch(args):
   import torch
+
   from benchmarks.torch_ppo import TorchPPO, iteration
   from darts_rl.envs import make_env
+
   torch.set_num_threads(os.cpu_count())
   c = config_for("impala", args)
   env = make_env(c.env, 0, "train")
-  agent = TorchPPO(env.action_spec.num_actions, args.num_envs, args.num_steps,
-                   args.num_minibatches, args.num_epochs)
+  agent = TorchPPO(
+    env.action_spec.num_actions,
+    args.num_envs,
+    args.num_steps,
+    args.num_minibatches,
+    args.num_epochs,
+  )
   box = {"obs": env.reset(), "split": []}
 
   def one():
@@ -108,9 +127,11 @@ def bench_torch(args):
   env.close()
   rollout_s, update_s = np.mean(box["split"][1:], axis=0)  # the first is the warm-up
   steps = args.num_envs * args.num_steps
-  return {"env_steps_per_s": steps / seconds,
-          "learner_samples_per_s": steps * args.num_epochs / update_s,
-          "rollout_env_steps_per_s": steps / rollout_s}
+  return {
+    "env_steps_per_s": steps / seconds,
+    "learner_samples_per_s": steps * args.num_epochs / update_s,
+    "rollout_env_steps_per_s": steps / rollout_s,
+  }
 
 
 def main():
@@ -122,41 +143,58 @@ def main():
   ap.add_argument("--num_minibatches", type=int, default=4)
   ap.add_argument("--num_epochs", type=int, default=2)
   ap.add_argument("--iters", type=int, default=1)
-  ap.add_argument("--devices", type=int, default=1,
-                  help="JAX devices the envs and the learner are split over (0: all local)")
-  ap.add_argument("--grad_chunks", default="1",
-                  help="comma-separated ppo.grad_chunks values; each JAX encoder runs with each")
-  ap.add_argument("--cleanrl", action="store_true", help="64 envs x 256 steps, 8 minibatches, 3 epochs")
+  ap.add_argument(
+    "--devices",
+    type=int,
+    default=1,
+    help="JAX devices the envs and the learner are split over (0: all local)",
+  )
+  ap.add_argument(
+    "--grad_chunks",
+    default="1",
+    help="comma-separated ppo.grad_chunks values; each JAX encoder runs with each",
+  )
+  ap.add_argument(
+    "--cleanrl", action="store_true", help="64 envs x 256 steps, 8 minibatches, 3 epochs"
+  )
   ap.add_argument("--no_torch", action="store_true")
-  ap.add_argument("--learner_only", action="store_true",
-                  help="PPO update on a synthetic batch only (no envs, no torch)")
+  ap.add_argument(
+    "--learner_only",
+    action="store_true",
+    help="PPO update on a synthetic batch only (no envs, no torch)",
+  )
   args = ap.parse_args()
   if args.cleanrl:
     args.num_envs, args.num_steps, args.num_minibatches, args.num_epochs = 64, 256, 8, 3
-  print(f"backend={jax.default_backend()} envs={args.num_envs} steps={args.num_steps} "
-        f"minibatches={args.num_minibatches} epochs={args.num_epochs} iters={args.iters} "
-        f"grad_chunks={args.grad_chunks} (the first is each encoder's row, others /kN)", flush=True)
+  print(
+    f"backend={jax.default_backend()} envs={args.num_envs} steps={args.num_steps} "
+    f"minibatches={args.num_minibatches} epochs={args.num_epochs} iters={args.iters} "
+    f"grad_chunks={args.grad_chunks} (the first is each encoder's row, others /kN)",
+    flush=True,
+  )
   res = {}
   chunk_list = [int(k) for k in args.grad_chunks.split(",")]
   for name in args.encoders.split(","):
     for i, args.chunks in enumerate(chunk_list):
       label = name if i == 0 else f"{name}/k{args.chunks}"
       res[label] = (bench_learner if args.learner_only else bench_jax)(name, args)
-      print(f"{label:18s} " + "  ".join(f"{k} {v:9.1f}" for k, v in res[label].items()),
-            flush=True)
+      print(f"{label:18s} " + "  ".join(f"{k} {v:9.1f}" for k, v in res[label].items()), flush=True)
   if not (args.no_torch or args.learner_only):
     try:
       res["torch_impala"] = bench_torch(args)
-      print("torch_impala       " + "  ".join(f"{k} {v:9.1f}" for k, v in res["torch_impala"].items()),
-            flush=True)
+      print(
+        "torch_impala       " + "  ".join(f"{k} {v:9.1f}" for k, v in res["torch_impala"].items()),
+        flush=True,
+      )
     except ImportError:
       print("torch not installed: pip install -e '.[bench]' for the PyTorch figure")
   base = res.get("impala")
   if base:
     for name, r in res.items():
       if name != "impala":
-        print(f"ratio {name}/impala: " + ", ".join(
-            f"{k} {r[k] / base[k]:.3f}" for k in r if k in base))
+        print(
+          f"ratio {name}/impala: " + ", ".join(f"{k} {r[k] / base[k]:.3f}" for k in r if k in base)
+        )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@
    fusions by their kind, transposes ...), largest first -- where the time actually goes.
 3. The IMPALA-CNN's convolutions (CleanRL's 16/32/32 channels on 64x64x3), one shape at a time,
    forward+backward in JAX (XLA:CPU) and, with the `bench` extra installed, PyTorch (oneDNN) on
-   NCHW tensors and on NHWC memory: GFLOP/s each, and the share of the JAX encoder step these convolutions account for.
+   NCHW tensors and on NHWC memory: GFLOP/s each, and the share of the JAX encoder step these
+   convolutions account for.
 4. The IMPALA-CNN's three max pools, forward+backward: flax's (select_and_scatter gradient) vs
    darts_rl.pooling's.
 5. The same convolutions forward only (what acting runs), JAX against PyTorch given NCHW tensors
@@ -18,6 +19,7 @@
    kernels).
 Everything is measured in this one process, on the default JAX backend.
 """
+
 import argparse
 import collections
 import glob
@@ -30,7 +32,9 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # One trace event per executed XLA op (thunk) on CPU; read when the backend starts.
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_enable_xprof_traceme=true").strip()
+os.environ["XLA_FLAGS"] = (
+  os.environ.get("XLA_FLAGS", "") + " --xla_cpu_enable_xprof_traceme=true"
+).strip()
 
 import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
@@ -97,8 +101,12 @@ def jax_conv_seconds(batch, hw, cin, cout, input_grad, iters):
 
   @jax.jit
   def step(x, w, g):
-    f = lambda x, w: jnp.sum(g * jax.lax.conv_general_dilated(
-        x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")))
+    f = lambda x, w: jnp.sum(
+      g
+      * jax.lax.conv_general_dilated(
+        x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+      )
+    )
     return jax.grad(f, argnums=(0, 1) if input_grad else 1)(x, w)
 
   return seconds_per_call(step, (x, w, g), iters)
@@ -109,7 +117,9 @@ def torch_conv_seconds(torch, batch, hw, cin, cout, input_grad, iters, channels_
   networks get from permuted NHWC observations), else NCHW tensors."""
   gen = torch.Generator().manual_seed(0)
   if channels_last:
-    x = torch.randn(batch, hw, hw, cin, generator=gen).permute(0, 3, 1, 2).requires_grad_(input_grad)
+    x = (
+      torch.randn(batch, hw, hw, cin, generator=gen).permute(0, 3, 1, 2).requires_grad_(input_grad)
+    )
     g = torch.randn(batch, hw, hw, cout, generator=gen).permute(0, 3, 1, 2)
   else:
     x = torch.randn(batch, cin, hw, hw, generator=gen, requires_grad=input_grad)
@@ -130,8 +140,11 @@ def conv_forward_seconds(batch, hw, cin, cout, iters, torch=None, channels_last=
   x = rng.standard_normal((batch, hw, hw, cin), np.float32)
   w = rng.standard_normal((3, 3, cin, cout), np.float32)
   if torch is None:
-    f = jax.jit(lambda x, w: lax.conv_general_dilated(x, w, (1, 1), "SAME",
-                                                      dimension_numbers=("NHWC", "HWIO", "NHWC")))
+    f = jax.jit(
+      lambda x, w: lax.conv_general_dilated(
+        x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+      )
+    )
     return seconds_per_call(f, (jnp.asarray(x), jnp.asarray(w)), iters)
   xt = torch.from_numpy(x).permute(0, 3, 1, 2)
   xt = xt if channels_last else xt.contiguous()
@@ -140,6 +153,7 @@ def conv_forward_seconds(batch, hw, cin, cout, iters, torch=None, channels_last=
   def step():
     with torch.no_grad():
       torch.nn.functional.conv2d(xt, wt, padding=1)
+
   return seconds_per_call(step, (), iters)
 
 
@@ -147,8 +161,11 @@ def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--batch", type=int, default=256)
   ap.add_argument("--iters", type=int, default=3)
-  ap.add_argument("--only", default="impala,supernet_base,supernet_base_pc4",
-                  help="encoders of benchmarks/encoders.py for part 1")
+  ap.add_argument(
+    "--only",
+    default="impala,supernet_base,supernet_base_pc4",
+    help="encoders of benchmarks/encoders.py for part 1",
+  )
   ap.add_argument("--no_torch", action="store_true")
   ap.add_argument("--top", type=int, default=8, help="op kinds listed per encoder in part 2")
   args = ap.parse_args()
@@ -158,12 +175,16 @@ def main():
       import torch
     except ImportError:
       print("torch not installed (pip install -e '.[bench]'): PyTorch columns skipped")
-  print(f"backend={jax.default_backend()} batch={args.batch} iters={args.iters}"
-        + (f" torch={torch.__version__} threads={torch.get_num_threads()}" if torch else ""))
+  print(
+    f"backend={jax.default_backend()} batch={args.batch} iters={args.iters}"
+    + (f" torch={torch.__version__} threads={torch.get_num_threads()}" if torch else "")
+  )
 
   print("\n1. encoder forward+backward: XLA FLOPs vs throughput")
-  print(f"{'encoder':20s} {'GFLOP/sample':>13s} {'samples/s':>10s} {'GFLOP/s':>8s} "
-        f"{'FLOPs/impala':>13s} {'speed/impala':>13s}")
+  print(
+    f"{'encoder':20s} {'GFLOP/sample':>13s} {'samples/s':>10s} {'GFLOP/s':>8s} "
+    f"{'FLOPs/impala':>13s} {'speed/impala':>13s}"
+  )
   rows, impala_step_s = {}, None
   for name, (cfg, g) in encoders().items():
     if name not in args.only.split(","):
@@ -175,8 +196,12 @@ def main():
     if name == "impala":
       impala_step_s = sec
     base = rows.get("impala", rows[name])
-    print(f"{name:20s} {flops / 1e9:13.3f} {args.batch / sec:10.1f} {flops * args.batch / sec / 1e9:8.1f} "
-          f"{flops / base[0]:13.2f} {args.batch / sec / base[1]:13.3f}", flush=True)
+    print(
+      f"{name:20s} {flops / 1e9:13.3f} {args.batch / sec:10.1f} "
+      f"{flops * args.batch / sec / 1e9:8.1f} "
+      f"{flops / base[0]:13.2f} {args.batch / sec / base[1]:13.3f}",
+      flush=True,
+    )
 
   print("\n2. where the step's time goes (jax.profiler trace), top op kinds")
   for name, (cfg, g) in encoders().items():
@@ -188,11 +213,14 @@ def main():
     top = ", ".join(f"{k} {v / total:.0%}" for k, v in kinds.most_common(args.top))
     print(f"{name:20s} {total * 1e3:8.1f} ms in ops: {top}", flush=True)
 
-  print("\n3. IMPALA-CNN convolutions, forward+backward (3x3 SAME; no input gradient for the "
-        "first), GFLOP/s")
-  print(f"{'HxW':>5s} {'cin':>4s} {'cout':>4s} {'count':>5s} {'jax ms':>8s} {'jax GF/s':>9s}"
-        + (f" {'torch ms':>9s} {'torch GF/s':>10s} {'torch/jax':>9s} {'NHWC ms':>8s}"
-           if torch else ""))
+  print(
+    "\n3. IMPALA-CNN convolutions, forward+backward (3x3 SAME; no input gradient for the "
+    "first), GFLOP/s"
+  )
+  print(
+    f"{'HxW':>5s} {'cin':>4s} {'cout':>4s} {'count':>5s} {'jax ms':>8s} {'jax GF/s':>9s}"
+    + (f" {'torch ms':>9s} {'torch GF/s':>10s} {'torch/jax':>9s} {'NHWC ms':>8s}" if torch else "")
+  )
   jax_total = torch_total = torch_nhwc_total = 0.0
   for hw, cin, cout, count in IMPALA_CONVS:
     first = cin == 3
@@ -207,21 +235,30 @@ def main():
       torch_nhwc_total += tn * count
       line += f" {ts * 1e3:9.1f} {flops / ts / 1e9:10.1f} {js / ts:9.2f} {tn * 1e3:8.1f}"
     print(line, flush=True)
-  print(f"all 15 convolutions: jax {jax_total * 1e3:.1f} ms"
-        + (f", torch {torch_total * 1e3:.1f} ms (torch {jax_total / torch_total:.2f}x faster); "
-           f"torch on NHWC memory {torch_nhwc_total * 1e3:.1f} ms "
-           f"({jax_total / torch_nhwc_total:.2f}x)" if torch else ""))
+  print(
+    f"all 15 convolutions: jax {jax_total * 1e3:.1f} ms"
+    + (
+      f", torch {torch_total * 1e3:.1f} ms (torch {jax_total / torch_total:.2f}x faster); "
+      f"torch on NHWC memory {torch_nhwc_total * 1e3:.1f} ms "
+      f"({jax_total / torch_nhwc_total:.2f}x)"
+      if torch
+      else ""
+    )
+  )
   if impala_step_s:
-    print(f"share of the JAX IMPALA encoder step (part 1, {impala_step_s * 1e3:.1f} ms) spent in "
-          f"its convolutions: {jax_total / impala_step_s:.0%}")
-
+    print(
+      f"share of the JAX IMPALA encoder step (part 1, {impala_step_s * 1e3:.1f} ms) spent in "
+      f"its convolutions: {jax_total / impala_step_s:.0%}"
+    )
 
   print("\n4. IMPALA-CNN max pools (3x3, stride 2), forward+backward, ms")
   flax_pool = lambda x: nn.max_pool(x, (3, 3), (2, 2), padding="SAME")
   for hw, c in IMPALA_POOLS:
     ref = pool_seconds(flax_pool, args.batch, hw, c, args.iters)
     ours = pool_seconds(lambda x: max_pool(x, 3, 2), args.batch, hw, c, args.iters)
-    print(f"{hw}x{hw}x{c}: flax {ref * 1e3:.1f}  darts_rl.pooling {ours * 1e3:.1f}  ({ref / ours:.1f}x)")
+    print(
+      f"{hw}x{hw}x{c}: flax {ref * 1e3:.1f}  darts_rl.pooling {ours * 1e3:.1f}  ({ref / ours:.1f}x)"
+    )
 
   # Acting (rollouts) runs forward passes only; torch's networks see NHWC memory (the
   # observations permuted), for which oneDNN picks its channels-last kernels.
@@ -230,14 +267,28 @@ def main():
   for hw, cin, cout, count in IMPALA_CONVS:
     ms = [conv_forward_seconds(args.batch, hw, cin, cout, 4 * args.iters) * 1e3]
     if torch:
-      ms += [conv_forward_seconds(args.batch, hw, cin, cout, 4 * args.iters, torch, cl) * 1e3
-             for cl in (False, True)]
-    totals[:len(ms)] += np.asarray(ms) * count
-    print(f"{hw}x{hw} {cin}->{cout} x{count}: jax {ms[0]:.2f}"
-          + (f"  torch {ms[1]:.2f} / {ms[2]:.2f}  (jax / torch NHWC {ms[0] / ms[2]:.2f})"
-             if torch else ""), flush=True)
-  print(f"all 15: jax {totals[0]:.1f}" + (f", torch {totals[1]:.1f} / {totals[2]:.1f} (jax / torch "
-                                         f"NHWC {totals[0] / totals[2]:.2f})" if torch else ""))
+      ms += [
+        conv_forward_seconds(args.batch, hw, cin, cout, 4 * args.iters, torch, cl) * 1e3
+        for cl in (False, True)
+      ]
+    totals[: len(ms)] += np.asarray(ms) * count
+    print(
+      f"{hw}x{hw} {cin}->{cout} x{count}: jax {ms[0]:.2f}"
+      + (
+        f"  torch {ms[1]:.2f} / {ms[2]:.2f}  (jax / torch NHWC {ms[0] / ms[2]:.2f})"
+        if torch
+        else ""
+      ),
+      flush=True,
+    )
+  print(
+    f"all 15: jax {totals[0]:.1f}"
+    + (
+      f", torch {totals[1]:.1f} / {totals[2]:.1f} (jax / torch NHWC {totals[0] / totals[2]:.2f})"
+      if torch
+      else ""
+    )
+  )
 
 
 if __name__ == "__main__":

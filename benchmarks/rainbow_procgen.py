@@ -11,6 +11,7 @@ Procgen envs (acting, env steps, replay insertion, updates), built as the traini
 it (benchmarks/common.py), timed after the learner has run twice (compilation). Both encoders
 are measured in the same run, and the ratio supernet / IMPALA is printed.
 """
+
 import argparse
 import math
 import os
@@ -22,11 +23,10 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.common import (  # noqa: E402
-    agent_config, built, measure, seconds_per_call, synthetic_spec)
+from benchmarks.common import agent_config, built, measure, seconds_per_call, synthetic_spec  # noqa: E402
 from darts_rl import parallel  # noqa: E402
 from darts_rl.agents import base, make_agent  # noqa: E402
-from darts_rl.envs import DiscreteActions, MAX_REWARD  # noqa: E402
+from darts_rl.envs import MAX_REWARD, DiscreteActions  # noqa: E402
 from darts_rl.envs.procgen import OBSERVATION_SHAPE  # noqa: E402
 from darts_rl.networks import make_encoder  # noqa: E402
 
@@ -48,8 +48,9 @@ def build_config(kind: str, args):
   # The replay at its configured size by default: writing into it is part of an iteration's
   # cost (a flashbax scatter over the whole buffer cost 800 ms per add at the demo size, before
   # darts_rl/agents/replay.py).
-  r.replay_capacity = max(int(r.replay_capacity * args.replay_fraction),
-                          (r.n_step + 2) * c.env.num_envs * 4)
+  r.replay_capacity = max(
+    int(r.replay_capacity * args.replay_fraction), (r.n_step + 2) * c.env.num_envs * 4
+  )
   return c
 
 
@@ -59,10 +60,13 @@ def learner_and_acting(agent, devices: parallel.Devices, args):
   L, n, T = devices.local_count, agent.spec.envs_per_group, agent.config.rainbow.n_step + 8
   shape = agent.spec.observation_shape
   state = base.to_devices(agent.init(jax.random.PRNGKey(0)), devices)
-  state = agent.add(state, devices.put(rng.integers(0, 256, (L, T, n) + shape, dtype=np.uint8)),
-                    devices.put(rng.integers(0, agent.num_actions, (L, T, n)).astype(np.int32)),
-                    rng.uniform(0, 1, (L, T, n)).astype(np.float32),
-                    rng.uniform(size=(L, T, n)) < .01)
+  state = agent.add(
+    state,
+    devices.put(rng.integers(0, 256, (L, T, n) + shape, dtype=np.uint8)),
+    devices.put(rng.integers(0, agent.num_actions, (L, T, n)).astype(np.int32)),
+    rng.uniform(0, 1, (L, T, n)).astype(np.float32),
+    rng.uniform(size=(L, T, n)) < 0.01,
+  )
   box = {"learner": state.learner, "buffer": state.replay.buffer, "i": 0}
 
   def update():
@@ -79,8 +83,9 @@ def learner_and_acting(agent, devices: parallel.Devices, args):
   obs = jnp.asarray(rng.integers(0, 256, (n,) + shape, dtype=np.uint8))
   keys = jax.random.split(jax.random.PRNGKey(2), n)
   act = jax.jit(agent.act)
-  aps = n / seconds_per_call(act, (learner, obs, keys, jnp.full((n,), 0.01)), args.updates,
-                             warmup=2)
+  aps = n / seconds_per_call(
+    act, (learner, obs, keys, jnp.full((n,), 0.01)), args.updates, warmup=2
+  )
   return ups, aps
 
 
@@ -89,8 +94,14 @@ def bench(kind: str, args):
   devices = parallel.Devices(args.devices)
   if args.learner_only:
     games = tuple(c.env.games)
-    spec = synthetic_spec(OBSERVATION_SHAPE, DiscreteActions(15), c.env.num_envs, devices, games,
-                          [MAX_REWARD[g] for g in games])
+    spec = synthetic_spec(
+      OBSERVATION_SHAPE,
+      DiscreteActions(15),
+      c.env.num_envs,
+      devices,
+      games,
+      [MAX_REWARD[g] for g in games],
+    )
     agent = make_agent(c, make_encoder(c.encoder), spec, devices)
     return (*learner_and_acting(agent, devices, args), math.nan, agent)
   # End to end: real envs, built as the training loop builds them; learning from the start.
@@ -102,47 +113,74 @@ def bench(kind: str, args):
 
 def main():
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--size", default="demo", choices=("smoke", "demo", "full"),
-                 help="base sizes from experiments/rainbow_procgen.py (default demo: small)")
+  p.add_argument(
+    "--size",
+    default="demo",
+    choices=("smoke", "demo", "full"),
+    help="base sizes from experiments/rainbow_procgen.py (default demo: small)",
+  )
   p.add_argument("--channels", default="", help="encoder channels per stage, e.g. 16,32,32")
   p.add_argument("--cells_per_stage", type=int, default=None)
   p.add_argument("--num_nodes", type=int, default=None, help="supernet nodes per cell")
-  p.add_argument("--partial_channels", type=int, default=None,
-                 help="supernet PC-DARTS partial channels P (1 = exact DARTS)")
+  p.add_argument(
+    "--partial_channels",
+    type=int,
+    default=None,
+    help="supernet PC-DARTS partial channels P (1 = exact DARTS)",
+  )
   p.add_argument("--batch_size", type=int, default=None)
   p.add_argument("--num_envs", type=int, default=None)
   p.add_argument("--rollout_steps", type=int, default=None)
   p.add_argument("--updates_per_iteration", type=int, default=None)
   p.add_argument("--hidden", type=int, default=None)
   p.add_argument("--games", default="bigfish", help="comma-separated Procgen games")
-  p.add_argument("--replay_fraction", type=float, default=1.0,
-                 help="replay capacity as a fraction of the config's (memory)")
+  p.add_argument(
+    "--replay_fraction",
+    type=float,
+    default=1.0,
+    help="replay capacity as a fraction of the config's (memory)",
+  )
   p.add_argument("--only", default="impala,supernet", help="encoders to measure")
   p.add_argument("--updates", type=int, default=20, help="timed learner updates")
   p.add_argument("--iterations", type=int, default=20, help="timed agent iterations")
-  p.add_argument("--devices", type=int, default=1,
-                 help="JAX devices the envs and the learner are split over (0: all local)")
-  p.add_argument("--learner_only", action="store_true",
-                 help="skip the Procgen end-to-end part (learner and acting only)")
+  p.add_argument(
+    "--devices",
+    type=int,
+    default=1,
+    help="JAX devices the envs and the learner are split over (0: all local)",
+  )
+  p.add_argument(
+    "--learner_only",
+    action="store_true",
+    help="skip the Procgen end-to-end part (learner and acting only)",
+  )
   args = p.parse_args()
-  print(f"device: {jax.devices()[0].device_kind} x {jax.local_device_count()} "
-        f"({jax.default_backend()})", flush=True)
+  print(
+    f"device: {jax.devices()[0].device_kind} x {jax.local_device_count()} "
+    f"({jax.default_backend()})",
+    flush=True,
+  )
   res = {}
   for kind in args.only.split(","):
     ups, aps, sps, agent = bench(kind, args)
     c = agent.config
     res[kind] = (ups, aps, sps)
-    print(f"{kind:9s} channels={tuple(c.encoder.channels)} cells={c.encoder.cells_per_stage} "
-          f"nodes={c.encoder.num_nodes} P={c.encoder.partial_channels} "
-          f"batch={c.rainbow.batch_size} envs={agent.spec.num_envs} "
-          f"env_steps/iter={agent.env_steps_per_iteration} "
-          f"updates/iter={c.rainbow.updates_per_iteration}: "
-          f"{ups:8.2f} learner updates/s  {aps:9.1f} acting obs/s  {sps:8.1f} env steps/s",
-          flush=True)
+    print(
+      f"{kind:9s} channels={tuple(c.encoder.channels)} cells={c.encoder.cells_per_stage} "
+      f"nodes={c.encoder.num_nodes} P={c.encoder.partial_channels} "
+      f"batch={c.rainbow.batch_size} envs={agent.spec.num_envs} "
+      f"env_steps/iter={agent.env_steps_per_iteration} "
+      f"updates/iter={c.rainbow.updates_per_iteration}: "
+      f"{ups:8.2f} learner updates/s  {aps:9.1f} acting obs/s  {sps:8.1f} env steps/s",
+      flush=True,
+    )
   names = ("learner updates/s", "acting obs/s", "env steps/s")
   if len(res) == 2:
-    ratios = [f"{n} {s / i:.3f} ({i / s:.1f}x slower)"
-              for n, i, s in zip(names, res["impala"], res["supernet"]) if i == i]
+    ratios = [
+      f"{n} {s / i:.3f} ({i / s:.1f}x slower)"
+      for n, i, s in zip(names, res["impala"], res["supernet"])
+      if i == i
+    ]
     print("ratio supernet/impala: " + ", ".join(ratios))
 
 

@@ -11,6 +11,7 @@ Learner: the SAC update of darts_rl.agents.sac (replay sample, shift augmentatio
 alphas, actor, temperature, target update) at the full config of experiments/sac_dmc.py
 (baseline = cnn4, search = supernet), on the default JAX backend.
 """
+
 import argparse
 import os
 import sys
@@ -30,8 +31,14 @@ from darts_rl.networks import make_encoder  # noqa: E402
 from darts_rl.train.actors import Rollout  # noqa: E402
 from experiments.sac_dmc import get_config  # noqa: E402
 
-ACTION_DIMS = {"cartpole-swingup": 1, "reacher-easy": 2, "ball_in_cup-catch": 2,
-               "finger-spin": 2, "cheetah-run": 6, "walker-walk": 6}
+ACTION_DIMS = {
+  "cartpole-swingup": 1,
+  "reacher-easy": 2,
+  "ball_in_cup-catch": 2,
+  "finger-spin": 2,
+  "cheetah-run": 6,
+  "walker-walk": 6,
+}
 
 
 def _rate(fn, n):
@@ -41,7 +48,9 @@ def _rate(fn, n):
 
 def env_rates(task: str, n: int):
   from dm_control import suite
+
   from darts_rl import envs
+
   repeat = envs.DEFAULT_ACTION_REPEAT.get(task, envs.FALLBACK_ACTION_REPEAT)
   domain, name = envs.dmc.parse_task(task)
   raw = suite.load(domain, name, task_kwargs={"random": 0})
@@ -59,8 +68,12 @@ def env_rates(task: str, n: int):
   vec.reset()
   step = lambda: vec.step(rng.uniform(-1, 1, (1,) + vec.action_spec.shape))
   step()
-  out = {"repeat": repeat, "physics": _rate(physics, n * repeat), "render": _rate(render, n),
-         "env_step": _rate(step, n)}
+  out = {
+    "repeat": repeat,
+    "physics": _rate(physics, n * repeat),
+    "render": _rate(render, n),
+    "env_step": _rate(step, n),
+  }
   vec.close()
   return out
 
@@ -72,8 +85,9 @@ def learner_rates(task: str, phase: str, batch: int, updates: int):
   c.sac.replay_capacity = 2 * batch
   devices = parallel.Devices(1)
   obs_shape = (c.env.image_size, c.env.image_size, 3 * c.env.frame_stack)
-  spec = synthetic_spec(obs_shape, BoxActions((ACTION_DIMS.get(task, 1),), -1.0, 1.0), batch,
-                        devices, (task,))
+  spec = synthetic_spec(
+    obs_shape, BoxActions((ACTION_DIMS.get(task, 1),), -1.0, 1.0), batch, devices, (task,)
+  )
   agent = make_agent(c, make_encoder(c.encoder), spec, devices)
   state = base.to_devices(agent.init(jax.random.PRNGKey(0)), devices)
   rng = np.random.default_rng(0)
@@ -81,17 +95,28 @@ def learner_rates(task: str, phase: str, batch: int, updates: int):
   actions = lambda: rng.uniform(-1, 1, (1, 1, batch) + spec.action_spec.shape).astype(np.float32)
   ends = np.zeros((1, 1, batch), bool)
   for _ in range(2):  # one-step rollouts of `batch` envs, as Actors.rollout returns them
-    state = agent.add(state, Rollout(devices.put(frames()), devices.put(actions()), {}, None,
-                                     rng.normal(size=(1, 1, batch)).astype(np.float32), ends,
-                                     ends, frames()))
+    state = agent.add(
+      state,
+      Rollout(
+        devices.put(frames()),
+        devices.put(actions()),
+        {},
+        None,
+        rng.normal(size=(1, 1, batch)).astype(np.float32),
+        ends,
+        ends,
+        frames(),
+      ),
+    )
   box = {"learner": state.learner, "i": 0}
 
   def update():
     # The agent's compiled learner step (sample, critic + alphas, actor, temperature, target
     # update) has no public name: it is what `iteration` calls updates_per_iteration times.
     box["i"] += 1
-    box["learner"], _ = agent._learn(box["learner"], state.replay.buffer,
-                                     devices.broadcast(jax.random.PRNGKey(box["i"])))
+    box["learner"], _ = agent._learn(
+      box["learner"], state.replay.buffer, devices.broadcast(jax.random.PRNGKey(box["i"]))
+    )
     return box["learner"]
 
   t = time.perf_counter()
@@ -99,10 +124,17 @@ def learner_rates(task: str, phase: str, batch: int, updates: int):
   compile_s = time.perf_counter() - t
   learner = jax.tree.map(lambda x: x[0], box["learner"])
   act = jax.jit(agent.act)
-  act_args = (learner, jnp.asarray(frames()[0, 0, :1]),
-              jax.random.split(jax.random.PRNGKey(1), 1), jnp.asarray(False))
-  return {"updates_per_s": 1.0 / seconds_per_call(update, (), updates, warmup=0),
-          "act_per_s": 1.0 / seconds_per_call(act, act_args, 20), "compile_s": compile_s}
+  act_args = (
+    learner,
+    jnp.asarray(frames()[0, 0, :1]),
+    jax.random.split(jax.random.PRNGKey(1), 1),
+    jnp.asarray(False),
+  )
+  return {
+    "updates_per_s": 1.0 / seconds_per_call(update, (), updates, warmup=0),
+    "act_per_s": 1.0 / seconds_per_call(act, act_args, 20),
+    "compile_s": compile_s,
+  }
 
 
 def main():
@@ -114,8 +146,7 @@ def main():
   ap.add_argument("--skip_env", action="store_true")
   ap.add_argument("--skip_learner", action="store_true")
   args = ap.parse_args()
-  print(f"backend={jax.default_backend()} devices={jax.devices()} task={args.task}",
-        flush=True)
+  print(f"backend={jax.default_backend()} devices={jax.devices()} task={args.task}", flush=True)
   env = None
   if not args.skip_env:
     env = env_rates(args.task, args.env_steps)
@@ -125,28 +156,36 @@ def main():
     render_ms, physics_ms = 1e3 / env["render"], 1e3 / env["physics"]
     print(f"physics only        {env['physics']:9.1f} control steps/s ({physics_ms:.2f} ms)")
     print(f"render only 84x84   {env['render']:9.1f} renders/s ({render_ms:.2f} ms)")
-    print(f"env step (repeat {r}) {env['env_step']:9.1f} agent steps/s = "
-          f"{env['env_step'] * r:.1f} frames/s ({step_ms:.2f} ms; render "
-          f"{100 * render_ms / step_ms:.0f}% of it)")
+    print(
+      f"env step (repeat {r}) {env['env_step']:9.1f} agent steps/s = "
+      f"{env['env_step'] * r:.1f} frames/s ({step_ms:.2f} ms; render "
+      f"{100 * render_ms / step_ms:.0f}% of it)"
+    )
     naive = 1e3 / (r * (physics_ms + render_ms))
-    print(f"render every repeat {naive:9.1f} agent steps/s (estimated: {r} x (physics + "
-          f"render)); rendering once per agent step is {env['env_step'] / naive:.2f}x faster")
+    print(
+      f"render every repeat {naive:9.1f} agent steps/s (estimated: {r} x (physics + "
+      f"render)); rendering once per agent step is {env['env_step'] / naive:.2f}x faster"
+    )
   if not args.skip_learner:
     res = {}
     for phase, name in (("baseline", "cnn4"), ("search", "supernet")):
       res[name] = learner_rates(args.task, phase, args.batch, args.updates)
       m = res[name]
-      print(f"learner {name:9s} {m['updates_per_s']:8.3f} updates/s at batch {args.batch} "
-            f"(first call incl. compile {m['compile_s']:.1f} s); act {m['act_per_s']:.1f}/s",
-            flush=True)
+      print(
+        f"learner {name:9s} {m['updates_per_s']:8.3f} updates/s at batch {args.batch} "
+        f"(first call incl. compile {m['compile_s']:.1f} s); act {m['act_per_s']:.1f}/s",
+        flush=True,
+      )
     ratio = res["supernet"]["updates_per_s"] / res["cnn4"]["updates_per_s"]
     print(f"ratio supernet/cnn4 updates/s = {ratio:.3f} (supernet step costs {1 / ratio:.2f}x)")
     if env is not None:
       for name, m in res.items():
         it_ms = 1e3 / env["env_step"] + 1e3 / m["act_per_s"] + 1e3 / m["updates_per_s"]
-        print(f"end-to-end {name:9s} ~{1e3 / it_ms:.2f} env steps/s at 1 update per env step "
-              f"(env {100e3 / env['env_step'] / it_ms:.0f}%, update "
-              f"{100e3 / m['updates_per_s'] / it_ms:.0f}% of an iteration)")
+        print(
+          f"end-to-end {name:9s} ~{1e3 / it_ms:.2f} env steps/s at 1 update per env step "
+          f"(env {100e3 / env['env_step'] / it_ms:.0f}%, update "
+          f"{100e3 / m['updates_per_s'] / it_ms:.0f}% of an iteration)"
+        )
 
 
 if __name__ == "__main__":

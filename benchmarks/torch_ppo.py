@@ -5,6 +5,7 @@ with eps 1e-5 and global-norm clipping 0.5, GAE, advantage normalization per min
 Imported by benchmarks/ppo_procgen.py when torch is installed (`pip install -e .[bench]`);
 never by the darts_rl package.
 """
+
 import time
 
 import numpy as np
@@ -65,8 +66,21 @@ class TorchPPO:
     a = dist.sample()
     return a.numpy(), dist.log_prob(a).numpy(), value.numpy()
 
-  def update(self, obs, actions, logp, values, rewards, dones, last_value,
-             gamma=0.999, lam=0.95, clip=0.2, ent=0.01, vf=0.5):
+  def update(
+    self,
+    obs,
+    actions,
+    logp,
+    values,
+    rewards,
+    dones,
+    last_value,
+    gamma=0.999,
+    lam=0.95,
+    clip=0.2,
+    ent=0.01,
+    vf=0.5,
+  ):
     T, N = rewards.shape
     adv = np.zeros((T, N), np.float32)
     last = 0.0
@@ -83,7 +97,7 @@ class TorchPPO:
     for _ in range(self.E):
       idx = np.random.permutation(T * N)
       for s in range(0, T * N, mb):
-        i = torch.from_numpy(idx[s:s + mb])
+        i = torch.from_numpy(idx[s : s + mb])
         logits, v = self.net(b_obs[i])
         dist = torch.distributions.Categorical(logits=logits)
         ratio = (dist.log_prob(b_act[i]) - b_logp[i]).exp()
@@ -103,8 +117,9 @@ def iteration(agent: TorchPPO, env, obs):
   """One rollout of T steps on N envs + the update. Returns (obs, rollout_s, update_s)."""
   T, N = agent.T, agent.N
   o = np.empty((T, N) + obs.shape[1:], np.uint8)
-  a, lp, v, r, d = (np.empty((T, N), t) for t in (np.int64, np.float32, np.float32,
-                                                    np.float32, np.float32))
+  a, lp, v, r, d = (
+    np.empty((T, N), t) for t in (np.int64, np.float32, np.float32, np.float32, np.float32)
+  )
   t0 = time.perf_counter()
   for t in range(T):
     o[t] = obs

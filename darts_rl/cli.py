@@ -5,6 +5,7 @@ Several processes (hosts) train one model when every process runs the same comma
 `--cpu_devices=K` gives a process K CPU devices, so one CPU machine can play several hosts
 with several devices.
 """
+
 import logging as std_logging
 import os
 import re
@@ -15,19 +16,29 @@ from ml_collections import config_flags
 
 from darts_rl import config_args, distributed
 
-flags.DEFINE_string("coordinator_address", "",
-                    "Several processes: HOST:PORT where process 0 listens.")
+flags.DEFINE_string(
+  "coordinator_address", "", "Several processes: HOST:PORT where process 0 listens."
+)
 flags.DEFINE_integer("num_processes", 1, "Several processes: how many take part.")
 flags.DEFINE_integer("process_id", 0, "Several processes: this one's index (0 writes files).")
-flags.DEFINE_integer("local_devices", 0,
-                     "Devices this process uses (0: all it sees; the same on every process). "
-                     "Pick GPUs with CUDA_VISIBLE_DEVICES.")
-flags.DEFINE_integer("cpu_devices", 0,
-                     "Make this process show this many CPU devices (0: as jax finds them); "
-                     "for trying multi-device and multi-process runs on one CPU machine.")
-flags.DEFINE_integer("peer_timeout_s", 60,
-                     "Several processes: a process that sends no heartbeat for this long is "
-                     "taken for dead, and the others stop with an error.")
+flags.DEFINE_integer(
+  "local_devices",
+  0,
+  "Devices this process uses (0: all it sees; the same on every process). "
+  "Pick GPUs with CUDA_VISIBLE_DEVICES.",
+)
+flags.DEFINE_integer(
+  "cpu_devices",
+  0,
+  "Make this process show this many CPU devices (0: as jax finds them); "
+  "for trying multi-device and multi-process runs on one CPU machine.",
+)
+flags.DEFINE_integer(
+  "peer_timeout_s",
+  60,
+  "Several processes: a process that sends no heartbeat for this long is "
+  "taken for dead, and the others stop with an error.",
+)
 
 # Errors a user can cause (bad config, bad files, a workdir of another phase, a NaN loss):
 # reported as one line, exit status 1, nothing written past the last good state.
@@ -38,13 +49,15 @@ def setup():
   f = flags.FLAGS
   # jax's backend-probing INFO lines ("Unable to initialize backend 'tpu'") are noise here.
   std_logging.getLogger("jax").setLevel(std_logging.WARNING)
-  distributed.initialize(f.coordinator_address, f.num_processes, f.process_id, f.cpu_devices,
-                         f.peer_timeout_s)
+  distributed.initialize(
+    f.coordinator_address, f.num_processes, f.process_id, f.cpu_devices, f.peer_timeout_s
+  )
 
 
 def devices():
   """The run's device layout (darts_rl.parallel.Devices) from --local_devices."""
   from darts_rl import parallel
+
   return parallel.Devices(flags.FLAGS.local_devices)
 
 
@@ -52,6 +65,7 @@ def guarded(fn):
   """Wraps an absl main: user errors print `error: ...` and exit 1. With several processes
   the launcher supervises a child running the same command, so a dead peer also ends in one
   line (darts_rl/distributed.py)."""
+
   def main(argv):
     del argv  # parse_flags refused positional arguments
     f = flags.FLAGS
@@ -69,6 +83,7 @@ def guarded(fn):
         sys.stdout.flush()
         os._exit(1)
       sys.exit(1)
+
   return main
 
 
@@ -82,12 +97,18 @@ CONFIG_FLAG = "config"
 
 def define_config_flag(flag_values=flags.FLAGS):
   """Defines --config=FILE[:VARIANT] and its --config.KEY=VALUE overrides, locked."""
-  holder = config_flags.DEFINE_config_file(CONFIG_FLAG, None, "Experiment config file[:variant].",
-                                           flag_values=flag_values, lock_config=True)
+  holder = config_flags.DEFINE_config_file(
+    CONFIG_FLAG,
+    None,
+    "Experiment config file[:variant].",
+    flag_values=flag_values,
+    lock_config=True,
+  )
   # A key flag of the launcher, not of this module, so that the launcher's --help lists it.
   module = sys._getframe(1).f_globals.get("__name__")
-  flag_values.register_key_flag_for_module(sys.argv[0] if module == "__main__" else module,
-                                           flag_values[CONFIG_FLAG])
+  flag_values.register_key_flag_for_module(
+    sys.argv[0] if module == "__main__" else module, flag_values[CONFIG_FLAG]
+  )
   return holder
 
 

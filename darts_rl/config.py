@@ -3,6 +3,7 @@
 Each block is an ml_collections.ConfigDict with one comment per field; experiment files set
 values, launchers lock the result so a misspelt `--config.x=` override fails loudly.
 """
+
 import ml_collections
 from ml_collections.config_dict import placeholder
 
@@ -12,9 +13,20 @@ PHASES = ("search", "evaluate", "baseline")
 SIZES = ("full", "smoke", "demo", "cpu")
 # Encoder fields that fix a search space's shape (MicroSpace / MacroSpace SHAPE_FIELDS, and
 # which space): a genotype records them, so evaluate configs leave them unset.
-SPACE_SHAPE_FIELDS = ("space", "skeleton", "op_set", "num_nodes", "channels", "cells_per_stage",
-                      "stem_channels", "stem_stride", "stem_padding", "node_norm",
-                      "macro_search_width", "macro_widths")
+SPACE_SHAPE_FIELDS = (
+  "space",
+  "skeleton",
+  "op_set",
+  "num_nodes",
+  "channels",
+  "cells_per_stage",
+  "stem_channels",
+  "stem_stride",
+  "stem_padding",
+  "node_norm",
+  "macro_search_width",
+  "macro_widths",
+)
 
 
 def parse_variant(arg, flags=()):
@@ -29,8 +41,10 @@ def parse_variant(arg, flags=()):
   unknown = [t for t in tokens if t not in PHASES + SIZES + tuple(flags)]
   if unknown or len(phase) > 1 or len(size) > 1:
     extra = "".join(f"[,{f}]" for f in flags)
-    raise ValueError(f"bad config variant '{arg}': use PHASE[,SIZE]{extra} with PHASE in "
-                     f"{'/'.join(PHASES)} and SIZE in {'/'.join(SIZES)}")
+    raise ValueError(
+      f"bad config variant '{arg}': use PHASE[,SIZE]{extra} with PHASE in "
+      f"{'/'.join(PHASES)} and SIZE in {'/'.join(SIZES)}"
+    )
   return (phase or ["search"])[0], (size or ["full"])[0], {t for t in tokens if t in flags}
 
 

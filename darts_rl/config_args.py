@@ -5,6 +5,7 @@ missing file or a variant get_config refuses; `check_override` explains an overr
 config lacks (the fields at that level and the closest key anywhere). `leaves` walks a config's
 fields as dotted keys, for printing it and for the config reference.
 """
+
 import difflib
 import importlib.util
 import os
@@ -91,7 +92,9 @@ def closest_key(config, key: str) -> Optional[str]:
 
   same_leaf = [k for k in candidates if leaf_ratio(k) >= 0.75]
   if same_leaf:
-    return max(same_leaf, key=lambda k: (leaf_ratio(k), difflib.SequenceMatcher(None, key, k).ratio()))
+    return max(
+      same_leaf, key=lambda k: (leaf_ratio(k), difflib.SequenceMatcher(None, key, k).ratio())
+    )
   match = difflib.get_close_matches(key, candidates, 1, 0.6)
   return match[0] if match else None
 
@@ -103,8 +106,10 @@ def check_override(config, key: str):
   for part in key.split("."):
     name = part.split("[", 1)[0]
     if not isinstance(node, ml_collections.ConfigDict):
-      raise ConfigArgError(f"unknown config key '{key}': {'.'.join(path)} is a field "
-                           f"({type(node).__name__}), not a group of fields")
+      raise ConfigArgError(
+        f"unknown config key '{key}': {'.'.join(path)} is a field "
+        f"({type(node).__name__}), not a group of fields"
+      )
     if name not in node:
       where = ".".join(path) or "the config's top level"
       msg = f"unknown config key '{key}': no '{name}' in {where} (valid: {', '.join(node.keys())})"

@@ -15,6 +15,7 @@ a multi-process launcher re-runs itself as a child process, forwards the child's
 the runtime's lines out of the terminal (in a log file under the temp directory), and when the
 child is aborted prints `error: process I: <what happened>` and exits 1.
 """
+
 import os
 import re
 import signal
@@ -32,33 +33,50 @@ _RUNTIME_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |[IWE
 _DEAD_TASK = re.compile(r"/job:jax_worker/replica:\d+/task:(\d+)")
 
 
-def initialize(coordinator_address: str = "", num_processes: int = 1, process_id: int = 0,
-               cpu_devices: int = 0, peer_timeout_s: int = 60):
+def initialize(
+  coordinator_address: str = "",
+  num_processes: int = 1,
+  process_id: int = 0,
+  cpu_devices: int = 0,
+  peer_timeout_s: int = 60,
+):
   """Sets up devices and, with num_processes > 1, joins the other processes."""
   if cpu_devices < 0 or num_processes < 1 or not 0 <= process_id < num_processes:
-    raise ValueError(f"need cpu_devices >= 0, num_processes >= 1 and 0 <= process_id < "
-                     f"num_processes; got {cpu_devices}, {num_processes}, {process_id}")
+    raise ValueError(
+      f"need cpu_devices >= 0, num_processes >= 1 and 0 <= process_id < "
+      f"num_processes; got {cpu_devices}, {num_processes}, {process_id}"
+    )
   if cpu_devices:
     force_cpu_devices(cpu_devices)
   import jax  # after XLA_FLAGS: the backend reads them when it starts
+
   if num_processes == 1:
     return
   if not coordinator_address:
     raise ValueError("--num_processes > 1 needs --coordinator_address=HOST:PORT (process 0's)")
   # Cross-process collectives on CPU devices (GPUs use NCCL); harmless elsewhere.
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
-  jax.distributed.initialize(coordinator_address=coordinator_address,
-                             num_processes=num_processes, process_id=process_id,
-                             heartbeat_timeout_seconds=int(peer_timeout_s))
-  print(f"[process {process_id} of {num_processes}] connected to {coordinator_address}: "
-        f"{jax.local_device_count()} local devices, {jax.device_count()} in all",
-        file=sys.stderr, flush=True)
+  jax.distributed.initialize(
+    coordinator_address=coordinator_address,
+    num_processes=num_processes,
+    process_id=process_id,
+    heartbeat_timeout_seconds=int(peer_timeout_s),
+  )
+  print(
+    f"[process {process_id} of {num_processes}] connected to {coordinator_address}: "
+    f"{jax.local_device_count()} local devices, {jax.device_count()} in all",
+    file=sys.stderr,
+    flush=True,
+  )
 
 
 def force_cpu_devices(n: int):
   """Makes this process's jax show n CPU devices (only before the backend starts)."""
-  flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
-           if not f.startswith("--xla_force_host_platform_device_count")]
+  flags = [
+    f
+    for f in os.environ.get("XLA_FLAGS", "").split()
+    if not f.startswith("--xla_force_host_platform_device_count")
+  ]
   os.environ["XLA_FLAGS"] = " ".join(flags + [f"--xla_force_host_platform_device_count={n}"])
   os.environ["JAX_PLATFORMS"] = "cpu"
 
@@ -76,8 +94,14 @@ def supervise(argv: List[str], process_id: int) -> int:
   killed by a signal becomes one `error:` line and status 1.
   """
   env = dict(os.environ, **{_CHILD_ENV: "1"})
-  proc = subprocess.Popen([sys.executable] + list(argv), env=env, stderr=subprocess.PIPE,
-                          text=True, errors="replace", preexec_fn=die_with_parent)
+  proc = subprocess.Popen(
+    [sys.executable] + list(argv),
+    env=env,
+    stderr=subprocess.PIPE,
+    text=True,
+    errors="replace",
+    preexec_fn=die_with_parent,
+  )
   forward = lambda sig, _: proc.send_signal(sig)
   old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
   held: List[str] = []
@@ -96,13 +120,17 @@ def supervise(argv: List[str], process_id: int) -> int:
     sys.stderr.writelines(held)  # a normal exit: nothing to hide
     return rc
   log = _save(held, process_id)
-  print(f"error: process {process_id}: {diagnose(held, rc)}"
-        + (f" (runtime messages: {log})" if log else ""), file=sys.stderr, flush=True)
+  print(
+    f"error: process {process_id}: {diagnose(held, rc)}"
+    + (f" (runtime messages: {log})" if log else ""),
+    file=sys.stderr,
+    flush=True,
+  )
   return 1
 
 
 def _aborted(lines: List[str]) -> bool:
-  return any(re.match(r"^\d{4}-\d\d-\d\d [\d:.]+: F |^F\d{4} ", l) for l in lines)
+  return any(re.match(r"^\d{4}-\d\d-\d\d [\d:.]+: F |^F\d{4} ", line) for line in lines)
 
 
 def diagnose(lines: List[str], rc: int) -> str:
@@ -111,8 +139,10 @@ def diagnose(lines: List[str], rc: int) -> str:
   dead = sorted({int(t) for t in _DEAD_TASK.findall(text)})
   if dead and "heartbeat" in text:
     who = ", ".join(f"process {t}" for t in dead)
-    return (f"{who} stopped responding (no heartbeat within --peer_timeout_s): it died or "
-            "hung; stopping too")
+    return (
+      f"{who} stopped responding (no heartbeat within --peer_timeout_s): it died or "
+      "hung; stopping too"
+    )
   if re.search(r"Socket closed|Connection reset|Connection refused|UNAVAILABLE", text):
     return "lost the coordinator (process 0 stopped); stopping too"
   if rc < 0:
@@ -129,4 +159,3 @@ def _save(lines: List[str], process_id: int) -> Optional[str]:
   with os.fdopen(fd, "w") as f:
     f.writelines(lines)
   return path
-

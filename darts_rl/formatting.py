@@ -1,4 +1,5 @@
 """How numbers read, in progress lines, logs and reports alike: one format per kind."""
+
 import math
 from typing import Optional
 

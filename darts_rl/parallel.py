@@ -14,6 +14,7 @@ model; a global mesh would rebuild global arrays from per-process pieces on ever
 Host-level collectives (`process_allgather`, `broadcast_bytes`, `on_writer`) let processes
 agree on host data: episode returns, evaluation results, the checkpoint process 0 read.
 """
+
 import json
 from typing import Any, Callable, List, Optional, Sequence
 
@@ -26,6 +27,7 @@ AXIS = "devices"
 
 
 # ---------------------------------------------------------------------------- inside a step
+
 
 def pmean(x, axis_name: Optional[str] = AXIS):
   """The mean of x over every device (of every process); x itself without an axis."""
@@ -60,6 +62,7 @@ def row_keys(key, n_local: int, axis_name: Optional[str] = AXIS):
 
 
 # ---------------------------------------------------------------------------- the layout
+
 
 class Devices:
   """The run's device layout and the placement of data on it.
@@ -102,8 +105,9 @@ class Devices:
 
   def compile(self, fn: Callable, donate: Sequence[int] = ()):
     """fn written with axis_name=AXIS -> pmapped over the global devices, traced once."""
-    return jax.pmap(traced_once(fn), axis_name=AXIS, devices=self.devices,
-                    donate_argnums=tuple(donate))
+    return jax.pmap(
+      traced_once(fn), axis_name=AXIS, devices=self.devices, donate_argnums=tuple(donate)
+    )
 
   def compile_local(self, fn: Callable, donate: Sequence[int] = ()):
     """fn -> pmapped over this process's devices only (no collectives: acting, evaluation;
@@ -148,8 +152,10 @@ def traced_once(fn: Callable) -> Callable:
   def wrapped(*args, **kwargs):
     traces[0] += 1
     if traces[0] > 1:
-      raise RetraceError(f"compiled step '{name}' traced {traces[0]} times: its arguments "
-                         "changed shape, dtype or structure between calls")
+      raise RetraceError(
+        f"compiled step '{name}' traced {traces[0]} times: its arguments "
+        "changed shape, dtype or structure between calls"
+      )
     return fn(*args, **kwargs)
 
   wrapped.__name__ = name
@@ -158,6 +164,7 @@ def traced_once(fn: Callable) -> Callable:
 
 def split(tree, n: int, axis: int = 0):
   """Splits `axis` of every leaf into n equal parts stacked on a new leading axis."""
+
   def cut(x):
     x = np.asarray(x)
     if x.shape[axis] % n:
@@ -165,18 +172,22 @@ def split(tree, n: int, axis: int = 0):
     x = np.moveaxis(x, axis, 0)
     x = x.reshape((n, x.shape[0] // n) + x.shape[1:])
     return np.moveaxis(x, 1, axis + 1)
+
   return jax.tree.map(cut, tree)
 
 
 def merge(tree, axis: int = 0):
   """Inverse of `split`: [L, ..., n, ...] -> [..., L * n, ...] (slices concatenated on axis)."""
+
   def join(x):
     x = np.moveaxis(np.asarray(x), 0, axis)
-    return x.reshape(x.shape[:axis] + (-1,) + x.shape[axis + 2:])
+    return x.reshape(x.shape[:axis] + (-1,) + x.shape[axis + 2 :])
+
   return jax.tree.map(join, tree)
 
 
 # ---------------------------------------------------------------------------- across processes
+
 
 def is_first_process() -> bool:
   """Process 0: the only one that reads and writes workdir files."""
@@ -198,7 +209,7 @@ def allgather_ragged(x: np.ndarray) -> np.ndarray:
     return x
   sizes = process_allgather(np.asarray([x.size], np.int64))[:, 0]
   padded = np.full((int(sizes.max()),), np.nan)
-  padded[:x.size] = x
+  padded[: x.size] = x
   rows = _exact(process_allgather(_as_words(padded)), padded.dtype, padded.shape)
   return np.concatenate([r[:s] for r, s in zip(rows, sizes)])
 
@@ -217,8 +228,9 @@ def broadcast_bytes(data: Optional[bytes]) -> bytes:
   if jax.process_count() == 1:
     return data
   source = jax.process_index() == 0
-  n = int(multihost_utils.broadcast_one_to_all(
-      np.asarray([len(data) if source else 0], np.int32))[0])
+  n = int(
+    multihost_utils.broadcast_one_to_all(np.asarray([len(data) if source else 0], np.int32))[0]
+  )
   buf = np.zeros((max(n, 1),), np.uint8)
   if source:
     buf[:n] = np.frombuffer(data, np.uint8)

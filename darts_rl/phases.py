@@ -1,4 +1,5 @@
 """Phases that are not training loops: discretize (alphas -> genotype)."""
+
 import os
 from typing import Callable, Optional
 
@@ -6,8 +7,9 @@ from darts_rl import artifacts
 from darts_rl.networks import make_encoder
 
 
-def discretize(workdir: str, k: Optional[int] = None,
-               draw: Optional[Callable[[object, str], object]] = None):
+def discretize(
+  workdir: str, k: Optional[int] = None, draw: Optional[Callable[[object, str], object]] = None
+):
   """Writes WORKDIR/genotype.json from a finished search's final alphas; returns the genotype
   (None when genotype.json already exists: nothing is done).
 
@@ -16,8 +18,9 @@ def discretize(workdir: str, k: Optional[int] = None,
   training code never imports plotting).
   """
   config = artifacts.load_config(workdir, want_phase="search")
-  artifacts.require_done(workdir, "a finished search",
-                         "rerun launch/search.py with the same flags to complete it")
+  artifacts.require_done(
+    workdir, "a finished search", "rerun launch/search.py with the same flags to complete it"
+  )
   out = artifacts.genotype_path(workdir)
   if os.path.exists(out):
     print(f"[discretize] {out} already exists; nothing to do.", flush=True)

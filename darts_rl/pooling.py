@@ -12,6 +12,7 @@ Forward values are bit-identical to `nn.max_pool(x, (k, k), (s, s), padding="SAM
 too up to the order in which overlapping windows add into one input (1 ulp; tests/test_pooling.py).
 On other backends `max_pool` is flax's (their select_and_scatter is not the bottleneck).
 """
+
 import functools
 
 import flax.linen as nn
@@ -45,11 +46,22 @@ def _taps(x, window, stride):
   """
   n, _, _, c = x.shape
   (oh, top, bh), (ow, left, bw) = _geometry(x.shape, window, stride)
-  xp = jnp.pad(x, ((0, 0), (top, bh * stride - top - x.shape[1]),
-                   (left, bw * stride - left - x.shape[2]), (0, 0)), constant_values=-jnp.inf)
+  xp = jnp.pad(
+    x,
+    (
+      (0, 0),
+      (top, bh * stride - top - x.shape[1]),
+      (left, bw * stride - left - x.shape[2]),
+      (0, 0),
+    ),
+    constant_values=-jnp.inf,
+  )
   xr = xp.reshape(n, bh, stride, bw, stride, c)
-  return [xr[:, i // stride:i // stride + oh, i % stride, j // stride:j // stride + ow, j % stride]
-          for i in range(window) for j in range(window)]
+  return [
+    xr[:, i // stride : i // stride + oh, i % stride, j // stride : j // stride + ow, j % stride]
+    for i in range(window)
+    for j in range(window)
+  ]
 
 
 def max_pool(x: jax.Array, window: int = 3, stride: int = 2) -> jax.Array:
@@ -70,8 +82,12 @@ def _forward(x, window, stride):
   # Index of the first maximal tap (select_and_scatter's choice), as a max over taps of
   # (k*k - k) where tap k is maximal (a variadic argmax reduction is 30x slower on XLA:CPU).
   taps = window * window
-  first = taps - jnp.max(jnp.stack([jnp.where(v == out, jnp.int8(taps - k), jnp.int8(0))
-                                    for k, v in enumerate(views)], axis=-1), axis=-1)
+  first = taps - jnp.max(
+    jnp.stack(
+      [jnp.where(v == out, jnp.int8(taps - k), jnp.int8(0)) for k, v in enumerate(views)], axis=-1
+    ),
+    axis=-1,
+  )
   # Materialize `first`: left to itself XLA:CPU fuses its whole computation into every consumer
   # of the backward pass (and strips optimization barriers). A conditional is never fused; its
   # predicate is always true but not known to the compiler.
@@ -87,14 +103,18 @@ def _backward(window, stride, residuals, g):
   phases = {}
   for k in range(window * window):
     i, j = divmod(k, window)
-    part = jnp.pad(jnp.where(first == k, g, zero),
-                   ((0, 0), (i // stride, bh - oh - i // stride), (j // stride, bw - ow - j // stride), (0, 0)))
+    part = jnp.pad(
+      jnp.where(first == k, g, zero),
+      ((0, 0), (i // stride, bh - oh - i // stride), (j // stride, bw - ow - j // stride), (0, 0)),
+    )
     key = (i % stride, j % stride)
     phases[key] = part if key not in phases else phases[key] + part
   zeros = jnp.zeros((n, bh, bw, c), g.dtype)
-  rows = [jnp.stack([phases.get((a, b), zeros) for b in range(stride)], axis=3) for a in range(stride)]
+  rows = [
+    jnp.stack([phases.get((a, b), zeros) for b in range(stride)], axis=3) for a in range(stride)
+  ]
   grad = jnp.stack(rows, axis=2).reshape(n, bh * stride, bw * stride, c)
-  return (grad[:, top:top + h, left:left + w],)
+  return (grad[:, top : top + h, left : left + w],)
 
 
 cpu_max_pool.defvjp(_forward, _backward)

@@ -6,6 +6,7 @@
 An orphan would keep training into a workdir that a rerun resumes (two writers), or keep
 holding devices that the rerun needs.
 """
+
 import ctypes
 import os
 import signal

@@ -1,4 +1,5 @@
 """The progress line of a training run: one terminal line per log step."""
+
 import math
 import sys
 import time
@@ -18,10 +19,16 @@ class Progress:
     elapsed = time.time() - self.t0
     rate = (env_steps - self.start) / max(elapsed, 1e-9)
     eta = (self.total - env_steps) / rate if rate > 0 else float("nan")
-    parts = [f"[{self.phase}] {format_count(env_steps)}/{format_count(self.total)} env steps "
-             f"({100 * env_steps / self.total:.0f}%)", f"{rate:.0f} steps/s"]
-    for key, label in (("train/return", "return"), ("eval/test_levels/return", "test"),
-                       ("loss/loss", "loss")):
+    parts = [
+      f"[{self.phase}] {format_count(env_steps)}/{format_count(self.total)} env steps "
+      f"({100 * env_steps / self.total:.0f}%)",
+      f"{rate:.0f} steps/s",
+    ]
+    for key, label in (
+      ("train/return", "return"),
+      ("eval/test_levels/return", "test"),
+      ("loss/loss", "loss"),
+    ):
       v = scalars.get(key)
       if v is not None and not (isinstance(v, float) and math.isnan(v)):
         parts.append(f"{label} {v:.3g}")

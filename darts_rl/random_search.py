@@ -32,6 +32,7 @@ through loop.run's checkpoints. Trials run on an executor (darts_rl/sweep: this 
 local pool of workers with their own devices, or Ray); a worker reads the config from
 WORKDIR/config.json.
 """
+
 import os
 from typing import Dict, List
 
@@ -49,6 +50,7 @@ _SALT = 0x5EA4C4  # keeps the genotype stream apart from other streams seeded by
 def trial_genotype(config, i: int):
   """Trial i's genotype: uniform over the config's space, a pure function of (seed, i)."""
   from darts_rl.networks.space_config import make_space  # the parent's import, not a worker's
+
   space = make_space(config.encoder)
   rng = np.random.default_rng([_SALT, int(config.seed), int(i)])
   return space.sample(rng, int(config.arch.discretize_k) if "arch" in config else 2)
@@ -66,17 +68,24 @@ def _check_config(config, num_trials: int):
   if num_trials < 1:
     raise ValueError(f"num_trials must be >= 1, got {num_trials}")
   if config.encoder.kind not in ("fixed", "supernet"):
-    raise ValueError(f"random search samples from a search space: use an evaluate (or search) "
-                     f"config, not encoder.kind='{config.encoder.kind}'")
+    raise ValueError(
+      f"random search samples from a search space: use an evaluate (or search) "
+      f"config, not encoder.kind='{config.encoder.kind}'"
+    )
   if config.encoder.genotype:
-    raise ValueError("random search samples the genotypes itself: leave encoder.genotype empty "
-                     f"(got '{config.encoder.genotype}')")
+    raise ValueError(
+      "random search samples the genotypes itself: leave encoder.genotype empty "
+      f"(got '{config.encoder.genotype}')"
+    )
   from darts_rl.networks.space_config import make_space, unset_fields, unset_phrase
+
   unset = unset_fields(config.encoder)
   if unset:
-    raise ValueError(f"random search samples the space its config names, but "
-                     f"{unset_phrase(unset)} (an evaluate config takes them from a genotype): "
-                     "use the search config, e.g. --config=experiments/ppo_procgen.py:search")
+    raise ValueError(
+      f"random search samples the space its config names, but "
+      f"{unset_phrase(unset)} (an evaluate config takes them from a genotype): "
+      "use the search config, e.g. --config=experiments/ppo_procgen.py:search"
+    )
   make_space(config.encoder)  # a bad space fails here, before any trial
 
 
@@ -91,8 +100,9 @@ def prepare_trial(config, workdir: str, i: int):
     path = tc.encoder.genotype
     if os.path.exists(path):
       if artifacts.read_genotype_json(path) != genotype.to_dict():
-        raise artifacts.ArtifactError(f"{path} is not the genotype trial {i} samples now: "
-                                      "use another --workdir")
+        raise artifacts.ArtifactError(
+          f"{path} is not the genotype trial {i} samples now: use another --workdir"
+        )
     else:
       artifacts.write_genotype(path, genotype)
 
@@ -101,24 +111,32 @@ def run_trial(workdir: str, i: int, training: str = TRAINING):
   """Job: trains and evaluates trial i in WORKDIR/trials/trial_XXX (resuming it if half done)
   with WORKDIR's config (prepare_trial wrote its genotype)."""
   config = artifacts.load_config(workdir, want_phase=PHASE)
-  resolve(f"{training}:run")(trial_config(config, workdir, i), artifacts.trial_dir(workdir, i),
-                             "evaluate")
+  resolve(f"{training}:run")(
+    trial_config(config, workdir, i), artifacts.trial_dir(workdir, i), "evaluate"
+  )
 
 
 def fresh_evaluation(workdir: str, i: int, training: str = TRAINING):
   """Job: the fresh evaluation of finished trial i (its config's episode count, seeds offset
   by artifacts.FRESH_SEED_OFFSET)."""
   config = artifacts.load_config(workdir, want_phase=PHASE)
-  resolve(f"{training}:reevaluate")(artifacts.trial_dir(workdir, i), config.loop.eval_episodes,
-                                    seed_offset=artifacts.FRESH_SEED_OFFSET)
+  resolve(f"{training}:reevaluate")(
+    artifacts.trial_dir(workdir, i),
+    config.loop.eval_episodes,
+    seed_offset=artifacts.FRESH_SEED_OFFSET,
+  )
 
 
 def trial_row(workdir: str, i: int) -> Dict:
   """The trials.jsonl row of finished trial i (artifacts.run_row plus trial, genotype and its
   workdir relative to WORKDIR)."""
   d = artifacts.trial_dir(workdir, i)
-  return dict(artifacts.run_row(d), trial=i, workdir=os.path.relpath(d, workdir),
-              genotype=artifacts.read_genotype_json(artifacts.genotype_path(d)))
+  return dict(
+    artifacts.run_row(d),
+    trial=i,
+    workdir=os.path.relpath(d, workdir),
+    genotype=artifacts.read_genotype_json(artifacts.genotype_path(d)),
+  )
 
 
 def write_trials(workdir: str) -> List[Dict]:
@@ -140,21 +158,29 @@ def _progress(workdir: str, i: int, num_trials: int):
   row = next(r for r in rows if r["trial"] == i)
   split = artifacts.selection_split(rows)
   best = artifacts.running_best(rows, split)[-1]
-  best_text = ("-" if best is None else
-               f"{_fmt(artifacts.split_return(rows[best], split))} (trial {rows[best]['trial']})")
-  rets = ", ".join(f"{s.split('_')[0]} {_fmt(row[s]['mean_return'])}"
-                   for s in artifacts.SPLITS if s in row)
-  print(f"[random_search] trial {i} done ({len(rows)}/{num_trials} finished): return {rets} | "
-        f"{row['env_steps']} env steps, {format_duration(row['wall_s'])} | best so far on "
-        f"{split.replace('_', ' ')} {best_text}", flush=True)
+  best_text = (
+    "-"
+    if best is None
+    else f"{_fmt(artifacts.split_return(rows[best], split))} (trial {rows[best]['trial']})"
+  )
+  rets = ", ".join(
+    f"{s.split('_')[0]} {_fmt(row[s]['mean_return'])}" for s in artifacts.SPLITS if s in row
+  )
+  print(
+    f"[random_search] trial {i} done ({len(rows)}/{num_trials} finished): return {rets} | "
+    f"{row['env_steps']} env steps, {format_duration(row['wall_s'])} | best so far on "
+    f"{split.replace('_', ' ')} {best_text}",
+    flush=True,
+  )
 
 
 def _fmt(v) -> str:
   return "-" if not is_num(v) else f"{v:.3g}"
 
 
-def run(config, workdir: str, num_trials: int, executor=None,
-        training: str = TRAINING) -> List[Dict]:
+def run(
+  config, workdir: str, num_trials: int, executor=None, training: str = TRAINING
+) -> List[Dict]:
   """Runs trials 0..num_trials-1 that have not finished on `executor` (default: one by one in
   this process), then the fresh evaluations of the selected trials that lack one; returns
   the rows of trials.jsonl."""
@@ -163,26 +189,55 @@ def run(config, workdir: str, num_trials: int, executor=None,
   artifacts.claim(workdir, PHASE, config)
   done = set(artifacts.finished_trials(workdir))
   todo = [i for i in range(num_trials) if i not in done]
-  print(f"[random_search] {workdir}: {num_trials - len(todo)} of {num_trials} trials finished, "
-        f"{len(todo)} to run ({executor.describe()})", flush=True)
+  print(
+    f"[random_search] {workdir}: {num_trials - len(todo)} of {num_trials} trials finished, "
+    f"{len(todo)} to run ({executor.describe()})",
+    flush=True,
+  )
   for i in todo:
     prepare_trial(config, workdir, i)
-  executor.run([Job(f"trial {i}", "darts_rl.random_search:run_trial", [workdir, i, training],
-                    artifacts.trial_log(workdir, i)) for i in todo],
-               on_done=lambda job: _progress(workdir, job.args[1], num_trials))
+  executor.run(
+    [
+      Job(
+        f"trial {i}",
+        "darts_rl.random_search:run_trial",
+        [workdir, i, training],
+        artifacts.trial_log(workdir, i),
+      )
+      for i in todo
+    ],
+    on_done=lambda job: _progress(workdir, job.args[1], num_trials),
+  )
   rows = write_trials(workdir)
   by_trial = {r["trial"]: r for r in rows}
   fresh = [i for i in selected_trials(rows) if "fresh" not in by_trial[i]]
-  executor.run([Job(f"fresh evaluation of trial {i}", "darts_rl.random_search:fresh_evaluation",
-                    [workdir, i, training], artifacts.trial_log(workdir, i)) for i in fresh],
-               on_done=lambda job: write_trials(workdir))
+  executor.run(
+    [
+      Job(
+        f"fresh evaluation of trial {i}",
+        "darts_rl.random_search:fresh_evaluation",
+        [workdir, i, training],
+        artifacts.trial_log(workdir, i),
+      )
+      for i in fresh
+    ],
+    on_done=lambda job: write_trials(workdir),
+  )
   rows = write_trials(workdir)
   split = artifacts.selection_split(rows)
   pick = artifacts.running_best(rows, split)[-1]
-  chosen = "no trial has a return" if pick is None else (
+  chosen = (
+    "no trial has a return"
+    if pick is None
+    else (
       f"selected trial {rows[pick]['trial']} on {split.replace('_', ' ')} "
       f"({_fmt(artifacts.split_return(rows[pick], split))}); its fresh evaluation on test "
-      f"levels: {_fmt(artifacts.reported_return(rows[pick]))}")
-  print(f"[random_search] wrote {os.path.join(workdir, artifacts.TRIALS)} ({len(rows)} trials); "
-        f"{chosen}", flush=True)
+      f"levels: {_fmt(artifacts.reported_return(rows[pick]))}"
+    )
+  )
+  print(
+    f"[random_search] wrote {os.path.join(workdir, artifacts.TRIALS)} ({len(rows)} trials); "
+    f"{chosen}",
+    flush=True,
+  )
   return rows

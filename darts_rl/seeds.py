@@ -21,6 +21,7 @@ Like random search: rerun the command to resume (a finished seed is kept, an unf
 resumes from its checkpoint), or with more seeds to extend; seeds run on an executor
 (darts_rl/sweep: this process, a local pool, or Ray).
 """
+
 import os
 from typing import Dict, List, Sequence
 
@@ -58,16 +59,18 @@ def seed_config(config, seed: int):
 def run_seed(workdir: str, phase: str, seed: int, training: str = TRAINING):
   """Job: the phase for one seed in WORKDIR/seed_<S> (resumed if half done), then its fresh
   evaluation unless it has one."""
-  config = seed_config(artifacts.load_config(workdir, want_phase=artifacts.seeds_phase(phase)),
-                       seed)
+  config = seed_config(
+    artifacts.load_config(workdir, want_phase=artifacts.seeds_phase(phase)), seed
+  )
   d = artifacts.seed_dir(workdir, seed)
   if phase == "random_policy":
     resolve(f"{training}:evaluate_random_policy")(config, d)
   else:
     resolve(f"{training}:run")(config, d, phase)
   if artifacts.fresh_eval(d)[0] is None:
-    resolve(f"{training}:reevaluate")(d, config.loop.eval_episodes,
-                                      seed_offset=artifacts.FRESH_SEED_OFFSET)
+    resolve(f"{training}:reevaluate")(
+      d, config.loop.eval_episodes, seed_offset=artifacts.FRESH_SEED_OFFSET
+    )
 
 
 def write_seeds(workdir: str) -> List[Dict]:
@@ -90,33 +93,54 @@ def _check(config, phase: str, seeds: Sequence[int]):
   if SEED_FIELD in genotype:
     missing = [s for s in seeds if not os.path.isfile(genotype.replace(SEED_FIELD, str(s)))]
     if missing:
-      raise ValueError(f"encoder.genotype={genotype}: no file for seed(s) "
-                       f"{', '.join(map(str, missing))} (discretize those searches first)")
+      raise ValueError(
+        f"encoder.genotype={genotype}: no file for seed(s) "
+        f"{', '.join(map(str, missing))} (discretize those searches first)"
+      )
 
 
-def run(config, workdir: str, phase: str, seeds: Sequence[int], executor=None,
-        training: str = TRAINING) -> List[Dict]:
+def run(
+  config, workdir: str, phase: str, seeds: Sequence[int], executor=None, training: str = TRAINING
+) -> List[Dict]:
   """Runs `phase` for every seed of `seeds` not finished yet on `executor` (default: one by
   one in this process); returns the rows of seeds.jsonl (every finished seed)."""
   _check(config, phase, seeds)
   executor = executor or LocalPool()
   artifacts.claim(workdir, artifacts.seeds_phase(phase), config)
   done = set(artifacts.finished_seeds(workdir))
-  todo = [s for s in seeds if s not in done
-          or artifacts.fresh_eval(artifacts.seed_dir(workdir, s))[0] is None]
-  print(f"[seeds] {workdir}: {phase} for seeds {','.join(map(str, seeds))}: "
-        f"{len(seeds) - len(todo)} finished, {len(todo)} to run ({executor.describe()})",
-        flush=True)
+  todo = [
+    s
+    for s in seeds
+    if s not in done or artifacts.fresh_eval(artifacts.seed_dir(workdir, s))[0] is None
+  ]
+  print(
+    f"[seeds] {workdir}: {phase} for seeds {','.join(map(str, seeds))}: "
+    f"{len(seeds) - len(todo)} finished, {len(todo)} to run ({executor.describe()})",
+    flush=True,
+  )
 
   def done_one(job):
     rows = write_seeds(workdir)
     row = next(r for r in rows if r["seed"] == job.args[2])
     ret = artifacts.reported_return(row)
-    print(f"[seeds] seed {row['seed']} done: fresh test return "
-          f"{'-' if ret is None else f'{ret:.3g}'} ({len(rows)} seeds finished)", flush=True)
+    print(
+      f"[seeds] seed {row['seed']} done: fresh test return "
+      f"{'-' if ret is None else f'{ret:.3g}'} ({len(rows)} seeds finished)",
+      flush=True,
+    )
 
-  executor.run([Job(f"seed {s}", "darts_rl.seeds:run_seed", [workdir, phase, s, training],
-                    artifacts.seed_log(workdir, s)) for s in todo], on_done=done_one)
+  executor.run(
+    [
+      Job(
+        f"seed {s}",
+        "darts_rl.seeds:run_seed",
+        [workdir, phase, s, training],
+        artifacts.seed_log(workdir, s),
+      )
+      for s in todo
+    ],
+    on_done=done_one,
+  )
   rows = write_seeds(workdir)
   print(f"[seeds] wrote {os.path.join(workdir, artifacts.SEEDS)} ({len(rows)} seeds)", flush=True)
   return rows

@@ -11,9 +11,11 @@ Variants (comma-separated: a phase and a size):
       --config.encoder.genotype=/tmp/s/genotype.json --workdir=/tmp/e
   python launch/evaluate.py --config=experiments/ppo_procgen.py:baseline --workdir=/tmp/b
 """
+
 import ml_collections
 
 from darts_rl import config as blocks
+
 
 def get_config(arg=None) -> ml_collections.ConfigDict:
   phase, size, flags = blocks.parse_variant(arg, (blocks.ROBUST,))

@@ -9,6 +9,7 @@ encoder.space=macro; `baseline` is IMPALA-CNN, itself a point of the macro space
       --config.encoder.genotype=/tmp/ms/genotype.json --workdir=/tmp/me
 Add --config.encoder.macro_search_width=True to search stage widths too.
 """
+
 from experiments import ppo_procgen
 
 

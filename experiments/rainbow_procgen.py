@@ -17,15 +17,19 @@ Variants (comma-separated tokens: a phase, a size, optionally `multi`):
 The replay buffer is not checkpointed: a resumed run refills it and learns again after
 `rainbow.learning_starts` new env steps (darts_rl/agents/rainbow.py).
 """
+
 import ml_collections
 
 from darts_rl import config as blocks
 from darts_rl.envs.procgen import PROCGEN_GAMES
 
 MULTI = "multi"
-MULTI_GAMES = {"full": PROCGEN_GAMES, "demo": ("bigfish", "starpilot", "coinrun", "jumper"),
-               "cpu": ("bigfish", "starpilot", "coinrun", "jumper"),
-               "smoke": ("bigfish", "starpilot")}
+MULTI_GAMES = {
+  "full": PROCGEN_GAMES,
+  "demo": ("bigfish", "starpilot", "coinrun", "jumper"),
+  "cpu": ("bigfish", "starpilot", "coinrun", "jumper"),
+  "smoke": ("bigfish", "starpilot"),
+}
 
 
 def parse_arg(arg):

@@ -16,9 +16,11 @@ Other tasks: --config.env.task=walker-walk --config.loop.total_env_steps=1000000
 Env steps are agent decisions (frames = env steps x action repeat), as the released code
 counts them: one gradient update per env step.
 """
+
 import ml_collections
 
 from darts_rl import config as blocks
+
 
 def dmc_config(task: str = "cartpole-swingup", num_envs: int = 1) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -59,8 +61,14 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     c.encoder.cnn4_activation = "frn"
   else:
     c.encoder = blocks.encoder_config(
-        kind="supernet" if phase == "search" else "fixed", skeleton="impala", channels=(32,),
-        stem_channels=32, stem_stride=2, head="sac", feature_dim=50)
+      kind="supernet" if phase == "search" else "fixed",
+      skeleton="impala",
+      channels=(32,),
+      stem_channels=32,
+      stem_stride=2,
+      head="sac",
+      feature_dim=50,
+    )
     # The stem conv is VALID, as released (SAME: this project's earlier stem).
     c.encoder.stem_padding = "VALID"
     # FRN + TLU on the last stage's output before the dense layer, as released (none: without).
@@ -106,13 +114,13 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   c.loop.eval_splits = ("test", "validation")
 
   if size == "smoke":  # seconds on a CPU after compilation: every code path, no learning
-    c.env.num_envs = 1           # each env costs an EGL context and its renders
-    c.env.time_limit = 0.2        # cartpole: 20 control steps = 5 agent steps at repeat 4
+    c.env.num_envs = 1  # each env costs an EGL context and its renders
+    c.env.time_limit = 0.2  # cartpole: 20 control steps = 5 agent steps at repeat 4
     c.encoder.channels = (4,)
     c.encoder.feature_dim = 16
     if phase != "baseline":
       c.encoder.stem_channels = 4
-      c.encoder.num_nodes = 2     # 3 edges per cell: the same code paths, less to compile
+      c.encoder.num_nodes = 2  # 3 edges per cell: the same code paths, less to compile
     s.batch_size = 8
     s.hidden = (16, 16)
     s.replay_capacity = 64

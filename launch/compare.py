@@ -11,6 +11,7 @@ workdir and the evaluate workdir of its discretized cell, one pair per seed, or 
 seeds workdirs (launch/seeds.py), paired seed by seed.
 Writes OUT/report.md, OUT/search_efficiency.png and OUT/performance_profiles.png.
 """
+
 from absl import flags
 
 from darts_rl import cli
@@ -18,8 +19,11 @@ from darts_rl.analysis import compare
 
 flags.DEFINE_string("out", None, "Output directory of the comparison.")
 flags.DEFINE_list("random", [], "Random-search workdirs, one per seed.")
-flags.DEFINE_list("darts", [], "SEARCH_DIR:EVAL_DIR pairs of RL-DARTS runs, one per seed "
-                  "(or one pair of seeds workdirs).")
+flags.DEFINE_list(
+  "darts",
+  [],
+  "SEARCH_DIR:EVAL_DIR pairs of RL-DARTS runs, one per seed (or one pair of seeds workdirs).",
+)
 flags.DEFINE_string("title", "Random search vs RL-DARTS", "Report title.")
 flags.mark_flags_as_required(["out"])
 

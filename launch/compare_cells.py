@@ -7,6 +7,7 @@ moved and its best op per edge; per pair the fraction of edges with the same bes
 Spearman correlation of the weights and the overlap of the discretized cells. Reads each
 workdir's alphas.npz and genotype.json (run launch/discretize.py first for the overlap).
 """
+
 from absl import flags
 
 from darts_rl import artifacts, cli

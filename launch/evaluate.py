@@ -3,8 +3,10 @@
   python launch/evaluate.py --config=experiments/ppo_procgen.py:evaluate \
       --config.encoder.genotype=SEARCH_DIR/genotype.json --workdir=DIR
   python launch/evaluate.py --config=experiments/ppo_procgen.py:baseline --workdir=DIR
-  python launch/evaluate.py --config=experiments/ppo_procgen.py:baseline --random_policy --workdir=DIR
+  python launch/evaluate.py --config=experiments/ppo_procgen.py:baseline --random_policy \
+      --workdir=DIR
 """
+
 from absl import flags
 
 from darts_rl import cli

@@ -5,6 +5,7 @@
 `flat` (default): one `dotted.key = value` line per field, values as JSON; `json`: the nested
 config, as a phase writes it to WORKDIR/config.json (without "phase").
 """
+
 import json
 
 from absl import flags

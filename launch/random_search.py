@@ -8,6 +8,7 @@ The config is a search config: trials sample its space and train each genotype w
 evaluate protocol (an evaluate config works only with every space-shape field set).
 Rerun the same command (or a larger --num_trials) to resume or extend; finished trials are kept.
 """
+
 from absl import flags
 
 from darts_rl import cli, random_search

@@ -7,6 +7,7 @@ Works on search, evaluate and random_policy workdirs. Writes DIR/eval_<episodes>
 keys that no evaluation with another offset used, the number a report shows for a run that
 best-of-N selection picked (its own evaluations were read to pick it).
 """
+
 from absl import flags
 
 from darts_rl import cli

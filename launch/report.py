@@ -9,6 +9,7 @@ seeds' section: per-seed scores, IQM and mean with 95% stratified-bootstrap inte
 probability of improvement, performance profiles (rliable).
 Writes OUT/report.md and its PNGs.
 """
+
 from absl import flags
 
 from darts_rl import cli
@@ -16,8 +17,9 @@ from darts_rl.analysis import report
 
 flags.DEFINE_string("out", None, "Output directory of the report.")
 flags.DEFINE_string("search", None, "A search workdir (alphas, genotype).")
-flags.DEFINE_multi_string("run", [], "LABEL=WORKDIR of a trained run, or of a seeds workdir, "
-                          "to compare (repeatable).")
+flags.DEFINE_multi_string(
+  "run", [], "LABEL=WORKDIR of a trained run, or of a seeds workdir, to compare (repeatable)."
+)
 flags.DEFINE_string("title", "darts-rl report", "Report title.")
 flags.mark_flags_as_required(["out"])
 

@@ -4,6 +4,7 @@
       [--config.env.games=bigfish --config.arch.mode=alternating ...]
 Rerun the same command to resume after a kill.
 """
+
 from absl import flags
 
 from darts_rl import cli

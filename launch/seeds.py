@@ -10,6 +10,7 @@
 Writes W/seed_<S>/ (a normal workdir of the phase, config.seed = S, plus its fresh
 evaluation) and W/seeds.jsonl. Rerun to resume, or with more seeds to extend.
 """
+
 from absl import flags
 
 from darts_rl import cli, seeds

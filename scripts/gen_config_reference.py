@@ -9,6 +9,7 @@ experiments/): the comment lines right above it, or above the run of assignments
 blank line between), or else its end-of-line comment. The statement is found by recording every
 ConfigDict write while get_config runs, so a new field with a comment appears by itself.
 """
+
 import ast
 import functools
 import glob
@@ -30,20 +31,24 @@ from darts_rl import config_args  # noqa: E402
 
 OUT = "docs/config_reference.md"
 # Variant tokens an experiment file accepts besides PHASE and SIZE (config.parse_variant's flags).
-VARIANT_FLAGS = {"experiments/rainbow_procgen.py": ("multi",),
-                 "experiments/ppo_procgen.py": ("robust",),
-                 "experiments/sac_dmc.py": ("robust",)}
+VARIANT_FLAGS = {
+  "experiments/rainbow_procgen.py": ("multi",),
+  "experiments/ppo_procgen.py": ("robust",),
+  "experiments/sac_dmc.py": ("robust",),
+}
 SOURCE_DIRS = (os.path.join(ROOT, "darts_rl"), os.path.join(ROOT, "experiments"))
 
 Site = Tuple[str, int]  # (absolute path, line)
 
 
 def experiment_files() -> List[str]:
-  return sorted(p for p in glob.glob("experiments/*.py", root_dir=ROOT)
-                if not p.endswith("__init__.py"))
+  return sorted(
+    p for p in glob.glob("experiments/*.py", root_dir=ROOT) if not p.endswith("__init__.py")
+  )
 
 
 # --- Where each field is set: ConfigDict writes recorded while get_config runs. ---
+
 
 def _source_site(frame, source_dirs) -> Optional[Site]:
   """The innermost caller line in a file under `source_dirs` (past ml_collections' own)."""
@@ -89,6 +94,7 @@ class FieldSites:
 
 # --- The comment that says what a statement sets. ---
 
+
 class SourceComments:
   """Comments of one Python file, looked up by the line of a statement."""
 
@@ -107,8 +113,11 @@ class SourceComments:
       for field in ("body", "orelse", "finalbody"):
         body = getattr(node, field, None)
         if isinstance(body, list):
-          self.statements += [(s, body, i) for i, s in enumerate(body)
-                              if isinstance(s, ast.stmt) and not hasattr(s, "body")]
+          self.statements += [
+            (s, body, i)
+            for i, s in enumerate(body)
+            if isinstance(s, ast.stmt) and not hasattr(s, "body")
+          ]
 
   def _above(self, line: int) -> str:
     lines = []
@@ -130,12 +139,16 @@ class SourceComments:
       if text:
         return text
       prev = body[i - 1] if i > 0 else None
-      if not (isinstance(cur, ast.Assign) and isinstance(prev, ast.Assign)
-              and prev.end_lineno == cur.lineno - 1):
+      if not (
+        isinstance(cur, ast.Assign)
+        and isinstance(prev, ast.Assign)
+        and prev.end_lineno == cur.lineno - 1
+      ):
         break
       cur, i = prev, i - 1
-    return " ".join(self.end_of_line[l] for l in range(stmt.lineno, stmt.end_lineno + 1)
-                    if l in self.end_of_line)
+    return " ".join(
+      self.end_of_line[n] for n in range(stmt.lineno, stmt.end_lineno + 1) if n in self.end_of_line
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -144,6 +157,7 @@ def comments(path: str) -> SourceComments:
 
 
 # --- One experiment file: its fields over all variants. ---
+
 
 class Field:
   """One dotted key of one experiment file: default, type, meaning, value per variant."""
@@ -219,8 +233,7 @@ def changed_by(field: Field, path: str) -> str:
   patterns = list(itertools.product(*[("*",) + tuple(d) for d in _dims(path)]))
   parts = []
   for value, members in groups.items():
-    fits = [p for p in patterns
-            if all(v in members for v in all_variants if _matches(p, v))]
+    fits = [p for p in patterns if all(v in members for v in all_variants if _matches(p, v))]
     fits.sort(key=lambda p: -sum(_matches(p, v) for v in all_variants))
     chosen, covered = [], set()
     for p in fits:
@@ -258,17 +271,25 @@ def _cell(text: str) -> str:
 
 def render() -> str:
   flags = "".join(f", plus `{f}` in {p}" for p, fs in VARIANT_FLAGS.items() for f in fs)
-  out = [HEADER.format(phases=" | ".join(blocks.PHASES), sizes=" | ".join(blocks.SIZES),
-                       flags=flags)]
+  out = [
+    HEADER.format(phases=" | ".join(blocks.PHASES), sizes=" | ".join(blocks.SIZES), flags=flags)
+  ]
   for path in experiment_files():
     doc = ast.get_docstring(ast.parse(open(os.path.join(ROOT, path)).read())) or ""
-    out += [f"\n## {path}\n", doc.splitlines()[0] if doc else "", "",
-            "| key | default | type | meaning | changed by |", "|---|---|---|---|---|"]
+    out += [
+      f"\n## {path}\n",
+      doc.splitlines()[0] if doc else "",
+      "",
+      "| key | default | type | meaning | changed by |",
+      "|---|---|---|---|---|",
+    ]
     for field in experiment_fields(path):
       default = variants(path)[0]
       default = f"`{json.dumps(field.values[default])}`" if default in field.values else "(none)"
-      out.append(f"| `{field.key}` | {_cell(default)} | {field.type} | "
-                 f"{_cell(field.meaning)} | {_cell(changed_by(field, path))} |")
+      out.append(
+        f"| `{field.key}` | {_cell(default)} | {field.type} | "
+        f"{_cell(field.meaning)} | {_cell(changed_by(field, path))} |"
+      )
   return "\n".join(out) + "\n"
 
 
@@ -278,16 +299,22 @@ def fields_without_meaning() -> List[str]:
   for path in experiment_files():
     for field in experiment_fields(path):
       if not field.meaning:
-        where = (f"{os.path.relpath(field.site[0], ROOT)}:{field.site[1]}" if field.site
-                 else "not set in darts_rl/ or experiments/")
+        where = (
+          f"{os.path.relpath(field.site[0], ROOT)}:{field.site[1]}"
+          if field.site
+          else "not set in darts_rl/ or experiments/"
+        )
         out.append(f"{path}: {field.key} (set at {where})")
   return out
 
 
 def main(argv):
   if argv not in ([], ["--check"]):
-    print(f"error: unexpected arguments {' '.join(argv)} (usage: python "
-          "scripts/gen_config_reference.py [--check])", file=sys.stderr)
+    print(
+      f"error: unexpected arguments {' '.join(argv)} (usage: python "
+      "scripts/gen_config_reference.py [--check])",
+      file=sys.stderr,
+    )
     return 1
   os.chdir(ROOT)
   text = render()

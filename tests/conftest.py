@@ -1,6 +1,7 @@
 """Test setup: a persistent XLA compilation cache shared by tests and launcher subprocesses
 (the suite compiles the same small networks many times), the repo root on sys.path, and the
 smoke searches that several test files share (`smoke_searches`)."""
+
 import os
 import socket
 import subprocess
@@ -31,22 +32,33 @@ RUN = os.path.join(ROOT, "tests", "multiprocess_run.py")
 
 
 class SmokeSearches(NamedTuple):
-  one: str        # root of 1 process x 4 devices: one/<agent> is a finished search workdir
-  two: str        # root of process 0 of 2 processes x 2 devices (the same searches)
-  two_p1: str     # the workdir given to process 1 (it must stay absent: process 0 writes)
-  outputs: list   # (stdout, stderr) of the three processes
+  one: str  # root of 1 process x 4 devices: one/<agent> is a finished search workdir
+  two: str  # root of process 0 of 2 processes x 2 devices (the same searches)
+  two_p1: str  # the workdir given to process 1 (it must stay absent: process 0 writes)
+  outputs: list  # (stdout, stderr) of the three processes
 
 
 def start_run(workdir, *flags, stdout=subprocess.PIPE):
   """tests/multiprocess_run.py in a fresh process (its own CPU device count)."""
-  env = dict(os.environ)   # the process sets its own device count (--cpu_devices)
-  return subprocess.Popen([sys.executable, RUN, f"--workdir={workdir}", *flags], cwd=ROOT,
-                          env=env, stdout=stdout, stderr=subprocess.PIPE, text=True)
+  env = dict(os.environ)  # the process sets its own device count (--cpu_devices)
+  return subprocess.Popen(
+    [sys.executable, RUN, f"--workdir={workdir}", *flags],
+    cwd=ROOT,
+    env=env,
+    stdout=stdout,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
 
 
 def two_process_flags(rank, port, *flags):
-  return ("--num_processes=2", f"--process_id={rank}", f"--coordinator_address=localhost:{port}",
-          "--cpu_devices=2", *flags)
+  return (
+    "--num_processes=2",
+    f"--process_id={rank}",
+    f"--coordinator_address=localhost:{port}",
+    "--cpu_devices=2",
+    *flags,
+  )
 
 
 def free_port() -> int:
@@ -61,9 +73,11 @@ def smoke_searches(tmp_path_factory) -> SmokeSearches:
   processes with 2 devices each, at the same time."""
   root = tmp_path_factory.mktemp("smoke_searches")
   port = free_port()
-  procs = [start_run(root / "one", "--cpu_devices=4"),
-           start_run(root / "two", *two_process_flags(0, port)),
-           start_run(root / "two_p1", *two_process_flags(1, port))]
+  procs = [
+    start_run(root / "one", "--cpu_devices=4"),
+    start_run(root / "two", *two_process_flags(0, port)),
+    start_run(root / "two_p1", *two_process_flags(1, port)),
+  ]
   outs = [p.communicate(timeout=900) for p in procs]
   for p, (out, err) in zip(procs, outs):
     assert p.returncode == 0, err[-3000:]
@@ -73,6 +87,7 @@ def smoke_searches(tmp_path_factory) -> SmokeSearches:
 def pytest_collection_modifyitems(items):
   """Heavy tests (and the shared smoke searches' group) first: the two workers start on the
   long ones and fill the rest in with the quick ones."""
-  weight = lambda item: (item.get_closest_marker("heavy") is None
-                         and item.get_closest_marker("xdist_group") is None)
-  items.sort(key=weight)   # stable: collection order within each class
+  weight = lambda item: (
+    item.get_closest_marker("heavy") is None and item.get_closest_marker("xdist_group") is None
+  )
+  items.sort(key=weight)  # stable: collection order within each class

@@ -3,6 +3,7 @@
 Trial i's returns come from TABLE (by the trial_XXX / seed_<S> dir name), so tests know which
 trial each selection picks; everything else is a pure function of the run's config.
 """
+
 import os
 import re
 import time
@@ -11,8 +12,12 @@ from darts_rl import artifacts
 
 # index -> (train, validation, test, fresh test): validation picks 0, 1, 3 in turn (the best
 # so far); test would pick 2, whose own test return is its luck.
-TABLE = {0: (5.0, 1.0, 4.0, 3.5), 1: (6.0, 3.0, 1.0, 1.5), 2: (9.0, 2.0, 6.0, 2.0),
-         3: (7.0, 5.0, 2.0, 2.5)}
+TABLE = {
+  0: (5.0, 1.0, 4.0, 3.5),
+  1: (6.0, 3.0, 1.0, 1.5),
+  2: (9.0, 2.0, 6.0, 2.0),
+  3: (7.0, 5.0, 2.0, 2.5),
+}
 SLEEP_S = float(os.environ.get("FAKE_TRAINING_SLEEP_S", "0"))
 
 
@@ -21,8 +26,14 @@ def _index(workdir: str) -> int:
 
 
 def _split(mean: float) -> dict:
-  return {"mean_return": mean, "std_return": 1.0, "stderr_return": 0.5, "episodes": 4,
-          "per_game": {"coinrun": mean}, "capped": False}
+  return {
+    "mean_return": mean,
+    "std_return": 1.0,
+    "stderr_return": 0.5,
+    "episodes": 4,
+    "per_game": {"coinrun": mean},
+    "capped": False,
+  }
 
 
 def run(config, workdir, phase):
@@ -33,9 +44,17 @@ def run(config, workdir, phase):
   train, val, test, _ = TABLE[_index(workdir) % len(TABLE)]
   writer = artifacts.MetricsWriter(workdir, None, tensorboard=False)
   writer.write(64, {"train/return": train, "wall_s": 2.0 + config.seed})
-  artifacts.write_eval(workdir, {"phase": phase, "env_steps": 64, "seed": config.seed,
-                                 "train_levels": _split(train), "validation_levels": _split(val),
-                                 "test_levels": _split(test)})
+  artifacts.write_eval(
+    workdir,
+    {
+      "phase": phase,
+      "env_steps": 64,
+      "seed": config.seed,
+      "train_levels": _split(train),
+      "validation_levels": _split(val),
+      "test_levels": _split(test),
+    },
+  )
   artifacts.mark_done(workdir)
 
 
@@ -46,14 +65,17 @@ def evaluate_random_policy(config, workdir):
 def reevaluate(workdir, episodes, devices=None, seed_offset=0):
   del devices
   _, val, _, fresh = TABLE[_index(workdir) % len(TABLE)]
-  artifacts.write_eval(workdir, {"env_steps": 64, "validation_levels": _split(val),
-                                 "test_levels": _split(fresh)}, episodes, seed_offset)
+  artifacts.write_eval(
+    workdir,
+    {"env_steps": 64, "validation_levels": _split(val), "test_levels": _split(fresh)},
+    episodes,
+    seed_offset,
+  )
 
 
 def write_marker(path, text):
   """A job for executor tests: appends `text` to the file `path` and prints it."""
-  print(f"job {text} in pid {os.getpid()} on cores {sorted(os.sched_getaffinity(0))}",
-        flush=True)
+  print(f"job {text} in pid {os.getpid()} on cores {sorted(os.sched_getaffinity(0))}", flush=True)
   with open(path, "a") as f:
     f.write(text + "\n")
   if text.startswith("fail"):

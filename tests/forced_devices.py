@@ -1,5 +1,6 @@
 """Runs a Python script in a fresh process with n forced CPU devices (XLA reads the device
 count once, at start-up, so multi-device tests need their own process)."""
+
 import os
 import subprocess
 import sys
@@ -9,12 +10,24 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def assert_script_ok(script: str, devices: int, timeout: int = 300):
   """Runs `script` with `devices` CPU devices; fails the test unless it exits 0 printing OK."""
-  flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
-           if not f.startswith("--xla_force_host_platform_device_count")]
-  env = dict(os.environ, JAX_PLATFORMS="cpu",
-             XLA_FLAGS=" ".join(flags + [f"--xla_force_host_platform_device_count={devices}"]))
+  flags = [
+    f
+    for f in os.environ.get("XLA_FLAGS", "").split()
+    if not f.startswith("--xla_force_host_platform_device_count")
+  ]
+  env = dict(
+    os.environ,
+    JAX_PLATFORMS="cpu",
+    XLA_FLAGS=" ".join(flags + [f"--xla_force_host_platform_device_count={devices}"]),
+  )
   env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-  out = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True,
-                       text=True, timeout=timeout)
+  out = subprocess.run(
+    [sys.executable, "-c", script],
+    env=env,
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
   assert out.returncode == 0, out.stderr[-3000:]
   assert "OK" in out.stdout

@@ -5,6 +5,7 @@ Run alone (`--cpu_devices=4`) or as one of several processes (`--num_processes=2
 compares the two, and the agents' end-to-end tests discretize and retrain the single process's
 searches (tests/conftest.py, `smoke_searches`). Each run uses 4 envs, one group per device.
 """
+
 import os
 import sys
 
@@ -27,6 +28,7 @@ def config_for(agent: str, total: int):
   """The agent's search,smoke config with 4 envs (one per device); SAC's alpha step in the
   alternating mode (PPO and Rainbow cover joint)."""
   import importlib
+
   c = importlib.import_module(f"experiments.{EXPERIMENTS[agent]}").get_config("search,smoke")
   c.env.num_envs = 4
   if agent == "sac":
@@ -41,8 +43,9 @@ def config_for(agent: str, total: int):
 def main():
   f = flags.FLAGS
   for agent in f.agents:
-    loop.run(config_for(agent, f.total_env_steps), os.path.join(f.workdir, agent), "search",
-             cli.devices())
+    loop.run(
+      config_for(agent, f.total_env_steps), os.path.join(f.workdir, agent), "search", cli.devices()
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The agent contract: PPO, Rainbow and SAC follow the Agent Protocol (darts_rl/agents/base.py),
 their learner states are NamedTuples with the fields the loop reads, and their jitted steps
 are pure closures (no state on `self` changes when they run)."""
+
 import inspect
 
 import jax
@@ -17,9 +18,13 @@ EXPERIMENTS = {"ppo": "ppo_procgen", "rainbow": "rainbow_procgen", "sac": "sac_d
 
 def build(name):
   import importlib
+
   c = importlib.import_module(f"experiments.{EXPERIMENTS[name]}").get_config("search,smoke")
-  obs, actions = ((16, 16, 9), BoxActions((2,), -1.0, 1.0)) if name == "sac" else (
-      (16, 16, 3), DiscreteActions(15))
+  obs, actions = (
+    ((16, 16, 9), BoxActions((2,), -1.0, 1.0))
+    if name == "sac"
+    else ((16, 16, 3), DiscreteActions(15))
+  )
   spec = base.EnvSpec(obs, actions, 4, 4, np.zeros(4, np.int32), ("g",), np.ones(1, np.float32))
   return make_agent(c, make_encoder(c.encoder), spec, parallel.Devices(1))
 
@@ -38,12 +43,14 @@ def test_agents_follow_the_protocol(name):
   assert hasattr(learner, "_fields") and {"alphas", "arch_opt_state"} <= set(learner._fields)
   assert agent.env_steps_per_iteration % agent.spec.num_envs == 0
   # What the loop logs at a fresh state is plain floats.
-  assert all(isinstance(v, float) for v in agent.log_scalars(
-      base.to_devices(state, agent.devices)).values())
+  assert all(
+    isinstance(v, float) for v in agent.log_scalars(base.to_devices(state, agent.devices)).values()
+  )
 
 
 def test_make_agent_names_the_valid_agents():
   from experiments.ppo_procgen import get_config
+
   c = get_config("search,smoke")
   c.agent = "dqn"
   with pytest.raises(ValueError, match="unknown agent 'dqn'; valid agents: ppo, rainbow, sac"):

@@ -1,4 +1,5 @@
 """The workdir files' owner: writers and readers round-trip, resume cuts, one error type."""
+
 import json
 import os
 
@@ -13,7 +14,7 @@ K = 3  # ops
 
 def _lines(path):
   with open(path) as f:
-    return [json.loads(l) for l in f]
+    return [json.loads(line) for line in f]
 
 
 def test_metrics_writer_cuts_rows_past_the_resume_step(tmp_path):
@@ -35,14 +36,17 @@ def test_metrics_writer_cuts_rows_past_the_resume_step(tmp_path):
 
 def test_read_metrics_merges_rows_of_one_step_and_names_bad_lines(tmp_path):
   path = tmp_path / artifacts.METRICS
-  rows = [{"env_steps": 100, "wall_s": 10.0, "train/return": 1.0},
-          {"env_steps": 0, "train/return": None},
-          {"env_steps": 100, "train/return": 2.0, "eval/test_levels/return": 3.0}]
+  rows = [
+    {"env_steps": 100, "wall_s": 10.0, "train/return": 1.0},
+    {"env_steps": 0, "train/return": None},
+    {"env_steps": 100, "train/return": 2.0, "eval/test_levels/return": 3.0},
+  ]
   path.write_text("".join(json.dumps(r) + "\n" for r in rows))
   # Sorted by env_steps; the later row of step 100 wins key by key, wall_s is kept.
   assert artifacts.read_metrics(str(tmp_path)) == [
-      {"env_steps": 0, "train/return": None},
-      {"env_steps": 100, "wall_s": 10.0, "train/return": 2.0, "eval/test_levels/return": 3.0}]
+    {"env_steps": 0, "train/return": None},
+    {"env_steps": 100, "wall_s": 10.0, "train/return": 2.0, "eval/test_levels/return": 3.0},
+  ]
   path.write_text('{"env_steps": 1, "train/return": 1.0}\n{"env_steps": 2, "tr')
   assert [r["env_steps"] for r in artifacts.read_metrics(str(tmp_path))] == [1]
   path.write_text('{"env_steps": 1}\n{oops\n{"env_steps": 2}\n')
@@ -57,8 +61,11 @@ def test_read_metrics_merges_rows_of_one_step_and_names_bad_lines(tmp_path):
 
 def test_training_compute(tmp_path):
   w = str(tmp_path)
-  rows = [{"env_steps": 50, "wall_s": 4.0}, {"env_steps": 100, "wall_s": 9.0},
-          {"env_steps": 100, "eval/test_levels/return": 1.0}]  # the final evaluation's row
+  rows = [
+    {"env_steps": 50, "wall_s": 4.0},
+    {"env_steps": 100, "wall_s": 9.0},
+    {"env_steps": 100, "eval/test_levels/return": 1.0},
+  ]  # the final evaluation's row
   (tmp_path / artifacts.METRICS).write_text("".join(json.dumps(r) + "\n" for r in rows))
   assert artifacts.training_compute(w) == (100, 9.0)
   artifacts.write_eval(w, {"env_steps": 128, "test_levels": {"mean_return": 1.0}})
@@ -123,12 +130,12 @@ def test_eval_files_and_the_one_with_most_episodes(tmp_path):
   assert artifacts.read_eval(w, episodes=64) == written
   assert artifacts.fresh_eval(w) == (None, None)
   # A fresh evaluation (other seeds) is what reports show, even with fewer episodes.
-  fresh = artifacts.write_eval(w, {"env_steps": 8, "test_levels": split(1.5)}, episodes=32,
-                               seed_offset=2)
+  fresh = artifacts.write_eval(
+    w, {"env_steps": 8, "test_levels": split(1.5)}, episodes=32, seed_offset=2
+  )
   assert fresh["seed_offset"] == 2 and fresh["episodes"] == 32
   assert artifacts.best_eval(w) == (fresh, "eval_32_offset2.json")
-  artifacts.write_eval(w, {"env_steps": 8, "test_levels": split(1.0)}, episodes=64,
-                       seed_offset=1)
+  artifacts.write_eval(w, {"env_steps": 8, "test_levels": split(1.0)}, episodes=64, seed_offset=1)
   assert artifacts.fresh_eval(w)[1] == "eval_64_offset1.json"  # the most episodes
   assert artifacts.read_eval(w, episodes=32, seed_offset=2) == fresh
   with pytest.raises(ValueError, match="fresh evaluation needs episodes"):
@@ -177,8 +184,10 @@ def test_claim_phase_config_and_done(tmp_path):
 
 def test_trials_round_trip_and_bad_rows(tmp_path):
   w = str(tmp_path)
-  rows = [{"trial": 1, "env_steps": 64, "test_levels": {"mean_return": None}},
-          {"trial": 0, "env_steps": 64, "train_levels": {"mean_return": 2.5}}]
+  rows = [
+    {"trial": 1, "env_steps": 64, "test_levels": {"mean_return": None}},
+    {"trial": 0, "env_steps": 64, "train_levels": {"mean_return": 2.5}},
+  ]
   artifacts.write_trials(w, rows)
   assert artifacts.read_trials(w) == rows[::-1]
   for i in (0, 2):

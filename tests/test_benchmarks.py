@@ -1,5 +1,6 @@
 """The benchmarks' plumbing on fakes, in seconds: flags, layouts, the warm-up rule of
 `common.measure`, and e2e's table and ratios. No figure is checked (benchmarks are not tests)."""
+
 import math
 
 import jax
@@ -21,6 +22,7 @@ class FakeActors:
 
 class FakeAgent:
   """Learns from its third iteration on (an off-policy agent filling its replay)."""
+
   env_steps_per_iteration = 10
 
   def __init__(self):
@@ -34,6 +36,7 @@ class FakeAgent:
 
 def test_measure_warms_up_until_the_learner_ran_twice_then_times():
   from experiments.ppo_procgen import get_config
+
   bench = common.Bench(FakeAgent(), FakeActors(), 0, get_config("search,smoke"), None)
   m = common.measure(bench, jax.random.PRNGKey(0), min_iters=4, split=True)
   # Iterations 1-2 fill the replay, 3 learns (compiles), 4 is the extra warm-up one.
@@ -64,22 +67,35 @@ def test_e2e_splits_sac_envs_over_devices_at_one_update_per_env_step():
 
 
 def _row(agent, encoder, devices, overlap, sps):
-  return dict(agent=agent, encoder=encoder, encoder_name=common.encoder_name(agent, encoder),
-              devices=devices, overlap=overlap, env_steps_per_s=sps, budget_env_steps=25e6,
-              env="starpilot", envs=64, env_steps_per_iteration=64)
+  return dict(
+    agent=agent,
+    encoder=encoder,
+    encoder_name=common.encoder_name(agent, encoder),
+    devices=devices,
+    overlap=overlap,
+    env_steps_per_s=sps,
+    budget_env_steps=25e6,
+    env="starpilot",
+    envs=64,
+    env_steps_per_iteration=64,
+  )
 
 
 def test_e2e_table_ratios_and_projections():
-  rows = [_row("ppo", "baseline", 1, False, 100.0), _row("ppo", "baseline", 1, True, 150.0),
-          _row("ppo", "supernet", 1, False, 25.0), _row("ppo", "supernet", 2, False, 40.0),
-          _row("rainbow", "baseline", 1, None, 80.0)]
+  rows = [
+    _row("ppo", "baseline", 1, False, 100.0),
+    _row("ppo", "baseline", 1, True, 150.0),
+    _row("ppo", "supernet", 1, False, 25.0),
+    _row("ppo", "supernet", 2, False, 40.0),
+    _row("rainbow", "baseline", 1, None, 80.0),
+  ]
   lines = e2e.results_table(rows).splitlines()
   cells = lambda i: [c.strip() for c in lines[i].strip("|").split("|")]
   assert cells(3)[:8] == ["ppo", "impala", "1", "on", "150.0", "1.000", "1.500", "1.000"]
-  assert cells(4)[5:8] == ["0.250", "n/a", "1.000"]          # supernet / baseline
-  assert cells(5)[5:8] == ["n/a", "n/a", "1.600"]            # no 2-device baseline row
-  assert cells(6)[3] == "n/a" and cells(6)[6] == "n/a"       # no overlap key
-  assert cells(2)[8].startswith("69h 26m")                   # 25M / 100 env steps/s
+  assert cells(4)[5:8] == ["0.250", "n/a", "1.000"]  # supernet / baseline
+  assert cells(5)[5:8] == ["n/a", "n/a", "1.600"]  # no 2-device baseline row
+  assert cells(6)[3] == "n/a" and cells(6)[6] == "n/a"  # no overlap key
+  assert cells(2)[8].startswith("69h 26m")  # 25M / 100 env steps/s
   text = e2e.report({"machine": "fake", "size": "smoke", "rows": rows})
   assert "projections, not measurements" in text and "size smoke" in text
 
@@ -89,9 +105,11 @@ def test_scaling_layouts_and_table():
   with pytest.raises(ValueError):
     scaling.parse_layout("0")
   done = dict(iterations=3, env_steps_per_iteration=2048, seconds=10.0)
-  rows = [dict(layout="1", processes=1, devices=1, env_steps_per_s=100.0, **done),
-          dict(layout="2x2", processes=2, devices=4, env_steps_per_s=150.0, **done),
-          dict(layout="8", processes=1, devices=8)]
+  rows = [
+    dict(layout="1", processes=1, devices=1, env_steps_per_s=100.0, **done),
+    dict(layout="2x2", processes=2, devices=4, env_steps_per_s=150.0, **done),
+    dict(layout="8", processes=1, devices=8),
+  ]
   text = scaling.report(rows)
   assert "1.500" in text and "skipped" in text
   assert common.ratio(1.0, math.nan) == "n/a"

@@ -1,4 +1,5 @@
 """Command lines: one `error:` line and exit 1 for every bad one; documented examples parse."""
+
 import ast
 import glob
 import os
@@ -11,13 +12,14 @@ import pytest
 from absl import flags
 
 from darts_rl import cli, config_args
-from experiments.ppo_procgen import get_config
 from darts_rl.sweep import options
+from experiments.ppo_procgen import get_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CFG = "experiments/ppo_procgen.py"
-EXPERIMENTS = sorted(p for p in glob.glob("experiments/*.py", root_dir=ROOT)
-                     if not p.endswith("__init__.py"))
+EXPERIMENTS = sorted(
+  p for p in glob.glob("experiments/*.py", root_dir=ROOT) if not p.endswith("__init__.py")
+)
 LAUNCHERS = sorted(glob.glob("launch/*.py", root_dir=ROOT))
 
 
@@ -34,8 +36,11 @@ def launcher_flags(script):
   for path in ("darts_rl/cli.py", script):
     for node in ast.parse(open(path).read()).body:
       call = getattr(node, "value", None)
-      if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-              and isinstance(call.func.value, ast.Name)):
+      if not (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and isinstance(call.func.value, ast.Name)
+      ):
         continue
       owner, fn = call.func.value.id, call.func.attr
       if owner == "cli" and fn == "define_config_flag":
@@ -64,25 +69,37 @@ def parse(argv, fv, monkeypatch):
 
 
 BAD_COMMAND_LINES = [
-    (["--config.ppo.lr=1"],
-     "error: unknown config key 'ppo.lr': no 'lr' in ppo (valid: clip_eps, entropy_coef, "
-     "gae_lambda, gamma, grad_chunks, normalize_advantages, num_epochs, num_minibatches, "
-     "num_steps, optimizer, reward_clip, value_clip_eps, value_coef); did you mean "
-     "ppo.optimizer.lr?"),
-    (["--config.sed=1"],
-     "error: unknown config key 'sed': no 'sed' in the config's top level (valid: agent, arch, "
-     "encoder, env, loop, ppo, seed); did you mean seed?"),
-    (["--config.arch.update=alternating"],
-     "error: unknown config key 'arch.update': no 'update' in arch (valid: "
-     f"{', '.join(sorted(get_config('search,smoke').arch.keys()))}); did you mean arch.mode?"),
-    (["--config.seed.x=1"],
-     "error: unknown config key 'seed.x': seed is a field (int), not a group of fields"),
-    (["--config.seed=abc"],
-     "error: --config.seed=abc: invalid literal for int() with base 10: 'abc' (expected int)"),
-    (["--config.ppo.gamma=high"],
-     "error: --config.ppo.gamma=high: could not convert string to float: 'high' (expected float)"),
-    (["--bogus=1"], "error: Unknown command line flag 'bogus'"),
-    (["extra"], "error: unexpected arguments extra"),
+  (
+    ["--config.ppo.lr=1"],
+    "error: unknown config key 'ppo.lr': no 'lr' in ppo (valid: clip_eps, entropy_coef, "
+    "gae_lambda, gamma, grad_chunks, normalize_advantages, num_epochs, num_minibatches, "
+    "num_steps, optimizer, reward_clip, value_clip_eps, value_coef); did you mean "
+    "ppo.optimizer.lr?",
+  ),
+  (
+    ["--config.sed=1"],
+    "error: unknown config key 'sed': no 'sed' in the config's top level (valid: agent, arch, "
+    "encoder, env, loop, ppo, seed); did you mean seed?",
+  ),
+  (
+    ["--config.arch.update=alternating"],
+    "error: unknown config key 'arch.update': no 'update' in arch (valid: "
+    f"{', '.join(sorted(get_config('search,smoke').arch.keys()))}); did you mean arch.mode?",
+  ),
+  (
+    ["--config.seed.x=1"],
+    "error: unknown config key 'seed.x': seed is a field (int), not a group of fields",
+  ),
+  (
+    ["--config.seed=abc"],
+    "error: --config.seed=abc: invalid literal for int() with base 10: 'abc' (expected int)",
+  ),
+  (
+    ["--config.ppo.gamma=high"],
+    "error: --config.ppo.gamma=high: could not convert string to float: 'high' (expected float)",
+  ),
+  (["--bogus=1"], "error: Unknown command line flag 'bogus'"),
+  (["extra"], "error: unexpected arguments extra"),
 ]
 
 
@@ -94,17 +111,28 @@ def test_bad_command_line_is_one_error_line(args, line, tmp_path, monkeypatch, c
   assert capsys.readouterr().err == line + "\n"
 
 
-@pytest.mark.parametrize("spec,line", [
+@pytest.mark.parametrize(
+  "spec,line",
+  [
     ("experiments/nope.py", "error: config file experiments/nope.py not found"),
-    ("experiments/ppo_procgn.py:search",
-     "error: config file experiments/ppo_procgn.py not found; did you mean "
-     "experiments/ppo_procgen.py?"),
-    (f"{CFG}:serch", "error: bad config variant 'serch': use PHASE[,SIZE][,robust] with PHASE "
-     "in search/evaluate/baseline and SIZE in full/smoke/demo/cpu"),
-    ("experiments/rainbow_procgen.py:search,mult", "error: bad config variant 'search,mult': use "
-     "PHASE[,SIZE][,multi] with PHASE in search/evaluate/baseline and SIZE in full/smoke/demo/cpu"),
+    (
+      "experiments/ppo_procgn.py:search",
+      "error: config file experiments/ppo_procgn.py not found; did you mean "
+      "experiments/ppo_procgen.py?",
+    ),
+    (
+      f"{CFG}:serch",
+      "error: bad config variant 'serch': use PHASE[,SIZE][,robust] with PHASE "
+      "in search/evaluate/baseline and SIZE in full/smoke/demo/cpu",
+    ),
+    (
+      "experiments/rainbow_procgen.py:search,mult",
+      "error: bad config variant 'search,mult': use "
+      "PHASE[,SIZE][,multi] with PHASE in search/evaluate/baseline and SIZE in full/smoke/demo/cpu",
+    ),
     ("experiments/__init__.py", "error: experiments/__init__.py has no get_config(arg) function"),
-])
+  ],
+)
 def test_bad_config_file_or_variant(spec, line, tmp_path, monkeypatch, capsys):
   fv = launcher_flags("launch/search.py")
   # An override too: a missing file must not fail on it first (ml_collections did).
@@ -132,8 +160,15 @@ def test_missing_required_flag(monkeypatch, capsys):
 
 def test_good_command_line_applies_overrides(monkeypatch):
   fv = launcher_flags("launch/search.py")
-  argv = ["search.py", "--config", f"{CFG}:search,smoke", "--config.ppo.optimizer.lr=0.1",
-          "--config.env.games=coinrun", "--noconfig.loop.tensorboard", "--workdir=w"]
+  argv = [
+    "search.py",
+    "--config",
+    f"{CFG}:search,smoke",
+    "--config.ppo.optimizer.lr=0.1",
+    "--config.env.games=coinrun",
+    "--noconfig.loop.tensorboard",
+    "--workdir=w",
+  ]
   assert parse(argv, fv, monkeypatch) == (None, ["search.py"])
   c = fv.config
   assert (c.ppo.optimizer.lr, c.env.games, c.loop.tensorboard) == (0.1, ("coinrun",), False)
@@ -149,8 +184,14 @@ def test_launchers_parse_through_cli():
 
 
 def run_launcher(script, *args, env=None):
-  return subprocess.run([sys.executable, f"launch/{script}.py", *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=120)
+  return subprocess.run(
+    [sys.executable, f"launch/{script}.py", *args],
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
 
 
 def test_launcher_bad_key_writes_nothing(tmp_path):
@@ -165,22 +206,28 @@ def test_launcher_bad_key_writes_nothing(tmp_path):
 def test_print_config(tmp_path):
   # Without PYTHONPATH (as a user runs it): the macro config imports experiments.ppo_procgen.
   env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-  out = run_launcher("print_config", "--config=experiments/ppo_procgen_macro.py:search,demo",
-                     "--config.arch.mode=alternating", env=env)
+  out = run_launcher(
+    "print_config",
+    "--config=experiments/ppo_procgen_macro.py:search,demo",
+    "--config.arch.mode=alternating",
+    env=env,
+  )
   assert out.returncode == 0, out.stderr
   lines = out.stdout.splitlines()
-  assert "encoder.space = \"macro\"" in lines and "arch.mode = \"alternating\"" in lines
-  assert "env.games = [\"bigfish\"]" in lines and "arch.optimizer.lr = 0.005" in lines
+  assert 'encoder.space = "macro"' in lines and 'arch.mode = "alternating"' in lines
+  assert 'env.games = ["bigfish"]' in lines and "arch.optimizer.lr = 0.005" in lines
   expected = config_args.load("experiments/ppo_procgen_macro.py:search,demo")
-  assert [l.split(" = ")[0] for l in lines] == [k for k, _, _ in config_args.leaves(expected)]
-  bad = run_launcher("print_config", "--config=experiments/ppo_procgen.py:demo,serch",
-                     "--format=json", env=env)
+  assert [line.split(" = ")[0] for line in lines] == [k for k, _, _ in config_args.leaves(expected)]
+  bad = run_launcher(
+    "print_config", "--config=experiments/ppo_procgen.py:demo,serch", "--format=json", env=env
+  )
   assert bad.returncode == 1 and bad.stdout == ""
   assert bad.stderr.startswith("error: bad config variant 'demo,serch'")
   assert len(bad.stderr.splitlines()) == 1
 
 
 # --- The documented examples parse as written. ---
+
 
 def docstring(path):
   return ast.get_docstring(ast.parse(open(path).read()), clean=False) or ""
@@ -197,10 +244,15 @@ def documented_commands():
       m = re.search(r"python (launch/\w+\.py)([^`]*)", line)
       if m:
         tokens = shlex.split(m.group(2).replace("[", " ").replace("]", " "))
-        if tokens and tokens[-1] == "&":   # the shell's "run in the background"
+        if tokens and tokens[-1] == "&":  # the shell's "run in the background"
           tokens.pop()
-        out.append((f"{where}: {m.group(0).strip()}", m.group(1),
-                    [t for t in tokens if not t.endswith("...")]))
+        out.append(
+          (
+            f"{where}: {m.group(0).strip()}",
+            m.group(1),
+            [t for t in tokens if not t.endswith("...")],
+          )
+        )
   return out
 
 
@@ -220,8 +272,12 @@ def test_documented_config_keys_exist():
   valid = set()
   for path in EXPERIMENTS:
     valid.update(config_args.keys(config_args.load(path)))
-  paths = (["README.md", "WORKSPACE.md", "benchmarks/RESULTS.md"] + LAUNCHERS + EXPERIMENTS
-           + glob.glob("darts_rl/**/*.py", recursive=True))
+  paths = (
+    ["README.md", "WORKSPACE.md", "benchmarks/RESULTS.md"]
+    + LAUNCHERS
+    + EXPERIMENTS
+    + glob.glob("darts_rl/**/*.py", recursive=True)
+  )
   bad = []
   for path in paths:
     for key in re.findall(r"--config\.([a-z_][a-z0-9_.]*[a-z0-9_])", open(path).read()):

@@ -1,5 +1,6 @@
 """The cheaper supernet step: fused edges (same parameters, same numbers as one conv per edge)
 and the bfloat16 compute option (float32 parameters, small drift)."""
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -33,8 +34,9 @@ def _eqns(jaxpr):
 def _conv_input_dtypes(fn, *args):
   """The input dtype of every convolution fn(*args) runs, in order."""
   jaxpr = jax.make_jaxpr(fn)(*args).jaxpr
-  return [str(e.invars[0].aval.dtype) for e in _eqns(jaxpr)
-          if e.primitive.name == "conv_general_dilated"]
+  return [
+    str(e.invars[0].aval.dtype) for e in _eqns(jaxpr) if e.primitive.name == "conv_general_dilated"
+  ]
 
 
 def _assert_trees_close(a, b, atol):
@@ -51,8 +53,14 @@ def test_conv_op_has_flax_convs_parameters_and_output(kernel, dilation, stride):
   class FlaxConv(nn.Module):
     @nn.compact
     def __call__(self, x):
-      return nn.Conv(6, (kernel, kernel), (stride, stride), padding="SAME",
-                     kernel_dilation=(dilation, dilation), name="conv")(x)
+      return nn.Conv(
+        6,
+        (kernel, kernel),
+        (stride, stride),
+        padding="SAME",
+        kernel_dilation=(dilation, dilation),
+        name="conv",
+      )(x)
 
   x = jax.random.normal(jax.random.PRNGKey(0), (2, 7, 7, 3))
   ours, theirs = ops.Conv(6, kernel, stride, dilation), FlaxConv()
@@ -74,8 +82,10 @@ def _cell_alphas(num_nodes, num_ops, options):
 
 
 # Each pair of (op set, exact / PC-DARTS, normal / reduction) values occurs once.
-@pytest.mark.parametrize("op_set,partial_channels,reduction", [
-    ("base", 1, False), ("classic", 1, True), ("base", 4, True), ("classic", 4, False)])
+@pytest.mark.parametrize(
+  "op_set,partial_channels,reduction",
+  [("base", 1, False), ("classic", 1, True), ("base", 4, True), ("classic", 4, False)],
+)
 def test_fused_cell_equals_per_edge_cell(op_set, partial_channels, reduction):
   """Same parameter tree (names, order, initial values); same output and same gradients
   w.r.t. params and alphas (op alphas and learned edge logits), on the exact and the
@@ -102,39 +112,57 @@ def test_fused_cell_equals_per_edge_cell(op_set, partial_channels, reduction):
   np.testing.assert_allclose(*(c.apply(params, x, plain) for c in (fused, per_edge)), atol=1e-5)
 
 
-@pytest.mark.parametrize("op_set,fused_convs,per_edge_convs", [
-    ("base", 4, 10),          # one Conv3x3 per state / per edge (4 states, 10 edges)
-    ("classic", 16, 40),      # 4 geometries (3x3, 5x5, dilated 3x3 and 5x5)
+@pytest.mark.parametrize(
+  "op_set,fused_convs,per_edge_convs",
+  [
+    ("base", 4, 10),  # one Conv3x3 per state / per edge (4 states, 10 edges)
+    ("classic", 16, 40),  # 4 geometries (3x3, 5x5, dilated 3x3 and 5x5)
     (["Conv3x3", "Conv3x3Relu", "Relu", "Zero"], 4, 20),  # one geometry: ReLU after the split
-])
+  ],
+)
 def test_fused_supernet_runs_one_conv_per_state_and_geometry(op_set, fused_convs, per_edge_convs):
   """make_encoder's encoder.fused_edges reaches the cells: a cell of 4 nodes runs one conv
   per state and conv geometry instead of one per edge and conv op, plus the stage conv and
   the cell's 1x1 output conv; the features are the same."""
-  config = lambda fused_edges: ml_collections.ConfigDict(dict(encoder_config(
-      kind="supernet", channels=(4,), cells_per_stage=1, feature_dim=8,
-      fused_edges=fused_edges).to_dict(), op_set=op_set))
+  config = lambda fused_edges: ml_collections.ConfigDict(
+    dict(
+      encoder_config(
+        kind="supernet", channels=(4,), cells_per_stage=1, feature_dim=8, fused_edges=fused_edges
+      ).to_dict(),
+      op_set=op_set,
+    )
+  )
   fused, per_edge = make_encoder(config(True)), make_encoder(config(False))
   obs = _obs((2, 8, 8, 3))
-  alphas = jax.tree.map(lambda a: jax.random.normal(jax.random.PRNGKey(a.size), a.shape),
-                        fused.alphas)
+  alphas = jax.tree.map(
+    lambda a: jax.random.normal(jax.random.PRNGKey(a.size), a.shape), fused.alphas
+  )
   params = fused.module.init(jax.random.PRNGKey(0), obs, alphas)
   convs = lambda enc: len(_conv_input_dtypes(lambda p: enc.module.apply(p, obs, alphas), params))
   assert convs(fused) == 2 + fused_convs
   assert convs(per_edge) == 2 + per_edge_convs
-  np.testing.assert_allclose(fused.module.apply(params, obs, alphas),
-                             per_edge.module.apply(params, obs, alphas), atol=1e-5)
+  np.testing.assert_allclose(
+    fused.module.apply(params, obs, alphas), per_edge.module.apply(params, obs, alphas), atol=1e-5
+  )
 
 
 BF16_ENCODERS = {
-    "impala": dict(kind="impala", channels=(4, 8)),
-    "cnn4": dict(kind="cnn4", channels=(4,), head="sac", head_norm="frn"),
-    "supernet": dict(kind="supernet", op_set="classic", channels=(4, 8), cells_per_stage=1,
-                     num_nodes=2),
-    "supernet_pc": dict(kind="supernet", skeleton="standard", stem_channels=4, channels=(4,),
-                        cells_per_stage=1, num_nodes=2, partial_channels=2),
-    "macro": dict(kind="supernet", space="macro", channels=(4, 8), cells_per_stage=1),
-    "fixed": dict(kind="fixed", channels=(4, 8), cells_per_stage=1, num_nodes=2),
+  "impala": dict(kind="impala", channels=(4, 8)),
+  "cnn4": dict(kind="cnn4", channels=(4,), head="sac", head_norm="frn"),
+  "supernet": dict(
+    kind="supernet", op_set="classic", channels=(4, 8), cells_per_stage=1, num_nodes=2
+  ),
+  "supernet_pc": dict(
+    kind="supernet",
+    skeleton="standard",
+    stem_channels=4,
+    channels=(4,),
+    cells_per_stage=1,
+    num_nodes=2,
+    partial_channels=2,
+  ),
+  "macro": dict(kind="supernet", space="macro", channels=(4, 8), cells_per_stage=1),
+  "fixed": dict(kind="fixed", channels=(4, 8), cells_per_stage=1, num_nodes=2),
 }
 # bfloat16 keeps 8 significant bits (relative rounding 2^-9 = 0.2 %): through these few
 # layers the features drift by about 1 % of their largest value; the bound leaves 3x room.
@@ -146,9 +174,12 @@ def _bf16_pair(name):
   genotype = None
   if kw["kind"] == "fixed":
     genotype = make_encoder(encoder_config(**dict(kw, kind="supernet"))).space.sample(
-        np.random.default_rng(0))
-  return tuple(make_encoder(encoder_config(compute_dtype=dtype, **kw), genotype=genotype)
-               for dtype in ("float32", "bfloat16"))
+      np.random.default_rng(0)
+    )
+  return tuple(
+    make_encoder(encoder_config(compute_dtype=dtype, **kw), genotype=genotype)
+    for dtype in ("float32", "bfloat16")
+  )
 
 
 @pytest.mark.parametrize("name", sorted(BF16_ENCODERS))
@@ -161,7 +192,8 @@ def test_bfloat16_encoder_convs_in_bf16_params_and_features_float32(name):
   dtypes = _conv_input_dtypes(lambda p: bf16.module.apply(p, obs, bf16.alphas), params)
   assert dtypes and set(dtypes) == {"bfloat16"}, dtypes
   assert set(_conv_input_dtypes(lambda p: f32.module.apply(p, obs, f32.alphas), params)) == {
-      "float32"}
+    "float32"
+  }
   want, got = (e.module.apply(params, obs, e.alphas) for e in (f32, bf16))
   assert got.dtype == jnp.float32
   assert float(jnp.max(jnp.abs(got - want))) <= FEATURE_DRIFT * float(jnp.max(jnp.abs(want)))
@@ -185,8 +217,9 @@ def test_bfloat16_gradient_step_matches_float32(name):
   obs = _obs((8, 16, 16, 3))
   labels = jnp.arange(8) % 4
   head = jax.random.normal(jax.random.PRNGKey(7), (16, 4)) / 4.0
-  alphas = jax.tree.map(lambda a: 0.5 * jax.random.normal(jax.random.PRNGKey(a.size), a.shape),
-                        f32.alphas)
+  alphas = jax.tree.map(
+    lambda a: 0.5 * jax.random.normal(jax.random.PRNGKey(a.size), a.shape), f32.alphas
+  )
   params = f32.module.init(jax.random.PRNGKey(0), obs, alphas)
   opt = optax.adam(1e-3)
   state = opt.init((params, alphas))
@@ -195,6 +228,7 @@ def test_bfloat16_gradient_step_matches_float32(name):
     def loss(pa):
       logits = enc.module.apply(pa[0], obs, pa[1]) @ head
       return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
     loss_and_grads = jax.jit(jax.value_and_grad(loss))
     before, grads = loss_and_grads((params, alphas))
     updates, new_state = opt.update(grads, state, (params, alphas))
@@ -215,8 +249,11 @@ def test_bfloat16_gradient_step_matches_float32(name):
 
 
 def test_compute_dtype_and_saved_configs():
-  with pytest.raises(ValueError, match=r"unknown encoder.compute_dtype 'float16'; valid: "
-                     r"float32, bfloat16$"):
+  with pytest.raises(
+    ValueError,
+    match=r"unknown encoder.compute_dtype 'float16'; valid: "
+    r"float32, bfloat16$",
+  ):
     make_encoder(encoder_config(kind="supernet", compute_dtype="float16"))
   # A config saved before fused_edges / compute_dtype existed builds today's encoder.
   d = encoder_config(kind="supernet", channels=(4,), cells_per_stage=1).to_dict()

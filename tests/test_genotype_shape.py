@@ -1,4 +1,5 @@
 """A genotype records its space's shape; evaluate configs take it from the genotype."""
+
 import importlib
 import json
 
@@ -16,13 +17,34 @@ from darts_rl.search.macro import MacroGenotype, MacroSpace, StageGene
 from darts_rl.search.spaces import MicroSpace
 
 EXPERIMENTS = ("ppo_procgen", "rainbow_procgen", "sac_dmc", "ppo_procgen_macro")
-CLASSIC = ["Conv3x3Relu", "DilConv3x3Relu", "Conv5x5Relu", "DilConv5x5Relu", "SkipConnection",
-           "Zero"]
+CLASSIC = [
+  "Conv3x3Relu",
+  "DilConv3x3Relu",
+  "Conv5x5Relu",
+  "DilConv5x5Relu",
+  "SkipConnection",
+  "Zero",
+]
 # A search space unlike every default: op set, nodes, channels, cells, stem.
-SEARCH = dict(op_set="classic", num_nodes=3, channels=(4, 8), cells_per_stage=1,
-              stem_channels=4, stem_stride=2, stem_padding="VALID", node_norm=True)
-SEARCH_SPACE = {"skeleton": "impala", "channels": [4, 8], "cells_per_stage": 1,
-                "stem_channels": 4, "stem_stride": 2, "stem_padding": "VALID", "node_norm": True}
+SEARCH = dict(
+  op_set="classic",
+  num_nodes=3,
+  channels=(4, 8),
+  cells_per_stage=1,
+  stem_channels=4,
+  stem_stride=2,
+  stem_padding="VALID",
+  node_norm=True,
+)
+SEARCH_SPACE = {
+  "skeleton": "impala",
+  "channels": [4, 8],
+  "cells_per_stage": 1,
+  "stem_channels": 4,
+  "stem_stride": 2,
+  "stem_padding": "VALID",
+  "node_norm": True,
+}
 
 
 def _evaluate_config(path, module="ppo_procgen", **overrides):
@@ -46,8 +68,9 @@ def _searched(tmp_path):
 
 
 def test_shape_fields_are_the_spaces():
-  assert set(blocks.SPACE_SHAPE_FIELDS) == ({"space"} | set(MicroSpace.SHAPE_FIELDS)
-                                            | set(MacroSpace.SHAPE_FIELDS))
+  assert set(blocks.SPACE_SHAPE_FIELDS) == (
+    {"space"} | set(MicroSpace.SHAPE_FIELDS) | set(MacroSpace.SHAPE_FIELDS)
+  )
 
 
 @pytest.mark.parametrize("module", EXPERIMENTS)
@@ -57,8 +80,9 @@ def test_evaluate_configs_leave_the_shape_to_the_genotype(module):
     ev = get_config(f"evaluate,{size}").encoder
     unset = {k for k in blocks.SPACE_SHAPE_FIELDS if ev[k] is None}
     # The macro experiment names its space; everything else comes from the genotype.
-    assert unset == set(blocks.SPACE_SHAPE_FIELDS) - ({"space"} if module.endswith("macro")
-                                                      else set()), (size, unset)
+    assert unset == set(blocks.SPACE_SHAPE_FIELDS) - (
+      {"space"} if module.endswith("macro") else set()
+    ), (size, unset)
     assert unset_fields(get_config(f"search,{size}").encoder) == []
 
 
@@ -70,9 +94,11 @@ def test_discretize_and_sample_record_the_space():
     assert Genotype.from_json(g.to_json()) == g
     assert g.shape() == space.shape()
     assert g.describe().splitlines()[0] == (
-        "space: cells_per_stage=1 channels=4,8 node_norm=True num_nodes=3 op_set="
-        + ",".join(CLASSIC) + " skeleton=impala stem_channels=4 stem_padding=VALID "
-        "stem_stride=2")
+      "space: cells_per_stage=1 channels=4,8 node_norm=True num_nodes=3 op_set="
+      + ",".join(CLASSIC)
+      + " skeleton=impala stem_channels=4 stem_padding=VALID "
+      "stem_stride=2"
+    )
 
 
 def test_evaluate_needs_only_the_genotype(tmp_path):
@@ -82,21 +108,29 @@ def test_evaluate_needs_only_the_genotype(tmp_path):
   # The same trunk as the fixed encoder of the search config (the head is the experiment's).
   fixed = make_encoder(blocks.encoder_config(kind="fixed", genotype=str(path), **SEARCH))
   obs = jnp.zeros((1, 64, 64, 3), jnp.uint8)
-  trunk = lambda s: jax.tree.map(lambda x: x.shape, jax.eval_shape(
-      s.module.init, jax.random.PRNGKey(0), obs, {}))["params"]["trunk"]
+  trunk = lambda s: jax.tree.map(
+    lambda x: x.shape, jax.eval_shape(s.module.init, jax.random.PRNGKey(0), obs, {})
+  )["params"]["trunk"]
   assert trunk(spec) == trunk(fixed) and trunk(spec)["stem"]["kernel"] == (3, 3, 3, 4)
   # Values that agree with the genotype's are no conflict (the op set by name too).
   assert make_encoder(_evaluate_config(path, op_set="classic", channels=(4, 8))).space == space
 
 
-@pytest.mark.parametrize("override,message", [
-    ({"channels": (8, 16)}, "encoder.channels=(8, 16) conflicts with the genotype's channels "
-                            "[4, 8]"),
+@pytest.mark.parametrize(
+  "override,message",
+  [
+    (
+      {"channels": (8, 16)},
+      "encoder.channels=(8, 16) conflicts with the genotype's channels [4, 8]",
+    ),
     ({"op_set": "base"}, "encoder.op_set='base' conflicts with the genotype's op_set"),
-    ({"stem_padding": "SAME"}, "encoder.stem_padding='SAME' conflicts with the genotype's "
-                               "stem_padding 'VALID'"),
+    (
+      {"stem_padding": "SAME"},
+      "encoder.stem_padding='SAME' conflicts with the genotype's stem_padding 'VALID'",
+    ),
     ({"space": "macro"}, "encoder.space='macro' conflicts with the genotype's space 'micro'"),
-])
+  ],
+)
 def test_a_conflicting_field_is_one_error_naming_the_file(tmp_path, override, message):
   _, _, path = _searched(tmp_path)
   with pytest.raises(ValueError) as e:
@@ -110,9 +144,12 @@ def test_old_micro_genotype_takes_the_config_values(tmp_path):
   old = g.to_dict()
   del old["space"]  # as written before genotypes recorded their space
   path = _write(tmp_path, old, "old.json")
-  with pytest.raises(ValueError, match="does not record skeleton, channels, cells_per_stage, "
-                                       "stem_channels, stem_stride, stem_padding, node_norm "
-                                       ".*--config.encoder.skeleton=..."):
+  with pytest.raises(
+    ValueError,
+    match="does not record skeleton, channels, cells_per_stage, "
+    "stem_channels, stem_stride, stem_padding, node_norm "
+    ".*--config.encoder.skeleton=...",
+  ):
     make_encoder(_evaluate_config(path))
   rest = {k: v for k, v in SEARCH.items() if k not in ("op_set", "num_nodes")}
   spec = make_encoder(_evaluate_config(path, skeleton="impala", **rest))
@@ -126,26 +163,41 @@ def test_old_macro_genotype_takes_the_config_values(tmp_path):
   g = MacroGenotype(tuple(StageGene("maxpool", ("res3x3",), w) for w in (4, 8)))
   path = _write(tmp_path, g.to_dict())
   assert "space" not in json.loads(path.read_text())
-  with pytest.raises(ValueError, match="does not record channels, cells_per_stage, "
-                                       "macro_search_width, macro_widths"):
+  with pytest.raises(
+    ValueError, match="does not record channels, cells_per_stage, macro_search_width, macro_widths"
+  ):
     make_encoder(_evaluate_config(path, "ppo_procgen_macro"))
-  spec = make_encoder(_evaluate_config(path, "ppo_procgen_macro", channels=(4, 8),
-                                       cells_per_stage=1, macro_search_width=False,
-                                       macro_widths=(4, 8)))
-  assert spec.genotype.shape() == {"channels": [4, 8], "cells_per_stage": 1,
-                                   "macro_search_width": False, "macro_widths": [4, 8]}
+  spec = make_encoder(
+    _evaluate_config(
+      path,
+      "ppo_procgen_macro",
+      channels=(4, 8),
+      cells_per_stage=1,
+      macro_search_width=False,
+      macro_widths=(4, 8),
+    )
+  )
+  assert spec.genotype.shape() == {
+    "channels": [4, 8],
+    "cells_per_stage": 1,
+    "macro_search_width": False,
+    "macro_widths": [4, 8],
+  }
   # A macro genotype in a micro experiment: the space is taken from it (and named on conflict).
   new = _write(tmp_path, spec.genotype.to_dict(), "new.json")
   assert make_encoder(_evaluate_config(new)).space == spec.space
 
 
-@pytest.mark.parametrize("mutate,message", [
+@pytest.mark.parametrize(
+  "mutate,message",
+  [
     (lambda d: d["space"].update(chanels=[4, 8]), "unknown space field 'chanels'"),
     (lambda d: d["space"].update(op_set=CLASSIC), "must not repeat op_set"),
     (lambda d: d["space"].update(channels=4), "bad search-space shape"),
     (lambda d: d.update(space=[1, 2]), "'space' must be an object"),
     (lambda d: d.update(format="darts_rl.genotype/9"), "expected one of"),
-])
+  ],
+)
 def test_bad_recorded_space(tmp_path, mutate, message):
   _, g, _ = _searched(tmp_path)
   d = g.to_dict()
@@ -156,9 +208,13 @@ def test_bad_recorded_space(tmp_path, mutate, message):
 
 def test_random_search_needs_a_search_config(tmp_path):
   from experiments.ppo_procgen import get_config
-  with pytest.raises(ValueError, match=r"but encoder.space, encoder.skeleton, .* are unset .* "
-                                       r"use the search config, e.g. "
-                                       r"--config=experiments/ppo_procgen.py:search"):
+
+  with pytest.raises(
+    ValueError,
+    match=r"but encoder.space, encoder.skeleton, .* are unset .* "
+    r"use the search config, e.g. "
+    r"--config=experiments/ppo_procgen.py:search",
+  ):
     random_search.run(get_config("evaluate,smoke"), str(tmp_path / "r"), 1)
   assert not (tmp_path / "r").exists()
   search = get_config("search,smoke")

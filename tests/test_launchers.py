@@ -1,4 +1,5 @@
 """Launchers end to end on the smoke config, resume after a kill, and bad inputs."""
+
 import json
 import os
 import signal
@@ -13,13 +14,18 @@ CFG = "experiments/ppo_procgen.py"
 
 
 def launch(script, *args, timeout=240):
-  return subprocess.run([sys.executable, f"launch/{script}.py", *args], cwd=ROOT,
-                        capture_output=True, text=True, timeout=timeout)
+  return subprocess.run(
+    [sys.executable, f"launch/{script}.py", *args],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
 
 
 def read_metrics(workdir):
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    return [json.loads(l) for l in f]
+    return [json.loads(line) for line in f]
 
 
 def kill_and_resume(workdir, args):
@@ -48,11 +54,14 @@ def test_search_killed_resumed_discretize_evaluate_report(tmp_path):
   from darts_rl.analysis import similarity
   from darts_rl.train import loop
   from experiments.ppo_procgen import get_config
+
   s, e, b = tmp_path / "search", tmp_path / "searched", tmp_path / "baseline"
   overrides = {"total_env_steps": 512, "checkpoint_every_env_steps": 128, "overlap": "on"}
-  out = kill_and_resume(s, [sys.executable, "launch/search.py", f"--config={CFG}:search,smoke",
-                            f"--workdir={s}"]
-                        + [f"--config.loop.{k}={v}" for k, v in overrides.items()])
+  out = kill_and_resume(
+    s,
+    [sys.executable, "launch/search.py", f"--config={CFG}:search,smoke", f"--workdir={s}"]
+    + [f"--config.loop.{k}={v}" for k, v in overrides.items()],
+  )
   assert out.returncode == 0, out.stderr[-2000:]
   assert "resuming" in out.stdout and "[search] done" in out.stdout
   rows = read_metrics(s)
@@ -81,7 +90,8 @@ def test_search_killed_resumed_discretize_evaluate_report(tmp_path):
   for split in ("train_levels", "validation_levels", "test_levels"):
     n = ev6[split]["episodes"]
     assert n >= 6 and ev6[split]["stderr_return"] == pytest.approx(
-        ev6[split]["std_return"] / n ** 0.5)
+      ev6[split]["std_return"] / n**0.5
+    )
   assert sorted(os.listdir(s)) == sorted(before + ["eval_6_offset1.json"])
   with pytest.raises(artifacts.ArtifactError, match="not a finished run"):
     loop.reevaluate(str(tmp_path), 6)
@@ -95,19 +105,29 @@ def test_search_killed_resumed_discretize_evaluate_report(tmp_path):
   # A search compared with itself: every edge agrees, the cells are the same.
   outcome = similarity.SearchOutcome.load(str(s), "a")
   assert "| a vs b | 1.00 | 1.00 | 1.00 |" in similarity.table(
-      [outcome, similarity.SearchOutcome.load(str(s), "b")])
+    [outcome, similarity.SearchOutcome.load(str(s), "b")]
+  )
   with pytest.raises(ValueError, match="needs at least two workdirs"):
     similarity.table([outcome])
 
-  out = launch("evaluate", f"--config={CFG}:evaluate,smoke",
-               f"--config.encoder.genotype={s / 'genotype.json'}", f"--workdir={e}")
+  out = launch(
+    "evaluate",
+    f"--config={CFG}:evaluate,smoke",
+    f"--config.encoder.genotype={s / 'genotype.json'}",
+    f"--workdir={e}",
+  )
   assert out.returncode == 0, out.stderr[-2000:]
   assert json.loads((e / "eval.json").read_text())["encoder"] == "fixed"
   assert not (e / "alphas.npz").exists()
-  loop.run(get_config("baseline,smoke"), str(b), "evaluate")   # the same launcher, in-process
+  loop.run(get_config("baseline,smoke"), str(b), "evaluate")  # the same launcher, in-process
 
-  out = launch("report", f"--out={tmp_path / 'report'}", f"--search={s}", f"--run=searched={e}",
-               f"--run=impala={b}")
+  out = launch(
+    "report",
+    f"--out={tmp_path / 'report'}",
+    f"--search={s}",
+    f"--run=searched={e}",
+    f"--run=impala={b}",
+  )
   assert out.returncode == 0, out.stderr[-2000:]
   md = (tmp_path / "report" / "report.md").read_text()
   assert "searched" in md and "impala" in md
@@ -121,8 +141,10 @@ def test_bad_inputs_one_line_and_nonzero(tmp_path):
   from darts_rl import phases
   from darts_rl.train import loop
   from experiments.ppo_procgen import get_config
-  game = launch("search", f"--config={CFG}:smoke", "--config.env.games=notagame,",
-                f"--workdir={tmp_path/'b'}")
+
+  game = launch(
+    "search", f"--config={CFG}:smoke", "--config.env.games=notagame,", f"--workdir={tmp_path / 'b'}"
+  )
   assert game.returncode == 1
   assert game.stderr.strip().splitlines()[-1].startswith("error: unknown Procgen game 'notagame'")
 
@@ -136,16 +158,21 @@ def test_bad_inputs_one_line_and_nonzero(tmp_path):
   assert "needs --config.encoder.genotype" in evaluate("c")
   (tmp_path / "bad.json").write_text("{not json")
   assert "bad.json: genotype file is not valid JSON" in evaluate(
-      "d", genotype=str(tmp_path / "bad.json"))
-  classic = {"format": "darts_rl.genotype/1", "op_set": ["Conv3x3Relu", "SkipConnection", "Zero"],
-             "num_nodes": 4, "cells": {"normal": [[["Conv3x3Relu", 0]]] * 1 +
-                                       [[["SkipConnection", 0]]] * 3}}
+    "d", genotype=str(tmp_path / "bad.json")
+  )
+  classic = {
+    "format": "darts_rl.genotype/1",
+    "op_set": ["Conv3x3Relu", "SkipConnection", "Zero"],
+    "num_nodes": 4,
+    "cells": {"normal": [[["Conv3x3Relu", 0]]] * 1 + [[["SkipConnection", 0]]] * 3},
+  }
   (tmp_path / "classic.json").write_text(json.dumps(classic))
   assert "encoder.op_set='base' conflicts" in evaluate(
-      "e", op_set="base", genotype=str(tmp_path / "classic.json"))
+    "e", op_set="base", genotype=str(tmp_path / "classic.json")
+  )
   with pytest.raises(ValueError, match="no config.json"):
     phases.discretize(str(tmp_path / "nothing"))
-  for d in "bcde":   # the encoder is checked before the workdir is claimed: nothing written
+  for d in "bcde":  # the encoder is checked before the workdir is claimed: nothing written
     assert not (tmp_path / d).exists() or not os.listdir(tmp_path / d)
 
 
@@ -153,6 +180,7 @@ def test_workdir_of_another_phase_is_refused(tmp_path):
   from darts_rl import artifacts
   from darts_rl.train import loop
   from experiments.ppo_procgen import get_config
+
   w = tmp_path / "w"
   artifacts.claim(str(w), "search", get_config("search,smoke"))
   before = (w / "config.json").read_text()

@@ -1,4 +1,5 @@
 """The shared loop: seeds, NaN handling, metrics/alpha bookkeeping, evaluation episodes."""
+
 import json
 import os
 import time
@@ -26,7 +27,7 @@ def _run(tmp_path, name, seed, overlap="off"):
   w = str(tmp_path / name)
   loop.run(c, w, "search")
   with open(os.path.join(w, "metrics.jsonl")) as f:
-    rows = [json.loads(l) for l in f]
+    rows = [json.loads(line) for line in f]
   return [{k: v for k, v in r.items() if k not in TIMING} for r in rows], w
 
 
@@ -66,7 +67,7 @@ def test_overlapped_episode_log_is_the_learned_rollouts_whatever_the_actor_threa
       return k
 
     def learn(self, state, rollout, key):
-      while len(collected) < rollout + 2 and rollout < 2:   # wait for the next collection
+      while len(collected) < rollout + 2 and rollout < 2:  # wait for the next collection
         time.sleep(0.001)
       return state, {"rollout": float(rollout)}
 
@@ -79,7 +80,7 @@ def test_overlapped_episode_log_is_the_learned_rollouts_whatever_the_actor_threa
     assert log.pop()["return"].tolist() == [float(k)]
   acting.close()
   log.add(np.array([[5.0, 1.0, 0.0]]))
-  assert log.pop()["return"].size == 0     # not settled yet
+  assert log.pop()["return"].size == 0  # not settled yet
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
@@ -121,6 +122,7 @@ def test_random_policy_reference(tmp_path):
 
 class _CountingEnv:
   """Env i ends an episode every i + 2 steps with return i (one game)."""
+
   num_envs = 3
   observation_shape = (1, 1, 1)
   action_spec = DiscreteActions(2)
@@ -145,8 +147,9 @@ class _CountingEnv:
     self.t += 1
     done = self.t % (np.arange(3) + 2) == 0
     ret = np.where(done, np.arange(3.0), np.nan)
-    return types.SimpleNamespace(obs=np.zeros((3, 1, 1, 1), np.uint8), episode_return=ret,
-                                 episode_length=ret)
+    return types.SimpleNamespace(
+      obs=np.zeros((3, 1, 1, 1), np.uint8), episode_return=ret, episode_length=ret
+    )
 
 
 def test_evaluate_takes_each_envs_first_episodes_and_reports_a_cap():
@@ -160,14 +163,14 @@ def test_evaluate_takes_each_envs_first_episodes_and_reports_a_cap():
   assert res["mean_return"] == 1.0
   # Returns 0, 0, 1, 1, 2, 2: sample std (n-1) sqrt(4 / 5), standard error that / sqrt(6).
   assert res["std_return"] == pytest.approx((4 / 5) ** 0.5)
-  assert res["stderr_return"] == pytest.approx((4 / 5) ** 0.5 / 6 ** 0.5)
+  assert res["stderr_return"] == pytest.approx((4 / 5) ** 0.5 / 6**0.5)
   # 3 envs x 4 steps: env 0 finished 2 episodes, env 1 one, env 2 one; quota 2 not met.
   res = summarize(actors.run_episodes(policy.eval_act, None, 6, jax.random.PRNGKey(0), 12))
   assert res["capped"] and res["episodes"] == 4
 
 
 def test_cadences_follow_the_budget_given_at_run_time():
-  assert loop.cadence(0, 100, 25_000) == 250           # derived from the budget
-  assert loop.cadence(64, 100, 25_000) == 64           # explicit wins
-  assert loop.cadence(0, 100, 50) == 1                 # at least every env step
-  assert loop.cadence(0, 0, 1000) == 0                 # never (only at the end)
+  assert loop.cadence(0, 100, 25_000) == 250  # derived from the budget
+  assert loop.cadence(64, 100, 25_000) == 64  # explicit wins
+  assert loop.cadence(0, 100, 50) == 1  # at least every env step
+  assert loop.cadence(0, 0, 1000) == 0  # never (only at the end)

@@ -1,4 +1,5 @@
 """Macro search space: supernet/fixed equivalence, discretization, genotype JSON, sampler, width."""
+
 import json
 
 import jax
@@ -10,8 +11,14 @@ from flax import traverse_util
 from darts_rl.config import encoder_config
 from darts_rl.networks import baselines, make_encoder
 from darts_rl.networks.encoders import make_space
-from darts_rl.search.macro import (BLOCK_OPS, DOWNSAMPLE_OPS, FORMAT, MacroGenotype, MacroSpace,
-                                   StageGene)
+from darts_rl.search.macro import (
+  BLOCK_OPS,
+  DOWNSAMPLE_OPS,
+  FORMAT,
+  MacroGenotype,
+  MacroSpace,
+  StageGene,
+)
 
 BIG = 1e4
 
@@ -53,9 +60,13 @@ def _genotype(stages):
   return MacroGenotype(tuple(StageGene(d, tuple(b), w) for d, b, w in stages))
 
 
-HAND = _genotype([("avgpool", ["res5x5", "skip"], 16),
-                  ("conv3x3s2", ["conv3x3relu", "res3x3"], 32),
-                  ("maxpool", ["skip", "res5x5"], 32)])
+HAND = _genotype(
+  [
+    ("avgpool", ["res5x5", "skip"], 16),
+    ("conv3x3s2", ["conv3x3relu", "res3x3"], 32),
+    ("maxpool", ["skip", "res5x5"], 32),
+  ]
+)
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +79,7 @@ def supernet():
 def test_alphas_layout_and_summary(supernet):
   spec, _, _ = supernet
   assert isinstance(spec.space, MacroSpace) and spec.space.cell_types == ()
-  assert {k: v.shape for k, v in spec.alphas.items()} == {"downsample": (3, 3),
-                                                          "blocks": (3, 2, 4)}
+  assert {k: v.shape for k, v in spec.alphas.items()} == {"downsample": (3, 3), "blocks": (3, 2, 4)}
   assert all(float(jnp.abs(v).max()) == 0.0 for v in spec.alphas.values())
   summary = spec.space.mixing_summary(spec.alphas)
   assert summary["downsample/stage0/maxpool"] == pytest.approx(1 / 3)
@@ -128,30 +138,44 @@ def test_impala_genotype_is_impala_cnn():
   renamed = {}
   for path, v in _flat(params).items():  # stage0/block1/res3x3/conv0/kernel -> stage0_block1/...
     stage, rest = path[0], path[1:]
-    renamed[(f"{stage}_conv",) + rest[1:] if rest[0] == "conv"
-            else (f"{stage}_{rest[0]}",) + rest[2:]] = v
+    renamed[
+      (f"{stage}_conv",) + rest[1:] if rest[0] == "conv" else (f"{stage}_{rest[0]}",) + rest[2:]
+    ] = v
   imp_params = {"params": traverse_util.unflatten_dict(renamed)}
   assert jax.tree_util.tree_structure(imp_params) == jax.tree_util.tree_structure(
-      impala.init(jax.random.PRNGKey(0), x))
+    impala.init(jax.random.PRNGKey(0), x)
+  )
   np.testing.assert_allclose(trunk.apply(params, x, {}), impala.apply(imp_params, x), atol=1e-6)
 
 
 def test_discretize_hand_written_alphas_with_ties():
   space = MacroSpace()
   alphas = {
-      "downsample": np.array([[0.0, 1.0, 1.0],     # tie avgpool/conv3x3s2 -> avgpool
-                              [2.0, 0.0, -1.0],    # maxpool
-                              [0.0, 0.0, 0.0]]),   # all tied -> maxpool
-      "blocks": np.array([[[0.0, 0.0, 0.0, 3.0], [0.5, 0.7, 0.7, 0.1]],
-                          [[0.0, 0.0, 0.0, 0.0], [-1.0, -2.0, -0.5, -3.0]],
-                          [[1.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.1, 0.1]]]),
+    "downsample": np.array(
+      [
+        [0.0, 1.0, 1.0],  # tie avgpool/conv3x3s2 -> avgpool
+        [2.0, 0.0, -1.0],  # maxpool
+        [0.0, 0.0, 0.0],
+      ]
+    ),  # all tied -> maxpool
+    "blocks": np.array(
+      [
+        [[0.0, 0.0, 0.0, 3.0], [0.5, 0.7, 0.7, 0.1]],
+        [[0.0, 0.0, 0.0, 0.0], [-1.0, -2.0, -0.5, -3.0]],
+        [[1.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.1, 0.1]],
+      ]
+    ),
   }
-  want = _genotype([("avgpool", ["skip", "res5x5"], 16),
-                    ("maxpool", ["res3x3", "conv3x3relu"], 32),
-                    ("maxpool", ["res3x3", "conv3x3relu"], 32)])
+  want = _genotype(
+    [
+      ("avgpool", ["skip", "res5x5"], 16),
+      ("maxpool", ["res3x3", "conv3x3relu"], 32),
+      ("maxpool", ["res3x3", "conv3x3relu"], 32),
+    ]
+  )
   want = want.with_space(space.shape())  # discretize records the space's shape
   assert space.discretize(alphas) == want
-  assert space.discretize(alphas, k=5, temperature=0.3) == want   # argmax ignores T and k
+  assert space.discretize(alphas, k=5, temperature=0.3) == want  # argmax ignores T and k
   wide = MacroSpace(search_width=True)
   walphas = dict(alphas, width=np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 2.0, 2.0]]))
   assert [st.width for st in wide.discretize(walphas).stages] == [16, 64, 32]
@@ -166,20 +190,27 @@ def test_json_round_trip_and_describe():
   d = json.loads(text)
   assert d["format"] == FORMAT == "darts_rl.macro_genotype/1" and "space" not in d
   assert MacroGenotype.from_json(text) == HAND
-  stages = ["stage0: conv3x3(16) -> avgpool -> res5x5 -> skip",
-            "stage1: conv3x3(32) -> conv3x3s2 -> conv3x3relu -> res3x3",
-            "stage2: conv3x3(32) -> maxpool -> skip -> res5x5"]
+  stages = [
+    "stage0: conv3x3(16) -> avgpool -> res5x5 -> skip",
+    "stage1: conv3x3(32) -> conv3x3s2 -> conv3x3relu -> res3x3",
+    "stage2: conv3x3(32) -> maxpool -> skip -> res5x5",
+  ]
   assert HAND.describe().splitlines() == stages
   # Parsed into a space, the genotype records the space's shape; that round-trips too.
   g = MacroSpace(blocks_per_stage=2, widths=(16, 32, 48)).parse_genotype(d)
   assert g.stages == HAND.stages and g != HAND
-  assert json.loads(g.to_json())["space"] == {"channels": [16, 32, 32], "cells_per_stage": 2,
-                                             "macro_search_width": False,
-                                             "macro_widths": [16, 32, 48]}
+  assert json.loads(g.to_json())["space"] == {
+    "channels": [16, 32, 32],
+    "cells_per_stage": 2,
+    "macro_search_width": False,
+    "macro_widths": [16, 32, 48],
+  }
   assert MacroGenotype.from_json(g.to_json()) == g
-  assert g.describe().splitlines() == [
-      "space: cells_per_stage=2 channels=16,32,32 macro_search_width=False "
-      "macro_widths=16,32,48"] + stages
+  assert (
+    g.describe().splitlines()
+    == ["space: cells_per_stage=2 channels=16,32,32 macro_search_width=False macro_widths=16,32,48"]
+    + stages
+  )
 
 
 def _bad(mutate):
@@ -188,20 +219,34 @@ def _bad(mutate):
   return d
 
 
-@pytest.mark.parametrize("space_kw, mutate, message", [
+@pytest.mark.parametrize(
+  "space_kw, mutate, message",
+  [
     ({}, lambda d: d.update(format="darts_rl.genotype/1"), "format"),
-    ({}, lambda d: d["stages"][0].update(downsample="stridedpool"), "unknown downsample op 'stridedpool'"),
+    (
+      {},
+      lambda d: d["stages"][0].update(downsample="stridedpool"),
+      "unknown downsample op 'stridedpool'",
+    ),
     ({}, lambda d: d["stages"][1]["blocks"].__setitem__(0, "res7x7"), "unknown block op 'res7x7'"),
     ({}, lambda d: d["stages"].pop(), "2 stages, the space 3"),
     ({}, lambda d: d["stages"][2]["blocks"].append("skip"), "stage 2 has 3 blocks, the space 2"),
     ({}, lambda d: d["stages"][0].update(width=64), "width 64 is not allowed"),
     ({"search_width": True}, lambda d: d["stages"][0].update(width=24), "width 24 is not allowed"),
-    ({"block_ops": ("res3x3", "conv3x3relu", "skip")}, lambda d: None,
-     r"block ops \['res5x5'\] are not in the space"),
-    ({"downsample_ops": ("maxpool",)}, lambda d: None, "downsample op 'avgpool' is not in the space"),
+    (
+      {"block_ops": ("res3x3", "conv3x3relu", "skip")},
+      lambda d: None,
+      r"block ops \['res5x5'\] are not in the space",
+    ),
+    (
+      {"downsample_ops": ("maxpool",)},
+      lambda d: None,
+      "downsample op 'avgpool' is not in the space",
+    ),
     ({}, lambda d: d["stages"][0].pop("width"), "exactly the keys"),
     ({}, lambda d: d["stages"][0].update(width=True), "width must be an int"),
-])
+  ],
+)
 def test_invalid_genotypes_rejected(space_kw, mutate, message):
   with pytest.raises(ValueError, match=message):
     MacroSpace(**space_kw).parse_genotype(_bad(mutate))
@@ -214,7 +259,8 @@ def test_invalid_genotype_file_names_the_file(tmp_path):
     make_encoder(encoder_config(kind="fixed", space="macro", genotype=str(path)))
   with pytest.raises(ValueError, match="format"):  # a micro genotype is not a macro one
     MacroSpace().parse_genotype(
-        {"format": "darts_rl.genotype/1", "op_set": [], "num_nodes": 4, "cells": {}})
+      {"format": "darts_rl.genotype/1", "op_set": [], "num_nodes": 4, "cells": {}}
+    )
 
 
 def test_bad_space_and_partial_channels():
@@ -225,15 +271,23 @@ def test_bad_space_and_partial_channels():
 
 
 def test_gradients_reach_every_alpha():
-  spec = make_encoder(encoder_config(kind="supernet", space="macro", macro_search_width=True,
-                                     channels=(8, 8, 8), macro_widths=(4, 8, 12),
-                                     feature_dim=16))
+  spec = make_encoder(
+    encoder_config(
+      kind="supernet",
+      space="macro",
+      macro_search_width=True,
+      channels=(8, 8, 8),
+      macro_widths=(4, 8, 12),
+      feature_dim=16,
+    )
+  )
   obs = _obs(2)
   params = spec.module.init(jax.random.PRNGKey(3), obs, spec.alphas)
   proj = jax.random.normal(jax.random.PRNGKey(4), (obs.shape[0], 16))
   # Random alphas so no mixture sits at a symmetric point.
   alphas = jax.tree_util.tree_map(
-      lambda a: 0.1 * jax.random.normal(jax.random.PRNGKey(a.size), a.shape), spec.alphas)
+    lambda a: 0.1 * jax.random.normal(jax.random.PRNGKey(a.size), a.shape), spec.alphas
+  )
   grads = jax.grad(lambda a: jnp.sum(spec.module.apply(params, obs, a) * proj))(alphas)
   assert set(grads) == {"downsample", "blocks", "width"}
   for key, g in grads.items():
@@ -273,9 +327,13 @@ def test_width_masking():
   assert "width/stage2/w64" in space.mixing_summary(spec.alphas)
   # Trunk level: a one-hot width zeroes the channels >= w, and equals a real width-w network
   # whose params are the supernet's sliced to shape.
-  g = _genotype([("conv3x3s2", ["res3x3", "res5x5"], 32),
-                 ("avgpool", ["conv3x3relu", "skip"], 16),
-                 ("maxpool", ["res3x3", "conv3x3relu"], 32)])
+  g = _genotype(
+    [
+      ("conv3x3s2", ["res3x3", "res5x5"], 32),
+      ("avgpool", ["conv3x3relu", "skip"], 16),
+      ("maxpool", ["res3x3", "conv3x3relu"], 32),
+    ]
+  )
   sup, fixed = space.trunk(), space.trunk(g)
   x = obs.astype(jnp.float32) / 255.0
   sup_params = sup.init(jax.random.PRNGKey(6), x, spec.alphas)
@@ -283,8 +341,9 @@ def test_width_masking():
   assert out.shape == (2, 8, 8, 64)
   assert float(jnp.abs(out[..., 32:]).max()) == 0.0
   assert float(jnp.abs(out[..., :32]).max()) > 0.0
-  fixed_params = _copy_subset(sup_params, fixed.init(jax.random.PRNGKey(7), x, {}),
-                              slice_to_shape=True)
+  fixed_params = _copy_subset(
+    sup_params, fixed.init(jax.random.PRNGKey(7), x, {}), slice_to_shape=True
+  )
   want = fixed.apply(fixed_params, x, {})
   assert want.shape == (2, 8, 8, 32)
   np.testing.assert_allclose(out[..., :32], want, atol=1e-5)

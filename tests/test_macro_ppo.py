@@ -1,4 +1,5 @@
 """The macro space through the PPO phases: search -> discretize -> evaluate on smoke."""
+
 import json
 
 import pytest

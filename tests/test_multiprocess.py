@@ -6,6 +6,7 @@ Equality: metrics, episode returns and evaluations are the same; params and alph
 float32 summation order (a cross-process all-reduce adds in another order than an in-process
 one: ~1e-7 relative), so they are compared at a tight tolerance. Process 1 writes nothing.
 """
+
 import json
 import os
 import pathlib
@@ -26,7 +27,7 @@ TIMING = ("sps", "wall_s")
 
 def rows(path):
   with open(path) as f:
-    return [{k: v for k, v in json.loads(l).items() if k not in TIMING} for l in f]
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in f]
 
 
 def approx_tree(x):
@@ -57,15 +58,17 @@ def test_two_processes_train_the_model_one_process_trains(smoke_searches, agent)
   assert rows(a / "metrics.jsonl") == approx_rows(rows(b / "metrics.jsonl"))
   # SAC's continuous actions carry the params' rounding into the returns.
   assert json.loads((a / "eval.json").read_text()) == approx_tree(
-      json.loads((b / "eval.json").read_text()))
+    json.loads((b / "eval.json").read_text())
+  )
   name_a, ckpt_a = checkpoint(a)
   name_b, ckpt_b = checkpoint(b)
   assert name_a == name_b
   leaves_a, leaves_b = jax.tree.leaves(ckpt_a), jax.tree.leaves(ckpt_b)
   assert len(leaves_a) == len(leaves_b)
-  for x, y in zip(leaves_a, leaves_b):   # Adam steps carry the rounding along: ~1e-6
-    np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=1e-4,
-                               atol=1e-5)
+  for x, y in zip(leaves_a, leaves_b):  # Adam steps carry the rounding along: ~1e-6
+    np.testing.assert_allclose(
+      np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=1e-4, atol=1e-5
+    )
   with np.load(a / "alphas.npz") as da, np.load(b / "alphas.npz") as db:
     assert sorted(da.files) == sorted(db.files)
     for k in da.files:
@@ -104,9 +107,8 @@ def test_a_dead_process_stops_the_other_with_one_line(tmp_path):
     for p in (p0, p1):
       if p.poll() is None:
         p.kill()
-  lines = [l for l in err.splitlines() if l.strip() and "connected" not in l]
+  lines = [line for line in err.splitlines() if line.strip() and "connected" not in line]
   assert p0.returncode == 1, err[-2000:]
   assert len(lines) == 1, err[-2000:]
   assert lines[0].startswith("error: process 0: process 1 stopped responding"), lines[0]
-  assert waited < 5 + 60, waited   # the heartbeat timeout plus detection and exit
-
+  assert waited < 5 + 60, waited  # the heartbeat timeout plus detection and exit

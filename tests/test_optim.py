@@ -1,6 +1,7 @@
 """DualOptimizer: the update modes against hand-written steps, the collapse monitor, early
 stopping, schedules, smoothing, fixed encoders with every option on, and the same update under
 pmap on 2 forced CPU devices."""
+
 import textwrap
 
 import jax
@@ -27,7 +28,7 @@ def _arch(**options):
 def _bilinear(params, alphas, batch):
   """A loss coupling both pytrees: sum(w * x * batch) + |x|^2 / 2 + |w|^2 / 2."""
   w, x = params["w"], alphas["x"]
-  loss = jnp.sum(w * x * batch) + 0.5 * jnp.sum(x ** 2) + 0.5 * jnp.sum(w ** 2)
+  loss = jnp.sum(w * x * batch) + 0.5 * jnp.sum(x**2) + 0.5 * jnp.sum(w**2)
   return loss, {"l": loss}
 
 
@@ -48,15 +49,15 @@ def test_update_modes_equal_hand_written_steps(mode):
   s, sa = opt.init(PARAMS, ALPHAS)
   params, alphas, _, sa, aux = opt.update(_bilinear, PARAMS, ALPHAS, s, sa, A, B, None)
   w, x = PARAMS["w"], ALPHAS["x"]
-  g = {"w": x * A + w}                         # the weight gradient on minibatch A
+  g = {"w": x * A + w}  # the weight gradient on minibatch A
   np.testing.assert_allclose(params["w"], _adam_step(PARAMS, g)["w"], rtol=1e-6)
-  if mode == "joint":                          # the same loss, the same minibatch
+  if mode == "joint":  # the same loss, the same minibatch
     ga = w * A + x
-  elif mode == "alternating":                  # minibatch B, the updated weights
+  elif mode == "alternating":  # minibatch B, the updated weights
     ga = params["w"] * B + x
-  else:                                        # through the virtual step w - xi g on A
-    l = lambda b: lambda p, a: _bilinear(p, a, b)[0]
-    ga = hessian.unrolled_arch_grad(l(A), l(B), PARAMS, ALPHAS, g, LR)["x"]
+  else:  # through the virtual step w - xi g on A
+    loss_of = lambda b: lambda p, a: _bilinear(p, a, b)[0]
+    ga = hessian.unrolled_arch_grad(loss_of(A), loss_of(B), PARAMS, ALPHAS, g, LR)["x"]
     # By hand: w' = w - xi g; d/dx [sum(w' x B) + |x|^2/2 + |w'|^2/2] with dw'/dx = -xi A.
     w1 = w - LR * g["w"]
     np.testing.assert_allclose(ga, w1 * B + x - LR * A * (x * B + w1), rtol=1e-4)
@@ -69,6 +70,7 @@ def test_monitor_probes_every_k_updates_with_the_known_eigenvalue():
   # The alphas' Hessian of 1.5 |x|^2 + ... is 3 I: every probe finds 3.
   def loss_fn(p, a, b):
     return 1.5 * jnp.sum(a["x"] ** 2) + jnp.sum(p["w"] * b), {}
+
   opt = DualOptimizer(optax.sgd(LR), _arch(eigen_every_updates=3, eigen_iterations=5))
   s, sa = opt.init(PARAMS, ALPHAS)
   step = jax.jit(lambda p, a, s, sa, k: opt.update(loss_fn, p, a, s, sa, A, None, None, k))
@@ -88,11 +90,15 @@ def test_early_stopping_freezes_the_alphas_once_the_eigenvalue_rises():
   """loss = c (|x|^2 / 2 - 1): the alphas' Hessian is c I and SGD on c raises it by
   lr (1 - |x|^2 / 2) per step. With a window of 1 and ratio 0.75 the rule fires at the second
   probe (c = 1 + 0.5 (1 - 0.01) = 1.495: 1 / 1.495 < 0.75), before that update's alpha step."""
+
   def loss_fn(p, a, b):
     del b
     return p["c"] * (0.5 * jnp.sum(a["x"] ** 2) - 1.0), {}
-  opt = DualOptimizer(optax.sgd(0.5), _arch(eigen_every_updates=1, eigen_iterations=3,
-                                            early_stop=True, early_stop_window=1))
+
+  opt = DualOptimizer(
+    optax.sgd(0.5),
+    _arch(eigen_every_updates=1, eigen_iterations=3, early_stop=True, early_stop_window=1),
+  )
   params, alphas = {"c": jnp.array(1.0)}, {"x": jnp.array([0.1, -0.1])}
   s, sa = opt.init(params, alphas)
   step = jax.jit(lambda p, a, s, sa, k: opt.update(loss_fn, p, a, s, sa, None, None, None, k))
@@ -102,10 +108,10 @@ def test_early_stopping_freezes_the_alphas_once_the_eigenvalue_rises():
     history.append((float(params["c"]), np.asarray(alphas["x"]), float(sa.eigenvalue)))
   np.testing.assert_allclose([h[2] for h in history[:2]], [1.0, 1.495], rtol=1e-5)
   assert int(sa.stopped_at) == 1
-  assert not np.allclose(history[0][1], [0.1, -0.1])            # the first update moved them
+  assert not np.allclose(history[0][1], [0.1, -0.1])  # the first update moved them
   for _, x, _ in history[1:]:
-    np.testing.assert_array_equal(x, history[0][1])             # then they froze
-  assert history[3][0] > history[1][0]                          # the weights go on learning
+    np.testing.assert_array_equal(x, history[0][1])  # then they froze
+  assert history[3][0] > history[1][0]  # the weights go on learning
   summary = opt.summary(alphas, sa)
   assert summary["arch/stopped"] == 1.0 and summary["arch/stopped_at_update"] == 1.0
 
@@ -114,8 +120,12 @@ def test_scheduled_values_are_set_each_update_and_never_trained():
   def loss_fn(p, a, b):  # depends on both scheduled values: they would get gradients
     s = a["schedule"]
     return jnp.sum(a["x"] * p["w"]) / s["temperature"] + s["aux_skip"] * jnp.sum(b), {}
-  opt = DualOptimizer(optax.sgd(LR), _arch(temperature_schedule="linear", temperature_end=1.0,
-                                           aux_skip=1.0), total_arch_updates=4)
+
+  opt = DualOptimizer(
+    optax.sgd(LR),
+    _arch(temperature_schedule="linear", temperature_end=1.0, aux_skip=1.0),
+    total_arch_updates=4,
+  )
   alphas = dict(ALPHAS, schedule={"temperature": jnp.array(2.0), "aux_skip": jnp.array(1.0)})
   s, sa = opt.init(PARAMS, alphas)
   # Masked from the optimizer: its state and the alpha gradient hold the trainable x alone.
@@ -129,8 +139,9 @@ def test_scheduled_values_are_set_each_update_and_never_trained():
     params, alphas, s, sa, _ = step(params, alphas, s, sa)
     if n in want:
       got = opt.summary(alphas, sa)
-      np.testing.assert_allclose([got["arch/temperature"], got["arch/aux_skip"]], want[n],
-                                 atol=1e-6)
+      np.testing.assert_allclose(
+        [got["arch/temperature"], got["arch/aux_skip"]], want[n], atol=1e-6
+      )
 
 
 def test_beta_decay_gradient_is_added_with_its_rising_weight():
@@ -142,8 +153,9 @@ def test_beta_decay_gradient_is_added_with_its_rising_weight():
     # step saw: softmax([0, ln 3]) = [1/4, 3/4] at first.
     x_before = np.asarray(alphas["x"])
     alphas, sa, ga = opt.apply_arch(alphas, sa, {"x": jnp.zeros((1, 2))}, None)
-    np.testing.assert_allclose(ga["x"], 2.0 * n / 4 * jax.nn.softmax(x_before), rtol=1e-5,
-                               atol=1e-7)
+    np.testing.assert_allclose(
+      ga["x"], 2.0 * n / 4 * jax.nn.softmax(x_before), rtol=1e-5, atol=1e-7
+    )
   assert opt.summary(alphas, sa)["arch/beta_decay_weight"] == 1.5
 
 
@@ -157,16 +169,23 @@ def test_random_smoothing_perturbs_the_weight_steps_alphas_only():
     assert np.all(np.abs(delta) <= eps * (1 + 1e-5)) and np.all(np.abs(delta) > 0)
     if mode == "joint":  # one gradient: the alphas' part is taken at the same perturbed point
       np.testing.assert_allclose(ga["x"], PARAMS["w"] * A + ALPHAS["x"] + delta, rtol=1e-5)
-    else:                # the alpha step sees the alphas themselves
+    else:  # the alpha step sees the alphas themselves
       ga = opt.arch_grads(_bilinear, PARAMS, ALPHAS, B)
       np.testing.assert_allclose(ga["x"], PARAMS["w"] * B + ALPHAS["x"], rtol=1e-6)
     with pytest.raises(ValueError, match="smoothing_eps > 0 needs a PRNG key"):
       opt.update(_bilinear, PARAMS, ALPHAS, s, sa, A, B, None)
 
 
-EVERYTHING = dict(eigen_every_updates=1, early_stop=True, temperature_schedule="exponential",
-                  temperature_end=0.5, beta_decay=1.0, aux_skip=1.0, smoothing_eps=0.1,
-                  edge_weights="learned")
+EVERYTHING = dict(
+  eigen_every_updates=1,
+  early_stop=True,
+  temperature_schedule="exponential",
+  temperature_end=0.5,
+  beta_decay=1.0,
+  aux_skip=1.0,
+  smoothing_eps=0.1,
+  edge_weights="learned",
+)
 
 
 @pytest.mark.parametrize("mode", ["joint", "alternating", "second_order"])
@@ -176,7 +195,8 @@ def test_fixed_encoders_take_every_option_as_a_no_op(mode):
   loss_fn = lambda p, a, b: (jnp.sum(p["w"] ** 2), {})
   s, sa = opt.init(PARAMS, {})
   params, alphas, _, sa, aux = jax.jit(
-      lambda p, s, sa: opt.update(loss_fn, p, {}, s, sa, A, None, None))(PARAMS, s, sa)
+    lambda p, s, sa: opt.update(loss_fn, p, {}, s, sa, A, None, None)
+  )(PARAMS, s, sa)
   assert alphas == {} and float(aux["arch_grad_norm"]) == 0.0
   assert not np.allclose(params["w"], PARAMS["w"])
   assert opt.grads(loss_fn, PARAMS, {}, A)[3] == ({} if mode == "joint" else None)
@@ -210,8 +230,10 @@ def test_tiny_supernet_with_every_option_searches():
   with every option on; everything finite, the op alphas and edge weights move, the scheduled
   values follow their schedules."""
   arch = _arch(mode="second_order", **EVERYTHING)
-  enc = make_encoder(encoder_config(kind="supernet", channels=(4,), cells_per_stage=1,
-                                    num_nodes=2, feature_dim=8), arch=arch)
+  enc = make_encoder(
+    encoder_config(kind="supernet", channels=(4,), cells_per_stage=1, num_nodes=2, feature_dim=8),
+    arch=arch,
+  )
   assert set(enc.alphas) == {"normal", "edges", "schedule"}
   obs = jnp.asarray(np.random.default_rng(0).integers(0, 256, (2, 2, 8, 8, 3), np.uint8))
   params = enc.module.init(jax.random.PRNGKey(0), obs[0], enc.alphas)["params"]
@@ -230,7 +252,7 @@ def test_tiny_supernet_with_every_option_searches():
   assert np.abs(np.asarray(alphas["normal"][1])).max() > 0  # from zero
   assert np.abs(np.asarray(alphas["edges"]["normal"][1])).max() > 0
   summary = opt.summary(alphas, sa)
-  np.testing.assert_allclose(summary["arch/temperature"], 0.5 ** 0.5, rtol=1e-5)  # p = 1/2
+  np.testing.assert_allclose(summary["arch/temperature"], 0.5**0.5, rtol=1e-5)  # p = 1/2
   np.testing.assert_allclose(summary["arch/aux_skip"], 0.5, rtol=1e-6)
   assert np.isfinite(summary["arch/eigenvalue"]) and summary["arch/stopped"] == 0.0
 
@@ -294,7 +316,7 @@ def test_joint_mode_clips_weights_and_alphas_by_one_global_norm():
   params, alphas, _, _, aux = opt.update(big, PARAMS, ALPHAS, s, sa, A, None, None)
   np.testing.assert_allclose(params["w"], want_params["w"], rtol=1e-6)
   np.testing.assert_allclose(alphas["x"], want_alphas["x"], rtol=1e-6)
-  assert aux["grad_norm"] > 0.5                 # the logged norm is before clipping
+  assert aux["grad_norm"] > 0.5  # the logged norm is before clipping
   # The earlier form: each pytree clipped by its own optimizer's norm (here 0.5 each).
   arch.clip_together = False
   sep = DualOptimizer.from_config(weight, arch)

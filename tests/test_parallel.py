@@ -1,5 +1,6 @@
 """Every device acts: 4 forced CPU devices produce the same rollout and the same PPO update as
 1 device playing the same envs (also with gradient accumulation), in both arch modes."""
+
 import textwrap
 
 import numpy as np
@@ -125,9 +126,10 @@ def test_split_and_merge_are_inverse():
 
 def test_a_compiled_step_that_retraces_is_an_error():
   import jax.numpy as jnp
+
   d = parallel.Devices(1)
   step = d.compile(lambda x: x * 2)
   np.testing.assert_array_equal(step(d.broadcast(jnp.ones(3))), [[2.0, 2.0, 2.0]])
-  step(d.broadcast(jnp.zeros(3)))                    # same shapes: no new trace
+  step(d.broadcast(jnp.zeros(3)))  # same shapes: no new trace
   with pytest.raises(parallel.RetraceError, match="traced 2 times"):
-    step(d.broadcast(jnp.ones(4)))                   # a new shape: a silent recompile, refused
+    step(d.broadcast(jnp.ones(4)))  # a new shape: a silent recompile, refused

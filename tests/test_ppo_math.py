@@ -1,4 +1,5 @@
 """PPO learning math against hand-computed numbers."""
+
 import jax.numpy as jnp
 import numpy as np
 
@@ -23,20 +24,31 @@ def test_gae_columns_are_independent_envs():
   discount = jnp.full((2, 2), 0.5)
   v = jnp.zeros((2, 2))
   adv = ppo.gae(r, discount, v, jnp.array([0.0, 4.0]), 1.0)
-  np.testing.assert_allclose(adv[:, 0], [1.5, 1.0], rtol=1e-6)   # 1 + .5*1
-  np.testing.assert_allclose(adv[:, 1], [1.0, 2.0], rtol=1e-6)   # .5*.5*4, .5*4
+  np.testing.assert_allclose(adv[:, 0], [1.5, 1.0], rtol=1e-6)  # 1 + .5*1
+  np.testing.assert_allclose(adv[:, 1], [1.0, 2.0], rtol=1e-6)  # .5*.5*4, .5*4
 
 
 def test_ppo_loss_hand_computed():
-  logits = jnp.zeros((2, 2))                       # pi = [.5, .5]
+  logits = jnp.zeros((2, 2))  # pi = [.5, .5]
   actions = jnp.array([0, 1])
-  old_logp = jnp.log(jnp.array([0.25, 1.0]))       # ratios 2.0 and 0.5
+  old_logp = jnp.log(jnp.array([0.25, 1.0]))  # ratios 2.0 and 0.5
   adv = jnp.array([1.0, -1.0])
   values = jnp.array([1.0, 0.0])
   old_values = jnp.array([0.5, 0.5])
   returns = jnp.array([2.0, 0.0])
-  total, aux = ppo.ppo_loss(logits, values, actions, old_logp, old_values, adv, returns,
-                            clip_eps=0.2, value_clip_eps=0.2, entropy_coef=0.01, value_coef=0.5)
+  total, aux = ppo.ppo_loss(
+    logits,
+    values,
+    actions,
+    old_logp,
+    old_values,
+    adv,
+    returns,
+    clip_eps=0.2,
+    value_clip_eps=0.2,
+    entropy_coef=0.01,
+    value_coef=0.5,
+  )
   # surrogate: min(2*1, 1.2*1) = 1.2; min(.5*-1, .8*-1) = -.8; policy loss = -mean = -0.2
   np.testing.assert_allclose(aux["policy_loss"], -0.2, rtol=1e-6)
   # clipped values .7 and .3: max(1, 1.69) = 1.69, max(0, .09) = .09 -> mean = 0.89 (the

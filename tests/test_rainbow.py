@@ -1,5 +1,6 @@
 """Rainbow: C51 double-Q target, n-step windows through the replay, priorities, multi-game
 batches, the Ape-X ladder, noisy layers, and search -> discretize -> evaluate end to end."""
+
 import json
 import os
 import shutil
@@ -25,9 +26,15 @@ OBS = (16, 16, 3)
 def fake_spec(envs_per_game=2, reward_scale=(1.0,), num_actions=3):
   """The run's envs as Rainbow sees them: rows grouped by game, per-game max rewards."""
   g = len(reward_scale)
-  return EnvSpec(OBS, DiscreteActions(num_actions), envs_per_game * g, envs_per_game * g,
-                 np.repeat(np.arange(g, dtype=np.int32), envs_per_game),
-                 tuple(f"game{i}" for i in range(g)), np.asarray(reward_scale, np.float32))
+  return EnvSpec(
+    OBS,
+    DiscreteActions(num_actions),
+    envs_per_game * g,
+    envs_per_game * g,
+    np.repeat(np.arange(g, dtype=np.int32), envs_per_game),
+    tuple(f"game{i}" for i in range(g)),
+    np.asarray(reward_scale, np.float32),
+  )
 
 
 def tiny_agent(spec, devices=None, **rainbow_overrides):
@@ -49,7 +56,7 @@ def encoded_obs(num_rows, T):
 def add(agent, state, obs, actions, raw, terminated):
   """Appends [rows, T] records (rows = envs) through the agent's device path (one device)."""
   d = agent.devices
-  tm = lambda x: np.swapaxes(np.asarray(x), 0, 1)[None]   # -> [1, T, rows, ...]
+  tm = lambda x: np.swapaxes(np.asarray(x), 0, 1)[None]  # -> [1, T, rows, ...]
   return agent.add(state, d.put(tm(obs)), d.put(tm(actions)), tm(raw), tm(terminated))
 
 
@@ -62,6 +69,7 @@ def sample(agent, state, key):
 
 # ---------------------------------------------------------------------------- learning math
 
+
 def test_categorical_double_q_hand_computed():
   atoms = jnp.array([0.0, 0.5, 1.0])
   # Target net at s_t: action 0 looks best to it, but the online selector picks action 1
@@ -73,8 +81,9 @@ def test_categorical_double_q_hand_computed():
   a_tm1 = jnp.array([0, 0, 0])
   r_t = jnp.array([0.25, 0.6, 1.7])
   discount_t = jnp.array([0.5, 0.0, 0.0])
-  ce = rainbow.categorical_double_q_loss(logits_tm1, a_tm1, r_t, discount_t, logits_t, selector,
-                                         atoms)
+  ce = rainbow.categorical_double_q_loss(
+    logits_tm1, a_tm1, r_t, discount_t, logits_t, selector, atoms
+  )
   # 1) z = .25 + .5 * [0, .5, 1] = [.25, .5, .75] with p = [.2, .3, .5]; projecting on
   #    [0, .5, 1]: .25 splits .1/.1 onto atoms 0/1, .5 -> atom 1, .75 splits .25/.25 onto 1/2
   #    -> target [.1, .65, .25].
@@ -101,14 +110,17 @@ def test_importance_weights_normalized_by_batch_max():
 
 
 def test_apex_epsilon_ladder_and_schedule():
-  np.testing.assert_allclose(rainbow.apex_epsilons(4, 0.4, 7.0),
-                             [0.4, 0.4 ** (1 + 7 / 3), 0.4 ** (1 + 14 / 3), 0.4 ** 8], rtol=1e-6)
-  np.testing.assert_allclose(0.4 ** 8, 0.00065536)
+  np.testing.assert_allclose(
+    rainbow.apex_epsilons(4, 0.4, 7.0),
+    [0.4, 0.4 ** (1 + 7 / 3), 0.4 ** (1 + 14 / 3), 0.4**8],
+    rtol=1e-6,
+  )
+  np.testing.assert_allclose(0.4**8, 0.00065536)
   np.testing.assert_allclose(rainbow.apex_epsilons(1), [0.4])
   # Multi-game: every game's rows get the whole ladder.
   eps = rainbow.actor_epsilons(np.array([0, 0, 0, 1, 1, 1]), 0.4, 7.0)
   np.testing.assert_allclose(eps, np.tile(rainbow.apex_epsilons(3), 2), rtol=1e-6)
-  np.testing.assert_allclose(eps[[0, 2]], [0.4, 0.4 ** 8], rtol=1e-6)
+  np.testing.assert_allclose(eps[[0, 2]], [0.4, 0.4**8], rtol=1e-6)
   ladder = rainbow.apex_epsilons(2, 0.4, 7.0)
   lin = lambda t: rainbow.scheduled_epsilons(ladder, t, "linear", 1.0, 100)
   np.testing.assert_allclose(lin(0), [1.0, 1.0])
@@ -118,8 +130,8 @@ def test_apex_epsilon_ladder_and_schedule():
   # The release's schedule: eps_i ** (1 + 7 min(t / T, 1)), at 0, T / 2, T and past T.
   power = lambda t: rainbow.scheduled_epsilons(np.array([0.4, 0.1]), t, "power", 1.0, 1000)
   np.testing.assert_allclose(power(0), [0.4, 0.1], rtol=1e-6)
-  np.testing.assert_allclose(power(500), [0.4 ** 4.5, 0.1 ** 4.5], rtol=1e-5)
-  np.testing.assert_allclose(power(1000), [0.4 ** 8, 1e-8], rtol=1e-5)
+  np.testing.assert_allclose(power(500), [0.4**4.5, 0.1**4.5], rtol=1e-5)
+  np.testing.assert_allclose(power(1000), [0.4**8, 1e-8], rtol=1e-5)
   np.testing.assert_allclose(power(5000), power(1000))
 
 
@@ -128,16 +140,18 @@ def test_noisy_dense_mean_and_noise():
   x = jnp.ones((2, 4))
   params = layer.init(jax.random.PRNGKey(0), x)["params"]
   p = params
-  np.testing.assert_allclose(layer.apply({"params": params}, x), x @ p["mu_kernel"] + p["mu_bias"],
-                             rtol=1e-6)
-  np.testing.assert_allclose(p["sigma_kernel"], 0.25)   # sigma0 / sqrt(fan_in)
+  np.testing.assert_allclose(
+    layer.apply({"params": params}, x), x @ p["mu_kernel"] + p["mu_bias"], rtol=1e-6
+  )
+  np.testing.assert_allclose(p["sigma_kernel"], 0.25)  # sigma0 / sqrt(fan_in)
   noisy = lambda k: layer.apply({"params": params}, x, deterministic=False, rngs={"noise": k})
   a, b = noisy(jax.random.PRNGKey(1)), noisy(jax.random.PRNGKey(2))
   assert not np.allclose(a, b)
-  np.testing.assert_allclose(a[0], a[1])   # one noise sample for the whole batch
+  np.testing.assert_allclose(a[0], a[1])  # one noise sample for the whole batch
 
 
 # ---------------------------------------------------------------------------- replay
+
 
 def test_n_step_windows_through_replay_with_episode_end_and_multi_game():
   # Two games (max rewards 10 and 40), two rows each. Row i gets raw reward (i + 1) * scale
@@ -160,7 +174,7 @@ def test_n_step_windows_through_replay_with_episode_end_and_multi_game():
   assert arch_batch is None
   row = np.asarray(batch.obs_tm1[:, 0, 0, 0]).astype(int)
   t = np.asarray(batch.obs_tm1[:, 0, 0, 1]).astype(int)
-  assert len(set(zip(row, t))) > 10                       # many different windows sampled
+  assert len(set(zip(row, t))) > 10  # many different windows sampled
   # Windows never run past what was written.
   assert (t + 3 < T).all()
   np.testing.assert_array_equal(batch.obs_t[:, 0, 0, 0], row)
@@ -170,8 +184,8 @@ def test_n_step_windows_through_replay_with_episode_end_and_multi_game():
   np.testing.assert_array_equal(batch.game_id, row // 2)
   for b in range(len(row)):
     i, s = row[b], t[b]
-    if i == 1 and s <= 2:   # the episode ends after step 2: cut there, no bootstrap
-      want_r = sum(2.0 * 0.5 ** j for j in range(3 - s))
+    if i == 1 and s <= 2:  # the episode ends after step 2: cut there, no bootstrap
+      want_r = sum(2.0 * 0.5**j for j in range(3 - s))
       want_d = 0.0
     else:
       want_r = (i + 1) * (1 + 0.5 + 0.25)
@@ -190,11 +204,13 @@ def test_in_place_add_equals_flashbax_add_across_wrap_around():
   state = agent.init(jax.random.PRNGKey(0))
   ref = jax.jit(agent.replay.buffer.init)(agent._empty_record())
   for i in range(6):
-    rec = {"obs": rng.integers(0, 256, (2, 3) + OBS, dtype=np.uint8),
-           "action": rng.integers(0, 3, (2, 3)).astype(np.int32),
-           "reward": rng.normal(size=(2, 3)).astype(np.float32),
-           "terminated": rng.uniform(size=(2, 3)) < 0.3,
-           "game_id": np.zeros((2, 3), np.int32)}
+    rec = {
+      "obs": rng.integers(0, 256, (2, 3) + OBS, dtype=np.uint8),
+      "action": rng.integers(0, 3, (2, 3)).astype(np.int32),
+      "reward": rng.normal(size=(2, 3)).astype(np.float32),
+      "terminated": rng.uniform(size=(2, 3)) < 0.3,
+      "game_id": np.zeros((2, 3), np.int32),
+    }
     state = add(agent, state, rec["obs"], rec["action"], rec["reward"], rec["terminated"])
     ref = agent.replay.buffer.add(ref, rec)
     mine = jax.tree.map(lambda x: np.asarray(x)[0], state.replay.buffer)
@@ -211,30 +227,39 @@ def test_priorities_updated_from_td_errors():
   T = 20
   state = agent.init(jax.random.PRNGKey(0))
   host_learner = state.learner
-  state = add(agent, state._replace(learner=d.replicate(state.learner)),
-              rng.integers(0, 256, (2, T) + OBS, dtype=np.uint8),
-              rng.integers(0, 3, (2, T)).astype(np.int32),
-              rng.uniform(0, 1, (2, T)).astype(np.float32), rng.uniform(size=(2, T)) < 0.1)
+  state = add(
+    agent,
+    state._replace(learner=d.replicate(state.learner)),
+    rng.integers(0, 256, (2, T) + OBS, dtype=np.uint8),
+    rng.integers(0, 3, (2, T)).astype(np.int32),
+    rng.uniform(0, 1, (2, T)).astype(np.float32),
+    rng.uniform(size=(2, T)) < 0.1,
+  )
   buffer = jax.tree.map(lambda x: np.asarray(x)[0], state.replay.buffer)
   # The learner step samples with (fold of) this key: draw the same batch here.
   key = jax.random.PRNGKey(2)
   k_sample, _ = jax.random.split(key)
   (batch, _), indices = sample(agent, state, jax.random.fold_in(k_sample, 0))
   before = np.asarray(agent.replay.priorities(buffer, indices))
-  np.testing.assert_allclose(before, 1.0)                 # new items: the max priority, 1
+  np.testing.assert_allclose(before, 1.0)  # new items: the max priority, 1
 
   # The TD error (C51 loss) of each sampled transition under the pre-update networks.
   @jax.jit
   def td_errors(params, target_params, b):
     logits = lambda p, o: agent.net.apply({"params": p}, o, {})
     sel = rainbow.q_values(logits(params, b.obs_t), agent.atoms)
-    return rainbow.categorical_double_q_loss(logits(params, b.obs_tm1), b.a_tm1, b.r_t,
-                                             b.discount_t, logits(target_params, b.obs_t), sel,
-                                             agent.atoms)
+    return rainbow.categorical_double_q_loss(
+      logits(params, b.obs_tm1),
+      b.a_tm1,
+      b.r_t,
+      b.discount_t,
+      logits(target_params, b.obs_t),
+      sel,
+      agent.atoms,
+    )
 
   ce = np.asarray(td_errors(host_learner.params, host_learner.target_params, batch))
-  learner, new_buffer, metrics = agent._learn(state.learner, state.replay.buffer,
-                                              d.broadcast(key))
+  learner, new_buffer, metrics = agent._learn(state.learner, state.replay.buffer, d.broadcast(key))
   new_buffer = jax.tree.map(lambda x: np.asarray(x)[0], new_buffer)
   np.testing.assert_allclose(np.asarray(metrics["loss/ce"])[0], np.mean(ce), rtol=1e-5)
   after = np.asarray(agent.replay.priorities(new_buffer, indices))
@@ -255,13 +280,20 @@ def test_priorities_updated_from_td_errors():
 def test_checkpoint_holds_state_but_not_replay(tmp_path):
   from darts_rl.agents import base
   from darts_rl.train.checkpoint import Checkpointer
+
   spec = fake_spec(envs_per_game=2)
   agent = tiny_agent(spec, n_step=2, replay_capacity=2 * 32, learning_starts=40)
   d = agent.devices
   state = agent.init(jax.random.PRNGKey(0))
   state = base.to_devices(state._replace(host=rainbow.RainbowHost(np.int64(123))), d)
-  state = add(agent, state, np.zeros((2, 20) + OBS, np.uint8), np.zeros((2, 20), np.int32),
-              np.zeros((2, 20), np.float32), np.zeros((2, 20), bool))
+  state = add(
+    agent,
+    state,
+    np.zeros((2, 20) + OBS, np.uint8),
+    np.zeros((2, 20), np.int32),
+    np.zeros((2, 20), np.float32),
+    np.zeros((2, 20), bool),
+  )
   ckpt = Checkpointer(str(tmp_path / "ckpt"))
   ckpt.save(123, {"agent": base.to_host(state, d)})
   fresh = tiny_agent(spec, n_step=2, replay_capacity=2 * 32, learning_starts=40)
@@ -269,8 +301,9 @@ def test_checkpoint_holds_state_but_not_replay(tmp_path):
   step, restored = ckpt.restore({"agent": {"learner": init.learner, "host": init.host}})
   restored = base.from_host(restored["agent"], d)
   assert step == 123 and int(restored.host.env_steps) == 123
-  for a, b in zip(jax.tree.leaves(d.unreplicate(restored.learner)),
-                  jax.tree.leaves(d.unreplicate(state.learner))):
+  for a, b in zip(
+    jax.tree.leaves(d.unreplicate(restored.learner)), jax.tree.leaves(d.unreplicate(state.learner))
+  ):
     np.testing.assert_array_equal(a, b)
   # The replay is explicit state, never checkpointed: a resumed run starts without one and
   # waits for learning_starts new env steps.
@@ -300,12 +333,13 @@ def test_config_variants_and_bad_inputs(tmp_path):
 
 # ---------------------------------------------------------------------------- end to end
 
+
 @SMOKE_SEARCHES
 def test_search_discretize_evaluate(tmp_path, smoke_searches):
   # The smoke search (4 devices, tests/conftest.py), copied: discretize writes into it.
   s, e = tmp_path / "s", tmp_path / "e"
   shutil.copytree(os.path.join(smoke_searches.one, "rainbow"), s)
-  rows = [json.loads(l) for l in (s / "metrics.jsonl").read_text().splitlines()]
+  rows = [json.loads(line) for line in (s / "metrics.jsonl").read_text().splitlines()]
   last = [r for r in rows if "learner/updates" in r][-1]
   # 24 iterations of 4 env steps; one update per iteration once the replay holds 32 env
   # steps (iterations 8..24): 17 updates.
@@ -314,7 +348,7 @@ def test_search_discretize_evaluate(tmp_path, smoke_searches):
   assert "alpha/normal/entropy" in last and "explore/epsilon_mean" in last
   with np.load(s / "alphas.npz") as d:
     moved = [np.abs(d[k][-1] - d[k][0]).max() for k in d.files if k.startswith("normal")]
-  assert max(moved) > 0                                   # the C51 loss trains the alphas
+  assert max(moved) > 0  # the C51 loss trains the alphas
   genotype = phases.discretize(str(s))
   assert (s / "genotype.json").exists() and genotype is not None
   c = get_config("evaluate,smoke")

@@ -1,4 +1,5 @@
 """Random search: uniform sampler, per-trial genotypes, resume/extend, comparison report."""
+
 import collections
 import itertools
 import json
@@ -82,9 +83,13 @@ def test_bad_configs_are_refused(tmp_path):
   assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
-TINY = {"encoder.channels": "(4,)", "encoder.cells_per_stage": "1",
-        "loop.total_env_steps": "64",  # one PPO iteration
-        "loop.eval_episodes": "2", "loop.eval_max_env_steps": "400"}
+TINY = {
+  "encoder.channels": "(4,)",
+  "encoder.cells_per_stage": "1",
+  "loop.total_env_steps": "64",  # one PPO iteration
+  "loop.eval_episodes": "2",
+  "loop.eval_max_env_steps": "400",
+}
 
 
 def _tiny_config():
@@ -99,16 +104,25 @@ def _tiny_config():
 
 def _launch(workdir, *args):
   """launch/random_search.py on the tiny config (the same as _tiny_config())."""
-  return subprocess.run([sys.executable, "launch/random_search.py",
-                         "--config=experiments/ppo_procgen.py:search,smoke",
-                         *[f"--config.{k}={v}" for k, v in TINY.items()],
-                         f"--workdir={workdir}", *args],
-                        cwd=ROOT, capture_output=True, text=True, timeout=240)
+  return subprocess.run(
+    [
+      sys.executable,
+      "launch/random_search.py",
+      "--config=experiments/ppo_procgen.py:search,smoke",
+      *[f"--config.{k}={v}" for k, v in TINY.items()],
+      f"--workdir={workdir}",
+      *args,
+    ],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=240,
+  )
 
 
 def _rows(workdir):
   with open(os.path.join(workdir, "trials.jsonl")) as f:
-    return [json.loads(l) for l in f]
+    return [json.loads(line) for line in f]
 
 
 @pytest.mark.heavy
@@ -151,15 +165,20 @@ def test_resume_and_extend(tmp_path, capsys):
 
 # --- Comparison report from synthetic workdirs ------------------------------------------------
 
+
 def _trials(path, returns, wall, validation=None, fresh=None):
   """A random-search workdir's trials.jsonl: test returns, train = test + 10, and optionally
   validation returns and fresh test returns (None: the trial has no fresh evaluation)."""
   os.makedirs(path)
   with open(os.path.join(path, "trials.jsonl"), "w") as f:
     for i, (ret, w) in enumerate(zip(returns, wall)):
-      row = {"trial": i, "env_steps": 100, "wall_s": w,
-             "test_levels": {"mean_return": ret, "std_return": 0.0},
-             "train_levels": {"mean_return": ret + 10, "std_return": 0.0}}
+      row = {
+        "trial": i,
+        "env_steps": 100,
+        "wall_s": w,
+        "test_levels": {"mean_return": ret, "std_return": 0.0},
+        "train_levels": {"mean_return": ret + 10, "std_return": 0.0},
+      }
       if validation is not None:
         row["validation_levels"] = {"mean_return": validation[i]}
       if fresh is not None and fresh[i] is not None:
@@ -176,32 +195,39 @@ def _run(path, steps, walls, test=None, train=None):
       f.write(json.dumps({"env_steps": s, "wall_s": w, "train/return": 0.0}) + "\n")
     f.write(json.dumps({"env_steps": steps[-1], "eval/test_levels/return": test}) + "\n")
   if test is not None:
-    ev = {"env_steps": steps[-1], "test_levels": {"mean_return": test, "std_return": 0.1},
-          "train_levels": {"mean_return": train, "std_return": 0.1}}
+    ev = {
+      "env_steps": steps[-1],
+      "test_levels": {"mean_return": test, "std_return": 0.1},
+      "train_levels": {"mean_return": train, "std_return": 0.1},
+    }
     with open(os.path.join(path, "eval.json"), "w") as f:
       json.dump(ev, f)
   return str(path)
 
 
 def _darts(tmp_path, name, search_steps, search_wall, eval_wall, test):
-  s = _run(tmp_path / f"{name}_search", [search_steps // 2, search_steps],
-           [search_wall / 2, search_wall])
+  s = _run(
+    tmp_path / f"{name}_search", [search_steps // 2, search_steps], [search_wall / 2, search_wall]
+  )
   e = _run(tmp_path / f"{name}_eval", [50, 100], [eval_wall / 2, eval_wall], test, test + 10)
   return s, e
 
 
 def _table(md):
   """report.md table -> {run: [cells]}"""
-  rows = [l for l in md.splitlines() if l.startswith("| ") and "---" not in l]
-  return {cells[1]: cells for cells in ([c.strip() for c in l.strip("|").split("|")]
-                                        for l in rows[1:]) if len(cells) == 10}
+  rows = [line for line in md.splitlines() if line.startswith("| ") and "---" not in line]
+  return {
+    cells[1]: cells
+    for cells in ([c.strip() for c in line.strip("|").split("|")] for line in rows[1:])
+    if len(cells) == 10
+  }
 
 
 def test_comparison_report_numbers(tmp_path):
   r0 = _trials(tmp_path / "rs0", [1, 3, 2], [10, 20, 30])  # cum steps 100/200/300, wall 10/30/60
-  r1 = _trials(tmp_path / "rs1", [2, 1, 4], [5, 5, 5])     # wall 5/10/15
-  d0 = _darts(tmp_path, "d0", 100, 40.0, 8.0, 2.5)         # 200 env steps, 48 s
-  d1 = _darts(tmp_path, "d1", 150, 30.0, 12.0, 3.5)        # 250 env steps, 42 s
+  r1 = _trials(tmp_path / "rs1", [2, 1, 4], [5, 5, 5])  # wall 5/10/15
+  d0 = _darts(tmp_path, "d0", 100, 40.0, 8.0, 2.5)  # 200 env steps, 48 s
+  d1 = _darts(tmp_path, "d1", 150, 30.0, 12.0, 3.5)  # 250 env steps, 42 s
   assert artifacts.training_compute(d0[0]) == (100, 40.0)  # wall_s survives the final-eval row
   path = compare.write_comparison(str(tmp_path / "out"), [r0, r1], [d0, d1])
   md = open(path).read()
@@ -216,31 +242,42 @@ def test_comparison_report_numbers(tmp_path):
   assert t["rs1"][3:] == ["3", "300", "15.0 s", "trial 2", "4.00 †", "2.00", "4.00"]
   assert t["d0_search"][4:8] == ["200", "48.0 s", "its cell", "2.50 †"]
   assert t["d1_search"][4:8] == ["250", "42.0 s", "its cell", "3.50 †"]
-  means = {c[0]: c for c in ([x.strip() for x in l.strip("|").split("|")]
-                             for l in md.splitlines() if l.startswith("| **"))}
+  means = {
+    c[0]: c
+    for c in (
+      [x.strip() for x in line.strip("|").split("|")]
+      for line in md.splitlines()
+      if line.startswith("| **")
+    )
+  }
   # ± is the sample std over the two seeds (n-1): |3 - 4| / sqrt(2) = 0.71.
   assert means["**random search**"][7:] == ["3.50 ± 0.71", "2.50 ± 0.71", "3.50 ± 0.71"]
   assert means["**RL-DARTS**"][4:6] + means["**RL-DARTS**"][7:8] == [
-      "225 ± 35", "45.0 s ± 4.2 s", "3.00 ± 0.71"]
+    "225 ± 35",
+    "45.0 s ± 4.2 s",
+    "3.00 ± 0.71",
+  ]
   # Across seeds: P(random search > RL-DARTS): 3 and 4 against 2.5 and 3.5 win three
   # pairs of four (all but 3 < 3.5).
   assert "| random search | RL-DARTS | 0.75 |" in md
 
-  grid, mean, std = compare.mean_band([compare.best_so_far(artifacts.read_trials(r), "test_levels",
-                                                           "env_steps") for r in (r0, r1)])
+  grid, mean, std = compare.mean_band(
+    [compare.best_so_far(artifacts.read_trials(r), "test_levels", "env_steps") for r in (r0, r1)]
+  )
   np.testing.assert_allclose(grid, [100, 200, 300])
   np.testing.assert_allclose(mean, [1.5, 2.5, 3.5])
-  np.testing.assert_allclose(std, [0.5 * 2 ** 0.5] * 3)  # sample std of two seeds
+  np.testing.assert_allclose(std, [0.5 * 2**0.5] * 3)  # sample std of two seeds
   # Wall time: cumulative 10/30/60 and 5/10/15; the band covers [10, 15], where both exist.
-  grid, mean, _ = compare.mean_band([compare.best_so_far(artifacts.read_trials(r), "test_levels",
-                                                         "wall_s") for r in (r0, r1)])
+  grid, mean, _ = compare.mean_band(
+    [compare.best_so_far(artifacts.read_trials(r), "test_levels", "wall_s") for r in (r0, r1)]
+  )
   np.testing.assert_allclose(grid, [10, 15])
   np.testing.assert_allclose(mean, [1.5, 2.5])
 
 
 def test_comparison_falls_back_to_train_levels(tmp_path):
   r0 = _trials(tmp_path / "rs0", [1, 3, 9], [10, 10, 10])
-  rows = [json.loads(l) for l in open(os.path.join(r0, "trials.jsonl"))]
+  rows = [json.loads(line) for line in open(os.path.join(r0, "trials.jsonl"))]
   del rows[1]["test_levels"]  # e.g. a run without test levels
   rows[2]["train_levels"]["mean_return"] = None  # an evaluation that finished no episode
   with open(os.path.join(r0, "trials.jsonl"), "w") as f:
@@ -257,8 +294,13 @@ def test_selection_without_peeking(tmp_path):
   """Test-level selection would pick trial 2 (its lucky test return 9); validation selection
   picks trial 1, and the report shows trial 1's fresh test evaluation (4.5), not a number any
   selection looked at."""
-  r0 = _trials(tmp_path / "rs0", returns=[3.0, 5.0, 9.0, 4.0], wall=[10] * 4,
-               validation=[1.0, 6.0, 2.0, 5.0], fresh=[2.5, 4.5, None, None])
+  r0 = _trials(
+    tmp_path / "rs0",
+    returns=[3.0, 5.0, 9.0, 4.0],
+    wall=[10] * 4,
+    validation=[1.0, 6.0, 2.0, 5.0],
+    fresh=[2.5, 4.5, None, None],
+  )
   rows = artifacts.read_trials(r0)
   assert artifacts.running_best(rows, "test_levels")[-1] == 2
   assert artifacts.running_best(rows, "validation_levels")[-1] == 1
@@ -276,8 +318,9 @@ def test_selection_without_peeking(tmp_path):
 def test_compare_launcher(tmp_path):
   r0 = _trials(tmp_path / "rs0", [1, 3], [10, 10])
   s, e = _darts(tmp_path, "d0", 100, 40.0, 8.0, 2.5)
-  run = lambda *a: subprocess.run([sys.executable, "launch/compare.py", *a], cwd=ROOT,
-                                  capture_output=True, text=True, timeout=120)
+  run = lambda *a: subprocess.run(
+    [sys.executable, "launch/compare.py", *a], cwd=ROOT, capture_output=True, text=True, timeout=120
+  )
   out = run(f"--out={tmp_path / 'out'}", f"--random={r0}", f"--darts={s}:{e}")
   assert out.returncode == 0, out.stderr[-2000:]
   assert (tmp_path / "out" / "report.md").exists()

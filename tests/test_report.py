@@ -1,4 +1,5 @@
 """Report: genotype diagrams, alpha plots, learning curves, summary table on synthetic workdirs."""
+
 import json
 import os
 
@@ -17,22 +18,38 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Rows sharing env_steps (the final evaluation adds one at the last step; hand-edited or
 # concatenated logs may repeat steps) are merged, later values winning key by key.
 SEARCH_ROWS = [
-    {"env_steps": 0, "wall_s": 0.5, "train/return": None, "sps": 0.0},
-    {"env_steps": 100, "wall_s": 10.0, "train/return": 1.0, "loss/total": 0.5},
-    {"env_steps": 200, "wall_s": 20.0, "train/return": 999.0},
-    {"env_steps": 300, "wall_s": 30.0, "train/return": 888.0, "eval/train_levels/return": 777.0},
-    {"env_steps": 200, "wall_s": 21.0, "train/return": 2.0, "eval/train_levels/return": 1.5,
-     "eval/test_levels/return": 1.25},
-    {"env_steps": 300, "wall_s": 31.0, "train/return": 3.0},
-    {"env_steps": 400, "wall_s": 754.0, "train/return": 5.0, "sps": 10.0},
+  {"env_steps": 0, "wall_s": 0.5, "train/return": None, "sps": 0.0},
+  {"env_steps": 100, "wall_s": 10.0, "train/return": 1.0, "loss/total": 0.5},
+  {"env_steps": 200, "wall_s": 20.0, "train/return": 999.0},
+  {"env_steps": 300, "wall_s": 30.0, "train/return": 888.0, "eval/train_levels/return": 777.0},
+  {
+    "env_steps": 200,
+    "wall_s": 21.0,
+    "train/return": 2.0,
+    "eval/train_levels/return": 1.5,
+    "eval/test_levels/return": 1.25,
+  },
+  {"env_steps": 300, "wall_s": 31.0, "train/return": 3.0},
+  {"env_steps": 400, "wall_s": 754.0, "train/return": 5.0, "sps": 10.0},
 ]
-EVAL_ROWS = [{"env_steps": 50 * (i + 1), "wall_s": 10.5 * (i + 1), "train/return": r,
-              "train/return/coinrun": r + 1, "train/return/bigfish": 2 * r}
-             for i, r in enumerate([1.0, 2.0, 4.0, 8.0])]
-EVAL_JSON = {"phase": "evaluate", "encoder": "genotype", "env_steps": 200,
-             "train_levels": {"mean_return": 10.5, "std_return": 2.25, "episodes": 16},
-             "test_levels": {"mean_return": 7.0, "std_return": 1.5, "stderr_return": 0.375,
-                             "episodes": 16}, "seed": 3}
+EVAL_ROWS = [
+  {
+    "env_steps": 50 * (i + 1),
+    "wall_s": 10.5 * (i + 1),
+    "train/return": r,
+    "train/return/coinrun": r + 1,
+    "train/return/bigfish": 2 * r,
+  }
+  for i, r in enumerate([1.0, 2.0, 4.0, 8.0])
+]
+EVAL_JSON = {
+  "phase": "evaluate",
+  "encoder": "genotype",
+  "env_steps": 200,
+  "train_levels": {"mean_return": 10.5, "std_return": 2.25, "episodes": 16},
+  "test_levels": {"mean_return": 7.0, "std_return": 1.5, "stderr_return": 0.375, "episodes": 16},
+  "seed": 3,
+}
 NUM_STEPS, NUM_NODES = 6, 4
 
 
@@ -50,10 +67,16 @@ def _make_search_dir(root):
   d.mkdir()
   _write_jsonl(d / "metrics.jsonl", SEARCH_ROWS)
   rng = np.random.default_rng(1)
-  arrays = {f"normal/node{i}": rng.normal(size=(NUM_STEPS, 1 + i, len(OPS))) * 2
-            for i in range(NUM_NODES)}
-  np.savez(d / "alphas.npz", env_steps=np.arange(NUM_STEPS, dtype=np.int64) * 100,
-           op_names=np.array(OPS), temperature=np.float64(1.0), **arrays)
+  arrays = {
+    f"normal/node{i}": rng.normal(size=(NUM_STEPS, 1 + i, len(OPS))) * 2 for i in range(NUM_NODES)
+  }
+  np.savez(
+    d / "alphas.npz",
+    env_steps=np.arange(NUM_STEPS, dtype=np.int64) * 100,
+    op_names=np.array(OPS),
+    temperature=np.float64(1.0),
+    **arrays,
+  )
   (d / "genotype.json").write_text(_genotype(0).to_json())
   (d / "config.json").write_text(json.dumps({"encoder": {"kind": "supernet"}}))
   return d, arrays
@@ -97,13 +120,18 @@ def test_write_report(tmp_path):
   search, arrays = _make_search_dir(tmp_path)
   ev = _make_eval_dir(tmp_path)
   out = tmp_path / "search" / "report"
-  path = report.write_report(str(out), {"search": str(search), "eval run": str(ev)},
-                             search_dir=str(search), title="test report")
+  path = report.write_report(
+    str(out),
+    {"search": str(search), "eval run": str(ev)},
+    search_dir=str(search),
+    title="test report",
+  )
   assert path == str(out / "report.md")
   for name in ("alphas.png", "curves.png", "genotype_search.png", "genotype_eval_run.png"):
     _assert_png(str(out / name))
-  assert sorted(os.listdir(out)) == sorted(["alphas.png", "curves.png", "genotype_search.png",
-                                            "genotype_eval_run.png", "report.md"])  # no temp files
+  assert sorted(os.listdir(out)) == sorted(
+    ["alphas.png", "curves.png", "genotype_search.png", "genotype_eval_run.png", "report.md"]
+  )  # no temp files
   md = (out / "report.md").read_text()
   assert md.startswith("# test report")
   for name in ("alphas.png", "curves.png", "genotype_search.png", "genotype_eval_run.png"):
@@ -115,26 +143,34 @@ def test_write_report(tmp_path):
   s_eval_train = [r["eval/train_levels/return"] for r in s_rows if "eval/train_levels/return" in r]
   s_eval_test = [r["eval/test_levels/return"] for r in s_rows if "eval/test_levels/return" in r]
   assert s_train[-3:] == [2.0, 3.0, 5.0]
-  search_row = (f"| search | supernet | {s_rows[-1]['env_steps']} | {np.mean(s_train[-3:]):.2f} | "
-                f"{s_eval_train[-1]:.2f}* | {s_eval_test[-1]:.2f}* | - | 12m 34s |")
+  search_row = (
+    f"| search | supernet | {s_rows[-1]['env_steps']} | {np.mean(s_train[-3:]):.2f} | "
+    f"{s_eval_train[-1]:.2f}* | {s_eval_test[-1]:.2f}* | - | 12m 34s |"
+  )
   assert search_row == "| search | supernet | 400 | 3.33 | 777.00* | 1.25* | - | 12m 34s |"
   e_train = [r["train/return"] for r in EVAL_ROWS]
   tr, te = EVAL_JSON["train_levels"], EVAL_JSON["test_levels"]
   # ± standard error: stderr_return when the file has it, else std / sqrt(n) (older files).
-  eval_row = (f"| eval run | fixed | {EVAL_ROWS[-1]['env_steps']} | {np.mean(e_train[-3:]):.2f} | "
-              f"{tr['mean_return']:.2f} ± {tr['std_return'] / 4:.2f} (n={tr['episodes']}) | "
-              f"{te['mean_return']:.2f} ± {te['stderr_return']:.2f} (n={te['episodes']}) | "
-              f"eval.json | {EVAL_ROWS[-1]['wall_s']:.1f} s |")
-  assert eval_row == ("| eval run | fixed | 200 | 4.67 | 10.50 ± 0.56 (n=16) | 7.00 ± 0.38 (n=16) "
-                      "| eval.json | 42.0 s |")
+  eval_row = (
+    f"| eval run | fixed | {EVAL_ROWS[-1]['env_steps']} | {np.mean(e_train[-3:]):.2f} | "
+    f"{tr['mean_return']:.2f} ± {tr['std_return'] / 4:.2f} (n={tr['episodes']}) | "
+    f"{te['mean_return']:.2f} ± {te['stderr_return']:.2f} (n={te['episodes']}) | "
+    f"eval.json | {EVAL_ROWS[-1]['wall_s']:.1f} s |"
+  )
+  assert eval_row == (
+    "| eval run | fixed | 200 | 4.67 | 10.50 ± 0.56 (n=16) | 7.00 ± 0.38 (n=16) "
+    "| eval.json | 42.0 s |"
+  )
   assert search_row in md.splitlines()
   assert eval_row in md.splitlines()
   # Multi-game runs get a per-game table.
   games = sorted(k.split("/")[-1] for k in EVAL_ROWS[0] if k.startswith("train/return/"))
   assert games == ["bigfish", "coinrun"]
   assert "| run | bigfish | coinrun |" in md and "| search | - | - |" in md
-  assert (f"| eval run | {np.mean([r['train/return/bigfish'] for r in EVAL_ROWS][-3:]):.2f} | "
-          f"{np.mean([r['train/return/coinrun'] for r in EVAL_ROWS][-3:]):.2f} |") in md
+  assert (
+    f"| eval run | {np.mean([r['train/return/bigfish'] for r in EVAL_ROWS][-3:]):.2f} | "
+    f"{np.mean([r['train/return/coinrun'] for r in EVAL_ROWS][-3:]):.2f} |"
+  ) in md
   # The genotypes' describe() text sits in code blocks; the search dir is drawn once.
   assert "```\n" + _genotype(0).describe() + "\n```" in md
   assert "```\n" + _genotype(5).describe() + "\n```" in md
@@ -143,17 +179,23 @@ def test_write_report(tmp_path):
 
 def test_alpha_panels_use_mixing_weights(tmp_path):
   _, arrays = _make_search_dir(tmp_path)
-  panels = report.alpha_panels(artifacts.AlphaSnapshots(np.arange(NUM_STEPS) * 100, OPS, 2.0,
-                                                        arrays))
+  panels = report.alpha_panels(
+    artifacts.AlphaSnapshots(np.arange(NUM_STEPS) * 100, OPS, 2.0, arrays)
+  )
   assert len(panels) == NUM_NODES * (NUM_NODES + 1) // 2
   by_title = {p[0]: p for p in panels}
   title, w, labels, pos = by_title["normal n2<-node0"]
   assert labels == list(OPS) and pos == (2, 1)
-  np.testing.assert_allclose(w, np.asarray(mixing_weights(arrays["normal/node2"], 2.0))[:, 1],
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+    w, np.asarray(mixing_weights(arrays["normal/node2"], 2.0))[:, 1], rtol=1e-6
+  )
   # Non-micro keys: softmax over the last axis, one panel per row.
-  macro = artifacts.AlphaSnapshots(np.arange(3), ("a", "b", "c", "d"), 1.0,
-                                   {"stage0/block": np.zeros((3, 4)), "width": np.ones((3, 2, 3))})
+  macro = artifacts.AlphaSnapshots(
+    np.arange(3),
+    ("a", "b", "c", "d"),
+    1.0,
+    {"stage0/block": np.zeros((3, 4)), "width": np.ones((3, 2, 3))},
+  )
   panels = report.alpha_panels(macro)
   assert [p[0] for p in panels] == ["stage0/block", "width[0]", "width[1]"]
   np.testing.assert_allclose(panels[0][1], 0.25)
@@ -165,19 +207,29 @@ def test_summary_table_uses_the_evaluation_with_most_episodes(tmp_path):
   ev = _make_eval_dir(tmp_path)
   split = lambda m, n: {"mean_return": m, "std_return": 1.0, "episodes": n}
   for n, m in ((64, 20.0), (256, 30.0)):  # launch/reevaluate.py's files; 256 > 64 > 16
-    (ev / f"eval_{n}.json").write_text(json.dumps(
-        dict(EVAL_JSON, episodes=n, train_levels=split(m, n), test_levels=split(m + 1, n))))
+    (ev / f"eval_{n}.json").write_text(
+      json.dumps(dict(EVAL_JSON, episodes=n, train_levels=split(m, n), test_levels=split(m + 1, n)))
+    )
   assert artifacts.best_eval(str(ev))[1] == "eval_256.json"
   table = report.summary_table({"e": str(ev)})
   assert "| 30.00 ± 0.06 (n=256) | 31.00 ± 0.06 (n=256) | eval_256.json |" in table
   assert "standard error of the mean over n episodes" in table
   # A fresh evaluation (other seeds) is the reported one, whatever its episode count; a
   # split it adds (validation levels) gets its column.
-  (ev / "eval_16_offset1.json").write_text(json.dumps(dict(
-      EVAL_JSON, episodes=16, seed_offset=1, validation_levels=split(3.0, 16),
-      test_levels=dict(split(2.0, 16), stderr_return=0.3))))
-  assert ("| 10.50 ± 0.56 (n=16) | 3.00 ± 0.25 (n=16) | 2.00 ± 0.30 (n=16) | "
-          "eval_16_offset1.json |") in report.summary_table({"e": str(ev)})
+  (ev / "eval_16_offset1.json").write_text(
+    json.dumps(
+      dict(
+        EVAL_JSON,
+        episodes=16,
+        seed_offset=1,
+        validation_levels=split(3.0, 16),
+        test_levels=dict(split(2.0, 16), stderr_return=0.3),
+      )
+    )
+  )
+  assert (
+    "| 10.50 ± 0.56 (n=16) | 3.00 ± 0.25 (n=16) | 2.00 ± 0.30 (n=16) | eval_16_offset1.json |"
+  ) in report.summary_table({"e": str(ev)})
   (ev / "eval_16_offset1.json").unlink()
   (ev / "eval_256.json").unlink()
   assert "| 20.00 ± 0.12 (n=64) | 21.00 ± 0.12 (n=64) |" in report.summary_table({"e": str(ev)})
@@ -200,9 +252,16 @@ def test_final_evaluations_give_standard_errors_of_the_best_evaluation(tmp_path)
   assert list(finals) == ["e"]
   assert finals["e"]["train_levels"] == pytest.approx((10.5, 2.25 / 4, 16))
   assert finals["e"]["test_levels"] == pytest.approx((te["mean_return"], te["stderr_return"], 16))
-  (ev / "eval_100.json").write_text(json.dumps(dict(
-      EVAL_JSON, episodes=100, train_levels={"mean_return": 4.0, "std_return": 3.0, "episodes": 100},
-      test_levels={"mean_return": 5.0})))  # no std: standard error unknown
+  (ev / "eval_100.json").write_text(
+    json.dumps(
+      dict(
+        EVAL_JSON,
+        episodes=100,
+        train_levels={"mean_return": 4.0, "std_return": 3.0, "episodes": 100},
+        test_levels={"mean_return": 5.0},
+      )
+    )
+  )  # no std: standard error unknown
   finals = report.final_evaluations({"e": str(ev)})
   assert finals["e"]["train_levels"] == pytest.approx((4.0, 0.3, 100))
   assert finals["e"]["test_levels"][0] == 5.0 and np.isnan(finals["e"]["test_levels"][1])
@@ -215,8 +274,9 @@ def test_missing_metrics_is_a_clear_error(tmp_path):
   empty = tmp_path / "not_a_workdir"
   empty.mkdir()
   out = tmp_path / "report"
-  with pytest.raises(artifacts.ArtifactError,
-                     match=r"not_a_workdir: no metrics.jsonl \(is this a darts-rl"):
+  with pytest.raises(
+    artifacts.ArtifactError, match=r"not_a_workdir: no metrics.jsonl \(is this a darts-rl"
+  ):
     report.write_report(str(out), {"x": str(empty)})
   assert not out.exists()
 
@@ -257,9 +317,12 @@ def test_draw_genotype_svg_png_and_describe_fallback(tmp_path):
 
 def test_macro_genotype_is_described(tmp_path):
   macro = pytest.importorskip("darts_rl.search.macro")
-  g = macro.MacroGenotype(tuple(
+  g = macro.MacroGenotype(
+    tuple(
       macro.StageGene(sorted(macro.DOWNSAMPLE_OPS)[0], (sorted(macro.BLOCK_OPS)[0],) * 2, w)
-      for w in (16, 32, 32)))
+      for w in (16, 32, 32)
+    )
+  )
   d = tmp_path / "run"
   d.mkdir()
   _write_jsonl(d / "metrics.jsonl", [{"env_steps": 10, "wall_s": 1.0, "train/return": 1.0}])
@@ -271,11 +334,15 @@ def test_macro_genotype_is_described(tmp_path):
 
 def test_collapse_monitor_figure_and_table(tmp_path):
   from darts_rl.analysis import collapse
-  rows = lambda eig, free: [{"env_steps": 64 * (i + 1), "arch/eigenvalue": e,
-                             "alpha/normal/param_free": f} for i, (e, f) in
-                            enumerate(zip(eig, free))]
-  searches = {"default/seed_0": rows([0.1, 0.4, 0.9], [0.75, 0.8, 0.9]),
-              "robust/seed_0": rows([0.1, 0.2, 0.15], [0.75, 0.74, 0.72])}
+
+  rows = lambda eig, free: [
+    {"env_steps": 64 * (i + 1), "arch/eigenvalue": e, "alpha/normal/param_free": f}
+    for i, (e, f) in enumerate(zip(eig, free))
+  ]
+  searches = {
+    "default/seed_0": rows([0.1, 0.4, 0.9], [0.75, 0.8, 0.9]),
+    "robust/seed_0": rows([0.1, 0.2, 0.15], [0.75, 0.74, 0.72]),
+  }
   searches["robust/seed_0"][-1]["arch/stopped_at_update"] = 12
   workdirs = {label: str(tmp_path / label.replace("/", "_")) for label in searches}
   png = collapse.plot_collapse_monitor(searches, str(tmp_path / "collapse.png"))
@@ -288,7 +355,13 @@ def test_collapse_monitor_figure_and_table(tmp_path):
   assert collapse.plot_collapse_monitor(plain, str(tmp_path / "none.png")) is None
   assert collapse.collapse_table(plain, {"fixed": str(tmp_path)}) is None
   from darts_rl.search.genotype import Genotype
-  g = Genotype.from_dict({"format": "darts_rl.genotype/1", "op_set": ["Conv3x3", "Relu", "Zero"],
-                          "num_nodes": 2, "cells": {"normal": [[["Relu", 0]],
-                                                               [["Conv3x3", 0], ["Relu", 1]]]}})
+
+  g = Genotype.from_dict(
+    {
+      "format": "darts_rl.genotype/1",
+      "op_set": ["Conv3x3", "Relu", "Zero"],
+      "num_nodes": 2,
+      "cells": {"normal": [[["Relu", 0]], [["Conv3x3", 0], ["Relu", 1]]]},
+    }
+  )
   assert collapse.param_free_edges(g) == "2 of 3"

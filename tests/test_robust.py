@@ -1,5 +1,6 @@
 """Robustness options' math by hand: schedules, Beta-Decay's gradient, the smoothing noise, the
 early-stopping rule, the Hessian's dominant eigenvalue and second-order DARTS's gradient."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,9 +29,10 @@ def test_schedule_values_hand_computed():
 
 def test_beta_decay_loss_and_gradient_hand_computed():
   ln = np.log
-  alphas = {"normal": (jnp.array([[0.0, ln(2), ln(5)]]),
-                       jnp.array([[0.0, 0.0, 0.0], [ln(3), 0.0, 0.0]])),
-            "edges": {"normal": (jnp.zeros(1), jnp.array([0.3, -0.2]))}}
+  alphas = {
+    "normal": (jnp.array([[0.0, ln(2), ln(5)]]), jnp.array([[0.0, 0.0, 0.0], [ln(3), 0.0, 0.0]])),
+    "edges": {"normal": (jnp.zeros(1), jnp.array([0.3, -0.2]))},
+  }
   # Rows' logsumexp: ln 8, ln 3, ln 5; the loss is their mean.
   np.testing.assert_allclose(robustness.beta_decay_loss(alphas), ln(120) / 3, rtol=1e-6)
   g = jax.grad(robustness.beta_decay_loss)(alphas)
@@ -49,7 +51,7 @@ def test_smoothing_noise_is_uniform_in_minus_eps_eps():
   assert x.min() >= -eps and x.max() <= eps
   # U[-eps, eps]: mean 0 (standard error eps / sqrt(3 n)), variance eps^2 / 3, flat histogram.
   assert abs(x.mean()) < 4 * eps / np.sqrt(3 * n)
-  np.testing.assert_allclose(x.var(), eps ** 2 / 3, rtol=0.02)
+  np.testing.assert_allclose(x.var(), eps**2 / 3, rtol=0.02)
   counts, _ = np.histogram(x, bins=10, range=(-eps, eps))
   np.testing.assert_allclose(counts, n / 10, rtol=0.05)
   # Every leaf gets noise around its own value; the same key gives the same noise.
@@ -97,20 +99,23 @@ def _quadratic(eigenvalues, seed=0):
   return f, x0, q
 
 
-@pytest.mark.parametrize("eigenvalues,dominant", [
+@pytest.mark.parametrize(
+  "eigenvalues,dominant",
+  [
     ([5.0, -2.0, 1.0, 0.5, 0.1], 5.0),
-    ([-6.0, 2.0, 1.0, 0.0], -6.0),   # the largest magnitude, sign included
-])
+    ([-6.0, 2.0, 1.0, 0.0], -6.0),  # the largest magnitude, sign included
+  ],
+)
 def test_dominant_eigenvalue_of_a_known_hessian(eigenvalues, dominant):
   f, x0, q = _quadratic(eigenvalues)
-  lam, v = jax.jit(lambda x, k: hessian.dominant_eigenvalue(f, x, k, 40))(
-      x0, jax.random.PRNGKey(3))
+  lam, v = jax.jit(lambda x, k: hessian.dominant_eigenvalue(f, x, k, 40))(x0, jax.random.PRNGKey(3))
   np.testing.assert_allclose(lam, dominant, rtol=1e-4)
   flat_v = np.concatenate([v["u"], np.asarray(v["v"]).reshape(-1)])
   assert abs(abs(flat_v @ q[:, 0]) - 1.0) < 1e-3  # the eigenvector of the dominant eigenvalue
   # A non-quadratic loss: f = sum(x^4) / 12 has Hessian diag(x^2); at (1, 2, 3) the top is 9.
-  lam, _ = hessian.dominant_eigenvalue(lambda x: jnp.sum(x ** 4) / 12, jnp.array([1.0, 2.0, 3.0]),
-                                       jax.random.PRNGKey(0), 40)
+  lam, _ = hessian.dominant_eigenvalue(
+    lambda x: jnp.sum(x**4) / 12, jnp.array([1.0, 2.0, 3.0]), jax.random.PRNGKey(0), 40
+  )
   np.testing.assert_allclose(lam, 9.0, rtol=1e-4)
 
 
@@ -124,8 +129,9 @@ def test_unrolled_arch_grad_matches_the_analytic_gradient_on_a_quadratic():
   P, C = P @ P.T, C @ C.T
   c, t, d = m(3), m(3), m(2)
   xi = 0.1
-  l_train = lambda p, a: (0.5 * p["w"] @ P @ p["w"] + p["w"] @ B @ a["x"]
-                          + 0.5 * a["x"] @ C @ a["x"] + c @ p["w"])
+  l_train = lambda p, a: (
+    0.5 * p["w"] @ P @ p["w"] + p["w"] @ B @ a["x"] + 0.5 * a["x"] @ C @ a["x"] + c @ p["w"]
+  )
   l_val = lambda p, a: 0.5 * jnp.sum((p["w"] - t) ** 2) + d @ a["x"] + p["w"] @ E @ a["x"]
   params, alphas = {"w": m(3)}, {"x": m(2)}
   g = jax.grad(l_train)(params, alphas)
@@ -142,14 +148,17 @@ def test_unrolled_arch_grad_matches_the_analytic_gradient_on_a_quadratic():
   np.testing.assert_allclose(g0, d + E.T @ w, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("kwargs,message", [
+@pytest.mark.parametrize(
+  "kwargs,message",
+  [
     (dict(temperature_schedule="cosine"), "valid schedules: constant, linear, exponential"),
     (dict(edge_weights="softmax"), "valid values: uniform, learned"),
     (dict(temperature_end=0.0), "temperature_end must be > 0"),
     (dict(smoothing_eps=-0.1), "smoothing_eps must be >= 0"),
     (dict(early_stop=True), "needs the eigenvalue monitor"),
     (dict(early_stop_ratio=1.5), "early_stop_ratio must be in \\(0, 1\\)"),
-])
+  ],
+)
 def test_bad_options_name_the_valid_values(kwargs, message):
   with pytest.raises(ValueError, match=message):
     SearchOptions(**kwargs)

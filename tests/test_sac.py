@@ -1,6 +1,7 @@
 """SAC from pixels: losses on hand-computed numbers, the random-shift augmentation, the actor
 leaving the encoder alone, replay bootstrapping (terminated vs truncated), and
 search -> discretize -> evaluate end to end on DM-Control (rendering included)."""
+
 import json
 import os
 import shutil
@@ -26,11 +27,18 @@ OBS = (16, 16, 9)
 
 # ---------------------------------------------------------------------------- learning math
 
+
 def test_soft_td_target_and_critic_loss_hand_computed():
   # Row 0 bootstraps: 1 + 0.99 * (min(2, 1.5) - 0.2 * -1) = 1 + 0.99 * 1.7 = 2.683.
   # Row 1 terminated (discount 0): the reward alone.
-  y = sac.soft_td_target(jnp.array([1.0, 0.5]), jnp.array([0.99, 0.0]), jnp.array([2.0, 3.0]),
-                         jnp.array([1.5, 4.0]), jnp.array([-1.0, 0.5]), 0.2)
+  y = sac.soft_td_target(
+    jnp.array([1.0, 0.5]),
+    jnp.array([0.99, 0.0]),
+    jnp.array([2.0, 3.0]),
+    jnp.array([1.5, 4.0]),
+    jnp.array([-1.0, 0.5]),
+    0.2,
+  )
   np.testing.assert_allclose(y, [2.683, 0.5], rtol=1e-6)
   # 0.5 * (((2 - 2.683)^2 + (1 - .5)^2) / 2 + ((3 - 2.683)^2 + (0 - .5)^2) / 2) = 0.2667445
   q1, q2 = jnp.array([2.0, 1.0]), jnp.array([3.0, 0.0])
@@ -49,8 +57,9 @@ def test_actor_and_temperature_losses_hand_computed():
   # logp + target = [-1.5, -0.5], mean -1: loss = -log(0.5) * -1 = log(0.5).
   logp, target_entropy = jnp.array([-1.0, 0.0]), -0.5
   log_temp = jnp.log(0.5)
-  np.testing.assert_allclose(sac.temperature_loss(log_temp, logp, target_entropy), np.log(0.5),
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+    sac.temperature_loss(log_temp, logp, target_entropy), np.log(0.5), rtol=1e-6
+  )
   # Entropy 0.5 is above the target -0.5: the gradient (+1) lowers the temperature.
   g = jax.grad(sac.temperature_loss)(log_temp, logp, target_entropy)
   np.testing.assert_allclose(g, 1.0, rtol=1e-6)
@@ -58,7 +67,8 @@ def test_actor_and_temperature_losses_hand_computed():
   np.testing.assert_allclose(jax.grad(sac.temperature_loss)(log_temp, jnp.array([3.0]), -0.5), -2.5)
   # log pi is not differentiated through the temperature loss.
   np.testing.assert_array_equal(
-      jax.grad(sac.temperature_loss, argnums=1)(log_temp, logp, target_entropy), [0.0, 0.0])
+    jax.grad(sac.temperature_loss, argnums=1)(log_temp, logp, target_entropy), [0.0, 0.0]
+  )
 
 
 def test_tanh_gaussian_log_prob_and_sample():
@@ -70,14 +80,17 @@ def test_tanh_gaussian_log_prob_and_sample():
   # log(1 - tanh(u)^2) is log 0): with std 1, dim 0 is -0.5 * 0.25 - 0.9189385 + 0.5815071 and
   # dim 1 is -0.9189385 - log(sech(20)^2) = -0.9189385 - 2 (log 2 - 20 - log1p(e^-40)).
   lp2 = sac.tanh_gaussian_log_prob(jnp.array([0.8, 20.0]), jnp.array([0.3, 20.0]), jnp.zeros(2))
-  want = (-0.125 - 0.9189385 + 0.5815071) + (-0.9189385 - 2 * (np.log(2) - 20 - np.log1p(np.exp(-40))))
+  want = (-0.125 - 0.9189385 + 0.5815071) + (
+    -0.9189385 - 2 * (np.log(2) - 20 - np.log1p(np.exp(-40)))
+  )
   np.testing.assert_allclose(lp2, want, rtol=1e-5)
   mu, log_std = jnp.array([[0.3, -1.0]] * 4), jnp.array([[-1.0, 0.5]] * 4)
   a, logp = sac.tanh_gaussian_sample(jax.random.PRNGKey(0), mu, log_std)
   assert a.shape == (4, 2) and logp.shape == (4,)
   assert np.all(np.abs(np.asarray(a)) < 1)
-  np.testing.assert_allclose(logp, sac.tanh_gaussian_log_prob(jnp.arctanh(a), mu, log_std),
-                             rtol=1e-4)
+  np.testing.assert_allclose(
+    logp, sac.tanh_gaussian_log_prob(jnp.arctanh(a), mu, log_std), rtol=1e-4
+  )
 
 
 def test_soft_update():
@@ -89,6 +102,7 @@ def test_soft_update():
 
 
 # ---------------------------------------------------------------------------- augmentation
+
 
 def _position_coded_obs(batch, size=84, frames=3):
   """Channel 3k holds the row index, 3k+1 the column, 3k+2 (sample id % 250) + k."""
@@ -116,7 +130,7 @@ def test_random_shift_shape_range_and_same_shift_for_stacked_frames():
     # A pure translation with replicate padding at the border...
     want_rows = np.clip(idx + dy[b], 0, size - 1)[:, None].repeat(size, 1)
     want_cols = np.clip(idx + dx[b], 0, size - 1)[None, :].repeat(size, 0)
-    for k in range(3):   # ...and the same one for every stacked frame.
+    for k in range(3):  # ...and the same one for every stacked frame.
       np.testing.assert_array_equal(out[b, ..., 3 * k], want_rows)
       np.testing.assert_array_equal(out[b, ..., 3 * k + 1], want_cols)
       np.testing.assert_array_equal(out[b, ..., 3 * k + 2], b % 250 + k)
@@ -132,6 +146,7 @@ def test_random_shift_shape_range_and_same_shift_for_stacked_frames():
 
 # ---------------------------------------------------------------------------- agent
 
+
 def tiny_config(kind="supernet", **sac_overrides):
   c = get_config("search,smoke" if kind == "supernet" else "baseline,smoke")
   c.sac.update(sac_overrides)
@@ -139,23 +154,31 @@ def tiny_config(kind="supernet", **sac_overrides):
 
 
 def spec(num_envs=2, action_shape=(2,), action_spec=None):
-  return EnvSpec(OBS, action_spec or BoxActions(shape=action_shape, low=-1.0, high=1.0),
-                 num_envs, num_envs, np.zeros(num_envs, np.int32), ("task",),
-                 np.ones(1, np.float32))
+  return EnvSpec(
+    OBS,
+    action_spec or BoxActions(shape=action_shape, low=-1.0, high=1.0),
+    num_envs,
+    num_envs,
+    np.zeros(num_envs, np.int32),
+    ("task",),
+    np.ones(1, np.float32),
+  )
 
 
 def tiny_agent(config, num_envs=2, action_shape=(2,)):
-  return sac.SAC(config, make_encoder(config.encoder), spec(num_envs, action_shape),
-                 parallel.Devices(1))
+  return sac.SAC(
+    config, make_encoder(config.encoder), spec(num_envs, action_shape), parallel.Devices(1)
+  )
 
 
 def random_batch(rng, agent, n):
   return sac.Transition(
-      obs=rng.integers(0, 256, (n,) + OBS, dtype=np.uint8),
-      action=rng.uniform(-1, 1, (n, agent.action_dim)).astype(np.float32),
-      reward=rng.normal(size=n).astype(np.float32),
-      discount=(rng.uniform(size=n) > 0.2).astype(np.float32),
-      next_frame=rng.integers(0, 256, (n,) + OBS[:2] + (3,), dtype=np.uint8))
+    obs=rng.integers(0, 256, (n,) + OBS, dtype=np.uint8),
+    action=rng.uniform(-1, 1, (n, agent.action_dim)).astype(np.float32),
+    reward=rng.normal(size=n).astype(np.float32),
+    discount=(rng.uniform(size=n) > 0.2).astype(np.float32),
+    next_frame=rng.integers(0, 256, (n,) + OBS[:2] + (3,), dtype=np.uint8),
+  )
 
 
 def test_actor_loss_leaves_encoder_and_alphas_alone():
@@ -165,14 +188,14 @@ def test_actor_loss_leaves_encoder_and_alphas_alone():
   agent = tiny_agent(config)
   learner = agent.init(jax.random.PRNGKey(0)).learner
   # Make the alphas non-uniform so their gradient would not vanish by symmetry.
-  learner = learner._replace(alphas=jax.tree.map(
-      lambda a: jax.random.normal(jax.random.PRNGKey(1), a.shape), learner.alphas))
+  learner = learner._replace(
+    alphas=jax.tree.map(lambda a: jax.random.normal(jax.random.PRNGKey(1), a.shape), learner.alphas)
+  )
   obs = jnp.asarray(np.random.default_rng(0).integers(0, 256, (4,) + OBS, dtype=np.uint8))
   keys = sac.per_sample_keys(jax.random.PRNGKey(2), 4)
-  g_actor, g_critic, g_alphas = jax.jit(jax.grad(
-      lambda *a: agent.actor_loss_fn(*a)[0], argnums=(0, 1, 2)))(
-          learner.actor_params, learner.params, learner.alphas, obs, keys,
-          learner.log_temperature)
+  g_actor, g_critic, g_alphas = jax.jit(
+    jax.grad(lambda *a: agent.actor_loss_fn(*a)[0], argnums=(0, 1, 2))
+  )(learner.actor_params, learner.params, learner.alphas, obs, keys, learner.log_temperature)
   norm = lambda t: float(sum(jnp.sum(jnp.abs(x)) for x in jax.tree.leaves(t)))
   assert norm(g_actor) > 0
   assert norm(g_critic["encoder"]) == 0.0
@@ -181,11 +204,13 @@ def test_actor_loss_leaves_encoder_and_alphas_alone():
   # temperature move: the actor's gradient never reaches the encoder or the alphas.
   d = agent.devices
   batches = Batches(random_batch(np.random.default_rng(1), agent, config.sac.batch_size))
-  new, metrics = d.compile(agent.update)(d.replicate(learner), d.replicate(batches),
-                                         d.broadcast(jax.random.PRNGKey(3)))
+  new, metrics = d.compile(agent.update)(
+    d.replicate(learner), d.replicate(batches), d.broadcast(jax.random.PRNGKey(3))
+  )
   new, metrics = d.unreplicate((new, metrics))
-  same = lambda a, b: all(np.array_equal(x, y) for x, y in
-                          zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+  same = lambda a, b: all(
+    np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
+  )
   assert same(new.params, learner.params) and same(new.alphas, learner.alphas)
   assert not same(new.actor_params, learner.actor_params)
   assert float(new.log_temperature) != float(learner.log_temperature)
@@ -197,6 +222,7 @@ class FakeEnv:
   """A 2-row frame-stacking env: row 0's episode is truncated, row 1's terminates, at step 1.
 
   Frame t of row i is filled with 10 * i + t (the first frame of a new episode: 100 + i)."""
+
   num_envs = 2
   observation_shape = OBS
   action_spec = BoxActions(shape=(2,), low=-1.0, high=1.0)
@@ -216,8 +242,9 @@ class FakeEnv:
 
   @staticmethod
   def _stack(values):
-    return np.stack([np.concatenate([np.full(OBS[:2] + (3,), v, np.uint8) for v in row], -1)
-                     for row in values])
+    return np.stack(
+      [np.concatenate([np.full(OBS[:2] + (3,), v, np.uint8) for v in row], -1) for row in values]
+    )
 
   def step_async(self, actions):
     assert actions.shape == (2, 2) and np.all(np.abs(actions) <= 1)
@@ -230,24 +257,28 @@ class FakeEnv:
     final[:, ..., 3:6] = self.obs[:, ..., 6:9]
     end = t == 1
     obs = self._stack(np.array([[100] * 3, [101] * 3])) if end else final
-    step = Step(obs=obs, reward=np.array([1.0, 2.0], np.float32),
-                terminated=np.array([False, end]), truncated=np.array([end, False]),
-                final_obs=final, episode_return=np.full(2, np.nan, np.float32),
-                episode_length=np.full(2, np.nan, np.float32))
+    step = Step(
+      obs=obs,
+      reward=np.array([1.0, 2.0], np.float32),
+      terminated=np.array([False, end]),
+      truncated=np.array([end, False]),
+      final_obs=final,
+      episode_return=np.full(2, np.nan, np.float32),
+      episode_length=np.full(2, np.nan, np.float32),
+    )
     self.obs = obs
     return step
 
 
 def test_replay_bootstraps_from_final_obs_and_discounts_only_terminal_steps():
   # Uniform-random actions throughout and no updates.
-  config = tiny_config("cnn4", learning_starts=1000, init_random_env_steps=1000,
-                       replay_capacity=8)
+  config = tiny_config("cnn4", learning_starts=1000, init_random_env_steps=1000, replay_capacity=8)
   agent = tiny_agent(config)
   actors = Actors(None, 0, "train", agent.devices, make=lambda *a: FakeEnv())
   state = base.to_devices(agent.init(jax.random.PRNGKey(0)), agent.devices)
   for i in range(3):
     state, metrics = agent.iteration(state, actors, jax.random.PRNGKey(i))
-    assert metrics == {}                         # no update before learning_starts
+    assert metrics == {}  # no update before learning_starts
   assert int(state.host.env_steps) == 6 and state.replay.env_steps == 6
   buffer = jax.tree.map(lambda x: np.asarray(x)[0], state.replay.buffer)
   exp = jax.tree.map(lambda x: x[0], buffer.experience)
@@ -274,9 +305,14 @@ def test_action_spec_and_replay_checks():
   with pytest.raises(ValueError, match="multiple of env.num_envs"):
     tiny_agent(config)
   from darts_rl.envs.base import DiscreteActions
+
   with pytest.raises(ValueError, match="continuous"):
-    sac.SAC(tiny_config("cnn4"), make_encoder(tiny_config("cnn4").encoder),
-            spec(action_spec=DiscreteActions(3)), parallel.Devices(1))
+    sac.SAC(
+      tiny_config("cnn4"),
+      make_encoder(tiny_config("cnn4").encoder),
+      spec(action_spec=DiscreteActions(3)),
+      parallel.Devices(1),
+    )
 
 
 def test_config_variants():
@@ -286,17 +322,33 @@ def test_config_variants():
     parse_variant("search,huge")
   full = get_config("search")
   assert full.sac.batch_size == 256 and full.sac.replay_capacity == 100_000
-  assert full.sac.tau == 0.005 and full.sac.gamma == 0.99 and full.loop.eval_splits == ("test", "validation")
+  assert (
+    full.sac.tau == 0.005
+    and full.sac.gamma == 0.99
+    and full.loop.eval_splits == ("test", "validation")
+  )
   assert full.arch.optimizer.lr == full.sac.critic_optimizer.lr == 3e-4
   enc = full.encoder
-  assert (enc.kind, enc.skeleton, tuple(enc.channels), enc.stem_channels, enc.stem_stride,
-          enc.head, enc.feature_dim) == ("supernet", "impala", (32,), 32, 2, "sac", 50)
+  assert (
+    enc.kind,
+    enc.skeleton,
+    tuple(enc.channels),
+    enc.stem_channels,
+    enc.stem_stride,
+    enc.head,
+    enc.feature_dim,
+  ) == ("supernet", "impala", (32,), 32, 2, "sac", 50)
   base = get_config("baseline").encoder
-  assert (base.kind, tuple(base.channels), base.head, base.feature_dim) == ("cnn4", (32,),
-                                                                           "sac", 50)
+  assert (base.kind, tuple(base.channels), base.head, base.feature_dim) == (
+    "cnn4",
+    (32,),
+    "sac",
+    50,
+  )
 
 
 # ---------------------------------------------------------------------------- end to end
+
 
 @SMOKE_SEARCHES
 def test_search_discretize_evaluate_end_to_end(tmp_path, smoke_searches):
@@ -306,14 +358,14 @@ def test_search_discretize_evaluate_end_to_end(tmp_path, smoke_searches):
   shutil.copytree(os.path.join(smoke_searches.one, "sac"), search_dir)
   with open(os.path.join(search_dir, "eval.json")) as f:
     summary = json.load(f)
-  assert summary["test_levels"]["episodes"] == 4          # one per env: 2 episodes over 4 envs
+  assert summary["test_levels"]["episodes"] == 4  # one per env: 2 episodes over 4 envs
   assert np.isfinite(summary["test_levels"]["mean_return"])
   with open(os.path.join(search_dir, "metrics.jsonl")) as f:
     rows = [json.loads(line) for line in f]
   assert any("loss/critic" in r and "alpha/normal/entropy" in r for r in rows)
   with np.load(os.path.join(search_dir, "alphas.npz")) as d:
     leaves = [d[k] for k in d.files if k.startswith("normal/")]
-  assert any(np.abs(x[-1] - x[0]).max() > 0 for x in leaves)   # the critic loss moved them
+  assert any(np.abs(x[-1] - x[0]).max() > 0 for x in leaves)  # the critic loss moved them
   phases.discretize(search_dir)
   genotype = os.path.join(search_dir, "genotype.json")
   assert os.path.exists(genotype)

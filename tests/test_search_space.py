@@ -1,4 +1,5 @@
 """Search-space core: ops, mixing weights, discretization, genotypes, sampler, equivalence."""
+
 import json
 
 import jax
@@ -57,15 +58,17 @@ def _alphas(rows_per_node):
 
 def test_discretize_hand_written():
   big = 5.0
-  a = _alphas([
-      [[0, 0, 0, 0, big]],                    # node0: Zero wins, runner-up ties -> Conv3x3
+  a = _alphas(
+    [
+      [[0, 0, 0, 0, big]],  # node0: Zero wins, runner-up ties -> Conv3x3
       [[0, big, 0, 0, 0], [0, 0, 1.0, 0, 0]],  # node1: Relu(in) strongest, Tanh(node0)
       [[0, 0, 0, 2.0, 0], [3.0, 0, 0, 0, 0], [0, 0, 0, 0, 9.0]],
       [[1.0, 0, 0, 0, 0], [1.0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 4.0, 0]],
-  ])
+    ]
+  )
   g = discretize(a, BASE, k=2)
   cell = g.cell("normal")
-  assert cell[0] == (("Conv3x3", 0),)                      # node 0 keeps its single edge
+  assert cell[0] == (("Conv3x3", 0),)  # node 0 keeps its single edge
   assert cell[1] == (("Relu", 0), ("Tanh", 1))
   # node2: edge (in) Skip p=e^2/(e^2+4), edge node0 Conv p=e^3/(e^3+4), edge node1: all ties.
   assert cell[2] == (("SkipConnection", 0), ("Conv3x3", 1))
@@ -90,7 +93,9 @@ def test_genotype_json_round_trip_and_text():
   assert "normal cell:" in text and "reduce cell:" in text and "node3 <-" in text
 
 
-@pytest.mark.parametrize("mutate,message", [
+@pytest.mark.parametrize(
+  "mutate,message",
+  [
     (lambda d: d["cells"]["normal"][1].__setitem__(0, ["Conv9x9", 0]), "unknown op 'Conv9x9'"),
     (lambda d: d["cells"]["normal"][1].__setitem__(0, ["Conv5x5", 0]), "not in the op set"),
     (lambda d: d["cells"]["normal"][1].__setitem__(0, ["Zero", 0]), "Zero is not a valid"),
@@ -100,11 +105,20 @@ def test_genotype_json_round_trip_and_text():
     (lambda d: d["cells"]["normal"][1].__setitem__(0, ["Relu"]), "not \\[op name, input index\\]"),
     (lambda d: d.__setitem__("format", "other/9"), "format"),
     (lambda d: d.pop("cells"), "lacks cells"),
-])
+  ],
+)
 def test_invalid_genotypes_rejected(mutate, message):
-  g = Genotype.make(BASE, {"normal": [[["Conv3x3", 0]], [["Relu", 0], ["Tanh", 1]],
-                                      [["Conv3x3", 0], ["SkipConnection", 2]],
-                                      [["Relu", 1], ["Conv3x3", 3]]]})
+  g = Genotype.make(
+    BASE,
+    {
+      "normal": [
+        [["Conv3x3", 0]],
+        [["Relu", 0], ["Tanh", 1]],
+        [["Conv3x3", 0], ["SkipConnection", 2]],
+        [["Relu", 1], ["Conv3x3", 3]],
+      ]
+    },
+  )
   d = json.loads(g.to_json())
   mutate(d)
   with pytest.raises(ValueError, match=message):
@@ -140,14 +154,22 @@ def _obs(shape, seed=0):
   return jnp.asarray(np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8))
 
 
-@pytest.mark.parametrize("skeleton,op_set,obs_shape", [
+@pytest.mark.parametrize(
+  "skeleton,op_set,obs_shape",
+  [
     ("impala", "base", (2, 64, 64, 3)),
     ("standard", "classic", (2, 64, 64, 3)),
     ("impala", "base", (2, 84, 84, 9)),
-])
+  ],
+)
 def test_supernet_with_one_hot_alphas_equals_fixed_network(tmp_path, skeleton, op_set, obs_shape):
-  cfg = encoder_config(kind="supernet", skeleton=skeleton, op_set=op_set, channels=(8, 16),
-                       stem_channels=8 if skeleton == "standard" else 0)
+  cfg = encoder_config(
+    kind="supernet",
+    skeleton=skeleton,
+    op_set=op_set,
+    channels=(8, 16),
+    stem_channels=8 if skeleton == "standard" else 0,
+  )
   sup = make_encoder(cfg)
   op_names = sup.space.op_names
   g = sup.space.sample(np.random.default_rng(3))
@@ -171,9 +193,13 @@ def test_supernet_with_one_hot_alphas_equals_fixed_network(tmp_path, skeleton, o
   fcfg = encoder_config(**{**cfg.to_dict(), "kind": "fixed", "genotype": str(path)})
   fixed = make_encoder(fcfg)
   fparams_shape = jax.eval_shape(fixed.module.init, jax.random.PRNGKey(1), obs, {})
+
   # The fixed network's params are the supernet's params with the same names.
   def pick(template, source):
-    return {k: pick(v, source[k]) if isinstance(v, dict) else source[k] for k, v in template.items()}
+    return {
+      k: pick(v, source[k]) if isinstance(v, dict) else source[k] for k, v in template.items()
+    }
+
   fparams = pick(fparams_shape, params)
   out_sup = sup.module.apply(params, obs, alphas)
   out_fix = fixed.module.apply(fparams, obs, {})
@@ -195,24 +221,32 @@ def test_gradients_reach_every_alpha():
     assert np.all(np.abs(g) > 0)
 
 
-@pytest.mark.parametrize("kind,skeleton,obs_shape,out_hw", [
+@pytest.mark.parametrize(
+  "kind,skeleton,obs_shape,out_hw",
+  [
     ("impala", "impala", (2, 64, 64, 3), (8, 8, 32)),
     ("supernet", "impala", (2, 64, 64, 3), (8, 8, 32)),
     ("supernet", "standard", (2, 64, 64, 3), (8, 8, 32)),
     ("supernet", "impala", (2, 84, 84, 9), (11, 11, 32)),
     ("supernet", "standard", (2, 84, 84, 9), (11, 11, 32)),
     ("cnn4", "impala", (2, 84, 84, 9), (35, 35, 32)),
-])
+  ],
+)
 def test_trunk_and_feature_shapes(kind, skeleton, obs_shape, out_hw):
-  cfg = encoder_config(kind=kind, skeleton=skeleton, channels=(16, 32, 32) if kind != "cnn4" else (32,),
-                       stem_channels=16 if skeleton == "standard" else 0)
+  cfg = encoder_config(
+    kind=kind,
+    skeleton=skeleton,
+    channels=(16, 32, 32) if kind != "cnn4" else (32,),
+    stem_channels=16 if skeleton == "standard" else 0,
+  )
   enc = make_encoder(cfg)
   obs = _obs(obs_shape)
   params = enc.module.init(jax.random.PRNGKey(0), obs, enc.alphas)
   feats = enc.module.apply(params, obs, enc.alphas)
   assert feats.shape == (2, 256)
-  trunk_out = enc.module.apply(params, obs.astype(jnp.float32), enc.alphas,
-                               method=lambda m, x, a: m.trunk(x, a))
+  trunk_out = enc.module.apply(
+    params, obs.astype(jnp.float32), enc.alphas, method=lambda m, x, a: m.trunk(x, a)
+  )
   assert trunk_out.shape[1:] == out_hw
 
 
@@ -249,6 +283,7 @@ def test_partial_channel_cell_equals_per_edge_pc_darts(reduction):
   normalization (here uniform: the mean over the node's edges): the same numbers."""
   from darts_rl.pooling import max_pool
   from darts_rl.search.cells import SearchCell, channel_shuffle
+
   P, C, nodes = 4, 16, 3
   cell = SearchCell(C, nodes, reduction=reduction, op_names=BASE, partial_channels=P)
   x = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 8, C))
@@ -258,9 +293,12 @@ def test_partial_channel_cell_equals_per_edge_pc_darts(reduction):
 
   def edge(i, j, xj, w):  # PC-DARTS edge: mix the first C/P channels, pass the rest, shuffle
     stride = 2 if reduction and j == 0 else 1
-    out = sum(w[k] * ops.OPS[op](c, stride).apply(
-        {"params": params[f"node{i}_in{j}"].get(op, {})}, xj[..., :c])
-              for k, op in enumerate(BASE) if op != ops.ZERO)
+    out = sum(
+      w[k]
+      * ops.OPS[op](c, stride).apply({"params": params[f"node{i}_in{j}"].get(op, {})}, xj[..., :c])
+      for k, op in enumerate(BASE)
+      if op != ops.ZERO
+    )
     rest = max_pool(xj[..., c:], 3, stride) if stride > 1 else xj[..., c:]
     y = jnp.concatenate([out, rest], axis=-1)
     return y.reshape(*y.shape[:-1], P, C // P).swapaxes(-1, -2).reshape(y.shape)
@@ -270,7 +308,9 @@ def test_partial_channel_cell_equals_per_edge_pc_darts(reduction):
     w = alphas_lib.mixing_weights(alphas[i], 1.0)
     states.append(sum(edge(i, j, states[j], w[j]) for j in range(i + 1)) / (i + 1))
   cat = jnp.concatenate(states[1:], axis=-1)
-  want = jnp.einsum("bhwi,io->bhwo", cat, params["output"]["kernel"][0, 0]) + params["output"]["bias"]
+  want = (
+    jnp.einsum("bhwi,io->bhwo", cat, params["output"]["kernel"][0, 0]) + params["output"]["bias"]
+  )
   got = cell.apply({"params": params}, x, alphas)
   np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
   # The shuffle interleaves the P groups: channel g * (C / P) + r lands at r * P + g.
@@ -282,16 +322,20 @@ def test_partial_channel_nodes_stay_at_the_input_scale():
   """Every node averages its edges, so the pass-through parts (scaled by no mixing weight) do
   not double at every node. Skip-only mixing; the output conv set to pick one node."""
   from darts_rl.search.cells import SearchCell
+
   P, C, nodes = 4, 16, 4
   cell = SearchCell(C, nodes, op_names=("SkipConnection", "Zero"), partial_channels=P)
   x = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 8, C))
   alphas = [jnp.zeros((1 + i, 2)).at[:, 0].set(30.0) for i in range(nodes)]  # Skip weight ~1
   params = cell.init(jax.random.PRNGKey(0), x, alphas)["params"]
-  rms = lambda a: float(jnp.sqrt(jnp.mean(a ** 2)))
+  rms = lambda a: float(jnp.sqrt(jnp.mean(a**2)))
   for k in range(nodes):
-    pick = jnp.zeros((nodes * C, C)).at[k * C:(k + 1) * C].set(jnp.eye(C))
-    node = cell.apply({"params": {**params, "output": {"kernel": pick[None, None],
-                                                       "bias": jnp.zeros(C)}}}, x, alphas)
+    pick = jnp.zeros((nodes * C, C)).at[k * C : (k + 1) * C].set(jnp.eye(C))
+    node = cell.apply(
+      {"params": {**params, "output": {"kernel": pick[None, None], "bias": jnp.zeros(C)}}},
+      x,
+      alphas,
+    )
     assert 0.3 * rms(x) < rms(node) <= 1.001 * rms(x), (k, rms(node), rms(x))
 
 
@@ -311,8 +355,10 @@ def test_fixed_encoder_errors():
 
 # --- Option entries of the alphas (darts_rl/search/robustness.py).
 
+
 def _arch(**options):
   from darts_rl.config import adam_config, arch_config
+
   c = arch_config(adam_config(1e-3))
   c.update(options)
   return c
@@ -330,31 +376,41 @@ def test_param_free_share_hand_computed():
 
 @pytest.mark.parametrize("partial_channels", [1, 2])
 def test_learned_edge_weights_start_at_todays_supernet_and_get_gradients(partial_channels):
-  cfg = encoder_config(kind="supernet", channels=(4,), num_nodes=3, cells_per_stage=1,
-                       partial_channels=partial_channels, feature_dim=8)
+  cfg = encoder_config(
+    kind="supernet",
+    channels=(4,),
+    num_nodes=3,
+    cells_per_stage=1,
+    partial_channels=partial_channels,
+    feature_dim=8,
+  )
   plain, learned = make_encoder(cfg), make_encoder(cfg, arch=_arch(edge_weights="learned"))
   assert [e.shape for e in learned.alphas["edges"]["normal"]] == [(1,), (2,), (3,)]
   obs = _obs((2, 8, 8, 3))
   params = plain.module.init(jax.random.PRNGKey(0), obs, plain.alphas)
   # Zero edge logits: every edge weighs 1 (exact: today's sum; PC-DARTS: today's mean).
-  np.testing.assert_allclose(learned.module.apply(params, obs, learned.alphas),
-                             plain.module.apply(params, obs, plain.alphas), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(
+    learned.module.apply(params, obs, learned.alphas),
+    plain.module.apply(params, obs, plain.alphas),
+    rtol=1e-5,
+    atol=1e-6,
+  )
   alphas = jax.tree.map(lambda a: a + 0.1 * jnp.arange(a.shape[-1]), learned.alphas)
   g = jax.grad(lambda a: jnp.sum(learned.module.apply(params, obs, a) ** 2))(alphas)
   edges = g["edges"]["normal"]
   assert not np.any(edges[0])  # node 0 has one edge: its softmax weight is always 1
   assert all(np.all(np.abs(e) > 0) for e in edges[1:])
   # Non-zero edge logits move the output.
-  assert not np.allclose(learned.module.apply(params, obs, alphas),
-                         learned.module.apply(params, obs, dict(alphas, edges=learned.alphas[
-                             "edges"])))
+  assert not np.allclose(
+    learned.module.apply(params, obs, alphas),
+    learned.module.apply(params, obs, dict(alphas, edges=learned.alphas["edges"])),
+  )
 
 
 def test_discretize_ranks_edges_by_op_weight_times_edge_weight():
   ln = np.log
   # node1: edge 0's best op Conv3x3 at 0.6 (vs 0.1 each), edge 1's Relu at 0.5 (vs 0.125).
-  a = _alphas([[[0, 0, 0, 0, 0]],
-               [[ln(6), 0, 0, 0, 0], [0, ln(4), 0, 0, 0]]])
+  a = _alphas([[[0, 0, 0, 0, 0]], [[ln(6), 0, 0, 0, 0], [0, ln(4), 0, 0, 0]]])
   assert discretize(a, BASE, k=1).cell("normal")[1] == (("Conv3x3", 0),)
   # Edge weights softmax([0, ln 2]) = [1/3, 2/3]: strengths 0.6 / 3 = 0.2 < 0.5 * 2 / 3.
   a["edges"] = {"normal": (jnp.zeros(1), jnp.array([0.0, ln(2)]))}
@@ -373,6 +429,7 @@ def test_discretize_ranks_edges_by_op_weight_times_edge_weight():
 @pytest.mark.parametrize("stride", [1, 2])
 def test_aux_skip_adds_beta_times_skip_to_the_mixed_edge(stride):
   from darts_rl.search.cells import Edge
+
   x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 6, 4))
   edge = Edge(4, BASE, stride)
   w = jax.nn.softmax(jnp.arange(5.0))
@@ -391,8 +448,12 @@ def test_scheduled_temperature_travels_with_the_alphas():
   params = hot.module.init(jax.random.PRNGKey(0), obs, hot.alphas)
   alphas = jax.tree.map(lambda a: a + jnp.arange(a.shape[-1]) / 2.0, hot.alphas)
   at_2 = dict(alphas, schedule={"temperature": jnp.array(2.0)})
-  np.testing.assert_allclose(sched.module.apply(params, obs, at_2),
-                             hot.module.apply(params, obs, alphas), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(
+    sched.module.apply(params, obs, at_2),
+    hot.module.apply(params, obs, alphas),
+    rtol=1e-5,
+    atol=1e-6,
+  )
   # The logged weights use it too.
   summary = sched.space.mixing_summary(at_2, temperature=1.0)
   want = alphas_lib.mixing_weights(alphas["normal"][0][0], 2.0)
@@ -403,9 +464,14 @@ def test_option_entries_through_space_history_and_discretize(tmp_path):
   """make_encoder(..., arch) -> alphas and space.init_alphas() with the entries; alphas.npz
   gains 'edges/<cell>/node<i>' and 'schedule/<name>'; the last snapshot reads back whole."""
   from darts_rl import artifacts
+
   arch = _arch(edge_weights="learned", temperature_schedule="exponential", aux_skip=1.0)
-  enc = make_encoder(encoder_config(kind="supernet", skeleton="standard", stem_channels=4,
-                                    channels=(4,), num_nodes=2), arch=arch)
+  enc = make_encoder(
+    encoder_config(
+      kind="supernet", skeleton="standard", stem_channels=4, channels=(4,), num_nodes=2
+    ),
+    arch=arch,
+  )
   assert jax.tree.structure(enc.space.init_alphas()) == jax.tree.structure(enc.alphas)
   assert enc.space.op_names == BASE and enc.space.cell_types == ("normal", "reduce")
   alphas = jax.tree.map(lambda a: a + 0.5 * jnp.arange(a.shape[-1]) if a.ndim else a, enc.alphas)
@@ -413,11 +479,17 @@ def test_option_entries_through_space_history_and_discretize(tmp_path):
   hist.add(0, enc.alphas)
   hist.add(10, alphas)
   with np.load(tmp_path / "alphas.npz") as d:
-    assert {"edges/normal/node1", "edges/reduce/node0", "schedule/temperature",
-            "schedule/aux_skip", "normal/node1"} <= set(d.files)
+    assert {
+      "edges/normal/node1",
+      "edges/reduce/node0",
+      "schedule/temperature",
+      "schedule/aux_skip",
+      "normal/node1",
+    } <= set(d.files)
     assert d["schedule/aux_skip"].shape == (2,)
     assert sorted(k for k in d.files if alphas_lib.is_option_key(k)) == sorted(
-        k for k in d.files if k.startswith(("edges/", "schedule/")))
+      k for k in d.files if k.startswith(("edges/", "schedule/"))
+    )
   back = artifacts.final_alphas(str(tmp_path), enc.space.init_alphas())
   for x, y in zip(jax.tree.leaves(back), jax.tree.leaves(alphas)):
     np.testing.assert_array_equal(x, y)

@@ -1,5 +1,5 @@
 """launch/seeds.py's runner: one phase for N seeds, resume / extend, fresh evaluations."""
-import json
+
 import os
 import subprocess
 import sys
@@ -27,8 +27,10 @@ def test_seeds_run_resume_and_extend(tmp_path, capsys):
   w = str(tmp_path / "impala")
   config = get_config("baseline,smoke")
   rows = seeds.run(config, w, "evaluate", [0, 2], LocalPool(), training=FAKE)
-  assert [r["seed"] for r in rows] == [0, 2] and [r["workdir"] for r in rows] == ["seed_0",
-                                                                                 "seed_2"]
+  assert [r["seed"] for r in rows] == [0, 2] and [r["workdir"] for r in rows] == [
+    "seed_0",
+    "seed_2",
+  ]
   for r in rows:  # each seed dir is a normal evaluate workdir with config.seed set
     d = artifacts.seed_dir(w, r["seed"])
     assert artifacts.load_config(d, want_phase="evaluate").seed == r["seed"]
@@ -43,8 +45,9 @@ def test_seeds_run_resume_and_extend(tmp_path, capsys):
   assert [r["seed"] for r in rows] == [0, 1, 2] and all("fresh" in r for r in rows)
   out = capsys.readouterr().out
   assert "1 finished, 2 to run" in out and "[sweep] seed 0" not in out
-  with pytest.raises(artifacts.ArtifactError, match="belongs to phase 'seeds:evaluate', not "
-                                                    "'seeds:search'"):
+  with pytest.raises(
+    artifacts.ArtifactError, match="belongs to phase 'seeds:evaluate', not 'seeds:search'"
+  ):
     seeds.run(get_config("search,smoke"), w, "search", [0], LocalPool(), training=FAKE)
 
 
@@ -60,9 +63,21 @@ def test_genotype_per_seed(tmp_path):
 
 
 def test_seeds_launcher_bad_input():
-  out = subprocess.run([sys.executable, "launch/seeds.py", "--phase=evaluate", "--seeds=1,1",
-                        "--config=experiments/ppo_procgen.py:baseline,smoke", "--workdir=/tmp/x"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+  out = subprocess.run(
+    [
+      sys.executable,
+      "launch/seeds.py",
+      "--phase=evaluate",
+      "--seeds=1,1",
+      "--config=experiments/ppo_procgen.py:baseline,smoke",
+      "--workdir=/tmp/x",
+    ],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
   assert out.returncode == 1
-  assert out.stderr.strip().splitlines()[-1] == ("error: --seeds needs distinct integers >= 0, "
-                                                 "got '1,1'")
+  assert out.stderr.strip().splitlines()[-1] == (
+    "error: --seeds needs distinct integers >= 0, got '1,1'"
+  )

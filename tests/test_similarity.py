@@ -1,4 +1,5 @@
 """Comparing searches' outcomes: rank correlation, best ops without Zero, kept-edge overlap."""
+
 import numpy as np
 import pytest
 
@@ -12,15 +13,22 @@ OPS = ("Conv3x3", "Relu", "Tanh", "SkipConnection", "Zero")
 
 def outcome(name, logits, kept=None):
   return similarity.SearchOutcome(
-      name, OPS, {"normal/node0": np.asarray(alphas_lib.mixing_weights(np.asarray(logits, np.float32)),
-                                   np.float64)}, kept)
+    name,
+    OPS,
+    {
+      "normal/node0": np.asarray(
+        alphas_lib.mixing_weights(np.asarray(logits, np.float32)), np.float64
+      )
+    },
+    kept,
+  )
 
 
 def test_spearman_by_hand():
   # ranks of a: 0, 1, 2, 3; of b (tie at 2, 2 -> 1.5, 1.5): 0, 1.5, 1.5, 3.
-  a, b = np.array([1., 2., 3., 4.]), np.array([0., 2., 2., 5.])
+  a, b = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 2.0, 2.0, 5.0])
   ra, rb = np.array([0, 1, 2, 3]) - 1.5, np.array([0, 1.5, 1.5, 3]) - 1.5
-  want = (ra * rb).sum() / np.sqrt((ra ** 2).sum() * (rb ** 2).sum())
+  want = (ra * rb).sum() / np.sqrt((ra**2).sum() * (rb**2).sum())
   assert similarity.spearman(a, b) == pytest.approx(want)
   assert similarity.spearman(a, -a) == pytest.approx(-1.0)
   assert np.isnan(similarity.spearman(a, np.ones(4)))
@@ -44,7 +52,7 @@ def test_different_spaces_and_too_few_are_refused():
   a = outcome("a", np.zeros((2, 5)))
   with pytest.raises(ValueError, match="different alphas"):
     similarity.compare(a, outcome("b", np.zeros((3, 5))))
-  other = similarity.SearchOutcome("c", OPS[:4], {"normal/node0": np.full((2, 4), .25)})
+  other = similarity.SearchOutcome("c", OPS[:4], {"normal/node0": np.full((2, 4), 0.25)})
   with pytest.raises(ValueError, match="different op sets"):
     similarity.compare(a, other)
   with pytest.raises(ValueError, match="at least two"):
@@ -56,8 +64,9 @@ def test_different_spaces_and_too_few_are_refused():
 def test_load_matches_discretization(tmp_path):
   """alphas.npz as a search writes it (temperature 2) and its genotype.json, read back."""
   rng = np.random.default_rng(0)
-  alphas = {"normal": tuple(rng.normal(size=(1 + i, len(OPS))).astype(np.float32)
-                            for i in range(3))}
+  alphas = {
+    "normal": tuple(rng.normal(size=(1 + i, len(OPS))).astype(np.float32) for i in range(3))
+  }
   hist = artifacts.AlphasWriter(str(tmp_path), OPS, 2.0, None)
   hist.add(10, alphas_lib.init_alphas(["normal"], 3, len(OPS)))
   hist.add(20, alphas)

@@ -1,5 +1,6 @@
 """Aggregates across seeds (rliable), Procgen normalization, per-game tables, and a report of
 several methods x seeds."""
+
 import os
 
 import numpy as np
@@ -17,7 +18,8 @@ def test_iqm_of_a_known_set():
   assert statistics.iqm(np.array([0, 1, 2, 3, 4, 5, 6, 700.0])[:, None]) == 3.5
   # 2 tasks x 4 runs: IQM over all 8 scores together.
   assert statistics.iqm(np.array([[1, 10], [2, 20], [3, 30], [4, 40.0]])) == pytest.approx(
-      np.mean([3, 4, 10, 20]))
+    np.mean([3, 4, 10, 20])
+  )
 
 
 def test_bootstrap_intervals_contain_the_estimate_and_shrink_with_more_runs():
@@ -61,8 +63,10 @@ def test_procgen_easy_constants_cover_every_game():
   with pytest.raises(ValueError, match="no Procgen normalization constants for 'pong'"):
     normalization.normalize_procgen("pong", 1.0)
   easy = {"kind": "procgen", "distribution_mode": "easy"}
-  assert normalization.game_scores({"coinrun": 10.0, "maze": 5.0}, easy) == {"coinrun": 1.0,
-                                                                            "maze": 0.0}
+  assert normalization.game_scores({"coinrun": 10.0, "maze": 5.0}, easy) == {
+    "coinrun": 1.0,
+    "maze": 0.0,
+  }
   hard = dict(easy, distribution_mode="hard")
   assert normalization.game_scores({"coinrun": 10.0}, hard) == {"coinrun": 10.0}
   assert normalization.score_kind({"kind": "dmc"}) == "raw"
@@ -71,6 +75,7 @@ def test_procgen_easy_constants_cover_every_game():
 def _write_multigame_run(root, name, per_game_returns):
   """A finished workdir whose eval.json has per-game test returns."""
   from darts_rl import artifacts
+
   d = str(root / name)
   config = get_config("baseline,smoke")
   config.env.games = tuple(per_game_returns)
@@ -78,8 +83,18 @@ def _write_multigame_run(root, name, per_game_returns):
   w = artifacts.MetricsWriter(d, None, tensorboard=False)
   w.write(10, {"train/return": 1.0, "wall_s": 1.0})
   mean = float(np.mean(list(per_game_returns.values())))
-  artifacts.write_eval(d, {"env_steps": 10, "test_levels": {
-      "mean_return": mean, "std_return": 1.0, "episodes": 8, "per_game": per_game_returns}})
+  artifacts.write_eval(
+    d,
+    {
+      "env_steps": 10,
+      "test_levels": {
+        "mean_return": mean,
+        "std_return": 1.0,
+        "episodes": 8,
+        "per_game": per_game_returns,
+      },
+    },
+  )
   artifacts.mark_done(d)
   return d
 
@@ -93,8 +108,9 @@ def test_per_game_table_normalizes_before_the_mean(tmp_path):
   assert "| a | 40.00 | 5.00 | 22.50 |" in table and "| b | 1.00 | 10.00 | 5.50 |" in table
   # a: (40-1)/39 = 1, (5-5)/5 = 0; b: 0, 1 -> equal normalized means.
   assert "| a | 1.00 | 0.00 | 0.50 |" in table and "| b | 0.00 | 1.00 | 0.50 |" in table
-  assert per_game.per_game_tables({"a": _write_multigame_run(tmp_path, "c", {"coinrun": 7.0})}
-                                  ) is None  # one game: no table
+  assert (
+    per_game.per_game_tables({"a": _write_multigame_run(tmp_path, "c", {"coinrun": 7.0})}) is None
+  )  # one game: no table
 
 
 def test_report_of_methods_times_seeds(tmp_path):
@@ -112,7 +128,7 @@ def test_report_of_methods_times_seeds(tmp_path):
   fresh = {s: fake_training.TABLE[s][3] for s in range(4)}
   norm = {s: (fresh[s] - 5.0) / 5.0 for s in range(4)}
   assert f"| impala | seed 1 | {norm[1]:.3f} |" in md
-  iqm_line = next(l for l in md.splitlines() if l.startswith("| searched | 2 |"))
+  iqm_line = next(line for line in md.splitlines() if line.startswith("| searched | 2 |"))
   assert iqm_line.startswith(f"| searched | 2 | {np.mean([norm[2], norm[3]]):.3f} [")
   # Seeds 2, 3 (-0.6, -0.5) beat seeds 0, 1 (-0.3, -0.7) in 2 of 4 pairs... and lose 2.
   p = np.mean([[float(x > y) for y in (norm[2], norm[3])] for x in (norm[0], norm[1])])

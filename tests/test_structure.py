@@ -6,6 +6,7 @@ darts_rl/analysis/ reaches darts_rl.analysis or matplotlib, even through other m
 imports only artifacts, formatting, search and itself, and never reaches the training loop,
 agents or envs.
 """
+
 import ast
 import os
 import re
@@ -15,28 +16,51 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OWNER = os.path.join("darts_rl", "artifacts")
 NOT_CODE = ("tests", "benchmarks", "docs", ".venv", ".git", "build", "workdirs")
-FILE_NAMES = re.compile(r"metrics\.jsonl|alphas\.npz|\beval(_[^\s\"']*)?\.json|genotype\.json|"
-                        r"genotype\.png|trials\.jsonl|config\.json|\bDONE\b")
+FILE_NAMES = re.compile(
+  r"metrics\.jsonl|alphas\.npz|\beval(_[^\s\"']*)?\.json|genotype\.json|"
+  r"genotype\.png|trials\.jsonl|config\.json|\bDONE\b"
+)
 ANALYSIS = "darts_rl.analysis"
-ANALYSIS_MAY_IMPORT = ("darts_rl.analysis", "darts_rl.artifacts", "darts_rl.formatting",
-                       "darts_rl.search")
-TRAINING = ("darts_rl.loop", "darts_rl.train", "darts_rl.agents", "darts_rl.envs",
-            "darts_rl.rollout", "darts_rl.random_search", "darts_rl.phases")
+ANALYSIS_MAY_IMPORT = (
+  "darts_rl.analysis",
+  "darts_rl.artifacts",
+  "darts_rl.formatting",
+  "darts_rl.search",
+)
+TRAINING = (
+  "darts_rl.loop",
+  "darts_rl.train",
+  "darts_rl.agents",
+  "darts_rl.envs",
+  "darts_rl.rollout",
+  "darts_rl.random_search",
+  "darts_rl.phases",
+)
 
 
 def _code_files(root):
   for d, dirs, files in os.walk(root):
-    dirs[:] = sorted(x for x in dirs if os.path.relpath(os.path.join(d, x), root) not in NOT_CODE
-                     and not x.startswith("."))
-    yield from (os.path.relpath(os.path.join(d, f), root) for f in sorted(files)
-                if f.endswith(".py"))
+    dirs[:] = sorted(
+      x
+      for x in dirs
+      if os.path.relpath(os.path.join(d, x), root) not in NOT_CODE and not x.startswith(".")
+    )
+    yield from (
+      os.path.relpath(os.path.join(d, f), root) for f in sorted(files) if f.endswith(".py")
+    )
 
 
 def _docstrings(tree):
-  nodes = [tree] + [n for n in ast.walk(tree)
-                    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
-  return {id(n.body[0].value) for n in nodes if n.body and isinstance(n.body[0], ast.Expr)
-          and isinstance(n.body[0].value, ast.Constant)}
+  nodes = [tree] + [
+    n
+    for n in ast.walk(tree)
+    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+  ]
+  return {
+    id(n.body[0].value)
+    for n in nodes
+    if n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)
+  }
 
 
 def file_name_literals(root):
@@ -81,8 +105,10 @@ def import_graph(root):
       elif isinstance(node, ast.ImportFrom):
         base = node.module or ""
         if node.level:  # relative: from the module's own package up
-          base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1]
-                          + ([node.module] if node.module else []))
+          base = ".".join(
+            package.split(".")[: len(package.split(".")) - node.level + 1]
+            + ([node.module] if node.module else [])
+          )
         names.add(base)
         names |= {f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules}
     edges = set()
@@ -91,8 +117,9 @@ def import_graph(root):
         edges.add(name.split(".")[0])
         continue
       parts = name.split(".")
-      edges |= {".".join(parts[:i]) for i in range(1, len(parts) + 1)
-                if ".".join(parts[:i]) in modules}  # a module runs its packages first
+      edges |= {
+        ".".join(parts[:i]) for i in range(1, len(parts) + 1) if ".".join(parts[:i]) in modules
+      }  # a module runs its packages first
     graph[mod] = edges - {mod}
   return graph
 
@@ -117,13 +144,20 @@ def structure_problems(root):
   for mod in sorted(graph):
     reached = reach(graph, mod)
     if _under(mod, (ANALYSIS,)):
-      problems += [f"{mod} (analysis) imports {m}" for m in sorted(graph[mod])
-                   if m.startswith("darts_rl.") and not _under(m, ANALYSIS_MAY_IMPORT)]
-      problems += [f"{mod} (analysis) reaches training module {m}" for m in sorted(reached)
-                   if _under(m, TRAINING)]
+      problems += [
+        f"{mod} (analysis) imports {m}"
+        for m in sorted(graph[mod])
+        if m.startswith("darts_rl.") and not _under(m, ANALYSIS_MAY_IMPORT)
+      ]
+      problems += [
+        f"{mod} (analysis) reaches training module {m}"
+        for m in sorted(reached)
+        if _under(m, TRAINING)
+      ]
     else:
-      problems += [f"{mod} reaches {m}" for m in sorted(reached)
-                   if _under(m, (ANALYSIS, "matplotlib"))]
+      problems += [
+        f"{mod} reaches {m}" for m in sorted(reached) if _under(m, (ANALYSIS, "matplotlib"))
+      ]
   return problems
 
 
@@ -138,29 +172,53 @@ def _tree(root, files):
     path.write_text(text)
 
 
-@pytest.mark.parametrize("files, problem", [
-    ({"darts_rl/loop.py": "import os\nPATH = os.path.join('w', 'metrics.jsonl')\n"},
-     "workdir file named outside darts_rl/artifacts: darts_rl/loop.py:2: 'metrics.jsonl'"),
-    ({"launch/x.py": "def f(n):\n  return f'eval_{n}.json'\n"},
-     "workdir file named outside darts_rl/artifacts: launch/x.py:2: 'eval_{}.json'"),
-    ({"darts_rl/phases.py": "def f():\n  from darts_rl.analysis import diagram\n"},
-     "darts_rl.phases reaches darts_rl.analysis"),
-    ({"darts_rl/loop.py": "from darts_rl import plots\n",
-      "darts_rl/plots.py": "import matplotlib\n"},
-     "darts_rl.loop reaches matplotlib"),
-    ({"darts_rl/analysis/report.py": "from darts_rl.search import cells\n",
-      "darts_rl/search/cells.py": "from darts_rl.agents import ppo\n"},
-     "darts_rl.analysis.report (analysis) reaches training module darts_rl.agents.ppo"),
-    ({"darts_rl/analysis/report.py": "from darts_rl import cli\n"},
-     "darts_rl.analysis.report (analysis) imports darts_rl.cli"),
-])
+@pytest.mark.parametrize(
+  "files, problem",
+  [
+    (
+      {"darts_rl/loop.py": "import os\nPATH = os.path.join('w', 'metrics.jsonl')\n"},
+      "workdir file named outside darts_rl/artifacts: darts_rl/loop.py:2: 'metrics.jsonl'",
+    ),
+    (
+      {"launch/x.py": "def f(n):\n  return f'eval_{n}.json'\n"},
+      "workdir file named outside darts_rl/artifacts: launch/x.py:2: 'eval_{}.json'",
+    ),
+    (
+      {"darts_rl/phases.py": "def f():\n  from darts_rl.analysis import diagram\n"},
+      "darts_rl.phases reaches darts_rl.analysis",
+    ),
+    (
+      {
+        "darts_rl/loop.py": "from darts_rl import plots\n",
+        "darts_rl/plots.py": "import matplotlib\n",
+      },
+      "darts_rl.loop reaches matplotlib",
+    ),
+    (
+      {
+        "darts_rl/analysis/report.py": "from darts_rl.search import cells\n",
+        "darts_rl/search/cells.py": "from darts_rl.agents import ppo\n",
+      },
+      "darts_rl.analysis.report (analysis) reaches training module darts_rl.agents.ppo",
+    ),
+    (
+      {"darts_rl/analysis/report.py": "from darts_rl import cli\n"},
+      "darts_rl.analysis.report (analysis) imports darts_rl.cli",
+    ),
+  ],
+)
 def test_structure_problems_are_found(tmp_path, files, problem):
-  base = {"darts_rl/__init__.py": "", "darts_rl/analysis/__init__.py": "",
-          "darts_rl/agents/__init__.py": "", "darts_rl/agents/ppo.py": "",
-          "darts_rl/search/__init__.py": "", "darts_rl/cli.py": "",
-          "darts_rl/artifacts/__init__.py": "NAME = 'metrics.jsonl'\n",  # the owner may
-          "darts_rl/analysis/diagram.py": '"""Draws genotype.json files."""\n',  # a docstring
-          "tests/test_x.py": "X = 'DONE'\n"}
+  base = {
+    "darts_rl/__init__.py": "",
+    "darts_rl/analysis/__init__.py": "",
+    "darts_rl/agents/__init__.py": "",
+    "darts_rl/agents/ppo.py": "",
+    "darts_rl/search/__init__.py": "",
+    "darts_rl/cli.py": "",
+    "darts_rl/artifacts/__init__.py": "NAME = 'metrics.jsonl'\n",  # the owner may
+    "darts_rl/analysis/diagram.py": '"""Draws genotype.json files."""\n',  # a docstring
+    "tests/test_x.py": "X = 'DONE'\n",
+  }
   _tree(tmp_path, base)
   assert structure_problems(str(tmp_path)) == []
   _tree(tmp_path, files)

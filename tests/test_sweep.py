@@ -1,4 +1,5 @@
 """Trials on an executor: device slots, the local pool, Ray, and random search on both."""
+
 import json
 import os
 
@@ -7,12 +8,12 @@ import pytest
 from darts_rl import artifacts, random_search
 from darts_rl.sweep import Job, LocalPool, TrialFailed, make_executor, slots
 from experiments.ppo_procgen import get_config
-from tests import fake_training
 
 FAKE = "tests.fake_training"
 
 
 # --- Which devices and cores each worker gets -------------------------------------------------
+
 
 def test_gpu_slots_are_disjoint_and_do_not_preallocate():
   s = slots.plan(2, 0, ["0", "1", "2", "3"], range(8))
@@ -22,8 +23,11 @@ def test_gpu_slots_are_disjoint_and_do_not_preallocate():
   s = slots.plan(3, 1, ["4", "6", "7"], [0, 1])  # fewer cores than workers: they share
   assert [x.env["CUDA_VISIBLE_DEVICES"] for x in s] == ["4", "6", "7"]
   assert [x.cores for x in s] == [None] * 3
-  with pytest.raises(ValueError, match=r"--parallel=2 trials x 2 GPU\(s\) each need 4 GPUs; "
-                                       r"this machine shows 3"):
+  with pytest.raises(
+    ValueError,
+    match=r"--parallel=2 trials x 2 GPU\(s\) each need 4 GPUs; "
+    r"this machine shows 3",
+  ):
     slots.plan(2, 2, ["0", "1", "2"], range(8))
   with pytest.raises(ValueError, match="need 3 GPUs; this machine shows 2"):
     slots.plan(3, 0, ["0", "1"], range(8))
@@ -52,9 +56,17 @@ def test_visible_gpus_reads_the_environment(monkeypatch):
 
 # --- The local pool ---------------------------------------------------------------------------
 
+
 def _jobs(tmp_path, names):
-  return [Job(f"job {n}", f"{FAKE}:write_marker", [str(tmp_path / f"{n}.txt"), n],
-              str(tmp_path / "logs" / f"{n}.log")) for n in names]
+  return [
+    Job(
+      f"job {n}",
+      f"{FAKE}:write_marker",
+      [str(tmp_path / f"{n}.txt"), n],
+      str(tmp_path / "logs" / f"{n}.log"),
+    )
+    for n in names
+  ]
 
 
 def test_local_pool_runs_jobs_in_pinned_workers(tmp_path):
@@ -77,9 +89,11 @@ def test_a_failed_job_is_one_line_naming_it_and_its_log(tmp_path):
   with pytest.raises(TrialFailed) as e:
     pool.run(_jobs(tmp_path, ["a", "fail1", "b"]), on_done=lambda job: done.append(job.name))
   log = tmp_path / "logs" / "fail1.log"
-  assert str(e.value) == (f"1 job(s) failed: job fail1 (exit 1: error: job fail1 failed as "
-                          f"told; log: {log}). Rerun the same command to retry them (finished "
-                          "ones are kept)")
+  assert str(e.value) == (
+    f"1 job(s) failed: job fail1 (exit 1: error: job fail1 failed as "
+    f"told; log: {log}). Rerun the same command to retry them (finished "
+    "ones are kept)"
+  )
   assert done == ["job a"] and not (tmp_path / "b.txt").exists()  # nothing new after a failure
 
 
@@ -96,6 +110,7 @@ def test_in_process_pool_and_bad_choices(tmp_path):
 
 
 # --- Random search on an executor, with a fake trainer ------------------------------------
+
 
 def _config():
   c = get_config("search,smoke")
@@ -118,10 +133,16 @@ def test_random_search_selects_on_validation_and_evaluates_the_picks_afresh(tmp_
   # Best so far on validation: trials 0, 1, 3; each has a fresh evaluation, trial 2 none.
   assert random_search.selected_trials(rows) == [0, 1, 3]
   assert [r.get("fresh", {}).get("test_levels", {}).get("mean_return") for r in rows] == [
-      3.5, 1.5, None, 2.5]
+    3.5,
+    1.5,
+    None,
+    2.5,
+  ]
   assert rows[3]["fresh"]["file"] == "eval_4_offset1.json"
   out = capsys.readouterr().out
-  assert "selected trial 3 on validation levels (5); its fresh evaluation on test levels: 2.5" in out
+  assert (
+    "selected trial 3 on validation levels (5); its fresh evaluation on test levels: 2.5" in out
+  )
   # Extending the search runs only the new trial; no pick changes, so no new fresh evaluation.
   rows = _random_search(tmp_path / "rs", LocalPool(), num_trials=5)
   assert "fresh" not in rows[4] and "4 of 5 trials finished, 1 to run" in capsys.readouterr().out
@@ -130,8 +151,11 @@ def test_random_search_selects_on_validation_and_evaluates_the_picks_afresh(tmp_
 def test_trials_in_worker_processes_and_their_failures(tmp_path, monkeypatch):
   w = tmp_path / "rs"
   monkeypatch.setenv("FAKE_TRAINING_FAIL", "trial_002")
-  with pytest.raises(TrialFailed, match=r"1 job\(s\) failed: trial 2 \(exit 1: error: .*"
-                                        r"trial_002: told to fail; log: .*trial_002.log\)"):
+  with pytest.raises(
+    TrialFailed,
+    match=r"1 job\(s\) failed: trial 2 \(exit 1: error: .*"
+    r"trial_002: told to fail; log: .*trial_002.log\)",
+  ):
     _random_search(w, LocalPool(parallel=2, gpus=[], cores=[0, 1]))
   assert 2 not in artifacts.finished_trials(str(w))
   monkeypatch.delenv("FAKE_TRAINING_FAIL")
@@ -164,16 +188,20 @@ def test_trials_on_local_ray_match_the_local_pool(tmp_path, local_ray):
   # Two trials each way (both selected in turn, so both get a fresh evaluation): the rows,
   # fresh evaluations included, are the same; selection itself is tested above.
   on_ray = _random_search(tmp_path / "ray", executor, num_trials=2)
-  pooled = _random_search(tmp_path / "pool", LocalPool(parallel=2, gpus=[], cores=[0, 1]),
-                          num_trials=2)
+  pooled = _random_search(
+    tmp_path / "pool", LocalPool(parallel=2, gpus=[], cores=[0, 1]), num_trials=2
+  )
   assert _comparable(on_ray) == _comparable(pooled)
   assert all("fresh" in r for r in on_ray)
   assert os.path.exists(artifacts.trial_log(str(tmp_path / "ray"), 1))
   with open(os.path.join(tmp_path / "ray", artifacts.TRIALS)) as f:
-    assert [json.loads(l)["trial"] for l in f] == [0, 1]
+    assert [json.loads(line)["trial"] for line in f] == [0, 1]
   # A failed task on Ray: the same one line as the local pool's.
   with pytest.raises(TrialFailed, match=r"job fail2 \(exit 1: error: job fail2 failed as told"):
     executor.run(_jobs(tmp_path, ["fail2"]), on_done=lambda job: None)
-  with pytest.raises(ValueError, match=r"asks for 1 GPU\(s\) and 1 CPU\(s\); the Ray cluster "
-                                       r"has 0 GPU\(s\)|asks for 0 GPU\(s\) and 64 CPU"):
+  with pytest.raises(
+    ValueError,
+    match=r"asks for 1 GPU\(s\) and 1 CPU\(s\); the Ray cluster "
+    r"has 0 GPU\(s\)|asks for 0 GPU\(s\) and 64 CPU",
+  ):
     make_executor(executor="ray", cpus_per_trial=64)

@@ -15,6 +15,7 @@ closures that read no `self` state that changes. Replay buffers are explicit sta
 (`AgentState.replay`, built by darts_rl/agents/replay.py), sharded one per device and never
 checkpointed. Metrics stay on the devices until the loop reads them at a log step.
 """
+
 from typing import Any, Dict, List, NamedTuple, Optional, Protocol, Tuple, runtime_checkable
 
 import jax
@@ -24,29 +25,32 @@ import numpy as np
 class EnvSpec(NamedTuple):
   """What an agent is told about its training envs: all of the run's envs, every device and
   process together, in global row order (env group by env group)."""
-  observation_shape: Tuple[int, ...]   # (H, W, C), uint8 observations
-  action_spec: Any                     # envs.DiscreteActions | envs.BoxActions
-  num_envs: int                        # envs of the whole run (config env.num_envs)
-  envs_per_group: int                  # envs stepped by one device
-  game_ids: np.ndarray                 # [num_envs] int32 index into game_names
+
+  observation_shape: Tuple[int, ...]  # (H, W, C), uint8 observations
+  action_spec: Any  # envs.DiscreteActions | envs.BoxActions
+  num_envs: int  # envs of the whole run (config env.num_envs)
+  envs_per_group: int  # envs stepped by one device
+  game_ids: np.ndarray  # [num_envs] int32 index into game_names
   game_names: Tuple[str, ...]
-  reward_scale: np.ndarray             # [len(game_names)] per-game max reward (1 where none)
+  reward_scale: np.ndarray  # [len(game_names)] per-game max reward (1 where none)
 
 
 class Batches(NamedTuple):
   """The minibatches of one learner update (every agent, every arch mode)."""
-  weights: Any                  # the weight step's minibatch (joint mode: the alphas' too)
+
+  weights: Any  # the weight step's minibatch (joint mode: the alphas' too)
   alphas: Optional[Any] = None  # alternating mode: an independent minibatch for the alphas
 
 
 class AgentState(NamedTuple):
   """Everything an agent carries between iterations."""
-  learner: Any                  # the agent's learner NamedTuple; on devices: [L, ...] copies
-  host: Any                     # host-side numpy state, identical on every process
-  replay: Any = None            # replay shards on the devices (Rainbow, SAC); not checkpointed
+
+  learner: Any  # the agent's learner NamedTuple; on devices: [L, ...] copies
+  host: Any  # host-side numpy state, identical on every process
+  replay: Any = None  # replay shards on the devices (Rainbow, SAC); not checkpointed
 
 
-Metrics = Dict[str, Any]        # scalars: device arrays ([L] copies) or Python floats
+Metrics = Dict[str, Any]  # scalars: device arrays ([L] copies) or Python floats
 
 
 @runtime_checkable
@@ -55,7 +59,7 @@ class Agent(Protocol):
 
   spec: EnvSpec
   env_steps_per_iteration: int  # env steps of one iteration, all envs of the run
-  opt: Any                      # agents.optim.DualOptimizer: weights and alphas (+ options)
+  opt: Any  # agents.optim.DualOptimizer: weights and alphas (+ options)
 
   def init(self, key) -> AgentState:
     """Fresh state: learner on the host (unreplicated), host state, replay None."""
@@ -99,8 +103,9 @@ class AgentBase:
     return self.learn(state, self.collect(state, actors, act_key), learn_key)
 
 
-def arch_updates(config, env_steps_per_iteration: int, updates_per_iteration: int,
-                 learning_starts: int = 0) -> int:
+def arch_updates(
+  config, env_steps_per_iteration: int, updates_per_iteration: int, learning_starts: int = 0
+) -> int:
   """The run's number of alpha steps (for the arch options that follow the search's progress):
   learner updates from `learning_starts` env steps to the budget."""
   steps = max(int(config.loop.total_env_steps) - int(learning_starts), 0)

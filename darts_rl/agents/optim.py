@@ -13,6 +13,7 @@ DARTS-'s auxiliary skip, random smoothing, learned edge weights, the collapse mo
 early stopping) all live behind these methods; see docs/robust_search.md.
 Shared by PPO, Rainbow and SAC. Gradients are averaged over devices with one axis name.
 """
+
 from typing import Any, Callable, Dict, NamedTuple, Optional
 
 import jax
@@ -22,8 +23,7 @@ import optax
 
 from darts_rl import parallel
 from darts_rl.search import alphas as alphas_lib
-from darts_rl.search import hessian
-from darts_rl.search import robustness
+from darts_rl.search import hessian, robustness
 
 ARCH_UPDATES = ("joint", "alternating", "second_order")
 
@@ -53,13 +53,14 @@ def _apply(tx: optax.GradientTransformation, tree, opt_state, g, axis_name: Opti
 
 class ArchState(NamedTuple):
   """The arch optimizer's state: `arch_opt_state` in the agents' learner states."""
-  tx: Any                    # optax state of the trainable alphas (op alphas, edge logits)
-  updates: jnp.ndarray       # int32 []: arch updates so far (schedules, monitor cadence)
-  schedule_start: Dict       # the scheduled values at the start ({} when none)
-  eigenvalue: jnp.ndarray    # f32 []: the latest dominant Hessian eigenvalue (monitor)
-  eigen_trace: jnp.ndarray   # f32 [2 early_stop_window]: the last probes, oldest first
-  probes: jnp.ndarray        # int32 []: eigenvalue probes so far
-  stopped_at: jnp.ndarray    # int32 []: arch update at which early stopping froze the alphas; -1
+
+  tx: Any  # optax state of the trainable alphas (op alphas, edge logits)
+  updates: jnp.ndarray  # int32 []: arch updates so far (schedules, monitor cadence)
+  schedule_start: Dict  # the scheduled values at the start ({} when none)
+  eigenvalue: jnp.ndarray  # f32 []: the latest dominant Hessian eigenvalue (monitor)
+  eigen_trace: jnp.ndarray  # f32 [2 early_stop_window]: the last probes, oldest first
+  probes: jnp.ndarray  # int32 []: eigenvalue probes so far
+  stopped_at: jnp.ndarray  # int32 []: arch update at which early stopping froze the alphas; -1
 
 
 class DualOptimizer:
@@ -72,16 +73,24 @@ class DualOptimizer:
   the search's progress (temperature schedule, aux_skip, beta_decay) when searching.
   """
 
-  def __init__(self, weight_tx: optax.GradientTransformation, arch_config,
-               total_arch_updates: Optional[int] = None, joint_clip: float = 0.0):
+  def __init__(
+    self,
+    weight_tx: optax.GradientTransformation,
+    arch_config,
+    total_arch_updates: Optional[int] = None,
+    joint_clip: float = 0.0,
+  ):
     check_arch_update(arch_config.mode)
     self.mode = arch_config.mode
     self.weight_tx = weight_tx
     # joint_clip > 0: weights and alphas clipped together by this global norm (their own
     # optimizers then do not clip); see from_config.
     self.joint_clip = joint_clip
-    self.arch_tx = (optax.adam(arch_config.optimizer.lr, eps=arch_config.optimizer.eps)
-                    if joint_clip else make_optimizer(arch_config.optimizer))
+    self.arch_tx = (
+      optax.adam(arch_config.optimizer.lr, eps=arch_config.optimizer.eps)
+      if joint_clip
+      else make_optimizer(arch_config.optimizer)
+    )
     self.options = robustness.SearchOptions.from_config(arch_config)
     # DARTS's xi is the weight learning rate; arch.optimizer is a copy of the weight optimizer.
     self.unrolled_lr = arch_config.get("unrolled_lr", 0.0) or arch_config.optimizer.lr
@@ -95,12 +104,19 @@ class DualOptimizer:
     trainable variables, alphas included, clipped by one global norm), the weight and alpha
     gradients are clipped together by the weight optimizer's max_grad_norm; otherwise each
     optimizer clips its own pytree (arch.optimizer.max_grad_norm for the alphas)."""
-    together = (arch_config.mode == "joint" and arch_config.get("clip_together", True)
-                and (weight_config.max_grad_norm or 0) > 0)
+    together = (
+      arch_config.mode == "joint"
+      and arch_config.get("clip_together", True)
+      and (weight_config.max_grad_norm or 0) > 0
+    )
     if not together:
       return cls(make_optimizer(weight_config), arch_config, total_arch_updates)
-    return cls(optax.adam(weight_config.lr, eps=weight_config.eps), arch_config,
-               total_arch_updates, joint_clip=float(weight_config.max_grad_norm))
+    return cls(
+      optax.adam(weight_config.lr, eps=weight_config.eps),
+      arch_config,
+      total_arch_updates,
+      joint_clip=float(weight_config.max_grad_norm),
+    )
 
   @staticmethod
   def trainable(alphas):
@@ -122,14 +138,21 @@ class DualOptimizer:
       self._check_entries(alphas)
       total = self.total_arch_updates
       if self.options.scheduled and not (total and total > 0):
-        raise ValueError("arch.temperature_schedule / aux_skip / beta_decay follow the "
-                         "search's progress: build DualOptimizer(..., total_arch_updates=N) "
-                         "with N >= 1")
+        raise ValueError(
+          "arch.temperature_schedule / aux_skip / beta_decay follow the "
+          "search's progress: build DualOptimizer(..., total_arch_updates=N) "
+          "with N >= 1"
+        )
     o = self.options
     return self.weight_tx.init(params), ArchState(
-        self.arch_tx.init(trainable), jnp.zeros((), jnp.int32), schedule,
-        jnp.zeros((), jnp.float32), jnp.zeros((2 * o.early_stop_window,), jnp.float32),
-        jnp.zeros((), jnp.int32), -jnp.ones((), jnp.int32))
+      self.arch_tx.init(trainable),
+      jnp.zeros((), jnp.int32),
+      schedule,
+      jnp.zeros((), jnp.float32),
+      jnp.zeros((2 * o.early_stop_window,), jnp.float32),
+      jnp.zeros((), jnp.int32),
+      -jnp.ones((), jnp.int32),
+    )
 
   def _check_entries(self, alphas):
     want = {alphas_lib.EDGES} if self.options.edge_weights == "learned" else set()
@@ -137,13 +160,25 @@ class DualOptimizer:
     have = {alphas_lib.EDGES} & set(alphas)
     have |= {f"{alphas_lib.SCHEDULE}/{k}" for k in alphas.get(alphas_lib.SCHEDULE, {})}
     if want != have:
-      raise ValueError(f"the alphas carry option entries {sorted(have)} but config.arch needs "
-                       f"{sorted(want)}: build the encoder with make_encoder(config.encoder, "
-                       "arch=config.arch)")
+      raise ValueError(
+        f"the alphas carry option entries {sorted(have)} but config.arch needs "
+        f"{sorted(want)}: build the encoder with make_encoder(config.encoder, "
+        "arch=config.arch)"
+      )
 
   # -- one update of both pytrees
-  def update(self, loss_fn: LossFn, params, alphas, opt_state, arch_opt_state, batch,
-             arch_batch, axis_name: Optional[str], key=None):
+  def update(
+    self,
+    loss_fn: LossFn,
+    params,
+    alphas,
+    opt_state,
+    arch_opt_state,
+    batch,
+    arch_batch,
+    axis_name: Optional[str],
+    key=None,
+  ):
     """One step of both pytrees -> (params, alphas, opt_state, arch_opt_state, aux).
 
     aux: the loss terms of the weight step, 'loss', 'grad_norm' and 'arch_grad_norm'.
@@ -154,20 +189,34 @@ class DualOptimizer:
     trainable, _ = alphas_lib.split(alphas)
     searching = bool(jax.tree.leaves(trainable))  # False: a fixed encoder, alpha steps no-ops
     if searching and self.needs_arch_batch and arch_batch is None:
-      raise ValueError(f"arch.mode={self.mode} needs arch_batch, a second minibatch for the "
-                       "alpha step (see DualOptimizer.needs_arch_batch)")
+      raise ValueError(
+        f"arch.mode={self.mode} needs arch_batch, a second minibatch for the "
+        "alpha step (see DualOptimizer.needs_arch_batch)"
+      )
     k_smooth, k_probe = (None, None) if key is None else jax.random.split(key)
-    arch_opt_state = self.monitor(loss_fn, params, alphas, arch_opt_state,
-                                  batch if arch_batch is None else arch_batch, axis_name, k_probe)
+    arch_opt_state = self.monitor(
+      loss_fn,
+      params,
+      alphas,
+      arch_opt_state,
+      batch if arch_batch is None else arch_batch,
+      axis_name,
+      k_probe,
+    )
     loss, aux, g, ga = self._grads(loss_fn, params, alphas, batch, k_smooth)
     if self.joint_clip and searching:
       new_params, alphas, opt_state, arch_opt_state, g, ga = self.apply_pair(
-          params, alphas, opt_state, arch_opt_state, g, ga, axis_name)
-      return new_params, alphas, opt_state, arch_opt_state, dict(
-          aux, loss=loss, grad_norm=optax.tree.norm(g), arch_grad_norm=optax.tree.norm(ga))
-    if self.joint_clip:   # a fixed encoder: the weights alone, clipped by the same norm
-      g = optax.clip_by_global_norm(self.joint_clip).update(parallel.pmean(g, axis_name),
-                                                            None)[0]
+        params, alphas, opt_state, arch_opt_state, g, ga, axis_name
+      )
+      return (
+        new_params,
+        alphas,
+        opt_state,
+        arch_opt_state,
+        dict(aux, loss=loss, grad_norm=optax.tree.norm(g), arch_grad_norm=optax.tree.norm(ga)),
+      )
+    if self.joint_clip:  # a fixed encoder: the weights alone, clipped by the same norm
+      g = optax.clip_by_global_norm(self.joint_clip).update(parallel.pmean(g, axis_name), None)[0]
     new_params, opt_state, g = _apply(self.weight_tx, params, opt_state, g, axis_name)
     if not searching:
       ga = trainable
@@ -176,8 +225,13 @@ class DualOptimizer:
     elif self.mode == "second_order":
       ga = self._unrolled_grads(loss_fn, params, alphas, g, batch, arch_batch, axis_name)
     alphas, arch_opt_state, ga = self.apply_arch(alphas, arch_opt_state, ga, axis_name)
-    return new_params, alphas, opt_state, arch_opt_state, dict(
-        aux, loss=loss, grad_norm=optax.tree.norm(g), arch_grad_norm=optax.tree.norm(ga))
+    return (
+      new_params,
+      alphas,
+      opt_state,
+      arch_opt_state,
+      dict(aux, loss=loss, grad_norm=optax.tree.norm(g), arch_grad_norm=optax.tree.norm(ga)),
+    )
 
   # -- the pieces of `update`, for gradient accumulation over several calls
   def grads(self, loss_fn: LossFn, params, alphas, batch, key=None):
@@ -193,15 +247,13 @@ class DualOptimizer:
     del key
     self._reject_second_order("arch_grads", alphas)
     trainable, schedule = alphas_lib.split(alphas)
-    return jax.grad(lambda t: loss_fn(params, alphas_lib.merge(t, schedule), batch)[0])(
-        trainable)
+    return jax.grad(lambda t: loss_fn(params, alphas_lib.merge(t, schedule), batch)[0])(trainable)
 
   def apply_weights(self, params, opt_state, g, axis_name: Optional[str]):
     """-> (params, opt_state, device-averaged g). (With joint clipping use apply_pair.)"""
     return _apply(self.weight_tx, params, opt_state, g, axis_name)
 
-  def apply_pair(self, params, alphas, opt_state, arch_opt_state, g, ga,
-                 axis_name: Optional[str]):
+  def apply_pair(self, params, alphas, opt_state, arch_opt_state, g, ga, axis_name: Optional[str]):
     """Joint mode: one step of both pytrees from (g, ga), clipped together by `joint_clip`
     when set -> (params, alphas, opt_state, arch_opt_state, device-averaged g, ga), the
     gradients as averaged, before clipping (the logged norms)."""
@@ -221,19 +273,34 @@ class DualOptimizer:
     trainable, schedule = alphas_lib.split(alphas)
     ga = parallel.pmean(ga, axis_name)
     if o.beta_decay > 0:
-      ga = optax.tree.add_scale(ga, o.beta_decay_weight(self._progress(s.updates)),
-                                jax.grad(robustness.beta_decay_loss)(trainable))
+      ga = optax.tree.add_scale(
+        ga,
+        o.beta_decay_weight(self._progress(s.updates)),
+        jax.grad(robustness.beta_decay_loss)(trainable),
+      )
     updates, tx = self.arch_tx.update(ga, s.tx, trainable)
-    new = (optax.apply_updates(trainable, updates), tx,
-           o.schedule(s.schedule_start, self._progress(s.updates + 1)))
+    new = (
+      optax.apply_updates(trainable, updates),
+      tx,
+      o.schedule(s.schedule_start, self._progress(s.updates + 1)),
+    )
     frozen = s.stopped_at >= 0
-    trainable, tx, schedule = jax.tree.map(lambda old, x: jnp.where(frozen, old, x),
-                                           (trainable, s.tx, schedule), new)
+    trainable, tx, schedule = jax.tree.map(
+      lambda old, x: jnp.where(frozen, old, x), (trainable, s.tx, schedule), new
+    )
     return alphas_lib.merge(trainable, schedule), s._replace(tx=tx, updates=s.updates + 1), ga
 
   # -- the collapse monitor
-  def monitor(self, loss_fn: LossFn, params, alphas, arch_opt_state, batch,
-              axis_name: Optional[str] = None, key=None):
+  def monitor(
+    self,
+    loss_fn: LossFn,
+    params,
+    alphas,
+    arch_opt_state,
+    batch,
+    axis_name: Optional[str] = None,
+    key=None,
+  ):
     """Every `arch.eigen_every_updates` arch updates (from the first), the dominant eigenvalue
     of the Hessian of the loss on `batch` w.r.t. the trainable alphas, by
     `arch.eigen_iterations` Hessian-vector products; kept in the ArchState with the early
@@ -244,17 +311,26 @@ class DualOptimizer:
     if not o.eigen_every_updates or not jax.tree.leaves(trainable):
       return arch_opt_state
     if key is None:
-      raise ValueError("arch.eigen_every_updates needs a PRNG key (the power iteration's start):"
-                       " pass key= to DualOptimizer.update")
+      raise ValueError(
+        "arch.eigen_every_updates needs a PRNG key (the power iteration's start):"
+        " pass key= to DualOptimizer.update"
+      )
 
     def probe(s):
       f = lambda t: loss_fn(params, alphas_lib.merge(t, schedule), batch)[0]
       lam, _ = hessian.dominant_eigenvalue(f, trainable, key, o.eigen_iterations, axis_name)
       trace, probes = robustness.push(s.eigen_trace, lam), s.probes + 1
-      stop = o.early_stop & (s.stopped_at < 0) & robustness.should_stop(
-          trace, probes, o.early_stop_ratio)
-      return s._replace(eigenvalue=lam, eigen_trace=trace, probes=probes,
-                        stopped_at=jnp.where(stop, s.updates, s.stopped_at))
+      stop = (
+        o.early_stop
+        & (s.stopped_at < 0)
+        & robustness.should_stop(trace, probes, o.early_stop_ratio)
+      )
+      return s._replace(
+        eigenvalue=lam,
+        eigen_trace=trace,
+        probes=probes,
+        stopped_at=jnp.where(stop, s.updates, s.stopped_at),
+      )
 
     due = arch_opt_state.updates % o.eigen_every_updates == 0
     return jax.lax.cond(due, probe, lambda s: s, arch_opt_state)
@@ -278,8 +354,7 @@ class DualOptimizer:
     _, schedule = alphas_lib.split(jax.device_get(alphas))
     out.update({f"arch/{k}": float(scalar(v)) for k, v in schedule.items()})
     if o.beta_decay > 0:
-      out["arch/beta_decay_weight"] = float(o.beta_decay_weight(
-          self._progress(scalar(s.updates))))
+      out["arch/beta_decay_weight"] = float(o.beta_decay_weight(self._progress(scalar(s.updates))))
     return out
 
   # -- internals
@@ -291,29 +366,33 @@ class DualOptimizer:
 
   def _reject_second_order(self, what: str, alphas):
     if self.mode == "second_order" and jax.tree.leaves(alphas):
-      raise ValueError(f"arch.mode=second_order needs both minibatches in one call: use "
-                       f"DualOptimizer.update, not {what} (gradient accumulation, e.g. "
-                       "ppo.grad_chunks > 1, supports joint and alternating)")
+      raise ValueError(
+        f"arch.mode=second_order needs both minibatches in one call: use "
+        f"DualOptimizer.update, not {what} (gradient accumulation, e.g. "
+        "ppo.grad_chunks > 1, supports joint and alternating)"
+      )
 
   def _grads(self, loss_fn: LossFn, params, alphas, batch, key):
     trainable, schedule = alphas_lib.split(alphas)
     eps = self.options.smoothing_eps
     if eps > 0 and jax.tree.leaves(trainable):
       if key is None:
-        raise ValueError("arch.smoothing_eps > 0 needs a PRNG key: pass key= to "
-                         "DualOptimizer.update / grads")
+        raise ValueError(
+          "arch.smoothing_eps > 0 needs a PRNG key: pass key= to DualOptimizer.update / grads"
+        )
       trainable = robustness.smooth(trainable, key, eps)
     f = lambda p, t: loss_fn(p, alphas_lib.merge(t, schedule), batch)
     if self.mode == "joint":
-      (loss, aux), (g, ga) = jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(
-          params, trainable)
+      (loss, aux), (g, ga) = jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(params, trainable)
       return loss, aux, g, ga
     (loss, aux), g = jax.value_and_grad(f, has_aux=True)(params, trainable)
     return loss, aux, g, None
 
-  def _unrolled_grads(self, loss_fn: LossFn, params, alphas, g, batch, arch_batch,
-                      axis_name: Optional[str]):
+  def _unrolled_grads(
+    self, loss_fn: LossFn, params, alphas, g, batch, arch_batch, axis_name: Optional[str]
+  ):
     trainable, schedule = alphas_lib.split(alphas)
     loss_on = lambda b: lambda p, t: loss_fn(p, alphas_lib.merge(t, schedule), b)[0]
-    return hessian.unrolled_arch_grad(loss_on(batch), loss_on(arch_batch), params, trainable,
-                                      g, self.unrolled_lr, axis_name)
+    return hessian.unrolled_arch_grad(
+      loss_on(batch), loss_on(arch_batch), params, trainable, g, self.unrolled_lr, axis_name
+    )

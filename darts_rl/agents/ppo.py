@@ -7,6 +7,7 @@ it), rewards are normalized on the host with statistics over all envs of the run
 `num_epochs` x `num_minibatches` pmapped updates read the rollout where it lies.
 Math at module level (gae, ppo_loss, RunningStats) is tested against hand-computed numbers.
 """
+
 import functools
 from typing import Any, NamedTuple
 
@@ -21,8 +22,8 @@ from darts_rl import parallel
 from darts_rl.agents import optim
 from darts_rl.agents.base import AgentBase, AgentState, Batches, EnvSpec, arch_updates
 
-
 # ---------------------------------------------------------------------------- learning math
+
 
 def gae(r_t, discount_t, v_t, v_last, lambda_):
   """Generalized advantage estimation (Schulman et al. 2016) via rlax.
@@ -35,8 +36,19 @@ def gae(r_t, discount_t, v_t, v_last, lambda_):
   return jax.vmap(f, in_axes=1, out_axes=1)(r_t, discount_t, values)
 
 
-def ppo_loss(logits, values, actions, old_logp, old_values, advantages, returns,
-             clip_eps, value_clip_eps, entropy_coef, value_coef):
+def ppo_loss(
+  logits,
+  values,
+  actions,
+  old_logp,
+  old_values,
+  advantages,
+  returns,
+  clip_eps,
+  value_clip_eps,
+  entropy_coef,
+  value_coef,
+):
   """PPO-clip loss (Schulman et al. 2017). All inputs [B] except logits [B, A].
 
   Returns (total, {'policy_loss', 'value_loss', 'entropy', 'approx_kl', 'clip_frac'}).
@@ -50,13 +62,18 @@ def ppo_loss(logits, values, actions, old_logp, old_values, advantages, returns,
   value_loss = jnp.mean(jnp.maximum((values - returns) ** 2, (v_clipped - returns) ** 2))
   entropy = -jnp.mean(jnp.sum(jnp.exp(logp_all) * logp_all, axis=-1))
   total = policy_loss + value_coef * value_loss - entropy_coef * entropy
-  return total, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
-                 "approx_kl": jnp.mean((ratio - 1) - jnp.log(ratio)),
-                 "clip_frac": jnp.mean(jnp.abs(ratio - 1) > clip_eps)}
+  return total, {
+    "policy_loss": policy_loss,
+    "value_loss": value_loss,
+    "entropy": entropy,
+    "approx_kl": jnp.mean((ratio - 1) - jnp.log(ratio)),
+    "clip_frac": jnp.mean(jnp.abs(ratio - 1) > clip_eps),
+  }
 
 
 class RunningStats(NamedTuple):
   """Running mean/variance (Chan et al. parallel update) of a scalar stream."""
+
   mean: np.ndarray
   var: np.ndarray
   count: np.ndarray
@@ -73,7 +90,7 @@ class RunningStats(NamedTuple):
     delta = b_mean - self.mean
     tot = self.count + b_count
     mean = self.mean + delta * b_count / tot
-    m2 = self.var * self.count + b_var * b_count + delta ** 2 * self.count * b_count / tot
+    m2 = self.var * self.count + b_var * b_count + delta**2 * self.count * b_count / tot
     return RunningStats(np.asarray(mean), np.asarray(m2 / tot), np.asarray(tot))
 
 
@@ -93,22 +110,26 @@ def normalize_rewards(stats: RunningStats, ret_acc, rewards, dones, gamma, clip)
 
 # ---------------------------------------------------------------------------- network & state
 
+
 class PPONetwork(nn.Module):
   """encoder(obs, alphas) -> features -> (policy logits [B, A], value [B])."""
+
   encoder: nn.Module
   num_actions: int
 
   @nn.compact
   def __call__(self, obs, alphas):
     h = self.encoder(obs, alphas)
-    logits = nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01),
-                      name="policy")(h)
+    logits = nn.Dense(
+      self.num_actions, kernel_init=nn.initializers.orthogonal(0.01), name="policy"
+    )(h)
     value = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0), name="value")(h)[:, 0]
     return logits, value
 
 
 class PPOLearner(NamedTuple):
   """What the PPO learner updates; replicated on every device."""
+
   params: Any
   alphas: Any
   opt_state: Any
@@ -117,19 +138,21 @@ class PPOLearner(NamedTuple):
 
 class PPOHost(NamedTuple):
   """Host state, identical on every process: the reward normalizer over all envs."""
+
   ret_stats: RunningStats
-  ret_acc: np.ndarray       # [N] discounted return accumulator of every env of the run
+  ret_acc: np.ndarray  # [N] discounted return accumulator of every env of the run
 
 
 class Batch(NamedTuple):
   """One device's rollout, time-major (n = envs of that device)."""
-  obs: Any          # [T, n, H, W, C] uint8
-  actions: Any      # [T, n] int32
-  logp: Any         # [T, n] behaviour log-probabilities
-  values: Any       # [T, n]
-  rewards: Any      # [T, n] normalized
-  dones: Any        # [T, n] bool
-  next_obs: Any     # [n, H, W, C] uint8: bootstrap observation after the last step
+
+  obs: Any  # [T, n, H, W, C] uint8
+  actions: Any  # [T, n] int32
+  logp: Any  # [T, n] behaviour log-probabilities
+  values: Any  # [T, n]
+  rewards: Any  # [T, n] normalized
+  dones: Any  # [T, n] bool
+  next_obs: Any  # [n, H, W, C] uint8: bootstrap observation after the last step
 
 
 class PPO(AgentBase):
@@ -140,14 +163,17 @@ class PPO(AgentBase):
     if not hasattr(spec.action_spec, "num_actions"):
       raise ValueError("PPO here supports discrete actions (Procgen); use SAC for DM-Control")
     if c.num_steps % c.num_minibatches:
-      raise ValueError(f"ppo.num_steps={c.num_steps} must be divisible by "
-                       f"ppo.num_minibatches={c.num_minibatches}")
+      raise ValueError(
+        f"ppo.num_steps={c.num_steps} must be divisible by ppo.num_minibatches={c.num_minibatches}"
+      )
     self.grad_chunks = c.get("grad_chunks", 1)
     steps_per_minibatch = c.num_steps // c.num_minibatches
     if self.grad_chunks < 1 or steps_per_minibatch % self.grad_chunks:
-      raise ValueError(f"ppo.grad_chunks={self.grad_chunks} must be >= 1 and divide the "
-                       f"{steps_per_minibatch} time steps of a minibatch "
-                       f"(num_steps / num_minibatches)")
+      raise ValueError(
+        f"ppo.grad_chunks={self.grad_chunks} must be >= 1 and divide the "
+        f"{steps_per_minibatch} time steps of a minibatch "
+        f"(num_steps / num_minibatches)"
+      )
     self.config = config
     self.spec = spec
     self.devices = devices
@@ -155,8 +181,10 @@ class PPO(AgentBase):
     self.net = PPONetwork(encoder_spec.module, spec.action_spec.num_actions)
     self.env_steps_per_iteration = c.num_steps * spec.num_envs
     self.opt = optim.DualOptimizer.from_config(
-        c.optimizer, config.arch,
-        arch_updates(config, self.env_steps_per_iteration, c.num_epochs * c.num_minibatches))
+      c.optimizer,
+      config.arch,
+      arch_updates(config, self.env_steps_per_iteration, c.num_epochs * c.num_minibatches),
+    )
     d = devices
     self._prepare = d.compile(self._prepare_fn)
     self._minibatch = d.compile(self._minibatch_fn, donate=(0,))
@@ -165,13 +193,14 @@ class PPO(AgentBase):
       parts = ("weights", "alphas") if config.arch.mode == "alternating" else ("weights",)
       # One compiled zeros per part: the weight pass and the alpha pass sum different trees.
       self._zeros = {p: d.compile(lambda tree: jax.tree.map(jnp.zeros_like, tree)) for p in parts}
-      self._chunk = {p: d.compile(functools.partial(self._chunk_fn, p), donate=(4,))
-                     for p in parts}
-      self._apply = {p: d.compile(functools.partial(self._apply_fn, p), donate=(0, 1))
-                     for p in parts}
+      self._chunk = {p: d.compile(functools.partial(self._chunk_fn, p), donate=(4,)) for p in parts}
+      self._apply = {
+        p: d.compile(functools.partial(self._apply_fn, p), donate=(0, 1)) for p in parts
+      }
       self._chunk_ids = [d.broadcast(np.int32(k)) for k in range(self.grad_chunks)]
-      self._monitor = (d.compile(self._monitor_fn, donate=(0,))
-                       if self.opt.options.eigen_every_updates else None)
+      self._monitor = (
+        d.compile(self._monitor_fn, donate=(0,)) if self.opt.options.eigen_every_updates else None
+      )
 
   # -- state
   def init(self, key) -> AgentState:
@@ -179,8 +208,10 @@ class PPO(AgentBase):
     obs = jnp.zeros((1,) + self.spec.observation_shape, jnp.uint8)
     params = jax.jit(self.net.init)(key, obs, self.init_alphas)["params"]
     opt_state, arch_opt_state = self.opt.init(params, self.init_alphas)
-    return AgentState(PPOLearner(params, self.init_alphas, opt_state, arch_opt_state),
-                      PPOHost(RunningStats.create(), np.zeros((self.spec.num_envs,), np.float64)))
+    return AgentState(
+      PPOLearner(params, self.init_alphas, opt_state, arch_opt_state),
+      PPOHost(RunningStats.create(), np.zeros((self.spec.num_envs,), np.float64)),
+    )
 
   def log_scalars(self, state: AgentState):
     """Nothing beyond the update's metrics."""
@@ -211,8 +242,15 @@ class PPO(AgentBase):
     dones = ro.terminated | ro.truncated
     scaled, host = self._normalize(state.host, ro.rewards, dones)
     d = self.devices
-    batch = Batch(ro.obs, ro.actions, ro.extras["logp"], ro.extras["value"], d.put(scaled),
-                  d.put(dones), ro.next_obs)
+    batch = Batch(
+      ro.obs,
+      ro.actions,
+      ro.extras["logp"],
+      ro.extras["value"],
+      d.put(scaled),
+      d.put(dones),
+      ro.next_obs,
+    )
     learner, metrics = self.update(state.learner, batch, key)
     return AgentState(learner, host), metrics
 
@@ -224,18 +262,20 @@ class PPO(AgentBase):
     L, T, n = rewards.shape
     every = lambda x: parallel.process_allgather(x).transpose(2, 0, 1, 3).reshape(T, -1)
     r, done = every(rewards), every(dones.astype(np.uint8)).astype(bool)
-    scaled, stats, acc = normalize_rewards(host.ret_stats, host.ret_acc, r, done, c.gamma,
-                                           c.reward_clip)
+    scaled, stats, acc = normalize_rewards(
+      host.ret_stats, host.ret_acc, r, done, c.gamma, c.reward_clip
+    )
     first = self.devices.first * n
-    mine = scaled[:, first:first + L * n].reshape(T, L, n).transpose(1, 0, 2)
+    mine = scaled[:, first : first + L * n].reshape(T, L, n).transpose(1, 0, 2)
     return np.ascontiguousarray(mine), PPOHost(stats, acc)
 
   def place_batch(self, batch: Batch) -> Batch:
     """A host batch of the run's N envs ([T, N] fields, next_obs [N]) split over the local
     devices (tests and benchmarks; training batches are produced on the devices)."""
     d = self.devices
-    return Batch(*[d.shard(x, axis=0 if name == "next_obs" else 1)
-                   for name, x in zip(Batch._fields, batch)])
+    return Batch(
+      *[d.shard(x, axis=0 if name == "next_obs" else 1) for name, x in zip(Batch._fields, batch)]
+    )
 
   def update(self, learner: PPOLearner, batch: Batch, key):
     """(learner, batch, key) -> (learner, metrics), all on the devices (pmapped over all).
@@ -266,11 +306,19 @@ class PPO(AgentBase):
     _, last_value = self.net.apply({"params": learner.params}, batch.next_obs, learner.alphas)
     discount = c.gamma * (1.0 - batch.dones.astype(jnp.float32))
     adv = gae(batch.rewards, discount, batch.values, last_value, c.gae_lambda)
-    data = {"obs": batch.obs, "actions": batch.actions, "logp": batch.logp,
-            "values": batch.values, "adv": adv, "returns": adv + batch.values}
+    data = {
+      "obs": batch.obs,
+      "actions": batch.actions,
+      "logp": batch.logp,
+      "values": batch.values,
+      "adv": adv,
+      "returns": adv + batch.values,
+    }
     adv_mean = parallel.pmean(jnp.mean(adv))
-    stats = {"value/mean": parallel.pmean(jnp.mean(batch.values)),
-             "adv/std": jnp.sqrt(parallel.pmean(jnp.mean(adv ** 2)) - adv_mean ** 2)}
+    stats = {
+      "value/mean": parallel.pmean(jnp.mean(batch.values)),
+      "adv/std": jnp.sqrt(parallel.pmean(jnp.mean(adv**2)) - adv_mean**2),
+    }
     return data, stats
 
   def _loss(self, params, alphas, mb):
@@ -279,8 +327,19 @@ class PPO(AgentBase):
     adv = mb["adv"]
     if c.normalize_advantages:
       adv = (adv - mb["adv_mean"]) / (mb["adv_std"] + 1e-8)
-    return ppo_loss(logits, v, mb["actions"], mb["logp"], mb["values"], adv, mb["returns"],
-                    c.clip_eps, c.value_clip_eps, c.entropy_coef, c.value_coef)
+    return ppo_loss(
+      logits,
+      v,
+      mb["actions"],
+      mb["logp"],
+      mb["values"],
+      adv,
+      mb["returns"],
+      c.clip_eps,
+      c.value_clip_eps,
+      c.entropy_coef,
+      c.value_coef,
+    )
 
   def _select(self, data, epoch_key, m, arch: bool = False, chunk=None):
     """Minibatch m of an epoch (arch: the alternating mode's alpha minibatch, the next one),
@@ -294,12 +353,13 @@ class PPO(AgentBase):
     # are split over devices, so D devices give the single-device update exactly.
     env_ids = parallel.axis_offset(n) + jnp.arange(n)
     perm = jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(epoch_key, e), T))(
-        env_ids).T.reshape(M, T // M, n)                   # [M, T / M, n]
+      env_ids
+    ).T.reshape(M, T // M, n)  # [M, T / M, n]
     idx = perm[(m + 1) % M] if arch else perm[m]
     cols = jnp.arange(n)[None, :]
     adv = data["adv"][idx, cols]
     mean = parallel.pmean(jnp.mean(adv))
-    var = parallel.pmean(jnp.mean(adv ** 2)) - mean ** 2
+    var = parallel.pmean(jnp.mean(adv**2)) - mean**2
     if chunk is not None:
       rows = idx.shape[0] // self.grad_chunks
       idx = jax.lax.dynamic_slice_in_dim(idx, chunk * rows, rows)
@@ -314,8 +374,16 @@ class PPO(AgentBase):
   def _minibatch_fn(self, learner: PPOLearner, data, epoch_key, m):
     b = self._batches(data, epoch_key, m)
     params, alphas, opt_state, arch_opt_state, aux = self.opt.update(
-        self._loss, learner.params, learner.alphas, learner.opt_state, learner.arch_opt_state,
-        b.weights, b.alphas, parallel.AXIS, jax.random.fold_in(epoch_key, m))
+      self._loss,
+      learner.params,
+      learner.alphas,
+      learner.opt_state,
+      learner.arch_opt_state,
+      b.weights,
+      b.alphas,
+      parallel.AXIS,
+      jax.random.fold_in(epoch_key, m),
+    )
     return PPOLearner(params, alphas, opt_state, arch_opt_state), parallel.pmean(aux)
 
   def _accumulated_minibatch(self, learner, data, epoch_key, m, auxes):
@@ -341,8 +409,15 @@ class PPO(AgentBase):
     probes in one call: the alpha minibatch where there is one, with the update's key)."""
     mb = self._select(data, epoch_key, m, arch=self.opt.needs_arch_batch, chunk=0)
     probe_key = jax.random.split(jax.random.fold_in(epoch_key, m))[1]
-    state = self.opt.monitor(self._loss, learner.params, learner.alphas,
-                             learner.arch_opt_state, mb, parallel.AXIS, probe_key)
+    state = self.opt.monitor(
+      self._loss,
+      learner.params,
+      learner.alphas,
+      learner.arch_opt_state,
+      mb,
+      parallel.AXIS,
+      probe_key,
+    )
     return learner._replace(arch_opt_state=state)
 
   def _grad_tree(self, learner: PPOLearner, part):
@@ -355,12 +430,14 @@ class PPO(AgentBase):
     """-> (grads + chunk k's gradient / grad_chunks, its loss terms)."""
     mb = self._select(data, epoch_key, m, arch=part == "alphas", chunk=k)
     if part == "alphas":
-      g = self.opt.arch_grads(self._loss, learner.params, learner.alphas, mb,
-                              jax.random.fold_in(epoch_key, m))
+      g = self.opt.arch_grads(
+        self._loss, learner.params, learner.alphas, mb, jax.random.fold_in(epoch_key, m)
+      )
       aux = {}
     else:
-      loss, aux, g, ga = self.opt.grads(self._loss, learner.params, learner.alphas, mb,
-                                        jax.random.fold_in(epoch_key, m))
+      loss, aux, g, ga = self.opt.grads(
+        self._loss, learner.params, learner.alphas, mb, jax.random.fold_in(epoch_key, m)
+      )
       aux = dict(aux, loss=loss)
       if self.opt.mode == "joint":
         g = (g, ga)
@@ -374,9 +451,12 @@ class PPO(AgentBase):
     if part == "weights" and self.opt.mode == "joint":
       g, ga = grads
       params, alphas, opt_state, arch_opt_state, g, ga = self.opt.apply_pair(
-          params, alphas, opt_state, arch_opt_state, g, ga, parallel.AXIS)
-      return (PPOLearner(params, alphas, opt_state, arch_opt_state),
-              {"grad_norm": optax.tree.norm(g), "arch_grad_norm": optax.tree.norm(ga)})
+        params, alphas, opt_state, arch_opt_state, g, ga, parallel.AXIS
+      )
+      return (
+        PPOLearner(params, alphas, opt_state, arch_opt_state),
+        {"grad_norm": optax.tree.norm(g), "arch_grad_norm": optax.tree.norm(ga)},
+      )
     if part == "weights":
       g, ga = grads, None
       params, opt_state, g = self.opt.apply_weights(params, opt_state, g, parallel.AXIS)

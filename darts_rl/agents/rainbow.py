@@ -33,6 +33,7 @@ env-step counter (epsilon schedule) are restored from the checkpoint.
 Math at module level (n_step_transition, categorical_double_q_loss, importance_weights,
 apex_epsilons, actor_epsilons) is tested against hand-computed numbers.
 """
+
 import math
 from typing import Any, NamedTuple
 
@@ -46,13 +47,13 @@ import rlax
 from darts_rl import parallel
 from darts_rl.agents import optim
 from darts_rl.agents import replay as replay_lib
-from darts_rl.agents.base import (AgentBase, AgentState, Batches, EnvSpec, arch_updates,
-                                  mean_metrics)
+from darts_rl.agents.base import AgentBase, AgentState, Batches, EnvSpec, arch_updates, mean_metrics
 
 EPSILON_SCHEDULES = ("power", "constant", "linear")
 
 
 # ---------------------------------------------------------------------------- learning math
+
 
 def n_step_transition(rewards, terminated, gamma: float):
   """n-step return and bootstrap discount of windows that may contain an episode end.
@@ -68,7 +69,7 @@ def n_step_transition(rewards, terminated, gamma: float):
   alive_before = jnp.concatenate([jnp.ones_like(alive_after[..., :1]), alive_after[..., :-1]], -1)
   powers = gamma ** jnp.arange(n, dtype=jnp.float32)
   r_t = jnp.sum(powers * alive_before * rewards, axis=-1)
-  return r_t, (gamma ** n) * alive_after[..., -1]
+  return r_t, (gamma**n) * alive_after[..., -1]
 
 
 def q_values(logits, atoms):
@@ -85,7 +86,8 @@ def categorical_double_q_loss(logits_tm1, a_tm1, r_t, discount_t, logits_t, q_t_
   projected on `atoms` and the predicted one.
   """
   f = lambda lt, a, r, d, ltt, sel: rlax.categorical_double_q_learning(
-      atoms, lt, a, r, d, atoms, ltt, sel)
+    atoms, lt, a, r, d, atoms, ltt, sel
+  )
   return jax.vmap(f)(logits_tm1, a_tm1, r_t, discount_t, logits_t, q_t_selector)
 
 
@@ -117,8 +119,9 @@ def actor_epsilons(game_ids, base: float, alpha: float) -> np.ndarray:
   return eps
 
 
-def scheduled_epsilons(ladder, env_steps: int, schedule: str, start: float,
-                       decay_env_steps: int, power: float = 7.0) -> np.ndarray:
+def scheduled_epsilons(
+  ladder, env_steps: int, schedule: str, start: float, decay_env_steps: int, power: float = 7.0
+) -> np.ndarray:
   """The epsilons [N] at `env_steps`, with f = min(env_steps / decay_env_steps, 1):
   power (the release's AtariEpsilonSchedule): ladder ** (1 + power * f), each env's epsilon
     shrinking from its Ape-X value to that value ** (1 + power) at decay_env_steps;
@@ -134,12 +137,14 @@ def scheduled_epsilons(ladder, env_steps: int, schedule: str, start: float,
 
 # ---------------------------------------------------------------------------- networks
 
+
 class NoisyDense(nn.Module):
   """Factorised-Gaussian noisy linear layer (Fortunato et al. 2018).
 
   deterministic=True uses the mean weights (no rng needed); otherwise draws from the 'noise'
   rng stream, one noise sample shared by the batch.
   """
+
   features: int
   sigma0: float = 0.5
 
@@ -164,6 +169,7 @@ class NoisyDense(nn.Module):
 
 class RainbowNetwork(nn.Module):
   """encoder(obs, alphas) -> features -> C51 logits [B, A, K] (dueling: V + A - mean_a A)."""
+
   encoder: nn.Module
   num_actions: int
   num_atoms: int
@@ -194,39 +200,50 @@ class RainbowNetwork(nn.Module):
 
 # ---------------------------------------------------------------------------- state & batches
 
+
 class RainbowLearner(NamedTuple):
   """What the Rainbow learner updates; replicated on every device."""
+
   params: Any
   target_params: Any
   alphas: Any
   target_alphas: Any
   opt_state: Any
   arch_opt_state: Any
-  updates: Any              # int32 scalar: learner updates so far (target-update clock)
+  updates: Any  # int32 scalar: learner updates so far (target-update clock)
 
 
 class RainbowHost(NamedTuple):
   """Host state, identical on every process."""
-  env_steps: np.ndarray     # int64 scalar: env steps of the run so far (epsilon schedule)
+
+  env_steps: np.ndarray  # int64 scalar: env steps of the run so far (epsilon schedule)
 
 
 class Transition(NamedTuple):
   """An n-step transition batch; every field has leading axis B."""
-  obs_tm1: Any       # [B, H, W, C] uint8
-  a_tm1: Any         # [B] int32
-  r_t: Any           # [B] n-step return of max-reward-normalized rewards
-  discount_t: Any    # [B] gamma^n, or 0 when the episode ended inside the window
-  obs_t: Any         # [B, H, W, C] uint8 bootstrap observation
-  game_id: Any       # [B] int32
-  weight: Any        # [B] importance-sampling weight
+
+  obs_tm1: Any  # [B, H, W, C] uint8
+  a_tm1: Any  # [B] int32
+  r_t: Any  # [B] n-step return of max-reward-normalized rewards
+  discount_t: Any  # [B] gamma^n, or 0 when the episode ended inside the window
+  obs_t: Any  # [B, H, W, C] uint8 bootstrap observation
+  game_id: Any  # [B] int32
+  weight: Any  # [B] importance-sampling weight
 
 
 def transition_from_window(window, gamma: float, weight) -> Transition:
   """window: replay records [B, n + 1] (obs, action, reward, terminated, game_id) -> Transition."""
   n = window["action"].shape[1] - 1
   r_t, discount_t = n_step_transition(window["reward"][:, :n], window["terminated"][:, :n], gamma)
-  return Transition(window["obs"][:, 0], window["action"][:, 0], r_t, discount_t,
-                    window["obs"][:, n], window["game_id"][:, 0], weight)
+  return Transition(
+    window["obs"][:, 0],
+    window["action"][:, 0],
+    r_t,
+    discount_t,
+    window["obs"][:, n],
+    window["game_id"][:, 0],
+    weight,
+  )
 
 
 class Rainbow(AgentBase):
@@ -238,14 +255,20 @@ class Rainbow(AgentBase):
     if not hasattr(spec.action_spec, "num_actions"):
       raise ValueError("Rainbow needs discrete actions (Procgen); use SAC for DM-Control")
     if c.exploration.schedule not in EPSILON_SCHEDULES:
-      raise ValueError(f"unknown rainbow.exploration.schedule '{c.exploration.schedule}'; "
-                       f"valid: {', '.join(EPSILON_SCHEDULES)}")
+      raise ValueError(
+        f"unknown rainbow.exploration.schedule '{c.exploration.schedule}'; "
+        f"valid: {', '.join(EPSILON_SCHEDULES)}"
+      )
     if c.v_max <= c.v_min or c.num_atoms < 2:
-      raise ValueError(f"rainbow support needs v_max > v_min and num_atoms >= 2, got "
-                       f"[{c.v_min}, {c.v_max}] with {c.num_atoms} atoms")
+      raise ValueError(
+        f"rainbow support needs v_max > v_min and num_atoms >= 2, got "
+        f"[{c.v_min}, {c.v_max}] with {c.num_atoms} atoms"
+      )
     if c.batch_size % devices.count:
-      raise ValueError(f"rainbow.batch_size={c.batch_size} must be a multiple of the number of "
-                       f"devices ({devices.count}): each samples an equal share")
+      raise ValueError(
+        f"rainbow.batch_size={c.batch_size} must be a multiple of the number of "
+        f"devices ({devices.count}): each samples an equal share"
+      )
     self.config = config
     self.spec = spec
     self.devices = devices
@@ -255,33 +278,51 @@ class Rainbow(AgentBase):
       raise ValueError(f"reward scales must be positive, got {self.reward_scale}")
     self.atoms = jnp.linspace(c.v_min, c.v_max, c.num_atoms, dtype=jnp.float32)
     self.init_alphas = encoder_spec.alphas
-    self.net = RainbowNetwork(encoder_spec.module, self.num_actions, c.num_atoms, c.hidden,
-                              c.dueling, c.noisy, c.noisy_sigma0)
+    self.net = RainbowNetwork(
+      encoder_spec.module,
+      self.num_actions,
+      c.num_atoms,
+      c.hidden,
+      c.dueling,
+      c.noisy,
+      c.noisy_sigma0,
+    )
     self.env_steps_per_iteration = c.rollout_steps * spec.num_envs
     e = c.exploration
-    self._ladder = actor_epsilons(spec.game_ids, e.eps_base, e.eps_alpha)   # [N] run-wide
+    self._ladder = actor_epsilons(spec.game_ids, e.eps_base, e.eps_alpha)  # [N] run-wide
 
     # Replay: one row per env, windows of n + 1 records (see module doc); one shard per device.
     self.row_length = c.replay_capacity // spec.num_envs
     if self.row_length < max(c.n_step + 2, c.rollout_steps):
-      raise ValueError(f"rainbow.replay_capacity={c.replay_capacity} gives {self.row_length} "
-                       f"steps per env; need at least n_step + 2 = {c.n_step + 2} and "
-                       f"rollout_steps = {c.rollout_steps}")
+      raise ValueError(
+        f"rainbow.replay_capacity={c.replay_capacity} gives {self.row_length} "
+        f"steps per env; need at least n_step + 2 = {c.n_step + 2} and "
+        f"rollout_steps = {c.rollout_steps}"
+      )
     # Learning needs a full window in every row (flashbax masks windows at the write head).
     self.learning_starts = max(int(c.learning_starts), (c.n_step + 2) * spec.num_envs)
     self.opt = optim.DualOptimizer.from_config(
-        c.optimizer, config.arch,
-        arch_updates(config, self.env_steps_per_iteration, c.updates_per_iteration,
-                     self.learning_starts))
+      c.optimizer,
+      config.arch,
+      arch_updates(
+        config, self.env_steps_per_iteration, c.updates_per_iteration, self.learning_starts
+      ),
+    )
     self.replay = replay_lib.TrajectoryReplay(
-        spec.envs_per_group, self.row_length, c.n_step + 1, c.batch_size // devices.count,
-        c.priority_exponent, self._empty_record())
+      spec.envs_per_group,
+      self.row_length,
+      c.n_step + 1,
+      c.batch_size // devices.count,
+      c.priority_exponent,
+      self._empty_record(),
+    )
     d = devices
     self._new_replay = d.compile(lambda _: self.replay.init())
     self._add = d.compile(self._add_fn, donate=(0,))
     self._learn = d.compile(self._learn_fn, donate=(0, 1))
     self._row_scale = self.reward_scale[spec.game_ids].reshape(d.count, -1)[
-        d.first:d.first + d.local_count]   # [L, n] this process's rows
+      d.first : d.first + d.local_count
+    ]  # [L, n] this process's rows
 
   # -- state
   def init(self, key) -> AgentState:
@@ -289,9 +330,18 @@ class Rainbow(AgentBase):
     obs = jnp.zeros((1,) + self.spec.observation_shape, jnp.uint8)
     params = jax.jit(self.net.init)(key, obs, self.init_alphas)["params"]
     opt_state, arch_opt_state = self.opt.init(params, self.init_alphas)
-    return AgentState(RainbowLearner(params, params, self.init_alphas, self.init_alphas,
-                                     opt_state, arch_opt_state, jnp.zeros((), jnp.int32)),
-                      RainbowHost(np.int64(0)))
+    return AgentState(
+      RainbowLearner(
+        params,
+        params,
+        self.init_alphas,
+        self.init_alphas,
+        opt_state,
+        arch_opt_state,
+        jnp.zeros((), jnp.int32),
+      ),
+      RainbowHost(np.int64(0)),
+    )
 
   def empty_replay(self) -> replay_lib.ReplayState:
     """An empty replay shard on every local device."""
@@ -300,16 +350,19 @@ class Rainbow(AgentBase):
 
   def log_scalars(self, state: AgentState):
     """Mean training epsilon, learner updates so far, env steps in the replay."""
-    out = {"explore/epsilon_mean": float(self.epsilons(state.host.env_steps).mean()),
-           "learner/updates": float(self.devices.unreplicate(state.learner.updates))}
+    out = {
+      "explore/epsilon_mean": float(self.epsilons(state.host.env_steps).mean()),
+      "learner/updates": float(self.devices.unreplicate(state.learner.updates)),
+    }
     if state.replay is not None:
       out["replay/env_steps"] = float(state.replay.env_steps)
     return out
 
   def _apply(self, params, alphas, obs, noise_key=None):
     if self.net.noisy and noise_key is not None:
-      return self.net.apply({"params": params}, obs, alphas, deterministic=False,
-                            rngs={"noise": noise_key})
+      return self.net.apply(
+        {"params": params}, obs, alphas, deterministic=False, rngs={"noise": noise_key}
+      )
     return self.net.apply({"params": params}, obs, alphas)
 
   # -- acting
@@ -317,8 +370,9 @@ class Rainbow(AgentBase):
     """[N] training epsilons of the run's env rows at `env_steps` (Ape-X ladder + schedule)."""
     e = self.config.rainbow.exploration
     horizon = e.decay_env_steps or self.config.loop.total_env_steps
-    return scheduled_epsilons(self._ladder, int(env_steps), e.schedule, e.eps_start, horizon,
-                              e.get("decay_power", 7.0))
+    return scheduled_epsilons(
+      self._ladder, int(env_steps), e.schedule, e.eps_start, horizon, e.get("decay_power", 7.0)
+    )
 
   def act(self, learner: RainbowLearner, obs, keys, epsilons):
     """epsilon-greedy in the expected Q, per row; noisy nets draw the head's noise from the
@@ -326,10 +380,11 @@ class Rainbow(AgentBase):
     noise = jax.random.fold_in(keys[0], 1) if self.net.noisy else None
     logits = self._apply(learner.params, learner.alphas, obs, noise)
     greedy = jnp.argmax(q_values(logits, self.atoms), axis=-1).astype(jnp.int32)
-    draw = jax.vmap(lambda k: jax.random.split(k))(keys)      # [n, 2] keys per row
+    draw = jax.vmap(lambda k: jax.random.split(k))(keys)  # [n, 2] keys per row
     u = jax.vmap(jax.random.uniform)(draw[:, 0])
     random = jax.vmap(lambda k: jax.random.randint(k, (), 0, self.num_actions, jnp.int32))(
-        draw[:, 1])
+      draw[:, 1]
+    )
     return jnp.where(u < epsilons, random, greedy), {}
 
   def eval_act(self, learner: RainbowLearner, obs, keys):
@@ -340,17 +395,25 @@ class Rainbow(AgentBase):
 
   # -- replay
   def _empty_record(self):
-    return {"obs": jnp.zeros(self.spec.observation_shape, jnp.uint8),
-            "action": jnp.zeros((), jnp.int32), "reward": jnp.zeros((), jnp.float32),
-            "terminated": jnp.zeros((), jnp.bool_), "game_id": jnp.zeros((), jnp.int32)}
+    return {
+      "obs": jnp.zeros(self.spec.observation_shape, jnp.uint8),
+      "action": jnp.zeros((), jnp.int32),
+      "reward": jnp.zeros((), jnp.float32),
+      "terminated": jnp.zeros((), jnp.bool_),
+      "game_id": jnp.zeros((), jnp.int32),
+    }
 
   def _add_fn(self, buffer, obs, actions, rewards, terminated, game_ids):
     """One device's rollout [T, n, ...] (rewards already max-reward normalized) -> appended
     as [n, T] records (rows = envs)."""
     swap = lambda x: jnp.swapaxes(x, 0, 1)
-    records = {"obs": swap(obs), "action": swap(actions).astype(jnp.int32),
-               "reward": swap(rewards), "terminated": swap(terminated),
-               "game_id": jnp.broadcast_to(game_ids[:, None], terminated.shape[::-1])}
+    records = {
+      "obs": swap(obs),
+      "action": swap(actions).astype(jnp.int32),
+      "reward": swap(rewards),
+      "terminated": swap(terminated),
+      "game_id": jnp.broadcast_to(game_ids[:, None], terminated.shape[::-1]),
+    }
     return self.replay.add(buffer, records)
 
   def add(self, state: AgentState, obs, actions, rewards, terminated) -> AgentState:
@@ -360,9 +423,10 @@ class Rainbow(AgentBase):
     d = self.devices
     replay = state.replay if state.replay is not None else self.empty_replay()
     scaled = (rewards / self._row_scale[:, None, :]).astype(np.float32)
-    game_ids = self.spec.game_ids.reshape(d.count, -1)[d.first:d.first + d.local_count]
-    buffer = self._add(replay.buffer, obs, actions, d.put(scaled), d.put(terminated),
-                       d.put(game_ids))
+    game_ids = self.spec.game_ids.reshape(d.count, -1)[d.first : d.first + d.local_count]
+    buffer = self._add(
+      replay.buffer, obs, actions, d.put(scaled), d.put(terminated), d.put(game_ids)
+    )
     steps = rewards.shape[1] * self.spec.num_envs
     return state._replace(replay=replay_lib.ReplayState(buffer, replay.env_steps + steps))
 
@@ -372,9 +436,11 @@ class Rainbow(AgentBase):
     env step)."""
     d = self.devices
     eps = self.epsilons(state.host.env_steps).reshape(d.count, -1)[
-        d.first:d.first + d.local_count]
-    return actors.rollout(self.act, state.learner, self.config.rainbow.rollout_steps, key,
-                          d.put(eps))
+      d.first : d.first + d.local_count
+    ]
+    return actors.rollout(
+      self.act, state.learner, self.config.rainbow.rollout_steps, key, d.put(eps)
+    )
 
   def learn(self, state: AgentState, ro, key):
     """Appends the rollout to the replay, then (after learning_starts) updates_per_iteration
@@ -382,8 +448,9 @@ class Rainbow(AgentBase):
     c = self.config.rainbow
     d = self.devices
     state = self.add(state, ro.obs, ro.actions, ro.rewards, ro.terminated | ro.truncated)
-    state = state._replace(host=RainbowHost(np.int64(state.host.env_steps
-                                                     + self.env_steps_per_iteration)))
+    state = state._replace(
+      host=RainbowHost(np.int64(state.host.env_steps + self.env_steps_per_iteration))
+    )
     if state.replay.env_steps < self.learning_starts:
       return state, {}
     learner, buffer = state.learner, state.replay.buffer
@@ -391,8 +458,10 @@ class Rainbow(AgentBase):
     for u in range(c.updates_per_iteration):
       learner, buffer, m = self._learn(learner, buffer, d.broadcast(jax.random.fold_in(key, u)))
       ms.append(m)
-    return (state._replace(learner=learner, replay=state.replay._replace(buffer=buffer)),
-            mean_metrics(ms))
+    return (
+      state._replace(learner=learner, replay=state.replay._replace(buffer=buffer)),
+      mean_metrics(ms),
+    )
 
   def sample(self, buffer, key) -> Batches:
     """One device's share of a learner update: Batches of Transitions (alternating mode: an
@@ -415,9 +484,15 @@ class Rainbow(AgentBase):
     logits_tm1 = self._apply(params, alphas, b.obs_tm1, k_tm1)
     logits_t = self._apply(target_params, target_alphas, b.obs_t, k_t)
     selector = q_values(self._apply(params, alphas, b.obs_t, k_sel), self.atoms)
-    ce = categorical_double_q_loss(logits_tm1, b.a_tm1, b.r_t, b.discount_t,
-                                   jax.lax.stop_gradient(logits_t),
-                                   jax.lax.stop_gradient(selector), self.atoms)
+    ce = categorical_double_q_loss(
+      logits_tm1,
+      b.a_tm1,
+      b.r_t,
+      b.discount_t,
+      jax.lax.stop_gradient(logits_t),
+      jax.lax.stop_gradient(selector),
+      self.atoms,
+    )
     q_tm1 = q_values(logits_tm1, self.atoms)
     q_a = jnp.take_along_axis(q_tm1, b.a_tm1[:, None], axis=-1)[:, 0]
     return jnp.mean(b.weight * ce), {"ce": ce, "q_taken": jnp.mean(q_a)}
@@ -431,30 +506,45 @@ class Rainbow(AgentBase):
     # does not (identical updates on every device).
     sample_key = jax.random.fold_in(key, jax.lax.axis_index(parallel.AXIS))
     data = {"batch": batches.weights, "target": target, "key": sample_key}
-    arch_data = {"batch": batches.alphas if batches.alphas is not None else batches.weights,
-                 "target": target, "key": jax.random.fold_in(sample_key, 1)}
+    arch_data = {
+      "batch": batches.alphas if batches.alphas is not None else batches.weights,
+      "target": target,
+      "key": jax.random.fold_in(sample_key, 1),
+    }
     params, alphas, opt_state, arch_opt_state, aux = self.opt.update(
-        self._loss, learner.params, learner.alphas, learner.opt_state, learner.arch_opt_state,
-        data, arch_data, parallel.AXIS, key)
+      self._loss,
+      learner.params,
+      learner.alphas,
+      learner.opt_state,
+      learner.arch_opt_state,
+      data,
+      arch_data,
+      parallel.AXIS,
+      key,
+    )
     updates = learner.updates + 1
-    target_params = optax.periodic_update(params, learner.target_params, updates,
-                                          c.target_update_period)
-    target_alphas = optax.periodic_update(alphas, learner.target_alphas, updates,
-                                          c.target_update_period)
+    target_params = optax.periodic_update(
+      params, learner.target_params, updates, c.target_update_period
+    )
+    target_alphas = optax.periodic_update(
+      alphas, learner.target_alphas, updates, c.target_update_period
+    )
     ce = aux.pop("ce")
     metrics = {f"loss/{k}": v for k, v in aux.items() if k != "q_taken"}
     metrics["loss/ce"] = jnp.mean(ce)
     metrics["q/taken"] = aux["q_taken"]
     metrics["replay/is_weight_mean"] = jnp.mean(batches.weights.weight)
     metrics["replay/return_mean"] = jnp.mean(batches.weights.r_t)
-    new = RainbowLearner(params, target_params, alphas, target_alphas, opt_state,
-                         arch_opt_state, updates)
+    new = RainbowLearner(
+      params, target_params, alphas, target_alphas, opt_state, arch_opt_state, updates
+    )
     return new, parallel.pmean(metrics), jax.lax.stop_gradient(ce) + c.priority_epsilon
 
   def _learn_fn(self, learner: RainbowLearner, buffer, key):
     """Sample from this device's shard, update, write back the new priorities."""
     k_sample, k_update = jax.random.split(key)
     batches, indices = self.sample(
-        buffer, jax.random.fold_in(k_sample, jax.lax.axis_index(parallel.AXIS)))
+      buffer, jax.random.fold_in(k_sample, jax.lax.axis_index(parallel.AXIS))
+    )
     learner, metrics, priorities = self.update(learner, batches, k_update)
     return learner, self.replay.set_priorities(buffer, indices, priorities), metrics

@@ -12,6 +12,7 @@ Rainbow add of 32 frames into a 50k-frame (614 MB) buffer, four times the learne
 feeds. A dynamic_update_slice per added time step writes only the new rows in place; flashbax
 keeps the pointers, the sum tree and the sampling.
 """
+
 from typing import Any, NamedTuple
 
 import flashbax
@@ -21,8 +22,9 @@ from jax import lax
 
 class ReplayState(NamedTuple):
   """A run's replay: device shards plus what the host needs to know about them."""
-  buffer: Any      # flashbax state, [L, ...] one shard per local device
-  env_steps: int   # env steps of the run added since this replay was created (all devices)
+
+  buffer: Any  # flashbax state, [L, ...] one shard per local device
+  env_steps: int  # env steps of the run added since this replay was created (all devices)
 
 
 def write_in_place(experience, batch, index, contiguous: bool = False):
@@ -32,13 +34,15 @@ def write_in_place(experience, batch, index, contiguous: bool = False):
   promises that the batch never wraps around the end (one slice write instead of one per step).
   Call it under jit with the experience donated, so the writes are in place.
   """
+
   def write(buf, x):
     x = x.astype(buf.dtype)
     if contiguous:
       return lax.dynamic_update_slice_in_dim(buf, x, index, axis=1)
     for t in range(x.shape[1]):
-      buf = lax.dynamic_update_slice_in_dim(buf, x[:, t:t + 1], (index + t) % buf.shape[1],
-                                            axis=1)
+      buf = lax.dynamic_update_slice_in_dim(
+        buf, x[:, t : t + 1], (index + t) % buf.shape[1], axis=1
+      )
     return buf
 
   return jax.tree.map(write, experience, batch)
@@ -54,15 +58,27 @@ class TrajectoryReplay:
   """Prioritized replay of per-step records, one row per env, sampled as windows of
   `window` consecutive records (Rainbow's n-step transitions). One device's shard."""
 
-  def __init__(self, rows: int, row_length: int, window: int, batch_size: int,
-               priority_exponent: float, example_record):
+  def __init__(
+    self,
+    rows: int,
+    row_length: int,
+    window: int,
+    batch_size: int,
+    priority_exponent: float,
+    example_record,
+  ):
     self.rows, self.row_length, self.example = rows, row_length, example_record
     backend = jax.default_backend()
     self.buffer = flashbax.make_prioritised_trajectory_buffer(
-        add_batch_size=rows, sample_batch_size=batch_size, sample_sequence_length=window,
-        period=1, min_length_time_axis=window, max_length_time_axis=row_length,
-        priority_exponent=priority_exponent,
-        device=backend if backend in ("cpu", "gpu", "tpu") else "cpu")
+      add_batch_size=rows,
+      sample_batch_size=batch_size,
+      sample_sequence_length=window,
+      period=1,
+      min_length_time_axis=window,
+      max_length_time_axis=row_length,
+      priority_exponent=priority_exponent,
+      device=backend if backend in ("cpu", "gpu", "tpu") else "cpu",
+    )
 
   def init(self):
     return strong(self.buffer.init(self.example))
@@ -93,14 +109,18 @@ class ItemReplay:
 
   def __init__(self, capacity: int, rows: int, batch_size: int, example_item):
     if capacity % rows:
-      raise ValueError(f"replay capacity {capacity} per device must be a multiple of the "
-                       f"{rows} envs a device adds per step")
+      raise ValueError(
+        f"replay capacity {capacity} per device must be a multiple of the "
+        f"{rows} envs a device adds per step"
+      )
     if batch_size > capacity:
-      raise ValueError(f"batch size {batch_size} per device exceeds the replay capacity "
-                       f"{capacity} per device")
+      raise ValueError(
+        f"batch size {batch_size} per device exceeds the replay capacity {capacity} per device"
+      )
     self.capacity, self.example = capacity, example_item
-    self.buffer = flashbax.make_item_buffer(max_length=capacity, min_length=1,
-                                            sample_batch_size=batch_size, add_batches=True)
+    self.buffer = flashbax.make_item_buffer(
+      max_length=capacity, min_length=1, sample_batch_size=batch_size, add_batches=True
+    )
 
   def init(self):
     return self.buffer.init(self.example)
@@ -110,10 +130,12 @@ class ItemReplay:
     cap = jax.tree.leaves(state.experience)[0].shape[1]
     n = jax.tree.leaves(items)[0].shape[0]
     end = state.current_index + n
-    experience = write_in_place(state.experience, jax.tree.map(lambda x: x[None], items),
-                                state.current_index, contiguous=True)
-    return state.replace(experience=experience, current_index=end % cap,
-                         is_full=state.is_full | (end >= cap))
+    experience = write_in_place(
+      state.experience, jax.tree.map(lambda x: x[None], items), state.current_index, contiguous=True
+    )
+    return state.replace(
+      experience=experience, current_index=end % cap, is_full=state.is_full | (end >= cap)
+    )
 
   def sample(self, state, key):
     return self.buffer.sample(state, key).experience

@@ -22,7 +22,8 @@ observation of the next episode.
 Math at module level (random_shift, tanh_gaussian_sample, soft_td_target, the three losses,
 soft_update) is tested against hand-computed numbers in tests/test_sac.py.
 """
-from typing import Any, NamedTuple, Optional, Sequence
+
+from typing import Any, NamedTuple, Sequence
 
 import flax.linen as nn
 import jax
@@ -33,14 +34,14 @@ import optax
 from darts_rl import parallel
 from darts_rl.agents import optim
 from darts_rl.agents import replay as replay_lib
-from darts_rl.agents.base import (AgentBase, AgentState, Batches, EnvSpec, arch_updates,
-                                  mean_metrics)
+from darts_rl.agents.base import AgentBase, AgentState, Batches, EnvSpec, arch_updates, mean_metrics
 
-FRAME_CHANNELS = 3                 # RGB frames are stacked on the channel axis
+FRAME_CHANNELS = 3  # RGB frames are stacked on the channel axis
 LOG_STD_MIN, LOG_STD_MAX = -10.0, 2.0
 
 
 # ---------------------------------------------------------------------------- learning math
+
 
 def random_shift(key, obs, pad: int = 4, first_index=0):
   """Random-shift augmentation (DrQ, Kostrikov et al. 2020): replicate-pad `pad` px, crop back.
@@ -53,8 +54,9 @@ def random_shift(key, obs, pad: int = 4, first_index=0):
   b, h, w, c = obs.shape
   padded = jnp.pad(obs, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
   idx = first_index + jnp.arange(b)
-  offsets = jax.vmap(lambda i: jax.random.randint(jax.random.fold_in(key, i), (2,), 0,
-                                                  2 * pad + 1))(idx)
+  offsets = jax.vmap(
+    lambda i: jax.random.randint(jax.random.fold_in(key, i), (2,), 0, 2 * pad + 1)
+  )(idx)
   crop = lambda img, o: jax.lax.dynamic_slice(img, (o[0], o[1], 0), (h, w, c))
   return jax.vmap(crop)(padded, offsets)
 
@@ -71,7 +73,7 @@ def tanh_gaussian_log_prob(u, mu, log_std):
   log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)) (Haarnoja et al. 2018, appendix C).
   """
   z = (u - mu) * jnp.exp(-log_std)
-  normal = -0.5 * z ** 2 - log_std - 0.5 * jnp.log(2 * jnp.pi)
+  normal = -0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi)
   correction = 2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u))
   return jnp.sum(normal - correction, axis=-1)
 
@@ -129,6 +131,7 @@ def _mlp(x, hidden: Sequence[int], prefix: str):
 
 class DoubleQ(nn.Module):
   """Twin Q heads: (features [B, D], action [B, A]) -> (q1 [B], q2 [B])."""
+
   hidden: Sequence[int]
 
   @nn.compact
@@ -139,6 +142,7 @@ class DoubleQ(nn.Module):
 
 class Critic(nn.Module):
   """encoder(obs, alphas) -> features; DoubleQ(features, action). Params {'encoder', 'q'}."""
+
   encoder: nn.Module
   hidden: Sequence[int]
 
@@ -160,6 +164,7 @@ class Critic(nn.Module):
 
 class Actor(nn.Module):
   """features [B, D] -> (mu [B, A], log_std [B, A] in [LOG_STD_MIN, LOG_STD_MAX])."""
+
   hidden: Sequence[int]
   action_dim: int
 
@@ -175,32 +180,36 @@ class Actor(nn.Module):
 
 # ---------------------------------------------------------------------------- state
 
+
 class Transition(NamedTuple):
   """One replayed transition (leading batch axes on every field)."""
-  obs: Any          # [..., H, W, C] uint8 frame stack acted on
-  action: Any       # [..., A] float32
-  reward: Any       # [...] float32 (summed over action repeats)
-  discount: Any     # [...] float32: 0 where terminated, else 1 (gamma applied in the loss)
-  next_frame: Any   # [..., H, W, 3] uint8 newest frame of the next obs (final_obs if done)
+
+  obs: Any  # [..., H, W, C] uint8 frame stack acted on
+  action: Any  # [..., A] float32
+  reward: Any  # [...] float32 (summed over action repeats)
+  discount: Any  # [...] float32: 0 where terminated, else 1 (gamma applied in the loss)
+  next_frame: Any  # [..., H, W, 3] uint8 newest frame of the next obs (final_obs if done)
 
 
 class SACLearner(NamedTuple):
   """What the SAC learner updates; replicated on every device."""
-  params: Any                  # critic {'encoder', 'q'}: trained by the critic loss
-  alphas: Any                  # architecture weights: trained by the critic loss too
+
+  params: Any  # critic {'encoder', 'q'}: trained by the critic loss
+  alphas: Any  # architecture weights: trained by the critic loss too
   opt_state: Any
   arch_opt_state: Any
-  target_params: Any           # soft-updated copies of params and alphas (target encoder)
+  target_params: Any  # soft-updated copies of params and alphas (target encoder)
   target_alphas: Any
   actor_params: Any
   actor_opt_state: Any
-  log_temperature: Any         # scalar
+  log_temperature: Any  # scalar
   temperature_opt_state: Any
 
 
 class SACHost(NamedTuple):
   """Host state, identical on every process."""
-  env_steps: np.ndarray        # env steps of the run (uniform actions below the warm-up)
+
+  env_steps: np.ndarray  # env steps of the run (uniform actions below the warm-up)
 
 
 class SAC(AgentBase):
@@ -209,21 +218,27 @@ class SAC(AgentBase):
 
   def __init__(self, config, encoder_spec, spec: EnvSpec, devices: parallel.Devices):
     c = config.sac
-    if not hasattr(spec.action_spec, "low"):   # envs.BoxActions (not imported: no env deps)
-      raise ValueError("SAC needs continuous (box) actions, e.g. DM-Control; use PPO or "
-                       "Rainbow for discrete actions")
+    if not hasattr(spec.action_spec, "low"):  # envs.BoxActions (not imported: no env deps)
+      raise ValueError(
+        "SAC needs continuous (box) actions, e.g. DM-Control; use PPO or "
+        "Rainbow for discrete actions"
+      )
     if spec.observation_shape[-1] % FRAME_CHANNELS:
-      raise ValueError(f"SAC expects stacked RGB frames, got {spec.observation_shape[-1]} "
-                       "channels")
+      raise ValueError(f"SAC expects stacked RGB frames, got {spec.observation_shape[-1]} channels")
     if c.replay_capacity % spec.num_envs:
-      raise ValueError(f"sac.replay_capacity={c.replay_capacity} must be a multiple of "
-                       f"env.num_envs={spec.num_envs}")
+      raise ValueError(
+        f"sac.replay_capacity={c.replay_capacity} must be a multiple of "
+        f"env.num_envs={spec.num_envs}"
+      )
     if c.batch_size % devices.count:
-      raise ValueError(f"sac.batch_size={c.batch_size} must be a multiple of the number of "
-                       f"devices ({devices.count}): each samples an equal share")
+      raise ValueError(
+        f"sac.batch_size={c.batch_size} must be a multiple of the number of "
+        f"devices ({devices.count}): each samples an equal share"
+      )
     if c.batch_size > c.replay_capacity:
-      raise ValueError(f"sac.batch_size={c.batch_size} exceeds sac.replay_capacity="
-                       f"{c.replay_capacity}")
+      raise ValueError(
+        f"sac.batch_size={c.batch_size} exceeds sac.replay_capacity={c.replay_capacity}"
+      )
     self.config = config
     self.spec = spec
     self.devices = devices
@@ -234,17 +249,27 @@ class SAC(AgentBase):
     self.critic = Critic(encoder_spec.module, tuple(c.hidden))
     self.actor = Actor(tuple(c.hidden), self.action_dim)
     self.opt = optim.DualOptimizer.from_config(
-        c.critic_optimizer, config.arch,
-        arch_updates(config, spec.num_envs, c.updates_per_iteration, c.learning_starts))
+      c.critic_optimizer,
+      config.arch,
+      arch_updates(config, spec.num_envs, c.updates_per_iteration, c.learning_starts),
+    )
     self.actor_tx = optim.make_optimizer(c.actor_optimizer)
     self.temperature_tx = optim.make_optimizer(c.temperature_optimizer)
     self.env_steps_per_iteration = spec.num_envs
     h, w, _ = spec.observation_shape
-    example = Transition(jnp.zeros(spec.observation_shape, jnp.uint8),
-                         jnp.zeros((self.action_dim,), jnp.float32), jnp.zeros((), jnp.float32),
-                         jnp.zeros((), jnp.float32), jnp.zeros((h, w, FRAME_CHANNELS), jnp.uint8))
-    self.replay = replay_lib.ItemReplay(c.replay_capacity // devices.count, spec.envs_per_group,
-                                        c.batch_size // devices.count, example)
+    example = Transition(
+      jnp.zeros(spec.observation_shape, jnp.uint8),
+      jnp.zeros((self.action_dim,), jnp.float32),
+      jnp.zeros((), jnp.float32),
+      jnp.zeros((), jnp.float32),
+      jnp.zeros((h, w, FRAME_CHANNELS), jnp.uint8),
+    )
+    self.replay = replay_lib.ItemReplay(
+      c.replay_capacity // devices.count,
+      spec.envs_per_group,
+      c.batch_size // devices.count,
+      example,
+    )
     d = devices
     self._init = jax.jit(self._init_fn)
     self._new_replay = d.compile(lambda _: self.replay.init())
@@ -261,13 +286,21 @@ class SAC(AgentBase):
     obs = jnp.zeros((1,) + self.spec.observation_shape, jnp.uint8)
     action = jnp.zeros((1, self.action_dim), jnp.float32)
     params = self.critic.init(k_critic, obs, action, self.init_alphas)["params"]
-    actor_params = self.actor.init(k_actor, self._features(params, self.init_alphas, obs))[
-        "params"]
+    actor_params = self.actor.init(k_actor, self._features(params, self.init_alphas, obs))["params"]
     log_temp = jnp.asarray(np.log(self.config.sac.init_temperature), jnp.float32)
     opt_state, arch_opt_state = self.opt.init(params, self.init_alphas)
-    return SACLearner(params, self.init_alphas, opt_state, arch_opt_state, params,
-                      self.init_alphas, actor_params, self.actor_tx.init(actor_params), log_temp,
-                      self.temperature_tx.init(log_temp))
+    return SACLearner(
+      params,
+      self.init_alphas,
+      opt_state,
+      arch_opt_state,
+      params,
+      self.init_alphas,
+      actor_params,
+      self.actor_tx.init(actor_params),
+      log_temp,
+      self.temperature_tx.init(log_temp),
+    )
 
   def empty_replay(self) -> replay_lib.ReplayState:
     """An empty replay shard on every local device."""
@@ -283,8 +316,9 @@ class SAC(AgentBase):
     return self.critic.apply({"params": params}, obs, alphas, method=Critic.encode)
 
   def _policy(self, learner: SACLearner, obs):
-    return self.actor.apply({"params": learner.actor_params},
-                            self._features(learner.params, learner.alphas, obs))
+    return self.actor.apply(
+      {"params": learner.actor_params}, self._features(learner.params, learner.alphas, obs)
+    )
 
   def act(self, learner: SACLearner, obs, keys, uniform):
     """A policy sample per row, or (`uniform` true: the warm-up) a uniform random action.
@@ -294,8 +328,9 @@ class SAC(AgentBase):
     k_uni = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
     sample = jax.vmap(tanh_gaussian_sample)(k_pi, mu, log_std)[0]
     spec = self.action_spec
-    rand = jax.vmap(lambda k: jax.random.uniform(k, (self.action_dim,), jnp.float32, spec.low,
-                                                 spec.high))(k_uni)
+    rand = jax.vmap(
+      lambda k: jax.random.uniform(k, (self.action_dim,), jnp.float32, spec.low, spec.high)
+    )(k_uni)
     actions = jnp.where(uniform, rand, sample)
     return actions.reshape((-1,) + tuple(spec.shape)), {}
 
@@ -310,8 +345,9 @@ class SAC(AgentBase):
     """One device's step: obs [1, n, ...], actions [1, n, ...]; rewards, discounts [n];
     next_frames [n, H, W, 3]."""
     n = rewards.shape[0]
-    items = Transition(obs[0], actions[0].reshape(n, -1).astype(jnp.float32), rewards,
-                       discounts, next_frames)
+    items = Transition(
+      obs[0], actions[0].reshape(n, -1).astype(jnp.float32), rewards, discounts, next_frames
+    )
     return self.replay.add(buffer, items)
 
   def add(self, state: AgentState, rollout) -> AgentState:
@@ -322,11 +358,17 @@ class SAC(AgentBase):
     d = self.devices
     replay = state.replay if state.replay is not None else self.empty_replay()
     discounts = 1.0 - rollout.terminated[:, 0].astype(np.float32)
-    buffer = self._add(replay.buffer, rollout.obs, rollout.actions,
-                       d.put(rollout.rewards[:, 0]), d.put(discounts),
-                       d.put(np.ascontiguousarray(rollout.final_obs[:, 0, ..., -FRAME_CHANNELS:])))
-    return state._replace(replay=replay_lib.ReplayState(buffer,
-                                                        replay.env_steps + self.spec.num_envs))
+    buffer = self._add(
+      replay.buffer,
+      rollout.obs,
+      rollout.actions,
+      d.put(rollout.rewards[:, 0]),
+      d.put(discounts),
+      d.put(np.ascontiguousarray(rollout.final_obs[:, 0, ..., -FRAME_CHANNELS:])),
+    )
+    return state._replace(
+      replay=replay_lib.ReplayState(buffer, replay.env_steps + self.spec.num_envs)
+    )
 
   # -- one iteration
   def collect(self, state: AgentState, actors, key):
@@ -340,15 +382,15 @@ class SAC(AgentBase):
     c = self.config.sac
     d = self.devices
     state = self.add(state, ro)
-    state = state._replace(host=SACHost(np.int64(int(state.host.env_steps)
-                                                  + self.spec.num_envs)))
+    state = state._replace(host=SACHost(np.int64(int(state.host.env_steps) + self.spec.num_envs)))
     if state.replay.env_steps < c.learning_starts:
       return state, {}
     learner = state.learner
     ms = []
     for u in range(c.updates_per_iteration):
-      learner, m = self._learn(learner, state.replay.buffer,
-                               d.broadcast(jax.random.fold_in(key, u)))
+      learner, m = self._learn(
+        learner, state.replay.buffer, d.broadcast(jax.random.fold_in(key, u))
+      )
       ms.append(m)
     return state._replace(learner=learner), mean_metrics(ms)
 
@@ -361,8 +403,7 @@ class SAC(AgentBase):
 
   def _learn_fn(self, learner: SACLearner, buffer, key):
     k_sample, k_update = jax.random.split(key)
-    batches = self.sample(buffer, jax.random.fold_in(k_sample,
-                                                     jax.lax.axis_index(parallel.AXIS)))
+    batches = self.sample(buffer, jax.random.fold_in(k_sample, jax.lax.axis_index(parallel.AXIS)))
     return self.update(learner, batches, k_update)
 
   def actor_loss_fn(self, actor_params, params, alphas, obs, keys, log_temperature):
@@ -385,18 +426,32 @@ class SAC(AgentBase):
     n = batches.weights.reward.shape[0]
     first = parallel.axis_offset(n)
     k_main, k_arch, k_actor = jax.random.split(key, 3)
-    (params, alphas, opt_state, arch_opt_state, target_params, target_alphas, actor_params,
-     actor_opt_state, log_temp, temp_opt_state) = learner
+    (
+      params,
+      alphas,
+      opt_state,
+      arch_opt_state,
+      target_params,
+      target_alphas,
+      actor_params,
+      actor_opt_state,
+      log_temp,
+      temp_opt_state,
+    ) = learner
     temperature = jnp.exp(log_temp)
 
     def prepare(tr: Transition, key):
       """Augments obs and the rebuilt next obs independently; per-sample noise keys."""
       k_obs, k_next, k_pi = jax.random.split(key, 3)
       next_obs = jnp.concatenate([tr.obs[..., FRAME_CHANNELS:], tr.next_frame], axis=-1)
-      return {"obs": random_shift(k_obs, tr.obs, pad, first), "action": tr.action,
-              "reward": tr.reward, "discount": tr.discount,
-              "next_obs": random_shift(k_next, next_obs, pad, first),
-              "keys": per_sample_keys(k_pi, n, first)}
+      return {
+        "obs": random_shift(k_obs, tr.obs, pad, first),
+        "action": tr.action,
+        "reward": tr.reward,
+        "discount": tr.discount,
+        "next_obs": random_shift(k_next, next_obs, pad, first),
+        "keys": per_sample_keys(k_pi, n, first),
+      }
 
     def with_target(mb):
       # Next action from the online encoder + actor; values from the target critic.
@@ -404,10 +459,10 @@ class SAC(AgentBase):
       mu, log_std = self.actor.apply({"params": actor_params}, next_feats)
       next_a, next_logp = jax.vmap(tanh_gaussian_sample)(mb["keys"], mu, log_std)
       t_feats = self._features(target_params, target_alphas, mb["next_obs"])
-      tq1, tq2 = self.critic.apply({"params": target_params}, t_feats, next_a,
-                                   method=Critic.q_values)
-      y = soft_td_target(mb["reward"], c.gamma * mb["discount"], tq1, tq2, next_logp,
-                         temperature)
+      tq1, tq2 = self.critic.apply(
+        {"params": target_params}, t_feats, next_a, method=Critic.q_values
+      )
+      y = soft_td_target(mb["reward"], c.gamma * mb["discount"], tq1, tq2, next_logp, temperature)
       return dict(mb, target=jax.lax.stop_gradient(y))
 
     mb = with_target(prepare(batches.weights, k_main))
@@ -416,16 +471,21 @@ class SAC(AgentBase):
     def loss_fn(p, a, data):
       q1, q2 = self.critic.apply({"params": p}, data["obs"], data["action"], a)
       loss = critic_loss(q1, q2, data["target"], c.critic_loss_weight)
-      return loss, {"critic_loss": loss, "q": jnp.mean(jnp.minimum(q1, q2)),
-                    "target_q": jnp.mean(data["target"])}
+      return loss, {
+        "critic_loss": loss,
+        "q": jnp.mean(jnp.minimum(q1, q2)),
+        "target_q": jnp.mean(data["target"]),
+      }
 
     params, alphas, opt_state, arch_opt_state, aux = self.opt.update(
-        loss_fn, params, alphas, opt_state, arch_opt_state, mb, arch_mb, parallel.AXIS, key)
+      loss_fn, params, alphas, opt_state, arch_opt_state, mb, arch_mb, parallel.AXIS, key
+    )
 
     # Actor and temperature on the updated critic's (stop-gradient) features.
     actor_keys = per_sample_keys(k_actor, n, first)
     (a_loss, logp), g = jax.value_and_grad(self.actor_loss_fn, has_aux=True)(
-        actor_params, params, alphas, mb["obs"], actor_keys, log_temp)
+      actor_params, params, alphas, mb["obs"], actor_keys, log_temp
+    )
     g = parallel.pmean(g)
     updates, actor_opt_state = self.actor_tx.update(g, actor_opt_state, actor_params)
     actor_params = optax.apply_updates(actor_params, updates)
@@ -436,11 +496,28 @@ class SAC(AgentBase):
 
     target_params = soft_update(target_params, params, c.tau)
     target_alphas = soft_update(target_alphas, alphas, c.tau)
-    metrics = {"loss/critic": aux["critic_loss"], "loss/actor": a_loss,
-               "loss/temperature": t_loss, "q/mean": aux["q"], "q/target": aux["target_q"],
-               "grad_norm/critic": aux["grad_norm"], "grad_norm/arch": aux["arch_grad_norm"],
-               "grad_norm/actor": optax.tree.norm(g), "temperature": jnp.exp(log_temp),
-               "entropy": -jnp.mean(logp)}
-    new = SACLearner(params, alphas, opt_state, arch_opt_state, target_params, target_alphas,
-                     actor_params, actor_opt_state, log_temp, temp_opt_state)
+    metrics = {
+      "loss/critic": aux["critic_loss"],
+      "loss/actor": a_loss,
+      "loss/temperature": t_loss,
+      "q/mean": aux["q"],
+      "q/target": aux["target_q"],
+      "grad_norm/critic": aux["grad_norm"],
+      "grad_norm/arch": aux["arch_grad_norm"],
+      "grad_norm/actor": optax.tree.norm(g),
+      "temperature": jnp.exp(log_temp),
+      "entropy": -jnp.mean(logp),
+    }
+    new = SACLearner(
+      params,
+      alphas,
+      opt_state,
+      arch_opt_state,
+      target_params,
+      target_alphas,
+      actor_params,
+      actor_opt_state,
+      log_temp,
+      temp_opt_state,
+    )
     return new, parallel.pmean(metrics)

@@ -7,6 +7,7 @@ stratified-bootstrap intervals, probability of improvement, performance profiles
 Every run of a method needs a score on the same games (a task per game); kind says whether
 the scores are normalized per game or raw (analysis.normalization).
 """
+
 import itertools
 import os
 from typing import Dict, List, Mapping, Sequence, Tuple
@@ -23,7 +24,9 @@ Runs = Sequence[Tuple[str, Dict[str, float]]]  # (run label, {game: score})
 
 def seed_runs(seeds_dir: str) -> List[Tuple[int, str]]:
   """[(seed, workdir)] of a seeds workdir's finished seeds (its seeds.jsonl)."""
-  return [(r["seed"], os.path.join(seeds_dir, r["workdir"])) for r in artifacts.read_seeds(seeds_dir)]
+  return [
+    (r["seed"], os.path.join(seeds_dir, r["workdir"])) for r in artifacts.read_seeds(seeds_dir)
+  ]
 
 
 def seed_scores(seeds_dir: str) -> Tuple[Runs, str]:
@@ -45,8 +48,10 @@ def score_matrix(runs: Runs, games: Sequence[str]) -> np.ndarray:
   for label, sc in runs:
     missing = [g for g in games if g not in sc]
     if missing:
-      raise ValueError(f"run '{label}' has no score on {', '.join(missing)}: every run of the "
-                       "comparison needs the same games")
+      raise ValueError(
+        f"run '{label}' has no score on {', '.join(missing)}: every run of the "
+        "comparison needs the same games"
+      )
   return np.array([[sc[g] for g in games] for _, sc in runs], np.float64)
 
 
@@ -54,8 +59,9 @@ def _ci(t: Tuple[float, float, float]) -> str:
   return f"{t[0]:.3f} [{t[1]:.3f}, {t[2]:.3f}]"
 
 
-def section(methods: Mapping[str, Runs], kind: str, out_dir: str,
-            png: str = PROFILES_PNG) -> List[str]:
+def section(
+  methods: Mapping[str, Runs], kind: str, out_dir: str, png: str = PROFILES_PNG
+) -> List[str]:
   """Markdown lines of the section (see the module doc); writes out_dir/png."""
   methods = {m: list(r) for m, r in methods.items() if r}
   if not methods:
@@ -65,26 +71,40 @@ def section(methods: Mapping[str, Runs], kind: str, out_dir: str,
     scores = {m: score_matrix(runs, games) for m, runs in methods.items()}
   except ValueError as e:
     return [f"No aggregates: {e}.", ""]
-  what = ("normalized score (per game: (R - R_min) / (R_max - R_min), Procgen easy mode)"
-          if kind == "normalized" else "return")
-  lines = [f"Score: each run's reported evaluation (its fresh one when it has one) on test "
-           f"levels, as {what}; a task per game ({', '.join(games)}). Seeds are the unit: "
-           "intervals come from a stratified bootstrap over runs (rliable), not from the "
-           "episodes of one policy.", "",
-           "| method | run | " + " | ".join(md_cell(g) for g in games) + " |",
-           "|" + "---|" * (len(games) + 2)]
+  what = (
+    "normalized score (per game: (R - R_min) / (R_max - R_min), Procgen easy mode)"
+    if kind == "normalized"
+    else "return"
+  )
+  lines = [
+    f"Score: each run's reported evaluation (its fresh one when it has one) on test "
+    f"levels, as {what}; a task per game ({', '.join(games)}). Seeds are the unit: "
+    "intervals come from a stratified bootstrap over runs (rliable), not from the "
+    "episodes of one policy.",
+    "",
+    "| method | run | " + " | ".join(md_cell(g) for g in games) + " |",
+    "|" + "---|" * (len(games) + 2),
+  ]
   for m, runs in methods.items():
     for label, sc in runs:
-      lines.append(f"| {md_cell(m)} | {md_cell(label)} | "
-                   + " | ".join(f"{sc[g]:.3f}" for g in games) + " |")
+      lines.append(
+        f"| {md_cell(m)} | {md_cell(label)} | " + " | ".join(f"{sc[g]:.3f}" for g in games) + " |"
+      )
   est = statistics.interval_estimates(scores)
   lines += ["", "| method | runs | IQM [95% CI] | mean [95% CI] |", "|---|---|---|---|"]
-  lines += [f"| {md_cell(m)} | {len(scores[m])} | {_ci(est[m]['IQM'])} | {_ci(est[m]['mean'])} |"
-            for m in scores]
+  lines += [
+    f"| {md_cell(m)} | {len(scores[m])} | {_ci(est[m]['IQM'])} | {_ci(est[m]['mean'])} |"
+    for m in scores
+  ]
   if len(scores) > 1:
-    lines += ["", "Probability of improvement P(X > Y): the chance that a run of X scores "
-              "above a run of Y on a game (ties count half), averaged over games.", "",
-              "| X | Y | P(X > Y) |", "|---|---|---|"]
+    lines += [
+      "",
+      "Probability of improvement P(X > Y): the chance that a run of X scores "
+      "above a run of Y on a game (ties count half), averaged over games.",
+      "",
+      "| X | Y | P(X > Y) |",
+      "|---|---|---|",
+    ]
     for x, y in itertools.combinations(scores, 2):
       p = statistics.probability_of_improvement(scores[x], scores[y])
       lines.append(f"| {md_cell(x)} | {md_cell(y)} | {p:.2f} |")

@@ -6,6 +6,7 @@ Reads metrics.jsonl rows (`arch/eigenvalue`, logged with arch.eigen_every_update
 early stopping) and each search's genotype.json when it has one (the discretized cell's
 parameter-free edges). See docs/robust_search.md.
 """
+
 import os
 from typing import List, Mapping, Optional, Sequence
 
@@ -20,7 +21,7 @@ from darts_rl.search.genotype import Genotype
 from darts_rl.search.ops import PARAMETER_FREE
 
 EIGENVALUE = "arch/eigenvalue"
-PARAM_FREE = "/param_free"   # alpha/<cell>/param_free
+PARAM_FREE = "/param_free"  # alpha/<cell>/param_free
 STOPPED_AT = "arch/stopped_at_update"
 
 
@@ -30,9 +31,10 @@ def _series(rows: Sequence[dict], key: str):
 
 
 def _cells(rows: Sequence[dict]) -> List[str]:
-  keys = dict.fromkeys(k for r in rows for k in r if k.startswith("alpha/") and
-                       k.endswith(PARAM_FREE))
-  return [k[len("alpha/"):-len(PARAM_FREE)] for k in keys]
+  keys = dict.fromkeys(
+    k for r in rows for k in r if k.startswith("alpha/") and k.endswith(PARAM_FREE)
+  )
+  return [k[len("alpha/") : -len(PARAM_FREE)] for k in keys]
 
 
 def _method(label: str) -> str:
@@ -50,7 +52,7 @@ def plot_collapse_monitor(searches: Mapping[str, Sequence[dict]], out_png: str) 
     return None
   fig = Figure(figsize=(1.0 + 5.0 * (has_eig + has_free), 4.2))
   axes = list(fig.subplots(1, has_eig + has_free, squeeze=False)[0])
-  methods = list(dict.fromkeys(_method(l) for l in searches))
+  methods = list(dict.fromkeys(_method(label) for label in searches))
   color = {m: f"C{i % 10}" for i, m in enumerate(methods)}
   seen = set()
   if has_eig:
@@ -72,8 +74,14 @@ def plot_collapse_monitor(searches: Mapping[str, Sequence[dict]], out_png: str) 
       for c, cell in enumerate(_cells(rows)):
         x, y = _series(rows, f"alpha/{cell}{PARAM_FREE}")
         name = f"{m} ({cell})"
-        ax.plot(x, y, styles[c % len(styles)], color=color[m], lw=1.2,
-                label=None if name in seen else name)
+        ax.plot(
+          x,
+          y,
+          styles[c % len(styles)],
+          color=color[m],
+          lw=1.2,
+          label=None if name in seen else name,
+        )
         seen.add(name)
     ax.axhline(0.75, color="gray", lw=0.8, ls=":")  # uniform over the base op set
     ax.set_title("mixing weight on parameter-free ops", fontsize=10)
@@ -96,8 +104,9 @@ def param_free_edges(genotype) -> Optional[str]:
   return f"{sum(op in PARAMETER_FREE for op in ops)} of {len(ops)}"
 
 
-def collapse_table(searches: Mapping[str, Sequence[dict]],
-                   workdirs: Mapping[str, str]) -> Optional[str]:
+def collapse_table(
+  searches: Mapping[str, Sequence[dict]], workdirs: Mapping[str, str]
+) -> Optional[str]:
   """A markdown table per search: final parameter-free share per cell type, first / last / max
   eigenvalue, early stop, and the discretized cell's parameter-free edges; None when no run
   logged the monitor."""
@@ -108,7 +117,7 @@ def collapse_table(searches: Mapping[str, Sequence[dict]],
     if not cells and not eig.size:
       continue
     free = ", ".join(f"{c} {_series(rows, f'alpha/{c}{PARAM_FREE}')[1][-1]:.3f}" for c in cells)
-    eigs = (f"{eig[0]:.3g} / {eig[-1]:.3g} / {eig.max():.3g}" if eig.size else "-")
+    eigs = f"{eig[0]:.3g} / {eig[-1]:.3g} / {eig.max():.3g}" if eig.size else "-"
     stops = [r[STOPPED_AT] for r in rows if is_num(r.get(STOPPED_AT))]
     stop = f"at arch update {int(stops[-1])}" if stops else "-"
     path = artifacts.genotype_path(workdirs[label])
@@ -116,6 +125,9 @@ def collapse_table(searches: Mapping[str, Sequence[dict]],
     lines.append(f"| {md_cell(label)} | {free or '-'} | {eigs} | {stop} | {cell or '-'} |")
   if not lines:
     return None
-  head = ["| search | parameter-free share (end) | eigenvalue first / last / max | "
-          "alphas frozen | parameter-free kept edges |", "|---|---|---|---|---|"]
+  head = [
+    "| search | parameter-free share (end) | eigenvalue first / last / max | "
+    "alphas frozen | parameter-free kept edges |",
+    "|---|---|---|---|---|",
+  ]
   return "\n".join(head + lines)

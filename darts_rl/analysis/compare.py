@@ -23,6 +23,7 @@ and mean with stratified-bootstrap intervals and the probability of improvement
 
 Writes out_dir/{search_efficiency.png, performance_profiles.png, report.md} atomically.
 """
+
 import math
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -40,6 +41,7 @@ COMPUTE = (("env_steps", "env steps"), ("wall_s", "wall time (s)"))
 
 # --- Reading --------------------------------------------------------------------------------
 
+
 def load_darts(search_dir: str, eval_dir: str) -> dict:
   """{search_env_steps, search_wall_s, eval_env_steps, eval_wall_s, env_steps, wall_s, eval,
   fresh (the evaluate run's fresh evaluation, None without one), env (its config's)}."""
@@ -47,9 +49,17 @@ def load_darts(search_dir: str, eval_dir: str) -> dict:
   s_steps, s_wall = artifacts.training_compute(search_dir)
   e_steps, e_wall = artifacts.training_compute(eval_dir)
   wall = s_wall + e_wall if s_wall is not None and e_wall is not None else None
-  return {"search_env_steps": s_steps, "search_wall_s": s_wall, "eval_env_steps": e_steps,
-          "eval_wall_s": e_wall, "env_steps": s_steps + e_steps, "wall_s": wall, "eval": ev,
-          "fresh": artifacts.fresh_eval(eval_dir)[0], "env": per_game.env_section(eval_dir)}
+  return {
+    "search_env_steps": s_steps,
+    "search_wall_s": s_wall,
+    "eval_env_steps": e_steps,
+    "eval_wall_s": e_wall,
+    "env_steps": s_steps + e_steps,
+    "wall_s": wall,
+    "eval": ev,
+    "fresh": artifacts.fresh_eval(eval_dir)[0],
+    "env": per_game.env_section(eval_dir),
+  }
 
 
 def darts_pairs(pairs: Sequence[Tuple[str, str]]) -> List[Tuple[str, str]]:
@@ -76,6 +86,7 @@ def _seed(workdir: str) -> str:
 
 # --- Numbers ----------------------------------------------------------------------------------
 
+
 def choose_split(trial_lists: Sequence[List[dict]], evals: Sequence[dict]) -> str:
   """The split returns are reported on: 'test_levels' when every trial row and every
   evaluation has it, else 'train_levels'."""
@@ -83,8 +94,9 @@ def choose_split(trial_lists: Sequence[List[dict]], evals: Sequence[dict]) -> st
   for split in (artifacts.TEST, artifacts.SPLIT_KEYS["train"]):
     if all(isinstance(d.get(split), dict) for d in runs):
       return split
-  raise ValueError("runs have neither test levels everywhere nor train levels everywhere: "
-                   "nothing comparable")
+  raise ValueError(
+    "runs have neither test levels everywhere nor train levels everywhere: nothing comparable"
+  )
 
 
 def selection_split(trials: Sequence[dict], split: str) -> str:
@@ -115,11 +127,11 @@ def best_so_far(trials: Sequence[dict], split: str, compute: str) -> Tuple[np.nd
   (its fresh evaluation when it has one). compute: env_steps or wall_s (NaN from the first
   trial without it). A trial without a return (null) costs compute and changes no pick; the
   value is NaN until the first pick."""
-  used = np.cumsum([float(r[compute]) if is_num(r.get(compute)) else math.nan
-                    for r in trials])
+  used = np.cumsum([float(r[compute]) if is_num(r.get(compute)) else math.nan for r in trials])
   picks = artifacts.running_best(trials, selection_split(trials, split))
-  return used, np.array([math.nan if p is None else _value(reported(trials[p], split)[0])
-                         for p in picks])
+  return used, np.array(
+    [math.nan if p is None else _value(reported(trials[p], split)[0]) for p in picks]
+  )
 
 
 def selected(trials: Sequence[dict], split: str) -> Tuple[Optional[dict], bool]:
@@ -149,8 +161,7 @@ def mean_band(curves: Sequence[Tuple[np.ndarray, np.ndarray]]):
   grid = grid[(grid >= lo) & (grid <= hi)]
   vals = np.stack([y[np.searchsorted(x, grid, side="right") - 1] for x, y in curves])
   keep = np.isfinite(vals).all(axis=0)  # before a seed's first return there is no pick
-  return grid[keep], vals[:, keep].mean(axis=0), vals[:, keep].std(axis=0,
-                                                                    ddof=int(len(vals) > 1))
+  return grid[keep], vals[:, keep].mean(axis=0), vals[:, keep].std(axis=0, ddof=int(len(vals) > 1))
 
 
 def _mean_std(values: Sequence[Optional[float]], fmt: str = "{:.2f}") -> str:
@@ -162,8 +173,10 @@ def _mean_std(values: Sequence[Optional[float]], fmt: str = "{:.2f}") -> str:
 
 # --- Plot and table -----------------------------------------------------------------------------
 
-def plot_comparison(random_runs: Dict[str, List[dict]], darts_runs: Dict[str, dict], split: str,
-                    out_png: str) -> str:
+
+def plot_comparison(
+  random_runs: Dict[str, List[dict]], darts_runs: Dict[str, dict], split: str, out_png: str
+) -> str:
   """Two panels (env steps, wall time): the selected trial's return per random-search seed
   (thin steps) with its mean ± std band, RL-DARTS seeds as points with their mean ± std as
   error bars (std over seeds, n-1)."""
@@ -176,19 +189,33 @@ def plot_comparison(random_runs: Dict[str, List[dict]], darts_runs: Dict[str, di
         ax.step(x, y, where="post", color="C0", lw=0.8, alpha=0.35)
     grid, mean, std = mean_band(curves)
     if grid.size:
-      ax.step(grid, mean, where="post", color="C0", lw=2,
-              label=f"random search (mean ± std, {len(curves)} seeds)")
+      ax.step(
+        grid,
+        mean,
+        where="post",
+        color="C0",
+        lw=2,
+        label=f"random search (mean ± std, {len(curves)} seeds)",
+      )
       ax.fill_between(grid, mean - std, mean + std, step="post", color="C0", alpha=0.2)
-    pts = [(d[compute], _value(reported(d, split)[0])) for d in darts_runs.values()
-           if is_num(d[compute])]
+    pts = [
+      (d[compute], _value(reported(d, split)[0])) for d in darts_runs.values() if is_num(d[compute])
+    ]
     if pts:
       xs, ys = np.array(pts).T
       ddof = int(len(pts) > 1)
       ax.scatter(xs, ys, color="C3", s=14, alpha=0.5, zorder=3)
-      ax.errorbar([xs.mean()], [ys.mean()], xerr=[xs.std(ddof=ddof)], yerr=[ys.std(ddof=ddof)],
-                  fmt="D",
-                  color="C3", capsize=4, zorder=4,
-                  label=f"RL-DARTS search + eval (mean ± std, {len(pts)} seeds)")
+      ax.errorbar(
+        [xs.mean()],
+        [ys.mean()],
+        xerr=[xs.std(ddof=ddof)],
+        yerr=[ys.std(ddof=ddof)],
+        fmt="D",
+        color="C3",
+        capsize=4,
+        zorder=4,
+        label=f"RL-DARTS search + eval (mean ± std, {len(pts)} seeds)",
+      )
     ax.set_xlabel(f"total {xlabel}", fontsize=9)
     ax.set_ylabel(f"selected architecture's {split.replace('_', ' ')} return", fontsize=9)
     ax.grid(alpha=0.3)
@@ -202,18 +229,28 @@ def plot_comparison(random_runs: Dict[str, List[dict]], darts_runs: Dict[str, di
   return save_figure(fig, out_png)
 
 
-def comparison_table(random_runs: Dict[str, List[dict]], darts_runs: Dict[str, dict],
-                     split: str, seeds: Optional[Dict[str, str]] = None) -> str:
+def comparison_table(
+  random_runs: Dict[str, List[dict]],
+  darts_runs: Dict[str, dict],
+  split: str,
+  seeds: Optional[Dict[str, str]] = None,
+) -> str:
   """Markdown: one row per seed and a mean ± std row per method (std over seeds, n-1).
   'reported return': the selected trial's (random search) or the cell's (RL-DARTS) fresh
   evaluation, marked † where the run's own evaluation stands in. Random-search rows also give
   the selected trial and the return of the trial selected within the mean RL-DARTS env-step
   and wall-time budgets."""
   seeds = seeds or {}
-  budget = {c: np.mean([d[c] for d in darts_runs.values()]) if darts_runs and all(
-      is_num(d[c]) for d in darts_runs.values()) else None for c, _ in COMPUTE}
-  head = ("| method | run | seed | architectures trained | env steps | wall time | selected "
-          "| reported return | within RL-DARTS env steps | within RL-DARTS wall time |")
+  budget = {
+    c: np.mean([d[c] for d in darts_runs.values()])
+    if darts_runs and all(is_num(d[c]) for d in darts_runs.values())
+    else None
+    for c, _ in COMPUTE
+  }
+  head = (
+    "| method | run | seed | architectures trained | env steps | wall time | selected "
+    "| reported return | within RL-DARTS env steps | within RL-DARTS wall time |"
+  )
   lines = [head, "|" + "---|" * 10]
   cell = lambda v: "-" if v is None else f"{v:.2f}"
   mark = lambda v, fresh: cell(v) + ("" if fresh or v is None else " †")
@@ -223,17 +260,39 @@ def comparison_table(random_runs: Dict[str, List[dict]], darts_runs: Dict[str, d
     best = float(best_so_far(trials, split, "env_steps")[1][-1])
     best = best if math.isfinite(best) else None
     pick, fresh = selected(trials, split)
-    within = {c: best_within(best_so_far(trials, split, c), budget[c])
-              if budget[c] is not None else None for c, _ in COMPUTE}
+    within = {
+      c: best_within(best_so_far(trials, split, c), budget[c]) if budget[c] is not None else None
+      for c, _ in COMPUTE
+    }
     wall = used["wall_s"] if math.isfinite(used["wall_s"]) else None
-    for k, v in (("best", best), ("steps", used["env_steps"]), ("wall", wall),
-                 ("b_steps", within["env_steps"]), ("b_wall", within["wall_s"]),
-                 ("n", len(trials))):
+    for k, v in (
+      ("best", best),
+      ("steps", used["env_steps"]),
+      ("wall", wall),
+      ("b_steps", within["env_steps"]),
+      ("b_wall", within["wall_s"]),
+      ("n", len(trials)),
+    ):
       rand[k].append(v)
-    lines.append("| " + " | ".join(md_cell(c) for c in (
-        "random search", label, seeds.get(label, "-"), len(trials), int(used["env_steps"]),
-        format_duration(wall), "-" if pick is None else f"trial {pick['trial']}",
-        mark(best, fresh), cell(within["env_steps"]), cell(within["wall_s"]))) + " |")
+    lines.append(
+      "| "
+      + " | ".join(
+        md_cell(c)
+        for c in (
+          "random search",
+          label,
+          seeds.get(label, "-"),
+          len(trials),
+          int(used["env_steps"]),
+          format_duration(wall),
+          "-" if pick is None else f"trial {pick['trial']}",
+          mark(best, fresh),
+          cell(within["env_steps"]),
+          cell(within["wall_s"]),
+        )
+      )
+      + " |"
+    )
   darts = {"best": [], "steps": [], "wall": []}
   for label, d in darts_runs.items():
     own, fresh = reported(d, split)
@@ -241,25 +300,69 @@ def comparison_table(random_runs: Dict[str, List[dict]], darts_runs: Dict[str, d
     darts["best"].append(ret)
     darts["steps"].append(d["env_steps"])
     darts["wall"].append(d["wall_s"])
-    lines.append("| " + " | ".join(md_cell(c) for c in (
-        "RL-DARTS", label, seeds.get(label, "-"), "supernet + 1", d["env_steps"],
-        format_duration(d["wall_s"]), "its cell", mark(ret, fresh), "-", "-")) + " |")
+    lines.append(
+      "| "
+      + " | ".join(
+        md_cell(c)
+        for c in (
+          "RL-DARTS",
+          label,
+          seeds.get(label, "-"),
+          "supernet + 1",
+          d["env_steps"],
+          format_duration(d["wall_s"]),
+          "its cell",
+          mark(ret, fresh),
+          "-",
+          "-",
+        )
+      )
+      + " |"
+    )
   if random_runs:
-    lines.append("| " + " | ".join((
-        "**random search**", f"mean ± std ({len(random_runs)})", "-",
-        _mean_std(rand["n"], "{:.1f}"),
-        _mean_std(rand["steps"], "{:.0f}"), _mean_std(rand["wall"], "{:.1f} s"), "-",
-        _mean_std(rand["best"]), _mean_std(rand["b_steps"]), _mean_std(rand["b_wall"]))) + " |")
+    lines.append(
+      "| "
+      + " | ".join(
+        (
+          "**random search**",
+          f"mean ± std ({len(random_runs)})",
+          "-",
+          _mean_std(rand["n"], "{:.1f}"),
+          _mean_std(rand["steps"], "{:.0f}"),
+          _mean_std(rand["wall"], "{:.1f} s"),
+          "-",
+          _mean_std(rand["best"]),
+          _mean_std(rand["b_steps"]),
+          _mean_std(rand["b_wall"]),
+        )
+      )
+      + " |"
+    )
   if darts_runs:
-    lines.append("| " + " | ".join((
-        "**RL-DARTS**", f"mean ± std ({len(darts_runs)})", "-", "supernet + 1",
-        _mean_std(darts["steps"], "{:.0f}"), _mean_std(darts["wall"], "{:.1f} s"), "-",
-        _mean_std(darts["best"]), "-", "-")) + " |")
+    lines.append(
+      "| "
+      + " | ".join(
+        (
+          "**RL-DARTS**",
+          f"mean ± std ({len(darts_runs)})",
+          "-",
+          "supernet + 1",
+          _mean_std(darts["steps"], "{:.0f}"),
+          _mean_std(darts["wall"], "{:.1f} s"),
+          "-",
+          _mean_std(darts["best"]),
+          "-",
+          "-",
+        )
+      )
+      + " |"
+    )
   return "\n".join(lines)
 
 
-def seed_scores(random_runs: Dict[str, List[dict]], darts_runs: Dict[str, dict], split: str,
-                envs: Dict[str, dict]):
+def seed_scores(
+  random_runs: Dict[str, List[dict]], darts_runs: Dict[str, dict], split: str, envs: Dict[str, dict]
+):
   """({method: [(run label, {game: score})]}, score kind) of each seed's reported return
   (per game, normalized where possible; analysis/per_game.py)."""
   methods, kinds = {"random search": [], "RL-DARTS": []}, set()
@@ -274,9 +377,12 @@ def seed_scores(random_runs: Dict[str, List[dict]], darts_runs: Dict[str, dict],
   return methods, ("normalized" if kinds == {"normalized"} else "raw")
 
 
-def write_comparison(out_dir: str, random_dirs: Sequence[str],
-                     darts_pairs_: Sequence[Tuple[str, str]],
-                     title: str = "Random search vs RL-DARTS") -> str:
+def write_comparison(
+  out_dir: str,
+  random_dirs: Sequence[str],
+  darts_pairs_: Sequence[Tuple[str, str]],
+  title: str = "Random search vs RL-DARTS",
+) -> str:
   """Writes out_dir/{search_efficiency.png, performance_profiles.png, report.md}; returns
   the path of report.md. random_dirs: random-search workdirs (one per seed); darts_pairs_:
   (search workdir, evaluate workdir of its discretized cell), one per seed, or a pair of
@@ -301,27 +407,48 @@ def write_comparison(out_dir: str, random_dirs: Sequence[str],
   split = choose_split(list(random_runs.values()), [d["eval"] for d in darts_runs.values()])
   os.makedirs(out_dir, exist_ok=True)
   plot_comparison(random_runs, darts_runs, split, os.path.join(out_dir, "search_efficiency.png"))
-  budget = [f"{np.mean([d[c] for d in darts_runs.values()]):.6g} {c}" for c, _ in COMPUTE
-            if darts_runs and all(is_num(d[c]) for d in darts_runs.values())]
+  budget = [
+    f"{np.mean([d[c] for d in darts_runs.values()]):.6g} {c}"
+    for c, _ in COMPUTE
+    if darts_runs and all(is_num(d[c]) for d in darts_runs.values())
+  ]
   sel = {selection_split(t, split) for t in random_runs.values()}
-  md = [f"# {title}", "",
-        f"Return: `mean_return` on **{split.replace('_', ' ')}**"
-        + ("" if split == artifacts.TEST else " (not every run has test levels)") + ", from "
-        "each run's fresh evaluation (seeds no evaluation it was selected on used: "
-        f"{artifacts.FRESH_EVAL}); † marks a run without one, whose own evaluation stands in. "
-        "Random search: after each trial, the trial selected is the best so far on "
-        + " / ".join(f"**{x.replace('_', ' ')}**" for x in sorted(sel)) + "."
-        + ("" if sel <= {artifacts.VALIDATION} else " **Selection on the reported split: these "
-           "trials have no validation split, so the selected trial's return carries its own "
-           "selection noise (biased upwards).**")
-        + f" Compute: training env steps and training wall time ({artifacts.METRICS} `wall_s`);"
-        " final evaluations are not counted. Random search: cumulative over its trials in "
-        "index order. RL-DARTS: the search plus one evaluation of its discretized cell. "
-        "Mean ± std is over seeds (sample std, n-1).", "",
-        "| method | run | workdir |", "|---|---|---|"]
-  md += [f"| {m} | {md_cell(l)} | `{md_cell(p)}` |" for m, l, p in sources]
-  md += ["", "## Selected architecture's return vs compute", "",
-         "![search efficiency](search_efficiency.png)", "", "## Table", ""]
+  md = [
+    f"# {title}",
+    "",
+    f"Return: `mean_return` on **{split.replace('_', ' ')}**"
+    + ("" if split == artifacts.TEST else " (not every run has test levels)")
+    + ", from "
+    "each run's fresh evaluation (seeds no evaluation it was selected on used: "
+    f"{artifacts.FRESH_EVAL}); † marks a run without one, whose own evaluation stands in. "
+    "Random search: after each trial, the trial selected is the best so far on "
+    + " / ".join(f"**{x.replace('_', ' ')}**" for x in sorted(sel))
+    + "."
+    + (
+      ""
+      if sel <= {artifacts.VALIDATION}
+      else " **Selection on the reported split: these "
+      "trials have no validation split, so the selected trial's return carries its own "
+      "selection noise (biased upwards).**"
+    )
+    + f" Compute: training env steps and training wall time ({artifacts.METRICS} `wall_s`);"
+    " final evaluations are not counted. Random search: cumulative over its trials in "
+    "index order. RL-DARTS: the search plus one evaluation of its discretized cell. "
+    "Mean ± std is over seeds (sample std, n-1).",
+    "",
+    "| method | run | workdir |",
+    "|---|---|---|",
+  ]
+  md += [f"| {m} | {md_cell(label)} | `{md_cell(p)}` |" for m, label, p in sources]
+  md += [
+    "",
+    "## Selected architecture's return vs compute",
+    "",
+    "![search efficiency](search_efficiency.png)",
+    "",
+    "## Table",
+    "",
+  ]
   if budget:
     md += [f"RL-DARTS budget (mean over seeds): {', '.join(budget)}.", ""]
   md += [comparison_table(random_runs, darts_runs, split, seeds), ""]

@@ -12,6 +12,7 @@ below the row. Objects that are not micro genotypes (e.g. a macro genotype) but 
 Figures are built with `matplotlib.figure.Figure` (no pyplot, no global backend state) and saved
 atomically (render.save_figure).
 """
+
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -23,8 +24,8 @@ from matplotlib.path import Path
 from darts_rl.analysis.render import save_figure
 
 # Layout in data units (axes have equal aspect, so circles stay round).
-_DX = 3.0            # distance between consecutive nodes
-_R = 0.46            # node radius
+_DX = 3.0  # distance between consecutive nodes
+_R = 0.46  # node radius
 _INCH_PER_UNIT = 0.45
 
 
@@ -55,16 +56,26 @@ def micro_cells(genotype) -> Optional[List[Tuple[str, tuple]]]:
     return None
   out = []
   for entry in cells:
-    if not (isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[0], str)
-            and isinstance(entry[1], (list, tuple)) and entry[1]):
+    if not (
+      isinstance(entry, (list, tuple))
+      and len(entry) == 2
+      and isinstance(entry[0], str)
+      and isinstance(entry[1], (list, tuple))
+      and entry[1]
+    ):
       return None
     ct, nodes = entry
     for i, node in enumerate(nodes):
       if not isinstance(node, (list, tuple)):
         return None
       for e in node:
-        if not (isinstance(e, (list, tuple)) and len(e) == 2 and isinstance(e[0], str)
-                and isinstance(e[1], (int, np.integer)) and 0 <= e[1] <= i):
+        if not (
+          isinstance(e, (list, tuple))
+          and len(e) == 2
+          and isinstance(e[0], str)
+          and isinstance(e[1], (int, np.integer))
+          and 0 <= e[1] <= i
+        ):
           return None
     out.append((ct, tuple(nodes)))
   return out
@@ -85,14 +96,16 @@ def draw_genotype(genotype, path: str) -> str:
   elif callable(getattr(genotype, "describe", None)):
     fig = text_figure(str(genotype.describe()), title=type(genotype).__name__)
   else:
-    raise TypeError(f"cannot draw {type(genotype).__name__}: not a micro genotype and no .describe()")
+    raise TypeError(
+      f"cannot draw {type(genotype).__name__}: not a micro genotype and no .describe()"
+    )
   return save_figure(fig, path)
 
 
 def text_figure(text: str, title: str = "") -> Figure:
   """A figure showing `text` in a monospace font (fallback for non-micro genotypes)."""
   lines = text.splitlines() or [""]
-  width = max(4.0, 0.085 * max(len(l) for l in lines) + 0.6)
+  width = max(4.0, 0.085 * max(len(line) for line in lines) + 0.6)
   height = 0.22 * len(lines) + (0.7 if title else 0.3)
   fig = Figure(figsize=(width, height))
   ax = fig.add_axes((0, 0, 1, 1))
@@ -132,15 +145,18 @@ def _draw_cell(ax, nodes, colors):
   xs.update({f"node{i}": (i + 1) * _DX for i in range(n)})
   for name, x in xs.items():
     io = name in ("in", "out")
-    ax.add_patch(Circle((x, 0), _R, fc="#dde6f5" if io else "#f4f4f4", ec="#333333", lw=1.2,
-                        zorder=3))
-    ax.text(x, 0, name, ha="center", va="center", fontsize=8, zorder=4,
-            weight="bold" if io else "normal")
+    ax.add_patch(
+      Circle((x, 0), _R, fc="#dde6f5" if io else "#f4f4f4", ec="#333333", lw=1.2, zorder=3)
+    )
+    ax.text(
+      x, 0, name, ha="center", va="center", fontsize=8, zorder=4, weight="bold" if io else "normal"
+    )
   # Concat edges first (drawn under the op edges): every node feeds 'out'.
   for i in range(n):
     _arrow(ax, xs[f"node{i}"], xs["out"], -_down(n - i), "#9a9a9a", 0.8, 8)
-  ax.text(xs["out"], -_R - 0.12, "concat +\nconv1x1", ha="center", va="top", fontsize=7,
-          color="#555555")
+  ax.text(
+    xs["out"], -_R - 0.12, "concat +\nconv1x1", ha="center", va="top", fontsize=7, color="#555555"
+  )
   for i, node in enumerate(nodes):
     for op, j in node:
       x0 = xs["in"] if j == 0 else xs[f"node{j - 1}"]
@@ -152,8 +168,17 @@ def _draw_cell(ax, nodes, colors):
       # Straight edges carry their label just above the line so the arrow stays visible;
       # arcs carry it on their apex.
       y, va = (0.1, "bottom") if span == 1 else (h, "center")
-      ax.text(mid, y, op, ha="center", va=va, fontsize=7.5, color="black", zorder=5,
-              bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=color, lw=1.0))
+      ax.text(
+        mid,
+        y,
+        op,
+        ha="center",
+        va=va,
+        fontsize=7.5,
+        color="black",
+        zorder=5,
+        bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=color, lw=1.0),
+      )
 
 
 def _arrow(ax, x0, x1, h, color, lw, head):
@@ -166,11 +191,15 @@ def _arrow(ax, x0, x1, h, color, lw, head):
   c = 4.0 * h / 3.0  # a cubic with both inner controls at height c peaks at 0.75 c
   lean = 0.5 * np.sign(x1 - x0)
   p0, p1, p2, p3 = (np.array(p, float) for p in ((x0, 0), (x0 + lean, c), (x1 - lean, c), (x1, 0)))
-  pts = (1 - t) ** 3 * p0 + 3 * t * (1 - t) ** 2 * p1 + 3 * t ** 2 * (1 - t) * p2 + t ** 3 * p3
-  outside = ((np.hypot(pts[:, 0] - x0, pts[:, 1]) > _R * 1.04)
-             & (np.hypot(pts[:, 0] - x1, pts[:, 1]) > _R * 1.04))
+  pts = (1 - t) ** 3 * p0 + 3 * t * (1 - t) ** 2 * p1 + 3 * t**2 * (1 - t) * p2 + t**3 * p3
+  outside = (np.hypot(pts[:, 0] - x0, pts[:, 1]) > _R * 1.04) & (
+    np.hypot(pts[:, 0] - x1, pts[:, 1]) > _R * 1.04
+  )
   pts = pts[outside]
   if len(pts) < 2:
     return
-  ax.add_patch(FancyArrowPatch(path=Path(pts), arrowstyle="-|>", mutation_scale=head, lw=lw,
-                               color=color, zorder=2))
+  ax.add_patch(
+    FancyArrowPatch(
+      path=Path(pts), arrowstyle="-|>", mutation_scale=head, lw=lw, color=color, zorder=2
+    )
+  )

@@ -1,4 +1,5 @@
 """A genotype file of either space, read for analysis (reports, cell similarity)."""
+
 from darts_rl import artifacts
 from darts_rl.search import macro
 from darts_rl.search.genotype import Genotype

@@ -6,23 +6,36 @@ and Schulman, "Leveraging Procedural Generation to Benchmark Reinforcement Learn
 is (about) the best achievable score, R_min the score of a policy that does nothing useful.
 Scores of other environments (DM-Control, Procgen outside easy mode) stay raw.
 """
+
 from typing import Dict, Mapping, Optional
 
 # game -> (R_min, R_max), easy mode.
 PROCGEN_EASY = {
-    "bigfish": (1.0, 40.0), "bossfight": (0.5, 13.0), "caveflyer": (3.5, 12.0),
-    "chaser": (0.5, 13.0), "climber": (2.0, 12.6), "coinrun": (5.0, 10.0),
-    "dodgeball": (1.5, 19.0), "fruitbot": (-1.5, 32.4), "heist": (3.5, 10.0),
-    "jumper": (3.0, 10.0), "leaper": (3.0, 10.0), "maze": (5.0, 10.0), "miner": (1.5, 13.0),
-    "ninja": (3.5, 10.0), "plunder": (4.5, 30.0), "starpilot": (2.5, 64.0),
+  "bigfish": (1.0, 40.0),
+  "bossfight": (0.5, 13.0),
+  "caveflyer": (3.5, 12.0),
+  "chaser": (0.5, 13.0),
+  "climber": (2.0, 12.6),
+  "coinrun": (5.0, 10.0),
+  "dodgeball": (1.5, 19.0),
+  "fruitbot": (-1.5, 32.4),
+  "heist": (3.5, 10.0),
+  "jumper": (3.0, 10.0),
+  "leaper": (3.0, 10.0),
+  "maze": (5.0, 10.0),
+  "miner": (1.5, 13.0),
+  "ninja": (3.5, 10.0),
+  "plunder": (4.5, 30.0),
+  "starpilot": (2.5, 64.0),
 }
 
 
 def normalize_procgen(game: str, score: float) -> float:
   """Easy-mode normalized score of `game`: 0 at R_min, 1 at R_max (not clipped)."""
   if game not in PROCGEN_EASY:
-    raise ValueError(f"no Procgen normalization constants for '{game}'; games: "
-                     f"{', '.join(sorted(PROCGEN_EASY))}")
+    raise ValueError(
+      f"no Procgen normalization constants for '{game}'; games: {', '.join(sorted(PROCGEN_EASY))}"
+    )
   lo, hi = PROCGEN_EASY[game]
   return (score - lo) / (hi - lo)
 

@@ -4,6 +4,7 @@ A run's score on a game is its reported evaluation's (artifacts.best_eval: the f
 there is one) per-game mean return on test levels, normalized per game where
 analysis.normalization can (Procgen, easy mode) and raw otherwise.
 """
+
 import logging
 from typing import Dict, List, Mapping, Optional, Tuple
 
@@ -48,8 +49,9 @@ def scores(raw: Mapping[str, float], env: Mapping) -> Dict[str, float]:
   """Per-game scores (normalized when the env allows it, see the module doc). A one-game run
   whose evaluation has no per-game means ({'all': x}) is scored as that game."""
   games = env.get("games") or ()
-  games = [g for item in ([games] if isinstance(games, str) else games)
-           for g in str(item).split(",") if g]
+  games = [
+    g for item in ([games] if isinstance(games, str) else games) for g in str(item).split(",") if g
+  ]
   if set(raw) == {"all"} and len(games) == 1:
     raw = {games[0]: raw["all"]}
   if "all" in raw or normalization.score_kind(env) == "raw":
@@ -75,23 +77,35 @@ def per_game_tables(runs: Mapping[str, str], split: str = artifacts.TEST) -> Opt
     return None
   cell = lambda v: "-" if v is None else f"{v:.2f}"
   head = "| run | " + " | ".join(md_cell(g) for g in games)
-  lines = [f"Return per game ({split.replace('_', ' ')}):", "", head + " | mean |",
-           "|" + "---|" * (len(games) + 2)]
+  lines = [
+    f"Return per game ({split.replace('_', ' ')}):",
+    "",
+    head + " | mean |",
+    "|" + "---|" * (len(games) + 2),
+  ]
   for label, (raw, _) in data.items():
     vals = [raw.get(g) for g in games]
     mean = np.mean([v for v in vals if v is not None]) if any(v is not None for v in vals) else None
-    lines.append(f"| {md_cell(label)} | " + " | ".join(cell(v) for v in vals)
-                 + f" | {cell(mean)} |")
+    lines.append(
+      f"| {md_cell(label)} | " + " | ".join(cell(v) for v in vals) + f" | {cell(mean)} |"
+    )
   norm = {label: scores(raw, env) for label, (raw, env) in data.items() if raw}
-  norm = {label: sc for label, sc in norm.items()
-          if kind(sc, data[label][1]) == "normalized"}
+  norm = {label: sc for label, sc in norm.items() if kind(sc, data[label][1]) == "normalized"}
   if norm:
-    lines += ["", "Normalized score per game ((R - R_min) / (R_max - R_min), Procgen easy-mode "
-              "constants of Cobbe et al. 2020) and their mean over games:", "",
-              head + " | mean of normalized |", "|" + "---|" * (len(games) + 2)]
+    lines += [
+      "",
+      "Normalized score per game ((R - R_min) / (R_max - R_min), Procgen easy-mode "
+      "constants of Cobbe et al. 2020) and their mean over games:",
+      "",
+      head + " | mean of normalized |",
+      "|" + "---|" * (len(games) + 2),
+    ]
     for label, sc in norm.items():
       vals = [sc.get(g) for g in games]
       known = [v for v in vals if v is not None]
-      lines.append(f"| {md_cell(label)} | " + " | ".join(cell(v) for v in vals)
-                   + f" | {cell(np.mean(known) if known else None)} |")
+      lines.append(
+        f"| {md_cell(label)} | "
+        + " | ".join(cell(v) for v in vals)
+        + f" | {cell(np.mean(known) if known else None)} |"
+      )
   return "\n".join(lines)

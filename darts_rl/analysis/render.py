@@ -1,4 +1,5 @@
 """How analysis output is written: markdown cells, file-safe labels, figures saved atomically."""
+
 import io
 import os
 import re
@@ -31,8 +32,9 @@ def save_figure(fig: Figure, path: str, dpi: int = 120) -> str:
   """Saves `fig` to `path` (.png or .svg) atomically: temp file in the same dir, then rename."""
   fmt = os.path.splitext(path)[1].lower().lstrip(".")
   if fmt not in FIGURE_FORMATS:
-    raise ValueError(f"{path}: figure path must end with one of "
-                     f"{', '.join('.' + f for f in FIGURE_FORMATS)}")
+    raise ValueError(
+      f"{path}: figure path must end with one of {', '.join('.' + f for f in FIGURE_FORMATS)}"
+    )
   buf = io.BytesIO()
   # SVG keeps text as text (searchable, smaller) rather than glyph outlines.
   with matplotlib.rc_context({"svg.fonttype": "none"}):

@@ -13,6 +13,7 @@ every file atomically.
 `write_report` tolerates missing or unreadable optional inputs (it says so in report.md); each
 run's metrics must be readable (the artifacts readers raise ArtifactError, one line).
 """
+
 import logging
 import math
 import os
@@ -30,11 +31,15 @@ from darts_rl.search import alphas as alphas_lib
 from darts_rl.search.alphas import mixing_weights
 
 TRAIN_RETURN = "train/return"
-EVAL_KEYS = tuple((f"eval/{split}/return", split.replace("_", " ")) for split in artifacts.SPLITS
-                  if split != artifacts.VALIDATION)  # curves: train (solid), test (dashed)
+EVAL_KEYS = tuple(
+  (f"eval/{split}/return", split.replace("_", " "))
+  for split in artifacts.SPLITS
+  if split != artifacts.VALIDATION
+)  # curves: train (solid), test (dashed)
 
 
 # --- Reading the workdir -------------------------------------------------------------------
+
 
 def series(rows: Sequence[dict], key: str) -> Tuple[np.ndarray, np.ndarray]:
   """(env_steps [N], values [N]) of `key` over rows, skipping rows where it is missing/null/NaN."""
@@ -81,6 +86,7 @@ def encoder_kind(workdir: str) -> str:
 
 # --- Formatting ----------------------------------------------------------------------------
 
+
 def standard_error(d: Optional[dict]) -> float:
   """Standard error of one split's mean return: its "stderr_return" (sample std, n-1, / √n),
   else std_return / √episodes (files written before stderr_return); nan when unknown."""
@@ -102,8 +108,10 @@ def _mean_se(d: Optional[dict]) -> str:
 
 # --- Plots -----------------------------------------------------------------------------------
 
-def alpha_panels(snaps: artifacts.AlphaSnapshots) -> List[Tuple[str, np.ndarray, List[str],
-                                                                Tuple[int, int]]]:
+
+def alpha_panels(
+  snaps: artifacts.AlphaSnapshots,
+) -> List[Tuple[str, np.ndarray, List[str], Tuple[int, int]]]:
   """An alphas history (artifacts.read_alphas) -> [(title, weights [S, K], labels, (row, col))].
 
   Micro leaves "<ct>/node<i>" [S, 1 + i, K] give one panel per edge (row = cell type x node,
@@ -158,17 +166,25 @@ def plot_alpha_evolution(snaps: artifacts.AlphaSnapshots, out_png: str) -> str:
   nrows = max(p[3][0] for p in panels) + 1
   ncols = max(p[3][1] for p in panels) + 1
   fig = Figure(figsize=(3.0 * ncols + 1.6, 1.9 * nrows + 0.8))
-  gs = fig.add_gridspec(nrows, ncols, left=0.07, right=1 - 1.5 / (3.0 * ncols + 1.6),
-                        top=1 - 0.6 / (1.9 * nrows + 0.8), bottom=0.55 / (1.9 * nrows + 0.8),
-                        hspace=0.55, wspace=0.25)
-  all_labels = list(dict.fromkeys(l for p in panels for l in p[2]))
+  gs = fig.add_gridspec(
+    nrows,
+    ncols,
+    left=0.07,
+    right=1 - 1.5 / (3.0 * ncols + 1.6),
+    top=1 - 0.6 / (1.9 * nrows + 0.8),
+    bottom=0.55 / (1.9 * nrows + 0.8),
+    hspace=0.55,
+    wspace=0.25,
+  )
+  all_labels = list(dict.fromkeys(label for p in panels for label in p[2]))
   colors = diagram.op_colors(all_labels)
   handles = {}
   for title, w, labels, (r, c) in panels:
     ax = fig.add_subplot(gs[r, c])
     for k, label in enumerate(labels):
-      (line,) = ax.plot(steps, w[:, k], color=colors[label], lw=1.4,
-                        marker="o" if len(steps) == 1 else None, ms=3)
+      (line,) = ax.plot(
+        steps, w[:, k], color=colors[label], lw=1.4, marker="o" if len(steps) == 1 else None, ms=3
+      )
       handles.setdefault(label, line)
     ax.set_title(title, fontsize=9)
     # Zoom to the data: early in a search the weights move by a few percent around 1/K,
@@ -182,8 +198,15 @@ def plot_alpha_evolution(snaps: artifacts.AlphaSnapshots, out_png: str) -> str:
       ax.set_xlabel("env steps", fontsize=8)
     if c == 0:
       ax.set_ylabel("weight", fontsize=8)
-  fig.legend(list(handles.values()), list(handles), loc="center right", fontsize=8,
-             title=f"op (T={snaps.temperature:g})", title_fontsize=8, frameon=False)
+  fig.legend(
+    list(handles.values()),
+    list(handles),
+    loc="center right",
+    fontsize=8,
+    title=f"op (T={snaps.temperature:g})",
+    title_fontsize=8,
+    frameon=False,
+  )
   fig.suptitle("Mixing weights over search", fontsize=11)
   return save_figure(fig, out_png)
 
@@ -206,8 +229,11 @@ def final_evaluations(runs: Mapping[str, str]) -> Dict[str, Dict[str, Tuple[floa
       if not s:
         continue
       n = s.get("episodes", (ev or {}).get("episodes"))
-      splits[split] = (float(s["mean_return"]), standard_error(dict(s, episodes=n)),
-                       int(n) if is_num(n) else 0)
+      splits[split] = (
+        float(s["mean_return"]),
+        standard_error(dict(s, episodes=n)),
+        int(n) if is_num(n) else 0,
+      )
     if splits:
       out[label] = splits
   return out
@@ -240,21 +266,36 @@ def plot_learning_curves(runs: Mapping[str, str], out_png: str, key: str = TRAIN
       for (k, name), style in zip(EVAL_KEYS, ("-", "--")):
         x, y = series(rows, k)
         if x.size:
-          ax.plot(x, y, style, color=colors[label], lw=1.5, label=f"{label} ({name})",
-                  marker="o" if x.size == 1 else None)
+          ax.plot(
+            x,
+            y,
+            style,
+            color=colors[label],
+            lw=1.5,
+            label=f"{label} ({name})",
+            marker="o" if x.size == 1 else None,
+          )
     ax.set_title("evaluation return during training", fontsize=10)
     _finish_axes(ax, True)
   if finals:
     ax = axes[-1]
     for i, (label, splits) in enumerate(finals.items()):
-      for (split, name), dx, marker in ((("train_levels", "train levels"), -0.12, "o"),
-                                        (("test_levels", "test levels"), 0.12, "s")):
+      for (split, name), dx, marker in (
+        (("train_levels", "train levels"), -0.12, "o"),
+        (("test_levels", "test levels"), 0.12, "s"),
+      ):
         if split in splits:
           mean, se, _ = splits[split]
-          ax.errorbar([i + dx], [mean], yerr=[0.0 if math.isnan(se) else se], fmt=marker,
-                      color=colors[label], capsize=3,
-                      mfc="white" if split == "test_levels" else colors[label],
-                      label=name if i == 0 else None)
+          ax.errorbar(
+            [i + dx],
+            [mean],
+            yerr=[0.0 if math.isnan(se) else se],
+            fmt=marker,
+            color=colors[label],
+            capsize=3,
+            mfc="white" if split == "test_levels" else colors[label],
+            label=name if i == 0 else None,
+          )
     ax.set_xticks(range(len(finals)))
     ax.set_xticklabels(list(finals), rotation=30, ha="right", fontsize=8)
     ax.set_xlim(-0.6, len(finals) - 0.4)
@@ -280,6 +321,7 @@ def _finish_axes(ax, plotted: bool):
 
 # --- Tables ----------------------------------------------------------------------------------
 
+
 def final_return(rows: Sequence[dict], key: str = TRAIN_RETURN, last: int = 3) -> Optional[float]:
   """Mean of the last `last` logged (non-null) values of `key`, or None if there are none."""
   _, y = series(rows, key)
@@ -300,11 +342,17 @@ def summary_table(runs: Mapping[str, str]) -> str:
     except artifacts.ArtifactError as e:
       logging.warning("%s", e)
       evals[label] = (None, None)
-  splits = [s for s in artifacts.SPLITS
-            if any(isinstance((ev or {}).get(s), dict) for ev, _ in evals.values())
-            or any(series(rows, f"eval/{s}/return")[0].size for rows in metrics.values())]
-  header = ("| run | encoder | env steps | train return (last 3) | "
-            + "".join(f"eval {s.replace('_', ' ')} | " for s in splits) + "evaluation | wall time |")
+  splits = [
+    s
+    for s in artifacts.SPLITS
+    if any(isinstance((ev or {}).get(s), dict) for ev, _ in evals.values())
+    or any(series(rows, f"eval/{s}/return")[0].size for rows in metrics.values())
+  ]
+  header = (
+    "| run | encoder | env steps | train return (last 3) | "
+    + "".join(f"eval {s.replace('_', ' ')} | " for s in splits)
+    + "evaluation | wall time |"
+  )
   lines = [header, "|" + "---|" * (6 + len(splits))]
   footnote = any_eval = False
   for label, wd in runs.items():
@@ -320,16 +368,31 @@ def summary_table(runs: Mapping[str, str]) -> str:
         cells.append(f"{y[-1]:.2f}*" if y.size else "-")
         footnote |= bool(y.size)
     wall = series(rows, "wall_s")[1]
-    lines.append("| " + " | ".join(md_cell(c) for c in (
-        label, encoder_kind(wd), rows[-1]["env_steps"] if rows else "-",
-        "-" if fr is None else f"{fr:.2f}", *cells, name or "-",
-        format_duration(wall[-1] if wall.size else None))) + " |")
+    lines.append(
+      "| "
+      + " | ".join(
+        md_cell(c)
+        for c in (
+          label,
+          encoder_kind(wd),
+          rows[-1]["env_steps"] if rows else "-",
+          "-" if fr is None else f"{fr:.2f}",
+          *cells,
+          name or "-",
+          format_duration(wall[-1] if wall.size else None),
+        )
+      )
+      + " |"
+    )
   if any_eval:
-    lines += ["", "± is the standard error of the mean over n episodes of one policy (sample "
-              "std, n-1, / √n): it says nothing about seed-to-seed variance. Each run's "
-              f"reported evaluation: its fresh evaluation ({artifacts.FRESH_EVAL}, other seeds: "
-              "launch/reevaluate.py --seed_offset) when there is one, else the one with the "
-              f"most episodes ({artifacts.REEVAL}, else {artifacts.EVAL})."]
+    lines += [
+      "",
+      "± is the standard error of the mean over n episodes of one policy (sample "
+      "std, n-1, / √n): it says nothing about seed-to-seed variance. Each run's "
+      f"reported evaluation: its fresh evaluation ({artifacts.FRESH_EVAL}, other seeds: "
+      "launch/reevaluate.py --seed_offset) when there is one, else the one with the "
+      f"most episodes ({artifacts.REEVAL}, else {artifacts.EVAL}).",
+    ]
   if footnote:
     lines += ["", f"\\* last in-training evaluation (no {artifacts.EVAL})."]
   return "\n".join(lines)
@@ -342,11 +405,14 @@ def per_game_table(runs: Mapping[str, str]) -> Optional[str]:
   for label, wd in runs.items():
     rows = run_metrics(wd)
     keys = sorted({k for row in rows for k in row if k.startswith(prefix)})
-    finals[label] = {k[len(prefix):]: final_return(rows, k) for k in keys}
+    finals[label] = {k[len(prefix) :]: final_return(rows, k) for k in keys}
     games += [g for g in finals[label] if g not in games]
   if not games:
     return None
-  lines = ["| run | " + " | ".join(md_cell(g) for g in games) + " |", "|" + "---|" * (len(games) + 1)]
+  lines = [
+    "| run | " + " | ".join(md_cell(g) for g in games) + " |",
+    "|" + "---|" * (len(games) + 1),
+  ]
   for label, f in finals.items():
     vals = ["-" if f.get(g) is None else f"{f[g]:.2f}" for g in games]
     lines.append("| " + " | ".join([md_cell(label)] + vals) + " |")
@@ -354,6 +420,7 @@ def per_game_table(runs: Mapping[str, str]) -> Optional[str]:
 
 
 # --- The report ------------------------------------------------------------------------------
+
 
 def expand_seeds(runs: Mapping[str, str]) -> Tuple[Dict[str, str], Dict[str, str]]:
   """({label: workdir} with each seeds workdir (launch/seeds.py) replaced by its seeds as
@@ -375,12 +442,15 @@ def across_seeds_lines(seeds_dirs: Mapping[str, str], out_dir: str) -> List[str]
   for label, wd in seeds_dirs.items():
     methods[label], k = across_seeds.seed_scores(wd)
     kinds.add(k)
-  return across_seeds.section(methods, "normalized" if kinds == {"normalized"} else "raw",
-                              out_dir)
+  return across_seeds.section(methods, "normalized" if kinds == {"normalized"} else "raw", out_dir)
 
 
-def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str] = None,
-                 title: str = "darts-rl report") -> str:
+def write_report(
+  out_dir: str,
+  runs: Mapping[str, str],
+  search_dir: Optional[str] = None,
+  title: str = "darts-rl report",
+) -> str:
   """Writes out_dir/{alphas.png, genotype_<label>.png, curves.png, report.md}; returns the path
   of report.md.
 
@@ -404,7 +474,7 @@ def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str
   where = lambda wd: md_cell(os.path.relpath(wd, out_dir))
   if runs:
     md += ["| run | workdir |", "|---|---|"]
-    md += [f"| {md_cell(l)} | `{where(wd)}` |" for l, wd in runs.items()]
+    md += [f"| {md_cell(label)} | `{where(wd)}` |" for label, wd in runs.items()]
     md += [""]
   if search_dir is not None:
     md += [f"Search workdir: `{where(search_dir)}`", ""]
@@ -429,15 +499,21 @@ def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str
       except artifacts.ArtifactError as e:
         notes.append(f"run '{label}': evaluation skipped: {e}")
 
-  searches = {l: metrics[l] for l, wd in runs.items() if _phase(wd) == "search"}
-  search_dirs = {l: wd for l, wd in runs.items() if l in searches}
-  if search_dir is not None and not any(os.path.realpath(wd) == os.path.realpath(search_dir)
-                                        for wd in search_dirs.values()):
+  searches = {label: metrics[label] for label, wd in runs.items() if _phase(wd) == "search"}
+  search_dirs = {label: wd for label, wd in runs.items() if label in searches}
+  if search_dir is not None and not any(
+    os.path.realpath(wd) == os.path.realpath(search_dir) for wd in search_dirs.values()
+  ):
     searches["search"], search_dirs["search"] = run_metrics(search_dir), search_dir
   if collapse.plot_collapse_monitor(searches, os.path.join(out_dir, "collapse.png")):
-    md += ["## Collapse monitor", "",
-           "![eigenvalue and parameter-free share over search](collapse.png)", "",
-           collapse.collapse_table(searches, search_dirs) or "", ""]
+    md += [
+      "## Collapse monitor",
+      "",
+      "![eigenvalue and parameter-free share over search](collapse.png)",
+      "",
+      collapse.collapse_table(searches, search_dirs) or "",
+      "",
+    ]
 
   if search_dir is not None:
     md += ["## Architecture weights", ""]
@@ -451,7 +527,8 @@ def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str
   # Genotypes: every run dir, then the search dir unless it is one of the runs.
   sources = list(runs.items())
   if search_dir is not None and not any(
-      os.path.realpath(wd) == os.path.realpath(search_dir) for wd in runs.values()):
+    os.path.realpath(wd) == os.path.realpath(search_dir) for wd in runs.values()
+  ):
     sources.append(("search", search_dir))
   taken: set = set()
   genotype_md = []
@@ -466,8 +543,16 @@ def write_report(out_dir: str, runs: Mapping[str, str], search_dir: Optional[str
       continue
     png = f"genotype_{file_label(label, taken)}.png"
     diagram.draw_genotype(g, os.path.join(out_dir, png))
-    genotype_md += [f"### {label}", "", f"![genotype of {label}]({png})", "", "```",
-                    g.describe(), "```", ""]
+    genotype_md += [
+      f"### {label}",
+      "",
+      f"![genotype of {label}]({png})",
+      "",
+      "```",
+      g.describe(),
+      "```",
+      "",
+    ]
   if genotype_md:
     md += ["## Genotypes", ""] + genotype_md
   else:

@@ -14,6 +14,7 @@ from the uniform start (agreement between searches that barely moved says little
 
 Reads files only, through darts_rl.artifacts (alphas.npz names its ops and temperature).
 """
+
 import itertools
 import os
 from typing import Dict, List, Optional, Sequence
@@ -30,8 +31,13 @@ from darts_rl.search.genotype import Genotype
 class SearchOutcome:
   """One finished search: its final mixing weights per alphas leaf and its kept edges."""
 
-  def __init__(self, name: str, op_names: Sequence[str], weights: Dict[str, np.ndarray],
-               kept: Optional[frozenset] = None):
+  def __init__(
+    self,
+    name: str,
+    op_names: Sequence[str],
+    weights: Dict[str, np.ndarray],
+    kept: Optional[frozenset] = None,
+  ):
     self.name, self.op_names, self.weights, self.kept = name, tuple(op_names), weights, kept
 
   @classmethod
@@ -39,19 +45,23 @@ class SearchOutcome:
     """From WORKDIR/alphas.npz (last snapshot) and WORKDIR/genotype.json when present."""
     snaps = artifacts.read_alphas(workdir)
     if not snaps.op_names:
-      raise artifacts.ArtifactError(f"{workdir}: its alphas name no op set (a macro search?); "
-                                    "cells are compared edge by edge for micro searches")
-    weights = {k: np.asarray(alphas_lib.mixing_weights(a[-1], snaps.temperature), np.float64)
-               for k, a in snaps.leaves.items()   # the writer's order: cell, node
-               if not alphas_lib.is_option_key(k)}  # edge logits, scheduled values
+      raise artifacts.ArtifactError(
+        f"{workdir}: its alphas name no op set (a macro search?); "
+        "cells are compared edge by edge for micro searches"
+      )
+    weights = {
+      k: np.asarray(alphas_lib.mixing_weights(a[-1], snaps.temperature), np.float64)
+      for k, a in snaps.leaves.items()  # the writer's order: cell, node
+      if not alphas_lib.is_option_key(k)
+    }  # edge logits, scheduled values
     kept = None
     path = artifacts.genotype_path(workdir)
     g = load_genotype(path) if os.path.exists(path) else None
     if isinstance(g, Genotype):  # micro genotypes only
-      kept = frozenset((ct, i, op, j) for ct, cell in g.cells
-                       for i, edges in enumerate(cell) for op, j in edges)
-    return cls(name or os.path.basename(os.path.normpath(workdir)), snaps.op_names, weights,
-               kept)
+      kept = frozenset(
+        (ct, i, op, j) for ct, cell in g.cells for i, edges in enumerate(cell) for op, j in edges
+      )
+    return cls(name or os.path.basename(os.path.normpath(workdir)), snaps.op_names, weights, kept)
 
   def edge_weights(self) -> np.ndarray:
     """[E, K]: every edge's mixing weights, leaf by leaf (as stored), row by row."""
@@ -85,18 +95,22 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
   """Spearman rank correlation of two equal-length vectors (nan when either is constant)."""
   ra, rb = _ranks(np.ravel(a)), _ranks(np.ravel(b))
   ra, rb = ra - ra.mean(), rb - rb.mean()
-  denom = np.sqrt((ra ** 2).sum() * (rb ** 2).sum())
+  denom = np.sqrt((ra**2).sum() * (rb**2).sum())
   return float((ra * rb).sum() / denom) if denom > 0 else float("nan")
 
 
 def check_same_space(a: SearchOutcome, b: SearchOutcome):
   if a.op_names != b.op_names:
-    raise ValueError(f"searches '{a.name}' and '{b.name}' have different op sets: "
-                     f"{list(a.op_names)} vs {list(b.op_names)}")
+    raise ValueError(
+      f"searches '{a.name}' and '{b.name}' have different op sets: "
+      f"{list(a.op_names)} vs {list(b.op_names)}"
+    )
   shapes = lambda s: [(k, w.shape) for k, w in s.weights.items()]
   if shapes(a) != shapes(b):
-    raise ValueError(f"searches '{a.name}' and '{b.name}' have different alphas "
-                     f"(cells, nodes or edges): {shapes(a)} vs {shapes(b)}")
+    raise ValueError(
+      f"searches '{a.name}' and '{b.name}' have different alphas "
+      f"(cells, nodes or edges): {shapes(a)} vs {shapes(b)}"
+    )
 
 
 def compare(a: SearchOutcome, b: SearchOutcome) -> Dict[str, Optional[float]]:
@@ -106,9 +120,12 @@ def compare(a: SearchOutcome, b: SearchOutcome) -> Dict[str, Optional[float]]:
   jaccard = None
   if a.kept is not None and b.kept is not None and (a.kept | b.kept):
     jaccard = len(a.kept & b.kept) / len(a.kept | b.kept)
-  return {"edges": int(len(best_a)), "op_agreement": float(np.mean(best_a == best_b)),
-          "weight_spearman": spearman(a.edge_weights(), b.edge_weights()),
-          "kept_jaccard": jaccard}
+  return {
+    "edges": int(len(best_a)),
+    "op_agreement": float(np.mean(best_a == best_b)),
+    "weight_spearman": spearman(a.edge_weights(), b.edge_weights()),
+    "kept_jaccard": jaccard,
+  }
 
 
 def table(outcomes: List[SearchOutcome]) -> str:
@@ -121,18 +138,24 @@ def table(outcomes: List[SearchOutcome]) -> str:
   for o in outcomes[1:]:
     check_same_space(outcomes[0], o)
   op_names = outcomes[0].op_names
-  lines = ["| search | edges | largest move from uniform | best op per edge (Zero excluded) |",
-           "|---|---|---|---|"]
+  lines = [
+    "| search | edges | largest move from uniform | best op per edge (Zero excluded) |",
+    "|---|---|---|---|",
+  ]
   for o in outcomes:
     counts = np.bincount(o.best_ops(), minlength=len(op_names))
     best = ", ".join(f"{op_names[k]} {c}" for k, c in enumerate(counts) if c)
     lines.append(f"| {o.name} | {len(o.best_ops())} | {o.moved():.3f} | {best} |")
   others = len([op for op in op_names if op != ops.ZERO]) or 1
-  lines += ["", f"| pair | same best op (chance ~{1 / others:.2f}) | Spearman of weights | "
-            "kept-edge Jaccard |", "|---|---|---|---|"]
+  lines += [
+    "",
+    f"| pair | same best op (chance ~{1 / others:.2f}) | Spearman of weights | kept-edge Jaccard |",
+    "|---|---|---|---|",
+  ]
   for a, b in itertools.combinations(outcomes, 2):
     s = compare(a, b)
     jac = "-" if s["kept_jaccard"] is None else f"{s['kept_jaccard']:.2f}"
-    lines.append(f"| {a.name} vs {b.name} | {s['op_agreement']:.2f} | "
-                 f"{s['weight_spearman']:.2f} | {jac} |")
+    lines.append(
+      f"| {a.name} vs {b.name} | {s['op_agreement']:.2f} | {s['weight_spearman']:.2f} | {jac} |"
+    )
   return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ Scores are arrays [runs, tasks]: one row per seed, one column per game (normaliz
 where analysis.normalization can). Runs are resampled within each task (stratified), never
 tasks, as rliable does by default.
 """
+
 import contextlib
 import logging
 from typing import Dict, Mapping, Sequence, Tuple
@@ -47,8 +48,9 @@ def _aggregates(scores: np.ndarray) -> np.ndarray:
   return np.array([metrics.aggregate_iqm(scores), metrics.aggregate_mean(scores)])
 
 
-def interval_estimates(score_dict: Mapping[str, np.ndarray], reps: int = 2000,
-                       seed: int = 0) -> Dict[str, Dict[str, Tuple[float, float, float]]]:
+def interval_estimates(
+  score_dict: Mapping[str, np.ndarray], reps: int = 2000, seed: int = 0
+) -> Dict[str, Dict[str, Tuple[float, float, float]]]:
   """{method: {'IQM' | 'mean': (point estimate, CI low, CI high)}}: 95% percentile intervals
   of a stratified bootstrap over runs (reps resamples from a fixed seed per method: a
   method's interval does not depend on which other methods the report holds)."""
@@ -56,32 +58,41 @@ def interval_estimates(score_dict: Mapping[str, np.ndarray], reps: int = 2000,
   for name, scores in score_dict.items():
     with _seeded(seed):
       points, intervals = library.get_interval_estimates(
-          {name: np.asarray(scores, np.float64)}, _aggregates, reps=reps,
-          confidence_interval_size=CONFIDENCE)
-    out[name] = {agg: (float(points[name][i]), float(intervals[name][0, i]),
-                       float(intervals[name][1, i])) for i, agg in enumerate(AGGREGATES)}
+        {name: np.asarray(scores, np.float64)},
+        _aggregates,
+        reps=reps,
+        confidence_interval_size=CONFIDENCE,
+      )
+    out[name] = {
+      agg: (float(points[name][i]), float(intervals[name][0, i]), float(intervals[name][1, i]))
+      for i, agg in enumerate(AGGREGATES)
+    }
   return out
 
 
 def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float:
   """P(X > Y): the chance that a run of X beats a run of Y on a task (ties count half),
   averaged over tasks; x [runs_x, tasks], y [runs_y, tasks] (rliable's Mann-Whitney form)."""
-  return float(metrics.probability_of_improvement(np.asarray(x, np.float64),
-                                                  np.asarray(y, np.float64)))
+  return float(
+    metrics.probability_of_improvement(np.asarray(x, np.float64), np.asarray(y, np.float64))
+  )
 
 
-def performance_profiles(score_dict: Mapping[str, np.ndarray], taus: Sequence[float],
-                         reps: int = 500, seed: int = 0):
+def performance_profiles(
+  score_dict: Mapping[str, np.ndarray], taus: Sequence[float], reps: int = 500, seed: int = 0
+):
   """({method: fraction of runs with score > tau, [T]}, {method: CI [2, T]}): run-score
   distributions with stratified-bootstrap 95% bands."""
   data = {k: np.asarray(v, np.float64) for k, v in score_dict.items()}
   with _seeded(seed):
-    return library.create_performance_profile(data, np.asarray(taus, np.float64), reps=reps,
-                                              confidence_interval_size=CONFIDENCE)
+    return library.create_performance_profile(
+      data, np.asarray(taus, np.float64), reps=reps, confidence_interval_size=CONFIDENCE
+    )
 
 
-def plot_performance_profiles(score_dict: Mapping[str, np.ndarray], xlabel: str,
-                              out_png: str) -> str:
+def plot_performance_profiles(
+  score_dict: Mapping[str, np.ndarray], xlabel: str, out_png: str
+) -> str:
   """Performance profiles of every method on one axis (a line and its 95% band)."""
   all_scores = np.concatenate([np.ravel(v) for v in score_dict.values()])
   lo, hi = float(all_scores.min()), float(all_scores.max())
@@ -91,8 +102,7 @@ def plot_performance_profiles(score_dict: Mapping[str, np.ndarray], xlabel: str,
   fig = Figure(figsize=(6, 4))
   ax = fig.subplots()
   for i, (name, prof) in enumerate(profiles.items()):
-    ax.plot(taus, prof, color=f"C{i % 10}", lw=1.8, label=f"{name} ({len(score_dict[name])} "
-            "runs)")
+    ax.plot(taus, prof, color=f"C{i % 10}", lw=1.8, label=f"{name} ({len(score_dict[name])} runs)")
     ax.fill_between(taus, cis[name][0], cis[name][1], color=f"C{i % 10}", alpha=0.2)
   ax.set_xlabel(xlabel, fontsize=9)
   ax.set_ylabel("fraction of runs with score > τ", fontsize=9)

@@ -15,26 +15,91 @@
     any file               files.py     atomic_write(_json), read_json, ArtifactError
 
 Every file is written atomically (temp file, then rename); every bad file is an ArtifactError
-(a ValueError: launchers print it as one `error: ...` line). checkpoints/ is darts_rl.train.checkpoint's.
+(a ValueError: launchers print it as one `error: ...` line). checkpoints/ is
+darts_rl.train.checkpoint's.
 """
-from darts_rl.artifacts.alphas import (ALPHAS, AlphaSnapshots, AlphasWriter, final_alphas,
-                                       flatten_alphas, micro_leaf, read_alphas)
-from darts_rl.artifacts.evals import (EVAL, FRESH_EVAL, FRESH_SEED_OFFSET, REEVAL, SPLIT_KEYS, SPLITS, TEST,
-                                      VALIDATION, best_eval, eval_path, fresh_eval, read_eval,
-                                      write_eval)
-from darts_rl.artifacts.files import (ArtifactError, atomic_write, atomic_write_json, read_json,
-                                      to_json)
-from darts_rl.artifacts.genotype import (GENOTYPE, GENOTYPE_PNG, genotype_path,
-                                         genotype_png_path, read_genotype_json, write_genotype)
-from darts_rl.artifacts.metrics import (METRICS, MetricsWriter, read_metrics, training_compute,
-                                       wandb_settings)
-from darts_rl.artifacts.ownership import (CONFIG, DONE, claim, config_to_dict, is_done, load_config,
-                                      mark_done, phase, read_config, require_done)
+
+from darts_rl.artifacts.alphas import (
+  ALPHAS,
+  AlphaSnapshots,
+  AlphasWriter,
+  final_alphas,
+  flatten_alphas,
+  micro_leaf,
+  read_alphas,
+)
+from darts_rl.artifacts.evals import (
+  EVAL,
+  FRESH_EVAL,
+  FRESH_SEED_OFFSET,
+  REEVAL,
+  SPLIT_KEYS,
+  SPLITS,
+  TEST,
+  VALIDATION,
+  best_eval,
+  eval_path,
+  fresh_eval,
+  read_eval,
+  write_eval,
+)
+from darts_rl.artifacts.files import (
+  ArtifactError,
+  atomic_write,
+  atomic_write_json,
+  read_json,
+  to_json,
+)
+from darts_rl.artifacts.genotype import (
+  GENOTYPE,
+  GENOTYPE_PNG,
+  genotype_path,
+  genotype_png_path,
+  read_genotype_json,
+  write_genotype,
+)
 from darts_rl.artifacts.logs import last_line, open_log
+from darts_rl.artifacts.metrics import (
+  METRICS,
+  MetricsWriter,
+  read_metrics,
+  training_compute,
+  wandb_settings,
+)
+from darts_rl.artifacts.ownership import (
+  CONFIG,
+  DONE,
+  claim,
+  config_to_dict,
+  is_done,
+  load_config,
+  mark_done,
+  phase,
+  read_config,
+  require_done,
+)
 from darts_rl.artifacts.reports import REPORT_MD, write_report_md
-from darts_rl.artifacts.rows import (RANDOM_POLICY, reported_return, run_row, running_best, selection_split,
-                                     split_return)
-from darts_rl.artifacts.trials import (SEEDS, TRIALS, finished_seeds, finished_trials,
-                                       read_seeds, read_trials, seed_dir, seed_log, seeds_phase,
-                                       seeds_run_phase, trial_dir, trial_log, write_seeds,
-                                       write_trials)
+from darts_rl.artifacts.rows import (
+  RANDOM_POLICY,
+  reported_return,
+  run_row,
+  running_best,
+  selection_split,
+  split_return,
+)
+from darts_rl.artifacts.trials import (
+  SEEDS,
+  TRIALS,
+  finished_seeds,
+  finished_trials,
+  read_seeds,
+  read_trials,
+  seed_dir,
+  seed_log,
+  seeds_phase,
+  seeds_run_phase,
+  trial_dir,
+  trial_log,
+  write_seeds,
+  write_trials,
+)

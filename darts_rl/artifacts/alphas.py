@@ -6,6 +6,7 @@
 
 Mixing weights are softmax(alpha / temperature) over the last axis.
 """
+
 import io
 import os
 import re
@@ -25,8 +26,9 @@ _MICRO_LEAF = re.compile(r"^(?P<cell>.+)/node(?P<node>\d+)$")
 
 class AlphaSnapshots(NamedTuple):
   """The content of alphas.npz. leaves: name -> [S, ...], in the writer's order."""
-  env_steps: np.ndarray            # [S] int
-  op_names: Tuple[str, ...]        # [K]; empty for spaces without one op list (macro)
+
+  env_steps: np.ndarray  # [S] int
+  op_names: Tuple[str, ...]  # [K]; empty for spaces without one op list (macro)
   temperature: float
   leaves: Dict[str, np.ndarray]
 
@@ -58,8 +60,7 @@ class AlphasWriter:
   dropped; None starts empty. Only process 0 writes.
   """
 
-  def __init__(self, workdir: str, op_names, temperature: float,
-               resume_env_steps: Optional[int]):
+  def __init__(self, workdir: str, op_names, temperature: float, resume_env_steps: Optional[int]):
     self.path = os.path.join(workdir, ALPHAS)
     self.op_names = np.asarray(list(op_names) if op_names is not None else [])
     self.temperature = temperature
@@ -80,8 +81,13 @@ class AlphasWriter:
       return
     arrays = {k: np.stack([s[k] for s in self.snaps]) for k in self.snaps[0]}
     buf = io.BytesIO()
-    np.savez(buf, env_steps=np.asarray(self.steps, np.int64), op_names=self.op_names,
-             temperature=np.float32(self.temperature), **arrays)
+    np.savez(
+      buf,
+      env_steps=np.asarray(self.steps, np.int64),
+      op_names=self.op_names,
+      temperature=np.float32(self.temperature),
+      **arrays,
+    )
     atomic_write(self.path, buf.getvalue(), "wb")
 
 
@@ -107,8 +113,9 @@ def read_alphas(workdir: str) -> AlphaSnapshots:
     # value per snapshot: [S]; learned edge logits: [S, 1 + i]).
     low = 1 if k.split("/")[0] in _OPTION_ENTRIES else 2
     if a.ndim < low or a.shape[0] != steps.shape[0]:
-      raise ArtifactError(f"{path}: alphas '{k}' has shape {a.shape}; expected "
-                          f"[S={steps.shape[0]}, ..., K]")
+      raise ArtifactError(
+        f"{path}: alphas '{k}' has shape {a.shape}; expected [S={steps.shape[0]}, ..., K]"
+      )
   op_names = tuple(str(o) for o in np.asarray(data.get("op_names", [])).reshape(-1))
   temperature = float(np.asarray(data["temperature"])) if "temperature" in data else 1.0
   return AlphaSnapshots(steps, op_names, temperature, leaves)
@@ -121,7 +128,8 @@ def final_alphas(workdir: str, template):
   names = list(flatten_alphas(template))
   lacking = [n for n in names if n not in snaps.leaves]
   if lacking:
-    raise ArtifactError(f"{os.path.join(workdir, ALPHAS)} lacks {lacking[:3]}: it does not "
-                        "match the config")
+    raise ArtifactError(
+      f"{os.path.join(workdir, ALPHAS)} lacks {lacking[:3]}: it does not match the config"
+    )
   treedef = jax.tree_util.tree_structure(template)
   return jax.tree_util.tree_unflatten(treedef, [snaps.leaves[n][-1] for n in names])

@@ -12,6 +12,7 @@ Each split holds "mean_return" (NaN when no episode finished), "std_return" (n-1
 "per_game" and "capped". DM-Control writes no "train_levels" (it has no levels: its
 validation and test splits are fresh seeds).
 """
+
 import os
 import re
 from typing import Dict, Optional, Tuple
@@ -35,16 +36,18 @@ def eval_path(workdir: str, episodes: Optional[int] = None, seed_offset: int = 0
   """WORKDIR/eval.json, eval_<episodes>.json (a re-evaluation), or
   eval_<episodes>_offset<seed_offset>.json (a fresh evaluation, seed_offset >= 1)."""
   if seed_offset < 0 or (seed_offset and episodes is None):
-    raise ValueError(f"a fresh evaluation needs episodes and seed_offset >= 1, got "
-                     f"{episodes} and {seed_offset}")
+    raise ValueError(
+      f"a fresh evaluation needs episodes and seed_offset >= 1, got {episodes} and {seed_offset}"
+    )
   if episodes is None:
     return os.path.join(workdir, EVAL)
   suffix = f"_offset{int(seed_offset)}" if seed_offset else ""
   return os.path.join(workdir, f"eval_{int(episodes)}{suffix}.json")
 
 
-def write_eval(workdir: str, summary: Dict, episodes: Optional[int] = None,
-               seed_offset: int = 0) -> Dict:
+def write_eval(
+  workdir: str, summary: Dict, episodes: Optional[int] = None, seed_offset: int = 0
+) -> Dict:
   """Writes `summary` as eval.json, or as eval_<episodes>[_offset<K>].json with "episodes"
   (and "seed_offset") added; returns what it wrote."""
   path = eval_path(workdir, episodes, seed_offset)
@@ -66,8 +69,9 @@ def _read(path: str) -> dict:
   return d
 
 
-def read_eval(workdir: str, episodes: Optional[int] = None, missing_ok: bool = False,
-              seed_offset: int = 0) -> Optional[dict]:
+def read_eval(
+  workdir: str, episodes: Optional[int] = None, missing_ok: bool = False, seed_offset: int = 0
+) -> Optional[dict]:
   """WORKDIR/eval.json (or eval_<episodes>[_offset<K>].json) as a dict; ArtifactError if
   malformed, or if absent unless missing_ok (then None)."""
   path = eval_path(workdir, episodes, seed_offset)

@@ -3,6 +3,7 @@
 A file is written to a temp file in its own directory, then renamed into place, so a kill never
 leaves a half-written artifact and a reader sees the old file or the new one, never a mix.
 """
+
 import json
 import logging
 import os
@@ -70,8 +71,9 @@ def read_json(path: str, kind: str = "") -> dict:
   return d
 
 
-def read_jsonl(path: str, cut_last_ok: bool,
-               check: Optional[Callable[[dict], Optional[str]]] = None) -> List[dict]:
+def read_jsonl(
+  path: str, cut_last_ok: bool, check: Optional[Callable[[dict], Optional[str]]] = None
+) -> List[dict]:
   """The JSON objects of a JSON-lines file, one per non-empty line.
 
   cut_last_ok: a last line that is not valid JSON is dropped with a warning (an append cut
@@ -83,7 +85,7 @@ def read_jsonl(path: str, cut_last_ok: bool,
       lines = f.read().split("\n")
   except OSError as e:
     raise ArtifactError(f"cannot read {path}: {e.strerror}") from None
-  last = max((n for n, l in enumerate(lines) if l.strip()), default=-1)
+  last = max((n for n, line in enumerate(lines) if line.strip()), default=-1)
   rows = []
   for n, line in enumerate(lines):
     if not line.strip():

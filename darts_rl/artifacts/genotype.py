@@ -4,6 +4,7 @@ discretize writes both into the search workdir; evaluate reads a genotype.json f
 (--config.encoder.genotype). This module reads and writes the JSON file; turning its dict into
 a Genotype (and validating it against a space) is darts_rl.search's `parse_genotype`.
 """
+
 import os
 
 from darts_rl.artifacts.files import atomic_write, read_json

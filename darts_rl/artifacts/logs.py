@@ -1,4 +1,5 @@
 """Worker logs (WORKDIR/logs/*.log): a sweep's worker output, appended across reruns."""
+
 import os
 from typing import IO
 
@@ -13,7 +14,7 @@ def last_line(path: str, limit: int = 300) -> str:
   """The last non-empty line of a log (at most `limit` characters), or 'no output'."""
   try:
     with open(path, errors="replace") as f:
-      lines = [l.strip() for l in f.read().splitlines() if l.strip()]
+      lines = [line.strip() for line in f.read().splitlines() if line.strip()]
   except OSError:
     return "no log"
   return lines[-1][:limit] if lines else "no output"

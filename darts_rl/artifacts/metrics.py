@@ -5,6 +5,7 @@ Each row has an integer "env_steps" and scalars (non-finite values written as nu
 run drops the rows logged after its checkpoint, so only the final evaluation's row repeats an
 env_steps value (the last one); readers merge rows of one step, later values winning.
 """
+
 import math
 import os
 from typing import Dict, List, Optional, Tuple
@@ -40,8 +41,13 @@ class MetricsWriter:
   Only process 0 writes.
   """
 
-  def __init__(self, workdir: str, resume_env_steps: Optional[int], tensorboard: bool = True,
-               wandb: Optional[dict] = None):
+  def __init__(
+    self,
+    workdir: str,
+    resume_env_steps: Optional[int],
+    tensorboard: bool = True,
+    wandb: Optional[dict] = None,
+  ):
     """wandb: None, or the settings of a Weights & Biases run (`wandb_settings`)."""
     self.path = os.path.join(workdir, METRICS)
     self.history: List[dict] = []  # rows as written, this run's and the kept ones
@@ -54,6 +60,7 @@ class MetricsWriter:
     self.tb = None
     if tensorboard and jax.process_index() == 0:
       from tensorboardX import SummaryWriter  # only runs that log to TensorBoard load it
+
       self.tb = SummaryWriter(os.path.join(workdir, TENSORBOARD))
     self.wandb = WandbSink(workdir, **wandb) if wandb and jax.process_index() == 0 else None
 
@@ -85,9 +92,12 @@ def wandb_settings(config, workdir: str, phase: str) -> Optional[dict]:
   lc = config.loop
   if not lc.get("wandb", False):
     return None
-  return {"project": lc.wandb_project, "entity": lc.wandb_entity,
-          "name": f"{phase}:{os.path.basename(os.path.normpath(workdir))}",
-          "config": dict(config.to_dict(), phase=phase)}
+  return {
+    "project": lc.wandb_project,
+    "entity": lc.wandb_entity,
+    "name": f"{phase}:{os.path.basename(os.path.normpath(workdir))}",
+    "config": dict(config.to_dict(), phase=phase),
+  }
 
 
 class WandbSink:
@@ -100,10 +110,16 @@ class WandbSink:
 
   def __init__(self, workdir: str, project: str, entity: str, name: str, config: dict):
     import wandb  # the optional extra (pip install -e .[wandb]): loaded only when asked for
+
     # dir= is the folder that wandb puts its `wandb/` (WANDB) folder into: the workdir.
-    self.run = wandb.init(project=project or None, entity=entity or None, name=name,
-                          config=config, dir=workdir,
-                          settings=wandb.Settings(silent=True, console="off"))
+    self.run = wandb.init(
+      project=project or None,
+      entity=entity or None,
+      name=name,
+      config=config,
+      dir=workdir,
+      settings=wandb.Settings(silent=True, console="off"),
+    )
     self.run.define_metric("env_steps")
     self.run.define_metric("*", step_metric="env_steps")
 
@@ -135,7 +151,10 @@ def training_compute(workdir: str) -> Tuple[int, Optional[float]]:
   row's; the largest metrics.jsonl wall_s (training time, carried over resumes), else None."""
   rows = read_metrics(workdir)
   ev = evals.read_eval(workdir, missing_ok=True)
-  steps = int(ev["env_steps"]) if ev and is_num(ev.get("env_steps")) else (
-      int(rows[-1]["env_steps"]) if rows else 0)
+  steps = (
+    int(ev["env_steps"])
+    if ev and is_num(ev.get("env_steps"))
+    else (int(rows[-1]["env_steps"]) if rows else 0)
+  )
   walls = [float(r["wall_s"]) for r in rows if is_num(r.get("wall_s"))]
   return steps, (max(walls) if walls else None)

@@ -4,6 +4,7 @@
 or of the same phase with another config, is refused with one line naming the difference.
 DONE marks a finished phase: rerunning it is a no-op that says so.
 """
+
 import json
 import os
 from typing import Optional
@@ -74,17 +75,23 @@ def claim(workdir: str, phase_name: str, config) -> bool:
   if os.path.exists(path):
     have = read_json(path)
     if have.get("phase") != phase_name:
-      raise ArtifactError(f"{workdir} belongs to phase '{have.get('phase')}', not "
-                          f"'{phase_name}': use another --workdir")
+      raise ArtifactError(
+        f"{workdir} belongs to phase '{have.get('phase')}', not "
+        f"'{phase_name}': use another --workdir"
+      )
     diff = _diff(have, want)
     if diff:
-      raise ArtifactError(f"{workdir} was started with another config ({'; '.join(diff[:3])}"
-                          f"{' ...' if len(diff) > 3 else ''}): use another --workdir")
+      raise ArtifactError(
+        f"{workdir} was started with another config ({'; '.join(diff[:3])}"
+        f"{' ...' if len(diff) > 3 else ''}): use another --workdir"
+      )
     return is_done(workdir)
   others = [f for f in os.listdir(workdir) if not f.startswith(".")]
   if others:
-    raise ArtifactError(f"{workdir} is not empty and has no {CONFIG} "
-                        f"({', '.join(sorted(others)[:3])}): use another --workdir")
+    raise ArtifactError(
+      f"{workdir} is not empty and has no {CONFIG} "
+      f"({', '.join(sorted(others)[:3])}): use another --workdir"
+    )
   atomic_write_json(path, want)
   return False
 

@@ -3,6 +3,7 @@
 report.md and the figures it links (their names are the analysis code's own); figures are
 written with files.atomic_write like everything else.
 """
+
 import os
 
 from darts_rl.artifacts.files import atomic_write

@@ -7,6 +7,7 @@ best-of-N selection that reads them.
 A split's "mean_return" is null when the evaluation finished no episode (NaN in eval.json).
 "fresh" is the run's fresh evaluation (evals.fresh_eval), when it has one.
 """
+
 import math
 from typing import Dict, List, Optional, Sequence
 
@@ -37,8 +38,12 @@ def run_row(rundir: str) -> Dict:
   row = dict(_splits(ev), env_steps=env_steps, wall_s=wall_s)
   fresh, name = evals.fresh_eval(rundir)
   if fresh is not None:
-    row["fresh"] = dict(_splits(fresh), file=name, episodes=fresh.get("episodes"),
-                        seed_offset=fresh.get("seed_offset"))
+    row["fresh"] = dict(
+      _splits(fresh),
+      file=name,
+      episodes=fresh.get("episodes"),
+      seed_offset=fresh.get("seed_offset"),
+    )
   return row
 
 

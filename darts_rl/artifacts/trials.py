@@ -14,6 +14,7 @@ Seeds (darts_rl/seeds.py):
     WORKDIR/seed_<S>/            a workdir of the phase run, config.seed = S
     WORKDIR/logs/seed_<S>.log    a worker's output
 """
+
 import os
 import re
 from typing import Callable, Dict, List, Optional, Sequence
@@ -27,8 +28,9 @@ from darts_rl.formatting import is_num
 class Sweep:
   """Where a sweep keeps run i: its index file, its run dirs and logs (see the module doc)."""
 
-  def __init__(self, index: str, key: str, subdir: str, name: Callable[[int], str],
-               pattern: str, hint: str):
+  def __init__(
+    self, index: str, key: str, subdir: str, name: Callable[[int], str], pattern: str, hint: str
+  ):
     self.index, self.key, self.subdir, self.name = index, key, subdir, name
     self._pattern, self._hint = re.compile(pattern), hint
 
@@ -42,8 +44,9 @@ class Sweep:
     """Indices of the runs whose workdir is done, ascending."""
     root = os.path.join(workdir, self.subdir)
     names = os.listdir(root) if os.path.isdir(root) else []
-    return sorted(int(m[1]) for m in map(self._pattern.match, names)
-                  if m and is_done(os.path.join(root, m[0])))
+    return sorted(
+      int(m[1]) for m in map(self._pattern.match, names) if m and is_done(os.path.join(root, m[0]))
+    )
 
   def write(self, workdir: str, rows: Sequence[Dict]) -> str:
     """Rewrites the index with `rows` (atomically); returns its path."""
@@ -52,13 +55,25 @@ class Sweep:
     return path
 
   def _check_row(self, row: dict) -> Optional[str]:
-    ok = (isinstance(row.get(self.key), int) and is_num(row.get("env_steps"))
-          and any(isinstance(row.get(s), dict) for s in SPLITS)
-          and all(isinstance(row[s], dict) and (row[s].get("mean_return") is None
-                                               or is_num(row[s]["mean_return"]))
-                  for s in SPLITS if s in row))
-    return None if ok else (f"a {self.key} row needs '{self.key}', 'env_steps' and a split "
-                            f"({', '.join(SPLITS)}) with a 'mean_return' (number or null)")
+    ok = (
+      isinstance(row.get(self.key), int)
+      and is_num(row.get("env_steps"))
+      and any(isinstance(row.get(s), dict) for s in SPLITS)
+      and all(
+        isinstance(row[s], dict)
+        and (row[s].get("mean_return") is None or is_num(row[s]["mean_return"]))
+        for s in SPLITS
+        if s in row
+      )
+    )
+    return (
+      None
+      if ok
+      else (
+        f"a {self.key} row needs '{self.key}', 'env_steps' and a split "
+        f"({', '.join(SPLITS)}) with a 'mean_return' (number or null)"
+      )
+    )
 
   def read(self, workdir: str) -> List[dict]:
     """The index's rows sorted by key; ArtifactError naming the file and line for a malformed
@@ -74,14 +89,24 @@ class Sweep:
 
 TRIALS = "trials.jsonl"
 SEEDS = "seeds.jsonl"
-TRIAL_SWEEP = Sweep(TRIALS, "trial", "trials", lambda i: f"trial_{i:03d}", r"^trial_(\d+)$",
-                    "is this a random-search workdir?")
-SEED_SWEEP = Sweep(SEEDS, "seed", "", lambda s: f"seed_{s}", r"^seed_(\d+)$",
-                   "is this a workdir of launch/seeds.py?")
+TRIAL_SWEEP = Sweep(
+  TRIALS,
+  "trial",
+  "trials",
+  lambda i: f"trial_{i:03d}",
+  r"^trial_(\d+)$",
+  "is this a random-search workdir?",
+)
+SEED_SWEEP = Sweep(
+  SEEDS, "seed", "", lambda s: f"seed_{s}", r"^seed_(\d+)$", "is this a workdir of launch/seeds.py?"
+)
 
 trial_dir, trial_log = TRIAL_SWEEP.run_dir, TRIAL_SWEEP.log
-finished_trials, write_trials, read_trials = (TRIAL_SWEEP.finished, TRIAL_SWEEP.write,
-                                              TRIAL_SWEEP.read)
+finished_trials, write_trials, read_trials = (
+  TRIAL_SWEEP.finished,
+  TRIAL_SWEEP.write,
+  TRIAL_SWEEP.read,
+)
 seed_dir, seed_log = SEED_SWEEP.run_dir, SEED_SWEEP.log
 finished_seeds, write_seeds, read_seeds = SEED_SWEEP.finished, SEED_SWEEP.write, SEED_SWEEP.read
 

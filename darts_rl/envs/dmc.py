@@ -21,149 +21,177 @@ from darts_rl.envs.base import BoxActions, EpisodeTracker, Step  # noqa: E402
 
 # Action repeat per task as released (docs/paper.md).
 DEFAULT_ACTION_REPEAT = {
-    "cartpole-swingup": 4,
-    "reacher-easy": 4,
-    "ball_in_cup-catch": 4,
-    "finger-spin": 1,
-    "cheetah-run": 4,
-    "walker-walk": 2,
+  "cartpole-swingup": 4,
+  "reacher-easy": 4,
+  "ball_in_cup-catch": 4,
+  "finger-spin": 1,
+  "cheetah-run": 4,
+  "walker-walk": 2,
 }
 
 DMC_TASKS = tuple(f"{domain}-{task}" for domain, task in suite.ALL_TASKS)
 
 
 def parse_task(task: str) -> tuple:
-    """'ball_in_cup-catch' -> ('ball_in_cup', 'catch'); ValueError listing valid names."""
-    if task not in DMC_TASKS:
-        raise ValueError(f"unknown DM-Control task '{task}'; valid 'domain-task' names: "
-                         f"{', '.join(DMC_TASKS)}")
-    domain, task_name = task.split("-", 1)
-    return domain, task_name
+  """'ball_in_cup-catch' -> ('ball_in_cup', 'catch'); ValueError listing valid names."""
+  if task not in DMC_TASKS:
+    raise ValueError(
+      f"unknown DM-Control task '{task}'; valid 'domain-task' names: {', '.join(DMC_TASKS)}"
+    )
+  domain, task_name = task.split("-", 1)
+  return domain, task_name
 
 
 def _env_seed(seed: int, index: int) -> int:
-    """Independent per-row seed in [0, 2**32) (numpy RandomState's range)."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+  """Independent per-row seed in [0, 2**32) (numpy RandomState's range)."""
+  return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
 class DMCVecEnv:
-    """N pixel DM-Control envs: obs [N, size, size, 3 * frame_stack] uint8, oldest frame first.
+  """N pixel DM-Control envs: obs [N, size, size, 3 * frame_stack] uint8, oldest frame first.
 
-    Episodes end only by the suite's time limit, reported as truncated=True with `final_obs`;
-    an episode that ends with discount 0 (a true terminal state) is reported as terminated.
+  Episodes end only by the suite's time limit, reported as truncated=True with `final_obs`;
+  an episode that ends with discount 0 (a true terminal state) is reported as terminated.
+  """
+
+  def __init__(
+    self,
+    task: str,
+    num_envs: int,
+    seed: int,
+    action_repeat: int,
+    frame_stack: int = 3,
+    image_size: int = 84,
+    camera_id: Optional[int] = None,
+    time_limit: Optional[float] = None,
+    first_row: int = 0,
+  ):
+    domain, task_name = parse_task(task)
+    if num_envs <= 0 or action_repeat <= 0 or frame_stack <= 0 or image_size <= 0:
+      raise ValueError(
+        f"num_envs ({num_envs}), action_repeat ({action_repeat}), "
+        f"frame_stack ({frame_stack}) and image_size ({image_size}) "
+        f"must be positive"
+      )
+    # Every suite task function takes `time_limit` itself (passing it through
+    # environment_kwargs collides with that argument).
+    time_kwargs = {} if time_limit is None else {"time_limit": float(time_limit)}
+    self._envs = [
+      suite.load(
+        domain, task_name, task_kwargs={"random": _env_seed(seed, first_row + i), **time_kwargs}
+      )
+      for i in range(num_envs)
+    ]
+    spec = self._envs[0].action_spec()
+    if not (np.all(spec.minimum == -1.0) and np.all(spec.maximum == 1.0)):
+      raise ValueError(f"{task}: expected actions in [-1, 1], got [{spec.minimum}, {spec.maximum}]")
+    self.num_envs = num_envs
+    self.action_spec = BoxActions(shape=tuple(spec.shape), low=-1.0, high=1.0)
+    self.observation_shape = (image_size, image_size, 3 * frame_stack)
+    self.game_ids = np.zeros(num_envs, np.int32)
+    self.game_names = (task,)
+    self.reward_scale = np.ones(1, np.float32)
+    self._camera_id = (2 if domain == "quadruped" else 0) if camera_id is None else camera_id
+    self._image_size = image_size
+    self._action_repeat = action_repeat
+    self._stack = np.zeros((num_envs,) + self.observation_shape, np.uint8)
+    self._tracker = EpisodeTracker(num_envs)
+    self._needs_reset = True
+
+  def _render(self, i: int) -> np.ndarray:
+    """[size, size, 3] uint8 frame of row i."""
+    return self._envs[i].physics.render(
+      self._image_size, self._image_size, camera_id=self._camera_id
+    )
+
+  def _reset_row(self, i: int) -> None:
+    self._envs[i].reset()
+    # A new episode starts with its first frame repeated in every stack slot.
+    self._stack[i] = np.tile(self._render(i), (1, 1, self.observation_shape[-1] // 3))
+
+  def reset(self) -> np.ndarray:
+    """Starts new episodes in every row; returns [N, size, size, 3 * frame_stack] uint8."""
+    for i in range(self.num_envs):
+      self._reset_row(i)
+    self._tracker.reset()
+    self._needs_reset = False
+    return self._stack.copy()
+
+  def step(self, actions: np.ndarray) -> Step:
+    """Acts with [N, *action_shape] actions (clipped to [-1, 1]) for `action_repeat` steps.
+
+    Rewards are summed over the repeats; the repeats stop early when the episode ends.
     """
+    self.step_async(actions)
+    return self.step_wait()
 
-    def __init__(self, task: str, num_envs: int, seed: int, action_repeat: int,
-                 frame_stack: int = 3, image_size: int = 84, camera_id: Optional[int] = None,
-                 time_limit: Optional[float] = None, first_row: int = 0):
-        domain, task_name = parse_task(task)
-        if num_envs <= 0 or action_repeat <= 0 or frame_stack <= 0 or image_size <= 0:
-            raise ValueError(f"num_envs ({num_envs}), action_repeat ({action_repeat}), "
-                             f"frame_stack ({frame_stack}) and image_size ({image_size}) "
-                             f"must be positive")
-        # Every suite task function takes `time_limit` itself (passing it through
-        # environment_kwargs collides with that argument).
-        time_kwargs = {} if time_limit is None else {"time_limit": float(time_limit)}
-        self._envs = [
-            suite.load(domain, task_name,
-                       task_kwargs={"random": _env_seed(seed, first_row + i), **time_kwargs})
-            for i in range(num_envs)
-        ]
-        spec = self._envs[0].action_spec()
-        if not (np.all(spec.minimum == -1.0) and np.all(spec.maximum == 1.0)):
-            raise ValueError(f"{task}: expected actions in [-1, 1], got "
-                             f"[{spec.minimum}, {spec.maximum}]")
-        self.num_envs = num_envs
-        self.action_spec = BoxActions(shape=tuple(spec.shape), low=-1.0, high=1.0)
-        self.observation_shape = (image_size, image_size, 3 * frame_stack)
-        self.game_ids = np.zeros(num_envs, np.int32)
-        self.game_names = (task,)
-        self.reward_scale = np.ones(1, np.float32)
-        self._camera_id = (2 if domain == "quadruped" else 0) if camera_id is None else camera_id
-        self._image_size = image_size
-        self._action_repeat = action_repeat
-        self._stack = np.zeros((num_envs,) + self.observation_shape, np.uint8)
-        self._tracker = EpisodeTracker(num_envs)
-        self._needs_reset = True
+  def step_async(self, actions: np.ndarray) -> None:
+    """Checks and stores the actions; `step_wait` runs the physics (on this thread)."""
+    if self._needs_reset:
+      raise RuntimeError("call reset() before the first step()")
+    actions = np.asarray(actions, np.float64)
+    expected = (self.num_envs,) + self.action_spec.shape
+    if actions.shape != expected:
+      raise ValueError(f"expected actions of shape {expected}, got {actions.shape}")
+    self._actions = np.clip(actions, -1.0, 1.0)
 
-    def _render(self, i: int) -> np.ndarray:
-        """[size, size, 3] uint8 frame of row i."""
-        return self._envs[i].physics.render(self._image_size, self._image_size,
-                                            camera_id=self._camera_id)
+  def step_wait(self) -> Step:
+    actions = self._actions
+    reward = np.zeros(self.num_envs, np.float64)
+    terminated = np.zeros(self.num_envs, bool)
+    truncated = np.zeros(self.num_envs, bool)
+    for i, env in enumerate(self._envs):
+      for _ in range(self._action_repeat):
+        time_step = env.step(actions[i])
+        reward[i] += time_step.reward or 0.0
+        if time_step.last():
+          terminated[i] = time_step.discount == 0.0
+          truncated[i] = not terminated[i]
+          break
+      # Shift the stack one frame (3 channels) towards the oldest end; newest goes last.
+      self._stack[i, ..., :-3] = self._stack[i, ..., 3:]
+      self._stack[i, ..., -3:] = self._render(i)
+    done = terminated | truncated
+    final_obs = self._stack.copy()
+    for i in np.flatnonzero(done):
+      self._reset_row(i)
+    episode_return, episode_length = self._tracker.update(reward, done)
+    return Step(
+      obs=self._stack.copy(),
+      reward=reward.astype(np.float32),
+      terminated=terminated,
+      truncated=truncated,
+      final_obs=final_obs,
+      episode_return=episode_return,
+      episode_length=episode_length,
+    )
 
-    def _reset_row(self, i: int) -> None:
-        self._envs[i].reset()
-        # A new episode starts with its first frame repeated in every stack slot.
-        self._stack[i] = np.tile(self._render(i), (1, 1, self.observation_shape[-1] // 3))
-
-    def reset(self) -> np.ndarray:
-        """Starts new episodes in every row; returns [N, size, size, 3 * frame_stack] uint8."""
-        for i in range(self.num_envs):
-            self._reset_row(i)
-        self._tracker.reset()
-        self._needs_reset = False
-        return self._stack.copy()
-
-    def step(self, actions: np.ndarray) -> Step:
-        """Acts with [N, *action_shape] actions (clipped to [-1, 1]) for `action_repeat` steps.
-
-        Rewards are summed over the repeats; the repeats stop early when the episode ends.
-        """
-        self.step_async(actions)
-        return self.step_wait()
-
-    def step_async(self, actions: np.ndarray) -> None:
-        """Checks and stores the actions; `step_wait` runs the physics (on this thread)."""
-        if self._needs_reset:
-            raise RuntimeError("call reset() before the first step()")
-        actions = np.asarray(actions, np.float64)
-        expected = (self.num_envs,) + self.action_spec.shape
-        if actions.shape != expected:
-            raise ValueError(f"expected actions of shape {expected}, got {actions.shape}")
-        self._actions = np.clip(actions, -1.0, 1.0)
-
-    def step_wait(self) -> Step:
-        actions = self._actions
-        reward = np.zeros(self.num_envs, np.float64)
-        terminated = np.zeros(self.num_envs, bool)
-        truncated = np.zeros(self.num_envs, bool)
-        for i, env in enumerate(self._envs):
-            for _ in range(self._action_repeat):
-                time_step = env.step(actions[i])
-                reward[i] += time_step.reward or 0.0
-                if time_step.last():
-                    terminated[i] = time_step.discount == 0.0
-                    truncated[i] = not terminated[i]
-                    break
-            # Shift the stack one frame (3 channels) towards the oldest end; newest goes last.
-            self._stack[i, ..., :-3] = self._stack[i, ..., 3:]
-            self._stack[i, ..., -3:] = self._render(i)
-        done = terminated | truncated
-        final_obs = self._stack.copy()
-        for i in np.flatnonzero(done):
-            self._reset_row(i)
-        episode_return, episode_length = self._tracker.update(reward, done)
-        return Step(obs=self._stack.copy(), reward=reward.astype(np.float32),
-                    terminated=terminated, truncated=truncated, final_obs=final_obs,
-                    episode_return=episode_return, episode_length=episode_length)
-
-    def close(self) -> None:
-        for env in self._envs:
-            env.close()
-        self._envs = []
+  def close(self) -> None:
+    for env in self._envs:
+      env.close()
+    self._envs = []
 
 
-def make_dmc(task: str, num_envs: int, seed: int, action_repeat: int, frame_stack: int = 3,
-             image_size: int = 84, camera_id: Optional[int] = None,
-             time_limit: Optional[float] = None, first_row: int = 0) -> DMCVecEnv:
-    """Pixel DM-Control batch for `task` ('domain-task', e.g. 'cartpole-swingup').
+def make_dmc(
+  task: str,
+  num_envs: int,
+  seed: int,
+  action_repeat: int,
+  frame_stack: int = 3,
+  image_size: int = 84,
+  camera_id: Optional[int] = None,
+  time_limit: Optional[float] = None,
+  first_row: int = 0,
+) -> DMCVecEnv:
+  """Pixel DM-Control batch for `task` ('domain-task', e.g. 'cartpole-swingup').
 
-    Row i is seeded from (seed, first_row + i): `first_row` is the run-wide index of this
-    batch's first row when a run's envs are split into groups. Camera 0 (2 for quadruped)
-    unless `camera_id` is given.
-    `time_limit` overrides the suite's episode length in seconds of simulated time (default:
-    the suite's, 1000 control steps for the standard tasks); agent steps per episode are
-    control steps / action_repeat. Call `reset()` before the first `step`.
-    """
-    return DMCVecEnv(task, num_envs, seed, action_repeat, frame_stack, image_size, camera_id,
-                     time_limit, first_row)
+  Row i is seeded from (seed, first_row + i): `first_row` is the run-wide index of this
+  batch's first row when a run's envs are split into groups. Camera 0 (2 for quadruped)
+  unless `camera_id` is given.
+  `time_limit` overrides the suite's episode length in seconds of simulated time (default:
+  the suite's, 1000 control steps for the standard tasks); agent steps per episode are
+  control steps / action_repeat. Call `reset()` before the first `step`.
+  """
+  return DMCVecEnv(
+    task, num_envs, seed, action_repeat, frame_stack, image_size, camera_id, time_limit, first_row
+  )

@@ -22,21 +22,47 @@ import numpy as np
 # gym (imported by procgen only to register gym ids) prints a deprecation notice on import
 # that is irrelevant here: we use the gym3 API, not gym.
 with contextlib.redirect_stderr(io.StringIO()):
-    import procgen as _procgen
+  import procgen as _procgen
 
 from darts_rl.envs.base import DiscreteActions, EpisodeTracker, Step
 
 PROCGEN_GAMES = (
-    "bigfish", "bossfight", "caveflyer", "chaser", "climber", "coinrun", "dodgeball", "fruitbot",
-    "heist", "jumper", "leaper", "maze", "miner", "ninja", "plunder", "starpilot",
+  "bigfish",
+  "bossfight",
+  "caveflyer",
+  "chaser",
+  "climber",
+  "coinrun",
+  "dodgeball",
+  "fruitbot",
+  "heist",
+  "jumper",
+  "leaper",
+  "maze",
+  "miner",
+  "ninja",
+  "plunder",
+  "starpilot",
 )
 
 # Max-reward normalizers used by the released Rainbow (docs/paper.md).
 MAX_REWARD = {
-    "coinrun": 10.0, "dodgeball": 19.0, "miner": 20.0, "jumper": 10.0, "leaper": 10.0,
-    "maze": 10.0, "bigfish": 40.0, "heist": 10.0, "plunder": 30.0, "ninja": 10.0,
-    "bossfight": 13.0, "caveflyer": 13.4, "chaser": 14.2, "climber": 12.6, "starpilot": 35.0,
-    "fruitbot": 27.2,
+  "coinrun": 10.0,
+  "dodgeball": 19.0,
+  "miner": 20.0,
+  "jumper": 10.0,
+  "leaper": 10.0,
+  "maze": 10.0,
+  "bigfish": 40.0,
+  "heist": 10.0,
+  "plunder": 30.0,
+  "ninja": 10.0,
+  "bossfight": 13.0,
+  "caveflyer": 13.4,
+  "chaser": 14.2,
+  "climber": 12.6,
+  "starpilot": 35.0,
+  "fruitbot": 27.2,
 }
 
 OBSERVATION_SHAPE = (64, 64, 3)
@@ -48,145 +74,167 @@ Gym3Factory = Callable[[int, int], Any]
 
 
 def _derived_seed(*entropy: int) -> int:
-    """A seed in [0, 2**31) (procgen's range) mixed from the given integers."""
-    return int(np.random.SeedSequence(list(entropy)).generate_state(1)[0] % (2**31))
+  """A seed in [0, 2**31) (procgen's range) mixed from the given integers."""
+  return int(np.random.SeedSequence(list(entropy)).generate_state(1)[0] % (2**31))
 
 
 class ProcgenVecEnv:
-    """Concatenates one gym3 env per game into one auto-resetting batch (see module doc)."""
+  """Concatenates one gym3 env per game into one auto-resetting batch (see module doc)."""
 
-    def __init__(self, factory: Gym3Factory, game_names: Sequence[str], envs_per_game: int):
-        self.game_names = tuple(game_names)
-        self.num_envs = envs_per_game * len(self.game_names)
-        self.game_ids = np.repeat(np.arange(len(self.game_names), dtype=np.int32), envs_per_game)
-        self.reward_scale = np.asarray([MAX_REWARD.get(g, 1.0) for g in self.game_names],
-                                       np.float32)
-        self._factory = factory
-        self._envs_per_game = envs_per_game
-        self._generation = 0
-        self._envs = [factory(gi, 0) for gi in range(len(self.game_names))]
-        for env in self._envs:
-            if env.num != envs_per_game:
-                raise ValueError(f"gym3 env has {env.num} rows, expected {envs_per_game}")
-        num_actions = {int(env.ac_space.eltype.n) for env in self._envs}
-        if len(num_actions) != 1:
-            raise ValueError(f"games disagree on the number of actions: {sorted(num_actions)}")
-        self.action_spec = DiscreteActions(num_actions.pop())
-        self.observation_shape = tuple(self._envs[0].ob_space["rgb"].shape)
-        self._tracker = EpisodeTracker(self.num_envs)
-        self._stepped = False
+  def __init__(self, factory: Gym3Factory, game_names: Sequence[str], envs_per_game: int):
+    self.game_names = tuple(game_names)
+    self.num_envs = envs_per_game * len(self.game_names)
+    self.game_ids = np.repeat(np.arange(len(self.game_names), dtype=np.int32), envs_per_game)
+    self.reward_scale = np.asarray([MAX_REWARD.get(g, 1.0) for g in self.game_names], np.float32)
+    self._factory = factory
+    self._envs_per_game = envs_per_game
+    self._generation = 0
+    self._envs = [factory(gi, 0) for gi in range(len(self.game_names))]
+    for env in self._envs:
+      if env.num != envs_per_game:
+        raise ValueError(f"gym3 env has {env.num} rows, expected {envs_per_game}")
+    num_actions = {int(env.ac_space.eltype.n) for env in self._envs}
+    if len(num_actions) != 1:
+      raise ValueError(f"games disagree on the number of actions: {sorted(num_actions)}")
+    self.action_spec = DiscreteActions(num_actions.pop())
+    self.observation_shape = tuple(self._envs[0].ob_space["rgb"].shape)
+    self._tracker = EpisodeTracker(self.num_envs)
+    self._stepped = False
 
-    def _observe(self):
-        """Returns concatenated ([N] float32 reward, [N,64,64,3] uint8 obs, [N] bool first)."""
-        rews, obs, firsts = [], [], []
-        for env in self._envs:
-            rew, ob, first = env.observe()
-            rews.append(rew)
-            obs.append(ob["rgb"])
-            firsts.append(first)
-        return (np.concatenate(rews).astype(np.float32), np.concatenate(obs),
-                np.concatenate(firsts).astype(bool))
+  def _observe(self):
+    """Returns concatenated ([N] float32 reward, [N,64,64,3] uint8 obs, [N] bool first)."""
+    rews, obs, firsts = [], [], []
+    for env in self._envs:
+      rew, ob, first = env.observe()
+      rews.append(rew)
+      obs.append(ob["rgb"])
+      firsts.append(first)
+    return (
+      np.concatenate(rews).astype(np.float32),
+      np.concatenate(obs),
+      np.concatenate(firsts).astype(bool),
+    )
 
-    def reset(self) -> np.ndarray:
-        """Returns [N, 64, 64, 3] uint8 first observations of fresh episodes.
+  def reset(self) -> np.ndarray:
+    """Returns [N, 64, 64, 3] uint8 first observations of fresh episodes.
 
-        gym3 cannot reset on demand, so after any `step` the per-game envs are re-created with
-        a new deterministic seed (derived from the original seed and a reset counter).
-        """
-        if self._stepped:
-            self.close()
-            self._generation += 1
-            self._envs = [self._factory(gi, self._generation)
-                          for gi in range(len(self.game_names))]
-            self._stepped = False
-        self._tracker.reset()
-        return self._observe()[1]
+    gym3 cannot reset on demand, so after any `step` the per-game envs are re-created with
+    a new deterministic seed (derived from the original seed and a reset counter).
+    """
+    if self._stepped:
+      self.close()
+      self._generation += 1
+      self._envs = [self._factory(gi, self._generation) for gi in range(len(self.game_names))]
+      self._stepped = False
+    self._tracker.reset()
+    return self._observe()[1]
 
-    def step(self, actions: np.ndarray) -> Step:
-        """Acts with [N] integer actions in [0, num_actions); returns a `Step` (final_obs None)."""
-        self.step_async(actions)
-        return self.step_wait()
+  def step(self, actions: np.ndarray) -> Step:
+    """Acts with [N] integer actions in [0, num_actions); returns a `Step` (final_obs None)."""
+    self.step_async(actions)
+    return self.step_wait()
 
-    def step_async(self, actions: np.ndarray) -> None:
-        """Starts a step (the C++ workers run it); `step_wait` returns its result. Starting
-        every env group's step before waiting on any lets groups step concurrently."""
-        actions = np.asarray(actions)
-        if actions.shape != (self.num_envs,):
-            raise ValueError(f"expected actions of shape ({self.num_envs},), got {actions.shape}")
-        if not np.issubdtype(actions.dtype, np.integer):
-            raise ValueError(f"Procgen actions must be integers, got dtype {actions.dtype}")
-        if actions.min() < 0 or actions.max() >= self.action_spec.num_actions:
-            raise ValueError(f"actions must lie in [0, {self.action_spec.num_actions})")
-        actions = actions.astype(np.int32)
-        # act() only queues the step; issuing every game's act before any observe() lets the
-        # per-game C++ thread pools run concurrently.
-        for gi, env in enumerate(self._envs):
-            env.act(actions[gi * self._envs_per_game:(gi + 1) * self._envs_per_game])
-        self._stepped = True
+  def step_async(self, actions: np.ndarray) -> None:
+    """Starts a step (the C++ workers run it); `step_wait` returns its result. Starting
+    every env group's step before waiting on any lets groups step concurrently."""
+    actions = np.asarray(actions)
+    if actions.shape != (self.num_envs,):
+      raise ValueError(f"expected actions of shape ({self.num_envs},), got {actions.shape}")
+    if not np.issubdtype(actions.dtype, np.integer):
+      raise ValueError(f"Procgen actions must be integers, got dtype {actions.dtype}")
+    if actions.min() < 0 or actions.max() >= self.action_spec.num_actions:
+      raise ValueError(f"actions must lie in [0, {self.action_spec.num_actions})")
+    actions = actions.astype(np.int32)
+    # act() only queues the step; issuing every game's act before any observe() lets the
+    # per-game C++ thread pools run concurrently.
+    for gi, env in enumerate(self._envs):
+      env.act(actions[gi * self._envs_per_game : (gi + 1) * self._envs_per_game])
+    self._stepped = True
 
-    def step_wait(self) -> Step:
-        reward, obs, first = self._observe()
-        # `first` means the episode ended on this step and `reward` is its last reward.
-        episode_return, episode_length = self._tracker.update(reward, first)
-        return Step(obs=obs, reward=reward, terminated=first, truncated=np.zeros_like(first),
-                    final_obs=None, episode_return=episode_return,
-                    episode_length=episode_length)
+  def step_wait(self) -> Step:
+    reward, obs, first = self._observe()
+    # `first` means the episode ended on this step and `reward` is its last reward.
+    episode_return, episode_length = self._tracker.update(reward, first)
+    return Step(
+      obs=obs,
+      reward=reward,
+      terminated=first,
+      truncated=np.zeros_like(first),
+      final_obs=None,
+      episode_return=episode_return,
+      episode_length=episode_length,
+    )
 
-    def close(self) -> None:
-        # gym3 CEnv frees its C++ side on garbage collection; drop our references to it.
-        self._envs = []
+  def close(self) -> None:
+    # gym3 CEnv frees its C++ side on garbage collection; drop our references to it.
+    self._envs = []
 
 
 def check_games(games: Sequence[str]) -> None:
-    """Raises ValueError naming the valid games if any of `games` is not a Procgen game."""
-    if not games:
-        raise ValueError(f"no Procgen game given; valid games: {', '.join(PROCGEN_GAMES)}")
-    for game in games:
-        if game not in PROCGEN_GAMES:
-            raise ValueError(f"unknown Procgen game '{game}'; valid games: "
-                             f"{', '.join(PROCGEN_GAMES)}")
+  """Raises ValueError naming the valid games if any of `games` is not a Procgen game."""
+  if not games:
+    raise ValueError(f"no Procgen game given; valid games: {', '.join(PROCGEN_GAMES)}")
+  for game in games:
+    if game not in PROCGEN_GAMES:
+      raise ValueError(f"unknown Procgen game '{game}'; valid games: {', '.join(PROCGEN_GAMES)}")
 
 
-def make_procgen(games: Sequence[str], num_envs: int, num_levels: int = 200,
-                 start_level: int = 0, distribution_mode: str = "easy", seed: int = 0,
-                 num_threads: Optional[int] = None, group: int = 0) -> ProcgenVecEnv:
-    """A batch of `num_envs` Procgen envs split evenly over `games` (rows game by game).
+def make_procgen(
+  games: Sequence[str],
+  num_envs: int,
+  num_levels: int = 200,
+  start_level: int = 0,
+  distribution_mode: str = "easy",
+  seed: int = 0,
+  num_threads: Optional[int] = None,
+  group: int = 0,
+) -> ProcgenVecEnv:
+  """A batch of `num_envs` Procgen envs split evenly over `games` (rows game by game).
 
-    Train levels: num_levels=200, start_level=0; test levels: num_levels=0 (all levels).
-    `seed` fixes the level sequence of every row (each game gets its own derived seed), so the
-    same seed reproduces the same observations and different seeds differ. `group` is the
-    env group's index in a run with one group per device: each group draws its own levels.
-    `num_threads`: C++ worker threads per game (procgen's default 4 when None).
-    Observations are [num_envs, 64, 64, 3] uint8; actions are 15 discrete buttons.
-    """
-    games = tuple(games)
-    check_procgen(games, num_envs, distribution_mode, num_levels, start_level)
-    envs_per_game = num_envs // len(games)
-    extra = {} if num_threads is None else {"num_threads": num_threads}
+  Train levels: num_levels=200, start_level=0; test levels: num_levels=0 (all levels).
+  `seed` fixes the level sequence of every row (each game gets its own derived seed), so the
+  same seed reproduces the same observations and different seeds differ. `group` is the
+  env group's index in a run with one group per device: each group draws its own levels.
+  `num_threads`: C++ worker threads per game (procgen's default 4 when None).
+  Observations are [num_envs, 64, 64, 3] uint8; actions are 15 discrete buttons.
+  """
+  games = tuple(games)
+  check_procgen(games, num_envs, distribution_mode, num_levels, start_level)
+  envs_per_game = num_envs // len(games)
+  extra = {} if num_threads is None else {"num_threads": num_threads}
 
-    def factory(game_index: int, generation: int):
-        return _procgen.ProcgenGym3Env(
-            num=envs_per_game, env_name=games[game_index], num_levels=num_levels,
-            start_level=start_level, distribution_mode=distribution_mode,
-            rand_seed=_derived_seed(seed, game_index, generation, *([group] if group else [])),
-            **extra)
+  def factory(game_index: int, generation: int):
+    return _procgen.ProcgenGym3Env(
+      num=envs_per_game,
+      env_name=games[game_index],
+      num_levels=num_levels,
+      start_level=start_level,
+      distribution_mode=distribution_mode,
+      rand_seed=_derived_seed(seed, game_index, generation, *([group] if group else [])),
+      **extra,
+    )
 
-    return ProcgenVecEnv(factory, games, envs_per_game)
+  return ProcgenVecEnv(factory, games, envs_per_game)
 
 
-def check_procgen(games: Sequence[str], num_envs: int, distribution_mode: str,
-                  num_levels: int, start_level: int) -> None:
-    """The checks of make_procgen's arguments, without building anything: ValueError naming
-    the problem (and the valid values)."""
-    check_games(games)
-    if len(set(games)) != len(games):
-        raise ValueError(f"duplicate Procgen games in {games}")
-    if num_envs <= 0 or num_envs % len(games):
-        raise ValueError(f"num_envs={num_envs} must be a positive multiple of the number of "
-                         f"games ({len(games)}: {', '.join(games)}) so that every game gets "
-                         f"the same number of envs")
-    if distribution_mode not in DISTRIBUTION_MODES:
-        raise ValueError(f"unknown Procgen distribution_mode '{distribution_mode}'; valid: "
-                         f"{', '.join(DISTRIBUTION_MODES)}")
-    if num_levels < 0 or start_level < 0:
-        raise ValueError(f"num_levels ({num_levels}) and start_level ({start_level}) must be >= 0")
+def check_procgen(
+  games: Sequence[str], num_envs: int, distribution_mode: str, num_levels: int, start_level: int
+) -> None:
+  """The checks of make_procgen's arguments, without building anything: ValueError naming
+  the problem (and the valid values)."""
+  check_games(games)
+  if len(set(games)) != len(games):
+    raise ValueError(f"duplicate Procgen games in {games}")
+  if num_envs <= 0 or num_envs % len(games):
+    raise ValueError(
+      f"num_envs={num_envs} must be a positive multiple of the number of "
+      f"games ({len(games)}: {', '.join(games)}) so that every game gets "
+      f"the same number of envs"
+    )
+  if distribution_mode not in DISTRIBUTION_MODES:
+    raise ValueError(
+      f"unknown Procgen distribution_mode '{distribution_mode}'; valid: "
+      f"{', '.join(DISTRIBUTION_MODES)}"
+    )
+  if num_levels < 0 or start_level < 0:
+    raise ValueError(f"num_levels ({num_levels}) and start_level ({start_level}) must be >= 0")

@@ -1,6 +1,7 @@
 """Hand-designed baseline trunks (docs/paper.md, "Skeletons"): IMPALA-CNN and the 4-layer SAC CNN.
 
 `dtype` is the convolutions' compute dtype; their params stay float32."""
+
 from typing import Any, Tuple
 
 import flax.linen as nn
@@ -25,6 +26,7 @@ class ResidualBlock(nn.Module):
 
 class ImpalaTrunk(nn.Module):
   """Per stage: conv3x3 -> maxpool 3x3/2 -> `blocks_per_stage` residual blocks."""
+
   channels: Tuple[int, ...] = (16, 32, 32)
   blocks_per_stage: int = 2
   dtype: Any = jnp.float32
@@ -43,6 +45,7 @@ class CNN4Trunk(nn.Module):
   """4 conv layers of `channels` 3x3 filters, strides (2, 1, 1, 1), VALID, each followed by
   `activation`: frn (FilterResponseNorm + TLU, the SAC release's) | relu (SAC-AE / DrQ's).
   x [B, 84, 84, C] -> [B, 35, 35, channels]."""
+
   channels: int = 32
   activation: str = "frn"
   dtype: Any = jnp.float32
@@ -50,10 +53,12 @@ class CNN4Trunk(nn.Module):
   @nn.compact
   def __call__(self, x, alphas=None):
     if self.activation not in CNN4_ACTIVATIONS:
-      raise ValueError(f"unknown cnn4 activation '{self.activation}'; valid: "
-                       f"{', '.join(CNN4_ACTIVATIONS)}")
+      raise ValueError(
+        f"unknown cnn4 activation '{self.activation}'; valid: {', '.join(CNN4_ACTIVATIONS)}"
+      )
     for i, stride in enumerate((2, 1, 1, 1)):
-      x = nn.Conv(self.channels, (3, 3), (stride, stride), padding="VALID", dtype=self.dtype,
-                  name=f"conv{i}")(x)
+      x = nn.Conv(
+        self.channels, (3, 3), (stride, stride), padding="VALID", dtype=self.dtype, name=f"conv{i}"
+      )(x)
       x = FilterResponseNorm(name=f"frn{i}")(x) if self.activation == "frn" else nn.relu(x)
     return x

@@ -9,6 +9,7 @@ genotype (darts_rl.networks.space_config); the spec's genotype records the shape
 with float32 parameters (so gradients and optimizer state stay float32); mixing weights, norms
 and the encoder's output are float32, so the agents' heads and losses see float32 features.
 """
+
 from typing import Any, NamedTuple, Optional
 
 import flax.linen as nn
@@ -26,6 +27,7 @@ COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 class Encoder(nn.Module):
   """uint8 obs -> float in [0, 1] -> trunk(x, alphas) -> head -> float32 features."""
+
   trunk: nn.Module
   head: nn.Module
 
@@ -36,17 +38,18 @@ class Encoder(nn.Module):
 
 class EncoderSpec(NamedTuple):
   module: nn.Module
-  alphas: Any                      # initial architecture weights ({} for fixed encoders)
-  space: Optional[Any] = None      # the search space (MicroSpace / MacroSpace) when searchable
-  genotype: Optional[Any] = None   # a fixed encoder's genotype, recording its space's shape
+  alphas: Any  # initial architecture weights ({} for fixed encoders)
+  space: Optional[Any] = None  # the search space (MicroSpace / MacroSpace) when searchable
+  genotype: Optional[Any] = None  # a fixed encoder's genotype, recording its space's shape
 
 
 def load_genotype(config, path: str):
   """Reads genotype.json -> (space, genotype) resolved against the encoder config
   (space_config.genotype_space); ValueError naming the file otherwise."""
   if not path:
-    raise ValueError("encoder.kind=fixed needs "
-                     f"--config.encoder.genotype=PATH/{artifacts.GENOTYPE}")
+    raise ValueError(
+      f"encoder.kind=fixed needs --config.encoder.genotype=PATH/{artifacts.GENOTYPE}"
+    )
   d = artifacts.read_genotype_json(path)
   try:
     return genotype_space(config, d)
@@ -82,22 +85,26 @@ def make_encoder(config, genotype=None, arch=None) -> EncoderSpec:
   if kind == "supernet":
     p = config.partial_channels
     if p < 1 or any(ch % p for ch in config.channels):
-      raise ValueError(f"encoder.partial_channels={p} must be >= 1 and divide every stage's "
-                       f"channels {tuple(config.channels)}")
+      raise ValueError(
+        f"encoder.partial_channels={p} must be >= 1 and divide every stage's "
+        f"channels {tuple(config.channels)}"
+      )
     space = make_space(config)
     options = None if arch is None else robustness.SearchOptions.from_config(arch)
     extras = robustness.init_extras(space, options, config.temperature)
     if extras:
       space = robustness.OptionSpace(space, extras)
     # Configs saved before fused_edges existed get today's default (the same numbers).
-    trunk = space.trunk(None, config.temperature, config.partial_channels,
-                        config.get("fused_edges", True), dtype)
+    trunk = space.trunk(
+      None, config.temperature, config.partial_channels, config.get("fused_edges", True), dtype
+    )
     return EncoderSpec(Encoder(trunk, head), space.init_alphas(), space=space)
   if kind == "fixed":
     if genotype is None:
       space, genotype = load_genotype(config, config.genotype)
     else:
       space, genotype = genotype_space(config, genotype.to_dict())
-    return EncoderSpec(Encoder(space.trunk(genotype, dtype=dtype), head), {}, space=space,
-                       genotype=genotype)
+    return EncoderSpec(
+      Encoder(space.trunk(genotype, dtype=dtype), head), {}, space=space, genotype=genotype
+    )
   raise ValueError(f"unknown encoder kind '{kind}'; valid kinds: {', '.join(ENCODERS)}")

@@ -11,6 +11,7 @@ gamma 1, beta 0, tau 0 at init; eps fixed at 1e-6 (the paper's learned eps matte
 1x1 maps). The SAC release uses it after every conv of its 4-layer CNN and before the DARTS
 encoder's dense layer (tensorflow_addons' FilterResponseNormalization: same formula and init).
 """
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -18,6 +19,7 @@ import jax.numpy as jnp
 
 class FilterResponseNorm(nn.Module):
   """x [B, H, W, C] -> z [B, H, W, C]; params gamma, beta, tau of shape [C]."""
+
   eps: float = 1e-6
 
   @nn.compact

@@ -1,4 +1,5 @@
 """Encoder heads: trunk feature map -> feature vector."""
+
 from typing import Any
 
 import flax.linen as nn
@@ -18,6 +19,7 @@ class FeatureHead(nn.Module):
   `sac`: flatten -> Dense(dim) -> LayerNorm (pixel SAC encoders, docs/paper.md). The Dense
   layer computes in `dtype` (params float32); the norms compute in float32 (params and input
   promote to it)."""
+
   kind: str = "impala"
   dim: int = 256
   norm: str = "none"

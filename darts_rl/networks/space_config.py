@@ -7,6 +7,7 @@ so evaluate configs leave the shape fields unset (darts_rl.config.leave_shape_to
 `genotype_space` takes the genotype's. A field the config does set must equal the genotype's.
 Genotypes written before they recorded their space take the fields they lack from the config.
 """
+
 from typing import List, Mapping
 
 from darts_rl.search import genotype as genotype_lib
@@ -15,8 +16,10 @@ from darts_rl.search.spaces import MicroSpace
 
 SPACES = {"micro": MicroSpace, "macro": macro.MacroSpace}
 # genotype.json "format" -> (space name, genotype class)
-_FORMATS = {genotype_lib.FORMAT: ("micro", genotype_lib.Genotype),
-            macro.FORMAT: ("macro", macro.MacroGenotype)}
+_FORMATS = {
+  genotype_lib.FORMAT: ("micro", genotype_lib.Genotype),
+  macro.FORMAT: ("macro", macro.MacroGenotype),
+}
 
 
 def _space_class(name):
@@ -50,8 +53,10 @@ def make_space(config):
   """The search space the encoder config names (every shape field set), else ValueError."""
   unset = unset_fields(config)
   if unset:
-    raise ValueError(f"{unset_phrase(unset)}: a search space needs its shape from the config "
-                     "(only kind=fixed takes it from its genotype)")
+    raise ValueError(
+      f"{unset_phrase(unset)}: a search space needs its shape from the config "
+      "(only kind=fixed takes it from its genotype)"
+    )
   cls = _space_class(config.space)
   return cls.from_shape({k: config[k] for k in cls.SHAPE_FIELDS})
 
@@ -66,12 +71,15 @@ def genotype_space(config, d: Mapping):
   if not isinstance(d, Mapping):
     raise ValueError("genotype JSON must be an object")
   if d.get("format") not in _FORMATS:
-    raise ValueError(f"genotype format is {d.get('format')!r}, expected one of "
-                     f"{', '.join(map(repr, _FORMATS))}")
+    raise ValueError(
+      f"genotype format is {d.get('format')!r}, expected one of {', '.join(map(repr, _FORMATS))}"
+    )
   name, genotype_cls = _FORMATS[d["format"]]
   if config.get("space") not in (None, name):
-    raise ValueError(f"encoder.space={config.space!r} conflicts with the genotype's space "
-                     f"'{name}': leave encoder.space unset")
+    raise ValueError(
+      f"encoder.space={config.space!r} conflicts with the genotype's space "
+      f"'{name}': leave encoder.space unset"
+    )
   cls = SPACES[name]
   genotype = genotype_cls.from_dict(d)
   recorded = genotype.shape()
@@ -84,13 +92,17 @@ def genotype_space(config, d: Mapping):
     elif given is None or cls.canonical(key, given) == recorded[key]:
       shape[key] = recorded[key]
     else:
-      raise ValueError(f"encoder.{key}={given!r} conflicts with the genotype's {key} "
-                       f"{recorded[key]!r}: leave encoder.{key} unset (the genotype records "
-                       "its space's shape)")
+      raise ValueError(
+        f"encoder.{key}={given!r} conflicts with the genotype's {key} "
+        f"{recorded[key]!r}: leave encoder.{key} unset (the genotype records "
+        "its space's shape)"
+      )
   if unset:
-    raise ValueError(f"the genotype does not record {', '.join(unset)} (written before genotypes "
-                     "recorded their space's shape) and the config leaves them unset: set "
-                     f"{' '.join(f'--config.encoder.{k}=...' for k in unset)} to the search's "
-                     "values")
+    raise ValueError(
+      f"the genotype does not record {', '.join(unset)} (written before genotypes "
+      "recorded their space's shape) and the config leaves them unset: set "
+      f"{' '.join(f'--config.encoder.{k}=...' for k in unset)} to the search's "
+      "values"
+    )
   space = cls.from_shape(shape)
   return space, space.fit(genotype)

@@ -14,6 +14,7 @@ by default, so the paper's alphas are exactly the cell types':
   the network acting and the network learning always use the same temperature and auxiliary
   skip weight.
 """
+
 from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 import jax
@@ -31,8 +32,10 @@ OPTION_KEYS = (EDGES, SCHEDULE)
 
 def init_alphas(cell_types: Sequence[str], num_nodes: int, num_ops: int) -> Alphas:
   """Zero alphas: node i of each cell type gets an array [1 + i, num_ops]."""
-  return {ct: tuple(jnp.zeros((1 + i, num_ops), jnp.float32) for i in range(num_nodes))
-          for ct in cell_types}
+  return {
+    ct: tuple(jnp.zeros((1 + i, num_ops), jnp.float32) for i in range(num_nodes))
+    for ct in cell_types
+  }
 
 
 def mixing_weights(alpha, temperature=1.0):
@@ -57,6 +60,7 @@ def all_mixing_weights(alphas, temperature=1.0):
 
 
 # --- The layout with option entries.
+
 
 def split(alphas) -> Tuple[Dict, Dict]:
   """-> (trainable: the op alphas and `edges`, schedule: the non-trainable values or {})."""
@@ -87,6 +91,7 @@ def is_option_key(name: str) -> bool:
 
 class CellAlphas(NamedTuple):
   """What one cell reads from the alphas: its op alphas and the options' entries (None: off)."""
+
   ops: Tuple
   edges: Optional[Tuple] = None
   temperature: Optional[jnp.ndarray] = None
@@ -99,11 +104,16 @@ def cell_alphas(alphas, cell_type: str) -> Optional[CellAlphas]:
     return None
   schedule = alphas.get(SCHEDULE, {})
   edges = alphas.get(EDGES)
-  return CellAlphas(alphas[cell_type], None if edges is None else edges[cell_type],
-                    schedule.get("temperature"), schedule.get("aux_skip"))
+  return CellAlphas(
+    alphas[cell_type],
+    None if edges is None else edges[cell_type],
+    schedule.get("temperature"),
+    schedule.get("aux_skip"),
+  )
 
 
 # --- Logging.
+
 
 def entropy(w, axis=-1):
   """Entropy in nats of weights w along `axis`."""
@@ -121,8 +131,9 @@ def param_free_share(w, op_names: Sequence[str]) -> float:
   return float(np.mean(w[:, free].sum(-1) / w[:, real].sum(-1)))
 
 
-def mixing_summary(alphas: Alphas, op_names: Sequence[str],
-                   temperature: float = 1.0) -> Dict[str, float]:
+def mixing_summary(
+  alphas: Alphas, op_names: Sequence[str], temperature: float = 1.0
+) -> Dict[str, float]:
   """{'normal/n2_in1/Conv3x3': w, ..., 'normal/entropy': mean edge entropy,
   'normal/param_free': param_free_share} for logging; with learned edge weights also
   'normal/n2_in1/edge' (the edge's (i + 1) softmax weight). A scheduled temperature in the

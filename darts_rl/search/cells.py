@@ -10,6 +10,7 @@ together as one wider convolution per conv geometry (`fan_out`) instead of one c
 per edge and op, with each conv op's mixing weight folded into its kernel; the parameters stay
 per edge, under the same names.
 """
+
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import flax.linen as nn
@@ -26,6 +27,7 @@ class Edge(nn.Module):
   `aux_skip` (a scalar, DARTS-) adds aux_skip * skip(x) to the mixed op: an auxiliary skip
   connection outside the competition of the ops (average-pooled when the edge strides, as the
   parameter-free ops are)."""
+
   channels: int
   op_names: Tuple[str, ...]
   stride: int = 1
@@ -43,10 +45,11 @@ class Edge(nn.Module):
         continue  # contributes w * 0; its alpha still gets gradient through the softmax
       out = out + weights[k] * op(name)(x)
     if aux_skip is not None:
-      out = out + aux_skip * ops.OPS["SkipConnection"](self.channels, self.stride,
-                                                       name="aux_skip")(x)
+      out = out + aux_skip * ops.OPS["SkipConnection"](self.channels, self.stride, name="aux_skip")(
+        x
+      )
     if isinstance(out, float):  # only Zero in the set
-      out = jnp.zeros_like(x[:, ::self.stride, ::self.stride, :])
+      out = jnp.zeros_like(x[:, :: self.stride, :: self.stride, :])
     return out
 
 
@@ -54,18 +57,23 @@ class EdgeParams(nn.Module):
   """A mixed edge's convolution parameters, created under Edge's names ({Op}/conv/kernel|bias,
   the same values from the same key) but not applied: the fused SearchCell applies them
   together with the other edges leaving the same state."""
+
   channels: int
   op_names: Tuple[str, ...]
 
   @nn.compact
   def __call__(self, in_channels: int) -> Dict[str, Tuple]:
     """-> {conv op name: (kernel [k, k, in_channels, channels], bias [channels])}."""
-    return {name: ops.OPS[name](self.channels, 1, name=name).kernel_and_bias(in_channels)
-            for name in self.op_names if name in ops.CONV_SPECS}
+    return {
+      name: ops.OPS[name](self.channels, 1, name=name).kernel_and_bias(in_channels)
+      for name in self.op_names
+      if name in ops.CONV_SPECS
+    }
 
 
-def fan_out(x, edge_params: Sequence[Dict], op_names: Sequence[str], stride: int,
-            dtype: Any = jnp.float32) -> List[Dict]:
+def fan_out(
+  x, edge_params: Sequence[Dict], op_names: Sequence[str], stride: int, dtype: Any = jnp.float32
+) -> List[Dict]:
   """The op outputs of E edges leaving one state, computed together.
 
   x [B, H, W, C_in]; edge_params: per edge, {conv op: (kernel [k, k, C_in, C], bias [C])}
@@ -102,6 +110,7 @@ def channel_shuffle(y, groups: int):
 
 class _Cell(nn.Module):
   """Shared cell body: preprocess, nodes summing edges, concat + 1x1 output conv."""
+
   channels: int
   num_nodes: int = 4
   reduction: bool = False
@@ -117,8 +126,9 @@ class _Cell(nn.Module):
       if self.node_norm:
         s = nn.LayerNorm(name=f"node{i}_norm")(s)
       states.append(s)
-    return nn.Conv(self.channels, (1, 1), dtype=self.dtype,
-                   name="output")(jnp.concatenate(states[1:], axis=-1))
+    return nn.Conv(self.channels, (1, 1), dtype=self.dtype, name="output")(
+      jnp.concatenate(states[1:], axis=-1)
+    )
 
   def _stride(self, j):
     return 2 if self.reduction and j == 0 else 1
@@ -151,6 +161,7 @@ class SearchCell(_Cell):
   float rounding.
   Mixing weights are float32 whatever `dtype` the convolutions compute in.
   """
+
   op_names: Tuple[str, ...] = ops.OP_SETS["base"]
   temperature: float = 1.0
   partial_channels: int = 1
@@ -176,8 +187,12 @@ class SearchCell(_Cell):
       s = None if alphas.edges is None else alphas_lib.edge_weights(alphas.edges[i])  # [1 + i]
       scaled = lambda j, y: y if s is None else s[j] * y
       if edges is None:
-        outs = [Edge(c, self.op_names, self._stride(j), self.dtype, name=f"node{i}_in{j}")(
-            mixed_input(states[j]), w[j], alphas.aux_skip) for j in range(i + 1)]
+        outs = [
+          Edge(c, self.op_names, self._stride(j), self.dtype, name=f"node{i}_in{j}")(
+            mixed_input(states[j]), w[j], alphas.aux_skip
+          )
+          for j in range(i + 1)
+        ]
       else:
         outs = edges(i, mixed_input(states[i]))
       if p == 1:
@@ -188,8 +203,9 @@ class SearchCell(_Cell):
       # the summed mixed parts next to the summed pass-through parts: one concat and one
       # shuffle per node instead of one per edge (the per-edge form was memory bound on CPU).
       mixed = sum(scaled(j, outs[j]) for j in range(i + 1))
-      rest = sum(scaled(j, _pass_through(states[j][..., c:], self._stride(j)))
-                 for j in range(i + 1))
+      rest = sum(
+        scaled(j, _pass_through(states[j][..., c:], self._stride(j))) for j in range(i + 1)
+      )
       return channel_shuffle(jnp.concatenate([mixed, rest], axis=-1), p) / (i + 1)
 
     return self._body(x, edge_fn)
@@ -211,13 +227,18 @@ class SearchCell(_Cell):
 
     def weighted_params(k, j):
       w = weights[k][j]
-      return {name: (w[column[name]] * kernel, w[column[name]] * bias)
-              for name, (kernel, bias) in params[k, j].items()}
+      return {
+        name: (w[column[name]] * kernel, w[column[name]] * bias)
+        for name, (kernel, bias) in params[k, j].items()
+      }
 
     def mix(w, ys, skip, like):
       # Conv outputs come weighted already (weighted_params); parameter-free ones do not.
-      out = sum(ys[name] if name in ops.CONV_SPECS else w[k] * ys[name]
-                for k, name in enumerate(self.op_names) if name != ops.ZERO)
+      out = sum(
+        ys[name] if name in ops.CONV_SPECS else w[k] * ys[name]
+        for k, name in enumerate(self.op_names)
+        if name != ops.ZERO
+      )
       if aux_skip is not None:
         out = out + aux_skip * skip
       if isinstance(out, int):  # only Zero in the set
@@ -228,13 +249,22 @@ class SearchCell(_Cell):
       if not params:
         # Every edge mixes `channels` input channels (the states have the cell's width), so
         # all edges' parameters are created at the first node, in the per-edge form's order.
-        params.update({(k, j): EdgeParams(channels, self.op_names, name=f"node{k}_in{j}")(
-            channels) for k in range(n) for j in range(k + 1)})
+        params.update(
+          {
+            (k, j): EdgeParams(channels, self.op_names, name=f"node{k}_in{j}")(channels)
+            for k in range(n)
+            for j in range(k + 1)
+          }
+        )
       stride = self._stride(i)
-      fanned.append(fan_out(x_i, [weighted_params(k, i) for k in range(i, n)], self.op_names,
-                            stride, self.dtype))
-      skips.append(None if aux_skip is None else
-                   ops.apply_parameter_free("SkipConnection", x_i, stride))
+      fanned.append(
+        fan_out(
+          x_i, [weighted_params(k, i) for k in range(i, n)], self.op_names, stride, self.dtype
+        )
+      )
+      skips.append(
+        None if aux_skip is None else ops.apply_parameter_free("SkipConnection", x_i, stride)
+      )
       like = x_i[:, ::stride, ::stride, :]  # an edge's output shape (for a Zero-only set)
       return [mix(weights[i][j], fanned[j][i - j], skips[j], like) for j in range(i + 1)]
 
@@ -243,6 +273,7 @@ class SearchCell(_Cell):
 
 class FixedCell(_Cell):
   """Discrete cell from a genotype cell: node i sums its kept edges."""
+
   cell: Tuple = ()
 
   @nn.compact
@@ -251,7 +282,9 @@ class FixedCell(_Cell):
     del alphas
 
     def edge_fn(i, states):
-      return sum(Edge(self.channels, (op,), self._stride(j), self.dtype,
-                      name=f"node{i}_in{j}")(states[j]) for op, j in self.cell[i])
+      return sum(
+        Edge(self.channels, (op,), self._stride(j), self.dtype, name=f"node{i}_in{j}")(states[j])
+        for op, j in self.cell[i]
+      )
 
     return self._body(x, edge_fn)

@@ -6,6 +6,7 @@ learned edge weights (PC-DARTS: op weight x edge weight); node i keeps its min(k
 strongest incoming edges. Ties go to the lower index (op order of the op set, lower input
 index). A scheduled temperature carried by the alphas replaces `temperature`.
 """
+
 from typing import Sequence
 
 import numpy as np
@@ -15,8 +16,9 @@ from darts_rl.search import ops
 from darts_rl.search.genotype import Genotype
 
 
-def discretize(alphas: alphas_lib.Alphas, op_names: Sequence[str], k: int = 2,
-               temperature: float = 1.0) -> Genotype:
+def discretize(
+  alphas: alphas_lib.Alphas, op_names: Sequence[str], k: int = 2, temperature: float = 1.0
+) -> Genotype:
   """alphas {cell_type: (node_i [1 + i, K])} (+ option entries) -> Genotype keeping k edges
   per node."""
   if k < 1:
@@ -32,15 +34,16 @@ def discretize(alphas: alphas_lib.Alphas, op_names: Sequence[str], k: int = 2,
     for i, a in enumerate(nodes):
       p = np.array(alphas_lib.mixing_weights(a, temperature))  # [1 + i, K]
       if p.shape != (i + 1, len(op_names)):
-        raise ValueError(f"alphas of '{ct}' node {i} have shape {p.shape}, "
-                         f"expected {(i + 1, len(op_names))}")
+        raise ValueError(
+          f"alphas of '{ct}' node {i} have shape {p.shape}, expected {(i + 1, len(op_names))}"
+        )
       if ops.ZERO in op_names:
         p[:, op_names.index(ops.ZERO)] = 0.0
-      best_op = np.argmax(p, axis=-1)        # first max wins ties
+      best_op = np.argmax(p, axis=-1)  # first max wins ties
       strength = p[np.arange(i + 1), best_op]
       if edges is not None:
         strength = strength * np.asarray(alphas_lib.edge_weights(edges[ct][i]))
-      keep = sorted(np.argsort(-strength, kind="stable")[:min(k, i + 1)])
+      keep = sorted(np.argsort(-strength, kind="stable")[: min(k, i + 1)])
       cell.append([[op_names[best_op[j]], int(j)] for j in keep])
     cells[ct] = cell
   return Genotype.make(op_names, cells, num_nodes)

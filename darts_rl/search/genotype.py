@@ -14,6 +14,7 @@ op_set, num_nodes and "space" are the shape of the space the genotype was drawn 
 "space" is absent from genotypes written before they recorded it. Genotypes are parsed and
 validated, never eval-ed.
 """
+
 import dataclasses
 import json
 from typing import Dict, Mapping, Optional, Sequence, Tuple
@@ -22,7 +23,7 @@ from darts_rl.search import ops
 from darts_rl.search import shape as shape_lib
 
 FORMAT = "darts_rl.genotype/1"
-Edge = Tuple[str, int]            # (op name, input index)
+Edge = Tuple[str, int]  # (op name, input index)
 Cell = Tuple[Tuple[Edge, ...], ...]  # per node, its edges
 
 
@@ -39,8 +40,13 @@ class Genotype:
     _validate(self)
 
   @classmethod
-  def make(cls, op_set: Sequence[str], cells: Mapping[str, Sequence[Sequence[Sequence]]],
-           num_nodes: Optional[int] = None, space: Optional[Mapping] = None) -> "Genotype":
+  def make(
+    cls,
+    op_set: Sequence[str],
+    cells: Mapping[str, Sequence[Sequence[Sequence]]],
+    num_nodes: Optional[int] = None,
+    space: Optional[Mapping] = None,
+  ) -> "Genotype":
     """Builds (and validates) a genotype from plain lists; `space` as in the JSON."""
     if not isinstance(cells, Mapping) or not cells:
       raise ValueError("genotype 'cells' must be a non-empty mapping cell type -> nodes")
@@ -55,9 +61,16 @@ class Genotype:
           raise ValueError(f"genotype cell '{ct}' node {i} must be a list of [op, input] edges")
         node = []
         for e in edges:
-          if (not isinstance(e, (list, tuple)) or len(e) != 2 or not isinstance(e[0], str)
-              or isinstance(e[1], bool) or not isinstance(e[1], int)):
-            raise ValueError(f"genotype cell '{ct}' node {i}: edge {e!r} is not [op name, input index]")
+          if (
+            not isinstance(e, (list, tuple))
+            or len(e) != 2
+            or not isinstance(e[0], str)
+            or isinstance(e[1], bool)
+            or not isinstance(e[1], int)
+          ):
+            raise ValueError(
+              f"genotype cell '{ct}' node {i}: edge {e!r} is not [op name, input index]"
+            )
           node.append((e[0], int(e[1])))
         cell.append(tuple(node))
       frozen.append((ct, tuple(cell)))
@@ -76,8 +89,7 @@ class Genotype:
 
   def shape(self) -> Dict:
     """The space shape this genotype records: op_set, num_nodes and its "space" fields."""
-    return {"op_set": list(self.op_set), "num_nodes": self.num_nodes,
-            **shape_lib.thaw(self.space)}
+    return {"op_set": list(self.op_set), "num_nodes": self.num_nodes, **shape_lib.thaw(self.space)}
 
   def with_space(self, space: Mapping) -> "Genotype":
     """This genotype recording `space` (the shape fields besides op_set and num_nodes)."""
@@ -120,13 +132,17 @@ class Genotype:
     used = sorted({op for _, c in self.cells for node in c for op, _ in node})
     bad = [op for op in used if op not in op_set]
     if bad or extra:
-      raise ValueError(f"genotype uses ops {bad or extra} outside the config's op set {list(op_set)}")
+      raise ValueError(
+        f"genotype uses ops {bad or extra} outside the config's op set {list(op_set)}"
+      )
     if self.num_nodes != num_nodes:
       raise ValueError(f"genotype has {self.num_nodes} nodes per cell, the config {num_nodes}")
     missing = [ct for ct in cell_types if ct not in self.cell_types]
     if missing:
-      raise ValueError(f"genotype lacks cell types {missing} needed by the skeleton "
-                       f"(it has {list(self.cell_types)})")
+      raise ValueError(
+        f"genotype lacks cell types {missing} needed by the skeleton "
+        f"(it has {list(self.cell_types)})"
+      )
 
   def describe(self) -> str:
     """Readable text: the recorded space shape (if any) on one line, then one line per node,
@@ -158,10 +174,13 @@ def _validate(g: Genotype):
         raise ValueError(f"genotype cell '{ct}' node {i} reads input {inputs} twice")
       for op, j in node:
         if op not in ops.OPS:
-          raise ValueError(f"genotype cell '{ct}' node {i}: unknown op '{op}'; valid ops: "
-                           f"{', '.join(ops.OPS)}")
+          raise ValueError(
+            f"genotype cell '{ct}' node {i}: unknown op '{op}'; valid ops: {', '.join(ops.OPS)}"
+          )
         if op not in op_set:
-          raise ValueError(f"genotype cell '{ct}' node {i}: op '{op}' is not in the op set {list(op_set)}")
+          raise ValueError(
+            f"genotype cell '{ct}' node {i}: op '{op}' is not in the op set {list(op_set)}"
+          )
         if op == ops.ZERO:
           raise ValueError(f"genotype cell '{ct}' node {i}: Zero is not a valid kept edge")
         if not 0 <= j <= i:

@@ -9,6 +9,7 @@
 Pytrees throughout; under pmap (`axis_name`) the products are averaged over devices, so every
 device holds the same eigenvalue / direction.
 """
+
 from typing import Callable, Optional
 
 import jax
@@ -27,8 +28,7 @@ def _normalized(v):
   return optax.tree.scale(1.0 / jnp.maximum(optax.tree.norm(v), 1e-30), v)
 
 
-def dominant_eigenvalue(f: Callable, x, key, iterations: int,
-                        axis_name: Optional[str] = None):
+def dominant_eigenvalue(f: Callable, x, key, iterations: int, axis_name: Optional[str] = None):
   """The eigenvalue of largest magnitude of the Hessian of f at x, by `iterations` steps of
   power iteration from a random start: -> (eigenvalue [], unit eigenvector like x).
 
@@ -45,8 +45,15 @@ def dominant_eigenvalue(f: Callable, x, key, iterations: int,
   return lam, v
 
 
-def unrolled_arch_grad(loss_train: Callable, loss_val: Callable, params, alphas, g, xi: float,
-                       axis_name: Optional[str] = None):
+def unrolled_arch_grad(
+  loss_train: Callable,
+  loss_val: Callable,
+  params,
+  alphas,
+  g,
+  xi: float,
+  axis_name: Optional[str] = None,
+):
   """Second-order DARTS's alpha gradient of L_val(w', a) with w' = w - xi g:
 
       grad_a L_val(w', a) - xi (grad_a L_train(w+, a) - grad_a L_train(w-, a)) / (2 eps),

@@ -16,6 +16,7 @@ Every choice has its own alphas (no sharing across stages or slots):
 MacroSpace implements the space protocol of MicroSpace (init_alphas, discretize, sample,
 parse_genotype, fit, shape, trunk, mixing_summary), so the phases never ask which space they have.
 """
+
 import dataclasses
 import json
 from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
@@ -34,12 +35,14 @@ FORMAT = "darts_rl.macro_genotype/1"
 
 # --- Candidate ops. Each is called as op(x, mask) with mask None or [C] (width search).
 
+
 def _masked(y, mask):
   return y if mask is None else y * mask
 
 
 class ConvOp(nn.Module):
   """SAME conv with bias, optionally + ReLU; output channels masked."""
+
   channels: int
   kernel: int = 3
   stride: int = 1
@@ -48,13 +51,20 @@ class ConvOp(nn.Module):
 
   @nn.compact
   def __call__(self, x, mask=None):
-    y = nn.Conv(self.channels, (self.kernel,) * 2, (self.stride,) * 2, padding="SAME",
-                dtype=self.dtype, name="conv")(x)
+    y = nn.Conv(
+      self.channels,
+      (self.kernel,) * 2,
+      (self.stride,) * 2,
+      padding="SAME",
+      dtype=self.dtype,
+      name="conv",
+    )(x)
     return _masked(nn.relu(y) if self.relu else y, mask)
 
 
 class PoolOp(nn.Module):
   """3x3 stride-2 pooling (ops.Pool: max, or TF-style average)."""
+
   kind: str
 
   @nn.compact
@@ -69,14 +79,16 @@ class ResidualOp(nn.Module):
   kernel=3 without mask is baselines.ResidualBlock (same param names conv0/conv1, same output;
   tests/test_macro.py checks it); it is rewritten here only to mask the inner conv's channels.
   """
+
   channels: int
   kernel: int = 3
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, mask=None):
-    conv = lambda name: nn.Conv(self.channels, (self.kernel,) * 2, padding="SAME",
-                                dtype=self.dtype, name=name)
+    conv = lambda name: nn.Conv(
+      self.channels, (self.kernel,) * 2, padding="SAME", dtype=self.dtype, name=name
+    )
     y = _masked(conv("conv0")(nn.relu(x)), mask)
     y = _masked(conv("conv1")(nn.relu(y)), mask)
     return x + y
@@ -89,16 +101,17 @@ class SkipOp(nn.Module):
 
 # name -> constructor(channels, name, dtype=float32) -> op module.
 DOWNSAMPLE_OPS = {
-    "maxpool": lambda ch, name, dtype=None: PoolOp("max", name=name),
-    "avgpool": lambda ch, name, dtype=None: PoolOp("avg", name=name),
-    "conv3x3s2": lambda ch, name, dtype=jnp.float32: ConvOp(ch, 3, 2, dtype=dtype, name=name),
+  "maxpool": lambda ch, name, dtype=None: PoolOp("max", name=name),
+  "avgpool": lambda ch, name, dtype=None: PoolOp("avg", name=name),
+  "conv3x3s2": lambda ch, name, dtype=jnp.float32: ConvOp(ch, 3, 2, dtype=dtype, name=name),
 }
 BLOCK_OPS = {
-    "res3x3": lambda ch, name, dtype=jnp.float32: ResidualOp(ch, 3, dtype, name=name),
-    "res5x5": lambda ch, name, dtype=jnp.float32: ResidualOp(ch, 5, dtype, name=name),
-    "conv3x3relu": lambda ch, name, dtype=jnp.float32: ConvOp(ch, 3, 1, relu=True, dtype=dtype,
-                                                              name=name),
-    "skip": lambda ch, name, dtype=None: SkipOp(name=name),
+  "res3x3": lambda ch, name, dtype=jnp.float32: ResidualOp(ch, 3, dtype, name=name),
+  "res5x5": lambda ch, name, dtype=jnp.float32: ResidualOp(ch, 5, dtype, name=name),
+  "conv3x3relu": lambda ch, name, dtype=jnp.float32: ConvOp(
+    ch, 3, 1, relu=True, dtype=dtype, name=name
+  ),
+  "skip": lambda ch, name, dtype=None: SkipOp(name=name),
 }
 _REGISTRY = {"downsample": DOWNSAMPLE_OPS, "block": BLOCK_OPS}
 
@@ -108,7 +121,8 @@ class Choice(nn.Module):
 
   Candidates are named by op name, so a fixed net's params are a subset of the supernet's.
   """
-  kind: str                      # downsample | block
+
+  kind: str  # downsample | block
   op_names: Tuple[str, ...]
   channels: int
   dtype: Any = jnp.float32
@@ -124,24 +138,29 @@ class Choice(nn.Module):
 
 class Stage(nn.Module):
   """conv3x3 -> downsample choice -> block choices. x [B, H, W, C] -> [B, H/2, W/2, channels]."""
+
   channels: int
   downsample_ops: Tuple[str, ...]
-  block_ops: Tuple[Tuple[str, ...], ...]   # candidates per block slot
+  block_ops: Tuple[Tuple[str, ...], ...]  # candidates per block slot
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, down_w=None, block_w=None, mask=None):
-    x = _masked(nn.Conv(self.channels, (3, 3), padding="SAME", dtype=self.dtype, name="conv")(x),
-                mask)
+    x = _masked(
+      nn.Conv(self.channels, (3, 3), padding="SAME", dtype=self.dtype, name="conv")(x), mask
+    )
     x = Choice("downsample", self.downsample_ops, self.channels, self.dtype, name="downsample")(
-        x, down_w, mask)
+      x, down_w, mask
+    )
     for b, names in enumerate(self.block_ops):
       x = Choice("block", names, self.channels, self.dtype, name=f"block{b}")(
-          x, None if block_w is None else block_w[b], mask)
+        x, None if block_w is None else block_w[b], mask
+      )
     return x
 
 
 # --- Genotype.
+
 
 @dataclasses.dataclass(frozen=True)
 class StageGene:
@@ -161,6 +180,7 @@ class MacroGenotype:
   "space" is the shape of the space it was drawn from (MacroSpace.shape), absent from genotypes
   written before they recorded it.
   """
+
   stages: Tuple[StageGene, ...]
   space: shape_lib.Frozen = ()  # () when not recorded
 
@@ -169,12 +189,16 @@ class MacroGenotype:
       raise ValueError("macro genotype has no stages")
     for s, st in enumerate(self.stages):
       if st.downsample not in DOWNSAMPLE_OPS:
-        raise ValueError(f"macro genotype stage {s}: unknown downsample op '{st.downsample}'; "
-                         f"valid: {', '.join(DOWNSAMPLE_OPS)}")
+        raise ValueError(
+          f"macro genotype stage {s}: unknown downsample op '{st.downsample}'; "
+          f"valid: {', '.join(DOWNSAMPLE_OPS)}"
+        )
       for b, op in enumerate(st.blocks):
         if op not in BLOCK_OPS:
-          raise ValueError(f"macro genotype stage {s} block {b}: unknown block op '{op}'; "
-                           f"valid: {', '.join(BLOCK_OPS)}")
+          raise ValueError(
+            f"macro genotype stage {s} block {b}: unknown block op '{op}'; "
+            f"valid: {', '.join(BLOCK_OPS)}"
+          )
       if st.width < 1:
         raise ValueError(f"macro genotype stage {s}: width must be >= 1, got {st.width}")
 
@@ -189,8 +213,10 @@ class MacroGenotype:
     d = {"format": FORMAT}
     if self.space:
       d["space"] = shape_lib.thaw(self.space)
-    d["stages"] = [{"width": st.width, "downsample": st.downsample, "blocks": list(st.blocks)}
-                   for st in self.stages]
+    d["stages"] = [
+      {"width": st.width, "downsample": st.downsample, "blocks": list(st.blocks)}
+      for st in self.stages
+    ]
     return d
 
   def to_json(self) -> str:
@@ -208,13 +234,22 @@ class MacroGenotype:
     genes = []
     for s, st in enumerate(stages):
       if not isinstance(st, Mapping) or set(st) != {"width", "downsample", "blocks"}:
-        raise ValueError(f"macro genotype stage {s} must be an object with exactly the keys "
-                         f"width, downsample, blocks; got {st!r}")
+        raise ValueError(
+          f"macro genotype stage {s} must be an object with exactly the keys "
+          f"width, downsample, blocks; got {st!r}"
+        )
       w, down, blocks = st["width"], st["downsample"], st["blocks"]
-      if (isinstance(w, bool) or not isinstance(w, int) or not isinstance(down, str)
-          or not isinstance(blocks, list) or not all(isinstance(b, str) for b in blocks)):
-        raise ValueError(f"macro genotype stage {s}: width must be an int, downsample an op "
-                         f"name and blocks a list of op names; got {dict(st)!r}")
+      if (
+        isinstance(w, bool)
+        or not isinstance(w, int)
+        or not isinstance(down, str)
+        or not isinstance(blocks, list)
+        or not all(isinstance(b, str) for b in blocks)
+      ):
+        raise ValueError(
+          f"macro genotype stage {s}: width must be an int, downsample an op "
+          f"name and blocks a list of op names; got {dict(st)!r}"
+        )
       genes.append(StageGene(down, tuple(blocks), w))
     return cls(tuple(genes), shape_lib.freeze(d.get("space")))
 
@@ -230,12 +265,17 @@ class MacroGenotype:
     """The recorded space shape (if any) on one line, then one line per stage, e.g.
     `stage0: conv3x3(16) -> maxpool -> res3x3 -> skip`."""
     lines = [shape_lib.describe(self.shape())] if self.space else []
-    return "\n".join(lines + [f"stage{s}: " + " -> ".join((f"conv3x3({st.width})", st.downsample)
-                                                          + st.blocks)
-                               for s, st in enumerate(self.stages)])
+    return "\n".join(
+      lines
+      + [
+        f"stage{s}: " + " -> ".join((f"conv3x3({st.width})", st.downsample) + st.blocks)
+        for s, st in enumerate(self.stages)
+      ]
+    )
 
 
 # --- The space.
+
 
 def _op_tuple(names, registry, what) -> Tuple[str, ...]:
   names = tuple(names)
@@ -253,21 +293,26 @@ def _op_tuple(names, registry, what) -> Tuple[str, ...]:
 class MacroSpace(shape_lib.Shaped):
   """Per-stage choices over the IMPALA-CNN skeleton; see the module docstring. SHAPE_FIELDS:
   its shape by config key, as genotypes record it (the candidate ops have no config key)."""
+
   SHAPE_FIELDS: ClassVar[Dict[str, str]] = {
-      "channels": "channels", "cells_per_stage": "blocks_per_stage",
-      "macro_search_width": "search_width", "macro_widths": "widths"}
-  channels: Tuple[int, ...] = (16, 32, 32)   # stage widths when search_width is off
+    "channels": "channels",
+    "cells_per_stage": "blocks_per_stage",
+    "macro_search_width": "search_width",
+    "macro_widths": "widths",
+  }
+  channels: Tuple[int, ...] = (16, 32, 32)  # stage widths when search_width is off
   blocks_per_stage: int = 2
   downsample_ops: Tuple[str, ...] = tuple(DOWNSAMPLE_OPS)
   block_ops: Tuple[str, ...] = tuple(BLOCK_OPS)
   search_width: bool = False
-  widths: Tuple[int, ...] = (16, 32, 64)     # candidate widths of every stage (search_width)
+  widths: Tuple[int, ...] = (16, 32, 64)  # candidate widths of every stage (search_width)
 
   def __post_init__(self):
     object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
     object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
-    object.__setattr__(self, "downsample_ops",
-                       _op_tuple(self.downsample_ops, DOWNSAMPLE_OPS, "downsample"))
+    object.__setattr__(
+      self, "downsample_ops", _op_tuple(self.downsample_ops, DOWNSAMPLE_OPS, "downsample")
+    )
     object.__setattr__(self, "block_ops", _op_tuple(self.block_ops, BLOCK_OPS, "block"))
     if not self.channels or min(self.channels) < 1:
       raise ValueError(f"channels must be a non-empty list of positive ints, got {self.channels}")
@@ -286,8 +331,10 @@ class MacroSpace(shape_lib.Shaped):
 
   def _shapes(self) -> Dict[str, Tuple[int, ...]]:
     s = self.num_stages
-    shapes = {"downsample": (s, len(self.downsample_ops)),
-              "blocks": (s, self.blocks_per_stage, len(self.block_ops))}
+    shapes = {
+      "downsample": (s, len(self.downsample_ops)),
+      "blocks": (s, self.blocks_per_stage, len(self.block_ops)),
+    }
     if self.search_width:
       shapes["width"] = (s, len(self.widths))
     return shapes
@@ -299,8 +346,9 @@ class MacroSpace(shape_lib.Shaped):
       raise ValueError(f"macro alphas must have keys {sorted(shapes)}, got {got}")
     for key, shape in shapes.items():
       if tuple(jnp.shape(alphas[key])) != shape:
-        raise ValueError(f"macro alphas '{key}' have shape {tuple(jnp.shape(alphas[key]))}, "
-                         f"expected {shape}")
+        raise ValueError(
+          f"macro alphas '{key}' have shape {tuple(jnp.shape(alphas[key]))}, expected {shape}"
+        )
 
   # --- The space protocol (same methods as MicroSpace).
 
@@ -313,25 +361,40 @@ class MacroSpace(shape_lib.Shaped):
     (it is the micro space's edges per node)."""
     del k
     self._check_alphas(alphas)
-    pick = lambda key: np.argmax(np.asarray(alphas_lib.mixing_weights(alphas[key],
-                                                                      temperature)), axis=-1)
+    pick = lambda key: np.argmax(
+      np.asarray(alphas_lib.mixing_weights(alphas[key], temperature)), axis=-1
+    )
     down, blocks = pick("downsample"), pick("blocks")
     widths = pick("width") if self.search_width else None
-    return self.fit(MacroGenotype(tuple(
-        StageGene(self.downsample_ops[down[s]],
-                  tuple(self.block_ops[i] for i in blocks[s]),
-                  self.widths[widths[s]] if self.search_width else self.channels[s])
-        for s in range(self.num_stages))))
+    return self.fit(
+      MacroGenotype(
+        tuple(
+          StageGene(
+            self.downsample_ops[down[s]],
+            tuple(self.block_ops[i] for i in blocks[s]),
+            self.widths[widths[s]] if self.search_width else self.channels[s],
+          )
+          for s in range(self.num_stages)
+        )
+      )
+    )
 
   def sample(self, rng: np.random.Generator, k: int = 2) -> MacroGenotype:
     """Uniform over every choice independently (the random-search baseline); k is unused."""
     del k
     pick = lambda options: options[int(rng.integers(len(options)))]
-    return self.fit(MacroGenotype(tuple(
-        StageGene(pick(self.downsample_ops),
-                  tuple(pick(self.block_ops) for _ in range(self.blocks_per_stage)),
-                  pick(self.widths) if self.search_width else self.channels[s])
-        for s in range(self.num_stages))))
+    return self.fit(
+      MacroGenotype(
+        tuple(
+          StageGene(
+            pick(self.downsample_ops),
+            tuple(pick(self.block_ops) for _ in range(self.blocks_per_stage)),
+            pick(self.widths) if self.search_width else self.channels[s],
+          )
+          for s in range(self.num_stages)
+        )
+      )
+    )
 
   def check_fits(self, g: MacroGenotype):
     """Raises ValueError unless genotype `g` is a point of this space."""
@@ -339,20 +402,27 @@ class MacroSpace(shape_lib.Shaped):
       raise ValueError(f"macro genotype has {len(g.stages)} stages, the space {self.num_stages}")
     for s, st in enumerate(g.stages):
       if st.downsample not in self.downsample_ops:
-        raise ValueError(f"macro genotype stage {s}: downsample op '{st.downsample}' is not in "
-                         f"the space's downsample ops {list(self.downsample_ops)}")
+        raise ValueError(
+          f"macro genotype stage {s}: downsample op '{st.downsample}' is not in "
+          f"the space's downsample ops {list(self.downsample_ops)}"
+        )
       if len(st.blocks) != self.blocks_per_stage:
-        raise ValueError(f"macro genotype stage {s} has {len(st.blocks)} blocks, the space "
-                         f"{self.blocks_per_stage}")
+        raise ValueError(
+          f"macro genotype stage {s} has {len(st.blocks)} blocks, the space {self.blocks_per_stage}"
+        )
       bad = [op for op in st.blocks if op not in self.block_ops]
       if bad:
-        raise ValueError(f"macro genotype stage {s}: block ops {bad} are not in the space's "
-                         f"block ops {list(self.block_ops)}")
+        raise ValueError(
+          f"macro genotype stage {s}: block ops {bad} are not in the space's "
+          f"block ops {list(self.block_ops)}"
+        )
       allowed = self.widths if self.search_width else (self.channels[s],)
       if st.width not in allowed:
-        raise ValueError(f"macro genotype stage {s}: width {st.width} is not allowed; allowed: "
-                         f"{list(allowed)}" + ("" if self.search_width else
-                                               " (width search is off: the stage's channels)"))
+        raise ValueError(
+          f"macro genotype stage {s}: width {st.width} is not allowed; allowed: "
+          f"{list(allowed)}"
+          + ("" if self.search_width else " (width search is off: the stage's channels)")
+        )
 
   def parse_genotype(self, d) -> MacroGenotype:
     """A genotype dict (parsed JSON) -> MacroGenotype that fits this space, else ValueError."""
@@ -366,17 +436,24 @@ class MacroSpace(shape_lib.Shaped):
     self.check_fits(g)
     return g.with_space(shape)
 
-  def trunk(self, genotype: Optional[MacroGenotype] = None, temperature: float = 1.0,
-            partial_channels: int = 1, fused_edges: bool = True,
-            dtype: Any = jnp.float32) -> nn.Module:
+  def trunk(
+    self,
+    genotype: Optional[MacroGenotype] = None,
+    temperature: float = 1.0,
+    partial_channels: int = 1,
+    fused_edges: bool = True,
+    dtype: Any = jnp.float32,
+  ) -> nn.Module:
     """The supernet trunk when genotype is None, else the fixed network of that genotype.
     Called as module(x float [B, H, W, C], alphas) -> [B, H / 2^S, W / 2^S, C_last].
     dtype: the convolutions' compute dtype (params stay float32); fused_edges is unused (the
     micro space's cells have edges, this space has none)."""
     del fused_edges
     if partial_channels != 1:
-      raise ValueError("partial_channels (PC-DARTS) is a micro-space option; the macro space "
-                       f"needs partial_channels=1, got {partial_channels}")
+      raise ValueError(
+        "partial_channels (PC-DARTS) is a micro-space option; the macro space "
+        f"needs partial_channels=1, got {partial_channels}"
+      )
     if genotype is not None:
       self.check_fits(genotype)
     return MacroTrunk(self, genotype, temperature, dtype)
@@ -405,6 +482,7 @@ class MacroSpace(shape_lib.Shaped):
 class MacroTrunk(nn.Module):
   """Stages `stage{s}` of the supernet (genotype None) or of a fixed genotype (alphas ignored).
   x float [B, H, W, C] -> [B, h, w, c]."""
+
   space: MacroSpace
   genotype: Optional[MacroGenotype] = None
   temperature: float = 1.0
@@ -415,21 +493,27 @@ class MacroTrunk(nn.Module):
     sp = self.space
     if self.genotype is not None:
       for s, st in enumerate(self.genotype.stages):
-        x = Stage(st.width, (st.downsample,), tuple((op,) for op in st.blocks), self.dtype,
-                  name=f"stage{s}")(x)
+        x = Stage(
+          st.width, (st.downsample,), tuple((op,) for op in st.blocks), self.dtype, name=f"stage{s}"
+        )(x)
       return x
     sp._check_alphas(alphas)
     mix = lambda key: alphas_lib.mixing_weights(alphas[key], self.temperature)
-    down, blocks = mix("downsample"), mix("blocks")     # [S, n_down], [S, B, n_block]
+    down, blocks = mix("downsample"), mix("blocks")  # [S, n_down], [S, B, n_block]
     masks = [None] * sp.num_stages
     channels = sp.channels
     if sp.search_width:
       c_max = max(sp.widths)
       # Candidate masks [n_widths, C_max]: channel c is kept by width w iff c < w.
       keep = (jnp.arange(c_max)[None, :] < jnp.asarray(sp.widths)[:, None]).astype(jnp.float32)
-      masks = mix("width") @ keep                       # [S, C_max]
+      masks = mix("width") @ keep  # [S, C_max]
       channels = (c_max,) * sp.num_stages
     for s in range(sp.num_stages):
-      x = Stage(channels[s], sp.downsample_ops, (sp.block_ops,) * sp.blocks_per_stage,
-                self.dtype, name=f"stage{s}")(x, down[s], blocks[s], masks[s])
+      x = Stage(
+        channels[s],
+        sp.downsample_ops,
+        (sp.block_ops,) * sp.blocks_per_stage,
+        self.dtype,
+        name=f"stage{s}",
+      )(x, down[s], blocks[s], masks[s])
     return x

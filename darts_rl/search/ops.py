@@ -6,6 +6,7 @@ before mixing). Convolutions are SAME-padded with bias and compute in `dtype` (t
 stay float32); parameter-free ops compute in their input's dtype and, with stride > 1, first
 apply a 3x3 average pool with that stride (SAME), as in the released code.
 """
+
 from typing import Any, Callable, Dict, FrozenSet, NamedTuple, Tuple
 
 import flax.linen as nn
@@ -22,6 +23,7 @@ def _avg_pool(x, stride):
 
 class ConvSpec(NamedTuple):
   """A convolution op's shape: kernel size, dilation, and whether ReLU follows."""
+
   kernel: int
   dilation: int = 1
   relu: bool = False
@@ -31,13 +33,18 @@ class ConvParams(nn.Module):
   """A convolution's kernel [k, k, C_in, channels] and bias [channels], created as nn.Conv
   creates them (same names, initializers and order: the same values from the same key), so
   parameter trees and checkpoints are those of an nn.Conv named like this module."""
+
   channels: int
   kernel: int
 
   @nn.compact
   def __call__(self, in_channels: int):
-    k = self.param("kernel", nn.linear.default_kernel_init,
-                   (self.kernel, self.kernel, in_channels, self.channels), jnp.float32)
+    k = self.param(
+      "kernel",
+      nn.linear.default_kernel_init,
+      (self.kernel, self.kernel, in_channels, self.channels),
+      jnp.float32,
+    )
     b = self.param("bias", nn.initializers.zeros_init(), (self.channels,), jnp.float32)
     return k, b
 
@@ -45,9 +52,14 @@ class ConvParams(nn.Module):
 def same_conv(x, kernel, bias, stride: int = 1, dilation: int = 1, dtype: Any = jnp.float32):
   """nn.Conv's SAME convolution with bias, computed in `dtype`. x [B, H, W, C_in],
   kernel [k, k, C_in, C], bias [C] -> [B, ceil(H / stride), ceil(W / stride), C]."""
-  y = lax.conv_general_dilated(x.astype(dtype), kernel.astype(dtype), (stride, stride), "SAME",
-                               rhs_dilation=(dilation, dilation),
-                               dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  y = lax.conv_general_dilated(
+    x.astype(dtype),
+    kernel.astype(dtype),
+    (stride, stride),
+    "SAME",
+    rhs_dilation=(dilation, dilation),
+    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+  )
   return y + bias.astype(dtype)
 
 
@@ -55,6 +67,7 @@ class Conv(nn.Module):
   """SAME conv with bias, optionally dilated, optionally followed by ReLU; params `conv/kernel`
   and `conv/bias` (ConvParams). `kernel_and_bias` gives them without applying the conv (the fused
   supernet cell applies several edges' kernels as one convolution)."""
+
   channels: int
   kernel: int
   stride: int = 1
@@ -76,6 +89,7 @@ class Conv(nn.Module):
 
 class ParamFree(nn.Module):
   """A parameter-free elementwise op; stride > 1 average-pools first."""
+
   fn: Callable
   stride: int = 1
 
@@ -87,14 +101,16 @@ class ParamFree(nn.Module):
 
 class Zero(nn.Module):
   """Outputs zeros with the (strided) output shape."""
+
   stride: int = 1
 
   def __call__(self, x):
-    return jnp.zeros_like(x[:, ::self.stride, ::self.stride, :])
+    return jnp.zeros_like(x[:, :: self.stride, :: self.stride, :])
 
 
 class Pool(nn.Module):
   """3x3 pooling with the edge's stride (max or TF-style average)."""
+
   kind: str
   stride: int = 1
 
@@ -106,7 +122,8 @@ class Pool(nn.Module):
 
 def _conv(spec: ConvSpec):
   return lambda channels, stride, dtype=jnp.float32, **kw: Conv(
-      channels, spec.kernel, stride, spec.dilation, spec.relu, dtype, **kw)
+    channels, spec.kernel, stride, spec.dilation, spec.relu, dtype, **kw
+  )
 
 
 # Parameter-free ops take `dtype` and ignore it: they compute in their input's dtype.
@@ -120,29 +137,29 @@ def _identity(x):
 
 # Ops with weights; every other op is parameter-free (PARAMETER_FREE).
 CONV_SPECS: Dict[str, ConvSpec] = {
-    "Conv3x3": ConvSpec(3),
-    "Conv5x5": ConvSpec(5),
-    "DilConv3x3": ConvSpec(3, dilation=2),
-    "DilConv5x5": ConvSpec(5, dilation=2),
-    "Conv3x3Relu": ConvSpec(3, relu=True),
-    "Conv5x5Relu": ConvSpec(5, relu=True),
-    "DilConv3x3Relu": ConvSpec(3, dilation=2, relu=True),
-    "DilConv5x5Relu": ConvSpec(5, dilation=2, relu=True),
+  "Conv3x3": ConvSpec(3),
+  "Conv5x5": ConvSpec(5),
+  "DilConv3x3": ConvSpec(3, dilation=2),
+  "DilConv5x5": ConvSpec(5, dilation=2),
+  "Conv3x3Relu": ConvSpec(3, relu=True),
+  "Conv5x5Relu": ConvSpec(5, relu=True),
+  "DilConv3x3Relu": ConvSpec(3, dilation=2, relu=True),
+  "DilConv5x5Relu": ConvSpec(5, dilation=2, relu=True),
 }
 
 OPS: Dict[str, Callable[..., nn.Module]] = {
-    **{name: _conv(spec) for name, spec in CONV_SPECS.items()},
-    "Relu": _free(nn.relu),
-    "Tanh": _free(jnp.tanh),
-    "Sigmoid": _free(nn.sigmoid),
-    "Elu": _free(nn.elu),
-    "Gelu": _free(nn.gelu),
-    "Selu": _free(nn.selu),
-    "Silu": _free(nn.silu),
-    "SkipConnection": _free(_identity),
-    "Zero": lambda channels, stride, dtype=None, **kw: Zero(stride, **kw),
-    "MaxPool3x3": lambda channels, stride, dtype=None, **kw: Pool("max", stride, **kw),
-    "AvgPool3x3": lambda channels, stride, dtype=None, **kw: Pool("avg", stride, **kw),
+  **{name: _conv(spec) for name, spec in CONV_SPECS.items()},
+  "Relu": _free(nn.relu),
+  "Tanh": _free(jnp.tanh),
+  "Sigmoid": _free(nn.sigmoid),
+  "Elu": _free(nn.elu),
+  "Gelu": _free(nn.gelu),
+  "Selu": _free(nn.selu),
+  "Silu": _free(nn.silu),
+  "SkipConnection": _free(_identity),
+  "Zero": lambda channels, stride, dtype=None, **kw: Zero(stride, **kw),
+  "MaxPool3x3": lambda channels, stride, dtype=None, **kw: Pool("max", stride, **kw),
+  "AvgPool3x3": lambda channels, stride, dtype=None, **kw: Pool("avg", stride, **kw),
 }
 
 # The ops DARTS collapses onto (skip, nonlinearities, pools): the collapse monitor's share.
@@ -154,14 +171,21 @@ def apply_parameter_free(name: str, x, stride: int):
   caller can compute it once and share it between edges. -> [B, H / stride, W / stride, C]."""
   return OPS[name](x.shape[-1], stride, parent=None).apply({}, x)
 
+
 ZERO = "Zero"
 
 OP_SETS: Dict[str, Tuple[str, ...]] = {
-    # Used by every released CNN test and by the SAC encoder.
-    "base": ("Conv3x3", "Relu", "Tanh", "SkipConnection", "Zero"),
-    # The DARTS-like set.
-    "classic": ("Conv3x3Relu", "DilConv3x3Relu", "Conv5x5Relu", "DilConv5x5Relu",
-                "SkipConnection", "Zero"),
+  # Used by every released CNN test and by the SAC encoder.
+  "base": ("Conv3x3", "Relu", "Tanh", "SkipConnection", "Zero"),
+  # The DARTS-like set.
+  "classic": (
+    "Conv3x3Relu",
+    "DilConv3x3Relu",
+    "Conv5x5Relu",
+    "DilConv5x5Relu",
+    "SkipConnection",
+    "Zero",
+  ),
 }
 
 
@@ -172,8 +196,10 @@ def resolve_op_set(op_set) -> Tuple[str, ...]:
   """
   if isinstance(op_set, str):
     if op_set not in OP_SETS:
-      raise ValueError(f"unknown op set '{op_set}'; valid op sets: {', '.join(OP_SETS)}"
-                       " (or give a list of op names)")
+      raise ValueError(
+        f"unknown op set '{op_set}'; valid op sets: {', '.join(OP_SETS)}"
+        " (or give a list of op names)"
+      )
     return OP_SETS[op_set]
   names = tuple(op_set)
   if not names:

@@ -17,6 +17,7 @@ Each is one `arch.*` config key (darts_rl/config.py), read once into `SearchOpti
 p in [0, 1] is the search's progress: arch updates so far / the run's total arch updates.
 Every function here is pure and jit-safe; darts_rl/agents/optim.py wires them into updates.
 """
+
 import dataclasses
 from typing import Dict, Optional
 
@@ -33,6 +34,7 @@ EDGE_WEIGHTS = ("uniform", "learned")
 @dataclasses.dataclass(frozen=True)
 class SearchOptions:
   """The robustness options of `arch.*`; defaults are the paper's plain DARTS."""
+
   temperature_schedule: str = "constant"
   temperature_end: float = 1.0
   beta_decay: float = 0.0
@@ -47,11 +49,14 @@ class SearchOptions:
 
   def __post_init__(self):
     if self.temperature_schedule not in TEMPERATURE_SCHEDULES:
-      raise ValueError(f"unknown arch.temperature_schedule '{self.temperature_schedule}'; "
-                       f"valid schedules: {', '.join(TEMPERATURE_SCHEDULES)}")
+      raise ValueError(
+        f"unknown arch.temperature_schedule '{self.temperature_schedule}'; "
+        f"valid schedules: {', '.join(TEMPERATURE_SCHEDULES)}"
+      )
     if self.edge_weights not in EDGE_WEIGHTS:
-      raise ValueError(f"unknown arch.edge_weights '{self.edge_weights}'; valid values: "
-                       f"{', '.join(EDGE_WEIGHTS)}")
+      raise ValueError(
+        f"unknown arch.edge_weights '{self.edge_weights}'; valid values: {', '.join(EDGE_WEIGHTS)}"
+      )
     if self.temperature_end <= 0:
       raise ValueError(f"arch.temperature_end must be > 0, got {self.temperature_end}")
     for name in ("beta_decay", "aux_skip", "smoothing_eps", "eigen_every_updates"):
@@ -62,8 +67,9 @@ class SearchOptions:
     if not 0 < self.early_stop_ratio < 1:
       raise ValueError(f"arch.early_stop_ratio must be in (0, 1), got {self.early_stop_ratio}")
     if self.early_stop and not self.eigen_every_updates:
-      raise ValueError("arch.early_stop needs the eigenvalue monitor: set "
-                       "arch.eigen_every_updates > 0")
+      raise ValueError(
+        "arch.early_stop needs the eigenvalue monitor: set arch.eigen_every_updates > 0"
+      )
 
   @classmethod
   def from_config(cls, arch) -> "SearchOptions":
@@ -91,8 +97,11 @@ class SearchOptions:
     out = {}
     if "temperature" in start:
       t0, t1 = start["temperature"], self.temperature_end
-      out["temperature"] = (t0 + (t1 - t0) * progress if self.temperature_schedule == "linear"
-                            else t0 * (t1 / t0) ** progress)
+      out["temperature"] = (
+        t0 + (t1 - t0) * progress
+        if self.temperature_schedule == "linear"
+        else t0 * (t1 / t0) ** progress
+      )
     if "aux_skip" in start:
       out["aux_skip"] = start["aux_skip"] * (1.0 - progress)
     return jax.tree.map(lambda v: jnp.asarray(v, jnp.float32), out)
@@ -107,18 +116,26 @@ def init_extras(space, options: Optional[SearchOptions], temperature: float) -> 
   if options is None:
     return {}
   extras = {}
-  micro_only = [name for name, on in (("edge_weights=learned", options.edge_weights == "learned"),
-                                      ("aux_skip", options.aux_skip > 0),
-                                      ("temperature_schedule",
-                                       options.temperature_schedule != "constant")) if on]
+  micro_only = [
+    name
+    for name, on in (
+      ("edge_weights=learned", options.edge_weights == "learned"),
+      ("aux_skip", options.aux_skip > 0),
+      ("temperature_schedule", options.temperature_schedule != "constant"),
+    )
+    if on
+  ]
   if micro_only and not space.cell_types:
-    raise ValueError(f"arch.{', arch.'.join(micro_only)} act on micro-space cells; the macro "
-                     "space supports arch.beta_decay, smoothing_eps, eigen_every_updates, "
-                     "early_stop and mode=second_order")
+    raise ValueError(
+      f"arch.{', arch.'.join(micro_only)} act on micro-space cells; the macro "
+      "space supports arch.beta_decay, smoothing_eps, eigen_every_updates, "
+      "early_stop and mode=second_order"
+    )
   if options.edge_weights == "learned":
-    extras[alphas_lib.EDGES] = {ct: tuple(jnp.zeros((1 + i,), jnp.float32)
-                                          for i in range(space.num_nodes))
-                                for ct in space.cell_types}
+    extras[alphas_lib.EDGES] = {
+      ct: tuple(jnp.zeros((1 + i,), jnp.float32) for i in range(space.num_nodes))
+      for ct in space.cell_types
+    }
   start = options.schedule_start(temperature)
   if start:
     extras[alphas_lib.SCHEDULE] = start
@@ -143,6 +160,7 @@ class OptionSpace:
 
 # --- Beta-Decay regularization.
 
+
 def beta_decay_loss(alphas) -> jnp.ndarray:
   """Mean over every edge (a row of an op-alpha leaf) of logsumexp(alpha_edge). Its gradient
   on an edge is softmax(alpha_edge) / E: it pulls the largest alphas down most."""
@@ -154,14 +172,19 @@ def beta_decay_loss(alphas) -> jnp.ndarray:
 
 # --- Random smoothing.
 
+
 def smooth(trainable, key, eps: float):
   """alpha + U[-eps, eps], independently per entry (SDARTS-RS): the alphas a weight step sees."""
-  noise = optax.tree.random_like(key, trainable, sampler=lambda k, shape, dtype: (
-      jax.random.uniform(k, shape, dtype, minval=-eps, maxval=eps)))
+  noise = optax.tree.random_like(
+    key,
+    trainable,
+    sampler=lambda k, shape, dtype: jax.random.uniform(k, shape, dtype, minval=-eps, maxval=eps),
+  )
   return optax.tree.add(trainable, noise)
 
 
 # --- RobustDARTS early stopping.
+
 
 def push(trace, value):
   """The trace of the last probes [N], oldest first, with `value` appended (the oldest drops)."""

@@ -3,6 +3,7 @@
 Per node i: min(k, i + 1) distinct inputs drawn uniformly from 0..i, each with an op drawn
 uniformly from the op set minus Zero. Same space as `discretize` produces.
 """
+
 from typing import Sequence
 
 import numpy as np
@@ -11,8 +12,13 @@ from darts_rl.search import ops
 from darts_rl.search.genotype import Genotype
 
 
-def sample_genotype(rng: np.random.Generator, op_names: Sequence[str],
-                    cell_types: Sequence[str], num_nodes: int = 4, k: int = 2) -> Genotype:
+def sample_genotype(
+  rng: np.random.Generator,
+  op_names: Sequence[str],
+  cell_types: Sequence[str],
+  num_nodes: int = 4,
+  k: int = 2,
+) -> Genotype:
   op_names = tuple(op_names)
   choices = [op for op in op_names if op != ops.ZERO]
   cells = {}

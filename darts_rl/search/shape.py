@@ -7,6 +7,7 @@ alone (darts_rl.networks.space_config resolves it against a config). Genotypes a
 dataclasses: they hold the shape as sorted (key, value) pairs with lists as tuples (`freeze`),
 and write it back as JSON (`thaw`).
 """
+
 from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
 
 Frozen = Tuple[Tuple[str, Any], ...]
@@ -49,15 +50,18 @@ def check_recorded(recorded: Mapping, shape: Mapping):
   """Raises ValueError unless every key a genotype records has the space's value."""
   for key, value in recorded.items():
     if key not in shape:
-      raise ValueError(f"genotype records an unknown space field '{key}'; the space's fields: "
-                       f"{', '.join(shape)}")
+      raise ValueError(
+        f"genotype records an unknown space field '{key}'; the space's fields: {', '.join(shape)}"
+      )
     if json_value(value) != shape[key]:
-      raise ValueError(f"genotype records {key}={json_value(value)!r}, the space has "
-                       f"{shape[key]!r}")
+      raise ValueError(
+        f"genotype records {key}={json_value(value)!r}, the space has {shape[key]!r}"
+      )
 
 
 class Shaped:
   """Mixin of a space dataclass whose shape is the fields named in SHAPE_FIELDS."""
+
   SHAPE_FIELDS: ClassVar[Dict[str, str]] = {}  # encoder-config key -> dataclass field
 
   def shape(self) -> Dict[str, Any]:

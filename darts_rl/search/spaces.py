@@ -6,6 +6,7 @@
 - `standard`: stem conv3x3 -> for each stage: reduction cell -> N normal cells.
 The encoder head (flatten -> features) lives in darts_rl.networks.heads.
 """
+
 import dataclasses
 from typing import Any, Callable, ClassVar, Dict, Optional, Tuple
 
@@ -15,8 +16,7 @@ import numpy as np
 
 from darts_rl.pooling import max_pool
 from darts_rl.search import alphas as alphas_lib
-from darts_rl.search import cells
-from darts_rl.search import ops
+from darts_rl.search import cells, ops
 from darts_rl.search import shape as shape_lib
 from darts_rl.search.discretize import discretize
 from darts_rl.search.genotype import Genotype
@@ -30,25 +30,34 @@ _GENOTYPE_KEYS = ("op_set", "num_nodes")  # shape fields a Genotype holds itself
 @dataclasses.dataclass(frozen=True)
 class MicroSpace(shape_lib.Shaped):
   """Everything that fixes the shape of the alphas and of the cell positions."""
+
   SHAPE_FIELDS: ClassVar[Dict[str, str]] = {
-      "skeleton": "skeleton", "op_set": "op_names", "num_nodes": "num_nodes",
-      "channels": "channels", "cells_per_stage": "cells_per_stage",
-      "stem_channels": "stem_channels", "stem_stride": "stem_stride",
-      "stem_padding": "stem_padding", "node_norm": "node_norm"}
+    "skeleton": "skeleton",
+    "op_set": "op_names",
+    "num_nodes": "num_nodes",
+    "channels": "channels",
+    "cells_per_stage": "cells_per_stage",
+    "stem_channels": "stem_channels",
+    "stem_stride": "stem_stride",
+    "stem_padding": "stem_padding",
+    "node_norm": "node_norm",
+  }
 
   skeleton: str = "impala"
   op_names: Tuple[str, ...] = ops.OP_SETS["base"]
   channels: Tuple[int, ...] = (16, 32, 32)
   cells_per_stage: int = 2
   num_nodes: int = 4
-  stem_channels: int = 0      # impala: 0 = no stem; standard: required (> 0)
+  stem_channels: int = 0  # impala: 0 = no stem; standard: required (> 0)
   stem_stride: int = 1
   stem_padding: str = "SAME"  # SAME | VALID (the SAC release's stem)
   node_norm: bool = False
 
   def __post_init__(self):
     if self.skeleton not in SKELETONS:
-      raise ValueError(f"unknown skeleton '{self.skeleton}'; valid skeletons: {', '.join(SKELETONS)}")
+      raise ValueError(
+        f"unknown skeleton '{self.skeleton}'; valid skeletons: {', '.join(SKELETONS)}"
+      )
     object.__setattr__(self, "op_names", ops.resolve_op_set(self.op_names))
     object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
     if not self.channels or min(self.channels) < 1:
@@ -93,24 +102,46 @@ class MicroSpace(shape_lib.Shaped):
   def canonical(cls, key: str, value):
     return list(ops.resolve_op_set(value)) if key == "op_set" else shape_lib.json_value(value)
 
-  def trunk(self, genotype: Optional[Genotype] = None, temperature: float = 1.0,
-            partial_channels: int = 1, fused_edges: bool = True,
-            dtype: Any = jnp.float32) -> nn.Module:
+  def trunk(
+    self,
+    genotype: Optional[Genotype] = None,
+    temperature: float = 1.0,
+    partial_channels: int = 1,
+    fused_edges: bool = True,
+    dtype: Any = jnp.float32,
+  ) -> nn.Module:
     """The supernet trunk when genotype is None, else the fixed network of that genotype.
     fused_edges: the supernet cells' edge form (cells.SearchCell); dtype: the convolutions'
     compute dtype (params stay float32)."""
     if genotype is None:
+
       def cell_fn(cell_type, channels, name):
-        return cells.SearchCell(channels, self.num_nodes, cell_type == "reduce", self.node_norm,
-                                dtype=dtype, op_names=self.op_names, temperature=temperature,
-                                partial_channels=partial_channels, fused_edges=fused_edges,
-                                name=name)
+        return cells.SearchCell(
+          channels,
+          self.num_nodes,
+          cell_type == "reduce",
+          self.node_norm,
+          dtype=dtype,
+          op_names=self.op_names,
+          temperature=temperature,
+          partial_channels=partial_channels,
+          fused_edges=fused_edges,
+          name=name,
+        )
     else:
       genotype.check_fits(self.op_names, self.cell_types, self.num_nodes)
 
       def cell_fn(cell_type, channels, name):
-        return cells.FixedCell(channels, self.num_nodes, cell_type == "reduce", self.node_norm,
-                               dtype=dtype, cell=genotype.cell(cell_type), name=name)
+        return cells.FixedCell(
+          channels,
+          self.num_nodes,
+          cell_type == "reduce",
+          self.node_norm,
+          dtype=dtype,
+          cell=genotype.cell(cell_type),
+          name=name,
+        )
+
     return SkeletonTrunk(self, cell_fn, dtype=dtype)
 
   def mixing_summary(self, alphas, temperature: float = 1.0) -> Dict[str, float]:
@@ -124,6 +155,7 @@ CellFn = Callable[[str, int, str], nn.Module]
 
 class SkeletonTrunk(nn.Module):
   """Places cells built by `cell_fn` into a skeleton. x float [B, H, W, C] -> [B, h, w, c]."""
+
   space: MicroSpace
   cell_fn: CellFn
   dtype: Any = jnp.float32  # the stem and stage convolutions' compute dtype
@@ -133,8 +165,14 @@ class SkeletonTrunk(nn.Module):
     sp = self.space
     get = lambda ct: alphas_lib.cell_alphas(alphas, ct)
     if sp.stem_channels:
-      x = nn.Conv(sp.stem_channels, (3, 3), (sp.stem_stride,) * 2, padding=sp.stem_padding,
-                  dtype=self.dtype, name="stem")(x)
+      x = nn.Conv(
+        sp.stem_channels,
+        (3, 3),
+        (sp.stem_stride,) * 2,
+        padding=sp.stem_padding,
+        dtype=self.dtype,
+        name="stem",
+      )(x)
     for s, ch in enumerate(sp.channels):
       if sp.skeleton == "impala":
         x = nn.Conv(ch, (3, 3), padding="SAME", dtype=self.dtype, name=f"stage{s}_conv")(x)
@@ -144,4 +182,3 @@ class SkeletonTrunk(nn.Module):
       for c in range(sp.cells_per_stage):
         x = self.cell_fn("normal", ch, f"stage{s}_cell{c}")(x, get("normal"))
     return x
-

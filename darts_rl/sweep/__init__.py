@@ -21,6 +21,7 @@ Failure semantics (both executors): after a job fails no new one starts; the run
 finish; then TrialFailed names every failed job with the last line of its log. Jobs resume
 their own work (checkpoints, DONE), so rerunning the command retries exactly the failed ones.
 """
+
 from darts_rl.sweep.jobs import Job, TrialFailed
 from darts_rl.sweep.local import LocalPool
 from darts_rl.sweep.options import EXECUTORS, make_executor

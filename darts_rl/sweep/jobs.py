@@ -5,10 +5,10 @@
 The function is named by "module:function" so a worker process (or a Ray node) imports it
 instead of unpickling code; the arguments travel as JSON on the worker's command line.
 """
+
 import importlib
 import json
 from typing import Any, Callable, NamedTuple, Sequence
-
 
 # What sweep jobs train and evaluate with: a module with run(config, workdir, phase),
 # evaluate_random_policy(config, workdir) and reevaluate(workdir, episodes, seed_offset=K)
@@ -22,10 +22,10 @@ class TrialFailed(ValueError):
 
 
 class Job(NamedTuple):
-  name: str               # how messages name it: "trial 3", "seed 1"
-  fn: str                 # "module:function", importable wherever the job runs
-  args: Sequence[Any]     # JSON-able positional arguments
-  log: str                # the worker's output (appended: a resumed job keeps its history)
+  name: str  # how messages name it: "trial 3", "seed 1"
+  fn: str  # "module:function", importable wherever the job runs
+  args: Sequence[Any]  # JSON-able positional arguments
+  log: str  # the worker's output (appended: a resumed job keeps its history)
 
   def to_json(self) -> str:
     return json.dumps(self._asdict())
@@ -54,5 +54,7 @@ def call(job: Job):
 
 def failure_message(failed: Sequence[str]) -> str:
   """One line for TrialFailed from ['trial 1 (exit 1: <last log line>; log: <path>)', ...]."""
-  return (f"{len(failed)} job(s) failed: {'; '.join(failed)}. Rerun the same command to retry "
-          "them (finished ones are kept)")
+  return (
+    f"{len(failed)} job(s) failed: {'; '.join(failed)}. Rerun the same command to retry "
+    "them (finished ones are kept)"
+  )

@@ -5,6 +5,7 @@
 With parallel=1 and no devices_per_trial the jobs run one by one in this process (no worker,
 no log): the simplest case, as fast to debug as a plain run.
 """
+
 import os
 import subprocess
 import sys
@@ -31,16 +32,22 @@ def worker_env(extra: Dict[str, str]) -> Dict[str, str]:
   return dict(os.environ, PYTHONPATH=path, **extra)
 
 
-def start_worker(job: jobs_lib.Job, extra_env: Dict[str, str],
-                 cores: Optional[Sequence[int]] = None) -> subprocess.Popen:
+def start_worker(
+  job: jobs_lib.Job, extra_env: Dict[str, str], cores: Optional[Sequence[int]] = None
+) -> subprocess.Popen:
   """A worker process for `job`, its output appended to job.log, pinned to `cores` (the
   worker pins itself and ties its life to ours first thing: a preexec_fn would fork this
   multithreaded process, which can deadlock)."""
   if cores:
     extra_env = dict(extra_env, **{worker.CORES_ENV: ",".join(map(str, cores))})
   with artifacts.open_log(job.log) as log:
-    return subprocess.Popen(worker_command(job), env=worker_env(extra_env), stdout=log,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+      worker_command(job),
+      env=worker_env(extra_env),
+      stdout=log,
+      stderr=subprocess.STDOUT,
+      stdin=subprocess.DEVNULL,
+    )
 
 
 def failed_line(job: jobs_lib.Job, status: str) -> str:
@@ -51,14 +58,26 @@ def failed_line(job: jobs_lib.Job, status: str) -> str:
 class LocalPool:
   """Runs jobs on this machine; see the module doc."""
 
-  def __init__(self, parallel: int = 1, devices_per_trial: int = 0,
-               gpus: Optional[Sequence[str]] = None, cores: Optional[Sequence[int]] = None):
+  def __init__(
+    self,
+    parallel: int = 1,
+    devices_per_trial: int = 0,
+    gpus: Optional[Sequence[str]] = None,
+    cores: Optional[Sequence[int]] = None,
+  ):
     """gpus / cores: what to share out (default: slots.visible_gpus(), slots.usable_cores())."""
     self.parallel = parallel
     self.in_process = parallel == 1 and devices_per_trial == 0
-    self.slots = [] if self.in_process else slots_lib.plan(
-        parallel, devices_per_trial, slots_lib.visible_gpus() if gpus is None else gpus,
-        slots_lib.usable_cores() if cores is None else cores)
+    self.slots = (
+      []
+      if self.in_process
+      else slots_lib.plan(
+        parallel,
+        devices_per_trial,
+        slots_lib.visible_gpus() if gpus is None else gpus,
+        slots_lib.usable_cores() if cores is None else cores,
+      )
+    )
 
   def describe(self) -> str:
     if self.in_process:

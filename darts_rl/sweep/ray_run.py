@@ -12,6 +12,7 @@ every node. At most `parallel` jobs are in flight (0: all of them; Ray queues wh
 fit), so a failure stops new starts as in the local pool. Tasks are not retried by Ray: a
 failed trial is reported, and the rerun resumes it.
 """
+
 import os
 import time
 from typing import Callable, Dict, Sequence
@@ -46,8 +47,13 @@ def _run_job(job_json: str, extra_env: Dict[str, str]) -> int:
 class RayExecutor:
   """Runs jobs as Ray tasks; see the module doc."""
 
-  def __init__(self, address: str = "auto", parallel: int = 0, devices_per_trial: int = 0,
-               cpus_per_trial: int = 0):
+  def __init__(
+    self,
+    address: str = "auto",
+    parallel: int = 0,
+    devices_per_trial: int = 0,
+    cpus_per_trial: int = 0,
+  ):
     """address: ADDRESSES_HELP; ignored when this process already called ray.init()."""
     if parallel < 0 or devices_per_trial < 0 or cpus_per_trial < 0:
       raise ValueError("--parallel, --devices_per_trial and --cpus_per_trial must be >= 0")
@@ -58,11 +64,15 @@ class RayExecutor:
         # work itself, and at nice 15 on a busy machine it crawls.
         os.environ.setdefault("RAY_worker_niceness", "0")
       try:
-        ray.init(address=None if address == "local" else address, include_dashboard=False,
-                 log_to_driver=False)
+        ray.init(
+          address=None if address == "local" else address,
+          include_dashboard=False,
+          log_to_driver=False,
+        )
       except ConnectionError as e:
-        raise ValueError(f"--ray_address={address}: no Ray cluster there ({e}); "
-                         f"use {ADDRESSES_HELP}") from None
+        raise ValueError(
+          f"--ray_address={address}: no Ray cluster there ({e}); use {ADDRESSES_HELP}"
+        ) from None
     self.parallel = parallel
     resources = ray.cluster_resources()
     self.gpus = float(resources.get("GPU", 0))
@@ -73,16 +83,21 @@ class RayExecutor:
       self.env = slots_lib.cpu_device_env(devices_per_trial) if devices_per_trial > 1 else {}
     self.num_cpus = cpus_per_trial or 1
     if self.num_gpus > self.gpus or self.num_cpus > resources.get("CPU", 0):
-      raise ValueError(f"a trial asks for {self.num_gpus} GPU(s) and {self.num_cpus} CPU(s); "
-                       f"the Ray cluster has {self.gpus:g} GPU(s) and "
-                       f"{resources.get('CPU', 0):g} CPU(s) in all")
-    self._task = ray.remote(_run_job).options(num_gpus=self.num_gpus, num_cpus=self.num_cpus,
-                                              max_retries=0)
+      raise ValueError(
+        f"a trial asks for {self.num_gpus} GPU(s) and {self.num_cpus} CPU(s); "
+        f"the Ray cluster has {self.gpus:g} GPU(s) and "
+        f"{resources.get('CPU', 0):g} CPU(s) in all"
+      )
+    self._task = ray.remote(_run_job).options(
+      num_gpus=self.num_gpus, num_cpus=self.num_cpus, max_retries=0
+    )
 
   def describe(self) -> str:
     limit = f"{self.parallel} at a time" if self.parallel else "as many as fit"
-    return (f"on Ray ({limit}; {self.num_gpus} GPU(s) and {self.num_cpus} CPU(s) per trial, "
-            f"cluster: {self.gpus:g} GPU(s))")
+    return (
+      f"on Ray ({limit}; {self.num_gpus} GPU(s) and {self.num_cpus} CPU(s) per trial, "
+      f"cluster: {self.gpus:g} GPU(s))"
+    )
 
   def run(self, jobs: Sequence[jobs_lib.Job], on_done: Callable[[jobs_lib.Job], None]):
     ray = self.ray

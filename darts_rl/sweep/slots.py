@@ -8,6 +8,7 @@ GPUs are counted without starting jax in the launcher (which would preallocate m
 every GPU): CUDA_VISIBLE_DEVICES when set, else `nvidia-smi`; JAX_PLATFORMS without a GPU
 platform means none.
 """
+
 import os
 import subprocess
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -18,9 +19,9 @@ GPU_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 
 
 class Slot(NamedTuple):
-  env: Dict[str, str]                  # set in the worker's environment
-  cores: Optional[Tuple[int, ...]]     # cores the worker is pinned to (None: shares all)
-  label: str                           # for messages: "GPUs 0,1", "cores 0-3"
+  env: Dict[str, str]  # set in the worker's environment
+  cores: Optional[Tuple[int, ...]]  # cores the worker is pinned to (None: shares all)
+  label: str  # for messages: "GPUs 0,1", "cores 0-3"
 
 
 def visible_gpus() -> List[str]:
@@ -32,11 +33,19 @@ def visible_gpus() -> List[str]:
   if env is not None:
     return [d.strip() for d in env.split(",") if d.strip() and d.strip() != "-1"]
   try:
-    out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+      ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+      capture_output=True,
+      text=True,
+      timeout=30,
+    )
   except (OSError, subprocess.SubprocessError):
     return []
-  return [l.strip() for l in out.stdout.splitlines() if l.strip()] if out.returncode == 0 else []
+  return (
+    [line.strip() for line in out.stdout.splitlines() if line.strip()]
+    if out.returncode == 0
+    else []
+  )
 
 
 def usable_cores() -> List[int]:
@@ -49,14 +58,20 @@ def usable_cores() -> List[int]:
 def cpu_device_env(n: int) -> Dict[str, str]:
   """Environment for a worker that shows n CPU devices (forced host devices, as
   darts_rl.distributed.force_cpu_devices does in-process)."""
-  flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
-           if not f.startswith("--xla_force_host_platform_device_count")]
-  return {"JAX_PLATFORMS": "cpu",
-          "XLA_FLAGS": " ".join(flags + [f"--xla_force_host_platform_device_count={n}"])}
+  flags = [
+    f
+    for f in os.environ.get("XLA_FLAGS", "").split()
+    if not f.startswith("--xla_force_host_platform_device_count")
+  ]
+  return {
+    "JAX_PLATFORMS": "cpu",
+    "XLA_FLAGS": " ".join(flags + [f"--xla_force_host_platform_device_count={n}"]),
+  }
 
 
-def plan(parallel: int, devices_per_trial: int, gpus: Sequence[str],
-         cores: Sequence[int]) -> List[Slot]:
+def plan(
+  parallel: int, devices_per_trial: int, gpus: Sequence[str], cores: Sequence[int]
+) -> List[Slot]:
   """`parallel` slots over the machine's `gpus` and `cores`.
 
   GPUs: each slot gets devices_per_trial of them (0: an equal share, len(gpus) // parallel),
@@ -65,30 +80,39 @@ def plan(parallel: int, devices_per_trial: int, gpus: Sequence[str],
   disjoint cores when that is at least 1, else every slot shares all of them.
   """
   if parallel < 1 or devices_per_trial < 0:
-    raise ValueError(f"--parallel must be >= 1 and --devices_per_trial >= 0, got {parallel} "
-                     f"and {devices_per_trial}")
+    raise ValueError(
+      f"--parallel must be >= 1 and --devices_per_trial >= 0, got {parallel} "
+      f"and {devices_per_trial}"
+    )
   gpus, cores = list(gpus), list(cores)
   per_core = len(cores) // parallel
-  slot_cores = [tuple(cores[i * per_core:(i + 1) * per_core]) if per_core else None
-                for i in range(parallel)]
+  slot_cores = [
+    tuple(cores[i * per_core : (i + 1) * per_core]) if per_core else None for i in range(parallel)
+  ]
   slots = []
   if gpus:
     k = devices_per_trial or len(gpus) // parallel
     if k == 0 or k * parallel > len(gpus):
-      raise ValueError(f"--parallel={parallel} trials x {max(k, 1)} GPU(s) each need "
-                       f"{parallel * max(k, 1)} GPUs; this machine shows {len(gpus)} "
-                       f"({','.join(gpus)}): lower --parallel or --devices_per_trial")
+      raise ValueError(
+        f"--parallel={parallel} trials x {max(k, 1)} GPU(s) each need "
+        f"{parallel * max(k, 1)} GPUs; this machine shows {len(gpus)} "
+        f"({','.join(gpus)}): lower --parallel or --devices_per_trial"
+      )
     for i in range(parallel):
-      ids = gpus[i * k:(i + 1) * k]
-      slots.append(Slot(dict(GPU_ENV, CUDA_VISIBLE_DEVICES=",".join(ids)), slot_cores[i],
-                        f"GPU{'s' if k > 1 else ''} {','.join(ids)}"))
+      ids = gpus[i * k : (i + 1) * k]
+      slots.append(
+        Slot(
+          dict(GPU_ENV, CUDA_VISIBLE_DEVICES=",".join(ids)),
+          slot_cores[i],
+          f"GPU{'s' if k > 1 else ''} {','.join(ids)}",
+        )
+      )
     return slots
   k = max(devices_per_trial, 1)
   env = cpu_device_env(k) if k > 1 else {}
   for i in range(parallel):
-    where = (f"cores {_span(slot_cores[i])}" if slot_cores[i] else "all cores (shared)")
-    slots.append(Slot(dict(env), slot_cores[i],
-                      where + (f", {k} CPU devices" if k > 1 else "")))
+    where = f"cores {_span(slot_cores[i])}" if slot_cores[i] else "all cores (shared)"
+    slots.append(Slot(dict(env), slot_cores[i], where + (f", {k} CPU devices" if k > 1 else "")))
   return slots
 
 

@@ -6,6 +6,7 @@ dies with its parent, so a killed sweep leaves no orphan writing into a workdir 
 resumes. A user error (bad config,
 bad file) ends it with one `error: ...` line and status 1, which the executor reports.
 """
+
 import logging
 import os
 import sys
@@ -25,6 +26,7 @@ def main(argv):
     sys.exit("usage: python -m darts_rl.sweep.worker JOB_JSON")
   from darts_rl import cli
   from darts_rl.sweep import jobs
+
   try:
     jobs.call(jobs.Job.from_json(argv[1]))
   except cli.USER_ERRORS as e:

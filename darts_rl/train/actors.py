@@ -13,6 +13,7 @@ their global index, so a run plays the same whatever processes its devices belon
 Acting needs no collectives, so it is mapped over the local devices only: processes act (and
 evaluate) independently and meet in the learner's collectives.
 """
+
 import math
 import threading
 from typing import Any, Callable, Dict, List, NamedTuple, Optional
@@ -28,15 +29,16 @@ from darts_rl.envs import make_env
 
 class Rollout(NamedTuple):
   """T acting steps of every local env group; leading axis [L] = local devices."""
-  obs: Any                  # [L, T, n, H, W, C] uint8 on the devices: observation acted on
-  actions: Any              # [L, T, n, ...] on the devices
-  extras: Dict[str, Any]    # {name: [L, T, n]} on the devices: the policy's extras
-  next_obs: Any             # [L, n, H, W, C] on the devices: observation after the last step
-  rewards: np.ndarray       # [L, T, n] float32 host: raw reward of each step
-  terminated: np.ndarray    # [L, T, n] bool host: episode ended in a terminal state
-  truncated: np.ndarray     # [L, T, n] bool host: episode cut by a time limit
+
+  obs: Any  # [L, T, n, H, W, C] uint8 on the devices: observation acted on
+  actions: Any  # [L, T, n, ...] on the devices
+  extras: Dict[str, Any]  # {name: [L, T, n]} on the devices: the policy's extras
+  next_obs: Any  # [L, n, H, W, C] on the devices: observation after the last step
+  rewards: np.ndarray  # [L, T, n] float32 host: raw reward of each step
+  terminated: np.ndarray  # [L, T, n] bool host: episode ended in a terminal state
+  truncated: np.ndarray  # [L, T, n] bool host: episode cut by a time limit
   final_obs: Optional[np.ndarray]  # [L, T, n, H, W, C] host: next observation, except the last
-                                   # one of an episode where it ended (None: env can't tell)
+  # one of an episode where it ended (None: env can't tell)
 
 
 def _rows(device_index, n):
@@ -77,8 +79,11 @@ class EpisodeLog:
     with self._lock:
       rows = np.concatenate(self._settled) if self._settled else np.zeros((0, 3))
       self._settled = []
-    return {"return": rows[:, 0].astype(np.float32), "length": rows[:, 1].astype(np.float32),
-            "game_id": rows[:, 2].astype(np.int32)}
+    return {
+      "return": rows[:, 0].astype(np.float32),
+      "length": rows[:, 1].astype(np.float32),
+      "game_id": rows[:, 2].astype(np.int32),
+    }
 
   def clear(self):
     with self._lock:
@@ -89,8 +94,9 @@ class Actors:
   """The env groups of this process for one split, their current observations and the
   episodes they finished."""
 
-  def __init__(self, env_config, seed: int, split: str, devices: parallel.Devices,
-               make: Callable = make_env):
+  def __init__(
+    self, env_config, seed: int, split: str, devices: parallel.Devices, make: Callable = make_env
+  ):
     """make(env_config, seed, split, group, num_groups, local_groups) -> VecEnv: envs.make_env
     (tests pass their own)."""
     self.devices = devices
@@ -103,9 +109,15 @@ class Actors:
       raise
     env = self.envs[0]
     self.n = env.num_envs
-    self.spec = EnvSpec(tuple(env.observation_shape), env.action_spec, self.n * devices.count,
-                        self.n, np.tile(np.asarray(env.game_ids, np.int32), devices.count),
-                        tuple(env.game_names), np.asarray(env.reward_scale, np.float32))
+    self.spec = EnvSpec(
+      tuple(env.observation_shape),
+      env.action_spec,
+      self.n * devices.count,
+      self.n,
+      np.tile(np.asarray(env.game_ids, np.int32), devices.count),
+      tuple(env.game_names),
+      np.asarray(env.reward_scale, np.float32),
+    )
     self._device_index = devices.put(np.asarray(list(devices.global_indices), np.int32))
     self._compiled: Dict[Any, Callable] = {}
     self.obs = None
@@ -134,7 +146,7 @@ class Actors:
     if ended.any():
       ret = np.stack([s.episode_return for s in steps])[ended]
       length = np.stack([s.episode_length for s in steps])[ended]
-      games = np.broadcast_to(self.spec.game_ids[:self.n], ended.shape)[ended]
+      games = np.broadcast_to(self.spec.game_ids[: self.n], ended.shape)[ended]
       self.episodes.add(np.stack([ret, length, games], axis=1))
     return steps
 
@@ -170,8 +182,16 @@ class Actors:
         if final is None:
           final = np.empty((L, T) + steps[0].final_obs.shape, np.uint8)
         final[:, t] = [s.final_obs for s in steps]
-    return Rollout(buf["obs"], buf["actions"], buf["extras"], d.put(self.obs), rewards,
-                   terminated, truncated, final)
+    return Rollout(
+      buf["obs"],
+      buf["actions"],
+      buf["extras"],
+      d.put(self.obs),
+      rewards,
+      terminated,
+      truncated,
+      final,
+    )
 
   def _rollout_fns(self, act, T: int, learner, inputs):
     cache_key = ("rollout", act, T)
@@ -184,26 +204,38 @@ class Actors:
       zeros = lambda s: jnp.zeros((T,) + s.shape, s.dtype)
 
       def empty(_):
-        return {"obs": jnp.zeros((T,) + obs.shape, jnp.uint8), "actions": zeros(out[0]),
-                "extras": jax.tree.map(zeros, out[1]), "t": jnp.zeros((), jnp.int32)}
+        return {
+          "obs": jnp.zeros((T,) + obs.shape, jnp.uint8),
+          "actions": zeros(out[0]),
+          "extras": jax.tree.map(zeros, out[1]),
+          "t": jnp.zeros((), jnp.int32),
+        }
 
       def step(learner, buf, obs, key, inputs, device_index):
         t = buf["t"]
-        actions, extras = act(learner, obs, row_keys(jax.random.fold_in(key, t), device_index,
-                                                     n), inputs)
+        actions, extras = act(
+          learner, obs, row_keys(jax.random.fold_in(key, t), device_index, n), inputs
+        )
         put = lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x.astype(b.dtype), t, 0)
-        return {"obs": put(buf["obs"], obs), "actions": put(buf["actions"], actions),
-                "extras": jax.tree.map(put, buf["extras"], extras), "t": t + 1}, actions
+        return {
+          "obs": put(buf["obs"], obs),
+          "actions": put(buf["actions"], actions),
+          "extras": jax.tree.map(put, buf["extras"], extras),
+          "t": t + 1,
+        }, actions
 
       dummy = self.devices.put(np.zeros((self.devices.local_count,), np.int32))
       empty_fn = self.devices.compile_local(empty)
-      self._compiled[cache_key] = (self.devices.compile_local(step, donate=(1,)),
-                                   lambda: empty_fn(dummy))
+      self._compiled[cache_key] = (
+        self.devices.compile_local(step, donate=(1,)),
+        lambda: empty_fn(dummy),
+      )
     return self._compiled[cache_key]
 
   # -- evaluation
-  def run_episodes(self, eval_act: Callable, learner, num_episodes: int, key,
-                   max_env_steps: int) -> Dict[str, Any]:
+  def run_episodes(
+    self, eval_act: Callable, learner, num_episodes: int, key, max_env_steps: int
+  ) -> Dict[str, Any]:
     """Evaluates `eval_act` until every env of the run finished its share of episodes.
 
     Each of the run's N envs contributes its first ceil(num_episodes / N) episodes, so short
@@ -220,8 +252,13 @@ class Actors:
     steps = 0
     t = 0
     while min(len(r) for r in returns) < quota and steps < cap:
-      actions = step(learner, self.devices.put(self.obs), key,
-                     self.devices.broadcast(np.int32(t)), self._device_index)
+      actions = step(
+        learner,
+        self.devices.put(self.obs),
+        key,
+        self.devices.broadcast(np.int32(t)),
+        self._device_index,
+      )
       out = self._step_envs(np.asarray(actions))
       steps += self.devices.local_count * self.n
       t += 1
@@ -230,8 +267,7 @@ class Actors:
         if len(returns[i]) < quota:
           returns[i].append(float(ep[i]))
     self.episodes.clear()
-    return {"returns": returns, "capped": min(len(r) for r in returns) < quota,
-            "env_steps": steps}
+    return {"returns": returns, "capped": min(len(r) for r in returns) < quota, "env_steps": steps}
 
   def _eval_fn(self, eval_act):
     cache_key = ("eval", eval_act)

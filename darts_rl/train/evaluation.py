@@ -4,6 +4,7 @@ Every device evaluates its own env group (darts_rl/train/actors.py, `run_episode
 the run's N eval envs contributes its first ceil(episodes / N) episodes, and the per-env
 returns of all processes are gathered before the summary, so every process returns the same.
 """
+
 from typing import Dict, Sequence
 
 import jax
@@ -19,8 +20,17 @@ EVAL_SEED_STRIDE = 7919
 FRESH_SEED_STRIDE = 1_000_003
 
 
-def evaluate(config, eval_act, learner, devices: parallel.Devices, key, splits: Sequence[str],
-             episodes: int, max_env_steps: int, seed_offset: int = 0) -> Dict[str, Dict]:
+def evaluate(
+  config,
+  eval_act,
+  learner,
+  devices: parallel.Devices,
+  key,
+  splits: Sequence[str],
+  episodes: int,
+  max_env_steps: int,
+  seed_offset: int = 0,
+) -> Dict[str, Dict]:
   """{split: summary} for each split; summary as in `summarize`. seed_offset K >= 1: a fresh
   evaluation, on eval envs seeded apart from those of every evaluation with another K."""
   out = {}
@@ -28,8 +38,9 @@ def evaluate(config, eval_act, learner, devices: parallel.Devices, key, splits: 
   for i, split in enumerate(splits):
     actors = Actors(config.env, base + EVAL_SEED_STRIDE * (i + 1), split, devices)
     try:
-      res = actors.run_episodes(eval_act, learner, episodes, jax.random.fold_in(key, i),
-                                max_env_steps)
+      res = actors.run_episodes(
+        eval_act, learner, episodes, jax.random.fold_in(key, i), max_env_steps
+      )
       out[split] = summarize(res, actors, devices)
     finally:
       actors.close()
@@ -49,13 +60,21 @@ def summarize(res: Dict, actors: Actors, devices: parallel.Devices) -> Dict:
   returns = parallel.allgather_ragged(np.asarray([r for _, r in rows], np.float64))
   capped = bool(parallel.process_allgather(np.asarray([res["capped"]], np.int32)).max())
   games = actors.spec.game_ids[env_ids.astype(np.int64)]
-  per_game = {name: float(returns[games == g].mean())
-              for g, name in enumerate(actors.spec.game_names) if np.any(games == g)}
+  per_game = {
+    name: float(returns[games == g].mean())
+    for g, name in enumerate(actors.spec.game_names)
+    if np.any(games == g)
+  }
   n = returns.size
   std = float(returns.std(ddof=1)) if n > 1 else float("nan")
-  return {"mean_return": float(returns.mean()) if n else float("nan"), "std_return": std,
-          "stderr_return": std / np.sqrt(n) if n > 1 else float("nan"), "episodes": int(n),
-          "per_game": per_game, "capped": capped}
+  return {
+    "mean_return": float(returns.mean()) if n else float("nan"),
+    "std_return": std,
+    "stderr_return": std / np.sqrt(n) if n > 1 else float("nan"),
+    "episodes": int(n),
+    "per_game": per_game,
+    "capped": capped,
+  }
 
 
 class RandomPolicy:
@@ -70,5 +89,6 @@ class RandomPolicy:
     if hasattr(self.spec, "num_actions"):
       return jax.vmap(lambda k: jax.random.randint(k, (), 0, self.spec.num_actions))(keys)
     shape = tuple(self.spec.shape)
-    return jax.vmap(lambda k: jax.random.uniform(k, shape, jnp.float32, self.spec.low,
-                                                 self.spec.high))(keys)
+    return jax.vmap(
+      lambda k: jax.random.uniform(k, shape, jnp.float32, self.spec.low, self.spec.high)
+    )(keys)

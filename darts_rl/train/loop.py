@@ -12,6 +12,7 @@ the learner steps are mapped over all processes' devices, the budget and every c
 the run's env steps (all processes together), and process 0 alone reads and writes the
 workdir (the others get what it read by broadcast).
 """
+
 import math
 import os
 import time
@@ -21,15 +22,12 @@ import jax
 import ml_collections
 import numpy as np
 
-from darts_rl import artifacts
-from darts_rl import envs
-from darts_rl import parallel
+from darts_rl import artifacts, envs, parallel
 from darts_rl import progress as progress_lib
 from darts_rl.agents import base as agent_base
 from darts_rl.agents import make_agent
 from darts_rl.networks import make_encoder
-from darts_rl.train import evaluation
-from darts_rl.train import stepping
+from darts_rl.train import evaluation, stepping
 from darts_rl.train.actors import Actors
 from darts_rl.train.checkpoint import Checkpointer
 
@@ -48,11 +46,15 @@ def check_phase(config, phase: str):
     raise ValueError(f"unknown phase '{phase}'; valid phases: {', '.join(PHASES)}")
   kind = config.encoder.kind
   if phase == "search" and kind != "supernet":
-    raise ValueError(f"search needs encoder.kind=supernet, got '{kind}' "
-                     "(use launch/evaluate.py for fixed and baseline encoders)")
+    raise ValueError(
+      f"search needs encoder.kind=supernet, got '{kind}' "
+      "(use launch/evaluate.py for fixed and baseline encoders)"
+    )
   if phase == "evaluate" and kind == "supernet":
-    raise ValueError("evaluate trains a fixed encoder: use encoder.kind=fixed with a genotype, "
-                     "or a baseline (impala, cnn4)")
+    raise ValueError(
+      "evaluate trains a fixed encoder: use encoder.kind=fixed with a genotype, "
+      "or a baseline (impala, cnn4)"
+    )
 
 
 def cadence(every: int, count: int, total: int) -> int:
@@ -82,8 +84,10 @@ class _Pending:
       row = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in m.items()}
       bad = [k for k, v in row.items() if not math.isfinite(v)]
       if bad:
-        raise NaNLossError(f"non-finite {', '.join(bad[:3])} at env step {env_steps}; "
-                           f"stopped. The last good checkpoint is kept in {ckpt_dir}")
+        raise NaNLossError(
+          f"non-finite {', '.join(bad[:3])} at env step {env_steps}; "
+          f"stopped. The last good checkpoint is kept in {ckpt_dir}"
+        )
       self.synced.append((env_steps, row))
     self.rows = []
 
@@ -110,9 +114,11 @@ def _episode_scalars(eps: Dict[str, np.ndarray], game_names) -> Dict[str, float]
 
 def _gather_episodes(eps: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
   """Every process's finished episodes (a collective: all processes call it together)."""
-  return {"return": parallel.allgather_ragged(eps["return"]).astype(np.float32),
-          "length": parallel.allgather_ragged(eps["length"]).astype(np.float32),
-          "game_id": parallel.allgather_ragged(eps["game_id"]).astype(np.int32)}
+  return {
+    "return": parallel.allgather_ragged(eps["return"]).astype(np.float32),
+    "length": parallel.allgather_ragged(eps["length"]).astype(np.float32),
+    "game_id": parallel.allgather_ragged(eps["game_id"]).astype(np.int32),
+  }
 
 
 def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = None) -> Dict:
@@ -139,8 +145,9 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
   if encoder.genotype is not None and writer_proc:
     print(f"[{phase}] encoder: {encoder.genotype.describe()}", flush=True)
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
-  actors = Actors(config.env, config.seed + (parallel.on_writer(ckpt.latest_step) or 0),
-                  "train", devices)
+  actors = Actors(
+    config.env, config.seed + (parallel.on_writer(ckpt.latest_step) or 0), "train", devices
+  )
   acting = None
   try:
     agent = make_agent(config, encoder, actors.spec, devices)
@@ -153,13 +160,19 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
     writer = alphas_log = progress = None
     wall0 = time.time()
     if writer_proc:
-      writer = artifacts.MetricsWriter(workdir, env_steps if resumed else 0,
-                                       tensorboard=lc.tensorboard,
-                                       wandb=artifacts.wandb_settings(config, workdir, phase))
+      writer = artifacts.MetricsWriter(
+        workdir,
+        env_steps if resumed else 0,
+        tensorboard=lc.tensorboard,
+        wandb=artifacts.wandb_settings(config, workdir, phase),
+      )
       if space is not None:
-        alphas_log = artifacts.AlphasWriter(workdir, getattr(space, "op_names", None),
-                                            config.encoder.temperature,
-                                            env_steps if resumed else 0)
+        alphas_log = artifacts.AlphasWriter(
+          workdir,
+          getattr(space, "op_names", None),
+          config.encoder.temperature,
+          env_steps if resumed else 0,
+        )
         if not alphas_log.steps:
           alphas_log.add(env_steps, _alphas(state, devices))
       progress = progress_lib.Progress(phase, int(lc.total_env_steps), env_steps)
@@ -186,15 +199,20 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
       if log:
         scalars = pending.pop_means()
         scalars.update(agent.log_scalars(state))
-        scalars.update(_episode_scalars(_gather_episodes(actors.pop_episodes()),
-                                        actors.spec.game_names))
+        scalars.update(
+          _episode_scalars(_gather_episodes(actors.pop_episodes()), actors.spec.game_names)
+        )
         if crossed(eval_every) and not last:
           key, ek = jax.random.split(key)
           scalars.update(_quick_eval(config, agent, state, devices, ek))
         if space is not None:
           alphas = _alphas(state, devices)
-          scalars.update({f"alpha/{k}": v for k, v in
-                          space.mixing_summary(alphas, config.encoder.temperature).items()})
+          scalars.update(
+            {
+              f"alpha/{k}": v
+              for k, v in space.mixing_summary(alphas, config.encoder.temperature).items()
+            }
+          )
           scalars.update(agent.opt.summary(alphas, state.learner.arch_opt_state))
         if writer_proc:
           now = time.time()
@@ -206,27 +224,40 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
           writer.write(env_steps, scalars)
           progress.print(env_steps, scalars)
       if save:
-        saved = {"agent": agent_base.to_host(state, devices), "key": np.asarray(key),
-                 "env_steps": np.int64(env_steps)}
+        saved = {
+          "agent": agent_base.to_host(state, devices),
+          "key": np.asarray(key),
+          "env_steps": np.int64(env_steps),
+        }
         if writer_proc:
           ckpt.save(env_steps, saved)
     acting.close()
     key, ek = jax.random.split(key)
-    final = evaluation.evaluate(config, agent.eval_act, state.learner, devices, ek,
-                                lc.eval_splits, lc.eval_episodes, lc.eval_max_env_steps)
+    final = evaluation.evaluate(
+      config,
+      agent.eval_act,
+      state.learner,
+      devices,
+      ek,
+      lc.eval_splits,
+      lc.eval_episodes,
+      lc.eval_max_env_steps,
+    )
     head = dict(phase=phase, encoder=config.encoder.kind, env_steps=env_steps, seed=config.seed)
     if encoder.genotype is not None:  # the network actually built, shape included
       head["genotype"] = encoder.genotype.to_dict()
     summary, desc = _eval_summary(final, lc.eval_splits, **head)
     if writer_proc:
       artifacts.write_eval(workdir, summary)
-      final_row = {f"eval/{SPLIT_NAMES[s]}/return": final[s]["mean_return"]
-                   for s in lc.eval_splits}
+      final_row = {f"eval/{SPLIT_NAMES[s]}/return": final[s]["mean_return"] for s in lc.eval_splits}
       writer.write(env_steps, dict(final_row, wall_s=time.time() - wall0))
       writer.close()
       artifacts.mark_done(workdir, {"env_steps": env_steps})
-      print(f"[{phase}] done: {env_steps} env steps; eval return {desc}; wrote "
-            f"{artifacts.eval_path(workdir)}", flush=True)
+      print(
+        f"[{phase}] done: {env_steps} env steps; eval return {desc}; wrote "
+        f"{artifacts.eval_path(workdir)}",
+        flush=True,
+      )
     return summary
   finally:
     if acting is not None:
@@ -243,8 +274,16 @@ def _quick_eval(config, agent, state, devices, key) -> Dict[str, float]:
   only; validation is for selecting among finished runs."""
   lc = config.loop
   splits = [s for s in lc.eval_splits if SPLIT_NAMES[s] != artifacts.VALIDATION]
-  res = evaluation.evaluate(config, agent.eval_act, state.learner, devices, key, splits,
-                            lc.eval_episodes, lc.eval_max_env_steps)
+  res = evaluation.evaluate(
+    config,
+    agent.eval_act,
+    state.learner,
+    devices,
+    key,
+    splits,
+    lc.eval_episodes,
+    lc.eval_max_env_steps,
+  )
   return {f"eval/{SPLIT_NAMES[s]}/return": res[s]["mean_return"] for s in splits}
 
 
@@ -253,8 +292,11 @@ def _restore(config, agent, ckpt: Checkpointer):
   (process 0's, broadcast), else a fresh state."""
   key, init_key = jax.random.split(jax.random.PRNGKey(config.seed))
   fresh = agent.init(init_key)
-  template = {"agent": {"learner": fresh.learner, "host": fresh.host}, "key": np.asarray(key),
-              "env_steps": np.int64(0)}
+  template = {
+    "agent": {"learner": fresh.learner, "host": fresh.host},
+    "key": np.asarray(key),
+    "env_steps": np.int64(0),
+  }
   step, saved = ckpt.restore(template)
   state = agent_base.AgentState(saved["agent"]["learner"], saved["agent"]["host"], None)
   return step, state, jax.numpy.asarray(saved["key"]), int(saved["env_steps"])
@@ -263,14 +305,21 @@ def _restore(config, agent, ckpt: Checkpointer):
 def _eval_summary(final: Dict, splits, **head) -> Tuple[Dict, str]:
   """(eval.json's content: `head` plus each split's results, a one-line description)."""
   summary = dict(head, **{SPLIT_NAMES[s]: final[s] for s in splits})
-  desc = ", ".join(f"{SPLIT_NAMES[s]} {final[s]['mean_return']:.3g} ± {final[s]['std_return']:.2g}"
-                   + (f" (only {final[s]['episodes']} episodes: loop.eval_max_env_steps reached)"
-                      if final[s].get("capped") else "") for s in splits)
+  desc = ", ".join(
+    f"{SPLIT_NAMES[s]} {final[s]['mean_return']:.3g} ± {final[s]['std_return']:.2g}"
+    + (
+      f" (only {final[s]['episodes']} episodes: loop.eval_max_env_steps reached)"
+      if final[s].get("capped")
+      else ""
+    )
+    for s in splits
+  )
   return summary, desc
 
 
-def evaluate_random_policy(config, workdir: str,
-                           devices: Optional[parallel.Devices] = None) -> Dict:
+def evaluate_random_policy(
+  config, workdir: str, devices: Optional[parallel.Devices] = None
+) -> Dict:
   """eval.json of a uniform random policy on the config's envs, measured like a trained one."""
   devices = devices or parallel.Devices()
   if parallel.on_writer(lambda: artifacts.claim(workdir, RANDOM_POLICY, config)):
@@ -281,22 +330,34 @@ def evaluate_random_policy(config, workdir: str,
   actors = Actors(config.env, config.seed, "train", devices)
   policy = evaluation.RandomPolicy(actors.spec.action_spec)
   actors.close()
-  final = evaluation.evaluate(config, policy.eval_act, None, devices,
-                              jax.random.PRNGKey(config.seed), lc.eval_splits, lc.eval_episodes,
-                              lc.eval_max_env_steps)
-  summary, desc = _eval_summary(final, lc.eval_splits, phase=RANDOM_POLICY,
-                                encoder="none (uniform random actions)", env_steps=0,
-                                seed=config.seed)
+  final = evaluation.evaluate(
+    config,
+    policy.eval_act,
+    None,
+    devices,
+    jax.random.PRNGKey(config.seed),
+    lc.eval_splits,
+    lc.eval_episodes,
+    lc.eval_max_env_steps,
+  )
+  summary, desc = _eval_summary(
+    final,
+    lc.eval_splits,
+    phase=RANDOM_POLICY,
+    encoder="none (uniform random actions)",
+    env_steps=0,
+    seed=config.seed,
+  )
   if devices.is_writer:
     artifacts.write_eval(workdir, summary)
     artifacts.mark_done(workdir)
-    print(f"[{RANDOM_POLICY}] eval return {desc}; wrote {artifacts.eval_path(workdir)}",
-          flush=True)
+    print(f"[{RANDOM_POLICY}] eval return {desc}; wrote {artifacts.eval_path(workdir)}", flush=True)
   return summary
 
 
-def reevaluate(workdir: str, episodes: int, devices: Optional[parallel.Devices] = None,
-               seed_offset: int = 0) -> Dict:
+def reevaluate(
+  workdir: str, episodes: int, devices: Optional[parallel.Devices] = None, seed_offset: int = 0
+) -> Dict:
   """Evaluates a finished run's final policy again, with `episodes` episodes per split.
 
   For a tighter estimate than the run's own evaluation. Works on search, evaluate and
@@ -308,14 +369,17 @@ def reevaluate(workdir: str, episodes: int, devices: Optional[parallel.Devices] 
   eval_<episodes>_offset<K>.json.
   """
   if episodes < 1 or seed_offset < 0:
-    raise ValueError(f"--episodes must be >= 1 and --seed_offset >= 0, got {episodes} and "
-                     f"{seed_offset}")
+    raise ValueError(
+      f"--episodes must be >= 1 and --seed_offset >= 0, got {episodes} and {seed_offset}"
+    )
   devices = devices or parallel.Devices()
 
   def read():
     artifacts.require_done(workdir)
-    return {"phase": artifacts.phase(workdir),
-            "config": artifacts.config_to_dict(artifacts.load_config(workdir))}
+    return {
+      "phase": artifacts.phase(workdir),
+      "config": artifacts.config_to_dict(artifacts.load_config(workdir)),
+    }
 
   head = parallel.on_writer(read)
   phase = head["phase"]
@@ -329,25 +393,47 @@ def reevaluate(workdir: str, episodes: int, devices: Optional[parallel.Devices] 
       policy, learner, env_steps = evaluation.RandomPolicy(actors.spec.action_spec), None, 0
       eval_act = policy.eval_act
     else:
-      agent = make_agent(config, make_encoder(config.encoder, arch=config.arch), actors.spec,
-                         devices)
-      step, state, _, env_steps = _restore(config, agent,
-                                           Checkpointer(os.path.join(workdir, "checkpoints")))
+      agent = make_agent(
+        config, make_encoder(config.encoder, arch=config.arch), actors.spec, devices
+      )
+      step, state, _, env_steps = _restore(
+        config, agent, Checkpointer(os.path.join(workdir, "checkpoints"))
+      )
       if step is None:
         raise artifacts.ArtifactError(f"{workdir} has no checkpoint to evaluate")
       learner, eval_act = devices.replicate(state.learner), agent.eval_act
   finally:
     actors.close()
   key = jax.random.PRNGKey(config.seed + episodes)
-  final = evaluation.evaluate(config, eval_act, learner, devices,
-                              jax.random.fold_in(key, seed_offset) if seed_offset else key,
-                              lc.eval_splits, episodes, cap, seed_offset)
-  summary, desc = _eval_summary(final, lc.eval_splits, phase=phase, encoder=config.encoder.kind,
-                                env_steps=env_steps, seed=config.seed)
-  summary = dict(summary, episodes=episodes, **({"seed_offset": seed_offset} if seed_offset else {}))
+  final = evaluation.evaluate(
+    config,
+    eval_act,
+    learner,
+    devices,
+    jax.random.fold_in(key, seed_offset) if seed_offset else key,
+    lc.eval_splits,
+    episodes,
+    cap,
+    seed_offset,
+  )
+  summary, desc = _eval_summary(
+    final,
+    lc.eval_splits,
+    phase=phase,
+    encoder=config.encoder.kind,
+    env_steps=env_steps,
+    seed=config.seed,
+  )
+  summary = dict(
+    summary, episodes=episodes, **({"seed_offset": seed_offset} if seed_offset else {})
+  )
   if devices.is_writer:
     artifacts.write_eval(workdir, summary, episodes, seed_offset)
-    print(f"[reevaluate] {episodes} episodes per split"
-          + (f", seeds offset by {seed_offset}" if seed_offset else "") + f": {desc}; wrote "
-          f"{artifacts.eval_path(workdir, episodes, seed_offset)}", flush=True)
+    print(
+      f"[reevaluate] {episodes} episodes per split"
+      + (f", seeds offset by {seed_offset}" if seed_offset else "")
+      + f": {desc}; wrote "
+      f"{artifacts.eval_path(workdir, episodes, seed_offset)}",
+      flush=True,
+    )
   return summary

@@ -7,6 +7,7 @@
 The loop and the end-to-end benchmark (benchmarks/e2e.py) both go through this, so what is
 measured is what trains.
 """
+
 import concurrent.futures
 
 import jax
@@ -23,8 +24,9 @@ def overlap_enabled(mode: str) -> bool:
 
 
 def make(agent, actors, devices, overlap: str):
-  return Overlapped(agent, actors, devices) if overlap_enabled(overlap) else Sequential(
-      agent, actors)
+  return (
+    Overlapped(agent, actors, devices) if overlap_enabled(overlap) else Sequential(agent, actors)
+  )
 
 
 class Sequential:
@@ -76,7 +78,7 @@ class Overlapped:
       key, it_key = jax.random.split(key)
       self.learn_key = self._submit(state, it_key)
     rollout = self.future.result()
-    self.actors.settle_episodes()   # before the next collection starts
+    self.actors.settle_episodes()  # before the next collection starts
     learn_key = self.learn_key
     if more:
       key, it_key = jax.random.split(key)
