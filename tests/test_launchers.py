@@ -57,10 +57,14 @@ def test_search_killed_resumed_discretize_evaluate_report(tmp_path):
 
   s, e, b = tmp_path / "search", tmp_path / "searched", tmp_path / "baseline"
   overrides = {"total_env_steps": 512, "checkpoint_every_env_steps": 128, "overlap": "on"}
+  # The collapse monitor probes every 4 arch updates (2 per iteration), the count carried
+  # over the kill through the checkpoint.
+  arch = {"eigen_every_updates": 4}
   out = kill_and_resume(
     s,
     [sys.executable, "launch/search.py", f"--config={CFG}:search,smoke", f"--workdir={s}"]
-    + [f"--config.loop.{k}={v}" for k, v in overrides.items()],
+    + [f"--config.loop.{k}={v}" for k, v in overrides.items()]
+    + [f"--config.arch.{k}={v}" for k, v in arch.items()],
   )
   assert out.returncode == 0, out.stderr[-2000:]
   assert "resuming" in out.stdout and "[search] done" in out.stdout
@@ -77,9 +81,13 @@ def test_search_killed_resumed_discretize_evaluate_report(tmp_path):
   assert ev["phase"] == "search" and ev["train_levels"]["episodes"] >= 4
   assert {"train_levels", "validation_levels", "test_levels"} <= set(ev)
   assert any(k.startswith("alpha/normal/n1_in1/") for k in rows[0])
+  logged = [r for r in rows if "arch/updates" in r]  # probes at arch updates 0, 4, 8, ...
+  assert [r["arch/probes"] for r in logged] == [(r["arch/updates"] + 3) // 4 for r in logged]
+  assert logged[-1]["arch/updates"] == 16 and all(r["arch/eigenvalue"] > -1e9 for r in logged)
   # Rerunning a finished phase is a no-op returning its evaluation.
   config = get_config("search,smoke")
   config.loop.update(overrides)
+  config.arch.update(arch)
   assert loop.run(config, str(s), "search") == ev
   # A fresh re-evaluation of the finished search (6 episodes, seeds offset by 1) writes
   # eval_6_offset1.json, nothing else.

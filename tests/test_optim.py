@@ -84,6 +84,21 @@ def test_monitor_probes_every_k_updates_with_the_known_eigenvalue():
   summary = opt.summary(alphas, sa)
   np.testing.assert_allclose(summary["arch/eigenvalue"], 3.0, rtol=1e-5)
   assert summary["arch/updates"] == 7.0 and "arch/stopped" not in summary
+  # Decided by the caller (probe=True / False, two compiled steps, no cond: PPO on CPU): the
+  # same states as the device's decision.
+  assert [opt.due(i) for i in range(7)] == [True, False, False, True, False, False, True]
+  hosted = {
+    p: jax.jit(lambda p_, a, s, sa, k, p=p: opt.update(loss_fn, p_, a, s, sa, A, None, None, k, p))
+    for p in (False, True)
+  }
+  params2, alphas2, (s2, sa2) = PARAMS, ALPHAS, opt.init(PARAMS, ALPHAS)
+  for i in range(7):
+    params2, alphas2, s2, sa2, _ = hosted[opt.due(i)](
+      params2, alphas2, s2, sa2, jax.random.PRNGKey(i)
+    )
+  for x, y in zip(jax.tree.leaves((params, alphas, sa)), jax.tree.leaves((params2, alphas2, sa2))):
+    np.testing.assert_allclose(x, y, rtol=1e-6)
+  assert not DualOptimizer(optax.sgd(LR), _arch()).due(0)  # monitor off
 
 
 def test_early_stopping_freezes_the_alphas_once_the_eigenvalue_rises():

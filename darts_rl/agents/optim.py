@@ -178,13 +178,14 @@ class DualOptimizer:
     arch_batch,
     axis_name: Optional[str],
     key=None,
+    probe: Optional[bool] = None,
   ):
     """One step of both pytrees -> (params, alphas, opt_state, arch_opt_state, aux).
 
     aux: the loss terms of the weight step, 'loss', 'grad_norm' and 'arch_grad_norm'.
     `arch_batch` is the alpha minibatch of the alternating and second-order modes (ignored in
     joint mode). The collapse monitor, when on, probes before the step: on `arch_batch` when
-    there is one (the alphas' loss), else on `batch`.
+    there is one (the alphas' loss), else on `batch`; `probe` as in `monitor`.
     """
     trainable, _ = alphas_lib.split(alphas)
     searching = bool(jax.tree.leaves(trainable))  # False: a fixed encoder, alpha steps no-ops
@@ -202,6 +203,7 @@ class DualOptimizer:
       batch if arch_batch is None else arch_batch,
       axis_name,
       k_probe,
+      probe,
     )
     loss, aux, g, ga = self._grads(loss_fn, params, alphas, batch, k_smooth)
     if self.joint_clip and searching:
@@ -300,12 +302,18 @@ class DualOptimizer:
     batch,
     axis_name: Optional[str] = None,
     key=None,
+    probe: Optional[bool] = None,
   ):
     """Every `arch.eigen_every_updates` arch updates (from the first), the dominant eigenvalue
     of the Hessian of the loss on `batch` w.r.t. the trainable alphas, by
     `arch.eigen_iterations` Hessian-vector products; kept in the ArchState with the early
     stopping decision. -> arch_opt_state. `update` calls it; a caller of the accumulation
-    pieces may call it once per minibatch (on one chunk)."""
+    pieces may call it once per minibatch (on one chunk).
+
+    probe: None decides on the device (a lax.cond on the update count); True / False say it
+    is (not) due, decided by a caller that counts the arch updates (`due`). XLA:CPU runs the
+    convolutions of a cond branch many times slower than at the top level of a program, so
+    a caller on CPU compiles the step twice and picks one (PPO does)."""
     o = self.options
     trainable, schedule = alphas_lib.split(alphas)
     if not o.eigen_every_updates or not jax.tree.leaves(trainable):
@@ -316,7 +324,7 @@ class DualOptimizer:
         " pass key= to DualOptimizer.update"
       )
 
-    def probe(s):
+    def run_probe(s):
       f = lambda t: loss_fn(params, alphas_lib.merge(t, schedule), batch)[0]
       lam, _ = hessian.dominant_eigenvalue(f, trainable, key, o.eigen_iterations, axis_name)
       trace, probes = robustness.push(s.eigen_trace, lam), s.probes + 1
@@ -332,21 +340,30 @@ class DualOptimizer:
         stopped_at=jnp.where(stop, s.updates, s.stopped_at),
       )
 
-    due = arch_opt_state.updates % o.eigen_every_updates == 0
-    return jax.lax.cond(due, probe, lambda s: s, arch_opt_state)
+    if probe is None:
+      due = arch_opt_state.updates % o.eigen_every_updates == 0
+      return jax.lax.cond(due, run_probe, lambda s: s, arch_opt_state)
+    return run_probe(arch_opt_state) if probe else arch_opt_state
+
+  def due(self, updates: int) -> bool:
+    """Whether the monitor probes before arch update number `updates` (counted from 0)."""
+    every = self.options.eigen_every_updates
+    return bool(every) and updates % every == 0
 
   def summary(self, alphas, arch_opt_state) -> Dict[str, float]:
     """Log scalars of the arch state (host side; an unreplicated state): 'arch/updates', and
-    with their options 'arch/eigenvalue' (after the first probe), 'arch/stopped' (1 once early
-    stopping froze the alphas) and 'arch/stopped_at_update', 'arch/temperature',
-    'arch/aux_skip', 'arch/beta_decay_weight'. The mixing weights, their entropy and the
-    parameter-free share come from space.mixing_summary."""
+    with their options 'arch/probes' and 'arch/eigenvalue' (after the first probe),
+    'arch/stopped' (1 once early stopping froze the alphas) and 'arch/stopped_at_update',
+    'arch/temperature', 'arch/aux_skip', 'arch/beta_decay_weight'. The mixing weights, their
+    entropy and the parameter-free share come from space.mixing_summary."""
     s = jax.device_get(arch_opt_state)
     scalar = lambda x: np.ravel(np.asarray(x))[0].item()  # also takes a replicated [D] copy
     out = {"arch/updates": float(scalar(s.updates))}
     o = self.options
-    if o.eigen_every_updates and scalar(s.probes) > 0:
-      out["arch/eigenvalue"] = float(scalar(s.eigenvalue))
+    if o.eigen_every_updates:
+      out["arch/probes"] = float(scalar(s.probes))
+      if scalar(s.probes) > 0:
+        out["arch/eigenvalue"] = float(scalar(s.eigenvalue))
     if o.early_stop:
       out["arch/stopped"] = float(scalar(s.stopped_at) >= 0)
       if scalar(s.stopped_at) >= 0:

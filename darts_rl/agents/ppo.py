@@ -187,7 +187,13 @@ class PPO(AgentBase):
     )
     d = devices
     self._prepare = d.compile(self._prepare_fn)
-    self._minibatch = d.compile(self._minibatch_fn, donate=(0,))
+    # The collapse monitor's probe is decided here, on the host (see DualOptimizer.monitor):
+    # one compiled step without it and, when the monitor is on, one with it.
+    self._probing = bool(self.opt.options.eigen_every_updates)
+    self._minibatch = {
+      probe: d.compile(functools.partial(self._minibatch_fn, probe=probe), donate=(0,))
+      for probe in ((False, True) if self._probing else (False,))
+    }
     self._steps = {m: d.broadcast(np.int32(m)) for m in range(c.num_minibatches)}
     if self.grad_chunks > 1:
       parts = ("weights", "alphas") if config.arch.mode == "alternating" else ("weights",)
@@ -198,9 +204,7 @@ class PPO(AgentBase):
         p: d.compile(functools.partial(self._apply_fn, p), donate=(0, 1)) for p in parts
       }
       self._chunk_ids = [d.broadcast(np.int32(k)) for k in range(self.grad_chunks)]
-      self._monitor = (
-        d.compile(self._monitor_fn, donate=(0,)) if self.opt.options.eigen_every_updates else None
-      )
+      self._monitor = d.compile(self._monitor_fn, donate=(0,)) if self._probing else None
 
   # -- state
   def init(self, key) -> AgentState:
@@ -288,14 +292,18 @@ class PPO(AgentBase):
     d = self.devices
     data, stats = self._prepare(learner, batch)
     auxes = []
+    # Arch updates so far (one per minibatch step): when the monitor probes.
+    updates = int(d.unreplicate(learner.arch_opt_state.updates)) if self._probing else 0
     for epoch_key in jax.random.split(key, c.num_epochs):
       epoch_key = d.broadcast(epoch_key)
       for m in range(c.num_minibatches):
+        probe = self._probing and self.opt.due(updates)
+        updates += 1
         if self.grad_chunks == 1:
-          learner, aux = self._minibatch(learner, data, epoch_key, self._steps[m])
+          learner, aux = self._minibatch[probe](learner, data, epoch_key, self._steps[m])
           auxes.append(aux)
         else:
-          learner = self._accumulated_minibatch(learner, data, epoch_key, m, auxes)
+          learner = self._accumulated_minibatch(learner, data, epoch_key, m, auxes, probe)
     metrics = {f"loss/{k}": v for k, v in _means(auxes).items()}
     metrics.update(stats)
     return learner, metrics
@@ -371,7 +379,7 @@ class PPO(AgentBase):
     arch = self._select(data, epoch_key, m, arch=True) if self.opt.needs_arch_batch else None
     return Batches(self._select(data, epoch_key, m), arch)
 
-  def _minibatch_fn(self, learner: PPOLearner, data, epoch_key, m):
+  def _minibatch_fn(self, learner: PPOLearner, data, epoch_key, m, probe=False):
     b = self._batches(data, epoch_key, m)
     params, alphas, opt_state, arch_opt_state, aux = self.opt.update(
       self._loss,
@@ -383,17 +391,18 @@ class PPO(AgentBase):
       b.alphas,
       parallel.AXIS,
       jax.random.fold_in(epoch_key, m),
+      probe,
     )
     return PPOLearner(params, alphas, opt_state, arch_opt_state), parallel.pmean(aux)
 
-  def _accumulated_minibatch(self, learner, data, epoch_key, m, auxes):
+  def _accumulated_minibatch(self, learner, data, epoch_key, m, auxes, probe=False):
     """One minibatch's update as `grad_chunks` jitted gradient calls summed on the device,
     then one optimizer step (per pass: the alternating mode's alpha pass is a second one).
 
     The gradient is the full minibatch's (up to float summation order). On XLA:CPU the cost per
     sample grows with batch size (benchmarks/RESULTS.md), so several smaller calls are faster.
     """
-    if self._monitor is not None:
+    if probe:
       learner = self._monitor(learner, data, epoch_key, self._steps[m])
     for part in self._chunk:
       grads = self._zeros[part](self._grad_tree(learner, part))
@@ -417,6 +426,7 @@ class PPO(AgentBase):
       mb,
       parallel.AXIS,
       probe_key,
+      probe=True,
     )
     return learner._replace(arch_opt_state=state)
 

@@ -34,14 +34,12 @@ def dominant_eigenvalue(f: Callable, x, key, iterations: int, axis_name: Optiona
 
   The estimate is the Rayleigh quotient v.Hv of the last normalized iterate; for a PSD Hessian
   it approaches the largest eigenvalue from below."""
-  v0 = _normalized(optax.tree.random_like(key, x))
-
-  def step(_, carry):
-    v, _ = carry
+  v, lam = _normalized(optax.tree.random_like(key, x)), jnp.zeros((), jnp.float32)
+  # Unrolled (iterations is small and static), not a fori_loop: XLA:CPU runs convolutions
+  # inside a while loop many times slower than at the top level of a program.
+  for _ in range(iterations):
     hv = parallel.pmean(hvp(f, x, v), axis_name)
-    return _normalized(hv), optax.tree.vdot(v, hv)
-
-  v, lam = jax.lax.fori_loop(0, iterations, step, (v0, jnp.zeros((), jnp.float32)))
+    v, lam = _normalized(hv), optax.tree.vdot(v, hv)
   return lam, v
 
 
