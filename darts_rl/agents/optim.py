@@ -360,10 +360,9 @@ class DualOptimizer:
     scalar = lambda x: np.ravel(np.asarray(x))[0].item()  # also takes a replicated [D] copy
     out = {"arch/updates": float(scalar(s.updates))}
     o = self.options
-    if o.eigen_every_updates:
+    if o.eigen_every_updates and scalar(s.probes) > 0:
       out["arch/probes"] = float(scalar(s.probes))
-      if scalar(s.probes) > 0:
-        out["arch/eigenvalue"] = float(scalar(s.eigenvalue))
+      out["arch/eigenvalue"] = float(scalar(s.eigenvalue))
     if o.early_stop:
       out["arch/stopped"] = float(scalar(s.stopped_at) >= 0)
       if scalar(s.stopped_at) >= 0:
