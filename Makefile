@@ -6,12 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint install install-cuda sysdeps bench clean-demo
 
-# --no-compile: no .pyc for every file of every package at install time (half the install's
-# CPU: ray and jax are large); Python writes them for the modules actually imported.
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --no-compile --upgrade pip
-	$(PY) -m pip install -q --no-compile -e '.[test]'
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
 	$(PY) -m pip check
 	touch $(STAMP)
 
@@ -27,7 +25,7 @@ test: install
 # NVIDIA GPUs: .venv as above plus jax's CUDA 12 plugin and the CUDA / cuDNN wheels (setup.py's
 # `cuda` extra; docs/gpus.md). Prints the devices jax sees: GPUs, or a warning and the CPU.
 install-cuda: install
-	$(PY) -m pip install -q --no-compile -e '.[test,cuda]'
+	$(PY) -m pip install -q -e '.[test,cuda]'
 	$(PY) -m pip check
 	$(PY) -c "import jax; print('jax', jax.__version__, jax.devices())"
 
