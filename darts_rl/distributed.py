@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from darts_rl.processes import die_with_parent
 
@@ -70,15 +70,23 @@ def initialize(
   )
 
 
-def force_cpu_devices(n: int):
-  """Makes this process's jax show n CPU devices (only before the backend starts)."""
+def cpu_device_env(n: int) -> Dict[str, str]:
+  """The environment variables that make jax show n CPU devices: this process's XLA_FLAGS with
+  the forced host device count set to n, and JAX_PLATFORMS=cpu."""
   flags = [
     f
     for f in os.environ.get("XLA_FLAGS", "").split()
     if not f.startswith("--xla_force_host_platform_device_count")
   ]
-  os.environ["XLA_FLAGS"] = " ".join(flags + [f"--xla_force_host_platform_device_count={n}"])
-  os.environ["JAX_PLATFORMS"] = "cpu"
+  return {
+    "JAX_PLATFORMS": "cpu",
+    "XLA_FLAGS": " ".join(flags + [f"--xla_force_host_platform_device_count={n}"]),
+  }
+
+
+def force_cpu_devices(n: int):
+  """Makes this process's jax show n CPU devices (only before the backend starts)."""
+  os.environ.update(cpu_device_env(n))
 
 
 def is_supervised_child() -> bool:

@@ -5,21 +5,14 @@ import os
 import subprocess
 import sys
 
+from darts_rl.distributed import cpu_device_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def assert_script_ok(script: str, devices: int, timeout: int = 300):
   """Runs `script` with `devices` CPU devices; fails the test unless it exits 0 printing OK."""
-  flags = [
-    f
-    for f in os.environ.get("XLA_FLAGS", "").split()
-    if not f.startswith("--xla_force_host_platform_device_count")
-  ]
-  env = dict(
-    os.environ,
-    JAX_PLATFORMS="cpu",
-    XLA_FLAGS=" ".join(flags + [f"--xla_force_host_platform_device_count={devices}"]),
-  )
+  env = dict(os.environ, **cpu_device_env(devices))  # keeps the other XLA flags
   env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
   out = subprocess.run(
     [sys.executable, "-c", script],

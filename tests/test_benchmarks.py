@@ -7,6 +7,7 @@ import jax
 import pytest
 
 from benchmarks import common, e2e, scaling
+from darts_rl.train.actors import EpisodeLog
 
 
 class FakeActors:
@@ -16,8 +17,7 @@ class FakeActors:
   def rollout(self, *args):
     self.rollouts += 1
 
-  def settle_episodes(self):
-    pass
+  episodes = EpisodeLog()
 
 
 class FakeAgent:

@@ -5,7 +5,6 @@ import glob
 import os
 import re
 import shlex
-import subprocess
 import sys
 
 import pytest
@@ -14,6 +13,7 @@ from absl import flags
 from darts_rl import cli, config_args
 from darts_rl.sweep import options
 from experiments.ppo_procgen import get_config
+from tests.launch_process import run_launcher
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CFG = "experiments/ppo_procgen.py"
@@ -181,17 +181,6 @@ def test_launchers_parse_through_cli():
     src = open(os.path.join(ROOT, path)).read()
     assert "cli.run(main)" in src and "app.run" not in src, path
     assert "config_flags" not in src, f"{path}: define --config with cli.define_config_flag()"
-
-
-def run_launcher(script, *args, env=None):
-  return subprocess.run(
-    [sys.executable, f"launch/{script}.py", *args],
-    cwd=ROOT,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=120,
-  )
 
 
 def test_launcher_bad_key_writes_nothing(tmp_path):

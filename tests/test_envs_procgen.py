@@ -171,8 +171,9 @@ def test_same_seed_reproduces_and_different_seeds_differ():
   assert not np.array_equal(a[0], c[0])
 
 
-def test_make_env_train_and_test_splits():
-  config = ml_collections.ConfigDict(
+def _coinrun_one_level(**extra):
+  """Two coinrun envs whose training levels are level 0 alone."""
+  return ml_collections.ConfigDict(
     dict(
       kind="procgen",
       games=("coinrun",),
@@ -180,8 +181,13 @@ def test_make_env_train_and_test_splits():
       num_levels=1,
       start_level=0,
       distribution_mode="easy",
+      **extra,
     )
   )
+
+
+def test_make_env_train_and_test_splits():
+  config = _coinrun_one_level()
   # num_levels=1: every train episode replays level 0, so two train envs show the same level
   # whatever the seed, while test envs draw from all levels.
   train_a = envs.make_env(config, seed=0, split="train").reset()
@@ -197,18 +203,7 @@ def test_make_env_train_and_test_splits():
 
 
 def test_validation_split_holds_out_its_own_levels():
-  config = ml_collections.ConfigDict(
-    dict(
-      kind="procgen",
-      games=("coinrun",),
-      num_envs=2,
-      num_levels=1,
-      start_level=0,
-      distribution_mode="easy",
-      validation_start_level=5,
-      validation_num_levels=1,
-    )
-  )
+  config = _coinrun_one_level(validation_start_level=5, validation_num_levels=1)
   # One validation level (5): every seed shows it, and it is not the training level (0).
   val_a = envs.make_env(config, seed=0, split="validation").reset()
   val_b = envs.make_env(config, seed=3, split="validation").reset()

@@ -9,18 +9,10 @@ import time
 
 import pytest
 
+from tests.launch_process import run_launcher
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CFG = "experiments/ppo_procgen.py"
-
-
-def launch(script, *args, timeout=240):
-  return subprocess.run(
-    [sys.executable, f"launch/{script}.py", *args],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
-    timeout=timeout,
-  )
 
 
 def read_metrics(workdir):
@@ -105,7 +97,7 @@ def test_search_killed_resumed_discretize_evaluate_report(tmp_path):
     loop.reevaluate(str(tmp_path), 6)
   assert read_metrics(s) == rows
 
-  out = launch("discretize", f"--workdir={s}")
+  out = run_launcher("discretize", f"--workdir={s}")
   assert out.returncode == 0, out.stderr[-2000:]
   g = json.loads((s / "genotype.json").read_text())
   assert g["format"] == "darts_rl.genotype/1" and len(g["cells"]["normal"]) == 2
@@ -118,7 +110,7 @@ def test_search_killed_resumed_discretize_evaluate_report(tmp_path):
   with pytest.raises(ValueError, match="needs at least two workdirs"):
     similarity.table([outcome])
 
-  out = launch(
+  out = run_launcher(
     "evaluate",
     f"--config={CFG}:evaluate,smoke",
     f"--config.encoder.genotype={s / 'genotype.json'}",
@@ -129,7 +121,7 @@ def test_search_killed_resumed_discretize_evaluate_report(tmp_path):
   assert not (e / "alphas.npz").exists()
   loop.run(get_config("baseline,smoke"), str(b), "evaluate")  # the same launcher, in-process
 
-  out = launch(
+  out = run_launcher(
     "report",
     f"--out={tmp_path / 'report'}",
     f"--search={s}",
@@ -150,7 +142,7 @@ def test_bad_inputs_one_line_and_nonzero(tmp_path):
   from darts_rl.train import loop
   from experiments.ppo_procgen import get_config
 
-  game = launch(
+  game = run_launcher(
     "search", f"--config={CFG}:smoke", "--config.env.games=notagame,", f"--workdir={tmp_path / 'b'}"
   )
   assert game.returncode == 1
@@ -192,7 +184,7 @@ def test_workdir_of_another_phase_is_refused(tmp_path):
   w = tmp_path / "w"
   artifacts.claim(str(w), "search", get_config("search,smoke"))
   before = (w / "config.json").read_text()
-  out = launch("evaluate", f"--config={CFG}:baseline,smoke", f"--workdir={w}")
+  out = run_launcher("evaluate", f"--config={CFG}:baseline,smoke", f"--workdir={w}")
   assert out.returncode == 1 and "belongs to phase 'search'" in out.stderr
   other = get_config("search,smoke")
   other.seed = 3

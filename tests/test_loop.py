@@ -71,7 +71,7 @@ def test_overlapped_episode_log_is_the_learned_rollouts_whatever_the_actor_threa
         time.sleep(0.001)
       return state, {"rollout": float(rollout)}
 
-  actors = types.SimpleNamespace(settle_episodes=log.settle)
+  actors = types.SimpleNamespace(episodes=log)
   acting = stepping.Overlapped(Agent(), actors, parallel.Devices())
   key, state = jax.random.PRNGKey(0), _State(learner={"w": np.zeros(1)})
   for k in range(3):

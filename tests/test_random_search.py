@@ -4,8 +4,6 @@ import collections
 import itertools
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,6 +13,7 @@ from darts_rl import artifacts, random_search
 from darts_rl.analysis import compare
 from darts_rl.networks.space_config import make_space
 from experiments.ppo_procgen import get_config
+from tests.launch_process import run_launcher
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N = 3000  # sampled trials for the chi-square tests
@@ -104,19 +103,12 @@ def _tiny_config():
 
 def _launch(workdir, *args):
   """launch/random_search.py on the tiny config (the same as _tiny_config())."""
-  return subprocess.run(
-    [
-      sys.executable,
-      "launch/random_search.py",
-      "--config=experiments/ppo_procgen.py:search,smoke",
-      *[f"--config.{k}={v}" for k, v in TINY.items()],
-      f"--workdir={workdir}",
-      *args,
-    ],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
-    timeout=240,
+  return run_launcher(
+    "random_search",
+    "--config=experiments/ppo_procgen.py:search,smoke",
+    *[f"--config.{k}={v}" for k, v in TINY.items()],
+    f"--workdir={workdir}",
+    *args,
   )
 
 
@@ -318,9 +310,7 @@ def test_selection_without_peeking(tmp_path):
 def test_compare_launcher(tmp_path):
   r0 = _trials(tmp_path / "rs0", [1, 3], [10, 10])
   s, e = _darts(tmp_path, "d0", 100, 40.0, 8.0, 2.5)
-  run = lambda *a: subprocess.run(
-    [sys.executable, "launch/compare.py", *a], cwd=ROOT, capture_output=True, text=True, timeout=120
-  )
+  run = lambda *a: run_launcher("compare", *a)
   out = run(f"--out={tmp_path / 'out'}", f"--random={r0}", f"--darts={s}:{e}")
   assert out.returncode == 0, out.stderr[-2000:]
   assert (tmp_path / "out" / "report.md").exists()

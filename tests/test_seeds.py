@@ -1,8 +1,6 @@
 """launch/seeds.py's runner: one phase for N seeds, resume / extend, fresh evaluations."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -10,6 +8,7 @@ from darts_rl import artifacts, seeds
 from darts_rl.sweep import LocalPool
 from experiments.ppo_procgen import get_config
 from tests import fake_training
+from tests.launch_process import run_launcher
 
 FAKE = "tests.fake_training"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,19 +62,12 @@ def test_genotype_per_seed(tmp_path):
 
 
 def test_seeds_launcher_bad_input():
-  out = subprocess.run(
-    [
-      sys.executable,
-      "launch/seeds.py",
-      "--phase=evaluate",
-      "--seeds=1,1",
-      "--config=experiments/ppo_procgen.py:baseline,smoke",
-      "--workdir=/tmp/x",
-    ],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
-    timeout=120,
+  out = run_launcher(
+    "seeds",
+    "--phase=evaluate",
+    "--seeds=1,1",
+    "--config=experiments/ppo_procgen.py:baseline,smoke",
+    "--workdir=/tmp/x",
   )
   assert out.returncode == 1
   assert out.stderr.strip().splitlines()[-1] == (

@@ -210,23 +210,18 @@ class DualOptimizer:
       new_params, alphas, opt_state, arch_opt_state, g, ga = self.apply_pair(
         params, alphas, opt_state, arch_opt_state, g, ga, axis_name
       )
-      return (
-        new_params,
-        alphas,
-        opt_state,
-        arch_opt_state,
-        dict(aux, loss=loss, grad_norm=optax.tree.norm(g), arch_grad_norm=optax.tree.norm(ga)),
-      )
-    if self.joint_clip:  # a fixed encoder: the weights alone, clipped by the same norm
-      g = optax.clip_by_global_norm(self.joint_clip).update(parallel.pmean(g, axis_name), None)[0]
-    new_params, opt_state, g = _apply(self.weight_tx, params, opt_state, g, axis_name)
-    if not searching:
-      ga = trainable
-    elif self.mode == "alternating":
-      ga = self.arch_grads(loss_fn, new_params, alphas, arch_batch)
-    elif self.mode == "second_order":
-      ga = self._unrolled_grads(loss_fn, params, alphas, g, batch, arch_batch, axis_name)
-    alphas, arch_opt_state, ga = self.apply_arch(alphas, arch_opt_state, ga, axis_name)
+    else:
+      if self.joint_clip:  # a fixed encoder: the weights alone, clipped by the same norm
+        g = optax.clip_by_global_norm(self.joint_clip).update(parallel.pmean(g, axis_name), None)
+        g = g[0]
+      new_params, opt_state, g = _apply(self.weight_tx, params, opt_state, g, axis_name)
+      if not searching:
+        ga = trainable
+      elif self.mode == "alternating":
+        ga = self.arch_grads(loss_fn, new_params, alphas, arch_batch)
+      elif self.mode == "second_order":
+        ga = self._unrolled_grads(loss_fn, params, alphas, g, batch, arch_batch, axis_name)
+      alphas, arch_opt_state, ga = self.apply_arch(alphas, arch_opt_state, ga, axis_name)
     return (
       new_params,
       alphas,

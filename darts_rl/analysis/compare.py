@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 
 from darts_rl import artifacts
 from darts_rl.analysis import across_seeds, per_game
-from darts_rl.analysis.render import file_label, md_cell, save_figure
+from darts_rl.analysis.render import file_label, md_cell, md_row, save_figure
 from darts_rl.formatting import format_duration, is_num
 
 COMPUTE = (("env_steps", "env steps"), ("wall_s", "wall time (s)"))
@@ -275,10 +275,8 @@ def comparison_table(
     ):
       rand[k].append(v)
     lines.append(
-      "| "
-      + " | ".join(
-        md_cell(c)
-        for c in (
+      md_row(
+        (
           "random search",
           label,
           seeds.get(label, "-"),
@@ -291,7 +289,6 @@ def comparison_table(
           cell(within["wall_s"]),
         )
       )
-      + " |"
     )
   darts = {"best": [], "steps": [], "wall": []}
   for label, d in darts_runs.items():
@@ -301,10 +298,8 @@ def comparison_table(
     darts["steps"].append(d["env_steps"])
     darts["wall"].append(d["wall_s"])
     lines.append(
-      "| "
-      + " | ".join(
-        md_cell(c)
-        for c in (
+      md_row(
+        (
           "RL-DARTS",
           label,
           seeds.get(label, "-"),
@@ -317,12 +312,10 @@ def comparison_table(
           "-",
         )
       )
-      + " |"
     )
   if random_runs:
     lines.append(
-      "| "
-      + " | ".join(
+      md_row(
         (
           "**random search**",
           f"mean ± std ({len(random_runs)})",
@@ -336,12 +329,10 @@ def comparison_table(
           _mean_std(rand["b_wall"]),
         )
       )
-      + " |"
     )
   if darts_runs:
     lines.append(
-      "| "
-      + " | ".join(
+      md_row(
         (
           "**RL-DARTS**",
           f"mean ± std ({len(darts_runs)})",
@@ -355,7 +346,6 @@ def comparison_table(
           "-",
         )
       )
-      + " |"
     )
   return "\n".join(lines)
 

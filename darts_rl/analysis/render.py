@@ -17,6 +17,11 @@ def md_cell(text) -> str:
   return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def md_row(cells) -> str:
+  """One markdown table row of `cells`, each made safe by md_cell."""
+  return "| " + " | ".join(md_cell(c) for c in cells) + " |"
+
+
 def file_label(label: str, taken: set) -> str:
   """`label` as a file-name part ([A-Za-z0-9_.-]), made unique among `taken` (updated)."""
   base = re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("._") or "run"

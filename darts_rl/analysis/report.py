@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from darts_rl import artifacts
 from darts_rl.analysis import across_seeds, collapse, diagram, per_game
 from darts_rl.analysis.genotypes import load_genotype
-from darts_rl.analysis.render import file_label, md_cell, save_figure
+from darts_rl.analysis.render import file_label, md_cell, md_row, save_figure
 from darts_rl.formatting import format_duration, is_num
 from darts_rl.search import alphas as alphas_lib
 from darts_rl.search.alphas import mixing_weights
@@ -369,10 +369,8 @@ def summary_table(runs: Mapping[str, str]) -> str:
         footnote |= bool(y.size)
     wall = series(rows, "wall_s")[1]
     lines.append(
-      "| "
-      + " | ".join(
-        md_cell(c)
-        for c in (
+      md_row(
+        (
           label,
           encoder_kind(wd),
           rows[-1]["env_steps"] if rows else "-",
@@ -382,7 +380,6 @@ def summary_table(runs: Mapping[str, str]) -> str:
           format_duration(wall[-1] if wall.size else None),
         )
       )
-      + " |"
     )
   if any_eval:
     lines += [

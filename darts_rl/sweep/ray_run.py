@@ -17,6 +17,7 @@ import os
 import time
 from typing import Callable, Dict, Sequence
 
+from darts_rl.distributed import cpu_device_env
 from darts_rl.sweep import jobs as jobs_lib
 from darts_rl.sweep import local
 from darts_rl.sweep import slots as slots_lib
@@ -80,7 +81,7 @@ class RayExecutor:
       self.num_gpus, self.env = devices_per_trial or 1, dict(slots_lib.GPU_ENV)
     else:  # CPU only: devices_per_trial > 1 means forced host devices, as locally
       self.num_gpus = 0
-      self.env = slots_lib.cpu_device_env(devices_per_trial) if devices_per_trial > 1 else {}
+      self.env = cpu_device_env(devices_per_trial) if devices_per_trial > 1 else {}
     self.num_cpus = cpus_per_trial or 1
     if self.num_gpus > self.gpus or self.num_cpus > resources.get("CPU", 0):
       raise ValueError(

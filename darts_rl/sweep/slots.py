@@ -13,6 +13,8 @@ import os
 import subprocess
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from darts_rl.distributed import cpu_device_env
+
 # Each worker allocates GPU memory as it needs it: XLA's default (75% of every visible GPU at
 # start) would also be wrong with several workers sharing one machine's host memory.
 GPU_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
@@ -53,20 +55,6 @@ def usable_cores() -> List[int]:
     return sorted(os.sched_getaffinity(0))
   except AttributeError:  # not Linux
     return list(range(os.cpu_count() or 1))
-
-
-def cpu_device_env(n: int) -> Dict[str, str]:
-  """Environment for a worker that shows n CPU devices (forced host devices, as
-  darts_rl.distributed.force_cpu_devices does in-process)."""
-  flags = [
-    f
-    for f in os.environ.get("XLA_FLAGS", "").split()
-    if not f.startswith("--xla_force_host_platform_device_count")
-  ]
-  return {
-    "JAX_PLATFORMS": "cpu",
-    "XLA_FLAGS": " ".join(flags + [f"--xla_force_host_platform_device_count={n}"]),
-  }
 
 
 def plan(

@@ -92,7 +92,7 @@ class EpisodeLog:
 
 class Actors:
   """The env groups of this process for one split, their current observations and the
-  episodes they finished."""
+  episodes they finished (`episodes`, an EpisodeLog)."""
 
   def __init__(
     self, env_config, seed: int, split: str, devices: parallel.Devices, make: Callable = make_env
@@ -149,14 +149,6 @@ class Actors:
       games = np.broadcast_to(self.spec.game_ids[: self.n], ended.shape)[ended]
       self.episodes.add(np.stack([ret, length, games], axis=1))
     return steps
-
-  def settle_episodes(self):
-    """See EpisodeLog.settle."""
-    self.episodes.settle()
-
-  def pop_episodes(self) -> Dict[str, np.ndarray]:
-    """See EpisodeLog.pop."""
-    return self.episodes.pop()
 
   # -- training rollouts
   def rollout(self, act: Callable, learner, num_steps: int, key, inputs=None) -> Rollout:

@@ -200,7 +200,7 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
         scalars = pending.pop_means()
         scalars.update(agent.log_scalars(state))
         scalars.update(
-          _episode_scalars(_gather_episodes(actors.pop_episodes()), actors.spec.game_names)
+          _episode_scalars(_gather_episodes(actors.episodes.pop()), actors.spec.game_names)
         )
         if crossed(eval_every) and not last:
           key, ek = jax.random.split(key)

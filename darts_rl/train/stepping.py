@@ -40,7 +40,7 @@ class Sequential:
     del more
     key, it_key = jax.random.split(key)
     state, metrics = self.agent.iteration(state, self.actors, it_key)
-    self.actors.settle_episodes()
+    self.actors.episodes.settle()
     return key, state, metrics
 
   def close(self):
@@ -78,7 +78,7 @@ class Overlapped:
       key, it_key = jax.random.split(key)
       self.learn_key = self._submit(state, it_key)
     rollout = self.future.result()
-    self.actors.settle_episodes()  # before the next collection starts
+    self.actors.episodes.settle()  # before the next collection starts
     learn_key = self.learn_key
     if more:
       key, it_key = jax.random.split(key)

@@ -1,0 +1,20 @@
+"""Runs a launcher (launch/<script>.py) in a fresh process from the repo root: its real
+command line, output captured."""
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_launcher(script, *args, env=None, timeout=240):
+  """-> subprocess.CompletedProcess of `python launch/<script>.py ARGS` (text stdout/stderr)."""
+  return subprocess.run(
+    [sys.executable, f"launch/{script}.py", *args],
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
