@@ -4,8 +4,10 @@ and aggregates across seeds.
   python launch/report.py --out=DIR/report --search=SEARCH_DIR \
       --run=searched=EVAL_DIR --run=impala=BASELINE_DIR
   python launch/report.py --out=W/report --run=searched=W/searched_seeds --run=impala=W/impala_seeds
-A --run that is a seeds workdir (launch/seeds.py) stands for its seeds and adds the 'Across
-seeds' section: per-seed scores, IQM and mean with 95% stratified-bootstrap intervals,
+  python launch/report.py --out=R --run=searched=W/s0,W/s1,W/s2 --run=impala=W/b0,W/b1,W/b2
+A --run that is a seeds workdir (launch/seeds.py), or several workdirs separated by commas
+(seeds run one by one; each one's seed is its config.json's), stands for its seeds and adds
+the 'Across seeds' section: per-seed scores, IQM and mean with 95% stratified-bootstrap intervals,
 probability of improvement, performance profiles (rliable).
 Writes OUT/report.md and its PNGs.
 """
@@ -18,7 +20,10 @@ from darts_rl.analysis import report
 flags.DEFINE_string("out", None, "Output directory of the report.")
 flags.DEFINE_string("search", None, "A search workdir (alphas, genotype).")
 flags.DEFINE_multi_string(
-  "run", [], "LABEL=WORKDIR of a trained run, or of a seeds workdir, to compare (repeatable)."
+  "run",
+  [],
+  "LABEL=WORKDIR of a trained run, a seeds workdir, or WORKDIR,WORKDIR,... of one "
+  "method's seeds, to compare (repeatable).",
 )
 flags.DEFINE_string("title", "darts-rl report", "Report title.")
 flags.mark_flags_as_required(["out"])

@@ -16,18 +16,25 @@ a launcher, a config variant and `--config.KEY` overrides, never a shell string:
              "overrides": {"seed": 1},            # --config.seed=1
              "flags": ["--random_policy"],        # other launcher flags
              "episodes": 256,                     # launch/reevaluate.py --episodes=256
+             "seed_offset": 1,                    #   ... --seed_offset=1 (a fresh evaluation)
+             "seeds": [0, 1, 2],                  # one run per seed: NAME/seed_S, seed=S
+             "group": "ppo",                      # the aggregate compares runs of one group
              "readme": true}]}                    # a row of the README's table
 
 From each run's files (eval.json, eval_<N>.json, metrics.jsonl; config.json when kept) the
 script writes two blocks into the folder's README.md, between `<!-- evidence_table: runs -->`
 / `<!-- evidence_table: commands -->` and `<!-- /evidence_table -->`: the table of runs (each
 evaluation's mean and standard error, how far above the random run in standard errors of the
-difference) and the commands. README.md's block `<!-- evidence_table: readme -->` holds the
+difference) and the commands; where entries have seeds, the runs block adds the aggregate
+over seeds (rliable: IQM and mean with 95% stratified-bootstrap intervals, probability of
+improvement between the entries of a group, on test levels); where searches logged the
+collapse monitor, its table. README.md's block `<!-- evidence_table: readme -->` holds the
 rows marked "readme" of every folder. New folders need only their runs.json and files.
 """
 
 import argparse
 import glob
+import itertools
 import json
 import math
 import os
@@ -36,10 +43,13 @@ import shutil
 import sys
 from typing import Dict, List, Optional, Tuple
 
+import numpy as np
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from darts_rl import artifacts  # noqa: E402
+from darts_rl.analysis import collapse, statistics  # noqa: E402
 from darts_rl.formatting import format_duration  # noqa: E402
 
 RESULTS = "experiments/results"
@@ -101,8 +111,9 @@ def _steps(run: Run) -> str:
   return "-" if _is_random(run) or run.env_steps is None else f"{run.env_steps:,}"
 
 
-def _above(run: Run, ref: Optional[Run]) -> str:
+def _above(run: Run, reference: Optional["Reference"]) -> str:
   """Each split's (mean - random mean) / standard error of the difference."""
+  ref = reference.of(run) if reference is not None else None
   if ref is None or run is ref or _is_random(run):
     return "-"
   out = []
@@ -146,7 +157,7 @@ def _flag_value(v) -> str:
 def commands(folder: str, manifest: dict) -> List[str]:
   name = os.path.basename(folder)
   out = []
-  for entry in manifest["runs"]:
+  for entry in (e for item in manifest["runs"] for e in expand(item)):
     if "launch" not in entry:
       continue
     w = f"{WORKDIRS}/{name}/{entry['name']}"
@@ -154,20 +165,54 @@ def commands(folder: str, manifest: dict) -> List[str]:
     if entry["launch"] == "search":
       out.append(f"python launch/discretize.py --workdir={w}")
     if entry.get("episodes"):
-      out.append(f"python launch/reevaluate.py --workdir={w} --episodes={entry['episodes']}")
+      offset = f" --seed_offset={entry['seed_offset']}" if entry.get("seed_offset") else ""
+      out.append(
+        f"python launch/reevaluate.py --workdir={w} --episodes={entry['episodes']}{offset}"
+      )
   out.append(f"python scripts/evidence_table.py --collect={folder} --from={WORKDIRS}/{name}")
   return out
 
 
-def load(folder: str) -> Tuple[dict, List[Run], Optional[Run]]:
+def expand(entry: dict) -> List[dict]:
+  """The runs of a manifest entry: itself, or with "seeds" one per seed (NAME/seed_S, the
+  override seed=S; "method" keeps NAME)."""
+  if "seeds" not in entry:
+    return [dict(entry, method=entry["name"])]
+  out = []
+  for seed in entry["seeds"]:
+    e = {k: v for k, v in entry.items() if k != "seeds"}
+    e["name"] = f"{entry['name']}/seed_{seed}"
+    if "launch" in entry:
+      e["overrides"] = dict(entry.get("overrides", {}), seed=seed)
+    out.append(dict(e, method=entry["name"]))
+  return out
+
+
+class Reference:
+  """The folder's random-policy reference: a run, or an entry with seeds (each run is then
+  compared with the reference run of its own seed, else the reference's first seed)."""
+
+  def __init__(self, runs: List[Run]):
+    self.runs = runs
+    self.name = runs[0].entry["method"]
+
+  def of(self, run: Run) -> Run:
+    seed = run.name[len(run.entry["method"]) :]
+    return next((r for r in self.runs if r.name == self.name + seed), self.runs[0])
+
+
+def load(folder: str) -> Tuple[dict, List[Run], Optional[Reference]]:
   with open(os.path.join(ROOT, folder, MANIFEST)) as f:
     manifest = json.load(f)
-  runs = [Run(folder, e) for e in manifest["runs"]]
+  runs = [Run(folder, e) for entry in manifest["runs"] for e in expand(entry)]
   by_name = {r.name: r for r in runs}
   ref = manifest.get("random")
-  if ref is not None and ref not in by_name:
+  if ref is None:
+    return manifest, runs, None
+  refs = [by_name[ref]] if ref in by_name else [r for r in runs if r.entry["method"] == ref]
+  if not refs:
     raise ValueError(f"{folder}/{MANIFEST}: random run '{ref}' is not one of its runs")
-  return manifest, runs, by_name.get(ref)
+  return manifest, runs, Reference(refs)
 
 
 def _config_text(entry: dict) -> str:
@@ -177,7 +222,7 @@ def _config_text(entry: dict) -> str:
   parts += [
     f"`{k}={_flag_value(v)}`"
     for k, v in entry.get("overrides", {}).items()
-    if k != "encoder.genotype"
+    if k != "encoder.genotype" and not (k == "seed" and entry["name"] != entry["method"])
   ]
   if "encoder.genotype" in entry.get("overrides", {}):
     parts.append(
@@ -209,9 +254,14 @@ def runs_table(folder: str) -> str:
     "evaluation with the most episodes; own eval: the run's final evaluation, train / "
     "test levels, when a re-evaluation is shown; vs random: (mean - random's mean) / "
     "standard error of the difference, per split"
-    + (f" (random: `{ref.name}`)" if ref else " (no random run)")
+    + (
+      f" (random: `{ref.name}`{', the same seed' if len(ref.runs) > 1 else ''})"
+      if ref
+      else " (no random run)"
+    )
     + f"; wall time: {artifacts.METRICS}'s last wall_s (training and the final evaluation).",
   ]
+  lines += aggregate_lines(runs) + collapse_lines(runs)
   missing = [r.name for r in runs if not r.has_config and "launch" in r.entry]
   if missing:
     lines += [
@@ -221,6 +271,69 @@ def runs_table(folder: str) -> str:
       + " (run before results folders kept it).",
     ]
   return "\n".join(lines) + "\n"
+
+
+def aggregate_lines(runs: List[Run], split: str = "test_levels") -> List[str]:
+  """Markdown lines of the aggregate over seeds of the entries with seeds: per group, each
+  entry's seeds' means on `split`, IQM and mean with 95% stratified-bootstrap intervals, and
+  P(X > Y) for each pair of entries of the group; [] when no entry has two seeds."""
+  groups: Dict[str, Dict[str, List[Run]]] = {}
+  for r in runs:
+    if r.name != r.entry["method"] and split in r.splits():
+      groups.setdefault(r.entry.get("group", ""), {}).setdefault(r.entry["method"], []).append(r)
+  groups = {g: m for g, m in groups.items() if any(len(rs) > 1 for rs in m.values())}
+  if not groups:
+    return []
+  lines = [
+    "",
+    f"Across seeds ({SPLIT_NAMES[split]}; seeds are the unit, each seed's mean return of the "
+    "evaluation above): IQM and mean with 95% stratified-bootstrap intervals (rliable, "
+    "2000 resamples), P(X > Y) the chance that a seed of X beats a seed of Y (ties half).",
+    "",
+    "| group | run | seeds | returns per seed | IQM [95% CI] | mean [95% CI] |",
+    "|---|---|---|---|---|---|",
+  ]
+  pairs = []
+  for group, methods in groups.items():
+    scores = {
+      m: np.array([[r.mean_se(split)[0]] for r in rs], np.float64) for m, rs in methods.items()
+    }
+    est = statistics.interval_estimates(scores)
+    for m, rs in methods.items():
+      per_seed = ", ".join(_num(r.mean_se(split)[0]) for r in rs)
+      ci = {k: "{} [{}, {}]".format(*(_num(x, like=v[0]) for x in v)) for k, v in est[m].items()}
+      lines.append(
+        f"| {group or '-'} | `{m}` | {len(rs)} | {per_seed} | {ci['IQM']} | {ci['mean']} |"
+      )
+    for x, y in itertools.combinations(scores, 2):
+      p = statistics.probability_of_improvement(scores[x], scores[y])
+      pairs.append(f"| {group or '-'} | `{x}` | `{y}` | {p:.2f} |")
+  if pairs:
+    lines += ["", "| group | X | Y | P(X > Y) |", "|---|---|---|---|"] + pairs
+  return lines
+
+
+def collapse_lines(runs: List[Run]) -> List[str]:
+  """The collapse monitor's table of the search runs that logged it (analysis/collapse.py)."""
+  searches = [r for r in runs if r.entry.get("launch") == "search" or "launch" not in r.entry]
+  rows = {}
+  for r in searches:
+    try:
+      rows[r.name] = artifacts.read_metrics(r.path)
+    except artifacts.ArtifactError:
+      continue
+  table = collapse.collapse_table(rows, {r.name: r.path for r in searches if r.name in rows})
+  if table is None:
+    return []
+  return [
+    "",
+    "Collapse monitor (searches that logged it): the mixing weight on parameter-free ops at "
+    "the end, per cell type; the dominant Hessian eigenvalue of the loss w.r.t. the alphas, "
+    "first / last / max probe; early stopping; parameter-free ops among the discretized "
+    "cell's edges.",
+    "",
+    table,
+  ]
 
 
 def commands_block(folder: str) -> str:
@@ -295,7 +408,7 @@ def collect(folder: str, source: str) -> List[str]:
   """Copies each run's kept files from SOURCE/RUN into FOLDER/RUN; returns what it copied."""
   manifest, _, _ = load(folder)
   copied = []
-  for entry in manifest["runs"]:
+  for entry in (e for item in manifest["runs"] for e in expand(item)):
     if "launch" not in entry:
       continue
     src, dst = os.path.join(source, entry["name"]), os.path.join(ROOT, folder, entry["name"])

@@ -186,3 +186,56 @@ def test_collect_copies_the_kept_files(et, tmp_path, monkeypatch):
     "metrics.jsonl",
   ]
   assert not (folder / "a" / "DONE").exists() and not (folder / "a" / "checkpoints").exists()
+
+
+def test_entries_with_seeds(et, tmp_path, monkeypatch):
+  """An entry with seeds is one run per seed (NAME/seed_S, --config.seed=S), compared with
+  the random run of its own seed, and aggregated over seeds: IQM / mean, P(X > Y)."""
+  monkeypatch.setattr(et, "ROOT", str(tmp_path))
+  folder = tmp_path / "experiments" / "results" / "toy"
+  means = {"search": (2.0, 3.0, 4.0), "random": (1.0, 1.0, 5.0)}
+  for name, ms in means.items():
+    for seed, m in enumerate(ms):
+      phase = "random_policy" if name == "random" else "evaluate"
+      run = _write_run(folder, f"{name}/seed_{seed}", (m, 2.0, 16), phase=phase)
+      (run / "eval_16_offset1.json").write_text(
+        (run / "eval.json").read_text().replace('"seed": 0', f'"seed": {seed}')
+      )
+  entry = lambda name, **kw: dict(  # noqa: E731
+    name=name,
+    launch="evaluate",
+    config="experiments/ppo_procgen.py:baseline,cpu",
+    seeds=[0, 1, 2],
+    episodes=16,
+    seed_offset=1,
+    **kw,
+  )
+  manifest = {
+    "title": "toy",
+    "random": "random",
+    "runs": [entry("random", flags=["--random_policy"]), entry("search")],
+  }
+  (folder / "runs.json").write_text(json.dumps(manifest))
+  _, runs, ref = et.load("experiments/results/toy")
+  assert [r.name for r in runs][:4] == [
+    "random/seed_0",
+    "random/seed_1",
+    "random/seed_2",
+    "search/seed_0",
+  ]
+  cmds = et.commands("experiments/results/toy", manifest)
+  w = "workdirs/evidence/toy/search/seed_2"
+  assert (
+    f"python launch/evaluate.py --config=experiments/ppo_procgen.py:baseline,cpu "
+    f"--config.seed=2 --workdir={w}" in cmds
+  )
+  assert f"python launch/reevaluate.py --workdir={w} --episodes=16 --seed_offset=1" in cmds
+  table = et.runs_table("experiments/results/toy")
+  # search/seed_1 (3.0) against random/seed_1 (1.0): 2 / hypot(0.5, 0.5) = 2.83.
+  row = next(line for line in table.splitlines() if line.startswith("| `search/seed_1`"))
+  assert row.endswith("| +2.8 / +2.8 |")
+  # Three seeds: IQM (25% trimmed each side of 3 values trims none) = mean = 3.00.
+  agg = next(line for line in table.splitlines() if line.startswith("| - | `search` | 3 |"))
+  assert agg.startswith("| - | `search` | 3 | 2.00, 3.00, 4.00 | 3.00 [")
+  # P(search > random): 2 beats 1, 1 (2 of 3), 3 beats 2 of 3, 4 beats 2 of 3 -> 6 / 9.
+  assert "| - | `random` | `search` | 0.33 |" in table

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from darts_rl import seeds
-from darts_rl.analysis import normalization, per_game, report, statistics
+from darts_rl.analysis import across_seeds, normalization, per_game, report, statistics
 from darts_rl.sweep import LocalPool
 from experiments.ppo_procgen import get_config
 from tests import fake_training
@@ -134,3 +134,33 @@ def test_report_of_methods_times_seeds(tmp_path):
   p = np.mean([[float(x > y) for y in (norm[2], norm[3])] for x in (norm[0], norm[1])])
   assert f"| impala | searched | {p:.2f} |" in md
   assert os.path.getsize(out / "performance_profiles.png") > 1000
+
+
+def test_report_of_seed_workdirs_listed_by_hand(tmp_path):
+  # Seeds run one by one (one launcher command each) and listed with commas give the same
+  # 'Across seeds' section as the seeds workdir they came from; each seed from its config.
+  config = get_config("baseline,smoke")
+  w = str(tmp_path / "impala")
+  seeds.run(config, w, "evaluate", [0, 1], LocalPool(), training="tests.fake_training")
+  listed = f"{w}/seed_1,{w}/seed_0"
+  assert across_seeds.group_runs(listed) == [(1, f"{w}/seed_1"), (0, f"{w}/seed_0")]
+  assert across_seeds.group_runs(f"{w}/seed_0") is None  # one run's workdir
+  section = lambda md: md[md.index("## Across seeds") : md.index("## Learning curves")]
+  a = open(report.write_report(str(tmp_path / "a"), {"impala": w})).read()
+  b = open(report.write_report(str(tmp_path / "b"), {"impala": listed})).read()
+  assert "| impala/seed_1 |" in b
+  rows = lambda md: sorted(line for line in section(md).splitlines() if line.startswith("| "))
+  assert rows(a) == rows(b)
+  with pytest.raises(ValueError, match="seed 0 is listed twice"):
+    across_seeds.group_runs(f"{w}/seed_0,{w}/seed_0")
+  with pytest.raises(ValueError, match="no seed in its config.json"):
+    across_seeds.group_runs(f"{w}/seed_0,{tmp_path}/nowhere")
+
+
+def test_report_of_random_policy_seeds_has_no_missing_curve_note(tmp_path):
+  w = str(tmp_path / "random")
+  config = get_config("baseline,smoke")
+  seeds.run(config, w, "random_policy", [0, 1], LocalPool(), training="tests.fake_training")
+  md = open(report.write_report(str(tmp_path / "r"), {"random": f"{w}/seed_0,{w}/seed_1"})).read()
+  assert "| random/seed_1 |" in md and "| random | 2 |" in md
+  assert "no 'train/return' values" not in md

@@ -10,7 +10,7 @@ the scores are normalized per game or raw (analysis.normalization).
 
 import itertools
 import os
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -29,18 +29,41 @@ def seed_runs(seeds_dir: str) -> List[Tuple[int, str]]:
   ]
 
 
-def seed_scores(seeds_dir: str) -> Tuple[Runs, str]:
-  """([('seed S', {game: score})], score kind) of a seeds workdir: each seed's reported
-  evaluation (its fresh one) on test levels, normalized per game where possible."""
-  runs, kinds = [], set()
-  for seed, wd in seed_runs(seeds_dir):
+def group_runs(spec: str) -> Optional[List[Tuple[int, str]]]:
+  """[(seed, workdir)] that `spec` stands for, or None when it is one run's workdir.
+
+  A seeds workdir (launch/seeds.py) stands for its finished seeds; a comma-separated list
+  of workdirs (seeds run one by one, each with its own launcher command) for those runs,
+  each with the seed of its config.json. ValueError for a listed workdir without a readable
+  config.json, or two with one seed.
+  """
+  if "," not in spec:
+    return seed_runs(spec) if artifacts.seeds_run_phase(spec) is not None else None
+  out = []
+  for wd in (w for w in spec.split(",") if w):
+    try:
+      seed = int(artifacts.read_config(wd)["seed"])
+    except (artifacts.ArtifactError, KeyError, TypeError, ValueError) as e:
+      raise ValueError(f"{wd}: no seed in its {artifacts.CONFIG} ({e})") from None
+    if seed in [s for s, _ in out]:
+      raise ValueError(f"{wd}: seed {seed} is listed twice in '{spec}'")
+    out.append((seed, wd))
+  return out
+
+
+def seed_scores(runs: Sequence[Tuple[int, str]]) -> Tuple[Runs, str]:
+  """([('seed S', {game: score})], score kind) of [(seed, workdir)] (group_runs): each
+  seed's reported evaluation (its fresh one when it has one) on test levels, normalized per
+  game where possible."""
+  out, kinds = [], set()
+  for seed, wd in runs:
     raw, _ = per_game.run_games(wd)
     env = per_game.env_section(wd)
     if raw:
       sc = per_game.scores(raw, env)
-      runs.append((f"seed {seed}", sc))
+      out.append((f"seed {seed}", sc))
       kinds.add(per_game.kind(sc, env))
-  return runs, ("normalized" if kinds == {"normalized"} else "raw")
+  return out, ("normalized" if kinds == {"normalized"} else "raw")
 
 
 def score_matrix(runs: Runs, games: Sequence[str]) -> np.ndarray:

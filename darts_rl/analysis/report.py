@@ -4,8 +4,9 @@ per-game evaluation tables, and aggregates across seeds.
 Reads (never writes) the workdir files of WORKSPACE.md through darts_rl.artifacts: metrics
 (rows merged per env step), alphas history, genotypes, config, and each run's reported
 evaluation (artifacts.best_eval: its fresh evaluation eval_<N>_offset<K>.json when there is
-one, else the one with the most episodes). A seeds workdir (launch/seeds.py) stands for its
-seeds and adds the 'Across seeds' section (analysis/across_seeds.py). Writes `out_dir/`
+one, else the one with the most episodes). A seeds workdir (launch/seeds.py), or workdirs
+separated by commas, stands for its seeds and adds the 'Across seeds' section
+(analysis/across_seeds.py). Writes `out_dir/`
 (usually WORKDIR/report): alphas.png, collapse.png (the collapse monitor of the search runs:
 analysis/collapse.py), genotype_<label>.png, curves.png, performance_profiles.png, report.md,
 every file atomically.
@@ -419,25 +420,29 @@ def per_game_table(runs: Mapping[str, str]) -> Optional[str]:
 # --- The report ------------------------------------------------------------------------------
 
 
-def expand_seeds(runs: Mapping[str, str]) -> Tuple[Dict[str, str], Dict[str, str]]:
-  """({label: workdir} with each seeds workdir (launch/seeds.py) replaced by its seeds as
-  'label/seed_S', {label: seeds workdir})."""
-  out, seeds_dirs = {}, {}
-  for label, wd in runs.items():
-    if artifacts.seeds_run_phase(wd) is None:
-      out[label] = wd
+def expand_seeds(
+  runs: Mapping[str, str],
+) -> Tuple[Dict[str, str], Dict[str, List[Tuple[int, str]]]]:
+  """({label: workdir} with each group of seeds (a seeds workdir, or workdirs separated by
+  commas: across_seeds.group_runs) replaced by its seeds as 'label/seed_S',
+  {label: [(seed, workdir)]} of the groups)."""
+  out, groups = {}, {}
+  for label, spec in runs.items():
+    group = across_seeds.group_runs(spec)
+    if group is None:
+      out[label] = spec
       continue
-    seeds_dirs[label] = wd
-    for seed, d in across_seeds.seed_runs(wd):
+    groups[label] = group
+    for seed, d in group:
       out[f"{label}/seed_{seed}"] = d
-  return out, seeds_dirs
+  return out, groups
 
 
-def across_seeds_lines(seeds_dirs: Mapping[str, str], out_dir: str) -> List[str]:
-  """The 'Across seeds' section for {method label: seeds workdir}."""
+def across_seeds_lines(groups: Mapping[str, List[Tuple[int, str]]], out_dir: str) -> List[str]:
+  """The 'Across seeds' section for {method label: [(seed, workdir)]}."""
   methods, kinds = {}, set()
-  for label, wd in seeds_dirs.items():
-    methods[label], k = across_seeds.seed_scores(wd)
+  for label, group in groups.items():
+    methods[label], k = across_seeds.seed_scores(group)
     kinds.add(k)
   return across_seeds.section(methods, "normalized" if kinds == {"normalized"} else "raw", out_dir)
 
@@ -452,13 +457,14 @@ def write_report(
   of report.md.
 
   runs: {label: workdir}, each with a readable metrics.jsonl (else ArtifactError); a seeds
-    workdir (launch/seeds.py) stands for its seeds ('label/seed_S' rows) and adds the
-    'Across seeds' section (IQM, mean, intervals, probability of improvement, profiles);
+    workdir (launch/seeds.py), or workdirs separated by commas (seeds run one by one), stand
+    for their seeds ('label/seed_S' rows) and add the 'Across seeds' section (IQM, mean,
+    intervals, probability of improvement, profiles);
   search_dir: an optional search workdir whose alphas.npz (and genotype.json) are drawn.
   Missing or unreadable optional inputs (alphas.npz, genotype.json, eval.json, config.json)
   are skipped with a note.
   """
-  runs, seeds_dirs = expand_seeds(runs)
+  runs, groups = expand_seeds(runs)
   metrics = {label: run_metrics(wd) for label, wd in runs.items()}
   if search_dir is not None and not os.path.isdir(search_dir):
     raise ValueError(f"{search_dir}: search_dir is not a directory")
@@ -484,12 +490,13 @@ def write_report(
     train_games = per_game_table(runs)
     if train_games:
       md += ["### Final train return per game", "", train_games, ""]
-    if seeds_dirs:
-      md += ["## Across seeds", ""] + across_seeds_lines(seeds_dirs, out_dir)
+    if groups:
+      md += ["## Across seeds", ""] + across_seeds_lines(groups, out_dir)
     plot_learning_curves(runs, os.path.join(out_dir, "curves.png"))
     md += ["## Learning curves", "", "![learning curves](curves.png)", ""]
     for label, wd in runs.items():
-      if not series(metrics[label], TRAIN_RETURN)[0].size:
+      trains = _phase(wd) != artifacts.RANDOM_POLICY  # a random policy logs nothing
+      if trains and not series(metrics[label], TRAIN_RETURN)[0].size:
         notes.append(f"run '{label}': no '{TRAIN_RETURN}' values in {artifacts.METRICS}.")
       try:
         artifacts.best_eval(wd)
