@@ -7,8 +7,8 @@ and aggregates across seeds.
   python launch/report.py --out=R --run=searched=W/s0,W/s1,W/s2 --run=impala=W/b0,W/b1,W/b2
 A --run that is a seeds workdir (launch/seeds.py), or several workdirs separated by commas
 (seeds run one by one; each one's seed is its config.json's), stands for its seeds and adds
-the 'Across seeds' section: per-seed scores, IQM and mean with 95% stratified-bootstrap intervals,
-probability of improvement, performance profiles (rliable).
+the 'Across seeds' section: per-seed scores, IQM and mean with 95-percent
+stratified-bootstrap intervals, probability of improvement, performance profiles (rliable).
 Writes OUT/report.md and its PNGs.
 """
 

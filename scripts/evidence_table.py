@@ -60,8 +60,6 @@ SPLIT_NAMES = {"train_levels": "train levels", "test_levels": "test levels"}
 BLOCK = re.compile(r"(<!-- evidence_table: (\w+) -->\n)(.*?)(<!-- /evidence_table -->)", re.S)
 # The files a results folder keeps of each run (no checkpoints, no TensorBoard events).
 KEPT = (artifacts.CONFIG, artifacts.EVAL, artifacts.METRICS, artifacts.ALPHAS, artifacts.GENOTYPE)
-# eval_<N>.json, from the name the artifacts package gives it.
-REEVAL_FILE = re.compile("^" + re.escape(artifacts.REEVAL).replace(re.escape("<N>"), r"\d+") + "$")
 
 
 class Run:
@@ -82,6 +80,10 @@ class Run:
 
   def splits(self) -> List[str]:
     return [s for s in artifacts.SPLITS if self.best and self.best.get(s)]
+
+  def shown_splits(self) -> List[str]:
+    """The splits the tables have columns for (a fresh evaluation also has validation)."""
+    return [s for s in self.splits() if s in SPLIT_NAMES]
 
   def mean_se(self, split: str) -> Tuple[float, float, int]:
     s = self.best[split]
@@ -117,7 +119,7 @@ def _above(run: Run, reference: Optional["Reference"]) -> str:
   if ref is None or run is ref or _is_random(run):
     return "-"
   out = []
-  for split in run.splits():
+  for split in run.shown_splits():
     if split in ref.splits():
       m, se, _ = run.mean_se(split)
       mr, ser, _ = ref.mean_se(split)
@@ -128,7 +130,7 @@ def _above(run: Run, reference: Optional["Reference"]) -> str:
 def _episodes(run: Run) -> str:
   if not run.best:
     return "-"
-  ns = sorted({run.mean_se(s)[2] for s in run.splits()})
+  ns = sorted({run.mean_se(s)[2] for s in run.shown_splits()})
   return f"{'/'.join(map(str, ns))} ({run.best_file})"
 
 
@@ -136,7 +138,7 @@ def _own(run: Run) -> str:
   """The run's own final evaluation (eval.json) when the table shows a re-evaluation."""
   if not run.own or run.best_file == artifacts.EVAL:
     return ""
-  means = " / ".join(_num(run.own[s]["mean_return"]) for s in run.splits() if run.own.get(s))
+  means = " / ".join(_num(run.own[s]["mean_return"]) for s in run.shown_splits() if run.own.get(s))
   ns = {int(run.own[s]["episodes"]) for s in run.splits() if run.own.get(s)}
   return f"{means} ({'/'.join(map(str, sorted(ns)))})"
 
@@ -273,15 +275,40 @@ def runs_table(folder: str) -> str:
   return "\n".join(lines) + "\n"
 
 
-def aggregate_lines(runs: List[Run], split: str = "test_levels") -> List[str]:
-  """Markdown lines of the aggregate over seeds of the entries with seeds: per group, each
-  entry's seeds' means on `split`, IQM and mean with 95% stratified-bootstrap intervals, and
-  P(X > Y) for each pair of entries of the group; [] when no entry has two seeds."""
+def seeded_methods(runs: List[Run], split: str = "test_levels") -> Dict[str, Dict[str, List[Run]]]:
+  """{group: {method: its seeds' runs}} of the entries with seeds that have `split`, for the
+  groups where some method has two seeds or more."""
   groups: Dict[str, Dict[str, List[Run]]] = {}
   for r in runs:
     if r.name != r.entry["method"] and split in r.splits():
       groups.setdefault(r.entry.get("group", ""), {}).setdefault(r.entry["method"], []).append(r)
-  groups = {g: m for g, m in groups.items() if any(len(rs) > 1 for rs in m.values())}
+  return {g: m for g, m in groups.items() if any(len(rs) > 1 for rs in m.values())}
+
+
+def aggregate_rows(methods: Dict[str, List[Run]], split: str = "test_levels"):
+  """([(method, seeds, returns per seed, IQM [CI], mean [CI])], [(X, Y, P(X > Y))]) of one
+  group's methods: each seed's mean return on `split`, rliable's estimates over seeds."""
+  scores = {
+    m: np.array([[r.mean_se(split)[0]] for r in rs], np.float64) for m, rs in methods.items()
+  }
+  est = statistics.interval_estimates(scores)
+  rows = []
+  for m, rs in methods.items():
+    per_seed = ", ".join(_num(r.mean_se(split)[0]) for r in rs)
+    ci = {k: "{} [{}, {}]".format(*(_num(x, like=v[0]) for x in v)) for k, v in est[m].items()}
+    rows.append((m, len(rs), per_seed, ci["IQM"], ci["mean"]))
+  pairs = [
+    (x, y, statistics.probability_of_improvement(scores[x], scores[y]))
+    for x, y in itertools.combinations(scores, 2)
+  ]
+  return rows, pairs
+
+
+def aggregate_lines(runs: List[Run], split: str = "test_levels") -> List[str]:
+  """Markdown lines of the aggregate over seeds of the entries with seeds: per group, each
+  entry's seeds' means on `split`, IQM and mean with 95% stratified-bootstrap intervals, and
+  P(X > Y) for each pair of entries of the group; [] when no entry has two seeds."""
+  groups = seeded_methods(runs, split)
   if not groups:
     return []
   lines = [
@@ -295,19 +322,11 @@ def aggregate_lines(runs: List[Run], split: str = "test_levels") -> List[str]:
   ]
   pairs = []
   for group, methods in groups.items():
-    scores = {
-      m: np.array([[r.mean_se(split)[0]] for r in rs], np.float64) for m, rs in methods.items()
-    }
-    est = statistics.interval_estimates(scores)
-    for m, rs in methods.items():
-      per_seed = ", ".join(_num(r.mean_se(split)[0]) for r in rs)
-      ci = {k: "{} [{}, {}]".format(*(_num(x, like=v[0]) for x in v)) for k, v in est[m].items()}
-      lines.append(
-        f"| {group or '-'} | `{m}` | {len(rs)} | {per_seed} | {ci['IQM']} | {ci['mean']} |"
-      )
-    for x, y in itertools.combinations(scores, 2):
-      p = statistics.probability_of_improvement(scores[x], scores[y])
-      pairs.append(f"| {group or '-'} | `{x}` | `{y}` | {p:.2f} |")
+    rows, group_pairs = aggregate_rows(methods, split)
+    lines += [
+      f"| {group or '-'} | `{m}` | {n} | {per} | {iqm} | {mean} |" for m, n, per, iqm, mean in rows
+    ]
+    pairs += [f"| {group or '-'} | `{x}` | `{y}` | {p:.2f} |" for x, y, p in group_pairs]
   if pairs:
     lines += ["", "| group | X | Y | P(X > Y) |", "|---|---|---|---|"] + pairs
   return lines
@@ -342,23 +361,46 @@ def commands_block(folder: str) -> str:
 
 
 def readme_table() -> str:
+  """The README's tables: one row per run of the entries marked "readme" without seeds, and
+  for those with seeds, one row per method: its seeds' test returns and rliable's IQM and mean
+  with 95% intervals (each folder's README has the per-seed rows)."""
   lines = [
     "| folder | run | env steps | train levels | test levels | episodes | vs random (SE) |",
     "|---|---|---|---|---|---|---|",
   ]
+  seeded = []
   for folder in folders():
     manifest, runs, ref = load(folder)
-    for r in runs:
-      if r.entry.get("readme"):
+    marked = [r for r in runs if r.entry.get("readme")]
+    for r in marked:
+      if r.name == r.entry["method"]:
         lines.append(
           f"| `{folder}/` | `{r.name}` | {_steps(r)} | {_cell(r, 'train_levels')} | "
           f"{_cell(r, 'test_levels')} | {_episodes(r)} | {_above(r, ref)} |"
         )
+    for group, methods in seeded_methods(marked).items():
+      rows, _ = aggregate_rows(methods)
+      seeded += [(folder, group, row) for row in rows]
   lines += [
     "",
-    "Mean ± standard error; vs random in standard errors of the difference "
-    "(`python scripts/evidence_table.py`).",
+    "Mean ± standard error over one policy's episodes; vs random in standard errors of the "
+    "difference (`python scripts/evidence_table.py`).",
   ]
+  if seeded:
+    lines += [
+      "",
+      "| folder | method | seeds | test levels per seed | IQM [95% CI] | mean [95% CI] |",
+      "|---|---|---|---|---|---|",
+    ]
+    lines += [
+      f"| `{folder}/` | `{m}`{f' ({group})' if group else ''} | {n} | {per} | {iqm} | {mean} |"
+      for folder, group, (m, n, per, iqm, mean) in seeded
+    ]
+    lines += [
+      "",
+      "Seeds are the unit: each seed's reported test-level evaluation (its fresh one where it "
+      "has one), intervals from rliable's stratified bootstrap over seeds (2000 resamples).",
+    ]
   return "\n".join(lines) + "\n"
 
 
@@ -416,7 +458,7 @@ def collect(folder: str, source: str) -> List[str]:
       raise FileNotFoundError(f"{src} not found: run the folder's commands first")
     os.makedirs(dst, exist_ok=True)
     for name in sorted(os.listdir(src)):
-      if name in KEPT or REEVAL_FILE.match(name):
+      if name in KEPT or artifacts.is_reeval_file(name):
         shutil.copy2(os.path.join(src, name), os.path.join(dst, name))
         copied.append(os.path.join(folder, entry["name"], name))
   return copied

@@ -222,6 +222,13 @@ def docstring(path):
   return ast.get_docstring(ast.parse(open(path).read()), clean=False) or ""
 
 
+def test_launcher_docstrings_survive_absl_usage():
+  """absl prints a launcher's docstring as its --help with `doc % (argv[0], ...)`: a '%' in
+  it (say "95% stratified") garbles the help, so the launchers spell percent out."""
+  bad = [p for p in LAUNCHERS if "%" in docstring(p)]
+  assert not bad, f"'%' in the docstring of {bad}"
+
+
 def documented_commands():
   """(where, launcher script, argv) of every `python launch/X.py ...` in the launchers' and
   experiments' docstrings and in README.md; `[...]` marks optional parts, which are checked."""

@@ -55,7 +55,7 @@ def test_every_run_with_an_evaluation_is_named(et):
       continue
     assert folder in listed, f"{folder} has runs but no {et.MANIFEST}"
     manifest, _, _ = et.load(folder)
-    names = {os.path.normpath(e["name"]) for e in manifest["runs"]}
+    names = {os.path.normpath(e["name"]) for item in manifest["runs"] for e in et.expand(item)}
     assert set(runs) <= names, f"{folder}: runs not in {et.MANIFEST}: {set(runs) - names}"
     text = open(os.path.join(ROOT, folder, et.README)).read()
     for kind in ("runs", "commands"):
@@ -173,7 +173,7 @@ def test_collect_copies_the_kept_files(et, tmp_path, monkeypatch):
     )
   )
   src = _write_run(tmp_path / "w", "a", (1.0, 1.0, 4), episodes=256)
-  for name in ("config.json", "alphas.npz", "genotype.json", "DONE"):
+  for name in ("config.json", "alphas.npz", "genotype.json", "DONE", "eval_256_offset1.json"):
     (src / name).write_text("{}")
   (src / "checkpoints").mkdir()
   copied = et.collect("experiments/results/toy", str(tmp_path / "w"))
@@ -182,6 +182,7 @@ def test_collect_copies_the_kept_files(et, tmp_path, monkeypatch):
     "config.json",
     "eval.json",
     "eval_256.json",
+    "eval_256_offset1.json",
     "genotype.json",
     "metrics.jsonl",
   ]
@@ -198,9 +199,10 @@ def test_entries_with_seeds(et, tmp_path, monkeypatch):
     for seed, m in enumerate(ms):
       phase = "random_policy" if name == "random" else "evaluate"
       run = _write_run(folder, f"{name}/seed_{seed}", (m, 2.0, 16), phase=phase)
-      (run / "eval_16_offset1.json").write_text(
-        (run / "eval.json").read_text().replace('"seed": 0', f'"seed": {seed}')
-      )
+      fresh = json.loads((run / "eval.json").read_text())
+      # A fresh evaluation also has the validation split, which the tables have no column for.
+      fresh.update(seed=seed, validation_levels=dict(fresh["test_levels"], mean_return=9.0))
+      (run / "eval_16_offset1.json").write_text(json.dumps(fresh))
   entry = lambda name, **kw: dict(  # noqa: E731
     name=name,
     launch="evaluate",
@@ -213,7 +215,7 @@ def test_entries_with_seeds(et, tmp_path, monkeypatch):
   manifest = {
     "title": "toy",
     "random": "random",
-    "runs": [entry("random", flags=["--random_policy"]), entry("search")],
+    "runs": [entry("random", flags=["--random_policy"], readme=True), entry("search", readme=True)],
   }
   (folder / "runs.json").write_text(json.dumps(manifest))
   _, runs, ref = et.load("experiments/results/toy")
@@ -239,3 +241,7 @@ def test_entries_with_seeds(et, tmp_path, monkeypatch):
   assert agg.startswith("| - | `search` | 3 | 2.00, 3.00, 4.00 | 3.00 [")
   # P(search > random): 2 beats 1, 1 (2 of 3), 3 beats 2 of 3, 4 beats 2 of 3 -> 6 / 9.
   assert "| - | `random` | `search` | 0.33 |" in table
+  # The README shows one row per method with seeds (its aggregate), not one per seed.
+  readme = et.readme_table()
+  assert "`search/seed_0`" not in readme
+  assert "| `experiments/results/toy/` | `search` | 3 | 2.00, 3.00, 4.00 | 3.00 [" in readme

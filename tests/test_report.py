@@ -348,8 +348,32 @@ def test_collapse_monitor_figure_and_table(tmp_path):
   png = collapse.plot_collapse_monitor(searches, str(tmp_path / "collapse.png"))
   assert png and (tmp_path / "collapse.png").stat().st_size > 0
   table = collapse.collapse_table(searches, workdirs).splitlines()
-  assert table[2] == "| default/seed_0 | normal 0.900 | 0.1 / 0.9 / 0.9 | - | - |"
-  assert table[3] == "| robust/seed_0 | normal 0.720 | 0.1 / 0.15 / 0.2 | at arch update 12 | - |"
+  assert table[2] == "| default/seed_0 | normal 0.900 | 0.1 / 0.9 / 0.9 | - | - | - | - |"
+  assert (
+    table[3]
+    == "| robust/seed_0 | normal 0.720 | 0.1 / 0.15 / 0.2 | at arch update 12 | - | - | - |"
+  )
+  # With alphas.npz: how far the final weights moved from uniform (1/3), the median margin of
+  # the best op over the runner-up, Zero excluded, and when the best ops settled. Final edges:
+  # [0.5, 0.3, 0.2] -> margin 0.2; [0.3, 0.3, 0.4] (Zero's 0.4 ignored) -> 0; [0.6, 0.1, 0.3]
+  # -> 0.5. Median 0.2; moved max |w - 1/3| = 0.6 - 1/3 = 0.267. Snapshots at 64, 128, 192:
+  # the first edge's best op is Relu at 64, Conv3x3 from 128 on -> settled at 128.
+  final = np.log(np.array([[0.5, 0.3, 0.2], [0.3, 0.3, 0.4], [0.6, 0.1, 0.3]], np.float32))
+  first = final.copy()
+  first[0] = np.log([0.3, 0.5, 0.2])
+  hist = np.stack([first, final, final])  # [S=3, edges, K]
+  d = tmp_path / "default_seed_0"
+  d.mkdir()
+  np.savez(
+    d / "alphas.npz",
+    env_steps=np.array([64, 128, 192]),
+    op_names=np.array(["Conv3x3", "Relu", "Zero"]),
+    temperature=np.array(1.0),
+    **{"normal/node0": hist[:, :1], "normal/node1": hist[:, 1:]},
+  )
+  assert collapse.settled_at(str(d)) == 128
+  table = collapse.collapse_table(searches, workdirs).splitlines()
+  assert table[2].endswith("| - | - | 0.267 / 0.200 | 128 env steps |")
   # Nothing to show without the monitor's keys.
   plain = {"fixed": [{"env_steps": 64, "train/return": 1.0}]}
   assert collapse.plot_collapse_monitor(plain, str(tmp_path / "none.png")) is None

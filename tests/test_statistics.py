@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from darts_rl import seeds
-from darts_rl.analysis import across_seeds, normalization, per_game, report, statistics
+from darts_rl.analysis import across_seeds, normalization, per_game, render, report, statistics
 from darts_rl.sweep import LocalPool
 from experiments.ppo_procgen import get_config
 from tests import fake_training
@@ -111,6 +111,19 @@ def test_per_game_table_normalizes_before_the_mean(tmp_path):
   assert (
     per_game.per_game_tables({"a": _write_multigame_run(tmp_path, "c", {"coinrun": 7.0})}) is None
   )  # one game: no table
+
+
+def test_score_tables_keep_three_significant_digits_near_zero(tmp_path):
+  # CPU-budget Procgen runs score barely above the easy-mode minimum: normalized 0.0003 to
+  # 0.009. One table shares the decimals that show its largest value with 3 digits.
+  assert render.decimals([0.0003, 0.0047, -0.0162]) == 4
+  assert render.decimals([0.0003, 0.0091]) == 5
+  assert render.decimals([0.31, -0.6]) == 3 and render.decimals([2.52, 1.4]) == 2
+  assert render.decimals([264.4, 161.0]) == 1 and render.decimals([1e-9]) == 6
+  assert render.decimals([0.0, float("nan")]) == 3 and render.decimals([]) == 3
+  methods = {"a": [("seed 0", {"starpilot": 0.0003})], "b": [("seed 0", {"starpilot": 0.0091})]}
+  md = "\n".join(across_seeds.section(methods, "normalized", str(tmp_path)))
+  assert "| a | seed 0 | 0.00030 |" in md and "| b | 1 | 0.00910 [0.00910, 0.00910] |" in md
 
 
 def test_report_of_methods_times_seeds(tmp_path):

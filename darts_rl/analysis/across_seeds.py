@@ -16,7 +16,7 @@ import numpy as np
 
 from darts_rl import artifacts
 from darts_rl.analysis import per_game, statistics
-from darts_rl.analysis.render import md_cell
+from darts_rl.analysis.render import decimals, md_cell
 
 PROFILES_PNG = "performance_profiles.png"
 Runs = Sequence[Tuple[str, Dict[str, float]]]  # (run label, {game: score})
@@ -78,8 +78,8 @@ def score_matrix(runs: Runs, games: Sequence[str]) -> np.ndarray:
   return np.array([[sc[g] for g in games] for _, sc in runs], np.float64)
 
 
-def _ci(t: Tuple[float, float, float]) -> str:
-  return f"{t[0]:.3f} [{t[1]:.3f}, {t[2]:.3f}]"
+def _ci(t: Tuple[float, float, float], d: int) -> str:
+  return f"{t[0]:.{d}f} [{t[1]:.{d}f}, {t[2]:.{d}f}]"
 
 
 def section(
@@ -108,15 +108,16 @@ def section(
     "| method | run | " + " | ".join(md_cell(g) for g in games) + " |",
     "|" + "---|" * (len(games) + 2),
   ]
+  d = decimals(v for sc in scores.values() for v in sc.ravel())
   for m, runs in methods.items():
     for label, sc in runs:
       lines.append(
-        f"| {md_cell(m)} | {md_cell(label)} | " + " | ".join(f"{sc[g]:.3f}" for g in games) + " |"
+        f"| {md_cell(m)} | {md_cell(label)} | " + " | ".join(f"{sc[g]:.{d}f}" for g in games) + " |"
       )
   est = statistics.interval_estimates(scores)
   lines += ["", "| method | runs | IQM [95% CI] | mean [95% CI] |", "|---|---|---|---|"]
   lines += [
-    f"| {md_cell(m)} | {len(scores[m])} | {_ci(est[m]['IQM'])} | {_ci(est[m]['mean'])} |"
+    f"| {md_cell(m)} | {len(scores[m])} | {_ci(est[m]['IQM'], d)} | {_ci(est[m]['mean'], d)} |"
     for m in scores
   ]
   if len(scores) > 1:

@@ -16,7 +16,10 @@ from matplotlib.figure import Figure
 from darts_rl import artifacts
 from darts_rl.analysis.genotypes import load_genotype
 from darts_rl.analysis.render import md_cell, save_figure
+from darts_rl.analysis.similarity import SearchOutcome
 from darts_rl.formatting import is_num
+from darts_rl.search import alphas as alphas_lib
+from darts_rl.search import ops
 from darts_rl.search.genotype import Genotype
 from darts_rl.search.ops import PARAMETER_FREE
 
@@ -104,11 +107,51 @@ def param_free_edges(genotype) -> Optional[str]:
   return f"{sum(op in PARAMETER_FREE for op in ops)} of {len(ops)}"
 
 
+def _decisiveness(workdir: str) -> str:
+  """'moved / margin' of a micro search's final mixing weights (SearchOutcome), or '-'."""
+  if not os.path.isfile(os.path.join(workdir, artifacts.ALPHAS)):
+    return "-"
+  try:
+    outcome = SearchOutcome.load(workdir)
+  except artifacts.ArtifactError:  # a macro search: no op set to rank
+    return "-"
+  return f"{outcome.moved():.3f} / {outcome.margin():.3f}"
+
+
+def settled_at(workdir: str) -> Optional[int]:
+  """The env steps of the first alphas snapshot from which every edge's best op (Zero
+  excluded, as discretization picks it) stays the final one; None without a micro history."""
+  if not os.path.isfile(os.path.join(workdir, artifacts.ALPHAS)):
+    return None
+  snaps = artifacts.read_alphas(workdir)
+  if not snaps.op_names:
+    return None
+  logits = [
+    a.reshape(a.shape[0], -1, a.shape[-1])
+    for k, a in snaps.leaves.items()
+    if not alphas_lib.is_option_key(k)
+  ]
+  if not logits:
+    return None
+  logits = np.concatenate(logits, axis=1).astype(np.float64)  # [S, edges, K]
+  if ops.ZERO in snaps.op_names and len(snaps.op_names) > 1:
+    logits[..., snaps.op_names.index(ops.ZERO)] = -np.inf
+  best = np.argmax(logits, axis=-1)  # [S, edges]
+  differs = np.flatnonzero(np.any(best != best[-1], axis=-1))
+  return int(snaps.env_steps[differs[-1] + 1 if differs.size else 0])
+
+
+def _settled(workdir: str) -> str:
+  steps = settled_at(workdir)
+  return "-" if steps is None else f"{steps:,} env steps"
+
+
 def collapse_table(
   searches: Mapping[str, Sequence[dict]], workdirs: Mapping[str, str]
 ) -> Optional[str]:
   """A markdown table per search: final parameter-free share per cell type, first / last / max
-  eigenvalue, early stop, and the discretized cell's parameter-free edges; None when no run
+  eigenvalue, early stop, the discretized cell's parameter-free edges, and how far the final
+  mixing weights moved from uniform and how decided their best ops are; None when no run
   logged the monitor."""
   lines = []
   for label, rows in searches.items():
@@ -122,12 +165,21 @@ def collapse_table(
     stop = f"at arch update {int(stops[-1])}" if stops else "-"
     path = artifacts.genotype_path(workdirs[label])
     cell = param_free_edges(load_genotype(path)) if os.path.isfile(path) else None
-    lines.append(f"| {md_cell(label)} | {free or '-'} | {eigs} | {stop} | {cell or '-'} |")
+    lines.append(
+      f"| {md_cell(label)} | {free or '-'} | {eigs} | {stop} | {cell or '-'} | "
+      f"{_decisiveness(workdirs[label])} | {_settled(workdirs[label])} |"
+    )
   if not lines:
     return None
   head = [
     "| search | parameter-free share (end) | eigenvalue first / last / max | "
-    "alphas frozen | parameter-free kept edges |",
-    "|---|---|---|---|---|",
+    "alphas frozen | parameter-free kept edges | moved / margin | best ops settled at |",
+    "|---|---|---|---|---|---|---|",
   ]
-  return "\n".join(head + lines)
+  note = (
+    "moved: the largest |w - 1/K| over edges and ops of the final mixing weights (0: still "
+    "uniform); margin: the median over edges of the best op's weight minus the runner-up's, "
+    "Zero excluded (near 0: the discretized cell is decided by noise); best ops settled at: "
+    "the env steps from which every edge's best op stayed the final one."
+  )
+  return "\n".join(head + lines + ["", note])

@@ -1,8 +1,10 @@
 """How analysis output is written: markdown cells, file-safe labels, figures saved atomically."""
 
 import io
+import math
 import os
 import re
+from typing import Iterable
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -20,6 +22,16 @@ def md_cell(text) -> str:
 def md_row(cells) -> str:
   """One markdown table row of `cells`, each made safe by md_cell."""
   return "| " + " | ".join(md_cell(c) for c in cells) + " |"
+
+
+def decimals(values: Iterable[float], significant: int = 3) -> int:
+  """Decimal places (1 to 6) that show the largest finite |value| with `significant` digits;
+  3 when there is none. One table's numbers share them, so near-zero normalized scores
+  (0.0021, 0.0047) do not all print as 0.002 or 0.000, nor returns of 264 as 264.356."""
+  top = max((abs(v) for v in values if math.isfinite(v) and v != 0), default=0.0)
+  if top == 0.0:
+    return 3
+  return min(6, max(1, significant - 1 - math.floor(math.log10(top))))
 
 
 def file_label(label: str, taken: set) -> str:

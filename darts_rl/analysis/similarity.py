@@ -78,6 +78,17 @@ class SearchOutcome:
     w = self.edge_weights()
     return float(np.max(np.abs(w - 1.0 / w.shape[-1])))
 
+  def margin(self) -> float:
+    """The median over edges of the best op's weight minus the runner-up's (Zero excluded):
+    how far from a tie discretization's choice is. Near 0, the kept ops are decided by noise."""
+    w = self.edge_weights()
+    if ops.ZERO in self.op_names and len(self.op_names) > 2:
+      w = np.delete(w, self.op_names.index(ops.ZERO), axis=-1)
+    if w.shape[-1] < 2:
+      return float("nan")
+    top2 = np.sort(w, axis=-1)[:, -2:]
+    return float(np.median(top2[:, 1] - top2[:, 0]))
+
 
 def _ranks(x: np.ndarray) -> np.ndarray:
   """Ranks 0..n-1 of x, ties given their average rank."""

@@ -40,6 +40,7 @@ from darts_rl.artifacts.evals import (
   best_eval,
   eval_path,
   fresh_eval,
+  is_reeval_file,
   read_eval,
   write_eval,
 )

@@ -82,6 +82,12 @@ def read_eval(
   return _read(path)
 
 
+def is_reeval_file(name: str) -> bool:
+  """Whether NAME is a re-evaluation's or a fresh evaluation's file name (eval_<N>.json,
+  eval_<N>_offset<K>.json)."""
+  return _REEVAL.match(name) is not None
+
+
 def _reevals(workdir: str):
   """[(seed_offset, episodes, name)] of WORKDIR's eval_<N>[_offset<K>].json files."""
   names = os.listdir(workdir) if os.path.isdir(workdir) else []
