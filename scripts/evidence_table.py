@@ -139,7 +139,7 @@ def _own(run: Run) -> str:
   if not run.own or run.best_file == artifacts.EVAL:
     return ""
   means = " / ".join(_num(run.own[s]["mean_return"]) for s in run.shown_splits() if run.own.get(s))
-  ns = {int(run.own[s]["episodes"]) for s in run.splits() if run.own.get(s)}
+  ns = {int(run.own[s]["episodes"]) for s in run.shown_splits() if run.own.get(s)}
   return f"{means} ({'/'.join(map(str, sorted(ns)))})"
 
 

@@ -18,8 +18,6 @@ from darts_rl.analysis.genotypes import load_genotype
 from darts_rl.analysis.render import md_cell, save_figure
 from darts_rl.analysis.similarity import SearchOutcome
 from darts_rl.formatting import is_num
-from darts_rl.search import alphas as alphas_lib
-from darts_rl.search import ops
 from darts_rl.search.genotype import Genotype
 from darts_rl.search.ops import PARAMETER_FREE
 
@@ -107,43 +105,29 @@ def param_free_edges(genotype) -> Optional[str]:
   return f"{sum(op in PARAMETER_FREE for op in ops)} of {len(ops)}"
 
 
-def _decisiveness(workdir: str) -> str:
-  """'moved / margin' of a micro search's final mixing weights (SearchOutcome), or '-'."""
+def _outcome(workdir: str) -> Optional[SearchOutcome]:
+  """A micro search's final mixing weights and history (one read of alphas.npz), or None."""
   if not os.path.isfile(os.path.join(workdir, artifacts.ALPHAS)):
-    return "-"
+    return None
   try:
-    outcome = SearchOutcome.load(workdir)
+    return SearchOutcome.load(workdir)
   except artifacts.ArtifactError:  # a macro search: no op set to rank
-    return "-"
-  return f"{outcome.moved():.3f} / {outcome.margin():.3f}"
+    return None
 
 
 def settled_at(workdir: str) -> Optional[int]:
-  """The env steps of the first alphas snapshot from which every edge's best op (Zero
-  excluded, as discretization picks it) stays the final one; None without a micro history."""
-  if not os.path.isfile(os.path.join(workdir, artifacts.ALPHAS)):
-    return None
-  snaps = artifacts.read_alphas(workdir)
-  if not snaps.op_names:
-    return None
-  logits = [
-    a.reshape(a.shape[0], -1, a.shape[-1])
-    for k, a in snaps.leaves.items()
-    if not alphas_lib.is_option_key(k)
-  ]
-  if not logits:
-    return None
-  logits = np.concatenate(logits, axis=1).astype(np.float64)  # [S, edges, K]
-  if ops.ZERO in snaps.op_names and len(snaps.op_names) > 1:
-    logits[..., snaps.op_names.index(ops.ZERO)] = -np.inf
-  best = np.argmax(logits, axis=-1)  # [S, edges]
-  differs = np.flatnonzero(np.any(best != best[-1], axis=-1))
-  return int(snaps.env_steps[differs[-1] + 1 if differs.size else 0])
+  """The env steps from which every edge's best op (Zero excluded, as discretization picks it)
+  stayed the final one; None without a micro search's alphas history."""
+  outcome = _outcome(workdir)
+  return outcome.settled if outcome else None
 
 
-def _settled(workdir: str) -> str:
-  steps = settled_at(workdir)
-  return "-" if steps is None else f"{steps:,} env steps"
+def _alphas_cells(workdir: str) -> str:
+  """The table's 'moved / margin' and 'best ops settled at' cells."""
+  o = _outcome(workdir)
+  if o is None:
+    return "- | -"
+  return f"{o.moved():.3f} / {o.margin():.3f} | {o.settled:,} env steps"
 
 
 def collapse_table(
@@ -167,7 +151,7 @@ def collapse_table(
     cell = param_free_edges(load_genotype(path)) if os.path.isfile(path) else None
     lines.append(
       f"| {md_cell(label)} | {free or '-'} | {eigs} | {stop} | {cell or '-'} | "
-      f"{_decisiveness(workdirs[label])} | {_settled(workdirs[label])} |"
+      f"{_alphas_cells(workdirs[label])} |"
     )
   if not lines:
     return None

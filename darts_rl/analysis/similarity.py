@@ -28,8 +28,34 @@ from darts_rl.search import ops
 from darts_rl.search.genotype import Genotype
 
 
+def zero_masked(w: np.ndarray, op_names: Sequence[str]) -> np.ndarray:
+  """A float64 copy of w [..., K] with Zero's column at -inf: discretization never keeps Zero
+  (unless it is the only op)."""
+  w = np.array(w, np.float64)
+  if ops.ZERO in op_names and len(op_names) > 1:
+    w[..., list(op_names).index(ops.ZERO)] = -np.inf
+  return w
+
+
+def _settled_at(snaps: artifacts.AlphaSnapshots) -> int:
+  """The env steps of the first snapshot from which every edge's best op (Zero excluded)
+  stays the final one."""
+  logits = np.concatenate(
+    [
+      a.reshape(a.shape[0], -1, a.shape[-1])
+      for k, a in snaps.leaves.items()
+      if not alphas_lib.is_option_key(k)
+    ],
+    axis=1,
+  )  # [S, edges, K]
+  best = np.argmax(zero_masked(logits, snaps.op_names), axis=-1)  # [S, edges]
+  differs = np.flatnonzero(np.any(best != best[-1], axis=-1))
+  return int(snaps.env_steps[differs[-1] + 1 if differs.size else 0])
+
+
 class SearchOutcome:
-  """One finished search: its final mixing weights per alphas leaf and its kept edges."""
+  """One finished search: its final mixing weights per alphas leaf, its kept edges, and (when
+  loaded from a workdir) the env steps from which its best ops stopped changing."""
 
   def __init__(
     self,
@@ -37,8 +63,10 @@ class SearchOutcome:
     op_names: Sequence[str],
     weights: Dict[str, np.ndarray],
     kept: Optional[frozenset] = None,
+    settled: Optional[int] = None,
   ):
     self.name, self.op_names, self.weights, self.kept = name, tuple(op_names), weights, kept
+    self.settled = settled
 
   @classmethod
   def load(cls, workdir: str, name: Optional[str] = None) -> "SearchOutcome":
@@ -61,7 +89,8 @@ class SearchOutcome:
       kept = frozenset(
         (ct, i, op, j) for ct, cell in g.cells for i, edges in enumerate(cell) for op, j in edges
       )
-    return cls(name or os.path.basename(os.path.normpath(workdir)), snaps.op_names, weights, kept)
+    name = name or os.path.basename(os.path.normpath(workdir))
+    return cls(name, snaps.op_names, weights, kept, _settled_at(snaps))
 
   def edge_weights(self) -> np.ndarray:
     """[E, K]: every edge's mixing weights, leaf by leaf (as stored), row by row."""
@@ -69,10 +98,7 @@ class SearchOutcome:
 
   def best_ops(self) -> np.ndarray:
     """[E]: each edge's best op index, Zero excluded (as discretization picks it)."""
-    w = self.edge_weights().copy()
-    if ops.ZERO in self.op_names and len(self.op_names) > 1:
-      w[:, self.op_names.index(ops.ZERO)] = -np.inf
-    return np.argmax(w, axis=-1)
+    return np.argmax(zero_masked(self.edge_weights(), self.op_names), axis=-1)
 
   def moved(self) -> float:
     w = self.edge_weights()
@@ -81,12 +107,9 @@ class SearchOutcome:
   def margin(self) -> float:
     """The median over edges of the best op's weight minus the runner-up's (Zero excluded):
     how far from a tie discretization's choice is. Near 0, the kept ops are decided by noise."""
-    w = self.edge_weights()
-    if ops.ZERO in self.op_names and len(self.op_names) > 2:
-      w = np.delete(w, self.op_names.index(ops.ZERO), axis=-1)
-    if w.shape[-1] < 2:
+    top2 = np.sort(zero_masked(self.edge_weights(), self.op_names), axis=-1)[:, -2:]
+    if top2.shape[-1] < 2 or not np.all(np.isfinite(top2)):  # fewer than two ops to rank
       return float("nan")
-    top2 = np.sort(w, axis=-1)[:, -2:]
     return float(np.median(top2[:, 1] - top2[:, 0]))
 
 
