@@ -136,6 +136,24 @@ def synthetic_spec(
   )
 
 
+def synthetic_ppo_batch(num_steps: int, num_envs: int, observation_shape, num_actions: int, seed=0):
+  """A PPO rollout of random frames, actions, rewards and episode ends (host arrays): what a
+  learner-only run updates on."""
+  from darts_rl.agents.ppo import Batch
+
+  T, N, shape = num_steps, num_envs, tuple(observation_shape)
+  rng = np.random.default_rng(seed)
+  return Batch(
+    obs=rng.integers(0, 256, (T, N) + shape, dtype=np.uint8),
+    actions=rng.integers(0, num_actions, (T, N)).astype(np.int32),
+    logp=np.full((T, N), -np.log(num_actions), np.float32),
+    values=rng.normal(size=(T, N)).astype(np.float32),
+    rewards=rng.normal(size=(T, N)).astype(np.float32),
+    dones=rng.uniform(size=(T, N)) < 0.01,
+    next_obs=rng.integers(0, 256, (N,) + shape, dtype=np.uint8),
+  )
+
+
 @contextlib.contextmanager
 def built(config, devices: parallel.Devices, make: Optional[Callable] = None):
   """Yields a Bench built as darts_rl/train/loop.py builds a run (encoder, actors of the

@@ -22,7 +22,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.common import built, measure, seconds_per_call, synthetic_spec  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+  built,
+  measure,
+  seconds_per_call,
+  synthetic_ppo_batch,
+  synthetic_spec,
+)
 from darts_rl import parallel  # noqa: E402
 from darts_rl.agents import make_agent  # noqa: E402
 from darts_rl.networks import make_encoder  # noqa: E402
@@ -56,7 +62,6 @@ def config_for(name, args):
 
 def bench_learner(name, args):
   """Learner only, on a synthetic batch (no env libraries needed: runs on a bare GPU box)."""
-  from darts_rl.agents.ppo import Batch
   from darts_rl.envs import DiscreteActions
 
   c = config_for(name, args)
@@ -64,18 +69,7 @@ def bench_learner(name, args):
   devices = parallel.Devices(args.devices)
   spec = synthetic_spec((64, 64, 3), DiscreteActions(15), N, devices, (args.game,))
   agent = make_agent(c, make_encoder(c.encoder), spec, devices)
-  rng = np.random.default_rng(0)
-  batch = agent.place_batch(
-    Batch(
-      obs=rng.integers(0, 256, (T, N, 64, 64, 3), dtype=np.uint8),
-      actions=rng.integers(0, 15, (T, N)).astype(np.int32),
-      logp=np.full((T, N), -2.7, np.float32),
-      values=rng.normal(size=(T, N)).astype(np.float32),
-      rewards=rng.normal(size=(T, N)).astype(np.float32),
-      dones=rng.uniform(size=(T, N)) < 0.01,
-      next_obs=rng.integers(0, 256, (N, 64, 64, 3), dtype=np.uint8),
-    )
-  )
+  batch = agent.place_batch(synthetic_ppo_batch(T, N, (64, 64, 3), 15))
   box = {"learner": devices.replicate(agent.init(jax.random.PRNGKey(0)).learner), "i": 0}
 
   def update():  # the update donates the learner: thread it through

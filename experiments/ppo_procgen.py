@@ -51,7 +51,8 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   # Gradient accumulation: each minibatch's gradient as this many jitted calls on slices of
   # its time steps, summed, then one optimizer step. The same update up to float summation
   # order; faster on CPU, where per-sample cost grows with batch size (benchmarks/RESULTS.md).
-  p.grad_chunks = 1
+  # 0 = auto: on CPU, calls of at most 64 samples per device; 1 on accelerators.
+  p.grad_chunks = 0
   # Rewards divided by the running std of the discounted return, then clipped.
   p.reward_clip = 10.0
   p.optimizer = blocks.adam_config(5e-4, eps=1e-5, max_grad_norm=0.5)

@@ -1,7 +1,8 @@
-"""PPO learning math against hand-computed numbers."""
+"""PPO learning math against hand-computed numbers; gradient accumulation (ppo.grad_chunks)."""
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from darts_rl.agents import ppo
 
@@ -83,3 +84,53 @@ def test_normalize_rewards_scales_by_return_std_and_resets_on_done():
   np.testing.assert_allclose(acc, [1.0])
   clipped, _, _ = ppo.normalize_rewards(stats, np.zeros(1), rewards, dones, 0.5, 10.0)
   assert clipped.max() == 10.0  # the first step's tiny variance gives a huge ratio: clipped
+
+
+def test_grad_chunks_auto_resolves_by_backend_and_minibatch():
+  # Given values are kept; 0 (auto) is 1 off CPU and where the whole minibatch is needed.
+  assert ppo.grad_chunks(4, 32, 64, backend="cpu") == 4
+  assert ppo.grad_chunks(0, 32, 64, backend="gpu") == 1
+  assert ppo.grad_chunks(0, 32, 64, whole_minibatch=True, backend="cpu") == 1
+  # On CPU: the fewest chunks (dividing the time steps) with <= 64 samples per call.
+  assert ppo.grad_chunks(0, 32, 64, backend="cpu") == 32  # CleanRL: one step of 64 envs
+  assert ppo.grad_chunks(0, 16, 32, backend="cpu") == 8  # the demo: 2 steps of 32 envs
+  assert ppo.grad_chunks(0, 12, 24, backend="cpu") == 6  # 4 and 5 do not divide 12
+  assert ppo.grad_chunks(0, 8, 4, backend="cpu") == 1  # 32 samples: one call already
+  assert ppo.grad_chunks(0, 8, 128, backend="cpu") == 8  # > 64 per step: one step per call
+  for bad in (-1, 3):
+    with pytest.raises(ValueError, match=f"ppo.grad_chunks={bad} must be 0 .auto. or a divisor"):
+      ppo.grad_chunks(bad, 8, 4, backend="cpu")
+
+
+def test_accumulated_update_and_its_monitor_equal_one_call():
+  """grad_chunks splits each minibatch's gradient into calls: the same update (params, alphas,
+  optimizer states) and the same collapse-monitor probe as one call, up to float order."""
+  import jax
+
+  from benchmarks.common import synthetic_ppo_batch, synthetic_spec
+  from darts_rl import parallel
+  from darts_rl.agents import make_agent
+  from darts_rl.envs.base import DiscreteActions
+  from darts_rl.networks import make_encoder
+  from experiments.ppo_procgen import get_config
+
+  c = get_config("search,smoke")
+  c.arch.eigen_every_updates = 1  # a probe at every minibatch
+  spec = synthetic_spec((16, 16, 3), DiscreteActions(15), 4, parallel.Devices(1))
+  batch = synthetic_ppo_batch(c.ppo.num_steps, 4, (16, 16, 3), 15)
+  out = []
+  for chunks in (1, 4):
+    c.ppo.grad_chunks = chunks
+    d = parallel.Devices(1)
+    agent = make_agent(c, make_encoder(c.encoder), spec, d)
+    assert agent.grad_chunks == chunks and agent.resolved_options() == {}
+    learner = d.replicate(agent.init(jax.random.PRNGKey(0)).learner)
+    learner, metrics = agent.update(learner, agent.place_batch(batch), jax.random.PRNGKey(1))
+    out.append((d.unreplicate(learner), jax.device_get(metrics)))
+  (one, m1), (acc, m4) = out
+  assert int(acc.arch_opt_state.probes) == c.ppo.num_epochs * c.ppo.num_minibatches
+  for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(acc)):
+    np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
+  assert max(float(np.abs(a).max()) for a in jax.tree.leaves(acc.alphas)) > 0  # they moved
+  for k in m1:
+    np.testing.assert_allclose(np.asarray(m1[k]), np.asarray(m4[k]), rtol=1e-3, atol=1e-5)

@@ -102,6 +102,10 @@ class AgentBase:
     act_key, learn_key = jax.random.split(key)
     return self.learn(state, self.collect(state, actors, act_key), learn_key)
 
+  def resolved_options(self) -> Dict[str, str]:
+    """Options whose `auto` value this agent resolved (name -> what it chose), for the log."""
+    return {}
+
 
 def arch_updates(
   config, env_steps_per_iteration: int, updates_per_iteration: int, learning_starts: int = 0

@@ -155,6 +155,39 @@ class Batch(NamedTuple):
   next_obs: Any  # [n, H, W, C] uint8: bootstrap observation after the last step
 
 
+# ppo.grad_chunks=0 (auto) on XLA:CPU: calls of at most this many samples per device, the size
+# at which the IMPALA-CNN's forward+backward ran fastest per sample (benchmarks/RESULTS.md).
+AUTO_CHUNK_SAMPLES = 64
+
+
+def grad_chunks(
+  requested: int,
+  steps_per_minibatch: int,
+  envs_per_device: int,
+  whole_minibatch: bool = False,
+  backend: str = "",
+) -> int:
+  """ppo.grad_chunks -> how many jitted gradient calls one minibatch is split into.
+
+  K >= 1 is taken as given (it must divide the minibatch's time steps). 0 is auto: 1 on
+  accelerators (and where the arch mode needs the whole minibatch in one call); on CPU the
+  fewest chunks (a divisor of the time steps) that bring one call to at most
+  AUTO_CHUNK_SAMPLES samples per device, or one time step per call where even that is more.
+  """
+  if requested < 0 or (requested and steps_per_minibatch % requested):
+    raise ValueError(
+      f"ppo.grad_chunks={requested} must be 0 (auto) or a divisor >= 1 of the "
+      f"{steps_per_minibatch} time steps of a minibatch (num_steps / num_minibatches)"
+    )
+  if requested:
+    return requested
+  if whole_minibatch or (backend or jax.default_backend()) != "cpu":
+    return 1
+  divisors = [k for k in range(1, steps_per_minibatch + 1) if steps_per_minibatch % k == 0]
+  fits = [k for k in divisors if steps_per_minibatch // k * envs_per_device <= AUTO_CHUNK_SAMPLES]
+  return fits[0] if fits else steps_per_minibatch
+
+
 class PPO(AgentBase):
   """On-policy agent: one iteration = rollout of `num_steps` x num_envs, then the update."""
 
@@ -166,14 +199,13 @@ class PPO(AgentBase):
       raise ValueError(
         f"ppo.num_steps={c.num_steps} must be divisible by ppo.num_minibatches={c.num_minibatches}"
       )
-    self.grad_chunks = c.get("grad_chunks", 1)
     steps_per_minibatch = c.num_steps // c.num_minibatches
-    if self.grad_chunks < 1 or steps_per_minibatch % self.grad_chunks:
-      raise ValueError(
-        f"ppo.grad_chunks={self.grad_chunks} must be >= 1 and divide the "
-        f"{steps_per_minibatch} time steps of a minibatch "
-        f"(num_steps / num_minibatches)"
-      )
+    self.grad_chunks = grad_chunks(
+      c.get("grad_chunks", 1),
+      steps_per_minibatch,
+      spec.envs_per_group,
+      whole_minibatch=config.arch.get("mode") == "second_order",
+    )
     self.config = config
     self.spec = spec
     self.devices = devices
@@ -200,11 +232,15 @@ class PPO(AgentBase):
       # One compiled zeros per part: the weight pass and the alpha pass sum different trees.
       self._zeros = {p: d.compile(lambda tree: jax.tree.map(jnp.zeros_like, tree)) for p in parts}
       self._chunk = {p: d.compile(functools.partial(self._chunk_fn, p), donate=(4,)) for p in parts}
-      self._apply = {
-        p: d.compile(functools.partial(self._apply_fn, p), donate=(0, 1)) for p in parts
-      }
+      # The summed gradients are not donated: no output has their shapes to reuse them for.
+      self._apply = {p: d.compile(functools.partial(self._apply_fn, p), donate=(0,)) for p in parts}
       self._chunk_ids = [d.broadcast(np.int32(k)) for k in range(self.grad_chunks)]
       self._monitor = d.compile(self._monitor_fn, donate=(0,)) if self._probing else None
+
+  def resolved_options(self):
+    if self.config.ppo.get("grad_chunks", 1):
+      return {}
+    return {"ppo.grad_chunks": f"auto -> {self.grad_chunks}"}
 
   # -- state
   def init(self, key) -> AgentState:
@@ -414,9 +450,10 @@ class PPO(AgentBase):
     return learner
 
   def _monitor_fn(self, learner: PPOLearner, data, epoch_key, m):
-    """The collapse monitor of one accumulated minibatch, on its first chunk (what `update`
-    probes in one call: the alpha minibatch where there is one, with the update's key)."""
-    mb = self._select(data, epoch_key, m, arch=self.opt.needs_arch_batch, chunk=0)
+    """The collapse monitor of one accumulated minibatch: the same probe as `update` makes in
+    one call (the whole alpha minibatch where there is one, with the update's key), so the
+    eigenvalue does not depend on grad_chunks."""
+    mb = self._select(data, epoch_key, m, arch=self.opt.needs_arch_batch)
     probe_key = jax.random.split(jax.random.fold_in(epoch_key, m))[1]
     state = self.opt.monitor(
       self._loss,

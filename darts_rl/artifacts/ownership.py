@@ -47,12 +47,16 @@ def load_config(workdir: str, want_phase: Optional[str] = None) -> ml_collection
 
 # Where a run's logs go, not what it computes: a resumed run may change them.
 LOGGING_KEYS = ("loop.tensorboard", "loop.wandb", "loop.wandb_project", "loop.wandb_entity")
+# May differ between a run and its resume (config.json keeps the first run's): the logging
+# sinks, and how one update's gradient is split into calls (ppo.grad_chunks: the same update up
+# to float summation order; its `auto` resolves by backend, so a run may resume elsewhere).
+FREE_KEYS = LOGGING_KEYS + ("ppo.grad_chunks",)
 
 
 def _diff(a, b, prefix=""):
   out = []
   for k in sorted(set(a) | set(b)):
-    if f"{prefix}{k}" in LOGGING_KEYS:
+    if f"{prefix}{k}" in FREE_KEYS:
       continue
     va, vb = a.get(k), b.get(k)
     if isinstance(va, dict) and isinstance(vb, dict):
@@ -65,8 +69,8 @@ def _diff(a, b, prefix=""):
 def claim(workdir: str, phase_name: str, config) -> bool:
   """Makes `workdir` this phase's, or checks it already is. Returns True if the phase is done.
 
-  Raises ArtifactError if the directory holds another phase's output or another config (the
-  logging sinks, LOGGING_KEYS, may differ: config.json keeps the first run's), or
+  Raises ArtifactError if the directory holds another phase's output or another config
+  (FREE_KEYS may differ: config.json keeps the first run's), or
   is not empty without a config.json; nothing is written then.
   """
   os.makedirs(workdir, exist_ok=True)

@@ -186,7 +186,14 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
     per_iter = agent.env_steps_per_iteration
     pending = _Pending()
     t_log, steps_log = time.time(), env_steps
-    acting = stepping.make(agent, actors, devices, lc.get("overlap", "off"))
+    overlap = lc.get("overlap", "off")
+    acting = stepping.make(agent, actors, devices, overlap)
+    if writer_proc:  # what the `auto` options chose here
+      chosen = {"loop.overlap": "on" if stepping.overlap_enabled(overlap) else "off"}
+      if overlap == "auto":
+        chosen["loop.overlap"] = "auto -> " + chosen["loop.overlap"]
+      chosen.update(agent.resolved_options())
+      print(f"[{phase}] " + ", ".join(f"{k} {v}" for k, v in chosen.items()), flush=True)
     while env_steps < total:
       key, state, m = acting.iteration(key, state, more=env_steps + per_iter < total)
       env_steps += per_iter
