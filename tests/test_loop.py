@@ -169,6 +169,34 @@ def test_evaluate_takes_each_envs_first_episodes_and_reports_a_cap():
   assert res["capped"] and res["episodes"] == 4
 
 
+def test_evaluations_compile_their_step_once(monkeypatch):
+  # Every split of an evaluation, and every later evaluation given the same cache (the loop
+  # passes its training actors'), reuses one compiled step.
+  devices = parallel.Devices(1)
+  compiles = []
+  compile_local = devices.compile_local
+  monkeypatch.setattr(devices, "compile_local", lambda fn: compiles.append(fn) or compile_local(fn))
+  counting = lambda env, seed, split, d, compiled: Actors(
+    env, seed, split, d, make=lambda *a: _CountingEnv(), compiled=compiled
+  )
+  monkeypatch.setattr(evaluation, "Actors", counting)
+  policy = evaluation.RandomPolicy(DiscreteActions(2))
+  splits = ("train", "test", "validation")
+  cache = {}
+  for _ in range(2):
+    out = evaluation.evaluate(
+      get_config("baseline,smoke"), policy.eval_act, None, devices, jax.random.PRNGKey(0),
+      splits, 6, 10**6, compiled=cache,
+    )  # fmt: skip
+    assert sorted(out) == sorted(splits) and out["test"]["episodes"] == 6
+  assert len(compiles) == 1 and [k[0] for k in cache] == ["eval"]
+  evaluation.evaluate(
+    get_config("baseline,smoke"), policy.eval_act, None, devices, jax.random.PRNGKey(0),
+    splits, 6, 10**6,
+  )  # fmt: skip
+  assert len(compiles) == 2  # without a cache: once for the three splits
+
+
 def test_cadences_follow_the_budget_given_at_run_time():
   assert loop.cadence(0, 100, 25_000) == 250  # derived from the budget
   assert loop.cadence(64, 100, 25_000) == 64  # explicit wins

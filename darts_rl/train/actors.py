@@ -95,10 +95,18 @@ class Actors:
   episodes they finished (`episodes`, an EpisodeLog)."""
 
   def __init__(
-    self, env_config, seed: int, split: str, devices: parallel.Devices, make: Callable = make_env
+    self,
+    env_config,
+    seed: int,
+    split: str,
+    devices: parallel.Devices,
+    make: Callable = make_env,
+    compiled: Optional[Dict[Any, Callable]] = None,
   ):
     """make(env_config, seed, split, group, num_groups, local_groups) -> VecEnv: envs.make_env
-    (tests pass their own)."""
+    (tests pass their own). compiled: the compiled acting steps, shared with other Actors on
+    the same devices (a run's evaluations then compile their step once, not once per split
+    and evaluation); keyed by everything a step depends on."""
     self.devices = devices
     self.envs = []
     try:
@@ -119,7 +127,7 @@ class Actors:
       np.asarray(env.reward_scale, np.float32),
     )
     self._device_index = devices.put(np.asarray(list(devices.global_indices), np.int32))
-    self._compiled: Dict[Any, Callable] = {}
+    self.compiled: Dict[Any, Callable] = {} if compiled is None else compiled
     self.obs = None
     self.episodes = EpisodeLog()
 
@@ -186,8 +194,8 @@ class Actors:
     )
 
   def _rollout_fns(self, act, T: int, learner, inputs):
-    cache_key = ("rollout", act, T)
-    if cache_key not in self._compiled:
+    cache_key = ("rollout", act, T, self.n, self.spec.observation_shape)
+    if cache_key not in self.compiled:
       n = self.n
       one = lambda tree: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), tree)
       obs = jax.ShapeDtypeStruct((n,) + self.spec.observation_shape, jnp.uint8)
@@ -218,11 +226,11 @@ class Actors:
 
       dummy = self.devices.put(np.zeros((self.devices.local_count,), np.int32))
       empty_fn = self.devices.compile_local(empty)
-      self._compiled[cache_key] = (
+      self.compiled[cache_key] = (
         self.devices.compile_local(step, donate=(1,)),
         lambda: empty_fn(dummy),
       )
-    return self._compiled[cache_key]
+    return self.compiled[cache_key]
 
   # -- evaluation
   def run_episodes(
@@ -262,12 +270,12 @@ class Actors:
     return {"returns": returns, "capped": min(len(r) for r in returns) < quota, "env_steps": steps}
 
   def _eval_fn(self, eval_act):
-    cache_key = ("eval", eval_act)
-    if cache_key not in self._compiled:
+    cache_key = ("eval", eval_act, self.n, self.spec.observation_shape)
+    if cache_key not in self.compiled:
       n = self.n
 
       def step(learner, obs, key, t, device_index):
         return eval_act(learner, obs, row_keys(jax.random.fold_in(key, t), device_index, n))
 
-      self._compiled[cache_key] = self.devices.compile_local(step)
-    return self._compiled[cache_key]
+      self.compiled[cache_key] = self.devices.compile_local(step)
+    return self.compiled[cache_key]

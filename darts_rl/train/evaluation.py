@@ -5,7 +5,7 @@ the run's N eval envs contributes its first ceil(episodes / N) episodes, and the
 returns of all processes are gathered before the summary, so every process returns the same.
 """
 
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -30,13 +30,18 @@ def evaluate(
   episodes: int,
   max_env_steps: int,
   seed_offset: int = 0,
+  compiled: Optional[Dict] = None,
 ) -> Dict[str, Dict]:
   """{split: summary} for each split; summary as in `summarize`. seed_offset K >= 1: a fresh
-  evaluation, on eval envs seeded apart from those of every evaluation with another K."""
+  evaluation, on eval envs seeded apart from those of every evaluation with another K.
+  compiled: compiled acting steps to share (Actors.compiled of the run's training actors):
+  the evaluation step is compiled once per run, not once per split and evaluation."""
   out = {}
   base = config.seed + FRESH_SEED_STRIDE * seed_offset
+  compiled = {} if compiled is None else compiled
   for i, split in enumerate(splits):
-    actors = Actors(config.env, base + EVAL_SEED_STRIDE * (i + 1), split, devices)
+    seed = base + EVAL_SEED_STRIDE * (i + 1)
+    actors = Actors(config.env, seed, split, devices, compiled=compiled)
     try:
       res = actors.run_episodes(
         eval_act, learner, episodes, jax.random.fold_in(key, i), max_env_steps

@@ -211,7 +211,7 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
         )
         if crossed(eval_every) and not last:
           key, ek = jax.random.split(key)
-          scalars.update(_quick_eval(config, agent, state, devices, ek))
+          scalars.update(_quick_eval(config, agent, state, devices, ek, actors.compiled))
         if space is not None:
           alphas = _alphas(state, devices)
           scalars.update(
@@ -249,6 +249,7 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
       lc.eval_splits,
       lc.eval_episodes,
       lc.eval_max_env_steps,
+      compiled=actors.compiled,
     )
     head = dict(phase=phase, encoder=config.encoder.kind, env_steps=env_steps, seed=config.seed)
     if encoder.genotype is not None:  # the network actually built, shape included
@@ -276,9 +277,10 @@ def _alphas(state, devices):
   return devices.unreplicate(state.learner.alphas)
 
 
-def _quick_eval(config, agent, state, devices, key) -> Dict[str, float]:
+def _quick_eval(config, agent, state, devices, key, compiled=None) -> Dict[str, float]:
   """The learning curve's evaluations (loop.eval_every_env_steps): the train and test splits
-  only; validation is for selecting among finished runs."""
+  only; validation is for selecting among finished runs. compiled: the training actors'
+  compiled steps (the evaluation step is compiled once per run)."""
   lc = config.loop
   splits = [s for s in lc.eval_splits if SPLIT_NAMES[s] != artifacts.VALIDATION]
   res = evaluation.evaluate(
@@ -290,6 +292,7 @@ def _quick_eval(config, agent, state, devices, key) -> Dict[str, float]:
     splits,
     lc.eval_episodes,
     lc.eval_max_env_steps,
+    compiled=compiled,
   )
   return {f"eval/{SPLIT_NAMES[s]}/return": res[s]["mean_return"] for s in splits}
 
