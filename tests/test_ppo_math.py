@@ -115,7 +115,8 @@ def test_accumulated_update_and_its_monitor_equal_one_call():
   from experiments.ppo_procgen import get_config
 
   c = get_config("search,smoke")
-  c.arch.eigen_every_updates = 1  # a probe at every minibatch
+  c.arch.eigen_every_updates = 1  # a probe at every minibatch,
+  c.arch.eigen_iterations = 2  # of 2 Hessian-vector products (less to compile)
   spec = synthetic_spec((16, 16, 3), DiscreteActions(15), 4, parallel.Devices(1))
   batch = synthetic_ppo_batch(c.ppo.num_steps, 4, (16, 16, 3), 15)
   out = []
