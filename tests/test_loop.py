@@ -2,6 +2,7 @@
 
 import json
 import os
+import threading
 import time
 import types
 from typing import NamedTuple
@@ -78,7 +79,12 @@ def test_overlapped_episode_log_is_the_learned_rollouts_whatever_the_actor_threa
     key, state, m = acting.iteration(key, state, more=k < 2)
     assert m["rollout"] == k
     assert log.pop()["return"].tolist() == [float(k)]
-  acting.close()
+  # close(then=...) runs `then` on the actor thread (DM-Control frees its EGL contexts only
+  # on the thread that stepped the envs), once: a second close is a no-op.
+  ran_on = []
+  for _ in range(2):
+    acting.close(then=lambda: ran_on.append(threading.current_thread().name))
+  assert len(ran_on) == 1 and ran_on[0].startswith("actor")
   log.add(np.array([[5.0, 1.0, 0.0]]))
   assert log.pop()["return"].size == 0  # not settled yet
 

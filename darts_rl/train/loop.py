@@ -238,7 +238,7 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
         }
         if writer_proc:
           ckpt.save(env_steps, saved)
-    acting.close()
+    acting.close(then=actors.close)  # the envs are closed on the thread that stepped them
     key, ek = jax.random.split(key)
     final = evaluation.evaluate(
       config,
@@ -269,7 +269,7 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
     return summary
   finally:
     if acting is not None:
-      acting.close()
+      acting.close(then=actors.close)
     actors.close()
 
 

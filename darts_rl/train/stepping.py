@@ -2,13 +2,14 @@
 
     acting = make(agent, actors, devices, overlap)       # 'on' | 'off' | 'auto'
     key, state, metrics = acting.iteration(key, state, more=True)
-    acting.close()
+    acting.close(then=actors.close)   # closes the envs where they were stepped
 
 The loop and the end-to-end benchmark (benchmarks/e2e.py) both go through this, so what is
 measured is what trains.
 """
 
 import concurrent.futures
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -43,8 +44,10 @@ class Sequential:
     self.actors.episodes.settle()
     return key, state, metrics
 
-  def close(self):
-    pass
+  def close(self, then: Optional[Callable[[], None]] = None):
+    """Runs `then` (see Overlapped.close)."""
+    if then is not None:
+      then()
 
 
 class Overlapped:
@@ -88,5 +91,18 @@ class Overlapped:
     state, metrics = self.agent.learn(state, rollout, learn_key)
     return key, state, dict(metrics, **{"actor/policy_lag_iterations": 1.0})
 
-  def close(self):
-    self.pool.shutdown(wait=True, cancel_futures=True)
+  def close(self, then: Optional[Callable[[], None]] = None):
+    """Stops the actor thread (a collection not yet started is dropped; one in flight ends
+    first). `then` runs on that thread before it stops: what must run where the envs were
+    stepped, such as closing them (DM-Control frees a renderer's EGL context only on the
+    thread that made it current). Idempotent; `then` runs once, on the first call."""
+    if self.pool is None:
+      return
+    try:
+      if self.future is not None:
+        self.future.cancel()
+      if then is not None:
+        self.pool.submit(then).result()
+    finally:
+      self.pool.shutdown(wait=True, cancel_futures=True)
+      self.pool = None
