@@ -129,6 +129,12 @@ def test_accumulated_update_and_its_monitor_equal_one_call():
     learner, metrics = agent.update(learner, agent.place_batch(batch), jax.random.PRNGKey(1))
     out.append((d.unreplicate(learner), jax.device_get(metrics)))
   (one, m1), (acc, m4) = out
+  # Auto on CPU: 32 steps x 4 envs per minibatch -> 2 calls of 64 samples; second-order DARTS
+  # needs both minibatches in one call -> 1.
+  c.ppo.grad_chunks, c.ppo.num_steps = 0, 64
+  assert make_agent(c, make_encoder(c.encoder), spec, d).grad_chunks == 2
+  c.arch.mode = "second_order"
+  assert make_agent(c, make_encoder(c.encoder), spec, d).grad_chunks == 1
   assert int(acc.arch_opt_state.probes) == c.ppo.num_epochs * c.ppo.num_minibatches
   for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(acc)):
     np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
