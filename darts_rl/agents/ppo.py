@@ -155,8 +155,9 @@ class Batch(NamedTuple):
   next_obs: Any  # [n, H, W, C] uint8: bootstrap observation after the last step
 
 
-# ppo.grad_chunks=0 (auto) on XLA:CPU: calls of at most this many samples per device, the size
-# at which the IMPALA-CNN's forward+backward ran fastest per sample (benchmarks/RESULTS.md).
+# ppo.grad_chunks=0 (auto) on XLA:CPU: calls of at most this many samples per device. Per-sample
+# speed of the IMPALA-CNN's forward+backward was 64 > 256 > 2048 samples per call; smaller
+# calls gained little more for the demo's supernet (32: +4 %; benchmarks/RESULTS.md).
 AUTO_CHUNK_SAMPLES = 64
 
 
