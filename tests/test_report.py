@@ -9,6 +9,7 @@ import pytest
 from darts_rl import artifacts
 from darts_rl.analysis import report
 from darts_rl.analysis.diagram import draw_genotype
+from darts_rl.analysis.similarity import SearchOutcome
 from darts_rl.search.alphas import mixing_weights
 from darts_rl.search.sample import sample_genotype
 
@@ -371,7 +372,7 @@ def test_collapse_monitor_figure_and_table(tmp_path):
     temperature=np.array(1.0),
     **{"normal/node0": hist[:, :1], "normal/node1": hist[:, 1:]},
   )
-  assert collapse.settled_at(str(d)) == 128
+  assert SearchOutcome.load(str(d)).settled == 128
   table = collapse.collapse_table(searches, workdirs).splitlines()
   assert table[2].endswith("| - | - | 0.267 / 0.200 | 128 env steps |")
   # Nothing to show without the monitor's keys.

@@ -115,13 +115,6 @@ def _outcome(workdir: str) -> Optional[SearchOutcome]:
     return None
 
 
-def settled_at(workdir: str) -> Optional[int]:
-  """The env steps from which every edge's best op (Zero excluded, as discretization picks it)
-  stayed the final one; None without a micro search's alphas history."""
-  outcome = _outcome(workdir)
-  return outcome.settled if outcome else None
-
-
 def _alphas_cells(workdir: str) -> str:
   """The table's 'moved / margin' and 'best ops settled at' cells."""
   o = _outcome(workdir)

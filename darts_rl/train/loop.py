@@ -189,9 +189,8 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
     overlap = lc.get("overlap", "off")
     acting = stepping.make(agent, actors, devices, overlap)
     if writer_proc:  # what the `auto` options chose here
-      chosen = {"loop.overlap": "on" if stepping.overlap_enabled(overlap) else "off"}
-      if overlap == "auto":
-        chosen["loop.overlap"] = "auto -> " + chosen["loop.overlap"]
+      mode = "on" if isinstance(acting, stepping.Overlapped) else "off"
+      chosen = {"loop.overlap": f"auto -> {mode}" if overlap == "auto" else mode}
       chosen.update(agent.resolved_options())
       print(f"[{phase}] " + ", ".join(f"{k} {v}" for k, v in chosen.items()), flush=True)
     while env_steps < total:

@@ -92,15 +92,13 @@ class Overlapped:
     return key, state, dict(metrics, **{"actor/policy_lag_iterations": 1.0})
 
   def close(self, then: Optional[Callable[[], None]] = None):
-    """Stops the actor thread (a collection not yet started is dropped; one in flight ends
-    first). `then` runs on that thread before it stops: what must run where the envs were
-    stepped, such as closing them (DM-Control frees a renderer's EGL context only on the
-    thread that made it current). Idempotent; `then` runs once, on the first call."""
+    """Stops the actor thread (a collection in flight ends first). `then` runs on that thread
+    before it stops: what must run where the envs were stepped, such as closing them
+    (DM-Control frees a renderer's EGL context only on the thread that made it current).
+    Idempotent; `then` runs once, on the first call."""
     if self.pool is None:
       return
     try:
-      if self.future is not None:
-        self.future.cancel()
       if then is not None:
         self.pool.submit(then).result()
     finally:
