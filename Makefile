@@ -3,13 +3,18 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# pip installs without byte-compiling (--no-compile: the install takes half the time); Python
+# writes the bytecode of the modules actually imported on their first import, which needs
+# PYTHONDONTWRITEBYTECODE unset in the commands below (set, every process would compile jax
+# and ray from source again).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: demo test lint install install-cuda sysdeps bench clean-demo
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-compile -e '.[test]'
 	$(PY) -m pip check
 	touch $(STAMP)
 
@@ -25,7 +30,7 @@ test: install
 # NVIDIA GPUs: .venv as above plus jax's CUDA 12 plugin and the CUDA / cuDNN wheels (setup.py's
 # `cuda` extra; docs/gpus.md). Prints the devices jax sees: GPUs, or a warning and the CPU.
 install-cuda: install
-	$(PY) -m pip install -q -e '.[test,cuda]'
+	$(PY) -m pip install -q --no-compile -e '.[test,cuda]'
 	$(PY) -m pip check
 	$(PY) -c "import jax; print('jax', jax.__version__, jax.devices())"
 
