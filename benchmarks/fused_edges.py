@@ -1,7 +1,9 @@
-"""Supernet forward+backward: fused edges against one conv per edge, bfloat16 against float32.
+"""Supernet forward+backward: fused edges against one conv per edge, bfloat16 against float32;
+and the same for a genotype's fixed network (`fixed_per_edge`, `fixed`).
 
   taskset -c 1 python benchmarks/fused_edges.py [--batch=128] [--rounds=5] [--iters=2] \
-      [--widths=demo,full] [--op_sets=base,classic] [--variants=per_edge,fused,fused_bf16,impala]
+      [--widths=demo,full] [--op_sets=base,classic] [--variants=per_edge,fused,fused_bf16,impala] \
+      [--genotype=PATH]
   taskset -c 1 python benchmarks/fused_edges.py --ppo_learner [--iters=2] [--variants=...]
 
 Times the jitted value_and_grad of sum(features^2) w.r.t. params and alphas (the encoder's part
@@ -11,7 +13,10 @@ on uint8 64x64x3 frames, at the demo widths (8/16/16, 128 features) and the full
 round, `iters` calls each; each variant's figure is its best round, and the ratios are between
 best rounds of this one run (a shared machine slows rounds, not ratios, unless the load moves
 between variants). `impala` is the IMPALA-CNN at the same widths, for scale. The first call's
-time (compilation included) is printed too.
+time (compilation included) is printed too. The fixed variants build the network of
+--genotype (a search's genotype.json; its own widths and op set) or, without it, of a genotype
+sampled from the supernet's space (seed 0) at each widths and op set; their speed is given
+against `fixed_per_edge`.
 
 --ppo_learner times instead the whole PPO learner update of the demo size (32 envs x 64 steps,
 4 minibatches, 2 epochs, 8/16/16 channels, base op set; benchmarks/ppo_procgen.py's
@@ -19,17 +24,22 @@ learner-only path on a synthetic batch), each variant built and timed in turn.
 """
 
 import argparse
+import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
+import ml_collections  # noqa: E402
+import numpy as np  # noqa: E402
 
 from benchmarks import ppo_procgen  # noqa: E402
 from benchmarks.common import ratio, seconds_per_call, table  # noqa: E402
 from benchmarks.encoders import train_step  # noqa: E402
 from darts_rl.config import encoder_config  # noqa: E402
+from darts_rl.networks import make_encoder  # noqa: E402
+from darts_rl.search.genotype import Genotype  # noqa: E402
 
 WIDTHS = {"demo": ((8, 16, 16), 128), "full": ((16, 32, 32), 256)}
 VARIANTS = {
@@ -39,7 +49,18 @@ VARIANTS = {
   "fused_bf16": dict(kind="supernet", compute_dtype="bfloat16"),
   "impala": dict(kind="impala"),
   "impala_bf16": dict(kind="impala", compute_dtype="bfloat16"),
+  "fixed_per_edge": dict(kind="fixed", fused_edges=False),
+  "fixed": dict(kind="fixed"),
 }
+
+
+def genotype_for(cfg, path):
+  """The fixed variants' genotype: the one at `path`, or one sampled from cfg's supernet space."""
+  if path:
+    with open(path) as f:
+      return Genotype.from_dict(json.load(f))
+  space = make_encoder(ml_collections.ConfigDict(dict(cfg.to_dict(), kind="supernet"))).space
+  return space.sample(np.random.default_rng(0))
 
 
 def compare(variants, widths, op_set, args):
@@ -48,7 +69,8 @@ def compare(variants, widths, op_set, args):
   steps, best = {}, {}
   for v in variants:
     cfg = encoder_config(channels=channels, feature_dim=features, op_set=op_set, **VARIANTS[v])
-    steps[v] = train_step(cfg, None, args.batch)
+    genotype = genotype_for(cfg, args.genotype) if cfg.kind == "fixed" else None
+    steps[v] = train_step(cfg, genotype, args.batch)
     first = seconds_per_call(*steps[v], iters=1, warmup=0)
     print(f"  {widths} {op_set} {v}: first call {first:.2f} s (compilation included)", flush=True)
   for r in range(args.rounds):
@@ -91,6 +113,7 @@ def main():
   ap.add_argument("--widths", default="demo,full")
   ap.add_argument("--op_sets", default="base,classic")
   ap.add_argument("--variants", default="per_edge,fused,fused_bf16,impala")
+  ap.add_argument("--genotype", default="", help="genotype.json of the fixed variants")
   ap.add_argument(
     "--ppo_learner", action="store_true", help="time the demo-size PPO learner update instead"
   )
@@ -99,6 +122,8 @@ def main():
   bad = [v for v in variants if v not in VARIANTS] + [
     w for w in args.widths.split(",") if w not in WIDTHS
   ]
+  if args.ppo_learner and any(v.startswith("fixed") for v in variants):
+    sys.exit("error: --ppo_learner times the supernet and IMPALA-CNN variants, not fixed ones")
   if bad:
     sys.exit(
       f"error: unknown {', '.join(bad)}; variants: {', '.join(VARIANTS)}; "
@@ -127,18 +152,23 @@ def main():
           )
         )
   ref = "per_edge" if "per_edge" in variants else variants[0]
+  refs = {
+    v: "fixed_per_edge" if v.startswith("fixed") and "fixed_per_edge" in variants else ref
+    for v in variants
+  }
   scale = 1.0 if args.ppo_learner else 1e3
   print()
   print(
     table(
-      ["widths", "op set", "variant", unit, f"speed vs {ref}"],
+      ["widths", "op set", "variant", unit, "speed vs", "ratio"],
       [
         [
           "/".join(map(str, WIDTHS[widths][0])),
           op_set,
           v,
           f"{scale * sec:.2f}",
-          ratio(best.get(ref), sec),
+          refs[v],
+          ratio(best.get(refs[v]), sec),
         ]
         for widths, op_set, best in rows
         for v, sec in best.items()

@@ -75,7 +75,8 @@ def encoder_config(**overrides) -> ml_collections.ConfigDict:
   c.temperature = 1.0
   # PC-DARTS partial-channel mixing: mix 1/P of the channels on each edge (1 = exact DARTS).
   c.partial_channels = 1
-  # Supernet edges leaving one state run as one wider conv per kernel shape (False: per edge).
+  # Cell edges leaving one state run as one wider conv per kernel shape, in the supernet and
+  # in a genotype's fixed cells (False: per edge; the same parameters and numbers).
   c.fused_edges = True
   # Compute dtype of the encoder's convs and dense layers: float32 | bfloat16 (params stay f32).
   c.compute_dtype = "float32"

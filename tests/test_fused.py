@@ -13,7 +13,7 @@ from darts_rl.config import encoder_config
 from darts_rl.networks import make_encoder
 from darts_rl.search import alphas as alphas_lib
 from darts_rl.search import ops
-from darts_rl.search.cells import SearchCell
+from darts_rl.search.cells import FixedCell, SearchCell
 
 
 def _obs(shape, seed=0):
@@ -143,6 +143,55 @@ def test_fused_supernet_runs_one_conv_per_state_and_geometry(op_set, fused_convs
   assert convs(per_edge) == 2 + per_edge_convs
   np.testing.assert_allclose(
     fused.module.apply(params, obs, alphas), per_edge.module.apply(params, obs, alphas), atol=1e-5
+  )
+
+
+# A kept-edge cell covering what fusing can meet: two 3x3 convs leaving the cell input (one
+# conv), two geometries leaving node 0 (3x3 twice and a dilated 5x5: two convs), a skip shared
+# by two edges, a Zero edge, a pool, and nodes of 1 to 4 edges.
+FIXED_CELL = (
+  (("Conv3x3", 0),),
+  (("Conv3x3", 0), ("Conv3x3Relu", 1)),
+  (("DilConv5x5Relu", 1), ("SkipConnection", 0), ("MaxPool3x3", 2)),
+  (("Conv3x3", 1), ("SkipConnection", 0), ("Conv3x3Relu", 2), ("Zero", 3)),
+)
+
+
+@pytest.mark.parametrize("reduction", [False, True])
+def test_fused_fixed_cell_equals_per_edge_cell(reduction):
+  """A genotype's cell with fused edges: the per-edge cell's parameter tree (names, order,
+  initial values), output and gradients, from 4 convolutions instead of 6 (+ the 1x1s)."""
+  fused = FixedCell(8, len(FIXED_CELL), reduction, cell=FIXED_CELL)
+  per_edge = FixedCell(8, len(FIXED_CELL), reduction, cell=FIXED_CELL, fused_edges=False)
+  x = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 8, 4))  # 4 channels: preprocess too
+  params = fused.init(jax.random.PRNGKey(0), x)
+  reference = per_edge.init(jax.random.PRNGKey(0), x)
+  _assert_trees_close(params, reference, atol=0)
+  assert list(params["params"]) == list(reference["params"])  # the same order in checkpoints
+  loss = lambda cell: lambda p: jnp.sum(jnp.sin(cell.apply(p, x)))
+  (l_fused, g_fused), (l_ref, g_ref) = (
+    jax.value_and_grad(loss(c))(params) for c in (fused, per_edge)
+  )
+  np.testing.assert_allclose(l_fused, l_ref, rtol=1e-5)
+  _assert_trees_close(g_fused, g_ref, atol=1e-5)
+  convs = lambda cell: len(_conv_input_dtypes(lambda p: cell.apply(p, x), params))
+  assert (convs(fused), convs(per_edge)) == (2 + 4, 2 + 6)
+
+
+def test_fixed_encoder_takes_fused_edges_from_the_config():
+  """encoder.fused_edges reaches a genotype's cells: the same features either way."""
+  cfg = lambda fused: encoder_config(
+    kind="fixed", channels=(4,), cells_per_stage=1, feature_dim=8, fused_edges=fused
+  )
+  space = make_encoder(encoder_config(kind="supernet", channels=(4,), cells_per_stage=1)).space
+  genotype = space.sample(np.random.default_rng(3))
+  fused, per_edge = (make_encoder(cfg(f), genotype=genotype) for f in (True, False))
+  obs = _obs((2, 8, 8, 3))
+  params = fused.module.init(jax.random.PRNGKey(0), obs, {})
+  convs = lambda enc: len(_conv_input_dtypes(lambda p: enc.module.apply(p, obs, {}), params))
+  assert convs(fused) < convs(per_edge)
+  np.testing.assert_allclose(
+    fused.module.apply(params, obs, {}), per_edge.module.apply(params, obs, {}), atol=1e-5
   )
 
 

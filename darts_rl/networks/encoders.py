@@ -104,7 +104,6 @@ def make_encoder(config, genotype=None, arch=None) -> EncoderSpec:
       space, genotype = load_genotype(config, config.genotype)
     else:
       space, genotype = genotype_space(config, genotype.to_dict())
-    return EncoderSpec(
-      Encoder(space.trunk(genotype, dtype=dtype), head), {}, space=space, genotype=genotype
-    )
+    trunk = space.trunk(genotype, fused_edges=config.get("fused_edges", True), dtype=dtype)
+    return EncoderSpec(Encoder(trunk, head), {}, space=space, genotype=genotype)
   raise ValueError(f"unknown encoder kind '{kind}'; valid kinds: {', '.join(ENCODERS)}")

@@ -8,7 +8,7 @@ The SearchCell runs its edges fused by default (`fused_edges`): every edge leavi
 applies each op to that same state (same input, same stride), so one state's edges run
 together as one wider convolution per conv geometry (`fan_out`) instead of one convolution
 per edge and op, with each conv op's mixing weight folded into its kernel; the parameters stay
-per edge, under the same names.
+per edge, under the same names. A FixedCell runs its kept conv edges the same way.
 """
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -72,28 +72,34 @@ class EdgeParams(nn.Module):
 
 
 def fan_out(
-  x, edge_params: Sequence[Dict], op_names: Sequence[str], stride: int, dtype: Any = jnp.float32
+  x,
+  edge_params: Sequence[Dict],
+  edge_ops: Sequence[Sequence[str]],
+  stride: int,
+  dtype: Any = jnp.float32,
 ) -> List[Dict]:
   """The op outputs of E edges leaving one state, computed together.
 
-  x [B, H, W, C_in]; edge_params: per edge, {conv op: (kernel [k, k, C_in, C], bias [C])}
-  -> per edge, {op name: [B, H / stride, W / stride, C]} for every op but Zero. The edges'
-  convolutions of one geometry (kernel size, dilation) run as ONE convolution, their kernels
-  concatenated on the output-channel axis, and the output is split back per edge and op (then
-  ReLU where the op has one); each parameter-free op runs once, its output shared by all edges.
+  x [B, H, W, C_in]; edge_params: per edge, {conv op: (kernel [k, k, C_in, C], bias [C])};
+  edge_ops: per edge, the ops it applies (a supernet edge: the whole op set; a fixed edge: its
+  one op) -> per edge, {op name: [B, H / stride, W / stride, C]}. The edges' convolutions of
+  one geometry (kernel size, dilation) run as ONE convolution, their kernels concatenated on
+  the output-channel axis, and the output is split back per edge and op (then ReLU where the
+  op has one); each parameter-free op runs once, its output shared by the edges applying it.
   """
-  outs = [{} for _ in edge_params]
-  geometries = {}  # (kernel, dilation) -> conv op names
-  for name in op_names:
-    spec = ops.CONV_SPECS.get(name)
-    if spec is not None:
-      geometries.setdefault((spec.kernel, spec.dilation), []).append(name)
-    elif name != ops.ZERO:
-      y = ops.apply_parameter_free(name, x, stride)
-      for out in outs:
-        out[name] = y
-  for (_, dilation), names in geometries.items():
-    parts = [(e, name) for e in range(len(edge_params)) for name in names]
+  outs = [{} for _ in edge_ops]
+  geometries = {}  # (kernel, dilation) -> [(edge, conv op)], edge-major
+  shared = {}  # parameter-free op -> its output
+  for e, names in enumerate(edge_ops):
+    for name in names:
+      spec = ops.CONV_SPECS.get(name)
+      if spec is not None:
+        geometries.setdefault((spec.kernel, spec.dilation), []).append((e, name))
+        continue
+      if name not in shared:
+        shared[name] = ops.apply_parameter_free(name, x, stride)
+      outs[e][name] = shared[name]
+  for (_, dilation), parts in geometries.items():
     kernel = jnp.concatenate([edge_params[e][name][0] for e, name in parts], axis=-1)
     bias = jnp.concatenate([edge_params[e][name][1] for e, name in parts])
     ys = jnp.split(ops.same_conv(x, kernel, bias, stride, dilation, dtype), len(parts), axis=-1)
@@ -257,10 +263,9 @@ class SearchCell(_Cell):
           }
         )
       stride = self._stride(i)
+      edge_params = [weighted_params(k, i) for k in range(i, n)]
       fanned.append(
-        fan_out(
-          x_i, [weighted_params(k, i) for k in range(i, n)], self.op_names, stride, self.dtype
-        )
+        fan_out(x_i, edge_params, [self.op_names] * len(edge_params), stride, self.dtype)
       )
       skips.append(
         None if aux_skip is None else ops.apply_parameter_free("SkipConnection", x_i, stride)
@@ -272,19 +277,56 @@ class SearchCell(_Cell):
 
 
 class FixedCell(_Cell):
-  """Discrete cell from a genotype cell: node i sums its kept edges."""
+  """Discrete cell from a genotype cell: node i sums its kept edges.
+
+  fused_edges runs the convolution edges leaving each state together, one convolution per
+  kernel geometry (`fan_out`), as the supernet cell does; False runs every edge on its own
+  (`Edge`). Same parameters (`node{i}_in{j}/{Op}/...`), same numbers up to float rounding."""
 
   cell: Tuple = ()
+  fused_edges: bool = True
 
   @nn.compact
   def __call__(self, x, alphas: Optional[Sequence] = None):
     """x [B, H, W, C_in] -> [B, H', W', channels]; alphas are ignored."""
     del alphas
+    if not self.fused_edges:
+
+      def edge_fn(i, states):
+        return sum(
+          Edge(self.channels, (op,), self._stride(j), self.dtype, name=f"node{i}_in{j}")(states[j])
+          for op, j in self.cell[i]
+        )
+
+      return self._body(x, edge_fn)
+
+    leaving = {}  # state j -> its kept edges [(node i, op)], nodes in order
+    for i, node in enumerate(self.cell):
+      for op, j in node:
+        leaving.setdefault(j, []).append((i, op))
+    params = {}  # (node i, state j) -> that edge's EdgeParams
+    outputs = {}  # (node i, state j) -> that edge's output
 
     def edge_fn(i, states):
-      return sum(
-        Edge(self.channels, (op,), self._stride(j), self.dtype, name=f"node{i}_in{j}")(states[j])
-        for op, j in self.cell[i]
+      if not params:  # all edges' parameters at the first node, in the per-edge form's order
+        params.update(
+          {
+            (k, j): EdgeParams(self.channels, (op,), name=f"node{k}_in{j}")(self.channels)
+            for k, node in enumerate(self.cell)
+            for op, j in node
+          }
+        )
+      # State i became available last: run every edge leaving it (to nodes i..n-1) now.
+      edges = leaving.get(i, [])
+      outs = fan_out(
+        states[i],
+        [params[k, i] for k, _ in edges],
+        [(op,) for _, op in edges],
+        self._stride(i),
+        self.dtype,
       )
+      for (k, op), out in zip(edges, outs):
+        outputs[k, i] = out[op]
+      return sum(outputs.pop((i, j)) for _, j in self.cell[i])
 
     return self._body(x, edge_fn)

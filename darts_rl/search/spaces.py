@@ -111,7 +111,7 @@ class MicroSpace(shape_lib.Shaped):
     dtype: Any = jnp.float32,
   ) -> nn.Module:
     """The supernet trunk when genotype is None, else the fixed network of that genotype.
-    fused_edges: the supernet cells' edge form (cells.SearchCell); dtype: the convolutions'
+    fused_edges: the cells' edge form (cells.SearchCell, cells.FixedCell); dtype: the convolutions'
     compute dtype (params stay float32)."""
     if genotype is None:
 
@@ -139,6 +139,7 @@ class MicroSpace(shape_lib.Shaped):
           self.node_norm,
           dtype=dtype,
           cell=genotype.cell(cell_type),
+          fused_edges=fused_edges,
           name=name,
         )
 
