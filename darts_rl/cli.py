@@ -164,6 +164,9 @@ def parse_flags(argv, flag_values=flags.FLAGS):
   try:
     config = check_config_args(argv, flag_values)
     rest = flag_values(argv)
+    if config is not None:
+      _, overrides = _config_args(flag_values.read_flags_from_files(argv, force_gnu=False))
+      config_args.split_joined_strings(flag_values[CONFIG_FLAG].value, overrides)
   except config_args.ConfigArgError as e:
     _fail(str(e))
   except flags.Error as e:

@@ -117,3 +117,20 @@ def check_override(config, key: str):
       raise ConfigArgError(msg + (f"; did you mean {match}?" if match else ""))
     node = node[name]
     path.append(name)
+
+
+def split_joined_strings(config, keys):
+  """A tuple-of-strings override written comma-separated (`--config.loop.eval_splits=train,test`)
+  reaches the config as one string, ('train,test',): split it into the tuple's items. `keys`:
+  the override keys of the command line (an indexed key `a.b[i]` sets one item: left as is)."""
+  for key in keys:
+    if "[" in key:
+      continue
+    *groups, name = key.split(".")
+    node = config
+    for group in groups:
+      node = node[group]
+    value = node[name]
+    if isinstance(value, tuple) and len(value) == 1 and isinstance(value[0], str):
+      if "," in value[0]:
+        node[name] = tuple(v.strip() for v in value[0].split(",") if v.strip())

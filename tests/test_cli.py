@@ -166,12 +166,14 @@ def test_good_command_line_applies_overrides(monkeypatch):
     f"{CFG}:search,smoke",
     "--config.ppo.optimizer.lr=0.1",
     "--config.env.games=coinrun",
+    "--config.loop.eval_splits=train, test",  # comma-separated items of a tuple of strings
     "--noconfig.loop.tensorboard",
     "--workdir=w",
   ]
   assert parse(argv, fv, monkeypatch) == (None, ["search.py"])
   c = fv.config
   assert (c.ppo.optimizer.lr, c.env.games, c.loop.tensorboard) == (0.1, ("coinrun",), False)
+  assert c.loop.eval_splits == ("train", "test")
   assert c.encoder.kind == "supernet" and c.env.num_envs == 4  # the variant was applied
 
 
