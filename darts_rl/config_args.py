@@ -101,7 +101,8 @@ def closest_key(config, key: str) -> Optional[str]:
 
 def check_override(config, key: str):
   """Raises ConfigArgError naming the valid fields and the closest key if `key` is not in
-  `config` (`a.b.c`; an index suffix `[i]` is allowed on a tuple field)."""
+  `config` (`a.b.c`), and for an index suffix (`a.b[i]`) on a tuple field, which cannot be set
+  one item at a time (the whole tuple can: `a.b=x,y`)."""
   node, path = config, []
   for part in key.split("."):
     name = part.split("[", 1)[0]
@@ -117,12 +118,18 @@ def check_override(config, key: str):
       raise ConfigArgError(msg + (f"; did you mean {match}?" if match else ""))
     node = node[name]
     path.append(name)
+  if "[" in key and isinstance(node, tuple):
+    field = key.split("[", 1)[0]
+    raise ConfigArgError(
+      f"cannot set one item of tuple field '{field}' ({key}); give the whole tuple, "
+      f"comma-separated: --config.{field}=..."
+    )
 
 
 def split_joined_strings(config, keys):
   """A tuple-of-strings override written comma-separated (`--config.loop.eval_splits=train,test`)
   reaches the config as one string, ('train,test',): split it into the tuple's items. `keys`:
-  the override keys of the command line (an indexed key `a.b[i]` sets one item: left as is)."""
+  the override keys of the command line (indexed keys `a.b[i]` are refused by check_override)."""
   for key in keys:
     if "[" in key:
       continue

@@ -98,6 +98,11 @@ BAD_COMMAND_LINES = [
     ["--config.ppo.gamma=high"],
     "error: --config.ppo.gamma=high: could not convert string to float: 'high' (expected float)",
   ),
+  (
+    ["--config.loop.eval_splits[0]=test"],
+    "error: cannot set one item of tuple field 'loop.eval_splits' (loop.eval_splits[0]); give "
+    "the whole tuple, comma-separated: --config.loop.eval_splits=...",
+  ),
   (["--bogus=1"], "error: Unknown command line flag 'bogus'"),
   (["extra"], "error: unexpected arguments extra"),
 ]
