@@ -129,16 +129,17 @@ def _config_args(argv):
 def check_config_args(argv, flag_values=flags.FLAGS):
   """Loads --config's file and variant and checks every override key, before absl does.
 
-  Returns the config (None without --config); raises config_args.ConfigArgError."""
+  Returns (the config, the override keys); (None, []) without --config; raises
+  config_args.ConfigArgError."""
   if CONFIG_FLAG not in flag_values:
-    return None
+    return None, []
   spec, overrides = _config_args(flag_values.read_flags_from_files(argv, force_gnu=False))
   if spec is None:
-    return None
+    return None, []
   config = config_args.load(spec)
   for key in overrides:
     config_args.check_override(config, key)
-  return config
+  return config, overrides
 
 
 def flag_error_message(error: Exception, config=None) -> str:
@@ -162,10 +163,9 @@ def parse_flags(argv, flag_values=flags.FLAGS):
   """absl's flags_parser for every launcher: the remaining argv, or one error line and exit 1."""
   config = None
   try:
-    config = check_config_args(argv, flag_values)
+    config, overrides = check_config_args(argv, flag_values)
     rest = flag_values(argv)
     if config is not None:
-      _, overrides = _config_args(flag_values.read_flags_from_files(argv, force_gnu=False))
       config_args.split_joined_strings(flag_values[CONFIG_FLAG].value, overrides)
   except config_args.ConfigArgError as e:
     _fail(str(e))
