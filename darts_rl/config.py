@@ -193,6 +193,10 @@ def loop_config(total_env_steps: int) -> ml_collections.ConfigDict:
   c.eval_splits = ("train", "test", "validation")
   # Safety cap on evaluation length, in env steps summed over eval envs.
   c.eval_max_env_steps = 200_000
+  # Env rows per acting call in evaluation, per device; only the rows of envs that still owe
+  # episodes are computed (the same actions whatever the value, up to float summation order).
+  # 0: auto (XLA:CPU: a quarter of a device's eval envs, at least 8; accelerators: all).
+  c.eval_batch = 0
   # Actors and learner at the same time: on | off | auto (on where jax runs on an accelerator).
   # On: the envs step with the parameters of one iteration earlier while the learner updates.
   c.overlap = "auto"

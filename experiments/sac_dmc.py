@@ -26,7 +26,7 @@ def dmc_config(task: str = "cartpole-swingup", num_envs: int = 1) -> ml_collecti
   c = ml_collections.ConfigDict()
   # Environment: procgen | dmc (darts_rl/envs).
   c.kind = "dmc"
-  # 'domain-task' (darts_rl.envs.DMC_TASKS).
+  # 'domain-task' (darts_rl.envs.dmc_tasks()).
   c.task = task
   # Envs of the whole run (all devices of all processes), split evenly over the devices;
   # each renders its own frames.

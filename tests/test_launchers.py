@@ -174,7 +174,13 @@ def test_bad_inputs_one_line_and_nonzero(tmp_path):
   )
   with pytest.raises(ValueError, match="no config.json"):
     phases.discretize(str(tmp_path / "nothing"))
-  for d in "bcde":  # the encoder is checked before the workdir is claimed: nothing written
+  c = get_config("baseline,smoke")
+  c.loop.eval_batch = -1
+  with pytest.raises(ValueError, match=r"^loop.eval_batch=-1 must be 0 \(auto\) or"):
+    loop.run(c, str(tmp_path / "f"), "evaluate")
+  with pytest.raises(ValueError, match=r"^loop.eval_batch=-1"):
+    loop.evaluate_random_policy(c, str(tmp_path / "g"))
+  for d in "bcdefg":  # the encoder is checked before the workdir is claimed: nothing written
     assert not (tmp_path / d).exists() or not os.listdir(tmp_path / d)
 
 

@@ -208,3 +208,33 @@ def test_cadences_follow_the_budget_given_at_run_time():
   assert loop.cadence(64, 100, 25_000) == 64  # explicit wins
   assert loop.cadence(0, 100, 50) == 1  # at least every env step
   assert loop.cadence(0, 0, 1000) == 0  # never (only at the end)
+
+
+def test_evaluation_computes_only_the_rows_that_owe_episodes(monkeypatch):
+  # loop.eval_batch=1 on _CountingEnv (env i ends an episode every i + 2 steps), quota 1:
+  # steps 1-2 act for all 3 envs (3 calls each), step 3 for envs 1 and 2, step 4 for env 2.
+  devices = parallel.Devices(1)
+  actors = Actors(None, 0, "train", devices, make=lambda *a: _CountingEnv())
+  policy = evaluation.RandomPolicy(DiscreteActions(2))
+  calls = []
+  eval_fn = actors._eval_fn
+
+  def counting(eval_act, rows):
+    step = eval_fn(eval_act, rows)
+    return lambda *args: calls.append(rows) or step(*args)
+
+  monkeypatch.setattr(actors, "_eval_fn", counting)
+  res = actors.run_episodes(policy.eval_act, None, 3, jax.random.PRNGKey(0), 10**6, 1)
+  assert res["returns"] == [[0.0], [1.0], [2.0]] and res["env_steps"] == 12
+  assert len(calls) == 3 + 3 + 2 + 1
+  calls.clear()
+  actors.run_episodes(policy.eval_act, None, 3, jax.random.PRNGKey(0), 10**6, 0)
+  assert calls == [3] * 4  # 0: every row, one call per env step
+
+
+def test_eval_batch_auto_and_bad_values():
+  assert evaluation.eval_batch(0, 32) == (8 if jax.default_backend() == "cpu" else 32)
+  assert evaluation.eval_batch(0, 4) == 4 or jax.default_backend() != "cpu"
+  assert evaluation.eval_batch(5, 4) == 4 and evaluation.eval_batch(3, 32) == 3
+  with pytest.raises(ValueError, match="loop.eval_batch=-1 must be 0"):
+    evaluation.check_eval_batch(-1)

@@ -1,5 +1,6 @@
 """Every device acts: 4 forced CPU devices produce the same rollout and the same PPO update as
-1 device playing the same envs (also with gradient accumulation), in both arch modes."""
+1 device playing the same envs (also with gradient accumulation), in both arch modes, and the
+same evaluation whatever the rows per acting call."""
 
 import textwrap
 
@@ -102,8 +103,30 @@ SCRIPT = textwrap.dedent("""
       assert r1['rewards'].sum() > 0          # the rollouts did something
 
 
+    def check_eval():
+      # An evaluation plays the same actions on 1 or 4 devices and whatever rows one acting
+      # call computes (loop.eval_batch): all 8 in env order, 3 (not a divisor: a call pads
+      # with rows computed twice), 1 per device of 2 (rows that owe episodes first).
+      c = get_config('baseline,smoke')
+      c.env.num_envs = N
+      enc = make_encoder(c.encoder)
+      outs = []
+      for count, rows in ((1, 0), (1, 3), (4, 1)):
+        d = parallel.Devices(count)
+        actors = Actors(c.env, 0, 'test', d, make=make)
+        agent = make_agent(c, enc, actors.spec, d)
+        learner = base.to_devices(agent.init(jax.random.PRNGKey(0)), d).learner
+        res = actors.run_episodes(
+            agent.eval_act, learner, 2 * N, jax.random.PRNGKey(3), 10**6, rows)
+        outs.append(res['returns'])
+      assert outs[0] == outs[1] == outs[2], outs
+      assert all(len(r) == 2 for r in outs[0])
+      assert sum(map(sum, outs[0])) > 0, outs[0]  # the actions earned rewards
+
+
     for mode in ('joint', 'alternating'):
       check(mode)
+    check_eval()
     print('OK')
 """)
 

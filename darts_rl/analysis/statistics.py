@@ -5,6 +5,9 @@ intervals, probability of improvement, performance profiles.
 Scores are arrays [runs, tasks]: one row per seed, one column per game (normalized per game
 where analysis.normalization can). Runs are resampled within each task (stratified), never
 tasks, as rliable does by default.
+
+rliable is imported on first use: it loads scipy, pandas and arch (about 3 s), which a report
+of single runs never needs.
 """
 
 import contextlib
@@ -13,7 +16,6 @@ from typing import Dict, Mapping, Sequence, Tuple
 
 import numpy as np
 from matplotlib.figure import Figure
-from rliable import library, metrics
 
 from darts_rl.analysis.render import save_figure
 
@@ -24,6 +26,8 @@ CONFIDENCE = 0.95
 def iqm(scores: np.ndarray) -> float:
   """Interquartile mean of all scores [runs, tasks]: the mean of the middle 50% (rliable's
   aggregate_iqm, scipy's trim_mean(0.25) over the flattened scores)."""
+  from rliable import metrics
+
   return float(metrics.aggregate_iqm(np.asarray(scores, np.float64)))
 
 
@@ -45,6 +49,8 @@ def _seeded(seed: int):
 
 
 def _aggregates(scores: np.ndarray) -> np.ndarray:
+  from rliable import metrics
+
   return np.array([metrics.aggregate_iqm(scores), metrics.aggregate_mean(scores)])
 
 
@@ -54,6 +60,8 @@ def interval_estimates(
   """{method: {'IQM' | 'mean': (point estimate, CI low, CI high)}}: 95% percentile intervals
   of a stratified bootstrap over runs (reps resamples from a fixed seed per method: a
   method's interval does not depend on which other methods the report holds)."""
+  from rliable import library
+
   out = {}
   for name, scores in score_dict.items():
     with _seeded(seed):
@@ -73,6 +81,8 @@ def interval_estimates(
 def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float:
   """P(X > Y): the chance that a run of X beats a run of Y on a task (ties count half),
   averaged over tasks; x [runs_x, tasks], y [runs_y, tasks] (rliable's Mann-Whitney form)."""
+  from rliable import metrics
+
   return float(
     metrics.probability_of_improvement(np.asarray(x, np.float64), np.asarray(y, np.float64))
   )
@@ -83,6 +93,8 @@ def performance_profiles(
 ):
   """({method: fraction of runs with score > tau, [T]}, {method: CI [2, T]}): run-score
   distributions with stratified-bootstrap 95% bands."""
+  from rliable import library
+
   data = {k: np.asarray(v, np.float64) for k, v in score_dict.items()}
   with _seeded(seed):
     return library.create_performance_profile(

@@ -48,9 +48,10 @@ def load_config(workdir: str, want_phase: Optional[str] = None) -> ml_collection
 # Where a run's logs go, not what it computes: a resumed run may change them.
 LOGGING_KEYS = ("loop.tensorboard", "loop.wandb", "loop.wandb_project", "loop.wandb_entity")
 # May differ between a run and its resume (config.json keeps the first run's): the logging
-# sinks, and how one update's gradient is split into calls (ppo.grad_chunks: the same update up
-# to float summation order; its `auto` resolves by backend, so a run may resume elsewhere).
-FREE_KEYS = LOGGING_KEYS + ("ppo.grad_chunks",)
+# sinks, how one update's gradient is split into calls (ppo.grad_chunks: the same update up
+# to float summation order; its `auto` resolves by backend, so a run may resume elsewhere), and
+# how many env rows an evaluation's acting call computes (loop.eval_batch: likewise).
+FREE_KEYS = LOGGING_KEYS + ("ppo.grad_chunks", "loop.eval_batch")
 
 
 def _diff(a, b, prefix=""):

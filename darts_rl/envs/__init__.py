@@ -2,13 +2,14 @@
 
 `make_env(env_config, seed, split)` builds either kind from an ml_collections config; the
 contract every env follows (obs, Step fields, episode bookkeeping) is in `base.py`.
-Importing this package imports dm_control, which sets MUJOCO_GL=egl unless already set.
+Importing this package sets MUJOCO_GL=egl unless already set (for dm_control, imported when a
+DM-Control env is first built).
 """
 
 import os
 
 from darts_rl.envs.base import ActionSpec, BoxActions, DiscreteActions, EpisodeTracker, Step, VecEnv
-from darts_rl.envs.dmc import DEFAULT_ACTION_REPEAT, DMC_TASKS, DMCVecEnv, make_dmc, parse_task
+from darts_rl.envs.dmc import DEFAULT_ACTION_REPEAT, DMCVecEnv, dmc_tasks, make_dmc, parse_task
 from darts_rl.envs.procgen import (
   MAX_REWARD,
   PROCGEN_GAMES,
@@ -179,7 +180,7 @@ __all__ = [
   "Step",
   "VecEnv",
   "DEFAULT_ACTION_REPEAT",
-  "DMC_TASKS",
+  "dmc_tasks",
   "DMCVecEnv",
   "make_dmc",
   "MAX_REWARD",

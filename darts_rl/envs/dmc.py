@@ -4,6 +4,9 @@ Each of the N rows is its own `dm_control.suite` environment with its own seed, 
 turn on the host. Rendering dominates the cost on CPU (software EGL, roughly 50-80 renders/s
 per core at 84x84), so a frame is rendered only once per agent step, after the last action
 repeat, plus once for the first frame of each new episode.
+
+dm_control is imported when a DM-Control env or task list is first needed (about 1 s that a
+Procgen run does not spend).
 """
 
 import os
@@ -12,10 +15,10 @@ import os
 # when there is one, else with Mesa's software device). A value set by the user wins.
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+import functools  # noqa: E402
 from typing import Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
-from dm_control import suite  # noqa: E402
 
 from darts_rl.envs.base import BoxActions, EpisodeTracker, Step  # noqa: E402
 
@@ -29,14 +32,24 @@ DEFAULT_ACTION_REPEAT = {
   "walker-walk": 2,
 }
 
-DMC_TASKS = tuple(f"{domain}-{task}" for domain, task in suite.ALL_TASKS)
+
+def _suite():
+  from dm_control import suite
+
+  return suite
+
+
+@functools.lru_cache(maxsize=None)
+def dmc_tasks() -> tuple:
+  """Every 'domain-task' name of dm_control.suite."""
+  return tuple(f"{domain}-{task}" for domain, task in _suite().ALL_TASKS)
 
 
 def parse_task(task: str) -> tuple:
   """'ball_in_cup-catch' -> ('ball_in_cup', 'catch'); ValueError listing valid names."""
-  if task not in DMC_TASKS:
+  if task not in dmc_tasks():
     raise ValueError(
-      f"unknown DM-Control task '{task}'; valid 'domain-task' names: {', '.join(DMC_TASKS)}"
+      f"unknown DM-Control task '{task}'; valid 'domain-task' names: {', '.join(dmc_tasks())}"
     )
   domain, task_name = task.split("-", 1)
   return domain, task_name
@@ -77,7 +90,7 @@ class DMCVecEnv:
     # environment_kwargs collides with that argument).
     time_kwargs = {} if time_limit is None else {"time_limit": float(time_limit)}
     self._envs = [
-      suite.load(
+      _suite().load(
         domain, task_name, task_kwargs={"random": _env_seed(seed, first_row + i), **time_kwargs}
       )
       for i in range(num_envs)

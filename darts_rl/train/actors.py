@@ -234,7 +234,13 @@ class Actors:
 
   # -- evaluation
   def run_episodes(
-    self, eval_act: Callable, learner, num_episodes: int, key, max_env_steps: int
+    self,
+    eval_act: Callable,
+    learner,
+    num_episodes: int,
+    key,
+    max_env_steps: int,
+    rows_per_call: int = 0,
   ) -> Dict[str, Any]:
     """Evaluates `eval_act` until every env of the run finished its share of episodes.
 
@@ -242,25 +248,53 @@ class Actors:
     episodes are not over-counted. Returns this process's per-env episode returns (lists),
     `capped` (max_env_steps, counted over the run's envs, ended it before every env here
     finished its share) and the env steps taken here.
+
+    rows_per_call c (0 or >= n: all n envs of a device, one call per env step): each acting
+    call computes c env rows of every device, and only the rows of envs that still owe
+    episodes are computed (in ceil(owing / c) calls); an env that has finished its share
+    repeats its last action, its later episodes uncounted. The tail of an evaluation, where
+    most envs wait for a few long episodes, then costs what those few rows cost. Each row
+    draws from fold_in(fold_in(key, t), its global index) whatever c is, so c changes the
+    actions only by the float summation order of a different batch size.
     """
-    step = self._eval_fn(eval_act)
+    L, n = self.devices.local_count, self.n
+    c = min(n, rows_per_call) if rows_per_call > 0 else n
+    step = self._eval_fn(eval_act, c)
     quota = max(1, math.ceil(num_episodes / self.spec.num_envs))
-    cap = max_env_steps * self.devices.local_count // self.devices.count
-    returns = [[] for _ in range(self.devices.local_count * self.n)]
+    cap = max_env_steps * L // self.devices.count
+    returns = [[] for _ in range(L * n)]
+    first = np.asarray(list(self.devices.global_indices))[:, None] * n
+    global_rows = (first + np.arange(n)).astype(np.int32)  # [L, n]
+    device_rows = np.arange(L)[:, None]
+    actions = None  # [L, n, ...]: the last action of every row
     self.reset()
     key = self.devices.broadcast(key)
     steps = 0
     t = 0
     while min(len(r) for r in returns) < quota and steps < cap:
-      actions = step(
-        learner,
-        self.devices.put(self.obs),
-        key,
-        self.devices.broadcast(np.int32(t)),
-        self._device_index,
-      )
-      out = self._step_envs(np.asarray(actions))
-      steps += self.devices.local_count * self.n
+      owing = np.asarray([len(r) < quota for r in returns]).reshape(L, n)
+      if c == n:  # every row, in env order
+        order, calls = np.broadcast_to(np.arange(n), (L, n)), 1
+      else:  # rows still owing episodes first
+        order = np.argsort(~owing, axis=1, kind="stable")
+        calls = -(-int(owing.sum(axis=1).max()) // c)
+      t_dev = self.devices.broadcast(np.int32(t))
+      for j in range(calls):
+        idx = order[:, np.arange(j * c, (j + 1) * c) % n]  # [L, c]
+        out = np.asarray(
+          step(
+            learner,
+            self.devices.put(self.obs[device_rows, idx]),
+            key,
+            t_dev,
+            self.devices.put(global_rows[device_rows, idx]),
+          )
+        )
+        if actions is None:
+          actions = np.zeros((L, n) + out.shape[2:], out.dtype)
+        actions[device_rows, idx] = out
+      out = self._step_envs(actions)
+      steps += L * n
       t += 1
       ep = np.concatenate([s.episode_return for s in out])
       for i in np.flatnonzero(~np.isnan(ep)):
@@ -269,13 +303,14 @@ class Actors:
     self.episodes.clear()
     return {"returns": returns, "capped": min(len(r) for r in returns) < quota, "env_steps": steps}
 
-  def _eval_fn(self, eval_act):
-    cache_key = ("eval", eval_act, self.n, self.spec.observation_shape)
+  def _eval_fn(self, eval_act, rows: int):
+    cache_key = ("eval", eval_act, rows, self.spec.observation_shape)
     if cache_key not in self.compiled:
-      n = self.n
 
-      def step(learner, obs, key, t, device_index):
-        return eval_act(learner, obs, row_keys(jax.random.fold_in(key, t), device_index, n))
+      def step(learner, obs, key, t, global_rows):
+        step_key = jax.random.fold_in(key, t)
+        keys = jax.vmap(lambda r: jax.random.fold_in(step_key, r))(global_rows)
+        return eval_act(learner, obs, keys)
 
       self.compiled[cache_key] = self.devices.compile_local(step)
     return self.compiled[cache_key]

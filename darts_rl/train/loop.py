@@ -137,6 +137,7 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
   # The encoder and envs first: a bad config or genotype fails before the workdir is claimed.
   encoder = make_encoder(config.encoder, arch=config.arch)
   envs.check_config(config.env, ("train",) + tuple(config.loop.eval_splits), devices.count)
+  evaluation.check_eval_batch(config.loop.get("eval_batch", 0))
   if parallel.on_writer(lambda: artifacts.claim(workdir, phase, config)):
     if writer_proc:
       print(f"[{phase}] {workdir} already finished; nothing to do.", flush=True)
@@ -192,6 +193,8 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
       mode = "on" if isinstance(acting, stepping.Overlapped) else "off"
       chosen = {"loop.overlap": f"auto -> {mode}" if overlap == "auto" else mode}
       chosen.update(agent.resolved_options())
+      if not lc.get("eval_batch", 0):
+        chosen["loop.eval_batch"] = f"auto -> {evaluation.eval_batch(0, actors.n)}"
       print(f"[{phase}] " + ", ".join(f"{k} {v}" for k, v in chosen.items()), flush=True)
     while env_steps < total:
       key, state, m = acting.iteration(key, state, more=env_steps + per_iter < total)
@@ -331,6 +334,7 @@ def evaluate_random_policy(
 ) -> Dict:
   """eval.json of a uniform random policy on the config's envs, measured like a trained one."""
   devices = devices or parallel.Devices()
+  evaluation.check_eval_batch(config.loop.get("eval_batch", 0))
   if parallel.on_writer(lambda: artifacts.claim(workdir, RANDOM_POLICY, config)):
     if devices.is_writer:
       print(f"[{RANDOM_POLICY}] {workdir} already finished; nothing to do.", flush=True)
