@@ -21,7 +21,7 @@ FRESH_SEED_STRIDE = 1_000_003
 # loop.eval_batch=0 (auto) on XLA:CPU: a quarter of a device's eval envs per acting call, at
 # least this many. A convolution's cost per sample on CPU barely grows as the batch shrinks
 # from 32 to 8 (+10 %), so computing only the rows that still owe episodes pays; on an
-# accelerator a call costs about the same for 8 rows as for 64, so auto keeps one call.
+# accelerator, where a call's fixed cost dominates at these sizes, auto keeps one call.
 MIN_AUTO_EVAL_BATCH = 8
 
 
