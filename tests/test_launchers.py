@@ -60,8 +60,10 @@ def test_search_killed_resumed_discretize_evaluate_report(tmp_path):
   )
   assert out.returncode == 0, out.stderr[-2000:]
   assert "resuming" in out.stdout and "[search] done" in out.stdout
-  # What the `auto` options chose (the smoke minibatch, 32 samples, is one call on CPU).
-  assert "[search] loop.overlap on, ppo.grad_chunks auto -> 1\n" in out.stdout
+  # What the `auto` options chose (the smoke minibatch, 32 samples, is one call on CPU; its
+  # 4 eval envs, fewer than 8, are one call too).
+  line = "[search] loop.overlap on, ppo.grad_chunks auto -> 1, loop.eval_batch auto -> 4\n"
+  assert line in out.stdout
   rows = read_metrics(s)
   steps = [r["env_steps"] for r in rows]
   body = steps[:-1]  # the last row repeats the final step with the final evaluation
