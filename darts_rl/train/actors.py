@@ -45,9 +45,14 @@ def _rows(device_index, n):
   return device_index * n + jnp.arange(n)
 
 
+def keys_of_rows(key, rows):
+  """[k] keys of the env rows with global indices `rows` [k]: fold_in(key, row)."""
+  return jax.vmap(lambda r: jax.random.fold_in(key, r))(rows)
+
+
 def row_keys(key, device_index, n):
   """[n] keys of one device's env rows, from fold_in(key, global row index)."""
-  return jax.vmap(lambda r: jax.random.fold_in(key, r))(_rows(device_index, n))
+  return keys_of_rows(key, _rows(device_index, n))
 
 
 class EpisodeLog:
@@ -308,9 +313,7 @@ class Actors:
     if cache_key not in self.compiled:
 
       def step(learner, obs, key, t, global_rows):
-        step_key = jax.random.fold_in(key, t)
-        keys = jax.vmap(lambda r: jax.random.fold_in(step_key, r))(global_rows)
-        return eval_act(learner, obs, keys)
+        return eval_act(learner, obs, keys_of_rows(jax.random.fold_in(key, t), global_rows))
 
       self.compiled[cache_key] = self.devices.compile_local(step)
     return self.compiled[cache_key]
