@@ -39,18 +39,12 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# search -> discretize -> evaluate (searched cell and IMPALA baseline) -> report, one game.
+# search -> discretize -> evaluate (searched cell and IMPALA baseline) -> report, one game; the
+# baseline trains alongside the search at low priority (scripts/demo.sh says why).
 DEMO := workdirs/demo
 DEMO_CFG := experiments/ppo_procgen.py
 demo: install
-	$(PY) launch/search.py --config=$(DEMO_CFG):search,demo --workdir=$(DEMO)/search
-	$(PY) launch/discretize.py --workdir=$(DEMO)/search
-	$(PY) launch/evaluate.py --config=$(DEMO_CFG):evaluate,demo \
-	    --config.encoder.genotype=$(DEMO)/search/genotype.json --workdir=$(DEMO)/searched
-	$(PY) launch/evaluate.py --config=$(DEMO_CFG):baseline,demo --workdir=$(DEMO)/baseline
-	$(PY) launch/report.py --out=$(DEMO)/report --search=$(DEMO)/search \
-	    --run=searched=$(DEMO)/searched --run=impala=$(DEMO)/baseline
-	@echo "demo finished: open $(DEMO)/report/report.md"
+	PY="$(PY)" DEMO=$(DEMO) CFG=$(DEMO_CFG) bash scripts/demo.sh
 
 clean-demo:
 	rm -rf $(DEMO)

@@ -1,0 +1,142 @@
+"""scripts/demo.sh (make demo): the phases' order, the baseline alongside, failures and Ctrl-C.
+
+The phases themselves are tested elsewhere; here a stand-in for python records each call and
+fails or lingers on demand, so the script's orchestration is checked in a second.
+"""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+FAKE_PYTHON = """#!/usr/bin/env bash
+echo "$*" >> "$CALLS"
+if [[ "$*" == *baseline,demo* ]]; then echo $$ > "$BASELINE_PID"; fi
+# The search starts once the baseline runs, so that failures find it running.
+if [[ "$*" == *search.py* ]]; then
+  for _ in $(seq 100); do [ -s "$BASELINE_PID" ] && break; sleep 0.05; done
+fi
+if [ -n "${FAIL_ON:-}" ] && [[ "$*" == *"$FAIL_ON"* ]]; then echo "boom: $*"; exit 3; fi
+if [ -n "${HANG_ON:-}" ] && [[ "$*" == *"$HANG_ON"* ]]; then sleep 60; fi
+if [[ "$*" == *baseline,demo* ]]; then
+  sleep "${BASELINE_S:-0}"
+  echo "[evaluate] done: baseline"
+fi
+"""
+
+
+def demo_env(tmp_path, **env):
+  fake = tmp_path / "fake_python"
+  fake.write_text(FAKE_PYTHON)
+  fake.chmod(0o755)
+  return dict(
+    os.environ,
+    PY=str(fake),
+    DEMO=str(tmp_path / "demo"),
+    CALLS=str(tmp_path / "calls"),
+    BASELINE_PID=str(tmp_path / "baseline_pid"),
+    **env,
+  )
+
+
+def run_demo(tmp_path, timeout=30, **env):
+  calls = tmp_path / "calls"
+  proc = subprocess.run(
+    ["bash", "scripts/demo.sh"],
+    cwd=ROOT,
+    env=demo_env(tmp_path, **env),
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+    stdin=subprocess.DEVNULL,
+  )
+  lines = calls.read_text().splitlines() if calls.exists() else []
+  return proc, [line.split()[0] + ":" + _variant(line) for line in lines]
+
+
+def _variant(line):
+  for part in line.split():
+    if part.startswith("--config="):
+      return part.split(":")[-1]
+  return ""
+
+
+def _alive(pid: int) -> bool:
+  try:
+    with open(f"/proc/{pid}/stat") as f:  # a zombie is not running
+      return f.read().split()[2] != "Z"
+  except FileNotFoundError:
+    return False
+
+
+def _wait_gone(pid: int, seconds: float = 10) -> bool:
+  deadline = time.monotonic() + seconds
+  while _alive(pid) and time.monotonic() < deadline:
+    time.sleep(0.05)
+  return not _alive(pid)
+
+
+def test_every_phase_runs_and_the_report_waits_for_the_baseline(tmp_path):
+  proc, calls = run_demo(tmp_path, BASELINE_S="1.5")
+  assert proc.returncode == 0, proc.stderr
+  # The baseline starts first; its record may land after the search's (they run together).
+  assert "launch/evaluate.py:baseline,demo" in calls[:2]
+  assert [c for c in calls if c != "launch/evaluate.py:baseline,demo"] == [
+    "launch/search.py:search,demo",
+    "launch/discretize.py:",
+    "launch/evaluate.py:evaluate,demo",
+    "launch/report.py:",
+  ]
+  out = proc.stdout
+  assert "waiting for the IMPALA-CNN baseline" in out
+  # The baseline's last line is shown before the report runs; its output is in the log.
+  assert out.index("[evaluate] done: baseline") < out.index("[demo] finished")
+  assert "[evaluate] done: baseline" in (tmp_path / "demo" / "baseline.log").read_text()
+
+
+def test_a_failed_baseline_fails_the_demo_before_the_report(tmp_path):
+  proc, calls = run_demo(tmp_path, FAIL_ON="baseline,demo")
+  assert proc.returncode == 1
+  assert "the IMPALA-CNN baseline failed" in proc.stderr
+  assert "boom" in proc.stderr  # the end of its log
+  assert "launch/report.py:" not in calls
+
+
+def test_a_failed_search_stops_the_baseline(tmp_path):
+  t0 = time.monotonic()
+  proc, calls = run_demo(tmp_path, FAIL_ON="search.py", BASELINE_S="60")
+  assert proc.returncode == 3
+  assert time.monotonic() - t0 < 30
+  assert sorted(calls) == ["launch/evaluate.py:baseline,demo", "launch/search.py:search,demo"]
+  assert _wait_gone(int((tmp_path / "baseline_pid").read_text()))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_stopping_the_demo_stops_the_baseline(tmp_path, sig):
+  """Ctrl-C (SIGINT to the terminal's process group) or a group kill during the search: the
+  demo exits non-zero and the baseline, which ignores SIGINT as a background job, is stopped."""
+  calls = tmp_path / "calls"
+  proc = subprocess.Popen(
+    ["bash", "scripts/demo.sh"],
+    cwd=ROOT,
+    env=demo_env(tmp_path, HANG_ON="search.py", BASELINE_S="60"),
+    stdin=subprocess.DEVNULL,
+    stdout=subprocess.DEVNULL,
+    start_new_session=True,
+  )
+  try:
+    deadline = time.monotonic() + 10
+    while not (calls.exists() and "search.py" in calls.read_text()):
+      assert time.monotonic() < deadline, "the demo did not start the search"
+      time.sleep(0.05)
+    time.sleep(0.2)  # the fake search is in its sleep
+    os.killpg(proc.pid, sig)
+    assert proc.wait(timeout=10) != 0
+    assert _wait_gone(int((tmp_path / "baseline_pid").read_text()))
+  finally:
+    if proc.poll() is None:
+      os.killpg(proc.pid, signal.SIGKILL)
