@@ -9,6 +9,7 @@ with several devices.
 import logging as std_logging
 import os
 import re
+import signal
 import sys
 
 from absl import app, flags
@@ -43,6 +44,10 @@ flags.DEFINE_integer(
 # Errors a user can cause (bad config, bad files, a workdir of another phase, a NaN loss):
 # reported as one line, exit status 1, nothing written past the last good state.
 USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FloatingPointError)
+# Ctrl-C: this line instead of a traceback. Files are written atomically, so nothing is lost.
+INTERRUPTED = (
+  "interrupted: rerun the same command to continue (training resumes from its latest checkpoint)"
+)
 
 
 def setup():
@@ -83,6 +88,15 @@ def guarded(fn):
         sys.stdout.flush()
         os._exit(1)
       sys.exit(1)
+    except KeyboardInterrupt:
+      print(INTERRUPTED, file=sys.stderr, flush=True)
+      sys.stdout.flush()
+      if multi:
+        os._exit(1)  # the supervisor passes status 1 on without a second line
+      # End by SIGINT, as Python does on an uncaught Ctrl-C, so a calling shell stops too;
+      # at once: an actor thread would hold up a normal exit.
+      signal.signal(signal.SIGINT, signal.SIG_DFL)
+      os.kill(os.getpid(), signal.SIGINT)
 
   return main
 

@@ -287,3 +287,39 @@ def test_documented_config_keys_exist():
       if key not in valid:
         bad.append(f"{path}: --config.{key}")
   assert not bad, bad
+
+
+# --- Ctrl-C ---
+
+CTRL_C_LAUNCHER = """
+import os, signal, threading, time
+from darts_rl import cli
+
+@cli.guarded
+def main():
+  # A non-daemon thread, as the actor thread of an overlapped run: it must not hold up the exit.
+  threading.Thread(target=time.sleep, args=(60,)).start()
+  os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C
+  time.sleep(60)
+
+cli.run(main)
+"""
+
+
+def test_ctrl_c_is_one_line_and_ends_by_sigint(tmp_path):
+  """Ctrl-C in a launcher: the line saying how to continue, no traceback, and the process ends
+  by SIGINT (so a calling shell script stops as well) without waiting for other threads."""
+  import signal
+  import subprocess
+
+  script = tmp_path / "launcher.py"
+  script.write_text(CTRL_C_LAUNCHER)
+  proc = subprocess.run(
+    [sys.executable, str(script)],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=30,
+  )
+  assert proc.returncode == -signal.SIGINT
+  assert proc.stderr.strip().splitlines() == [cli.INTERRUPTED]
