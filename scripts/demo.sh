@@ -31,7 +31,26 @@ baseline=$!
 trap 'kill "$baseline" 2> /dev/null || true' EXIT
 say "the IMPALA-CNN baseline trains alongside at low priority; its output: $log"
 
+# The baseline's exit status, once it has ended (`wait` gives it only once).
+baseline_rc=""
+finish_baseline() {
+  if [ -z "$baseline_rc" ]; then
+    baseline_rc=0
+    wait "$baseline" || baseline_rc=$?
+  fi
+  if [ "$baseline_rc" != 0 ]; then
+    say "the IMPALA-CNN baseline failed; the end of $log:" >&2
+    tail -n 20 "$log" >&2
+    exit 1
+  fi
+}
+# Between phases: a baseline that already failed fails the demo now, not at its end.
+check_baseline() {
+  if ! kill -0 "$baseline" 2> /dev/null; then finish_baseline; fi
+}
+
 "${py[@]}" launch/search.py --config="$cfg:search,demo" --workdir="$demo/search"
+check_baseline
 "${py[@]}" launch/discretize.py --workdir="$demo/search"
 "${py[@]}" launch/evaluate.py --config="$cfg:evaluate,demo" \
   --config.encoder.genotype="$demo/search/genotype.json" --workdir="$demo/searched"
@@ -42,11 +61,7 @@ if kill -0 "$baseline" 2> /dev/null; then
 else
   tail -n 1 "$log"
 fi
-if ! wait "$baseline"; then
-  say "the IMPALA-CNN baseline failed; the end of $log:" >&2
-  tail -n 20 "$log" >&2
-  exit 1
-fi
+finish_baseline
 trap - EXIT
 
 "${py[@]}" launch/report.py --out="$demo/report" --search="$demo/search" \

@@ -19,6 +19,7 @@ if [[ "$*" == *baseline,demo* ]]; then echo $$ > "$BASELINE_PID"; fi
 # The search starts once the baseline runs, so that failures find it running.
 if [[ "$*" == *search.py* ]]; then
   for _ in $(seq 100); do [ -s "$BASELINE_PID" ] && break; sleep 0.05; done
+  sleep "${SEARCH_S:-0}"
 fi
 if [ -n "${FAIL_ON:-}" ] && [[ "$*" == *"$FAIL_ON"* ]]; then echo "boom: $*"; exit 3; fi
 if [ -n "${HANG_ON:-}" ] && [[ "$*" == *"$HANG_ON"* ]]; then sleep 60; fi
@@ -98,12 +99,29 @@ def test_every_phase_runs_and_the_report_waits_for_the_baseline(tmp_path):
   assert "[evaluate] done: baseline" in (tmp_path / "demo" / "baseline.log").read_text()
 
 
+def test_a_baseline_done_before_the_search_ends(tmp_path):
+  proc, calls = run_demo(tmp_path, SEARCH_S="1")
+  assert proc.returncode == 0, proc.stderr
+  assert calls[-1] == "launch/report.py:" and len(calls) == 5
+  assert "waiting" not in proc.stdout
+  assert proc.stdout.index("[evaluate] done: baseline") < proc.stdout.index("[demo] finished")
+
+
 def test_a_failed_baseline_fails_the_demo_before_the_report(tmp_path):
   proc, calls = run_demo(tmp_path, FAIL_ON="baseline,demo")
   assert proc.returncode == 1
   assert "the IMPALA-CNN baseline failed" in proc.stderr
   assert "boom" in proc.stderr  # the end of its log
   assert "launch/report.py:" not in calls
+
+
+def test_a_baseline_that_fails_early_fails_the_demo_after_the_search(tmp_path):
+  """A misconfigured baseline fails in seconds: the demo stops after the search, not after the
+  searched cell's retraining."""
+  proc, calls = run_demo(tmp_path, FAIL_ON="baseline,demo", SEARCH_S="1")
+  assert proc.returncode == 1
+  assert "the IMPALA-CNN baseline failed" in proc.stderr
+  assert sorted(calls) == ["launch/evaluate.py:baseline,demo", "launch/search.py:search,demo"]
 
 
 def test_a_failed_search_stops_the_baseline(tmp_path):
