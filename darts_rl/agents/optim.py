@@ -66,9 +66,10 @@ class ArchState(NamedTuple):
 class DualOptimizer:
   """The weight optimizer (the agent's) and the architecture-weight optimizer (config.arch).
 
-  All methods are pure functions of their arguments (safe inside jit / pmap); `key` (the same
-  on every device) feeds the options that draw random numbers (smoothing, the monitor's start
-  vector). With fixed encoders the alphas are `{}` and every alpha step and option is a no-op.
+  All methods are pure functions of their arguments (safe inside jit and mapped steps);
+  `key` (the same on every device) feeds the options that draw random numbers (smoothing,
+  the monitor's start vector). With fixed encoders the alphas are `{}` and every alpha step
+  and option is a no-op.
   `total_arch_updates` (the run's number of alpha steps) is needed by the options that follow
   the search's progress (temperature schedule, aux_skip, beta_decay) when searching.
   """

@@ -4,7 +4,8 @@ The supernet acts during search; its alphas are trained by the same PPO loss thr
 `optim.DualOptimizer` (joint or alternating). One iteration: every device's env group acts
 `ppo.num_steps` steps (darts_rl/train/actors.py: the rollout stays on the device that produced
 it), rewards are normalized on the host with statistics over all envs of the run, then
-`num_epochs` x `num_minibatches` pmapped updates read the rollout where it lies.
+`num_epochs` x `num_minibatches` device-mapped updates (parallel.py) read the rollout where
+it lies.
 Math at module level (gae, ppo_loss, RunningStats) is tested against hand-computed numbers.
 """
 
@@ -319,7 +320,7 @@ class PPO(AgentBase):
     )
 
   def update(self, learner: PPOLearner, batch: Batch, key):
-    """(learner, batch, key) -> (learner, metrics), all on the devices (pmapped over all).
+    """(learner, batch, key) -> (learner, metrics), all on the devices (mapped over all of them).
 
     The epoch / minibatch loops run in Python around one compiled minibatch step: XLA:CPU runs
     the same step ~7x slower inside a lax.scan (while loop) than as a top-level call, and on

@@ -10,7 +10,7 @@ One `iteration` = `rollout_steps` vectorized env steps of every device's env gro
 (epsilon-greedy, per-env epsilons) appended to that device's replay shard, then
 `updates_per_iteration` learner updates once the replay holds `learning_starts` env steps. The
 supernet acts during search; its alphas are trained by the same C51 loss through
-`optim.DualOptimizer` (joint or alternating). Each learner update is one pmapped call over all
+`optim.DualOptimizer` (joint or alternating). Each learner update is one device-mapped call over all
 devices: every device samples batch_size / devices windows from its own shard, the gradients
 are averaged, and each device sets the new priorities of its own samples.
 
@@ -498,7 +498,7 @@ class Rainbow(AgentBase):
     return jnp.mean(b.weight * ce), {"ce": ce, "q_taken": jnp.mean(q_a)}
 
   def update(self, learner: RainbowLearner, batches: Batches, key):
-    """One learner update on one device's share of the batch (inside the pmapped step):
+    """One learner update on one device's share of the batch (inside the device-mapped step):
     -> (learner, metrics, new priorities [B / devices] of the weight batch's items)."""
     c = self.config.rainbow
     target = (learner.target_params, learner.target_alphas)

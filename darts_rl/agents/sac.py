@@ -13,7 +13,7 @@ GB). A resumed run therefore starts with an empty buffer: updates restart once
 (`init_random_env_steps`) counts env steps over the whole run (it is in the host state) and is
 not repeated. Each transition stores obs and only the newest frame of the next observation:
 with frame stacking, next_obs[..., :-3] == obs[..., 3:] (the env contract). Each learner update
-is one pmapped call: every device samples batch_size / devices transitions from its shard.
+is one device-mapped call: every device samples batch_size / devices transitions from its shard.
 
 Bootstrapping: discount 0 only where the episode terminated; where it was truncated by the time
 limit the target bootstraps from `final_obs` (the env's last frame stack), never from the first
@@ -420,7 +420,7 @@ class SAC(AgentBase):
 
   def update(self, learner: SACLearner, batches: Batches, key):
     """One critic (+ alphas), actor and temperature step and a target soft update on one
-    device's share of the batch (inside the pmapped step) -> (learner, metrics)."""
+    device's share of the batch (inside the device-mapped step) -> (learner, metrics)."""
     c = self.config.sac
     pad = c.shift_pad
     n = batches.weights.reward.shape[0]

@@ -6,8 +6,8 @@
   the cost of 2-3 gradients of the loss; measured in benchmarks/RESULTS.md).
 - `unrolled_arch_grad`: second-order DARTS (Liu et al. 2019, eqs. 7-8): the alpha gradient
   through one virtual weight step, its Hessian-vector term by central finite differences.
-Pytrees throughout; under pmap (`axis_name`) the products are averaged over devices, so every
-device holds the same eigenvalue / direction.
+Pytrees throughout; in a mapped step (`axis_name`) the products are averaged over devices, so
+every device holds the same eigenvalue / direction.
 """
 
 from typing import Callable, Optional
