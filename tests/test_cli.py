@@ -5,6 +5,8 @@ import glob
 import os
 import re
 import shlex
+import signal
+import subprocess
 import sys
 
 import pytest
@@ -309,9 +311,6 @@ cli.run(main)
 def test_ctrl_c_is_one_line_and_ends_by_sigint(tmp_path):
   """Ctrl-C in a launcher: the line saying how to continue, no traceback, and the process ends
   by SIGINT (so a calling shell script stops as well) without waiting for other threads."""
-  import signal
-  import subprocess
-
   script = tmp_path / "launcher.py"
   script.write_text(CTRL_C_LAUNCHER)
   proc = subprocess.run(
