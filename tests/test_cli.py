@@ -300,9 +300,9 @@ from darts_rl import cli
 @cli.guarded
 def main():
   # A non-daemon thread, as the actor thread of an overlapped run: it must not hold up the exit.
-  threading.Thread(target=time.sleep, args=(60,)).start()
+  threading.Thread(target=time.sleep, args=(3600,)).start()
   os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C
-  time.sleep(60)
+  time.sleep(3600)
 
 cli.run(main)
 """
@@ -318,7 +318,9 @@ def test_ctrl_c_is_one_line_and_ends_by_sigint(tmp_path):
     cwd=ROOT,
     capture_output=True,
     text=True,
-    timeout=30,
+    # A ceiling, not a speed check: importing jax on a busy machine can take tens of seconds;
+    # without the fix the process would sleep for an hour and run into it.
+    timeout=300,
   )
   assert proc.returncode == -signal.SIGINT
   assert proc.stderr.strip().splitlines() == [cli.INTERRUPTED]
