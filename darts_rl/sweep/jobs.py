@@ -8,7 +8,7 @@ instead of unpickling code; the arguments travel as JSON on the worker's command
 
 import importlib
 import json
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Tuple
 
 # What sweep jobs train and evaluate with: a module with run(config, workdir, phase),
 # evaluate_random_policy(config, workdir) and reevaluate(workdir, episodes, seed_offset=K)
@@ -58,3 +58,29 @@ def failure_message(failed: Sequence[str]) -> str:
     f"{len(failed)} job(s) failed: {'; '.join(failed)}. Rerun the same command to retry "
     "them (finished ones are kept)"
   )
+
+
+# What an executor's `poll` returns per job that ended: (job, None) when it succeeded, else
+# (job, 'trial 1 (exit 1: <last log line>; log: <path>)').
+Ended = Tuple[Job, Optional[str]]
+
+
+def run_all(executor, jobs: Sequence[Job], on_done: Callable[[Job], None]):
+  """Runs `jobs` on an executor (`room()`, `start(job)`, `poll() -> [Ended]`, `stop()`): after a
+  job fails no new one starts, the running ones finish, then TrialFailed names every failed
+  one. Studies schedule on the same four calls with their own policy (darts_rl/studies)."""
+  pending, failed = list(jobs), []
+  try:
+    while executor.running() or (pending and not failed):
+      while pending and not failed and executor.room():
+        executor.start(pending.pop(0))
+      for job, failure in executor.poll():
+        if failure is None:
+          on_done(job)
+        else:
+          failed.append(failure)
+          print(f"[sweep] failed: {failure}", flush=True)
+  finally:
+    executor.stop()  # kills what still runs: only on an exception here (e.g. Ctrl-C)
+  if failed:
+    raise TrialFailed(failure_message(failed))

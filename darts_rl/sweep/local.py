@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from darts_rl import artifacts
 from darts_rl.sweep import jobs as jobs_lib
@@ -56,7 +56,8 @@ def failed_line(job: jobs_lib.Job, status: str) -> str:
 
 
 class LocalPool:
-  """Runs jobs on this machine; see the module doc."""
+  """Runs jobs on this machine; see the module doc. `run(jobs, on_done)` runs them all;
+  `room`, `start`, `poll`, `running`, `stop` let a scheduler start jobs one by one."""
 
   def __init__(
     self,
@@ -78,6 +79,9 @@ class LocalPool:
         slots_lib.usable_cores() if cores is None else cores,
       )
     )
+    self._free = list(range(len(self.slots)))
+    self._running: List[Tuple[jobs_lib.Job, subprocess.Popen, int]] = []
+    self._ended: List[jobs_lib.Ended] = []  # in-process jobs, until the next poll
 
   def describe(self) -> str:
     if self.in_process:
@@ -85,36 +89,46 @@ class LocalPool:
     return f"{self.parallel} at a time on this machine ({'; '.join(s.label for s in self.slots)})"
 
   def run(self, jobs: Sequence[jobs_lib.Job], on_done: Callable[[jobs_lib.Job], None]):
+    jobs_lib.run_all(self, jobs, on_done)
+
+  def room(self) -> bool:
+    return bool(self._free) if not self.in_process else not self._ended
+
+  def running(self) -> bool:
+    return bool(self._running or self._ended)
+
+  def start(self, job: jobs_lib.Job):
+    """In a free slot's worker; in process, runs it to its end here (an error propagates at
+    once, as in a plain run)."""
     if self.in_process:
-      for job in jobs:  # an error propagates at once, as in a plain run
-        print(f"[sweep] {job.name}", flush=True)
-        jobs_lib.call(job)
-        on_done(job)
+      print(f"[sweep] {job.name}", flush=True)
+      jobs_lib.call(job)
+      self._ended.append((job, None))
       return
-    pending, running, failed = list(jobs), [], []
-    free = list(range(len(self.slots)))
-    try:
-      while running or (pending and not failed):
-        while pending and free and not failed:
-          job, slot = pending.pop(0), free.pop(0)
-          s = self.slots[slot]
-          running.append((job, start_worker(job, s.env, s.cores), slot))
-          print(f"[sweep] {job.name}: {s.label} (log: {job.log})", flush=True)
-        time.sleep(POLL_S)
-        for item in list(running):
-          job, proc, slot = item
-          if proc.poll() is None:
-            continue
-          running.remove(item)
-          free.append(slot)
-          if proc.returncode == 0:
-            on_done(job)
-          else:
-            failed.append(failed_line(job, f"exit {proc.returncode}"))
-            print(f"[sweep] failed: {failed[-1]}", flush=True)
-    finally:
-      for _, proc, _ in running:  # only on an exception here (e.g. Ctrl-C)
-        proc.kill()
-        proc.wait()
-    if failed:
-      raise jobs_lib.TrialFailed(jobs_lib.failure_message(failed))
+    slot = self._free.pop(0)
+    s = self.slots[slot]
+    self._running.append((job, start_worker(job, s.env, s.cores), slot))
+    print(f"[sweep] {job.name}: {s.label} (log: {job.log})", flush=True)
+
+  def poll(self) -> List[jobs_lib.Ended]:
+    """The jobs that ended since the last call (waits up to POLL_S while none did)."""
+    if not self._ended and self._running:
+      time.sleep(POLL_S)
+    ended, self._ended = self._ended, []
+    for item in list(self._running):
+      job, proc, slot = item
+      if proc.poll() is None:
+        continue
+      self._running.remove(item)
+      self._free.append(slot)
+      ok = proc.returncode == 0
+      ended.append((job, None if ok else failed_line(job, f"exit {proc.returncode}")))
+    return ended
+
+  def stop(self):
+    """Kills the workers still running (Ctrl-C, or a scheduler giving up)."""
+    for _, proc, slot in self._running:
+      proc.kill()
+      proc.wait()
+      self._free.append(slot)
+    self._running = []

@@ -14,8 +14,7 @@ failed trial is reported, and the rerun resumes it.
 """
 
 import os
-import time
-from typing import Callable, Dict, Sequence
+from typing import Callable, Dict, List, Sequence
 
 from darts_rl.distributed import cpu_device_env
 from darts_rl.sweep import jobs as jobs_lib
@@ -92,6 +91,7 @@ class RayExecutor:
     self._task = ray.remote(_run_job).options(
       num_gpus=self.num_gpus, num_cpus=self.num_cpus, max_retries=0
     )
+    self._running: Dict = {}  # Ray object ref -> job
 
   def describe(self) -> str:
     limit = f"{self.parallel} at a time" if self.parallel else "as many as fit"
@@ -101,30 +101,34 @@ class RayExecutor:
     )
 
   def run(self, jobs: Sequence[jobs_lib.Job], on_done: Callable[[jobs_lib.Job], None]):
-    ray = self.ray
-    pending, running, failed = list(jobs), {}, []
-    try:
-      while running or (pending and not failed):
-        while pending and not failed and (not self.parallel or len(running) < self.parallel):
-          job = pending.pop(0)
-          running[self._task.remote(job.to_json(), self.env)] = job
-          print(f"[sweep] {job.name}: submitted to Ray (log: {job.log})", flush=True)
-        done, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
-        for ref in done:
-          job = running.pop(ref)
-          try:
-            status = f"exit {ray.get(ref)}"
-          except ray.exceptions.RayError as e:  # the task itself died (node lost, OOM kill)
-            status = f"Ray: {type(e).__name__}"
-          if status == "exit 0":
-            on_done(job)
-          else:
-            failed.append(local.failed_line(job, status))
-            print(f"[sweep] failed: {failed[-1]}", flush=True)
-        if not done:
-          time.sleep(0.05)
-    finally:
-      for ref in running:  # only on an exception here (e.g. Ctrl-C)
-        ray.cancel(ref, force=True)
-    if failed:
-      raise jobs_lib.TrialFailed(jobs_lib.failure_message(failed))
+    jobs_lib.run_all(self, jobs, on_done)
+
+  def room(self) -> bool:
+    return not self.parallel or len(self._running) < self.parallel
+
+  def running(self) -> bool:
+    return bool(self._running)
+
+  def start(self, job: jobs_lib.Job):
+    self._running[self._task.remote(job.to_json(), self.env)] = job
+    print(f"[sweep] {job.name}: submitted to Ray (log: {job.log})", flush=True)
+
+  def poll(self) -> List[jobs_lib.Ended]:
+    """The jobs that ended since the last call (waits up to a second while none did)."""
+    ray, ended = self.ray, []
+    if not self._running:
+      return ended
+    done, _ = ray.wait(list(self._running), num_returns=len(self._running), timeout=1.0)
+    for ref in done:
+      job = self._running.pop(ref)
+      try:
+        status = f"exit {ray.get(ref)}"
+      except ray.exceptions.RayError as e:  # the task itself died (node lost, OOM kill)
+        status = f"Ray: {type(e).__name__}"
+      ended.append((job, None if status == "exit 0" else local.failed_line(job, status)))
+    return ended
+
+  def stop(self):
+    for ref in self._running:
+      self.ray.cancel(ref, force=True)
+    self._running = {}
