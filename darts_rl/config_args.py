@@ -19,7 +19,7 @@ class ConfigArgError(ValueError):
   """A config file, variant or override key on the command line that cannot be used."""
 
 
-def _package_root(directory: str) -> str:
+def package_root(directory: str) -> str:
   # A config inside a package (experiments/ has __init__.py) may import its siblings as
   # `experiments.x`: the directory above the outermost package must be importable.
   while os.path.exists(os.path.join(directory, "__init__.py")):
@@ -43,7 +43,7 @@ def load(spec: str) -> ml_collections.ConfigDict:
   path, sep, variant = spec.partition(":")
   if not os.path.isfile(path):
     raise ConfigArgError(_missing_file_message(path))
-  root = _package_root(os.path.dirname(os.path.abspath(path)))
+  root = package_root(os.path.dirname(os.path.abspath(path)))
   if root not in sys.path:
     sys.path.insert(0, root)
   name = "config_" + os.path.splitext(os.path.basename(path))[0]

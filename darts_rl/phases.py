@@ -31,7 +31,7 @@ def discretize(
   genotype = space.discretize(alphas, k, config.encoder.temperature)
   if draw is not None:
     draw(genotype, artifacts.genotype_png_path(workdir))
-  artifacts.write_genotype(out, genotype)
+  artifacts.write_genotype(out, genotype, env=config.env)
   print(genotype.describe())
   print(f"[discretize] wrote {out}", flush=True)
   return genotype

@@ -127,6 +127,22 @@ def fresh_evaluation(workdir: str, i: int, training: str = TRAINING):
   )
 
 
+def fresh_missing(workdir: str) -> List[int]:
+  """The selected trials (ever the best so far on validation levels) that lack a fresh
+  evaluation, from the finished trials on disk ([] when none has finished)."""
+  rows = [trial_row(workdir, i) for i in artifacts.finished_trials(workdir)]
+  by_trial = {r["trial"]: r for r in rows}
+  return [i for i in selected_trials(rows) if "fresh" not in by_trial[i]] if rows else []
+
+
+def fresh_evaluations(workdir: str, training: str = TRAINING):
+  """Job: the fresh evaluations that fresh_missing names, one after another (a study runs
+  them as one job once every trial of its random search is done)."""
+  for i in fresh_missing(workdir):
+    fresh_evaluation(workdir, i, training)
+  write_trials(workdir)
+
+
 def trial_row(workdir: str, i: int) -> Dict:
   """The trials.jsonl row of finished trial i (artifacts.run_row plus trial, genotype and its
   workdir relative to WORKDIR)."""
@@ -208,9 +224,7 @@ def run(
     ],
     on_done=lambda job: _progress(workdir, job.args[1], num_trials),
   )
-  rows = write_trials(workdir)
-  by_trial = {r["trial"]: r for r in rows}
-  fresh = [i for i in selected_trials(rows) if "fresh" not in by_trial[i]]
+  fresh = fresh_missing(workdir)
   executor.run(
     [
       Job(

@@ -44,7 +44,15 @@ def run(config, workdir, phase):
   train, val, test, _ = TABLE[_index(workdir) % len(TABLE)]
   if phase != "random_policy":  # as the real one: a random policy trains and logs nothing
     writer = artifacts.MetricsWriter(workdir, None, tensorboard=False)
+    writer.write(32, {"train/return": train / 2, "wall_s": 1.0 + config.seed})
     writer.write(64, {"train/return": train, "wall_s": 2.0 + config.seed})
+  if phase == "search":  # the alphas history a search keeps: its initial alphas at 32 and 64
+    from darts_rl.networks.space_config import make_space
+
+    space = make_space(config.encoder)
+    alphas = artifacts.AlphasWriter(workdir, space.op_names, config.encoder.temperature, None)
+    for step in (32, 64):
+      alphas.add(step, space.init_alphas())
   artifacts.write_eval(
     workdir,
     {

@@ -45,17 +45,23 @@ def run_games(workdir: str, split: str = artifacts.TEST) -> Tuple[Dict[str, floa
   return (split_per_game((ev or {}).get(split)), name) if ev else ({}, "-")
 
 
-def scores(raw: Mapping[str, float], env: Mapping) -> Dict[str, float]:
-  """Per-game scores (normalized when the env allows it, see the module doc). A one-game run
-  whose evaluation has no per-game means ({'all': x}) is scored as that game."""
+def named(raw: Mapping[str, float], env: Mapping) -> Dict[str, float]:
+  """Raw per-game returns, a one-game run's {'all': x} named by its game."""
   games = env.get("games") or ()
   games = [
     g for item in ([games] if isinstance(games, str) else games) for g in str(item).split(",") if g
   ]
   if set(raw) == {"all"} and len(games) == 1:
-    raw = {games[0]: raw["all"]}
+    return {games[0]: raw["all"]}
+  return dict(raw)
+
+
+def scores(raw: Mapping[str, float], env: Mapping) -> Dict[str, float]:
+  """Per-game scores (normalized when the env allows it, see the module doc). A one-game run
+  whose evaluation has no per-game means ({'all': x}) is scored as that game."""
+  raw = named(raw, env)
   if "all" in raw or normalization.score_kind(env) == "raw":
-    return dict(raw)
+    return raw
   return normalization.game_scores(raw, env)
 
 

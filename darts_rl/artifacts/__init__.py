@@ -3,8 +3,9 @@
     config.json, DONE      ownership.py claim, load_config, read_config, phase, mark_done, is_done
     metrics.jsonl, tb/     metrics.py   MetricsWriter, read_metrics, training_compute,
     wandb/                              wandb_settings (loop.wandb: a Weights & Biases run)
-    alphas.npz             alphas.py    AlphasWriter, read_alphas, final_alphas
-    genotype.json / .png   genotype.py  read_genotype_json, write_genotype, genotype(_png)_path
+    alphas.npz             alphas.py    AlphasWriter, read_alphas, final_alphas, alphas_at
+    genotype.json / .png   genotype.py  read_genotype_json, write_genotype, genotype(_png)_path,
+                                        transfer_note (where the cell was searched)
     eval.json, eval_N.json evals.py     write_eval, read_eval, best_eval, fresh_eval
       eval_N_offsetK.json
     trials.jsonl, trials/  trials.py    write_trials, read_trials, trial_dir, finished_trials
@@ -23,10 +24,12 @@ from darts_rl.artifacts.alphas import (
   ALPHAS,
   AlphaSnapshots,
   AlphasWriter,
+  alphas_at,
   final_alphas,
   flatten_alphas,
   micro_leaf,
   read_alphas,
+  snapshot_index,
 )
 from darts_rl.artifacts.evals import (
   EVAL,
@@ -57,6 +60,8 @@ from darts_rl.artifacts.genotype import (
   genotype_path,
   genotype_png_path,
   read_genotype_json,
+  searched_on,
+  transfer_note,
   write_genotype,
 )
 from darts_rl.artifacts.logs import last_line, open_log

@@ -124,6 +124,21 @@ def read_alphas(workdir: str) -> AlphaSnapshots:
 def final_alphas(workdir: str, template):
   """The last snapshot of WORKDIR/alphas.npz as a pytree shaped like `template` (e.g. the
   space's init_alphas()); ArtifactError if the file lacks one of its leaves."""
+  return alphas_at(workdir, template)[1]
+
+
+def snapshot_index(env_steps: np.ndarray, fraction: float) -> int:
+  """Index of the last snapshot taken at or before fraction x the last one's env steps (the
+  first snapshot if none is)."""
+  # A small tolerance: fractions like 1/3 of an integer step count.
+  at = np.flatnonzero(env_steps <= fraction * env_steps[-1] + 1e-6)
+  return int(at[-1]) if at.size else 0
+
+
+def alphas_at(workdir: str, template, fraction: float = 1.0) -> Tuple[int, object]:
+  """(env_steps, alphas) of the snapshot at `fraction` of the search: the last one taken at
+  or before fraction x the last snapshot's env steps (the first one if none is), as a pytree
+  shaped like `template`; ArtifactError if the file lacks one of its leaves."""
   snaps = read_alphas(workdir)
   names = list(flatten_alphas(template))
   lacking = [n for n in names if n not in snaps.leaves]
@@ -131,5 +146,8 @@ def final_alphas(workdir: str, template):
     raise ArtifactError(
       f"{os.path.join(workdir, ALPHAS)} lacks {lacking[:3]}: it does not match the config"
     )
+  i = snapshot_index(snaps.env_steps, fraction)
   treedef = jax.tree_util.tree_structure(template)
-  return jax.tree_util.tree_unflatten(treedef, [snaps.leaves[n][-1] for n in names])
+  return int(snaps.env_steps[i]), jax.tree_util.tree_unflatten(
+    treedef, [snaps.leaves[n][i] for n in names]
+  )

@@ -5,7 +5,9 @@ discretize writes both into the search workdir; evaluate reads a genotype.json f
 a Genotype (and validating it against a space) is darts_rl.search's `parse_genotype`.
 """
 
+import json
 import os
+from typing import Optional
 
 from darts_rl.artifacts.files import atomic_write, read_json
 
@@ -27,6 +29,38 @@ def read_genotype_json(path: str) -> dict:
   return read_json(path, "genotype")
 
 
-def write_genotype(path: str, genotype):
-  """Writes `genotype` (anything with .to_json(), micro or macro) to `path` atomically."""
-  atomic_write(path, genotype.to_json() + "\n")
+# The key of a genotype file that says where its cell was searched ({"games": [...]} or
+# {"task": ...}: the search config's env); genotype parsers ignore it.
+SEARCHED_ON = "searched_on"
+
+
+def searched_on(env) -> dict:
+  """The part of an env config (ConfigDict or dict) that names what a search trained on."""
+  keys = ("kind", "games", "task", "distribution_mode")
+  return {k: list(env[k]) if isinstance(env[k], tuple) else env[k] for k in keys if k in env}
+
+
+def write_genotype(path: str, genotype, env=None):
+  """Writes `genotype` (anything with .to_dict(), micro or macro) to `path` atomically, with
+  `searched_on(env)` when the search's env config is given."""
+  d = genotype.to_dict()
+  if env is not None:
+    d[SEARCHED_ON] = searched_on(env)
+  atomic_write(path, json.dumps(d, indent=1) + "\n")
+
+
+def transfer_note(path: str, env) -> Optional[str]:
+  """'searched on starpilot, retrained on bigfish' when the genotype file at `path` records a
+  search env other than `env` (the retraining config's), else None (also for files that
+  record none)."""
+  origin = read_genotype_json(path).get(SEARCHED_ON)
+  if not isinstance(origin, dict):
+    return None
+  here = searched_on(env)
+  if all(origin.get(k) == here.get(k) for k in origin):
+    return None
+
+  def name(e):
+    return ",".join(e.get("games") or []) or str(e.get("task", "?"))
+
+  return f"searched on {name(origin)}, retrained on {name(here)}"

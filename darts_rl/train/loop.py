@@ -144,6 +144,9 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
     return parallel.on_writer(lambda: artifacts.read_eval(workdir))
   lc = config.loop
   if encoder.genotype is not None and writer_proc:
+    note = config.encoder.genotype and artifacts.transfer_note(config.encoder.genotype, config.env)
+    if note:  # allowed (a transfer study does it), but never silently
+      print(f"[{phase}] transfer: the cell was {note}", flush=True)
     print(f"[{phase}] encoder: {encoder.genotype.describe()}", flush=True)
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
   actors = Actors(

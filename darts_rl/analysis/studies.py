@@ -1,0 +1,430 @@
+"""A study's report: tables and figures from its finished workdirs, redrawn without training.
+
+    write_report(W, study) -> W/reports/<study>/report.md   (launch/study.py --report redraws it)
+
+Sections, as the study file names them in `reports`:
+  per_game    per env: each method's final run (the cell retrained from the end of its search,
+              a baseline, a transferred cell) as the mean over seeds, raw and normalized, and as
+              a percentage of the baseline's mean return (the paper's "% of IMPALA-CNN"); then
+              IQM and mean with stratified-bootstrap intervals, probability of improvement and
+              performance profiles over seeds (analysis/across_seeds.py).
+  trajectory  the cells discretized at several points of each search and retrained: their
+              return against search progress, next to the supernet's own training return at
+              the same point, and the Spearman rank correlation of the two with a bootstrap
+              interval over seeds.
+  efficiency  random cells of the same space, selected on validation levels, against the
+              trajectory: best-so-far return against cumulative env steps, and per seed the
+              compute ratio (random search's env steps to its final pick / DARTS's env steps,
+              search so far plus retraining, to first reach that pick's return).
+Every return is a run's fresh evaluation on test levels (other seeds than any evaluation that
+trained or selected it); selection uses validation levels only.
+"""
+
+import math
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from darts_rl import artifacts
+from darts_rl.analysis import across_seeds, compare, per_game, similarity
+from darts_rl.analysis.render import decimals, md_row, save_figure
+from darts_rl.formatting import is_num
+from darts_rl.studies import grid
+
+REPORTS = ("per_game", "trajectory", "efficiency")
+TRAIN_RETURN = "train/return"
+BOOTSTRAP_REPS = 2000
+
+
+# --- Reading --------------------------------------------------------------------------------
+
+
+def seed_returns(seeds_dir: str) -> Dict[int, float]:
+  """{seed: reported return (fresh evaluation, test levels)} of a multi-seed workdir's
+  finished seeds ({} when there is none)."""
+  if not os.path.isfile(os.path.join(seeds_dir, artifacts.SEEDS)):
+    return {}
+  out = {}
+  for r in artifacts.read_seeds(seeds_dir):
+    v = artifacts.reported_return(r)
+    if v is not None:
+      out[r["seed"]] = v
+  return out
+
+
+def final_steps(study: grid.Study) -> List[Tuple[str, str]]:
+  """(method, step dir name) of every method's final run: its retrain at the end of the
+  search, or its baseline."""
+  out = []
+  for m in study.methods:
+    for s in m.steps:
+      if isinstance(s, grid.Retrain) and grid.FINAL in s.at:
+        out.append((m.name, "retrain"))
+      elif isinstance(s, grid.Baseline):
+        out.append((m.name, "baseline"))
+  return out
+
+
+def baseline_method(study: grid.Study) -> Optional[str]:
+  return next(
+    (m.name for m in study.methods if any(isinstance(s, grid.Baseline) for s in m.steps)), None
+  )
+
+
+def supernet_return(search_seed_dir: str, env_steps: int) -> float:
+  """The supernet's own training return at `env_steps`: the last finite 'train/return' logged
+  at or before it (NaN if none)."""
+  best = math.nan
+  for row in artifacts.read_metrics(search_seed_dir):
+    if row.get("env_steps", math.inf) <= env_steps and is_num(row.get(TRAIN_RETURN)):
+      best = float(row[TRAIN_RETURN])
+  return best
+
+
+def snapshot_steps(search_seed_dir: str, fraction: float) -> int:
+  """Env steps of the alphas snapshot that the cell at `fraction` was discretized from."""
+  snaps = artifacts.read_alphas(search_seed_dir)
+  return int(snaps.env_steps[artifacts.snapshot_index(snaps.env_steps, fraction)])
+
+
+# --- Sections -------------------------------------------------------------------------------
+
+
+def per_game_section(workdir: str, study: grid.Study, out_dir: str) -> List[str]:
+  methods = final_steps(study)
+  base = baseline_method(study)
+  header = ["env", "game", "method", "seeds", "mean return", "normalized", f"% of {base or '-'}"]
+  lines = ["## Per game", "", md_row(header), "|" + "---|" * len(header)]
+  runs: Dict[str, Dict[str, Dict[str, float]]] = {}  # method -> seed label -> {game: score}
+  kinds = set()
+  for env, _ in study.envs:
+    raw: Dict[str, Dict[str, List[float]]] = {}  # method -> game -> per-seed returns
+    norm: Dict[str, Dict[str, List[float]]] = {}
+    for m, step in methods:
+      d = grid.step_dir(workdir, m, env, step)
+      if not os.path.isfile(os.path.join(d, artifacts.SEEDS)):
+        continue
+      for seed, wd in across_seeds.seed_runs(d):
+        games_raw, _ = per_game.run_games(wd)
+        env_cfg = per_game.env_section(wd)
+        scores = per_game.scores(games_raw, env_cfg)
+        kinds.add(per_game.kind(scores, env_cfg))
+        runs.setdefault(m, {}).setdefault(f"seed {seed}", {}).update(scores)
+        for g, v in per_game.named(games_raw, env_cfg).items():
+          raw.setdefault(m, {}).setdefault(g, []).append(v)
+        for g, v in scores.items():
+          norm.setdefault(m, {}).setdefault(g, []).append(v)
+    for g in sorted({g for per in raw.values() for g in per}):
+      b = np.mean(raw.get(base, {}).get(g, [math.nan])) if base else math.nan
+      for m, _ in methods:
+        r, n = raw.get(m, {}).get(g), norm.get(m, {}).get(g)
+        if not r:
+          continue
+        mean = float(np.mean(r))
+        pct = 100 * mean / b if math.isfinite(b) and b != 0 else math.nan
+        lines.append(md_row([env, g, m, len(r), _num(mean), _num(float(np.mean(n))), _num(pct, 0)]))
+  lines += [
+    "",
+    "Mean return: over seeds, each seed's fresh evaluation on test levels. Normalized: per game "
+    "(R - R_min) / (R_max - R_min) for Procgen easy mode (the raw return elsewhere). % of the "
+    "baseline: the ratio of mean returns, as the paper states its results.",
+    "",
+    "## Across seeds",
+    "",
+  ]
+  kind = "normalized" if kinds == {"normalized"} else "raw"
+  scored = {m: sorted(by_seed.items()) for m, by_seed in runs.items() if by_seed}
+  return lines + across_seeds.section(scored, kind, out_dir)
+
+
+def trajectory_points(workdir: str, study: grid.Study) -> List[dict]:
+  """One row per (method, env, seed, fraction) with a retrained cell: env_steps of its alphas
+  snapshot, the cell's return, the supernet's return there."""
+  rows = []
+  for m in study.methods:
+    for step in m.steps:
+      if not isinstance(step, grid.Retrain) or step.source or len(step.at) < 2:
+        continue
+      for env, _ in study.envs:
+        search = grid.step_dir(workdir, m.name, env, "search")
+        for f in step.at:
+          rets = seed_returns(grid.step_dir(workdir, m.name, env, grid.retrain_step(f)))
+          for seed, ret in sorted(rets.items()):
+            sd = artifacts.seed_dir(search, seed)
+            steps = snapshot_steps(sd, f)
+            rows.append(
+              dict(
+                method=m.name,
+                env=env,
+                seed=seed,
+                fraction=f,
+                search_env_steps=steps,
+                cell_return=ret,
+                supernet_return=supernet_return(sd, steps),
+              )
+            )
+  return rows
+
+
+def rank_correlation(points: Sequence[dict], reps: int = BOOTSTRAP_REPS, seed: int = 0):
+  """(Spearman rho of cell vs supernet return over all points, 95% bootstrap interval
+  resampling seeds with replacement, each with all its points); NaN where undefined."""
+  pts = [p for p in points if math.isfinite(p["supernet_return"])]
+  rho = (
+    similarity.spearman(
+      np.array([p["cell_return"] for p in pts]), np.array([p["supernet_return"] for p in pts])
+    )
+    if len(pts) > 2
+    else math.nan
+  )
+  seeds = sorted({(p["env"], p["seed"]) for p in pts})
+  if len(seeds) < 2 or not math.isfinite(rho):
+    return rho, (math.nan, math.nan)
+  by_seed = {s: [p for p in pts if (p["env"], p["seed"]) == s] for s in seeds}
+  rng = np.random.default_rng(seed)
+  boots = []
+  for _ in range(reps):
+    pick = [by_seed[seeds[i]] for i in rng.integers(0, len(seeds), len(seeds))]
+    sample = [p for group in pick for p in group]
+    r = similarity.spearman(
+      np.array([p["cell_return"] for p in sample]), np.array([p["supernet_return"] for p in sample])
+    )
+    if math.isfinite(r):
+      boots.append(r)
+  if not boots:
+    return rho, (math.nan, math.nan)
+  return rho, (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5)))
+
+
+def plot_trajectory(points: Sequence[dict], out_png: str) -> str:
+  fig = Figure(figsize=(6.5, 4))
+  ax = fig.subplots()
+  ax2 = ax.twinx()
+  groups = sorted({(p["method"], p["env"], p["seed"]) for p in points})
+  for i, g in enumerate(groups):
+    pts = sorted(
+      (p for p in points if (p["method"], p["env"], p["seed"]) == g), key=lambda p: p["fraction"]
+    )
+    x = [100 * p["fraction"] for p in pts]
+    label = f"{g[1]} seed {g[2]}"
+    ax.plot(x, [p["cell_return"] for p in pts], "o-", color=f"C{i % 10}", label=f"cell, {label}")
+    ax2.plot(x, [p["supernet_return"] for p in pts], "x--", color=f"C{i % 10}", alpha=0.6)
+  ax.set_xlabel("search progress where the cell was discretized (%)", fontsize=9)
+  ax.set_ylabel("retrained cell: test return (solid)", fontsize=9)
+  ax2.set_ylabel("supernet: training return (dashed)", fontsize=9)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7, frameon=False)
+  ax.set_title("Discrete cells along the search", fontsize=10)
+  fig.tight_layout()
+  return save_figure(fig, out_png)
+
+
+def trajectory_section(workdir: str, study: grid.Study, out_dir: str) -> List[str]:
+  points = trajectory_points(workdir, study)
+  lines = ["## Trajectory: the discrete cell along the search", ""]
+  if not points:
+    return lines + ["No retrained cell from an intermediate point yet.", ""]
+  header = ["env", "seed", "search progress", "search env steps", "cell return", "supernet return"]
+  lines += [md_row(header), "|" + "---|" * len(header)]
+  for p in points:
+    lines.append(
+      md_row(
+        [
+          p["env"],
+          p["seed"],
+          f"{100 * p['fraction']:.0f}%",
+          p["search_env_steps"],
+          _num(p["cell_return"]),
+          _num(p["supernet_return"]),
+        ]
+      )
+    )
+  rho, (lo, hi) = rank_correlation(points)
+  seeds = len({(p["env"], p["seed"]) for p in points})
+  fractions = sorted({p["fraction"] for p in points})
+  by_f = [np.mean([p["cell_return"] for p in points if p["fraction"] == f]) for f in fractions]
+  lines += [
+    "",
+    "Mean cell return by search progress: "
+    + ", ".join(f"{100 * f:.0f}%: {_num(v)}" for f, v in zip(fractions, by_f)),
+    "",
+    f"Spearman rank correlation of cell and supernet return over {len(points)} points: "
+    f"{_num(rho, 2)} (95% bootstrap interval over {seeds} seeds: [{_num(lo, 2)}, {_num(hi, 2)}]).",
+    "",
+    f"![trajectory]({_figure(plot_trajectory, points, out_dir, 'trajectory.png')})",
+    "",
+  ]
+  return lines
+
+
+def efficiency_rows(workdir: str, study: grid.Study) -> List[dict]:
+  """Per (env, seed): the random search's best-so-far curve and the DARTS cells' (compute,
+  return) points, and the compute ratio (None where DARTS never reaches random search's
+  final pick)."""
+  darts = [
+    (m.name, s)
+    for m in study.methods
+    for s in m.steps
+    if isinstance(s, grid.Retrain) and not s.source
+  ]
+  randoms = [m.name for m in study.methods if any(isinstance(s, grid.RandomCells) for s in m.steps)]
+  if not darts or not randoms:
+    return []
+  (dm, dstep), rm = darts[0], randoms[0]
+  rows = []
+  for env, _ in study.envs:
+    for seed in study.seeds:
+      rdir = os.path.join(grid.step_dir(workdir, rm, env, "random"), f"seed_{seed}")
+      if not os.path.isfile(os.path.join(rdir, artifacts.TRIALS)):
+        continue
+      trials = artifacts.read_trials(rdir)
+      used, best = compare.best_so_far(trials, artifacts.TEST, "env_steps")
+      search = artifacts.seed_dir(grid.step_dir(workdir, dm, env, "search"), seed)
+      points = []
+      for f in dstep.at:
+        rd = grid.step_dir(workdir, dm, env, grid.retrain_step(f))
+        ret = seed_returns(rd).get(seed)
+        if ret is None:
+          continue
+        cost = (
+          snapshot_steps(search, f) + artifacts.training_compute(artifacts.seed_dir(rd, seed))[0]
+        )
+        points.append((cost, ret))
+      points.sort()
+      ratio = None
+      if np.isfinite(best).any() and points:
+        target = best[np.isfinite(best)][-1]
+        rs_cost = float(used[np.flatnonzero(best == target)[0]])
+        reach = [c for c, r in points if r >= target]
+        ratio = rs_cost / reach[0] if reach else None
+        rows.append(
+          dict(
+            env=env,
+            seed=seed,
+            used=used,
+            best=best,
+            points=points,
+            target=target,
+            rs_cost=rs_cost,
+            ratio=ratio,
+          )
+        )
+  return rows
+
+
+def plot_efficiency(rows: Sequence[dict], out_png: str) -> str:
+  fig = Figure(figsize=(6.5, 4))
+  ax = fig.subplots()
+  for i, r in enumerate(rows):
+    c = f"C{i % 10}"
+    ax.step(
+      r["used"],
+      r["best"],
+      where="post",
+      color=c,
+      alpha=0.7,
+      label=f"random, {r['env']} seed {r['seed']}",
+    )
+    x, y = zip(*r["points"]) if r["points"] else ((), ())
+    ax.plot(x, y, "o-", color=c, lw=2, label=f"DARTS, {r['env']} seed {r['seed']}")
+  ax.set_xlabel("cumulative env steps (search so far + retraining; random: all trials)", fontsize=9)
+  ax.set_ylabel("test return (fresh evaluation)", fontsize=9)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7, frameon=False)
+  ax.set_title("Search efficiency: DARTS cells vs random cells", fontsize=10)
+  fig.tight_layout()
+  return save_figure(fig, out_png)
+
+
+def ratio_interval(ratios: Sequence[float], reps: int = BOOTSTRAP_REPS, seed: int = 0):
+  """(geometric mean, 95% percentile bootstrap interval over seeds); NaNs when < 2 ratios."""
+  logs = np.log(np.asarray(ratios, np.float64))
+  if not logs.size:
+    return math.nan, (math.nan, math.nan)
+  gm = float(np.exp(logs.mean()))
+  if logs.size < 2:
+    return gm, (math.nan, math.nan)
+  rng = np.random.default_rng(seed)
+  boots = np.exp(logs[rng.integers(0, logs.size, (reps, logs.size))].mean(axis=1))
+  return gm, (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5)))
+
+
+def efficiency_section(workdir: str, study: grid.Study, out_dir: str) -> List[str]:
+  rows = efficiency_rows(workdir, study)
+  lines = ["## Efficiency: DARTS vs random cells", ""]
+  if not rows:
+    return lines + ["No finished random search with DARTS cells to compare yet.", ""]
+  header = [
+    "env",
+    "seed",
+    "random pick's return",
+    "random env steps to it",
+    "DARTS env steps to reach it",
+    "ratio",
+  ]
+  lines += [md_row(header), "|" + "---|" * len(header)]
+  for r in rows:
+    reach = r["rs_cost"] / r["ratio"] if r["ratio"] else None
+    lines.append(
+      md_row(
+        [
+          r["env"],
+          r["seed"],
+          _num(r["target"]),
+          int(r["rs_cost"]),
+          "never" if reach is None else int(reach),
+          _num(r["ratio"], 2),
+        ]
+      )
+    )
+  reached = [r["ratio"] for r in rows if r["ratio"]]
+  gm, (lo, hi) = ratio_interval(reached)
+  lines += [
+    "",
+    f"DARTS reached the random search's final pick in {len(reached)} of {len(rows)} seeds; "
+    f"compute ratio over those (geometric mean): {_num(gm, 2)}x "
+    f"(95% bootstrap interval over seeds: [{_num(lo, 2)}, {_num(hi, 2)}]). A seed where DARTS "
+    "never reached it is not in the ratio: read the count with it.",
+    "",
+    f"![efficiency]({_figure(plot_efficiency, rows, out_dir, 'efficiency.png')})",
+    "",
+  ]
+  return lines
+
+
+SECTIONS = {
+  "per_game": per_game_section,
+  "trajectory": trajectory_section,
+  "efficiency": efficiency_section,
+}
+
+
+def write_report(workdir: str, study: grid.Study) -> str:
+  """Writes W/reports/<study>/report.md (and its figures) from the study's finished runs."""
+  out_dir = os.path.join(workdir, "reports", study.name)
+  os.makedirs(out_dir, exist_ok=True)
+  lines = [f"# Study {study.name}", "", study.description, ""]
+  lines += [
+    f"Envs: {', '.join(label for label, _ in study.envs)}; seeds: "
+    f"{', '.join(map(str, study.seeds))}; methods: {', '.join(m.name for m in study.methods)}.",
+    "",
+  ]
+  for name in study.reports:
+    if name not in SECTIONS:
+      raise ValueError(f"study {study.name}: unknown report '{name}'; valid: {', '.join(SECTIONS)}")
+    lines += SECTIONS[name](workdir, study, out_dir)
+  return artifacts.write_report_md(out_dir, "\n".join(lines) + "\n")
+
+
+def _figure(plot, data, out_dir: str, name: str) -> str:
+  """Draws `data` into out_dir/name; returns the name (report.md links it relatively)."""
+  plot(data, os.path.join(out_dir, name))
+  return name
+
+
+def _num(v, d: Optional[int] = None) -> str:
+  if v is None or not isinstance(v, (int, float)) or not math.isfinite(v):
+    return "-"
+  return f"{v:.{decimals([v]) if d is None else d}f}"

@@ -1,0 +1,356 @@
+"""A study's declaration and its expansion into a graph of steps.
+
+A study file (experiments/studies/*.py) has `get_study(size) -> Study`: its axes (environments
+and seeds) and its methods, each a chain of steps:
+
+    Search(config)                 a supernet search per (env, seed)
+    Retrain(config, at=(1.0,))     the search's cell discretized at each fraction of the search
+                                   (its alphas history) and retrained from scratch
+    Retrain(config, source=(method, env))   the cell another method searched on another env
+    Baseline(config)               a hand-designed encoder trained per (env, seed)
+    RandomCells(space, train, n)   n cells sampled uniformly from `space`'s search space, each
+                                   trained with `train`'s budget, the best selected on
+                                   validation levels (darts_rl/random_search.py)
+
+Configs are `FILE:VARIANT` as on a command line; `{size}` in them is the study's size. Each
+step of (method, env) writes one directory, a normal multi-seed workdir of the project:
+
+    W/<method>/<env>/search/          launch/seeds.py's layout: seed_<S>/, seeds.jsonl
+    W/<method>/<env>/retrain/         (retrain_at_050/ for a cell at half the search)
+    W/<method>/<env>/cells/           seed_<S>_at_100.json: the discretized cells
+    W/<method>/<env>/baseline/
+    W/<method>/<env>/random/seed_<S>/ a random search (trials/, trials.jsonl)
+
+so `launch/report.py --run=NAME=W/<method>/<env>/retrain` and every other tool read them as
+they read any run. `expand` turns a study into `Node`s: jobs for an executor and quick steps the
+driver does itself (discretizing, claiming workdirs), each knowing its inputs and whether its
+output is already on disk, which is all a rerun needs to resume.
+"""
+
+import os
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from darts_rl import artifacts, config_args, random_search, seeds
+from darts_rl.sweep import Job
+from darts_rl.sweep.jobs import TRAINING
+
+SIZES = ("smoke", "cpu", "full")
+# Fractions of a search are written as percents in names: retrain_at_050, seed_0_at_050.json.
+FINAL = 1.0
+
+
+class Search(NamedTuple):
+  config: str
+  overrides: Dict = {}
+
+
+class Retrain(NamedTuple):
+  config: str
+  at: Tuple[float, ...] = (FINAL,)
+  source: Optional[Tuple[str, str]] = None  # (method, env label): a cell searched elsewhere
+  overrides: Dict = {}
+
+
+class Baseline(NamedTuple):
+  config: str
+  overrides: Dict = {}
+
+
+class RandomCells(NamedTuple):
+  space: str  # a search config: the space sampled (and its encoder's shape)
+  train: str  # the config whose training budget (its `loop` section) every cell gets
+  trials: int
+  overrides: Dict = {}
+
+
+Step = object  # one of the four above
+
+
+class Method(NamedTuple):
+  name: str
+  steps: Tuple[Step, ...]
+  envs: Optional[Tuple[str, ...]] = None  # env labels it runs on (None: every env)
+
+
+class Study(NamedTuple):
+  """What a study file's get_study(arg) returns (arg: 'SIZE[,FLAG...]', see parse_variant).
+
+  size: smoke | cpu | full, put into its configs' `{size}`. envs: (label, value) pairs; value
+  is set as config[env_field] (env.games takes a tuple of games: one game, or several for a
+  multi-game agent). reports: sections of darts_rl/analysis/studies.py (per_game, trajectory,
+  efficiency)."""
+
+  name: str
+  size: str
+  description: str
+  env_field: str
+  envs: Tuple[Tuple[str, object], ...]
+  seeds: Tuple[int, ...]
+  methods: Tuple[Method, ...]
+  reports: Tuple[str, ...]
+
+
+def parse_variant(arg: Optional[str], flags: Sequence[str] = ()) -> Tuple[str, set]:
+  """'SIZE[,FLAG...]' -> (size, flags); size defaults to full, as the configs'."""
+  tokens = [t for t in (arg or "full").split(",") if t]
+  sizes = [t for t in tokens if t in SIZES]
+  unknown = [t for t in tokens if t not in SIZES + tuple(flags)]
+  if unknown or len(sizes) > 1:
+    extra = "".join(f"[,{f}]" for f in flags)
+    raise ValueError(f"bad study variant '{arg}': use SIZE{extra} with SIZE in {'/'.join(SIZES)}")
+  return (sizes or ["full"])[0], {t for t in tokens if t in flags}
+
+
+def games(*names: str) -> Tuple[Tuple[str, Tuple[str, ...]], ...]:
+  """One env per Procgen game (env.games = (game,))."""
+  return tuple((g, (g,)) for g in names)
+
+
+def pct(fraction: float) -> str:
+  return f"{int(round(fraction * 100)):03d}"
+
+
+class Node(NamedTuple):
+  """One step of the graph. `job` runs on an executor (None: `run` is quick and runs in the
+  driver); `prepare` runs in the driver just before it starts (claims, genotype files)."""
+
+  name: str
+  deps: Tuple[str, ...]
+  done: Callable[[], bool]
+  job: Optional[Job] = None
+  run: Optional[Callable[[], None]] = None
+  prepare: Optional[Callable[[], None]] = None
+  workdir: str = ""
+  # Rewrites the index its workdir keeps (seeds.jsonl, trials.jsonl) from the finished runs;
+  # the driver calls it after the job and again before a report (idempotent).
+  index: Optional[Callable[[], object]] = None
+  config: Optional[Callable[[], object]] = None  # the config its job trains with
+
+
+def step_dir(workdir: str, method: str, env: str, step: str) -> str:
+  return os.path.join(workdir, method, env, step)
+
+
+def retrain_step(fraction: float) -> str:
+  return "retrain" if fraction == FINAL else f"retrain_at_{pct(fraction)}"
+
+
+def cell_path(workdir: str, method: str, env: str, seed: int, fraction: float) -> str:
+  return os.path.join(workdir, method, env, "cells", f"seed_{seed}_at_{pct(fraction)}.json")
+
+
+def load_config(spec: str, study: Study, size: str, env_value, overrides: Dict):
+  """A step's config: FILE:VARIANT ({size} filled in) with the env axis and overrides set."""
+  c = config_args.load(spec.replace("{size}", size))
+  c = c.copy_and_resolve_references()
+  for key, value in {study.env_field: env_value, **overrides}.items():
+    config_args.check_override(c, key)
+    *path, leaf = key.split(".")
+    holder = c
+    for part in path:
+      holder = holder[part]
+    holder[leaf] = tuple(value) if isinstance(value, list) else value
+  return c
+
+
+def _seed_done(d: str, seed: int) -> bool:
+  sd = artifacts.seed_dir(d, seed)
+  return artifacts.is_done(sd) and artifacts.fresh_eval(sd)[0] is not None
+
+
+def _seed_node(name, deps, d, phase, seed, config_fn, training) -> Node:
+  """A seed of a multi-seed workdir (darts_rl/seeds.py's job: the phase, then a fresh
+  evaluation); prepare claims the workdir with its config (the same for every seed)."""
+
+  def prepare():
+    artifacts.claim(d, artifacts.seeds_phase(phase), config_fn())
+
+  job = Job(
+    name, "darts_rl.seeds:run_seed", [d, phase, seed, training], artifacts.seed_log(d, seed)
+  )
+  return Node(
+    name,
+    tuple(deps),
+    lambda: _seed_done(d, seed),
+    job=job,
+    prepare=prepare,
+    workdir=artifacts.seed_dir(d, seed),
+    index=lambda: seeds.write_seeds(d),
+    config=lambda: seeds.seed_config(config_fn(), seed),
+  )
+
+
+def _discretize_node(name, deps, search_dir, seed, fraction, out) -> Node:
+  def run():
+    from darts_rl.networks import make_encoder
+
+    sd = artifacts.seed_dir(search_dir, seed)
+    config = artifacts.load_config(sd, want_phase="search")
+    space = make_encoder(config.encoder, arch=config.arch).space
+    _, alphas = artifacts.alphas_at(sd, space.init_alphas(), fraction)
+    genotype = space.discretize(alphas, config.arch.discretize_k, config.encoder.temperature)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    artifacts.write_genotype(out, genotype, env=config.env)
+
+  return Node(name, tuple(deps), lambda: os.path.isfile(out), run=run, workdir=out)
+
+
+def _random_nodes(prefix, d, trials, config_fn, training) -> List[Node]:
+  """Trials of a random search in d (darts_rl/random_search.py's jobs), then the fresh
+  evaluation of each trial that is ever the best so far on validation levels."""
+
+  def prepare(i):
+    def fn():
+      config = config_fn()
+      artifacts.claim(d, random_search.PHASE, config)
+      random_search.prepare_trial(config, d, i)
+
+    return fn
+
+  nodes = []
+  for i in range(trials):
+    name = f"{prefix}/trial_{i:03d}"
+    job = Job(name, "darts_rl.random_search:run_trial", [d, i, training], artifacts.trial_log(d, i))
+    nodes.append(
+      Node(
+        name,
+        (),
+        lambda i=i: i in artifacts.finished_trials(d),
+        job=job,
+        prepare=prepare(i),
+        workdir=artifacts.trial_dir(d, i),
+        index=lambda: random_search.write_trials(d),
+        config=lambda i=i: random_search.trial_config(config_fn(), d, i),
+      )
+    )
+  name = f"{prefix}/selected"
+  job = Job(
+    name,
+    "darts_rl.random_search:fresh_evaluations",
+    [d, training],
+    os.path.join(d, "logs", "fresh.log"),
+  )
+  nodes.append(
+    Node(
+      name,
+      tuple(n.name for n in nodes),
+      lambda: len(artifacts.finished_trials(d)) == trials and not random_search.fresh_missing(d),
+      job=job,
+      workdir=d,
+    )
+  )
+  return nodes
+
+
+def expand(study: Study, workdir: str, training: str = TRAINING) -> List[Node]:
+  """The study's nodes in a valid order (every node after its deps). training: the module
+  jobs train with (tests pass one that trains nothing, as for sweeps)."""
+  envs, size = dict(study.envs), study.size
+  nodes: List[Node] = []
+  for m in study.methods:
+    for env, value in study.envs:
+      if m.envs is not None and env not in m.envs:
+        continue
+      base = f"{m.name}/{env}"
+
+      def cfg(spec, overrides, value=value):
+        return lambda: load_config(spec, study, size, value, overrides)
+
+      for step in m.steps:
+        if isinstance(step, Search):
+          d = step_dir(workdir, m.name, env, "search")
+          for s in study.seeds:
+            nodes.append(
+              _seed_node(
+                f"{base}/search/seed_{s}",
+                (),
+                d,
+                "search",
+                s,
+                cfg(step.config, step.overrides),
+                training,
+              )
+            )
+        elif isinstance(step, Retrain):
+          src_m, src_env = step.source or (m.name, env)
+          if src_env not in envs:
+            raise ValueError(
+              f"study {study.name}: method {m.name} reads env '{src_env}', not an env of the study"
+            )
+          src_dir = step_dir(workdir, src_m, src_env, "search")
+          for f in step.at:
+            d = step_dir(workdir, m.name, env, retrain_step(f))
+            genotype = cell_path(workdir, src_m, src_env, "{seed}", f)
+            overrides = {"encoder.genotype": os.path.abspath(genotype), **step.overrides}
+            for s in study.seeds:
+              cell = f"{src_m}/{src_env}/cells/seed_{s}_at_{pct(f)}"
+              if not any(n.name == cell for n in nodes):
+                search = f"{src_m}/{src_env}/search/seed_{s}"
+                out = cell_path(workdir, src_m, src_env, s, f)
+                nodes.append(_discretize_node(cell, (search,), src_dir, s, f, out))
+              nodes.append(
+                _seed_node(
+                  f"{base}/{retrain_step(f)}/seed_{s}",
+                  (cell,),
+                  d,
+                  "evaluate",
+                  s,
+                  cfg(step.config, overrides),
+                  training,
+                )
+              )
+        elif isinstance(step, Baseline):
+          d = step_dir(workdir, m.name, env, "baseline")
+          for s in study.seeds:
+            nodes.append(
+              _seed_node(
+                f"{base}/baseline/seed_{s}",
+                (),
+                d,
+                "evaluate",
+                s,
+                cfg(step.config, step.overrides),
+                training,
+              )
+            )
+        elif isinstance(step, RandomCells):
+          for s in study.seeds:
+
+            def random_config(step=step, value=value, s=s):
+              c = load_config(step.space, study, size, value, dict(step.overrides, seed=s))
+              c.loop = load_config(step.train, study, size, value, {}).loop
+              return c
+
+            d = os.path.join(step_dir(workdir, m.name, env, "random"), f"seed_{s}")
+            nodes += _random_nodes(
+              f"{base}/random/seed_{s}", d, step.trials, random_config, training
+            )
+        else:
+          raise ValueError(f"study {study.name}: unknown step {step!r} in method {m.name}")
+  names = [n.name for n in nodes]
+  known = set(names)
+  for n in nodes:
+    lacking = [d for d in n.deps if d not in known]
+    if lacking:
+      raise ValueError(f"study {study.name}: {n.name} needs {lacking[0]}, which no method searches")
+  if len(known) != len(names):
+    raise ValueError(f"study {study.name}: two steps write the same output")
+  return _ordered(nodes)
+
+
+def _ordered(nodes: Sequence[Node]) -> List[Node]:
+  """Nodes with every dep first (a node whose source search comes later in the file moves
+  after it), otherwise in declaration order."""
+  by_name, out, seen = {n.name: n for n in nodes}, [], set()
+
+  def visit(n):
+    if n.name in seen:
+      return
+    seen.add(n.name)
+    for d in n.deps:
+      visit(by_name[d])
+    out.append(n)
+
+  for n in nodes:
+    visit(n)
+  return out

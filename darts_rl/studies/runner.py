@@ -1,0 +1,288 @@
+"""The study driver: runs a study's graph on an executor, resumes it, reports its state.
+
+    run("experiments/studies/trajectory.py:cpu", "W", executor)   # launch/study.py
+    print_status("W")                                             # launch/study.py --status
+
+A node starts when its inputs are on disk (a retrain when its search is discretized); quick
+nodes (discretizing, claiming) run here, jobs on the executor (this process, a local pool or
+Ray: darts_rl/sweep). A failed job is one line and does not stop the others: everything that
+does not depend on it still runs; the driver then exits with one line naming the failures, and
+a rerun retries exactly those. Whether a node is done is read from its workdir every time (no
+state file to drift from the files): a rerun keeps finished runs and resumes partial ones from
+their checkpoints. W/study.json records the resolved grid; W/status.json is only a view for
+`--status` (what this driver runs and what failed).
+"""
+
+import importlib.util
+import os
+import sys
+import time
+from typing import Dict, List, Optional, Tuple
+
+from darts_rl import artifacts, config_args
+from darts_rl.formatting import format_duration
+from darts_rl.studies import grid
+from darts_rl.sweep import LocalPool
+from darts_rl.sweep.jobs import TRAINING, failure_message
+
+STUDIES_DIR = "studies"  # W/studies/<name>.json: the resolved grid; <name>.status.json: a view
+REPORTS_DIR = "reports"  # W/reports/<name>/report.md and its figures
+# Errors of one job that the driver reports as that job's failure (in-process jobs raise them).
+JOB_ERRORS = (ValueError, KeyError, FileNotFoundError, FloatingPointError)
+
+
+class StudyFailed(ValueError):
+  """Some jobs failed (one line: launchers print it as `error: ...`)."""
+
+
+def load_study(spec: str) -> Tuple[grid.Study, str]:
+  """'FILE[:VARIANT]' -> (FILE's get_study(VARIANT), FILE); VARIANT is 'SIZE[,FLAG...]'."""
+  path, _, variant = spec.partition(":")
+  if not os.path.isfile(path):
+    raise ValueError(f"study file {path} not found (the shipped ones: experiments/studies/)")
+  # A study file inside a package may import its siblings (experiments.studies.trajectory).
+  root = config_args.package_root(os.path.dirname(os.path.abspath(path)))
+  if root not in sys.path:
+    sys.path.insert(0, root)
+  module_spec = importlib.util.spec_from_file_location(
+    "study_" + os.path.splitext(os.path.basename(path))[0], path
+  )
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  if not callable(getattr(module, "get_study", None)):
+    raise ValueError(f"{path} has no get_study(variant) function")
+  study = module.get_study(variant or None)
+  if not isinstance(study, grid.Study):
+    raise ValueError(f"{path}: get_study must return darts_rl.studies.Study")
+  return study, path
+
+
+def _describe(study: grid.Study, spec: str, nodes) -> dict:
+  return {
+    "study": study.name,
+    "spec": spec,
+    "size": study.size,
+    "description": study.description,
+    "envs": [label for label, _ in study.envs],
+    "seeds": list(study.seeds),
+    "methods": {m.name: [type(s).__name__ for s in m.steps] for m in study.methods},
+    "reports": list(study.reports),
+    "nodes": [{"name": n.name, "deps": list(n.deps)} for n in nodes],
+  }
+
+
+def record_path(workdir: str, name: str) -> str:
+  return os.path.join(workdir, STUDIES_DIR, f"{name}.json")
+
+
+def report_path(workdir: str, name: str) -> str:
+  return os.path.join(workdir, REPORTS_DIR, name, artifacts.REPORT_MD)
+
+
+def _claim(workdir: str, desc: dict):
+  """Writes W/studies/<name>.json; the same study at another size or variant is one error
+  line. Other studies may share W: a step they have in common (same name, same config) runs
+  once, and one with the same name but another config is refused by its workdir's claim."""
+  path = record_path(workdir, desc["study"])
+  if os.path.exists(path):
+    old = artifacts.read_json(path, "study")
+    if old.get("spec", "").partition(":")[2] != desc["spec"].partition(":")[2]:
+      raise ValueError(
+        f"{workdir} holds study '{desc['study']}' as {old.get('spec')}, not {desc['spec']}: "
+        "use another --workdir"
+      )
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  artifacts.atomic_write_json(path, desc)
+
+
+class _Status:
+  """W/studies/<name>.status.json: the driver's pid, what it runs, what failed (a view)."""
+
+  def __init__(self, workdir: str, name: str):
+    self.path = os.path.join(workdir, STUDIES_DIR, f"{name}.status.json")
+    self.running: Dict[str, float] = {}
+    self.failed: Dict[str, str] = {}
+
+  def write(self):
+    artifacts.atomic_write_json(
+      self.path,
+      {"driver_pid": os.getpid(), "running": self.running, "failed": self.failed},
+    )
+
+
+def run(spec: str, workdir: str, executor=None, training: str = TRAINING) -> Optional[str]:
+  """Runs every node of the study not done yet; writes its report when all are done and
+  returns the report's path. Raises StudyFailed (after the others finished) if any failed.
+  training: the module jobs train with (tests pass one that trains nothing)."""
+  study, _ = load_study(spec)
+  size = study.size
+  nodes = grid.expand(study, workdir, training)
+  _claim(workdir, _describe(study, spec, nodes))
+  report = report_path(workdir, study.name)
+  todo = [n for n in nodes if not n.done()]
+  if not todo and os.path.isfile(report):
+    print(f"[study] {study.name} ({size}) is finished; its report: {report}", flush=True)
+    return report
+  executor = executor or LocalPool()
+  total = len(nodes)
+  print(
+    f"[study] {study.name} ({size}) in {workdir}: {total - len(todo)} of {total} steps done, "
+    f"{len(todo)} to run ({executor.describe()})",
+    flush=True,
+  )
+  status = _Status(workdir, study.name)
+  done = {n.name for n in nodes if n not in todo}
+  failed: Dict[str, str] = {}
+  started: Dict[str, float] = {}
+  by_name = {n.name: n for n in nodes}
+
+  def finish(name: str, failure: Optional[str]):
+    wall = time.time() - started.pop(name, time.time())
+    status.running.pop(name, None)
+    if failure is None:
+      if by_name[name].index is not None:
+        by_name[name].index()
+      done.add(name)
+      print(f"[study] done ({len(done)}/{total}): {name} in {format_duration(wall)}", flush=True)
+    else:
+      failed[name] = status.failed[name] = failure
+      print(f"[study] failed: {failure}", flush=True)
+    status.write()
+
+  def ready() -> List[grid.Node]:
+    return [
+      n
+      for n in todo
+      if n.name not in done
+      and n.name not in failed
+      and n.name not in started
+      and all(d in done for d in n.deps)
+    ]
+
+  status.write()
+  try:
+    while True:
+      progressed = False
+      for n in ready():
+        if n.job is not None and not executor.room():
+          continue
+        started[n.name] = time.time()
+        try:
+          if n.prepare is not None:
+            n.prepare()
+          if n.job is None:
+            n.run()
+            finish(n.name, None)
+          else:
+            status.running[n.name] = started[n.name]
+            status.write()
+            executor.start(n.job)
+        except JOB_ERRORS as e:
+          msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+          finish(n.name, f"{n.name} ({msg})")
+        progressed = True
+      if not executor.running() and not progressed:
+        break
+      for job, failure in executor.poll():
+        finish(job.name, failure)
+  finally:
+    executor.stop()
+    status.running = {}
+    status.write()
+  blocked = [n.name for n in todo if n.name not in done and n.name not in failed]
+  if failed:
+    extra = f"; {len(blocked)} step(s) wait on them" if blocked else ""
+    raise StudyFailed(failure_message(list(failed.values())) + extra)
+  out = _write_report(workdir, study, nodes)
+  print(f"[study] {study.name} ({size}) finished; its report: {out}", flush=True)
+  return out
+
+
+def recorded(workdir: str) -> List[Tuple[dict, grid.Study]]:
+  """(record, study) of every study run in W, by name."""
+  d = os.path.join(workdir, STUDIES_DIR)
+  names = (
+    sorted(f for f in os.listdir(d) if f.endswith(".json") and not f.endswith(".status.json"))
+    if os.path.isdir(d)
+    else []
+  )
+  if not names:
+    raise ValueError(
+      f"{workdir} holds no study ({STUDIES_DIR}/ is empty): run launch/study.py first"
+    )
+  out = []
+  for name in names:
+    desc = artifacts.read_json(os.path.join(d, name), "study")
+    out.append((desc, load_study(desc["spec"])[0]))
+  return out
+
+
+def _write_report(workdir: str, study: grid.Study, nodes) -> str:
+  """The indexes of the finished runs (a driver killed between a job's end and its index
+  left one stale), then the report."""
+  from darts_rl.analysis import studies as study_report
+
+  for index in {id(n.index): n.index for n in nodes if n.index and n.done()}.values():
+    index()
+  return study_report.write_report(workdir, study)
+
+
+def rewrite_reports(workdir: str) -> List[str]:
+  """Rewrites every study's report in W from its finished runs (no training)."""
+  return [
+    _write_report(workdir, study, grid.expand(study, workdir)) for _, study in recorded(workdir)
+  ]
+
+
+def node_states(workdir: str, study: grid.Study) -> List[Tuple[str, str, str]]:
+  """[(node, state, detail)] with state done | running | failed | partial | waiting (partial:
+  started and resumable; waiting: its inputs are not there yet)."""
+  nodes = grid.expand(study, workdir)
+  view_path = os.path.join(workdir, STUDIES_DIR, f"{study.name}.status.json")
+  view = artifacts.read_json(view_path, "status") if os.path.isfile(view_path) else {}
+  alive = _alive(view.get("driver_pid"))
+  rows, done = [], set()
+  for n in nodes:
+    if n.done():
+      done.add(n.name)
+      rows.append((n.name, "done", ""))
+    elif alive and n.name in (view.get("running") or {}):
+      rows.append((n.name, "running", f"log: {n.job.log}" if n.job else ""))
+    elif n.name in (view.get("failed") or {}):
+      failure = view["failed"][n.name]  # 'NAME (what happened)'
+      rows.append((n.name, "failed", failure.removeprefix(f"{n.name} (").removesuffix(")")))
+    elif n.workdir and os.path.exists(n.workdir):
+      rows.append((n.name, "partial", "resumes on the next run"))
+    else:
+      missing = [d for d in n.deps if d not in done]
+      rows.append((n.name, "waiting", f"on {missing[0]}" if missing else "ready"))
+  return rows
+
+
+def _alive(pid) -> bool:
+  if not isinstance(pid, int):
+    return False
+  try:
+    os.kill(pid, 0)
+  except (ProcessLookupError, PermissionError):
+    return False
+  return True
+
+
+STATES = ("done", "running", "failed", "partial", "waiting")
+
+
+def print_status(workdir: str, out=None):
+  """The --status view per study in W: counts per state, then one line per step not done."""
+  out = out or sys.stdout
+  for desc, study in recorded(workdir):
+    rows = node_states(workdir, study)
+    counts = {s: sum(r[1] == s for r in rows) for s in STATES}
+    summary = ", ".join(f"{counts[s]} {s}" for s in STATES if counts[s])
+    print(f"study {study.name} ({desc['spec']}) in {workdir}: {summary}", file=out)
+    for name, state, detail in rows:
+      if state != "done":
+        print(f"  {state:8s} {name}" + (f"  ({detail})" if detail else ""), file=out)
+    report = report_path(workdir, study.name)
+    if os.path.isfile(report):
+      print(f"  report: {report}", file=out)

@@ -1,0 +1,49 @@
+"""Transfer: a cell searched on one game retrained on others, next to each game's own searched
+cell and the IMPALA-CNN (PPO).
+
+  python launch/study.py --study=experiments/studies/transfer.py:full --workdir=W
+Sizes: smoke (starpilot's cell on bigfish, one seed; the own cell on starpilot only), cpu
+(starpilot's cell on bigfish, 2 seeds), full (starpilot's cell on five other games, 3 seeds).
+"""
+
+from darts_rl import studies
+
+CONFIG = "experiments/ppo_procgen.py"
+SOURCE = "starpilot"
+TARGETS = {
+  "smoke": ("bigfish",),
+  "cpu": ("bigfish",),
+  "full": ("bigfish", "bossfight", "chaser", "coinrun", "jumper"),
+}
+SEEDS = {"smoke": (0,), "cpu": (0, 1), "full": (0, 1, 2)}
+
+
+def get_study(arg=None) -> studies.Study:
+  size, _ = studies.parse_variant(arg)
+  return studies.Study(
+    name="transfer",
+    size=size,
+    description=(
+      f"PPO: the cell searched on {SOURCE} retrained on other games, against each game's own "
+      "searched cell and the IMPALA-CNN."
+    ),
+    env_field="env.games",
+    envs=studies.games(SOURCE, *TARGETS[size]),
+    seeds=SEEDS[size],
+    methods=(
+      studies.Method(
+        "darts",
+        (
+          studies.Search(f"{CONFIG}:search,{{size}}"),
+          studies.Retrain(f"{CONFIG}:evaluate,{{size}}"),
+        ),
+      ),
+      studies.Method(
+        f"from_{SOURCE}",
+        (studies.Retrain(f"{CONFIG}:evaluate,{{size}}", source=("darts", SOURCE)),),
+        envs=TARGETS[size],
+      ),
+      studies.Method("impala", (studies.Baseline(f"{CONFIG}:baseline,{{size}}"),)),
+    ),
+    reports=("per_game",),
+  )
