@@ -26,7 +26,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from jax import monitoring  # noqa: E402
 
-from darts_rl import distributed, parallel  # noqa: E402
+from darts_rl import distributed, envs, parallel  # noqa: E402
 from darts_rl.agents import base as agent_base  # noqa: E402
 from darts_rl.agents import make_agent  # noqa: E402
 from darts_rl.formatting import format_duration  # noqa: E402
@@ -93,7 +93,7 @@ def agent_config(agent: str, encoder: str, size: str):
   for name in ("rainbow", "sac"):
     if name in c:
       c[name].learning_starts = 0
-  return c
+  return envs.with_task_defaults(c)
 
 
 def encoder_name(agent: str, encoder: str) -> str:

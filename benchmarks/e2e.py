@@ -47,19 +47,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 
 from benchmarks import common  # noqa: E402
-from darts_rl import parallel  # noqa: E402
+from darts_rl import envs, parallel  # noqa: E402
 
 # SAC budgets in env steps per task (docs/paper.md; cartpole-swingup is experiments/sac_dmc.py's
 # full budget). Other tasks are projected at the measured task's rate (one render per env step
 # whatever the action repeat; the physics per env step differs).
-SAC_BUDGETS = {
-  "cartpole-swingup": 200_000,
-  "reacher-easy": 300_000,
-  "ball_in_cup-catch": 200_000,
-  "finger-spin": 200_000,
-  "cheetah-run": 2_000_000,
-  "walker-walk": 1_000_000,
-}
 DEFAULT_SECONDS = {"full": 5.0, "demo": 20.0, "smoke": 1.0}
 
 
@@ -155,9 +147,7 @@ def overlaps(config) -> List[Optional[bool]]:
 def budget(agent: str, config) -> int:
   """The paper's env steps for this run: the full config's (per game), SAC's per task."""
   if agent == "sac":
-    return SAC_BUDGETS.get(
-      config.env.task, common.agent_config(agent, "baseline", "full").loop.total_env_steps
-    )
+    return envs.RELEASED.get(config.env.task, envs.FALLBACK).total_env_steps
   return common.agent_config(agent, "baseline", "full").loop.total_env_steps
 
 
@@ -273,7 +263,7 @@ def sac_tasks_table(rows: List[Dict]) -> str:
   sac = [r for r in sac if r["devices"] == most]
   out = [
     [task, f"{steps / 1e6:g}M"] + [common.projection(steps, r["env_steps_per_s"]) for r in sac]
-    for task, steps in SAC_BUDGETS.items()
+    for task, steps in ((t, r.total_env_steps) for t, r in envs.RELEASED.items())
   ]
   return common.table(["SAC task", "budget"] + [f"{r['encoder_name']}*" for r in sac], out)
 

@@ -2,7 +2,7 @@
 
 Variants (comma-separated: a phase and a size):
   phase: search (supernet, default) | evaluate (fixed genotype) | baseline (the 4-layer CNN)
-  size:  full (the paper: 2e5 env steps of cartpole-swingup) | smoke (seconds) | demo (minutes) |
+  size:  full (the paper: the task's released budget) | smoke (seconds) | demo (minutes) |
          cpu (experiments/results/sac_cartpole_cpu: under an hour of one CPU core per run)
 
   python launch/search.py --config=experiments/sac_dmc.py:search --workdir=/tmp/s
@@ -11,8 +11,8 @@ Variants (comma-separated: a phase and a size):
       --config.encoder.genotype=/tmp/s/genotype.json --workdir=/tmp/e
   python launch/evaluate.py --config=experiments/sac_dmc.py:baseline --workdir=/tmp/b
 
-Other tasks: --config.env.task=walker-walk --config.loop.total_env_steps=1000000
---config.sac.init_random_env_steps=10000 (action repeat follows the task unless set).
+Other tasks: --config.env.task=walker-walk; at the full size the action repeat, initial random
+steps and env steps follow the task as released (darts_rl.envs.RELEASED) unless set.
 Env steps are agent decisions (frames = env steps x action repeat), as the released code
 counts them: one gradient update per env step.
 """
@@ -84,9 +84,9 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   s.hidden = (256, 256)
   # Replay capacity in transitions (a multiple of env.num_envs); not checkpointed.
   s.replay_capacity = 100_000
-  # Uniform-random actions for the first N env steps of the run (cheetah, walker, finger:
-  # 10000).
-  s.init_random_env_steps = 1000
+  # Uniform-random actions for the first N env steps of the run (-1: the task's released
+  # value, darts_rl.envs.RELEASED: 1000; cheetah, walker, finger 10000).
+  s.init_random_env_steps = -1
   # Updates start once this process added N env steps to the (fresh) replay; also on resume.
   s.learning_starts = 1000
   # Updates per iteration; an iteration steps every env once, so updates per env step are
@@ -105,7 +105,8 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   # Only the critic loss trains the encoder's alphas, with the critic's optimizer settings.
   c.arch = blocks.arch_config(s.critic_optimizer)
 
-  c.loop = blocks.loop_config(200_000)
+  # 0: the task's released budget (darts_rl.envs.RELEASED: cartpole 2e5 ... cheetah 2e6).
+  c.loop = blocks.loop_config(0)
   c.loop.log_every_env_steps = 1000
   c.loop.eval_every_env_steps = 5000
   c.loop.checkpoint_every_env_steps = 10_000

@@ -374,3 +374,32 @@ def test_search_discretize_evaluate_end_to_end(tmp_path, smoke_searches):
   summary = loop.run(ev, eval_dir, "evaluate")
   assert summary["encoder"] == "fixed" and summary["env_steps"] == ev.loop.total_env_steps
   assert set(summary) >= {"test_levels"} and "train_levels" not in summary
+
+
+def test_the_full_size_takes_each_task_s_released_settings():
+  """Action repeat, initial random steps and env steps follow the task (the release's table),
+  whatever task the command line names; an explicit value wins; smaller sizes keep theirs."""
+  from darts_rl import envs
+
+  expected = {
+    "cartpole-swingup": (4, 1_000, 200_000),
+    "reacher-easy": (4, 1_000, 300_000),
+    "ball_in_cup-catch": (4, 1_000, 200_000),
+    "finger-spin": (1, 10_000, 200_000),
+    "cheetah-run": (4, 10_000, 2_000_000),
+    "walker-walk": (2, 10_000, 1_000_000),
+  }
+  for phase in ("search", "evaluate", "baseline"):
+    for task, (repeat, init, steps) in expected.items():
+      c = get_config(phase)
+      c.env.task = task
+      r = envs.with_task_defaults(c)
+      assert (envs.DEFAULT_ACTION_REPEAT[task], r.sac.init_random_env_steps) == (repeat, init)
+      assert r.loop.total_env_steps == steps
+      assert c.sac.init_random_env_steps == -1  # the given config is not changed
+  c = get_config("search")
+  c.env.task, c.sac.init_random_env_steps, c.loop.total_env_steps = "walker-walk", 5, 7
+  r = envs.with_task_defaults(c)
+  assert (r.sac.init_random_env_steps, r.loop.total_env_steps) == (5, 7)
+  smoke = get_config("search,smoke")
+  assert envs.with_task_defaults(smoke) is smoke

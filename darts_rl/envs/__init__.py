@@ -9,7 +9,15 @@ DM-Control env is first built).
 import os
 
 from darts_rl.envs.base import ActionSpec, BoxActions, DiscreteActions, EpisodeTracker, Step, VecEnv
-from darts_rl.envs.dmc import DEFAULT_ACTION_REPEAT, DMCVecEnv, dmc_tasks, make_dmc, parse_task
+from darts_rl.envs.dmc import (
+  DEFAULT_ACTION_REPEAT,
+  FALLBACK,
+  RELEASED,
+  DMCVecEnv,
+  dmc_tasks,
+  make_dmc,
+  parse_task,
+)
 from darts_rl.envs.procgen import (
   MAX_REWARD,
   PROCGEN_GAMES,
@@ -24,9 +32,27 @@ TEST_SEED_OFFSET = 10_000
 VALIDATION_SEED_OFFSET = 20_000
 SPLIT_SEED_OFFSETS = {"train": 0, "test": TEST_SEED_OFFSET, "validation": VALIDATION_SEED_OFFSET}
 # Used for a DMC task without a released action repeat.
-FALLBACK_ACTION_REPEAT = 4
+FALLBACK_ACTION_REPEAT = FALLBACK.action_repeat
 SPLITS = ("train", "test", "validation")
 KINDS = ("procgen", "dmc")
+
+
+def with_task_defaults(config):
+  """`config` with the DM-Control fields that say "the task's released value" filled in from
+  the task (RELEASED): sac.init_random_env_steps -1 and loop.total_env_steps 0 (action repeat
+  0 is resolved where the env is made). Other configs come back as they are."""
+  if config.env.kind != "dmc" or "sac" not in config:
+    return config
+  todo = config.sac.init_random_env_steps < 0 or config.loop.total_env_steps <= 0
+  if not todo:
+    return config
+  released = RELEASED.get(config.env.task, FALLBACK)
+  c = config.copy_and_resolve_references()
+  if c.sac.init_random_env_steps < 0:
+    c.sac.init_random_env_steps = released.init_random_env_steps
+  if c.loop.total_env_steps <= 0:
+    c.loop.total_env_steps = released.total_env_steps
+  return c
 
 
 def parse_games(games) -> tuple:
@@ -180,6 +206,9 @@ __all__ = [
   "Step",
   "VecEnv",
   "DEFAULT_ACTION_REPEAT",
+  "FALLBACK",
+  "RELEASED",
+  "with_task_defaults",
   "dmc_tasks",
   "DMCVecEnv",
   "make_dmc",

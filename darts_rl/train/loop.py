@@ -131,6 +131,7 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
   Raises ValueError (one line) for a bad config or a workdir of another phase or config,
   NaNLossError when a metric turns non-finite (the last good checkpoint stays).
   """
+  config = envs.with_task_defaults(config)
   check_phase(config, phase)
   devices = devices or parallel.Devices()
   writer_proc = devices.is_writer

@@ -37,6 +37,8 @@ def get_study(arg=None) -> studies.Study:
           studies.Search(f"{CONFIG}:search,{{size}}"),
           studies.Retrain(f"{CONFIG}:evaluate,{{size}}"),
         ),
+        # smoke: the source's own cell only (the smallest grid with every phase)
+        envs=(SOURCE,) if size == "smoke" else None,
       ),
       studies.Method(
         f"from_{SOURCE}",
