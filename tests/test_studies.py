@@ -12,6 +12,7 @@ import time
 import pytest
 
 from darts_rl import artifacts
+from darts_rl.analysis.studies import write_report
 from darts_rl.studies import grid, runner
 from darts_rl.sweep import LocalPool
 from tests.conftest import ROOT
@@ -127,7 +128,7 @@ def tiny(tmp_path):
 
 def test_driver_order_report_and_a_rerun_that_does_nothing(tmp_path, capsys):
   spec, w = tiny(tmp_path), str(tmp_path / "w")
-  report = runner.run(spec, w, LocalPool(), training=FAKE)
+  report = runner.run(spec, w, write_report, LocalPool(), training=FAKE)
   out = capsys.readouterr().out
   done = [
     line.split(": ", 1)[1].split(" in ")[0] for line in out.splitlines() if "] done (" in line
@@ -140,7 +141,7 @@ def test_driver_order_report_and_a_rerun_that_does_nothing(tmp_path, capsys):
     assert done.index(f"random/starpilot/random/seed_{s}/selected") > done.index(
       f"random/starpilot/random/seed_{s}/trial_001"
     )
-  assert report == runner.report_path(w, "tiny")
+  assert report == artifacts.report_path(w, "tiny")
   text = open(report).read()
   for section in ("## Per game", "## Across seeds", "## Trajectory", "## Efficiency"):
     assert section in text
@@ -156,12 +157,12 @@ def test_driver_order_report_and_a_rerun_that_does_nothing(tmp_path, capsys):
     "distribution_mode": "easy",
   }
   # A finished study: the rerun runs nothing and says where the report is.
-  assert runner.run(spec, w, LocalPool(), training=FAKE) == report
+  assert runner.run(spec, w, write_report, LocalPool(), training=FAKE) == report
   assert capsys.readouterr().out.strip().splitlines() == [
     f"[study] tiny (smoke) is finished; its report: {report}"
   ]
   with pytest.raises(ValueError, match="holds study 'tiny' as .*:smoke, not .*:cpu"):
-    runner.run(spec.replace(":smoke", ":cpu"), w, LocalPool(), training=FAKE)
+    runner.run(spec.replace(":smoke", ":cpu"), w, write_report, LocalPool(), training=FAKE)
 
 
 def test_a_failed_job_stops_only_what_depends_on_it(tmp_path, monkeypatch, capsys):
@@ -170,7 +171,7 @@ def test_a_failed_job_stops_only_what_depends_on_it(tmp_path, monkeypatch, capsy
   with pytest.raises(
     runner.StudyFailed, match=r"^\d job\(s\) failed: .*; 4 step\(s\) wait on them"
   ):
-    runner.run(spec, w, LocalPool(), training=FAKE)
+    runner.run(spec, w, write_report, LocalPool(), training=FAKE)
   assert "told to fail" in capsys.readouterr().out
   states = dict((n, s) for n, s, _ in runner.node_states(w, runner.load_study(spec)[0]))
   assert states["darts/starpilot/search/seed_1"] == "failed"
@@ -184,7 +185,9 @@ def test_a_failed_job_stops_only_what_depends_on_it(tmp_path, monkeypatch, capsy
     "waiting  darts/starpilot/retrain/seed_1  (on darts/starpilot/cells/seed_1_at_100)" in status
   )
   monkeypatch.delenv("FAKE_TRAINING_FAIL")
-  runner.run(spec, w, LocalPool(), training=FAKE)  # retries the failed ones, keeps the rest
+  runner.run(
+    spec, w, write_report, LocalPool(), training=FAKE
+  )  # retries the failed ones, keeps the rest
   out = capsys.readouterr().out
   assert "done (" in out and "impala/starpilot/baseline/seed_0 in" not in out
   assert all(s == "done" for _, s, _ in runner.node_states(w, runner.load_study(spec)[0]))
@@ -192,9 +195,10 @@ def test_a_failed_job_stops_only_what_depends_on_it(tmp_path, monkeypatch, capsy
 
 DRIVER = """
 import sys
+from darts_rl.analysis.studies import write_report
 from darts_rl.studies import runner
 from darts_rl.sweep import LocalPool
-runner.run(sys.argv[1], sys.argv[2], LocalPool(), training="tests.fake_training")
+runner.run(sys.argv[1], sys.argv[2], write_report, LocalPool(), training="tests.fake_training")
 """
 
 
@@ -233,11 +237,11 @@ def test_a_killed_study_resumes_to_the_same_results(tmp_path):
     if proc.poll() is None:
       proc.kill()
   assert seen == 3
-  assert not os.path.isfile(runner.report_path(killed, "tiny"))
+  assert not os.path.isfile(artifacts.report_path(killed, "tiny"))
   for w in (killed, whole):
     subprocess.run([sys.executable, str(script), spec, w], cwd=ROOT, check=True, timeout=WAIT_S)
   assert _indexes(killed) == _indexes(whole) and _indexes(whole)
-  text = lambda w: open(runner.report_path(w, "tiny")).read()  # noqa: E731
+  text = lambda w: open(artifacts.report_path(w, "tiny")).read()  # noqa: E731
   assert text(killed) == text(whole)
 
 
@@ -286,7 +290,7 @@ def test_transfer_note(tmp_path):
 def _run_studies(w, names, capsys):
   outs = {}
   for name in names:
-    report = runner.run(f"experiments/studies/{name}.py:smoke", w, LocalPool())
+    report = runner.run(f"experiments/studies/{name}.py:smoke", w, write_report, LocalPool())
     outs[name] = capsys.readouterr().out
     assert os.path.isfile(report), name
   return outs
@@ -308,7 +312,7 @@ def test_the_ppo_studies_at_smoke_size_share_their_runs(tmp_path, capsys):
     "[evaluate] transfer: the cell was searched on starpilot, retrained on bigfish"
     in (outs["transfer"])
   )
-  reports = {n: open(runner.report_path(w, n)).read() for n in outs}
+  reports = {n: open(artifacts.report_path(w, n)).read() for n in outs}
   assert "| starpilot | 0 | 50% |" in reports["trajectory"]
   assert "## Efficiency" in reports["efficiency"] and "random pick" in reports["efficiency"]
   assert "| starpilot | starpilot | impala | 1 |" in reports["ppo_per_game"]
@@ -321,10 +325,10 @@ def test_the_ppo_studies_at_smoke_size_share_their_runs(tmp_path, capsys):
 def test_the_rainbow_and_sac_studies_at_smoke_size(tmp_path, capsys):
   w = str(tmp_path / "w")
   _run_studies(w, ("rainbow_multi_game", "sac_tasks"), capsys)
-  rainbow = open(runner.report_path(w, "rainbow_multi_game")).read()
+  rainbow = open(artifacts.report_path(w, "rainbow_multi_game")).read()
   for game in ("bigfish", "starpilot"):  # per-game rows of the one multi-game env
     assert f"| 2games | {game} | darts | 1 |" in rainbow
     assert f"| 2games | {game} | impala | 1 |" in rainbow
-  sac = open(runner.report_path(w, "sac_tasks")).read()
+  sac = open(artifacts.report_path(w, "sac_tasks")).read()
   assert "| cartpole-swingup | cartpole-swingup | darts | 1 |" in sac
   assert "| cartpole-swingup | cartpole-swingup | cnn4 | 1 |" in sac

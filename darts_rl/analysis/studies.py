@@ -1,6 +1,9 @@
 """A study's report: tables and figures from its finished workdirs, redrawn without training.
 
-    write_report(W, study) -> W/reports/<study>/report.md   (launch/study.py --report redraws it)
+    write_report(W, record) -> W/reports/<name>/report.md   (launch/study.py --report redraws it)
+
+record: the study's record (darts_rl/artifacts/studies.py): its envs, seeds and each method's
+steps; the runs are read through darts_rl.artifacts, never by importing the study file.
 
 Sections, as the study file names them in `reports`:
   per_game    per env: each method's final run (the cell retrained from the end of its search,
@@ -31,7 +34,6 @@ from darts_rl import artifacts
 from darts_rl.analysis import across_seeds, compare, per_game, similarity
 from darts_rl.analysis.render import decimals, md_row, save_figure
 from darts_rl.formatting import is_num
-from darts_rl.studies import grid
 
 REPORTS = ("per_game", "trajectory", "efficiency")
 TRAIN_RETURN = "train/return"
@@ -54,23 +56,35 @@ def seed_returns(seeds_dir: str) -> Dict[int, float]:
   return out
 
 
-def final_steps(study: grid.Study) -> List[Tuple[str, str]]:
+def steps_of(record: dict, kind: str):
+  """(method, step) for every step of that kind ('search', 'retrain', 'baseline', 'random')."""
+  return [
+    (m, step)
+    for m, spec in record["methods"].items()
+    for step in spec["steps"]
+    if step["step"] == kind
+  ]
+
+
+def envs_of(record: dict, method: str) -> List[str]:
+  return record["methods"][method]["envs"] or record["envs"]
+
+
+def final_steps(record: dict) -> List[Tuple[str, str]]:
   """(method, step dir name) of every method's final run: its retrain at the end of the
   search, or its baseline."""
   out = []
-  for m in study.methods:
-    for s in m.steps:
-      if isinstance(s, grid.Retrain) and grid.FINAL in s.at:
-        out.append((m.name, "retrain"))
-      elif isinstance(s, grid.Baseline):
-        out.append((m.name, "baseline"))
+  for m, spec in record["methods"].items():
+    for step in spec["steps"]:
+      if step["step"] == "retrain" and artifacts.FINAL in step["at"]:
+        out.append((m, "retrain"))
+      elif step["step"] == "baseline":
+        out.append((m, "baseline"))
   return out
 
 
-def baseline_method(study: grid.Study) -> Optional[str]:
-  return next(
-    (m.name for m in study.methods if any(isinstance(s, grid.Baseline) for s in m.steps)), None
-  )
+def baseline_method(record: dict) -> Optional[str]:
+  return next((m for m, _ in steps_of(record, "baseline")), None)
 
 
 def supernet_return(search_seed_dir: str, env_steps: int) -> float:
@@ -92,18 +106,18 @@ def snapshot_steps(search_seed_dir: str, fraction: float) -> int:
 # --- Sections -------------------------------------------------------------------------------
 
 
-def per_game_section(workdir: str, study: grid.Study, out_dir: str) -> List[str]:
-  methods = final_steps(study)
-  base = baseline_method(study)
+def per_game_section(workdir: str, record: dict, out_dir: str) -> List[str]:
+  methods = final_steps(record)
+  base = baseline_method(record)
   header = ["env", "game", "method", "seeds", "mean return", "normalized", f"% of {base or '-'}"]
   lines = ["## Per game", "", md_row(header), "|" + "---|" * len(header)]
   runs: Dict[str, Dict[str, Dict[str, float]]] = {}  # method -> seed label -> {game: score}
   kinds = set()
-  for env, _ in study.envs:
+  for env in record["envs"]:
     raw: Dict[str, Dict[str, List[float]]] = {}  # method -> game -> per-seed returns
     norm: Dict[str, Dict[str, List[float]]] = {}
     for m, step in methods:
-      d = grid.step_dir(workdir, m, env, step)
+      d = artifacts.step_dir(workdir, m, env, step)
       if not os.path.isfile(os.path.join(d, artifacts.SEEDS)):
         continue
       for seed, wd in across_seeds.seed_runs(d):
@@ -139,32 +153,31 @@ def per_game_section(workdir: str, study: grid.Study, out_dir: str) -> List[str]
   return lines + across_seeds.section(scored, kind, out_dir)
 
 
-def trajectory_points(workdir: str, study: grid.Study) -> List[dict]:
+def trajectory_points(workdir: str, record: dict) -> List[dict]:
   """One row per (method, env, seed, fraction) with a retrained cell: env_steps of its alphas
   snapshot, the cell's return, the supernet's return there."""
   rows = []
-  for m in study.methods:
-    for step in m.steps:
-      if not isinstance(step, grid.Retrain) or step.source or len(step.at) < 2:
-        continue
-      for env, _ in study.envs:
-        search = grid.step_dir(workdir, m.name, env, "search")
-        for f in step.at:
-          rets = seed_returns(grid.step_dir(workdir, m.name, env, grid.retrain_step(f)))
-          for seed, ret in sorted(rets.items()):
-            sd = artifacts.seed_dir(search, seed)
-            steps = snapshot_steps(sd, f)
-            rows.append(
-              dict(
-                method=m.name,
-                env=env,
-                seed=seed,
-                fraction=f,
-                search_env_steps=steps,
-                cell_return=ret,
-                supernet_return=supernet_return(sd, steps),
-              )
+  for m, step in steps_of(record, "retrain"):
+    if step["source"] or len(step["at"]) < 2:
+      continue
+    for env in envs_of(record, m):
+      search = artifacts.step_dir(workdir, m, env, "search")
+      for f in step["at"]:
+        rets = seed_returns(artifacts.step_dir(workdir, m, env, artifacts.retrain_step(f)))
+        for seed, ret in sorted(rets.items()):
+          sd = artifacts.seed_dir(search, seed)
+          steps = snapshot_steps(sd, f)
+          rows.append(
+            dict(
+              method=m,
+              env=env,
+              seed=seed,
+              fraction=f,
+              search_env_steps=steps,
+              cell_return=ret,
+              supernet_return=supernet_return(sd, steps),
             )
+          )
   return rows
 
 
@@ -221,8 +234,8 @@ def plot_trajectory(points: Sequence[dict], out_png: str) -> str:
   return save_figure(fig, out_png)
 
 
-def trajectory_section(workdir: str, study: grid.Study, out_dir: str) -> List[str]:
-  points = trajectory_points(workdir, study)
+def trajectory_section(workdir: str, record: dict, out_dir: str) -> List[str]:
+  points = trajectory_points(workdir, record)
   lines = ["## Trajectory: the discrete cell along the search", ""]
   if not points:
     return lines + ["No retrained cell from an intermediate point yet.", ""]
@@ -259,32 +272,27 @@ def trajectory_section(workdir: str, study: grid.Study, out_dir: str) -> List[st
   return lines
 
 
-def efficiency_rows(workdir: str, study: grid.Study) -> List[dict]:
+def efficiency_rows(workdir: str, record: dict) -> List[dict]:
   """Per (env, seed): the random search's best-so-far curve and the DARTS cells' (compute,
   return) points, and the compute ratio (None where DARTS never reaches random search's
   final pick)."""
-  darts = [
-    (m.name, s)
-    for m in study.methods
-    for s in m.steps
-    if isinstance(s, grid.Retrain) and not s.source
-  ]
-  randoms = [m.name for m in study.methods if any(isinstance(s, grid.RandomCells) for s in m.steps)]
+  darts = [(m, st) for m, st in steps_of(record, "retrain") if not st["source"]]
+  randoms = [m for m, _ in steps_of(record, "random")]
   if not darts or not randoms:
     return []
   (dm, dstep), rm = darts[0], randoms[0]
   rows = []
-  for env, _ in study.envs:
-    for seed in study.seeds:
-      rdir = os.path.join(grid.step_dir(workdir, rm, env, "random"), f"seed_{seed}")
+  for env in envs_of(record, rm):
+    for seed in record["seeds"]:
+      rdir = artifacts.random_dir(workdir, rm, env, seed)
       if not os.path.isfile(os.path.join(rdir, artifacts.TRIALS)):
         continue
       trials = artifacts.read_trials(rdir)
       used, best = compare.best_so_far(trials, artifacts.TEST, "env_steps")
-      search = artifacts.seed_dir(grid.step_dir(workdir, dm, env, "search"), seed)
+      search = artifacts.seed_dir(artifacts.step_dir(workdir, dm, env, "search"), seed)
       points = []
-      for f in dstep.at:
-        rd = grid.step_dir(workdir, dm, env, grid.retrain_step(f))
+      for f in dstep["at"]:
+        rd = artifacts.step_dir(workdir, dm, env, artifacts.retrain_step(f))
         ret = seed_returns(rd).get(seed)
         if ret is None:
           continue
@@ -351,8 +359,8 @@ def ratio_interval(ratios: Sequence[float], reps: int = BOOTSTRAP_REPS, seed: in
   return gm, (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5)))
 
 
-def efficiency_section(workdir: str, study: grid.Study, out_dir: str) -> List[str]:
-  rows = efficiency_rows(workdir, study)
+def efficiency_section(workdir: str, record: dict, out_dir: str) -> List[str]:
+  rows = efficiency_rows(workdir, record)
   lines = ["## Efficiency: DARTS vs random cells", ""]
   if not rows:
     return lines + ["No finished random search with DARTS cells to compare yet.", ""]
@@ -401,20 +409,21 @@ SECTIONS = {
 }
 
 
-def write_report(workdir: str, study: grid.Study) -> str:
-  """Writes W/reports/<study>/report.md (and its figures) from the study's finished runs."""
-  out_dir = os.path.join(workdir, "reports", study.name)
+def write_report(workdir: str, record: dict) -> str:
+  """Writes W/reports/<name>/report.md (and its figures) from the study's finished runs."""
+  name = record["study"]
+  out_dir = artifacts.report_dir(workdir, name)
   os.makedirs(out_dir, exist_ok=True)
-  lines = [f"# Study {study.name}", "", study.description, ""]
+  lines = [f"# Study {name}", "", record["description"], ""]
   lines += [
-    f"Envs: {', '.join(label for label, _ in study.envs)}; seeds: "
-    f"{', '.join(map(str, study.seeds))}; methods: {', '.join(m.name for m in study.methods)}.",
+    f"Envs: {', '.join(record['envs'])}; seeds: {', '.join(map(str, record['seeds']))}; "
+    f"methods: {', '.join(record['methods'])}; size: {record['size']} ({record['spec']}).",
     "",
   ]
-  for name in study.reports:
-    if name not in SECTIONS:
-      raise ValueError(f"study {study.name}: unknown report '{name}'; valid: {', '.join(SECTIONS)}")
-    lines += SECTIONS[name](workdir, study, out_dir)
+  for section in record["reports"]:
+    if section not in SECTIONS:
+      raise ValueError(f"study {name}: unknown report '{section}'; valid: {', '.join(SECTIONS)}")
+    lines += SECTIONS[section](workdir, record, out_dir)
   return artifacts.write_report_md(out_dir, "\n".join(lines) + "\n")
 
 

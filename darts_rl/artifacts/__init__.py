@@ -13,6 +13,8 @@
     index rows             rows.py      run_row, running_best, selection_split
     logs/*.log             logs.py      open_log, last_line
     report/report.md       reports.py   write_report_md
+    studies/, reports/     studies.py   a study's record, status view, step dirs, cells, report
+                                        (record_path, step_dir, cell_path, read_records, ...)
     any file               files.py     atomic_write(_json), read_json, ArtifactError
 
 Every file is written atomically (temp file, then rename); every bad file is an ArtifactError
@@ -92,6 +94,19 @@ from darts_rl.artifacts.rows import (
   running_best,
   selection_split,
   split_return,
+)
+from darts_rl.artifacts.studies import (
+  FINAL,
+  cell_path,
+  random_dir,
+  read_records,
+  record_path,
+  report_dir,
+  report_path,
+  retrain_step,
+  status_path,
+  step_dir,
+  write_record,
 )
 from darts_rl.artifacts.trials import (
   SEEDS,

@@ -35,8 +35,13 @@ from darts_rl.sweep import Job
 from darts_rl.sweep.jobs import TRAINING
 
 SIZES = ("smoke", "cpu", "full")
-# Fractions of a search are written as percents in names: retrain_at_050, seed_0_at_050.json.
-FINAL = 1.0
+FINAL = artifacts.FINAL
+step_dir, retrain_step, cell_path, pct = (
+  artifacts.step_dir,
+  artifacts.retrain_step,
+  artifacts.cell_path,
+  artifacts.studies.pct,
+)
 
 
 class Search(NamedTuple):
@@ -106,10 +111,6 @@ def games(*names: str) -> Tuple[Tuple[str, Tuple[str, ...]], ...]:
   return tuple((g, (g,)) for g in names)
 
 
-def pct(fraction: float) -> str:
-  return f"{int(round(fraction * 100)):03d}"
-
-
 class Node(NamedTuple):
   """One step of the graph. `job` runs on an executor (None: `run` is quick and runs in the
   driver); `prepare` runs in the driver just before it starts (claims, genotype files)."""
@@ -125,18 +126,6 @@ class Node(NamedTuple):
   # the driver calls it after the job and again before a report (idempotent).
   index: Optional[Callable[[], object]] = None
   config: Optional[Callable[[], object]] = None  # the config its job trains with
-
-
-def step_dir(workdir: str, method: str, env: str, step: str) -> str:
-  return os.path.join(workdir, method, env, step)
-
-
-def retrain_step(fraction: float) -> str:
-  return "retrain" if fraction == FINAL else f"retrain_at_{pct(fraction)}"
-
-
-def cell_path(workdir: str, method: str, env: str, seed: int, fraction: float) -> str:
-  return os.path.join(workdir, method, env, "cells", f"seed_{seed}_at_{pct(fraction)}.json")
 
 
 def load_config(spec: str, study: Study, size: str, env_value, overrides: Dict):
@@ -321,7 +310,7 @@ def expand(study: Study, workdir: str, training: str = TRAINING) -> List[Node]:
               c.loop = load_config(step.train, study, size, value, {}).loop
               return c
 
-            d = os.path.join(step_dir(workdir, m.name, env, "random"), f"seed_{s}")
+            d = artifacts.random_dir(workdir, m.name, env, s)
             nodes += _random_nodes(
               f"{base}/random/seed_{s}", d, step.trials, random_config, training
             )
@@ -353,4 +342,25 @@ def _ordered(nodes: Sequence[Node]) -> List[Node]:
 
   for n in nodes:
     visit(n)
+  return out
+
+
+def describe_steps(study: Study) -> dict:
+  """{method: [step, ...]} as the study's record keeps it (darts_rl/artifacts/studies.py), for
+  readers that never import a study file (the report)."""
+  out = {}
+  for m in study.methods:
+    steps = []
+    for step in m.steps:
+      if isinstance(step, Search):
+        steps.append({"step": "search"})
+      elif isinstance(step, Retrain):
+        steps.append(
+          {"step": "retrain", "at": list(step.at), "source": step.source and list(step.source)}
+        )
+      elif isinstance(step, Baseline):
+        steps.append({"step": "baseline"})
+      elif isinstance(step, RandomCells):
+        steps.append({"step": "random", "trials": step.trials})
+    out[m.name] = {"steps": steps, "envs": list(m.envs) if m.envs is not None else None}
   return out

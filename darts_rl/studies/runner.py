@@ -25,8 +25,6 @@ from darts_rl.studies import grid
 from darts_rl.sweep import LocalPool
 from darts_rl.sweep.jobs import TRAINING, failure_message
 
-STUDIES_DIR = "studies"  # W/studies/<name>.json: the resolved grid; <name>.status.json: a view
-REPORTS_DIR = "reports"  # W/reports/<name>/report.md and its figures
 # Errors of one job that the driver reports as that job's failure (in-process jobs raise them).
 JOB_ERRORS = (ValueError, KeyError, FileNotFoundError, FloatingPointError)
 
@@ -57,7 +55,7 @@ def load_study(spec: str) -> Tuple[grid.Study, str]:
   return study, path
 
 
-def _describe(study: grid.Study, spec: str, nodes) -> dict:
+def _record(study: grid.Study, spec: str, nodes) -> dict:
   return {
     "study": study.name,
     "spec": spec,
@@ -65,41 +63,33 @@ def _describe(study: grid.Study, spec: str, nodes) -> dict:
     "description": study.description,
     "envs": [label for label, _ in study.envs],
     "seeds": list(study.seeds),
-    "methods": {m.name: [type(s).__name__ for s in m.steps] for m in study.methods},
+    "methods": grid.describe_steps(study),
     "reports": list(study.reports),
     "nodes": [{"name": n.name, "deps": list(n.deps)} for n in nodes],
   }
 
 
-def record_path(workdir: str, name: str) -> str:
-  return os.path.join(workdir, STUDIES_DIR, f"{name}.json")
-
-
-def report_path(workdir: str, name: str) -> str:
-  return os.path.join(workdir, REPORTS_DIR, name, artifacts.REPORT_MD)
-
-
-def _claim(workdir: str, desc: dict):
+def _claim(workdir: str, record: dict):
   """Writes W/studies/<name>.json; the same study at another size or variant is one error
   line. Other studies may share W: a step they have in common (same name, same config) runs
   once, and one with the same name but another config is refused by its workdir's claim."""
-  path = record_path(workdir, desc["study"])
+  path = artifacts.record_path(workdir, record["study"])
   if os.path.exists(path):
-    old = artifacts.read_json(path, "study")
-    if old.get("spec", "").partition(":")[2] != desc["spec"].partition(":")[2]:
+    old = artifacts.read_json(path, "study record")
+    if old.get("spec", "").partition(":")[2] != record["spec"].partition(":")[2]:
       raise ValueError(
-        f"{workdir} holds study '{desc['study']}' as {old.get('spec')}, not {desc['spec']}: "
+        f"{workdir} holds study '{record['study']}' as {old.get('spec')}, not {record['spec']}: "
         "use another --workdir"
       )
   os.makedirs(os.path.dirname(path), exist_ok=True)
-  artifacts.atomic_write_json(path, desc)
+  artifacts.write_record(workdir, record)
 
 
 class _Status:
   """W/studies/<name>.status.json: the driver's pid, what it runs, what failed (a view)."""
 
   def __init__(self, workdir: str, name: str):
-    self.path = os.path.join(workdir, STUDIES_DIR, f"{name}.status.json")
+    self.path = artifacts.status_path(workdir, name)
     self.running: Dict[str, float] = {}
     self.failed: Dict[str, str] = {}
 
@@ -110,19 +100,22 @@ class _Status:
     )
 
 
-def run(spec: str, workdir: str, executor=None, training: str = TRAINING) -> Optional[str]:
-  """Runs every node of the study not done yet; writes its report when all are done and
-  returns the report's path. Raises StudyFailed (after the others finished) if any failed.
-  training: the module jobs train with (tests pass one that trains nothing)."""
+def run(spec: str, workdir: str, report, executor=None, training: str = TRAINING) -> Optional[str]:
+  """Runs every node of the study not done yet; when all are done, writes its report with
+  report(workdir, record) (darts_rl.analysis.studies.write_report: launchers pass it, training
+  code never imports analysis) and returns its path. Raises StudyFailed (after the others
+  finished) if any failed. training: the module jobs train with (tests pass one that trains
+  nothing)."""
   study, _ = load_study(spec)
   size = study.size
   nodes = grid.expand(study, workdir, training)
-  _claim(workdir, _describe(study, spec, nodes))
-  report = report_path(workdir, study.name)
+  record = _record(study, spec, nodes)
+  _claim(workdir, record)
+  out = artifacts.report_path(workdir, study.name)
   todo = [n for n in nodes if not n.done()]
-  if not todo and os.path.isfile(report):
-    print(f"[study] {study.name} ({size}) is finished; its report: {report}", flush=True)
-    return report
+  if not todo and os.path.isfile(out):
+    print(f"[study] {study.name} ({size}) is finished; its report: {out}", flush=True)
+    return out
   executor = executor or LocalPool()
   total = len(nodes)
   print(
@@ -193,44 +186,29 @@ def run(spec: str, workdir: str, executor=None, training: str = TRAINING) -> Opt
   if failed:
     extra = f"; {len(blocked)} step(s) wait on them" if blocked else ""
     raise StudyFailed(failure_message(list(failed.values())) + extra)
-  out = _write_report(workdir, study, nodes)
+  out = _write_report(workdir, record, nodes, report)
   print(f"[study] {study.name} ({size}) finished; its report: {out}", flush=True)
   return out
 
 
 def recorded(workdir: str) -> List[Tuple[dict, grid.Study]]:
   """(record, study) of every study run in W, by name."""
-  d = os.path.join(workdir, STUDIES_DIR)
-  names = (
-    sorted(f for f in os.listdir(d) if f.endswith(".json") and not f.endswith(".status.json"))
-    if os.path.isdir(d)
-    else []
-  )
-  if not names:
-    raise ValueError(
-      f"{workdir} holds no study ({STUDIES_DIR}/ is empty): run launch/study.py first"
-    )
-  out = []
-  for name in names:
-    desc = artifacts.read_json(os.path.join(d, name), "study")
-    out.append((desc, load_study(desc["spec"])[0]))
-  return out
+  return [(rec, load_study(rec["spec"])[0]) for rec in artifacts.read_records(workdir)]
 
 
-def _write_report(workdir: str, study: grid.Study, nodes) -> str:
+def _write_report(workdir: str, record: dict, nodes, report) -> str:
   """The indexes of the finished runs (a driver killed between a job's end and its index
   left one stale), then the report."""
-  from darts_rl.analysis import studies as study_report
-
   for index in {id(n.index): n.index for n in nodes if n.index and n.done()}.values():
     index()
-  return study_report.write_report(workdir, study)
+  return report(workdir, record)
 
 
-def rewrite_reports(workdir: str) -> List[str]:
+def rewrite_reports(workdir: str, report) -> List[str]:
   """Rewrites every study's report in W from its finished runs (no training)."""
   return [
-    _write_report(workdir, study, grid.expand(study, workdir)) for _, study in recorded(workdir)
+    _write_report(workdir, rec, grid.expand(study, workdir), report)
+    for rec, study in recorded(workdir)
   ]
 
 
@@ -238,7 +216,7 @@ def node_states(workdir: str, study: grid.Study) -> List[Tuple[str, str, str]]:
   """[(node, state, detail)] with state done | running | failed | partial | waiting (partial:
   started and resumable; waiting: its inputs are not there yet)."""
   nodes = grid.expand(study, workdir)
-  view_path = os.path.join(workdir, STUDIES_DIR, f"{study.name}.status.json")
+  view_path = artifacts.status_path(workdir, study.name)
   view = artifacts.read_json(view_path, "status") if os.path.isfile(view_path) else {}
   alive = _alive(view.get("driver_pid"))
   rows, done = [], set()
@@ -283,6 +261,25 @@ def print_status(workdir: str, out=None):
     for name, state, detail in rows:
       if state != "done":
         print(f"  {state:8s} {name}" + (f"  ({detail})" if detail else ""), file=out)
-    report = report_path(workdir, study.name)
+    report = artifacts.report_path(workdir, study.name)
     if os.path.isfile(report):
       print(f"  report: {report}", file=out)
+
+
+def plan(spec: str) -> List[Tuple[str, int, int]]:
+  """[(method/step, runs, env steps)] of a study's training jobs, and the total as the last
+  row ('total'): what it costs before anything runs (writes nothing)."""
+  from darts_rl import envs
+
+  study, _ = load_study(spec)
+  rows: Dict[str, List[int]] = {}
+  for n in grid.expand(study, os.path.join("W", study.name)):
+    if n.config is None or n.name.endswith("/selected"):
+      continue
+    method, _, step = n.name.split("/")[:3]
+    steps = int(envs.with_task_defaults(n.config()).loop.total_env_steps)
+    runs = rows.setdefault(f"{method}/{step}", [0, 0])
+    runs[0] += 1
+    runs[1] += steps
+  out = [(k, r, s) for k, (r, s) in rows.items()]
+  return out + [("total", sum(r for _, r, _ in out), sum(s for _, _, s in out))]
