@@ -34,16 +34,17 @@ WORKDIR/config.json.
 """
 
 import os
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
 from darts_rl import artifacts
 from darts_rl.formatting import format_duration, is_num
-from darts_rl.sweep import Job, LocalPool
-from darts_rl.sweep.jobs import TRAINING, resolve
+from darts_rl.sweep import Job, LocalPool, graph
+from darts_rl.sweep.jobs import TRAINING, TrialFailed, failure_message, resolve
 
 PHASE = "random_search"
+TRIAL_FN = "darts_rl.random_search:run_trial"
 _SALT = 0x5EA4C4  # keeps the genotype stream apart from other streams seeded by config.seed
 
 
@@ -127,20 +128,69 @@ def fresh_evaluation(workdir: str, i: int, training: str = TRAINING):
   )
 
 
-def fresh_missing(workdir: str) -> List[int]:
-  """The selected trials (ever the best so far on validation levels) that lack a fresh
-  evaluation, from the finished trials on disk ([] when none has finished)."""
-  rows = [trial_row(workdir, i) for i in artifacts.finished_trials(workdir)]
-  by_trial = {r["trial"]: r for r in rows}
-  return [i for i in selected_trials(rows) if "fresh" not in by_trial[i]] if rows else []
+def _finished_rows(workdir: str, upto: int) -> Optional[List[Dict]]:
+  """Rows of trials 0..upto, or None unless every one of them is finished."""
+  done = set(artifacts.finished_trials(workdir))
+  if not all(j in done for j in range(upto + 1)):
+    return None
+  return [trial_row(workdir, j) for j in range(upto + 1)]
 
 
-def fresh_evaluations(workdir: str, training: str = TRAINING):
-  """Job: the fresh evaluations that fresh_missing names, one after another (a study runs
-  them as one job once every trial of its random search is done)."""
-  for i in fresh_missing(workdir):
-    fresh_evaluation(workdir, i, training)
-  write_trials(workdir)
+def _fresh_settled(workdir: str, i: int) -> bool:
+  """Trials 0..i are done, and trial i is not the best so far or has its fresh evaluation."""
+  rows = _finished_rows(workdir, i)
+  return rows is not None and (i not in selected_trials(rows) or "fresh" in rows[i])
+
+
+def search_nodes(
+  workdir: str, num_trials: int, config_fn, training: str = TRAINING, prefix: str = ""
+) -> List[graph.Node]:
+  """Trials 0..num_trials-1 as steps (each claims WORKDIR with config_fn() and writes its
+  genotype first), and per trial the step of its fresh evaluation: once trials 0..i are done
+  it is done at once unless trial i is the best so far on validation levels, in which case
+  it runs. Named 'trial 3' and 'fresh evaluation of trial 3', or PREFIX/trial_003 and
+  PREFIX/fresh_003 in a study."""
+
+  def prepare(i):
+    def fn():
+      config = config_fn()
+      artifacts.claim(workdir, PHASE, config)
+      prepare_trial(config, workdir, i)
+
+    return fn
+
+  def trial_name(i):
+    return f"{prefix}/trial_{i:03d}" if prefix else f"trial {i}"
+
+  nodes = []
+  for i in range(num_trials):
+    job = Job(trial_name(i), TRIAL_FN, [workdir, i, training], artifacts.trial_log(workdir, i))
+    nodes.append(
+      graph.Node(
+        job.name,
+        (),
+        lambda i=i: i in artifacts.finished_trials(workdir),
+        job=job,
+        prepare=prepare(i),
+        workdir=artifacts.trial_dir(workdir, i),
+        index=lambda: write_trials(workdir),
+        config=lambda i=i: trial_config(config_fn(), workdir, i),
+      )
+    )
+  for i in range(num_trials):  # a selected trial's fresh evaluation, logged with the trial
+    name = f"{prefix}/fresh_{i:03d}" if prefix else f"fresh evaluation of trial {i}"
+    log = artifacts.trial_log(workdir, i)
+    nodes.append(
+      graph.Node(
+        name,
+        tuple(n.name for n in nodes[: i + 1]),
+        lambda i=i: _fresh_settled(workdir, i),
+        job=Job(name, "darts_rl.random_search:fresh_evaluation", [workdir, i, training], log),
+        workdir=artifacts.trial_dir(workdir, i),
+        index=lambda: write_trials(workdir),
+      )
+    )
+  return nodes
 
 
 def trial_row(workdir: str, i: int) -> Dict:
@@ -190,6 +240,20 @@ def _progress(workdir: str, i: int, num_trials: int):
   )
 
 
+class _Progress(graph.Events):
+  """One line per finished trial: its returns, its cost, the best so far."""
+
+  def __init__(self, workdir: str, num_trials: int):
+    super().__init__("[random_search]")
+    self.workdir, self.num_trials = workdir, num_trials
+
+  def ended(self, node, failure, wall_s):
+    if failure is not None:
+      super().ended(node, failure, wall_s)
+    elif node.job.fn == TRIAL_FN:
+      _progress(self.workdir, node.job.args[1], self.num_trials)
+
+
 def _fmt(v) -> str:
   return "-" if not is_num(v) else f"{v:.3g}"
 
@@ -210,33 +274,14 @@ def run(
     f"{len(todo)} to run ({executor.describe()})",
     flush=True,
   )
-  for i in todo:
-    prepare_trial(config, workdir, i)
-  executor.run(
-    [
-      Job(
-        f"trial {i}",
-        "darts_rl.random_search:run_trial",
-        [workdir, i, training],
-        artifacts.trial_log(workdir, i),
-      )
-      for i in todo
-    ],
-    on_done=lambda job: _progress(workdir, job.args[1], num_trials),
+  failed = graph.execute(
+    search_nodes(workdir, num_trials, lambda: config, training),
+    executor,
+    _Progress(workdir, num_trials),
   )
-  fresh = fresh_missing(workdir)
-  executor.run(
-    [
-      Job(
-        f"fresh evaluation of trial {i}",
-        "darts_rl.random_search:fresh_evaluation",
-        [workdir, i, training],
-        artifacts.trial_log(workdir, i),
-      )
-      for i in fresh
-    ],
-    on_done=lambda job: write_trials(workdir),
-  )
+  if failed:
+    write_trials(workdir)
+    raise TrialFailed(failure_message(list(failed.values())))
   rows = write_trials(workdir)
   split = artifacts.selection_split(rows)
   pick = artifacts.running_best(rows, split)[-1]

@@ -26,8 +26,8 @@ import os
 from typing import Dict, List, Sequence
 
 from darts_rl import artifacts
-from darts_rl.sweep import Job, LocalPool
-from darts_rl.sweep.jobs import TRAINING, resolve
+from darts_rl.sweep import Job, LocalPool, graph
+from darts_rl.sweep.jobs import TRAINING, TrialFailed, failure_message, resolve
 
 PHASES = ("search", "evaluate", "random_policy")
 SEED_FIELD = "{seed}"
@@ -73,6 +73,33 @@ def run_seed(workdir: str, phase: str, seed: int, training: str = TRAINING):
     )
 
 
+def _seed_done(d: str, seed: int) -> bool:
+  sd = artifacts.seed_dir(d, seed)
+  return artifacts.is_done(sd) and artifacts.fresh_eval(sd)[0] is not None
+
+
+def seed_node(name, deps, d, phase, seed, config_fn, training=TRAINING) -> graph.Node:
+  """Seed S of the multi-seed workdir d as a step (run_seed's job: the phase, then a fresh
+  evaluation); prepare claims d with config_fn() (the same config for every seed)."""
+
+  def prepare():
+    artifacts.claim(d, artifacts.seeds_phase(phase), config_fn())
+
+  job = Job(
+    name, "darts_rl.seeds:run_seed", [d, phase, seed, training], artifacts.seed_log(d, seed)
+  )
+  return graph.Node(
+    name,
+    tuple(deps),
+    lambda: _seed_done(d, seed),
+    job=job,
+    prepare=prepare,
+    workdir=artifacts.seed_dir(d, seed),
+    index=lambda: write_seeds(d),
+    config=lambda: seed_config(config_fn(), seed),
+  )
+
+
 def write_seeds(workdir: str) -> List[Dict]:
   """Rewrites WORKDIR/seeds.jsonl from every finished seed dir (with its fresh evaluation)."""
   rows = []
@@ -107,40 +134,36 @@ def run(
   _check(config, phase, seeds)
   executor = executor or LocalPool()
   artifacts.claim(workdir, artifacts.seeds_phase(phase), config)
-  done = set(artifacts.finished_seeds(workdir))
-  todo = [
-    s
-    for s in seeds
-    if s not in done or artifacts.fresh_eval(artifacts.seed_dir(workdir, s))[0] is None
-  ]
+  nodes = [seed_node(f"seed {s}", (), workdir, phase, s, lambda: config, training) for s in seeds]
+  todo = [n for n in nodes if not n.done()]
   print(
     f"[seeds] {workdir}: {phase} for seeds {','.join(map(str, seeds))}: "
     f"{len(seeds) - len(todo)} finished, {len(todo)} to run ({executor.describe()})",
     flush=True,
   )
+  failed = graph.execute(nodes, executor, _Progress(workdir))
+  rows = write_seeds(workdir)
+  if failed:
+    raise TrialFailed(failure_message(list(failed.values())))
+  print(f"[seeds] wrote {os.path.join(workdir, artifacts.SEEDS)} ({len(rows)} seeds)", flush=True)
+  return rows
 
-  def done_one(job):
-    rows = write_seeds(workdir)
-    row = next(r for r in rows if r["seed"] == job.args[2])
+
+class _Progress(graph.Events):
+  """One line per finished seed, with its fresh test return."""
+
+  def __init__(self, workdir: str):
+    super().__init__("[seeds]")
+    self.workdir = workdir
+
+  def ended(self, node, failure, wall_s):
+    if failure is not None:
+      return super().ended(node, failure, wall_s)
+    rows = artifacts.read_seeds(self.workdir)
+    row = next(r for r in rows if r["seed"] == node.job.args[2])
     ret = artifacts.reported_return(row)
     print(
       f"[seeds] seed {row['seed']} done: fresh test return "
       f"{'-' if ret is None else f'{ret:.3g}'} ({len(rows)} seeds finished)",
       flush=True,
     )
-
-  executor.run(
-    [
-      Job(
-        f"seed {s}",
-        "darts_rl.seeds:run_seed",
-        [workdir, phase, s, training],
-        artifacts.seed_log(workdir, s),
-      )
-      for s in todo
-    ],
-    on_done=done_one,
-  )
-  rows = write_seeds(workdir)
-  print(f"[seeds] wrote {os.path.join(workdir, artifacts.SEEDS)} ({len(rows)} seeds)", flush=True)
-  return rows

@@ -133,12 +133,14 @@ def test_driver_order_report_and_a_rerun_that_does_nothing(tmp_path, capsys):
   done = [
     line.split(": ", 1)[1].split(" in ")[0] for line in out.splitlines() if "] done (" in line
   ]
-  assert len(done) == 2 * (1 + 2 + 2 + 1 + 2 + 1) and len(set(done)) == len(done)
+  # Per seed: search, 2 cells, 2 retrains, baseline, 2 trials, and the fresh evaluation of
+  # each trial that was the best so far (trial 0 always; fake trial 1 is better on validation).
+  assert len(done) == 2 * (1 + 2 + 2 + 1 + 2 + 2) and len(set(done)) == len(done)
   for s in (0, 1):  # search -> cell -> retrain, per seed
     search = done.index(f"darts/starpilot/search/seed_{s}")
     cell = done.index(f"darts/starpilot/cells/seed_{s}_at_050")
     assert search < cell < done.index(f"darts/starpilot/retrain_at_050/seed_{s}")
-    assert done.index(f"random/starpilot/random/seed_{s}/selected") > done.index(
+    assert done.index(f"random/starpilot/random/seed_{s}/fresh_001") > done.index(
       f"random/starpilot/random/seed_{s}/trial_001"
     )
   assert report == artifacts.report_path(w, "tiny")
@@ -304,7 +306,7 @@ def test_the_ppo_studies_at_smoke_size_share_their_runs(tmp_path, capsys):
   w = str(tmp_path / "w")
   outs = _run_studies(w, ("trajectory", "efficiency", "ppo_per_game", "transfer"), capsys)
   assert "0 of 5 steps done" in outs["trajectory"]
-  assert "5 of 8 steps done" in outs["efficiency"]  # the trajectory's search, cells, retrains
+  assert "5 of 9 steps done" in outs["efficiency"]  # the trajectory's search, cells, retrains
   assert "3 of 4 steps done" in outs["ppo_per_game"]  # all but the baseline
   assert "4 of 6 steps done" in outs["transfer"]  # all but bigfish's baseline and transfer
   # The transfer study retrains starpilot's cell on bigfish and says so.

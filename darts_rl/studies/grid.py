@@ -28,10 +28,10 @@ output is already on disk, which is all a rerun needs to resume.
 """
 
 import os
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from darts_rl import artifacts, config_args, random_search, seeds
-from darts_rl.sweep import Job
+from darts_rl.sweep import graph
 from darts_rl.sweep.jobs import TRAINING
 
 SIZES = ("smoke", "cpu", "full")
@@ -111,21 +111,7 @@ def games(*names: str) -> Tuple[Tuple[str, Tuple[str, ...]], ...]:
   return tuple((g, (g,)) for g in names)
 
 
-class Node(NamedTuple):
-  """One step of the graph. `job` runs on an executor (None: `run` is quick and runs in the
-  driver); `prepare` runs in the driver just before it starts (claims, genotype files)."""
-
-  name: str
-  deps: Tuple[str, ...]
-  done: Callable[[], bool]
-  job: Optional[Job] = None
-  run: Optional[Callable[[], None]] = None
-  prepare: Optional[Callable[[], None]] = None
-  workdir: str = ""
-  # Rewrites the index its workdir keeps (seeds.jsonl, trials.jsonl) from the finished runs;
-  # the driver calls it after the job and again before a report (idempotent).
-  index: Optional[Callable[[], object]] = None
-  config: Optional[Callable[[], object]] = None  # the config its job trains with
+Node = graph.Node
 
 
 def load_config(spec: str, study: Study, size: str, env_value, overrides: Dict):
@@ -142,33 +128,6 @@ def load_config(spec: str, study: Study, size: str, env_value, overrides: Dict):
   return c
 
 
-def _seed_done(d: str, seed: int) -> bool:
-  sd = artifacts.seed_dir(d, seed)
-  return artifacts.is_done(sd) and artifacts.fresh_eval(sd)[0] is not None
-
-
-def _seed_node(name, deps, d, phase, seed, config_fn, training) -> Node:
-  """A seed of a multi-seed workdir (darts_rl/seeds.py's job: the phase, then a fresh
-  evaluation); prepare claims the workdir with its config (the same for every seed)."""
-
-  def prepare():
-    artifacts.claim(d, artifacts.seeds_phase(phase), config_fn())
-
-  job = Job(
-    name, "darts_rl.seeds:run_seed", [d, phase, seed, training], artifacts.seed_log(d, seed)
-  )
-  return Node(
-    name,
-    tuple(deps),
-    lambda: _seed_done(d, seed),
-    job=job,
-    prepare=prepare,
-    workdir=artifacts.seed_dir(d, seed),
-    index=lambda: seeds.write_seeds(d),
-    config=lambda: seeds.seed_config(config_fn(), seed),
-  )
-
-
 def _discretize_node(name, deps, search_dir, seed, fraction, out) -> Node:
   def run():
     from darts_rl.networks import make_encoder
@@ -182,53 +141,6 @@ def _discretize_node(name, deps, search_dir, seed, fraction, out) -> Node:
     artifacts.write_genotype(out, genotype, env=config.env)
 
   return Node(name, tuple(deps), lambda: os.path.isfile(out), run=run, workdir=out)
-
-
-def _random_nodes(prefix, d, trials, config_fn, training) -> List[Node]:
-  """Trials of a random search in d (darts_rl/random_search.py's jobs), then the fresh
-  evaluation of each trial that is ever the best so far on validation levels."""
-
-  def prepare(i):
-    def fn():
-      config = config_fn()
-      artifacts.claim(d, random_search.PHASE, config)
-      random_search.prepare_trial(config, d, i)
-
-    return fn
-
-  nodes = []
-  for i in range(trials):
-    name = f"{prefix}/trial_{i:03d}"
-    job = Job(name, "darts_rl.random_search:run_trial", [d, i, training], artifacts.trial_log(d, i))
-    nodes.append(
-      Node(
-        name,
-        (),
-        lambda i=i: i in artifacts.finished_trials(d),
-        job=job,
-        prepare=prepare(i),
-        workdir=artifacts.trial_dir(d, i),
-        index=lambda: random_search.write_trials(d),
-        config=lambda i=i: random_search.trial_config(config_fn(), d, i),
-      )
-    )
-  name = f"{prefix}/selected"
-  job = Job(
-    name,
-    "darts_rl.random_search:fresh_evaluations",
-    [d, training],
-    os.path.join(d, "logs", "fresh.log"),
-  )
-  nodes.append(
-    Node(
-      name,
-      tuple(n.name for n in nodes),
-      lambda: len(artifacts.finished_trials(d)) == trials and not random_search.fresh_missing(d),
-      job=job,
-      workdir=d,
-    )
-  )
-  return nodes
 
 
 def expand(study: Study, workdir: str, training: str = TRAINING) -> List[Node]:
@@ -250,7 +162,7 @@ def expand(study: Study, workdir: str, training: str = TRAINING) -> List[Node]:
           d = step_dir(workdir, m.name, env, "search")
           for s in study.seeds:
             nodes.append(
-              _seed_node(
+              seeds.seed_node(
                 f"{base}/search/seed_{s}",
                 (),
                 d,
@@ -278,7 +190,7 @@ def expand(study: Study, workdir: str, training: str = TRAINING) -> List[Node]:
                 out = cell_path(workdir, src_m, src_env, s, f)
                 nodes.append(_discretize_node(cell, (search,), src_dir, s, f, out))
               nodes.append(
-                _seed_node(
+                seeds.seed_node(
                   f"{base}/{retrain_step(f)}/seed_{s}",
                   (cell,),
                   d,
@@ -292,7 +204,7 @@ def expand(study: Study, workdir: str, training: str = TRAINING) -> List[Node]:
           d = step_dir(workdir, m.name, env, "baseline")
           for s in study.seeds:
             nodes.append(
-              _seed_node(
+              seeds.seed_node(
                 f"{base}/baseline/seed_{s}",
                 (),
                 d,
@@ -311,8 +223,8 @@ def expand(study: Study, workdir: str, training: str = TRAINING) -> List[Node]:
               return c
 
             d = artifacts.random_dir(workdir, m.name, env, s)
-            nodes += _random_nodes(
-              f"{base}/random/seed_{s}", d, step.trials, random_config, training
+            nodes += random_search.search_nodes(
+              d, step.trials, random_config, training, prefix=f"{base}/random/seed_{s}"
             )
         else:
           raise ValueError(f"study {study.name}: unknown step {step!r} in method {m.name}")

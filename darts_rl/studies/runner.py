@@ -20,13 +20,9 @@ import time
 from typing import Dict, List, Optional, Tuple
 
 from darts_rl import artifacts, config_args
-from darts_rl.formatting import format_duration
 from darts_rl.studies import grid
-from darts_rl.sweep import LocalPool
+from darts_rl.sweep import LocalPool, graph
 from darts_rl.sweep.jobs import TRAINING, failure_message
-
-# Errors of one job that the driver reports as that job's failure (in-process jobs raise them).
-JOB_ERRORS = (ValueError, KeyError, FileNotFoundError, FloatingPointError)
 
 
 class StudyFailed(ValueError):
@@ -85,13 +81,32 @@ def _claim(workdir: str, record: dict):
   artifacts.write_record(workdir, record)
 
 
-class _Status:
-  """W/studies/<name>.status.json: the driver's pid, what it runs, what failed (a view)."""
+class _Status(graph.Events):
+  """Progress lines, and W/studies/<name>.status.json: the driver's pid, what it runs, what
+  failed (a view for --status, rewritten at every event)."""
 
   def __init__(self, workdir: str, name: str):
+    super().__init__("[study]")
     self.path = artifacts.status_path(workdir, name)
     self.running: Dict[str, float] = {}
     self.failed: Dict[str, str] = {}
+
+  def events(self, total: int, done: int) -> "_Status":
+    self.total, self.done = total, done
+    self.write()
+    return self
+
+  def started(self, node):
+    if node.job is not None:
+      self.running[node.name] = time.time()
+      self.write()
+
+  def ended(self, node, failure, wall_s):
+    super().ended(node, failure, wall_s)
+    self.running.pop(node.name, None)
+    if failure is not None:
+      self.failed[node.name] = failure
+    self.write()
 
   def write(self):
     artifacts.atomic_write_json(
@@ -124,67 +139,10 @@ def run(spec: str, workdir: str, report, executor=None, training: str = TRAINING
     flush=True,
   )
   status = _Status(workdir, study.name)
-  done = {n.name for n in nodes if n not in todo}
-  failed: Dict[str, str] = {}
-  started: Dict[str, float] = {}
-  by_name = {n.name: n for n in nodes}
-
-  def finish(name: str, failure: Optional[str]):
-    wall = time.time() - started.pop(name, time.time())
-    status.running.pop(name, None)
-    if failure is None:
-      if by_name[name].index is not None:
-        by_name[name].index()
-      done.add(name)
-      print(f"[study] done ({len(done)}/{total}): {name} in {format_duration(wall)}", flush=True)
-    else:
-      failed[name] = status.failed[name] = failure
-      print(f"[study] failed: {failure}", flush=True)
-    status.write()
-
-  def ready() -> List[grid.Node]:
-    return [
-      n
-      for n in todo
-      if n.name not in done
-      and n.name not in failed
-      and n.name not in started
-      and all(d in done for d in n.deps)
-    ]
-
-  status.write()
-  try:
-    while True:
-      progressed = False
-      for n in ready():
-        if n.job is not None and not executor.room():
-          continue
-        started[n.name] = time.time()
-        try:
-          if n.prepare is not None:
-            n.prepare()
-          if n.job is None:
-            n.run()
-            finish(n.name, None)
-          else:
-            status.running[n.name] = started[n.name]
-            status.write()
-            executor.start(n.job)
-        except JOB_ERRORS as e:
-          msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-          finish(n.name, f"{n.name} ({msg})")
-        progressed = True
-      if not executor.running() and not progressed:
-        break
-      for job, failure in executor.poll():
-        finish(job.name, failure)
-  finally:
-    executor.stop()
-    status.running = {}
-    status.write()
-  blocked = [n.name for n in todo if n.name not in done and n.name not in failed]
+  failed = graph.execute(nodes, executor, status.events(len(nodes), len(nodes) - len(todo)))
   if failed:
-    extra = f"; {len(blocked)} step(s) wait on them" if blocked else ""
+    blocked = sum(not n.done() and n.name not in failed for n in nodes)
+    extra = f"; {blocked} step(s) wait on them" if blocked else ""
     raise StudyFailed(failure_message(list(failed.values())) + extra)
   out = _write_report(workdir, record, nodes, report)
   print(f"[study] {study.name} ({size}) finished; its report: {out}", flush=True)
@@ -274,7 +232,7 @@ def plan(spec: str) -> List[Tuple[str, int, int]]:
   study, _ = load_study(spec)
   rows: Dict[str, List[int]] = {}
   for n in grid.expand(study, os.path.join("W", study.name)):
-    if n.config is None or n.name.endswith("/selected"):
+    if n.config is None:
       continue
     method, _, step = n.name.split("/")[:3]
     steps = int(envs.with_task_defaults(n.config()).loop.total_env_steps)
