@@ -263,7 +263,7 @@ def test_a_smoke_study_on_a_local_ray_instance(tmp_path):
 
   try:
     report = runner.run(
-      f"{path}:smoke", str(tmp_path / "w"), RayExecutor("local", 2), training=FAKE
+      f"{path}:smoke", str(tmp_path / "w"), write_report, RayExecutor("local", 2), training=FAKE
     )
   finally:
     ray.shutdown()
