@@ -224,14 +224,15 @@ def plot_trajectory(points: Sequence[dict], out_png: str) -> str:
     label = f"{g[1]} seed {g[2]}"
     ax.plot(x, [p["cell_return"] for p in pts], "o-", color=f"C{i % 10}", label=f"cell, {label}")
     ax2.plot(x, [p["supernet_return"] for p in pts], "x--", color=f"C{i % 10}", alpha=0.6)
-  ax.set_xlabel("search progress where the cell was discretized (%)", fontsize=9)
-  ax.set_ylabel("retrained cell: test return (solid)", fontsize=9)
   ax2.set_ylabel("supernet: training return (dashed)", fontsize=9)
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize=7, frameon=False)
-  ax.set_title("Discrete cells along the search", fontsize=10)
-  fig.tight_layout()
-  return save_figure(fig, out_png)
+  return _finish(
+    fig,
+    ax,
+    "search progress where the cell was discretized (%)",
+    "retrained cell: test return (solid)",
+    "Discrete cells along the search",
+    out_png,
+  )
 
 
 def trajectory_section(workdir: str, record: dict, out_dir: str) -> List[str]:
@@ -337,11 +338,23 @@ def plot_efficiency(rows: Sequence[dict], out_png: str) -> str:
     )
     x, y = zip(*r["points"]) if r["points"] else ((), ())
     ax.plot(x, y, "o-", color=c, lw=2, label=f"DARTS, {r['env']} seed {r['seed']}")
-  ax.set_xlabel("cumulative env steps (search so far + retraining; random: all trials)", fontsize=9)
-  ax.set_ylabel("test return (fresh evaluation)", fontsize=9)
+  return _finish(
+    fig,
+    ax,
+    "cumulative env steps (search so far + retraining; random: all trials)",
+    "test return (fresh evaluation)",
+    "Search efficiency: DARTS cells vs random cells",
+    out_png,
+  )
+
+
+def _finish(fig, ax, xlabel: str, ylabel: str, title: str, out_png: str) -> str:
+  """Labels, grid, legend and title of a report figure; saves it."""
+  ax.set_xlabel(xlabel, fontsize=9)
+  ax.set_ylabel(ylabel, fontsize=9)
   ax.grid(alpha=0.3)
   ax.legend(fontsize=7, frameon=False)
-  ax.set_title("Search efficiency: DARTS cells vs random cells", fontsize=10)
+  ax.set_title(title, fontsize=10)
   fig.tight_layout()
   return save_figure(fig, out_png)
 

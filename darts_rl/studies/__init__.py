@@ -7,23 +7,27 @@ chain of steps (grid.py); the driver (runner.py) runs the resulting graph on an 
 """
 
 from darts_rl.studies.grid import (
+  SEEDS,
   Baseline,
   Method,
   RandomCells,
   Retrain,
   Search,
   Study,
+  darts,
   games,
   parse_variant,
 )
 
 __all__ = [
+  "SEEDS",
   "Baseline",
   "Method",
   "RandomCells",
   "Retrain",
   "Search",
   "Study",
+  "darts",
   "games",
   "parse_variant",
 ]

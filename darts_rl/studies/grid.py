@@ -106,6 +106,23 @@ def parse_variant(arg: Optional[str], flags: Sequence[str] = ()) -> Tuple[str, s
   return (sizes or ["full"])[0], {t for t in tokens if t in flags}
 
 
+# Seeds per size: the smallest grid that runs every phase, two seeds for a CPU, three for the
+# paper's settings (studies may name their own).
+SEEDS = {"smoke": (0,), "cpu": (0, 1), "full": (0, 1, 2)}
+
+
+def darts(name: str, config: str, at=(FINAL,), envs=None) -> "Method":
+  """A DARTS method: CONFIG's search, then its cell(s) at `at` retrained with CONFIG's evaluate
+  variant. config: 'FILE' or 'FILE:FLAGS' (variants become search,{size}[,FLAGS])."""
+  path, _, flags = config.partition(":")
+  extra = f",{flags}" if flags else ""
+  return Method(
+    name,
+    (Search(f"{path}:search,{{size}}{extra}"), Retrain(f"{path}:evaluate,{{size}}{extra}", at=at)),
+    envs=envs,
+  )
+
+
 def games(*names: str) -> Tuple[Tuple[str, Tuple[str, ...]], ...]:
   """One env per Procgen game (env.games = (game,))."""
   return tuple((g, (g,)) for g in names)
@@ -157,21 +174,15 @@ def expand(study: Study, workdir: str, training: str = TRAINING) -> List[Node]:
       def cfg(spec, overrides, value=value):
         return lambda: load_config(spec, study, size, value, overrides)
 
+      def per_seed(step_name, phase, config_fn, deps=lambda s: (), base=base, env=env):
+        d = step_dir(workdir, m.name, env, step_name)
+        for s in study.seeds:
+          name = f"{base}/{step_name}/seed_{s}"
+          nodes.append(seeds.seed_node(name, deps(s), d, phase, s, config_fn, training))
+
       for step in m.steps:
         if isinstance(step, Search):
-          d = step_dir(workdir, m.name, env, "search")
-          for s in study.seeds:
-            nodes.append(
-              seeds.seed_node(
-                f"{base}/search/seed_{s}",
-                (),
-                d,
-                "search",
-                s,
-                cfg(step.config, step.overrides),
-                training,
-              )
-            )
+          per_seed("search", "search", cfg(step.config, step.overrides))
         elif isinstance(step, Retrain):
           src_m, src_env = step.source or (m.name, env)
           if src_env not in envs:
@@ -180,7 +191,6 @@ def expand(study: Study, workdir: str, training: str = TRAINING) -> List[Node]:
             )
           src_dir = step_dir(workdir, src_m, src_env, "search")
           for f in step.at:
-            d = step_dir(workdir, m.name, env, retrain_step(f))
             genotype = cell_path(workdir, src_m, src_env, "{seed}", f)
             overrides = {"encoder.genotype": os.path.abspath(genotype), **step.overrides}
             for s in study.seeds:
@@ -189,31 +199,14 @@ def expand(study: Study, workdir: str, training: str = TRAINING) -> List[Node]:
                 search = f"{src_m}/{src_env}/search/seed_{s}"
                 out = cell_path(workdir, src_m, src_env, s, f)
                 nodes.append(_discretize_node(cell, (search,), src_dir, s, f, out))
-              nodes.append(
-                seeds.seed_node(
-                  f"{base}/{retrain_step(f)}/seed_{s}",
-                  (cell,),
-                  d,
-                  "evaluate",
-                  s,
-                  cfg(step.config, overrides),
-                  training,
-                )
-              )
-        elif isinstance(step, Baseline):
-          d = step_dir(workdir, m.name, env, "baseline")
-          for s in study.seeds:
-            nodes.append(
-              seeds.seed_node(
-                f"{base}/baseline/seed_{s}",
-                (),
-                d,
-                "evaluate",
-                s,
-                cfg(step.config, step.overrides),
-                training,
-              )
+            per_seed(
+              retrain_step(f),
+              "evaluate",
+              cfg(step.config, overrides),
+              lambda s, f=f: (f"{src_m}/{src_env}/cells/seed_{s}_at_{pct(f)}",),
             )
+        elif isinstance(step, Baseline):
+          per_seed("baseline", "evaluate", cfg(step.config, step.overrides))
         elif isinstance(step, RandomCells):
           for s in study.seeds:
 

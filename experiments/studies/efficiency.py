@@ -20,33 +20,25 @@ TRIALS = {"smoke": 2, "cpu": 4, "full": 24}
 
 def get_study(arg=None) -> studies.Study:
   size, flags = studies.parse_variant(arg, (RAINBOW,))
-  config = "experiments/rainbow_procgen.py" if RAINBOW in flags else trajectory.CONFIG
-  darts = trajectory.darts_method(size)
-  if RAINBOW in flags:
-    darts = studies.Method(
-      "darts_rainbow",
-      (
-        studies.Search(f"{config}:search,{{size}}"),
-        studies.Retrain(f"{config}:evaluate,{{size}}", at=trajectory.POINTS[size]),
-      ),
-    )
-  random = studies.Method(
-    "random_rainbow" if RAINBOW in flags else "random",
-    (
-      studies.RandomCells(f"{config}:search,{{size}}", f"{config}:evaluate,{{size}}", TRIALS[size]),
-    ),
+  rainbow = RAINBOW in flags
+  config = "experiments/rainbow_procgen.py" if rainbow else trajectory.CONFIG
+  suffix = "_rainbow" if rainbow else ""
+  random = studies.RandomCells(
+    f"{config}:search,{{size}}", f"{config}:evaluate,{{size}}", TRIALS[size]
   )
   return studies.Study(
-    name="efficiency_rainbow" if RAINBOW in flags else "efficiency",
+    name=f"efficiency{suffix}",
     size=size,
     description=(
-      f"{'Rainbow' if RAINBOW in flags else 'PPO'} on Procgen starpilot: cells of one DARTS "
-      f"search along its trajectory against {TRIALS[size]} random cells of the same space, by "
-      "compute."
+      f"{'Rainbow' if rainbow else 'PPO'} on Procgen starpilot: cells of one DARTS search "
+      f"along its trajectory against {TRIALS[size]} random cells of the same space, by compute."
     ),
     env_field="env.games",
     envs=studies.games("starpilot"),
-    seeds=trajectory.SEEDS[size],
-    methods=(darts, random),
+    seeds=studies.SEEDS[size],
+    methods=(
+      studies.darts(f"darts{suffix}", config, at=trajectory.POINTS[size]),
+      studies.Method(f"random{suffix}", (random,)),
+    ),
     reports=("trajectory", "efficiency"),
   )

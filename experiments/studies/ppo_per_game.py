@@ -13,7 +13,6 @@ from darts_rl.envs.procgen import PROCGEN_GAMES
 
 MACRO = "macro"
 GAMES = {"smoke": ("starpilot",), "cpu": ("starpilot",), "full": PROCGEN_GAMES}
-SEEDS = {"smoke": (0,), "cpu": (0, 1), "full": (0, 1, 2)}
 
 
 def get_study(arg=None) -> studies.Study:
@@ -29,15 +28,9 @@ def get_study(arg=None) -> studies.Study:
     ),
     env_field="env.games",
     envs=studies.games(*GAMES[size]),
-    seeds=SEEDS[size],
+    seeds=studies.SEEDS[size],
     methods=(
-      studies.Method(
-        "darts_macro" if macro else "darts",
-        (
-          studies.Search(f"{cfg}:search,{{size}}"),
-          studies.Retrain(f"{cfg}:evaluate,{{size}}"),
-        ),
-      ),
+      studies.darts("darts_macro" if macro else "darts", cfg),
       studies.Method("impala", (studies.Baseline("experiments/ppo_procgen.py:baseline,{size}"),)),
     ),
     reports=("per_game",),

@@ -9,7 +9,6 @@ from darts_rl import studies
 from experiments.rainbow_procgen import MULTI_GAMES
 
 CONFIG = "experiments/rainbow_procgen.py"
-SEEDS = {"smoke": (0,), "cpu": (0, 1), "full": (0, 1, 2)}
 
 
 def get_study(arg=None) -> studies.Study:
@@ -24,15 +23,9 @@ def get_study(arg=None) -> studies.Study:
     ),
     env_field="env.games",
     envs=((f"{len(games)}games", games),),
-    seeds=SEEDS[size],
+    seeds=studies.SEEDS[size],
     methods=(
-      studies.Method(
-        "darts",
-        (
-          studies.Search(f"{CONFIG}:search,{{size}},multi"),
-          studies.Retrain(f"{CONFIG}:evaluate,{{size}},multi"),
-        ),
-      ),
+      studies.darts("darts", f"{CONFIG}:multi"),
       studies.Method("impala", (studies.Baseline(f"{CONFIG}:baseline,{{size}},multi"),)),
     ),
     reports=("per_game",),

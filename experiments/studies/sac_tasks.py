@@ -21,7 +21,6 @@ TASKS = {
     "walker-walk",
   ),
 }
-SEEDS = {"smoke": (0,), "cpu": (0, 1), "full": (0, 1, 2)}
 
 
 def get_study(arg=None) -> studies.Study:
@@ -32,15 +31,9 @@ def get_study(arg=None) -> studies.Study:
     description="SAC from pixels: each task's searched cell against the 4-layer CNN.",
     env_field="env.task",
     envs=tuple((t, t) for t in TASKS[size]),
-    seeds=SEEDS[size],
+    seeds=studies.SEEDS[size],
     methods=(
-      studies.Method(
-        "darts",
-        (
-          studies.Search(f"{CONFIG}:search,{{size}}"),
-          studies.Retrain(f"{CONFIG}:evaluate,{{size}}"),
-        ),
-      ),
+      studies.darts("darts", CONFIG),
       studies.Method("cnn4", (studies.Baseline(f"{CONFIG}:baseline,{{size}}"),)),
     ),
     reports=("per_game",),

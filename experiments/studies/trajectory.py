@@ -12,18 +12,6 @@ from darts_rl import studies
 
 CONFIG = "experiments/ppo_procgen.py"
 POINTS = {"smoke": (0.5, 1.0), "cpu": (0.25, 0.5, 0.75, 1.0), "full": (0.25, 0.5, 0.75, 1.0)}
-SEEDS = {"smoke": (0,), "cpu": (0, 1), "full": (0, 1, 2)}
-
-
-def darts_method(size: str) -> studies.Method:
-  """The search and its cells along the way (shared with the efficiency study)."""
-  return studies.Method(
-    "darts",
-    (
-      studies.Search(f"{CONFIG}:search,{{size}}"),
-      studies.Retrain(f"{CONFIG}:evaluate,{{size}}", at=POINTS[size]),
-    ),
-  )
 
 
 def get_study(arg=None) -> studies.Study:
@@ -37,7 +25,7 @@ def get_study(arg=None) -> studies.Study:
     ),
     env_field="env.games",
     envs=studies.games("starpilot"),
-    seeds=SEEDS[size],
-    methods=(darts_method(size),),
+    seeds=studies.SEEDS[size],
+    methods=(studies.darts("darts", CONFIG, at=POINTS[size]),),
     reports=("trajectory",),
   )

@@ -15,7 +15,6 @@ TARGETS = {
   "cpu": ("bigfish",),
   "full": ("bigfish", "bossfight", "chaser", "coinrun", "jumper"),
 }
-SEEDS = {"smoke": (0,), "cpu": (0, 1), "full": (0, 1, 2)}
 
 
 def get_study(arg=None) -> studies.Study:
@@ -29,17 +28,10 @@ def get_study(arg=None) -> studies.Study:
     ),
     env_field="env.games",
     envs=studies.games(SOURCE, *TARGETS[size]),
-    seeds=SEEDS[size],
+    seeds=studies.SEEDS[size],
     methods=(
-      studies.Method(
-        "darts",
-        (
-          studies.Search(f"{CONFIG}:search,{{size}}"),
-          studies.Retrain(f"{CONFIG}:evaluate,{{size}}"),
-        ),
-        # smoke: the source's own cell only (the smallest grid with every phase)
-        envs=(SOURCE,) if size == "smoke" else None,
-      ),
+      # smoke: the source's own cell only (the smallest grid with every phase)
+      studies.darts("darts", CONFIG, envs=(SOURCE,) if size == "smoke" else None),
       studies.Method(
         f"from_{SOURCE}",
         (studies.Retrain(f"{CONFIG}:evaluate,{{size}}", source=("darts", SOURCE)),),
