@@ -9,7 +9,7 @@ import shlex
 
 import pytest
 
-from darts_rl import config_args
+from darts_rl import cli
 from tests.test_cli import EXPERIMENTS, LAUNCHERS, launcher_flags, parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,7 +52,7 @@ def test_doc_commands_parse(monkeypatch, capsys):
 
 
 def test_doc_config_keys_exist():
-  valid = {k for path in EXPERIMENTS for k in config_args.keys(config_args.load(path))}
+  valid = {k for path in EXPERIMENTS for k in cli.keys(cli.load(path))}
   key = re.compile(r"--config\.([a-z_][a-z0-9_.]*[a-z0-9_])")
   bad = [f"{p}: --config.{k}" for p in DOCS for k in key.findall(open(p).read()) if k not in valid]
   assert not bad, bad
