@@ -22,8 +22,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from darts_rl import artifacts, envs, parallel
-from darts_rl import progress as progress_lib
+from darts_rl import artifacts, envs, formatting, parallel
 from darts_rl.agents import base as agent_base
 from darts_rl.agents import make_agent
 from darts_rl.networks import make_encoder
@@ -176,7 +175,7 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
         )
         if not alphas_log.steps:
           alphas_log.add(env_steps, _alphas(state, devices))
-      progress = progress_lib.Progress(phase, int(lc.total_env_steps), env_steps)
+      progress = formatting.Progress(phase, int(lc.total_env_steps), env_steps)
       # Training wall time carries over a resume (from the last kept metrics row).
       if writer.history:
         wall0 -= writer.history[-1].get("wall_s") or 0.0
