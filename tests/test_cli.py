@@ -224,6 +224,18 @@ def test_print_config(tmp_path):
   assert len(bad.stderr.splitlines()) == 1
 
 
+def test_a_config_file_runs_once_per_command_line(monkeypatch):
+  """parse_flags loads --config's file to check the overrides and hands that config to the
+  flag: get_config runs once, and the overrides land on it."""
+  loads = []
+  load = cli.load
+  monkeypatch.setattr(cli, "load", lambda spec: loads.append(spec) or load(spec))
+  fv = launcher_flags("launch/search.py")
+  argv = ["search.py", f"--config={CFG}:smoke", "--workdir=w", "--config.seed=7"]
+  assert parse(argv, fv, monkeypatch)[0] is None
+  assert loads == [f"{CFG}:smoke"] and fv["config"].value.seed == 7
+
+
 # The flags each launcher's --help lists beside its own: devices and hosts for the training
 # launchers, executors for the sweeps; absl's own (logging, verbosity) stay under --helpfull.
 HELP_SHOWS = {
@@ -320,7 +332,7 @@ def test_documented_config_keys_exist():
   for path in EXPERIMENTS:
     valid.update(cli.keys(cli.load(path)))
   paths = (
-    ["README.md", "WORKSPACE.md", "benchmarks/RESULTS.md"]
+    ["README.md", "WORKSPACE.md", "benchmarks/RESULTS.md", "benchmarks/ARCHIVE.md"]
     + LAUNCHERS
     + EXPERIMENTS
     + glob.glob("darts_rl/**/*.py", recursive=True)

@@ -13,7 +13,7 @@ from darts_rl.analysis.render import labels_overlap, save_figure
 from darts_rl.analysis.similarity import SearchOutcome
 from darts_rl.formatting import format_tick
 from darts_rl.search.alphas import mixing_weights
-from darts_rl.search.sample import sample_genotype
+from darts_rl.search.genotype import sample_genotype
 
 OPS = ("Conv3x3", "Relu", "Tanh", "SkipConnection", "Zero")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
