@@ -55,7 +55,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   p.normalize_advantages = True
   # Gradient accumulation: each minibatch's gradient as this many jitted calls on slices of
   # its time steps, summed, then one optimizer step. The same update up to float summation
-  # order; faster on CPU, where per-sample cost grows with batch size (benchmarks/RESULTS.md).
+  # order; faster on CPU, where per-sample cost grows with batch size (benchmarks/ARCHIVE.md).
   # 0 = auto: on CPU, calls of at most 64 samples per device; 1 on accelerators.
   p.grad_chunks = 0
   # Rewards divided by the running std of the discounted return, then clipped.

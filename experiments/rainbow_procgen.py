@@ -166,7 +166,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     c.loop.log_every_env_steps = 6400
     c.loop.eval_episodes = 64
     # One cell per stage: a search with 2 nodes per cell then updates as fast as the IMPALA-CNN
-    # (benchmarks/RESULTS.md); 4 nodes (the default) made a third of its updates in an hour.
+    # (benchmarks/ARCHIVE.md); 4 nodes (the default) made a third of its updates in an hour.
     if phase != "baseline":
       c.encoder.cells_per_stage = 1
     # What one core ran in about an hour: the IMPALA-CNN 160k env steps (a retrained cell gets
