@@ -56,7 +56,8 @@ def encoder_config(**overrides) -> ml_collections.ConfigDict:
   c.space = "micro"
   # Micro-space skeleton for supernet/fixed: impala (cells replace residual blocks) | standard.
   c.skeleton = "impala"
-  # Op set: 'base', 'classic', or a list of op names (darts_rl.search.ops.OPS).
+  # Op set: 'base', 'classic', or op names comma-separated (Conv3x3,Relu,Zero; see
+  # darts_rl.search.ops.OPS).
   c.op_set = "base"
   # Channels per stage (IMPALA-CNN: 16, 32, 32).
   c.channels = (16, 32, 32)
@@ -64,8 +65,9 @@ def encoder_config(**overrides) -> ml_collections.ConfigDict:
   c.cells_per_stage = 2
   # Intermediate nodes per cell.
   c.num_nodes = 4
-  # Stem conv before the stages (0 = none; the standard skeleton needs one).
+  # Channels of a stem conv before the stages (0 = no stem; the standard skeleton needs one).
   c.stem_channels = 0
+  # Stride of the stem conv.
   c.stem_stride = 1
   # Stem conv padding: SAME | VALID (the SAC release's DARTS encoder).
   c.stem_padding = "SAME"
@@ -80,8 +82,9 @@ def encoder_config(**overrides) -> ml_collections.ConfigDict:
   c.fused_edges = True
   # Compute dtype of the encoder's convs and dense layers: float32 | bfloat16 (params stay f32).
   c.compute_dtype = "float32"
-  # Feature head: impala (ReLU-Dense-ReLU) | sac (Dense-LayerNorm); and its width.
+  # Feature head after the trunk: impala (ReLU-Dense-ReLU) | sac (Dense-LayerNorm).
   c.head = "impala"
+  # Width of the feature head's Dense layer: the features the agent's heads read.
   c.feature_dim = 256
   # Norm of the trunk's output before the head: none | frn (FilterResponseNorm + TLU).
   c.head_norm = "none"
@@ -107,8 +110,9 @@ def leave_shape_to_genotype(encoder: ml_collections.ConfigDict):
 
 def adam_config(lr: float, eps: float = 1e-8, max_grad_norm: float = 0.0):
   c = ml_collections.ConfigDict()
-  # Adam learning rate and epsilon.
+  # Adam learning rate.
   c.lr = lr
+  # Adam epsilon (added to the root of the second moment).
   c.eps = eps
   # Global-norm gradient clipping (0 = none).
   c.max_grad_norm = max_grad_norm
@@ -126,26 +130,38 @@ def arch_config(weight_optimizer) -> ml_collections.ConfigDict:
   # the weight lr by default, as in DARTS).
   c.unrolled_lr = 0.0
   # Optimizer of the architecture weights. The paper uses the weight optimizer (same Adam, lr,
-  # eps and clipping): this copy says so explicitly; override --config.arch.optimizer.lr=...
-  c.optimizer = weight_optimizer.copy_and_resolve_references()
+  # eps and clipping): these fields copy it explicitly.
+  c.optimizer = ml_collections.ConfigDict()
+  # Adam learning rate of the alphas (default: the weight optimizer's).
+  c.optimizer.lr = weight_optimizer.lr
+  # Adam epsilon of the alphas (default: the weight optimizer's).
+  c.optimizer.eps = weight_optimizer.eps
+  # Global-norm clipping of the alpha gradients (0 = none; default: the weight optimizer's).
+  c.optimizer.max_grad_norm = weight_optimizer.max_grad_norm
   # Joint mode: clip weight and alpha gradients together by the weight optimizer's global norm
   # (as released: one optimizer over every trainable variable); False: each pytree by its own
   # optimizer's max_grad_norm.
   c.clip_together = True
   # Edges kept per node when discretizing (node 0 has one candidate and keeps 1).
   c.discretize_k = 2
-  # Collapse monitor (RobustDARTS): dominant Hessian eigenvalue of the loss w.r.t. the alphas
-  # every N arch updates (0 = off), by power iteration with this many Hessian-vector products.
+  # Collapse monitor (RobustDARTS): probe the dominant Hessian eigenvalue of the loss w.r.t.
+  # the alphas every N arch updates (0 = off).
   c.eigen_every_updates = 0
+  # Collapse monitor: Hessian-vector products (power-iteration steps) per eigenvalue probe.
   c.eigen_iterations = 10
-  # RobustDARTS early stopping: freeze the alphas once the mean eigenvalue of the last
-  # `early_stop_window` probes exceeds that of the window before by more than 1 / ratio.
+  # RobustDARTS early stopping: freeze the alphas once the eigenvalue rises too fast (the
+  # test is early_stop_window and early_stop_ratio).
   c.early_stop = False
+  # Early stopping: probes per window; the mean of the last window is held against the one
+  # before.
   c.early_stop_window = 5
+  # Early stopping: stop when the earlier window's mean / the last window's is below this
+  # ratio (the eigenvalue grew by more than 1 / ratio).
   c.early_stop_ratio = 0.75
-  # Mixing temperature: constant (encoder.temperature) | linear | exponential from
-  # encoder.temperature to temperature_end over the search.
+  # Mixing temperature over the search: constant (encoder.temperature) | linear | exponential
+  # from encoder.temperature to temperature_end.
   c.temperature_schedule = "constant"
+  # Mixing temperature at the end of the search (linear and exponential schedules).
   c.temperature_end = 1.0
   # beta-DARTS Beta-Decay: weight of mean logsumexp(alpha) at the end (rises linearly from 0).
   c.beta_decay = 0.0
@@ -178,18 +194,21 @@ def loop_config(total_env_steps: int) -> ml_collections.ConfigDict:
   # Training budget in env steps (agent decisions summed over all envs of the run: every
   # device of every process).
   c.total_env_steps = total_env_steps
-  # Log metrics / alphas every N env steps; 0: num_logs times per run, computed from the budget
-  # when the run starts (so --config.loop.total_env_steps=... moves the cadence with it).
+  # Log metrics / alphas every N env steps (0: num_logs times per run).
   c.log_every_env_steps = 0
+  # Log steps per run when log_every_env_steps is 0, spread over the budget when the run
+  # starts (so --config.loop.total_env_steps=... moves the cadence with it).
   c.num_logs = 100
   # Quick evaluation every N env steps (0 = only the final evaluation).
   c.eval_every_env_steps = 0
-  # Checkpoint every N env steps; 0: num_checkpoints times per run (from the budget).
+  # Checkpoint every N env steps (0: num_checkpoints times per run).
   c.checkpoint_every_env_steps = 0
+  # Checkpoints per run when checkpoint_every_env_steps is 0, spread over the budget.
   c.num_checkpoints = 20
-  # Final evaluation: episodes per split, splits ('train' levels, 'test' = unseen levels,
-  # 'validation' = held-out levels that best-of-N selection reads; test stays unpeeked).
+  # Final evaluation: episodes per split.
   c.eval_episodes = 64
+  # Final evaluation: the splits ('train' levels, 'test' = unseen levels, 'validation' =
+  # held-out levels that best-of-N selection reads, so test stays unpeeked).
   c.eval_splits = ("train", "test", "validation")
   # Safety cap on evaluation length, in env steps summed over eval envs.
   c.eval_max_env_steps = 200_000
@@ -205,8 +224,9 @@ def loop_config(total_env_steps: int) -> ml_collections.ConfigDict:
   # Also log every metrics row to Weights & Biases (pip install -e .[wandb]; process 0 only;
   # local files in WORKDIR/wandb, WANDB_MODE=offline keeps them there). Off by default.
   c.wandb = False
-  # W&B project, and entity (team or user; empty: your default entity).
+  # W&B project the runs are logged to.
   c.wandb_project = "darts-rl"
+  # W&B entity: team or user (empty: your default entity).
   c.wandb_entity = ""
   return c
 
@@ -222,14 +242,16 @@ def procgen_config(game: str = "starpilot", num_envs: int = 64) -> ml_collection
   c.num_envs = num_envs
   # Procgen worker threads per env instance (0: this process's cores shared by its instances).
   c.num_threads = 0
-  # Training levels (test split: all levels, num_levels=0).
+  # Training levels: how many (the test split plays all levels, num_levels=0).
   c.num_levels = 200
+  # Training levels: the first one.
   c.start_level = 0
   # Validation levels (the split best-of-N selection reads): a fixed range disjoint from the
   # training levels. Far above them so any training range below 10^6 stays disjoint; 1000
   # levels so 64-256 episodes mostly meet distinct levels; the test split draws from all 2^31
   # levels, so it meets this range with probability ~5e-7 per episode.
   c.validation_start_level = 1_000_000
+  # Validation levels: how many (1000, so 64-256 episodes mostly meet distinct levels).
   c.validation_num_levels = 1_000
   # Procgen difficulty: easy (the paper) | hard | extreme | memory.
   c.distribution_mode = "easy"

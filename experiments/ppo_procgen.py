@@ -31,26 +31,31 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   c.encoder = blocks.encoder_config(kind=kind)
 
   p = c.ppo = ml_collections.ConfigDict()
-  # Rollout length per env and PPO epochs / minibatches per rollout (paper: 64 x 1024, 2048
-  # samples per minibatch, 2 epochs).
+  # Rollout length: env steps per env between updates (paper: 64 envs x 1024 steps).
   p.num_steps = 1024
+  # Minibatches per rollout (paper: 32, so 2048 samples per minibatch).
   p.num_minibatches = 32
+  # PPO epochs over each rollout (paper: 2).
   p.num_epochs = 2
-  # Discount and GAE lambda of the advantages and value targets.
+  # Discount of the advantages and value targets.
   p.gamma = 0.999
+  # GAE lambda of the advantages and value targets.
   p.gae_lambda = 0.95
-  # Clip range of the policy ratio (PPO clip) and of the value change (value clip).
+  # Clip range of the policy ratio (PPO clip).
   p.clip_eps = 0.2
+  # Clip range of the value change from the rollout's value (value clip).
   p.value_clip_eps = 0.2
-  # Loss = policy loss + value_coef * value loss (clipped MSE, as released; CleanRL halves it
-  # once more: value_coef=0.25 gives that weight) - entropy_coef * entropy.
+  # Weight of the entropy bonus: loss = policy loss + value_coef * value loss
+  # - entropy_coef * entropy.
   p.entropy_coef = 0.01
+  # Weight of the value loss (clipped MSE, as released; CleanRL halves it once more:
+  # value_coef=0.25 gives that weight).
   p.value_coef = 0.5
   # Advantages normalized with each minibatch's mean and std.
   p.normalize_advantages = True
   # Gradient accumulation: each minibatch's gradient as this many jitted calls on slices of
   # its time steps, summed, then one optimizer step. The same update up to float summation
-  # order; faster on CPU, where per-sample cost grows with batch size (benchmarks/RESULTS.md).
+  # order; faster on CPU, where per-sample cost grows with batch size (benchmarks/ARCHIVE.md).
   # 0 = auto: on CPU, calls of at most 64 samples per device; 1 on accelerators.
   p.grad_chunks = 0
   # Rewards divided by the running std of the discounted return, then clipped.

@@ -40,36 +40,45 @@ def parse_arg(arg):
 
 def rainbow_config() -> ml_collections.ConfigDict:
   r = ml_collections.ConfigDict()
-  # C51 support: num_atoms atoms on [v_min, v_max]; rewards are divided by the game's max.
+  # C51 support: atoms of the return distribution, evenly spaced on [v_min, v_max].
   r.num_atoms = 51
+  # C51 support: lowest return (rewards are divided by the game's max).
   r.v_min = 0.0
+  # C51 support: highest return.
   r.v_max = 1.0
-  # Head after the encoder: dueling streams with one hidden layer each of this width.
+  # Width of the hidden layer of each head stream after the encoder.
   r.hidden = 512
+  # Dueling head: a value stream and an advantage stream (False: one stream).
   r.dueling = True
   # Noisy nets (factorised Gaussian) in the head; off as released (exploration by epsilon).
   # Epsilons still apply when on: set exploration.eps_base=0 to explore by the noise alone.
   r.noisy = False
+  # Noisy nets: initial noise scale sigma0 (the weights' sigma starts at sigma0 / sqrt(fan-in)).
   r.noisy_sigma0 = 0.5
-  # Discount and n-step return length.
+  # Discount.
   r.gamma = 0.99
+  # n-step return length.
   r.n_step = 7
   # Replayed transitions per learner update.
   r.batch_size = 256
-  # Replay size in env steps (transitions, all envs together) and env steps before learning.
+  # Replay size in env steps (transitions, all envs together).
   r.replay_capacity = 500_000
+  # Env steps (all envs together) before learning starts.
   r.learning_starts = 10_000
-  # Prioritized replay: priority = C51 loss + priority_epsilon, sampled with p^exponent;
-  # importance-sampling exponent (constant, as released).
+  # Prioritized replay: transitions are sampled with probability proportional to
+  # priority ** priority_exponent.
   r.priority_exponent = 0.8
+  # Prioritized replay: importance-sampling exponent of the loss weights (constant, as
+  # released).
   r.importance_exponent = 0.2
+  # Prioritized replay: priority = C51 loss + priority_epsilon (no transition at zero).
   r.priority_epsilon = 1e-6
   # Target network copied every N learner updates.
   r.target_update_period = 500
-  # One iteration: rollout_steps vectorized env steps, then updates_per_iteration updates
-  # (64 envs x 1 step per update of 256 samples: 4 replayed samples per env step, the
-  # release's samples_per_insert=4).
+  # One iteration: this many vectorized env steps, then updates_per_iteration updates.
   r.rollout_steps = 1
+  # Learner updates per iteration (64 envs x 1 step per update of 256 samples: 4 replayed
+  # samples per env step, the release's samples_per_insert=4).
   r.updates_per_iteration = 1
   # Adam 5e-5 and epsilon 1e-8 (Sonnet's default) as released; the Rainbow paper's 1.5e-4,
   # used here before, is --config.rainbow.optimizer.eps=1.5e-4.
@@ -78,6 +87,8 @@ def rainbow_config() -> ml_collections.ConfigDict:
   # Ape-X per-env epsilons eps_i = eps_base ** (1 + eps_alpha * i / (N - 1)) over each
   # game's envs (0.4 down to ~0.0007); evaluation is greedy.
   e.eps_base = 0.4
+  # Ape-X epsilon ladder: exponent spread eps_alpha (env i of N explores with
+  # eps_base ** (1 + eps_alpha * i / (N - 1))).
   e.eps_alpha = 7.0
   # power (as released): eps_i ** (1 + decay_power * min(t / decay_env_steps, 1)) |
   # constant: the ladder throughout | linear: from eps_start down to the ladder.
@@ -155,7 +166,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     c.loop.log_every_env_steps = 6400
     c.loop.eval_episodes = 64
     # One cell per stage: a search with 2 nodes per cell then updates as fast as the IMPALA-CNN
-    # (benchmarks/RESULTS.md); 4 nodes (the default) made a third of its updates in an hour.
+    # (benchmarks/ARCHIVE.md); 4 nodes (the default) made a third of its updates in an hour.
     if phase != "baseline":
       c.encoder.cells_per_stage = 1
     # What one core ran in about an hour: the IMPALA-CNN 160k env steps (a retrained cell gets

@@ -34,12 +34,13 @@ def dmc_config(task: str = "cartpole-swingup", num_envs: int = 1) -> ml_collecti
   # 0 = the task's released value (darts_rl.envs.DEFAULT_ACTION_REPEAT: cartpole 4, finger 1,
   # walker 2, ...).
   c.action_repeat = 0
-  # Frames stacked per observation and their size in pixels (obs: size x size x 3*stack, uint8).
+  # Frames stacked per observation (obs: size x size x 3*stack, uint8).
   c.frame_stack = 3
+  # Rendered frame size in pixels (square).
   c.image_size = 84
-  # Camera (unset: 0, or 2 for quadruped) and episode length in simulated seconds (unset: the
-  # suite's, 1000 control steps).
+  # Camera rendered (unset: 0, or 2 for quadruped).
   c.camera_id = ml_collections.config_dict.placeholder(int)
+  # Episode length in simulated seconds (unset: the suite's, 1000 control steps).
   c.time_limit = ml_collections.config_dict.placeholder(float)
   return c
 
@@ -75,8 +76,9 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     c.encoder.head_norm = "frn"
 
   s = c.sac = ml_collections.ConfigDict()
-  # Replayed transitions per update, and the discount.
+  # Replayed transitions per update.
   s.batch_size = 256
+  # Discount.
   s.gamma = 0.99
   # Soft-update rate of the target critic and target encoder (every update).
   s.tau = 0.005
@@ -92,8 +94,9 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   # Updates per iteration; an iteration steps every env once, so updates per env step are
   # updates_per_iteration / env.num_envs (the paper: 1).
   s.updates_per_iteration = 1
-  # Initial temperature (released: log alpha 0) and target entropy = -scale * |A|.
+  # Initial temperature (released: log alpha 0).
   s.init_temperature = 1.0
+  # Target entropy = -target_entropy_scale * |A| (the action dimension).
   s.target_entropy_scale = 0.5
   # Critic loss = weight * (MSE(q1) + MSE(q2)) (released tf_agents weight 0.5).
   s.critic_loss_weight = 0.5

@@ -28,4 +28,4 @@ def main():
 
 
 if __name__ == "__main__":
-  cli.run(main)
+  cli.run(main, shown=options.FLAGS)

@@ -21,4 +21,4 @@ def main():
 
 
 if __name__ == "__main__":
-  cli.run(main)
+  cli.run(main, shown=cli.DEVICE_FLAGS)

@@ -5,7 +5,7 @@
 # lowest CPU priority (nice 19): it takes the cycles the search's phases leave idle (single-
 # threaded Python, small XLA ops) and yields the cores whenever they want them, so the
 # search -> searched-cell chain that the demo waits on is slowed little (on 2 cores the search
-# took 16 % longer, the whole demo 12 % less: benchmarks/RESULTS.md). Its output goes to
+# took 16 % longer, the whole demo 12 % less: benchmarks/ARCHIVE.md). Its output goes to
 # DEMO/baseline.log (appended to on a rerun); its remaining progress is shown when the chain
 # is done.
 #

@@ -235,3 +235,25 @@ def test_atomic_writes_leave_no_temp_files(tmp_path):
     artifacts.read_json(path)
   with pytest.raises(artifacts.ArtifactError, match="cannot read file .*missing.json"):
     artifacts.read_json(str(tmp_path / "missing.json"))
+
+
+def test_an_old_config_json_is_read_as_todays(tmp_path):
+  """One upgrade for config.json files of earlier releases: each added field reads as what a
+  config without it meant, in the groups the config has; claim compares upgraded configs."""
+  old = {
+    "phase": "search",
+    "seed": 0,
+    "encoder": {"kind": "supernet"},
+    "ppo": {"num_steps": 8},
+    "loop": {"total_env_steps": 64},
+  }
+  (tmp_path / "config.json").write_text(json.dumps(old))
+  d = artifacts.read_config(str(tmp_path))
+  assert d["encoder"] == {"kind": "supernet", "compute_dtype": "float32", "fused_edges": True}
+  assert d["ppo"] == {"num_steps": 8, "grad_chunks": 1}
+  assert d["loop"]["overlap"] == "off" and d["loop"]["num_logs"] == 100
+  assert "rainbow" not in d and "arch" not in d and "env" not in d
+  assert json.loads((tmp_path / "config.json").read_text()) == old  # the file is not rewritten
+  assert artifacts.load_config(str(tmp_path), want_phase="search").loop.eval_batch == 0
+  config = ml_collections.ConfigDict({k: v for k, v in d.items() if k != "phase"})
+  assert not artifacts.claim(str(tmp_path), "search", config)  # the same run: resumable

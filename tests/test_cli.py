@@ -12,7 +12,7 @@ import sys
 import pytest
 from absl import flags
 
-from darts_rl import cli, config_args
+from darts_rl import cli
 from darts_rl.sweep import options
 from experiments.ppo_procgen import get_config
 from tests.launch_process import run_launcher
@@ -188,7 +188,7 @@ def test_launchers_parse_through_cli():
   """Every launcher gets parse_flags: it defines --config through cli and runs through cli.run."""
   for path in LAUNCHERS:
     src = open(os.path.join(ROOT, path)).read()
-    assert "cli.run(main)" in src and "app.run" not in src, path
+    assert "cli.run(main" in src and "app.run" not in src, path
     assert "config_flags" not in src, f"{path}: define --config with cli.define_config_flag()"
 
 
@@ -214,14 +214,68 @@ def test_print_config(tmp_path):
   lines = out.stdout.splitlines()
   assert 'encoder.space = "macro"' in lines and 'arch.mode = "alternating"' in lines
   assert 'env.games = ["bigfish"]' in lines and "arch.optimizer.lr = 0.005" in lines
-  expected = config_args.load("experiments/ppo_procgen_macro.py:search,demo")
-  assert [line.split(" = ")[0] for line in lines] == [k for k, _, _ in config_args.leaves(expected)]
+  expected = cli.load("experiments/ppo_procgen_macro.py:search,demo")
+  assert [line.split(" = ")[0] for line in lines] == [k for k, _, _ in cli.leaves(expected)]
   bad = run_launcher(
     "print_config", "--config=experiments/ppo_procgen.py:demo,serch", "--format=json", env=env
   )
   assert bad.returncode == 1 and bad.stdout == ""
   assert bad.stderr.startswith("error: bad config variant 'demo,serch'")
   assert len(bad.stderr.splitlines()) == 1
+
+
+def test_a_config_file_runs_once_per_command_line(monkeypatch):
+  """parse_flags loads --config's file to check the overrides and hands that config to the
+  flag: get_config runs once, and the overrides land on it."""
+  loads = []
+  load = cli.load
+  monkeypatch.setattr(cli, "load", lambda spec: loads.append(spec) or load(spec))
+  fv = launcher_flags("launch/search.py")
+  argv = ["search.py", f"--config={CFG}:smoke", "--workdir=w", "--config.seed=7"]
+  assert parse(argv, fv, monkeypatch)[0] is None
+  assert loads == [f"{CFG}:smoke"] and fv["config"].value.seed == 7
+
+
+# The flags each launcher's --help lists beside its own: devices and hosts for the training
+# launchers, executors for the sweeps; absl's own (logging, verbosity) stay under --helpfull.
+HELP_SHOWS = {
+  "search": cli.DEVICE_FLAGS,
+  "evaluate": cli.DEVICE_FLAGS,
+  "reevaluate": cli.DEVICE_FLAGS,
+  "random_search": options.FLAGS,
+  "seeds": options.FLAGS,
+  "print_config": ("explain", "format"),
+}
+
+
+@pytest.mark.parametrize("script", sorted(HELP_SHOWS))
+def test_help_lists_the_projects_flags_not_absls(script):
+  out = run_launcher(script, "--help")  # absl's --help prints the usage and exits 1
+  listed = set(re.findall(r"^  --(\w+):", out.stdout, re.M))
+  assert listed >= set(HELP_SHOWS[script]), out.stdout
+  assert not listed & {"logtostderr", "verbosity", "only_check_args", "pdb"}, listed
+  if script in ("random_search", "seeds"):
+    assert not listed & set(cli.DEVICE_FLAGS)
+  assert "--helpfull" in out.stdout
+
+
+def test_op_set_as_comma_separated_op_names(monkeypatch):
+  """`--config.encoder.op_set=Conv3x3,Relu,Zero` (a str field) is that list of ops."""
+  from darts_rl.networks import make_encoder
+
+  fv = launcher_flags("launch/search.py")
+  argv = ["search.py", f"--config={CFG}:smoke", "--workdir=w"]
+  argv.append("--config.encoder.op_set=Conv3x3, Relu,Zero")
+  assert parse(argv, fv, monkeypatch)[0] is None
+  config = fv["config"].value
+  space = make_encoder(config.encoder, arch=config.arch).space
+  assert space.op_names == ("Conv3x3", "Relu", "Zero")
+  fv = launcher_flags("launch/search.py")
+  argv[-1] = "--config.encoder.op_set=Conv3x3,Rleu"
+  assert parse(argv, fv, monkeypatch)[0] is None  # the config is checked when the phase runs
+  config = fv["config"].value
+  with pytest.raises(ValueError, match="unknown op 'Rleu'; valid ops: "):
+    make_encoder(config.encoder, arch=config.arch)
 
 
 # --- The documented examples parse as written. ---
@@ -276,9 +330,9 @@ def test_documented_config_keys_exist():
   """Every `--config.KEY` in the docs and in the library's messages names a real field."""
   valid = set()
   for path in EXPERIMENTS:
-    valid.update(config_args.keys(config_args.load(path)))
+    valid.update(cli.keys(cli.load(path)))
   paths = (
-    ["README.md", "WORKSPACE.md", "benchmarks/RESULTS.md"]
+    ["README.md", "WORKSPACE.md", "benchmarks/RESULTS.md", "benchmarks/ARCHIVE.md"]
     + LAUNCHERS
     + EXPERIMENTS
     + glob.glob("darts_rl/**/*.py", recursive=True)

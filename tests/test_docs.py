@@ -1,15 +1,17 @@
-"""docs/: the commands shown parse, the config keys named exist, and the code cites only what a
-user has (docs/, WORKSPACE.md, benchmarks/RESULTS.md), not guides or trackers outside the repo.
+"""docs/: the commands shown parse, the config keys named exist, the code cites only what a user
+has (docs/, WORKSPACE.md, benchmarks/RESULTS.md and ARCHIVE.md), not guides or trackers outside
+the repo, and no tracked file holds a path of one machine.
 """
 
 import glob
 import os
 import re
 import shlex
+import subprocess
 
 import pytest
 
-from darts_rl import config_args
+from darts_rl import cli
 from tests.test_cli import EXPERIMENTS, LAUNCHERS, launcher_flags, parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,7 +54,7 @@ def test_doc_commands_parse(monkeypatch, capsys):
 
 
 def test_doc_config_keys_exist():
-  valid = {k for path in EXPERIMENTS for k in config_args.keys(config_args.load(path))}
+  valid = {k for path in EXPERIMENTS for k in cli.keys(cli.load(path))}
   key = re.compile(r"--config\.([a-z_][a-z0-9_.]*[a-z0-9_])")
   bad = [f"{p}: --config.{k}" for p in DOCS for k in key.findall(open(p).read()) if k not in valid]
   assert not bad, bad
@@ -72,3 +74,37 @@ def test_code_cites_nothing_outside_the_repository():
       if OUTSIDE.search(line):
         found.append(f"{path}:{i}: {line.strip()}")
   assert not found, "\n".join(found)
+
+
+# A path of one machine: a home, root's home or a work area (generic /tmp examples are fine).
+MACHINE_PATH = re.compile(r"(?<![\w.])/(home|root|work|Users|mnt)/")
+
+
+def tracked_files():
+  """The repository's files: `git ls-files` in a checkout, else every file outside .venv,
+  build outputs and caches."""
+  try:
+    out = subprocess.run(
+      ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, timeout=60
+    )
+    return [p for p in out.stdout.decode().split("\0") if p]
+  except (OSError, subprocess.CalledProcessError):
+    skip = {".venv", ".git", "build", "workdirs", "__pycache__"}
+    out = []
+    for d, dirs, files in os.walk(ROOT):
+      dirs[:] = [x for x in dirs if x not in skip]
+      out += [os.path.relpath(os.path.join(d, f), ROOT) for f in files]
+    return out
+
+
+def test_no_machine_paths_in_tracked_files():
+  bad = []
+  for path in tracked_files():
+    try:
+      text = open(os.path.join(ROOT, path), encoding="utf-8").read()
+    except (UnicodeDecodeError, FileNotFoundError, IsADirectoryError):
+      continue  # binary files (figures, checkpoints), links
+    bad += [
+      f"{path}:{i}" for i, line in enumerate(text.splitlines(), 1) if MACHINE_PATH.search(line)
+    ]
+  assert not bad, f"absolute paths of one machine: {bad[:20]}"

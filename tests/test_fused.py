@@ -1,6 +1,8 @@
 """The cheaper supernet step: fused edges (same parameters, same numbers as one conv per edge)
 and the bfloat16 compute option (float32 parameters, small drift)."""
 
+import json
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -9,6 +11,7 @@ import numpy as np
 import optax
 import pytest
 
+from darts_rl import artifacts
 from darts_rl.config import encoder_config
 from darts_rl.networks import make_encoder
 from darts_rl.search import alphas as alphas_lib
@@ -316,9 +319,11 @@ def test_compute_dtype_and_saved_configs():
     r"float32, bfloat16$",
   ):
     make_encoder(encoder_config(kind="supernet", compute_dtype="float16"))
-  # A config saved before fused_edges / compute_dtype existed builds today's encoder.
+  # A config saved before fused_edges / compute_dtype existed builds today's encoder, once
+  # read through the one upgrade of old config.json files.
   d = encoder_config(kind="supernet", channels=(4,), cells_per_stage=1).to_dict()
   del d["fused_edges"], d["compute_dtype"]
+  d = artifacts.upgrade_config({"encoder": json.loads(json.dumps(d))})["encoder"]
   trunk = make_encoder(ml_collections.ConfigDict(d)).module.trunk
   cell = trunk.cell_fn("normal", 4, "cell")
   assert cell.fused_edges and cell.dtype == jnp.float32

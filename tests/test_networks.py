@@ -8,7 +8,7 @@ from flax import traverse_util
 
 from darts_rl.config import encoder_config
 from darts_rl.networks import make_encoder
-from darts_rl.networks.frn import FilterResponseNorm
+from darts_rl.networks.baselines import FilterResponseNorm
 from darts_rl.search.genotype import Genotype
 from experiments import sac_dmc
 

@@ -9,9 +9,11 @@ import pytest
 from darts_rl import artifacts
 from darts_rl.analysis import report
 from darts_rl.analysis.diagram import draw_genotype
+from darts_rl.analysis.render import labels_overlap, save_figure
 from darts_rl.analysis.similarity import SearchOutcome
+from darts_rl.formatting import format_tick
 from darts_rl.search.alphas import mixing_weights
-from darts_rl.search.sample import sample_genotype
+from darts_rl.search.genotype import sample_genotype
 
 OPS = ("Conv3x3", "Relu", "Tanh", "SkipConnection", "Zero")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -390,3 +392,54 @@ def test_collapse_monitor_figure_and_table(tmp_path):
     }
   )
   assert collapse.param_free_edges(g) == "2 of 3"
+
+
+def test_tick_labels_are_short():
+  assert [format_tick(v) for v in (0, 0.25, 3.0, 500, 10_000, 12_500, 2.5e6, -12_500)] == [
+    "0",
+    "0.25",
+    "3",
+    "500",
+    "10k",
+    "12.5k",
+    "2.5M",
+    "-12.5k",
+  ]
+
+
+def test_tick_labels_never_overlap(tmp_path, monkeypatch):
+  """alphas.png of a 15k-step search in a 4x3 grid of narrow panels: its x tick labels ran
+  together ("100001250015000"); now they read 10k, 12.5k and stand apart on every axis."""
+  figures = []
+
+  def keep(fig, path, **kwargs):
+    figures.append(fig)
+    return save_figure(fig, path, **kwargs)
+
+  monkeypatch.setattr(report, "save_figure", keep)
+  steps = np.arange(0, 15_001, 500)
+  arrays = {
+    f"normal/node{i}": np.random.default_rng(i).normal(size=(steps.size, i + 1, len(OPS)))
+    for i in range(NUM_NODES)
+  }
+  snaps = artifacts.AlphaSnapshots(steps, OPS, 1.0, arrays)
+  _assert_png(report.plot_alpha_evolution(snaps, str(tmp_path / "alphas.png")))
+  (fig,) = figures
+  fig.draw_without_rendering()
+  texts = set()
+  for ax in fig.axes:
+    for axis in (ax.xaxis, ax.yaxis):
+      assert not labels_overlap(axis), [t.get_text() for t in axis.get_ticklabels()]
+    texts |= {t.get_text() for t in ax.xaxis.get_ticklabels()}
+  assert texts & {"5k", "10k", "15k", "12.5k"} and not any(len(t) > 5 for t in texts), texts
+
+
+def test_every_figure_is_saved_through_save_figure():
+  """One tick rule for every plot: analysis modules save figures only via render.save_figure."""
+  here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "darts_rl")
+  direct = []
+  for name in sorted(os.listdir(os.path.join(here, "analysis"))):
+    if name.endswith(".py") and name != "render.py":
+      if ".savefig(" in open(os.path.join(here, "analysis", name)).read():
+        direct.append(name)
+  assert not direct, f"figures saved without render.save_figure: {direct}"

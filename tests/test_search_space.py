@@ -11,9 +11,7 @@ from darts_rl.config import encoder_config
 from darts_rl.networks import make_encoder
 from darts_rl.search import alphas as alphas_lib
 from darts_rl.search import ops
-from darts_rl.search.discretize import discretize
-from darts_rl.search.genotype import Genotype
-from darts_rl.search.sample import sample_genotype
+from darts_rl.search.genotype import Genotype, discretize, sample_genotype
 
 BASE = ops.OP_SETS["base"]  # Conv3x3, Relu, Tanh, SkipConnection, Zero
 

@@ -6,7 +6,7 @@ import pytest
 from darts_rl import artifacts
 from darts_rl.analysis import similarity
 from darts_rl.search import alphas as alphas_lib
-from darts_rl.search.discretize import discretize
+from darts_rl.search.genotype import discretize
 
 OPS = ("Conv3x3", "Relu", "Tanh", "SkipConnection", "Zero")
 

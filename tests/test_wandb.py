@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from darts_rl import artifacts, config_args
+from darts_rl import artifacts, cli
 
 EXPERIMENTS = [
   "experiments/ppo_procgen.py",
@@ -31,13 +31,13 @@ def offline(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("path", EXPERIMENTS)
 def test_off_by_default(path):
-  config = config_args.load(f"{path}:search,smoke")
+  config = cli.load(f"{path}:search,smoke")
   assert config.loop.wandb is False
   assert artifacts.wandb_settings(config, "/tmp/w", "search") is None
 
 
 def test_settings_name_the_run_and_carry_the_config():
-  config = config_args.load("experiments/ppo_procgen.py:search,smoke")
+  config = cli.load("experiments/ppo_procgen.py:search,smoke")
   config.loop.wandb = True
   config.loop.wandb_entity = "team"
   settings = artifacts.wandb_settings(config, "/runs/ppo_search/", "search")
@@ -49,7 +49,7 @@ def test_settings_name_the_run_and_carry_the_config():
 
 def test_rows_reach_an_offline_run(offline):
   pytest.importorskip("wandb")
-  config = config_args.load("experiments/ppo_procgen.py:search,smoke")
+  config = cli.load("experiments/ppo_procgen.py:search,smoke")
   config.loop.wandb = True
   workdir = str(offline)
   os.makedirs(workdir)

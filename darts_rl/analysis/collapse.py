@@ -14,7 +14,6 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from darts_rl import artifacts
-from darts_rl.analysis.genotypes import load_genotype
 from darts_rl.analysis.render import md_cell, save_figure
 from darts_rl.analysis.similarity import SearchOutcome
 from darts_rl.formatting import is_num
@@ -141,7 +140,7 @@ def collapse_table(
     stops = [r[STOPPED_AT] for r in rows if is_num(r.get(STOPPED_AT))]
     stop = f"at arch update {int(stops[-1])}" if stops else "-"
     path = artifacts.genotype_path(workdirs[label])
-    cell = param_free_edges(load_genotype(path)) if os.path.isfile(path) else None
+    cell = param_free_edges(artifacts.load_genotype(path)) if os.path.isfile(path) else None
     lines.append(
       f"| {md_cell(label)} | {free or '-'} | {eigs} | {stop} | {cell or '-'} | "
       f"{_alphas_cells(workdirs[label])} |"

@@ -8,8 +8,10 @@ from typing import Iterable
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator, ScalarFormatter
 
 from darts_rl import artifacts
+from darts_rl.formatting import format_tick
 
 FIGURE_FORMATS = ("png", "svg")
 
@@ -45,13 +47,59 @@ def file_label(label: str, taken: set) -> str:
   return name
 
 
+def _shown_labels(axis):
+  """The tick labels `axis` draws (ticks inside its view, with text), in axis order."""
+  lo, hi = sorted(axis.get_view_interval())
+  slack = 1e-9 * max(1.0, hi - lo)
+  return [
+    tick.label1
+    for tick in axis.get_major_ticks()
+    if lo - slack <= tick.get_loc() <= hi + slack
+    and tick.label1.get_visible()
+    and tick.label1.get_text()
+  ]
+
+
+def labels_overlap(axis, pad_px: float = 2.0) -> bool:
+  """Whether two neighbouring tick labels of `axis` (drawn) come closer than `pad_px` pixels."""
+  boxes = [label.get_window_extent() for label in _shown_labels(axis)]
+  if axis.axis_name == "x":
+    spans = sorted((b.x0, b.x1) for b in boxes)
+  else:
+    spans = sorted((b.y0, b.y1) for b in boxes)
+  return any(a[1] + pad_px > b[0] for a, b in zip(spans, spans[1:]))
+
+
+def readable_ticks(fig: Figure):
+  """Every numeric axis of `fig` labelled by format_tick (12.5k, 2.5M), with fewer ticks where
+  neighbouring labels would still touch: one rule for every plot (save_figure applies it).
+  Axes with labels of their own (names, log scales) are left as they are."""
+  numeric = [
+    axis
+    for ax in fig.axes
+    for axis in (ax.xaxis, ax.yaxis)
+    if type(axis.get_major_formatter()) is ScalarFormatter
+  ]
+  for axis in numeric:
+    axis.set_major_formatter(FuncFormatter(lambda value, _: format_tick(value)))
+  for _ in range(6):
+    fig.draw_without_rendering()
+    crowded = [axis for axis in numeric if labels_overlap(axis)]
+    if not crowded:
+      return
+    for axis in crowded:
+      axis.set_major_locator(MaxNLocator(nbins=max(1, len(_shown_labels(axis)) - 2)))
+
+
 def save_figure(fig: Figure, path: str, dpi: int = 120) -> str:
-  """Saves `fig` to `path` (.png or .svg) atomically: temp file in the same dir, then rename."""
+  """Saves `fig` to `path` (.png or .svg) atomically: temp file in the same dir, then rename.
+  Numeric tick labels are made short and apart first (readable_ticks)."""
   fmt = os.path.splitext(path)[1].lower().lstrip(".")
   if fmt not in FIGURE_FORMATS:
     raise ValueError(
       f"{path}: figure path must end with one of {', '.join('.' + f for f in FIGURE_FORMATS)}"
     )
+  readable_ticks(fig)
   buf = io.BytesIO()
   # SVG keeps text as text (searchable, smaller) rather than glyph outlines.
   with matplotlib.rc_context({"svg.fonttype": "none"}):

@@ -25,7 +25,6 @@ from matplotlib.figure import Figure
 
 from darts_rl import artifacts
 from darts_rl.analysis import across_seeds, collapse, diagram, per_game
-from darts_rl.analysis.genotypes import load_genotype
 from darts_rl.analysis.render import file_label, md_cell, md_row, save_figure
 from darts_rl.formatting import format_duration, is_num
 from darts_rl.search import alphas as alphas_lib
@@ -541,7 +540,7 @@ def write_report(
     if not os.path.isfile(path):
       continue
     try:
-      g = load_genotype(path)
+      g = artifacts.load_genotype(path)
     except artifacts.ArtifactError as e:
       notes.append(f"run '{label}': genotype skipped: {e}")
       continue

@@ -3,7 +3,7 @@
 A search's outcome is its final mixing weights (alphas.npz, the last snapshot) and the
 genotype discretized from them. Two searches of the same space compare as:
   op_agreement     the fraction of edges whose best op (argmax of the mixing weights without
-                   Zero, the discretization rule of darts_rl/search/discretize.py) is the same;
+                   Zero, the discretization rule of darts_rl/search/genotype.py) is the same;
                    chance is about 1 / (number of ops other than Zero)
   weight_spearman  Spearman rank correlation of the mixing weights over every (edge, op)
                    (ties averaged): do the two searches move the same weights the same way?
@@ -22,7 +22,6 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from darts_rl import artifacts
-from darts_rl.analysis.genotypes import load_genotype
 from darts_rl.search import alphas as alphas_lib
 from darts_rl.search import ops
 from darts_rl.search.genotype import Genotype
@@ -84,7 +83,7 @@ class SearchOutcome:
     }  # edge logits, scheduled values
     kept = None
     path = artifacts.genotype_path(workdir)
-    g = load_genotype(path) if os.path.exists(path) else None
+    g = artifacts.load_genotype(path) if os.path.exists(path) else None
     if isinstance(g, Genotype):  # micro genotypes only
       kept = frozenset(
         (ct, i, op, j) for ct, cell in g.cells for i, edges in enumerate(cell) for op, j in edges

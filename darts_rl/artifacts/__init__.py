@@ -4,15 +4,15 @@
     metrics.jsonl, tb/     metrics.py   MetricsWriter, read_metrics, training_compute,
     wandb/                              wandb_settings (loop.wandb: a Weights & Biases run)
     alphas.npz             alphas.py    AlphasWriter, read_alphas, final_alphas, alphas_at
-    genotype.json / .png   genotype.py  read_genotype_json, write_genotype, genotype(_png)_path,
+    genotype.json / .png   genotype.py  load_genotype, write_genotype, genotype(_png)_path,
                                         transfer_note (where the cell was searched)
     eval.json, eval_N.json evals.py     write_eval, read_eval, best_eval, fresh_eval
       eval_N_offsetK.json
     trials.jsonl, trials/  trials.py    write_trials, read_trials, trial_dir, finished_trials
     seeds.jsonl, seed_S/   trials.py    write_seeds, read_seeds, seed_dir, finished_seeds
     index rows             rows.py      run_row, running_best, selection_split
-    logs/*.log             logs.py      open_log, last_line
-    report/report.md       reports.py   write_report_md
+    logs/*.log             files.py     open_log, last_line
+    report/report.md       files.py     write_report_md
     studies/, reports/     studies.py   a study's record, status view, step dirs, cells, report
                                         (record_path, step_dir, cell_path, read_records, ...)
     any file               files.py     atomic_write(_json), read_json, ArtifactError
@@ -50,23 +50,27 @@ from darts_rl.artifacts.evals import (
   write_eval,
 )
 from darts_rl.artifacts.files import (
+  REPORT_MD,
   ArtifactError,
   atomic_write,
   atomic_write_json,
+  last_line,
+  open_log,
   read_json,
   to_json,
+  write_report_md,
 )
 from darts_rl.artifacts.genotype import (
   GENOTYPE,
   GENOTYPE_PNG,
   genotype_path,
   genotype_png_path,
+  load_genotype,
   read_genotype_json,
   searched_on,
   transfer_note,
   write_genotype,
 )
-from darts_rl.artifacts.logs import last_line, open_log
 from darts_rl.artifacts.metrics import (
   METRICS,
   MetricsWriter,
@@ -85,8 +89,8 @@ from darts_rl.artifacts.ownership import (
   phase,
   read_config,
   require_done,
+  upgrade_config,
 )
-from darts_rl.artifacts.reports import REPORT_MD, write_report_md
 from darts_rl.artifacts.rows import (
   RANDOM_POLICY,
   reported_return,

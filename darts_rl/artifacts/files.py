@@ -2,13 +2,15 @@
 
 A file is written to a temp file in its own directory, then renamed into place, so a kill never
 leaves a half-written artifact and a reader sees the old file or the new one, never a mix.
+Also here: the files that are neither inputs nor results of a phase, worker logs
+(WORKDIR/logs/*.log, appended across reruns) and a report's report.md.
 """
 
 import json
 import logging
 import os
 import tempfile
-from typing import Callable, List, Optional
+from typing import IO, Callable, List, Optional
 
 
 class ArtifactError(ValueError):
@@ -107,3 +109,34 @@ def read_jsonl(
 def missing(workdir: str, name: str, hint: str) -> ArtifactError:
   """The error for a workdir that lacks `name`: '<workdir>: no <name> (<hint>)'."""
   return ArtifactError(f"{workdir}: no {name} ({hint})")
+
+
+# --- Worker logs: a sweep's worker output, appended across reruns. ---
+
+
+def open_log(path: str) -> IO:
+  """`path` opened for appending (its folder made): a resumed job keeps its earlier output."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  return open(path, "a")
+
+
+def last_line(path: str, limit: int = 300) -> str:
+  """The last non-empty line of a log (at most `limit` characters), or 'no output'."""
+  try:
+    with open(path, errors="replace") as f:
+      lines = [line.strip() for line in f.read().splitlines() if line.strip()]
+  except OSError:
+    return "no log"
+  return lines[-1][:limit] if lines else "no output"
+
+
+# --- report/: what launch/report.py and launch/compare.py write into --out. ---
+
+REPORT_MD = "report.md"
+
+
+def write_report_md(out_dir: str, text: str) -> str:
+  """Writes OUT_DIR/report.md atomically; returns its path."""
+  path = os.path.join(out_dir, REPORT_MD)
+  atomic_write(path, text)
+  return path

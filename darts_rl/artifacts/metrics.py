@@ -90,7 +90,7 @@ class MetricsWriter:
 def wandb_settings(config, workdir: str, phase: str) -> Optional[dict]:
   """MetricsWriter's `wandb` argument from a run's config: None unless loop.wandb is set."""
   lc = config.loop
-  if not lc.get("wandb", False):
+  if not lc.wandb:
     return None
   return {
     "project": lc.wandb_project,

@@ -22,12 +22,48 @@ def config_to_dict(config) -> dict:
   return json.loads(to_json(config.to_dict()))
 
 
+# Fields added after config.json files were first written, with the value a config without
+# them means: how runs behaved before the field existed (not always today's default:
+# loop.overlap was off, ppo.grad_chunks 1). A group the config lacks (ppo in a SAC config)
+# stays absent.
+ADDED_FIELDS = {
+  "encoder.compute_dtype": "float32",
+  "encoder.fused_edges": True,
+  "arch.unrolled_lr": 0.0,
+  "arch.clip_together": True,
+  "ppo.grad_chunks": 1,
+  "rainbow.exploration.decay_power": 7.0,
+  "env.num_threads": 0,
+  "loop.num_logs": 100,
+  "loop.num_checkpoints": 20,
+  "loop.eval_batch": 0,
+  "loop.overlap": "off",
+  "loop.wandb": False,
+}
+
+
+def upgrade_config(d: dict) -> dict:
+  """A config.json dict of any release -> the same config with every field of ADDED_FIELDS it
+  lacks set to its former meaning: readers of a config read each field as today's name, with
+  no default of their own. `d` is not changed."""
+  d = json.loads(json.dumps(d))
+  for key, value in ADDED_FIELDS.items():
+    *groups, name = key.split(".")
+    node = d
+    for group in groups:
+      node = node.get(group) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+      node.setdefault(name, value)
+  return d
+
+
 def read_config(workdir: str) -> dict:
-  """WORKDIR/config.json as written by `claim`: the resolved config plus "phase"."""
+  """WORKDIR/config.json as written by `claim` (the resolved config plus "phase"), upgraded to
+  today's fields (upgrade_config)."""
   path = os.path.join(workdir, CONFIG)
   if not os.path.exists(path):
     raise missing(workdir, CONFIG, "is it a darts-rl workdir?")
-  return read_json(path)
+  return upgrade_config(read_json(path))
 
 
 def phase(workdir: str) -> Optional[str]:
@@ -78,13 +114,13 @@ def claim(workdir: str, phase_name: str, config) -> bool:
   path = os.path.join(workdir, CONFIG)
   want = dict(config_to_dict(config), phase=phase_name)
   if os.path.exists(path):
-    have = read_json(path)
+    have = upgrade_config(read_json(path))  # a config.json of an earlier release, read as today's
     if have.get("phase") != phase_name:
       raise ArtifactError(
         f"{workdir} belongs to phase '{have.get('phase')}', not "
         f"'{phase_name}': use another --workdir"
       )
-    diff = _diff(have, want)
+    diff = _diff(have, upgrade_config(want))
     if diff:
       raise ArtifactError(
         f"{workdir} was started with another config ({'; '.join(diff[:3])}"

@@ -16,8 +16,7 @@ directory of each step and its report.
 import os
 from typing import List
 
-from darts_rl.artifacts.files import ArtifactError, atomic_write_json, read_json
-from darts_rl.artifacts.reports import REPORT_MD
+from darts_rl.artifacts.files import REPORT_MD, ArtifactError, atomic_write_json, read_json
 
 STUDIES_DIR = "studies"
 REPORTS_DIR = "reports"

@@ -17,12 +17,43 @@ import jax.numpy as jnp
 
 from darts_rl import artifacts
 from darts_rl.networks import baselines
-from darts_rl.networks.heads import FeatureHead
+from darts_rl.networks.baselines import FilterResponseNorm
 from darts_rl.networks.space_config import genotype_space, make_space, require
 from darts_rl.search import robustness
 
 ENCODERS = ("impala", "cnn4", "supernet", "fixed")
+HEADS = ("impala", "sac")
+HEAD_NORMS = ("none", "frn")
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+class FeatureHead(nn.Module):
+  """x [B, H, W, C] -> [B, dim].
+
+  `norm` of the feature map first: none | frn (FilterResponseNorm + TLU: the SAC release's
+  DARTS encoder). Then `impala`: flatten -> ReLU -> Dense(dim) -> ReLU (IMPALA-CNN);
+  `sac`: flatten -> Dense(dim) -> LayerNorm (pixel SAC encoders, docs/paper.md). The Dense
+  layer computes in `dtype` (params float32); the norms compute in float32 (params and input
+  promote to it)."""
+
+  kind: str = "impala"
+  dim: int = 256
+  norm: str = "none"
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    if self.norm not in HEAD_NORMS:
+      raise ValueError(f"unknown encoder head_norm '{self.norm}'; valid: {', '.join(HEAD_NORMS)}")
+    if self.norm == "frn":
+      x = FilterResponseNorm(name="frn")(x)
+    x = x.reshape(x.shape[0], -1)
+    dense = nn.Dense(self.dim, dtype=self.dtype, name="dense")
+    if self.kind == "impala":
+      return nn.relu(dense(nn.relu(x)))
+    if self.kind == "sac":
+      return nn.LayerNorm(name="norm")(dense(x))
+    raise ValueError(f"unknown encoder head '{self.kind}'; valid heads: {', '.join(HEADS)}")
 
 
 class Encoder(nn.Module):
@@ -50,17 +81,16 @@ def load_genotype(config, path: str):
     raise ValueError(
       f"encoder.kind=fixed needs --config.encoder.genotype=PATH/{artifacts.GENOTYPE}"
     )
-  d = artifacts.read_genotype_json(path)
+  genotype = artifacts.load_genotype(path)
   try:
-    return genotype_space(config, d)
+    return genotype_space(config, genotype)
   except ValueError as e:
     raise ValueError(f"{path}: {e}") from None
 
 
 def compute_dtype(config):
-  """encoder.compute_dtype -> the jnp dtype; ValueError naming the valid ones. Configs saved
-  before the key existed compute in float32."""
-  name = config.get("compute_dtype", "float32")
+  """encoder.compute_dtype -> the jnp dtype; ValueError naming the valid ones."""
+  name = config.compute_dtype
   if name not in COMPUTE_DTYPES:
     raise ValueError(f"unknown encoder.compute_dtype '{name}'; valid: {', '.join(COMPUTE_DTYPES)}")
   return COMPUTE_DTYPES[name]
@@ -94,16 +124,15 @@ def make_encoder(config, genotype=None, arch=None) -> EncoderSpec:
     extras = robustness.init_extras(space, options, config.temperature)
     if extras:
       space = robustness.OptionSpace(space, extras)
-    # Configs saved before fused_edges existed get today's default (the same numbers).
     trunk = space.trunk(
-      None, config.temperature, config.partial_channels, config.get("fused_edges", True), dtype
+      None, config.temperature, config.partial_channels, config.fused_edges, dtype
     )
     return EncoderSpec(Encoder(trunk, head), space.init_alphas(), space=space)
   if kind == "fixed":
     if genotype is None:
       space, genotype = load_genotype(config, config.genotype)
     else:
-      space, genotype = genotype_space(config, genotype.to_dict())
-    trunk = space.trunk(genotype, fused_edges=config.get("fused_edges", True), dtype=dtype)
+      space, genotype = genotype_space(config, genotype)
+    trunk = space.trunk(genotype, fused_edges=config.fused_edges, dtype=dtype)
     return EncoderSpec(Encoder(trunk, head), {}, space=space, genotype=genotype)
   raise ValueError(f"unknown encoder kind '{kind}'; valid kinds: {', '.join(ENCODERS)}")

@@ -8,18 +8,12 @@ so evaluate configs leave the shape fields unset (darts_rl.config.leave_shape_to
 Genotypes written before they recorded their space take the fields they lack from the config.
 """
 
-from typing import List, Mapping
+from typing import List
 
-from darts_rl.search import genotype as genotype_lib
 from darts_rl.search import macro
 from darts_rl.search.spaces import MicroSpace
 
 SPACES = {"micro": MicroSpace, "macro": macro.MacroSpace}
-# genotype.json "format" -> (space name, genotype class)
-_FORMATS = {
-  genotype_lib.FORMAT: ("micro", genotype_lib.Genotype),
-  macro.FORMAT: ("macro", macro.MacroGenotype),
-}
 
 
 def _space_class(name):
@@ -61,27 +55,21 @@ def make_space(config):
   return cls.from_shape({k: config[k] for k in cls.SHAPE_FIELDS})
 
 
-def genotype_space(config, d: Mapping):
-  """A parsed genotype.json `d` -> (its space, its genotype recording that space's shape).
+def genotype_space(config, genotype):
+  """A genotype (Genotype or MacroGenotype, as artifacts.load_genotype reads it) -> (its space,
+  the genotype recording that space's shape).
 
   Each shape field is the genotype's; a field the encoder config sets must equal it; a field
   an older genotype does not record is the config's. ValueError on a conflict, a field neither
   gives, or a genotype that does not fit.
   """
-  if not isinstance(d, Mapping):
-    raise ValueError("genotype JSON must be an object")
-  if d.get("format") not in _FORMATS:
-    raise ValueError(
-      f"genotype format is {d.get('format')!r}, expected one of {', '.join(map(repr, _FORMATS))}"
-    )
-  name, genotype_cls = _FORMATS[d["format"]]
+  name = "macro" if isinstance(genotype, macro.MacroGenotype) else "micro"
   if config.get("space") not in (None, name):
     raise ValueError(
       f"encoder.space={config.space!r} conflicts with the genotype's space "
       f"'{name}': leave encoder.space unset"
     )
   cls = SPACES[name]
-  genotype = genotype_cls.from_dict(d)
   recorded = genotype.shape()
   shape, unset = {}, []
   for key in cls.SHAPE_FIELDS:

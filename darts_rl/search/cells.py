@@ -225,7 +225,7 @@ class SearchCell(_Cell):
     A conv op's mixing weight w is folded into its kernel and bias: w (K x + b) = (w K) x + w b,
     and relu(w z) = w relu(z) since softmax weights are >= 0. The weights' gradients then come
     from kernel-sized products instead of one activation-sized product per edge and conv op
-    (the base op set's step 1.2-1.4x faster again on CPU; benchmarks/RESULTS.md)."""
+    (the base op set's step 1.2-1.4x faster again on CPU; benchmarks/ARCHIVE.md)."""
     n = self.num_nodes
     column = {name: k for k, name in enumerate(self.op_names)}
     params = {}  # (k, j) -> edge (k, j)'s EdgeParams

@@ -13,12 +13,18 @@ op_set, num_nodes and "space" are the shape of the space the genotype was drawn 
 (MicroSpace.shape; darts_rl.search.shape), so its network can be rebuilt from the file alone.
 "space" is absent from genotypes written before they recorded it. Genotypes are parsed and
 validated, never eval-ed.
+
+A micro genotype is made two ways: `discretize` (the search's alphas -> its strongest edges)
+and `sample_genotype` (uniform, the random-search baseline).
 """
 
 import dataclasses
 import json
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
+
+from darts_rl.search import alphas as alphas_lib
 from darts_rl.search import ops
 from darts_rl.search import shape as shape_lib
 
@@ -185,3 +191,67 @@ def _validate(g: Genotype):
           raise ValueError(f"genotype cell '{ct}' node {i}: Zero is not a valid kept edge")
         if not 0 <= j <= i:
           raise ValueError(f"genotype cell '{ct}' node {i}: input index {j} out of range 0..{i}")
+
+
+# --- Making a micro genotype: from a search's alphas, or at random. ---
+
+
+def discretize(
+  alphas: alphas_lib.Alphas, op_names: Sequence[str], k: int = 2, temperature: float = 1.0
+) -> Genotype:
+  """alphas {cell_type: (node_i [1 + i, K])} (+ option entries) -> Genotype keeping k edges
+  per node (docs/paper.md, "Discretization"; k = 2).
+
+  probs = mixing_weights(alpha, T); the Zero column is set to 0; each edge's op is the argmax
+  of the remaining ops and its strength that maximum, times the edge's weight when the alphas
+  carry learned edge weights (PC-DARTS: op weight x edge weight); node i keeps its
+  min(k, i + 1) strongest incoming edges. Ties go to the lower index (op order of the op set,
+  lower input index). A scheduled temperature carried by the alphas replaces `temperature`."""
+  if k < 1:
+    raise ValueError(f"k must be >= 1, got {k}")
+  op_names = tuple(op_names)
+  temperature = float(alphas_lib.scheduled_temperature(alphas, temperature))
+  edges = alphas.get(alphas_lib.EDGES)
+  cells = {}
+  num_nodes = None
+  for ct, nodes in alphas_lib.op_alphas(alphas).items():
+    num_nodes = len(nodes)
+    cell = []
+    for i, a in enumerate(nodes):
+      p = np.array(alphas_lib.mixing_weights(a, temperature))  # [1 + i, K]
+      if p.shape != (i + 1, len(op_names)):
+        raise ValueError(
+          f"alphas of '{ct}' node {i} have shape {p.shape}, expected {(i + 1, len(op_names))}"
+        )
+      if ops.ZERO in op_names:
+        p[:, op_names.index(ops.ZERO)] = 0.0
+      best_op = np.argmax(p, axis=-1)  # first max wins ties
+      strength = p[np.arange(i + 1), best_op]
+      if edges is not None:
+        strength = strength * np.asarray(alphas_lib.edge_weights(edges[ct][i]))
+      keep = sorted(np.argsort(-strength, kind="stable")[: min(k, i + 1)])
+      cell.append([[op_names[best_op[j]], int(j)] for j in keep])
+    cells[ct] = cell
+  return Genotype.make(op_names, cells, num_nodes)
+
+
+def sample_genotype(
+  rng: np.random.Generator,
+  op_names: Sequence[str],
+  cell_types: Sequence[str],
+  num_nodes: int = 4,
+  k: int = 2,
+) -> Genotype:
+  """A uniform random genotype over a micro space (the random-search baseline): per node i,
+  min(k, i + 1) distinct inputs drawn uniformly from 0..i, each with an op drawn uniformly from
+  the op set minus Zero; the same space `discretize` produces."""
+  op_names = tuple(op_names)
+  choices = [op for op in op_names if op != ops.ZERO]
+  cells = {}
+  for ct in cell_types:
+    cell = []
+    for i in range(num_nodes):
+      inputs = sorted(rng.choice(i + 1, size=min(k, i + 1), replace=False).tolist())
+      cell.append([[choices[rng.integers(len(choices))], int(j)] for j in inputs])
+    cells[ct] = cell
+  return Genotype.make(op_names, cells, num_nodes)

@@ -190,18 +190,19 @@ OP_SETS: Dict[str, Tuple[str, ...]] = {
 
 
 def resolve_op_set(op_set) -> Tuple[str, ...]:
-  """An op-set name ('base', 'classic') or a sequence of op names -> tuple of op names.
+  """An op-set name ('base', 'classic'), op names comma-separated ('Conv3x3,Relu,Zero': how
+  `--config.encoder.op_set=` gives a list) or a sequence of op names -> tuple of op names.
 
-  Raises ValueError naming the unknown set or op and listing the valid ones.
+    Raises ValueError naming the unknown set or op and listing the valid ones.
   """
-  if isinstance(op_set, str):
+  if isinstance(op_set, str) and "," not in op_set:
     if op_set not in OP_SETS:
       raise ValueError(
         f"unknown op set '{op_set}'; valid op sets: {', '.join(OP_SETS)}"
-        " (or give a list of op names)"
+        " (or give op names, comma-separated)"
       )
     return OP_SETS[op_set]
-  names = tuple(op_set)
+  names = tuple(n.strip() for n in op_set.split(",")) if isinstance(op_set, str) else tuple(op_set)
   if not names:
     raise ValueError("op set is empty; give an op-set name or a list of op names")
   for name in names:

@@ -4,7 +4,7 @@
   The SAC release's DARTS encoder: stem conv 3x3 stride 2 VALID, then one such stage.
   The cells replace IMPALA-CNN's residual blocks (no residual around them). No reduction cell.
 - `standard`: stem conv3x3 -> for each stage: reduction cell -> N normal cells.
-The encoder head (flatten -> features) lives in darts_rl.networks.heads.
+The encoder head (flatten -> features) lives in darts_rl.networks.encoders.
 """
 
 import dataclasses
@@ -18,9 +18,7 @@ from darts_rl.pooling import max_pool
 from darts_rl.search import alphas as alphas_lib
 from darts_rl.search import cells, ops
 from darts_rl.search import shape as shape_lib
-from darts_rl.search.discretize import discretize
-from darts_rl.search.genotype import Genotype
-from darts_rl.search.sample import sample_genotype
+from darts_rl.search.genotype import Genotype, discretize, sample_genotype
 
 SKELETONS = ("impala", "standard")
 PADDINGS = ("SAME", "VALID")

@@ -30,7 +30,7 @@ output is already on disk, which is all a rerun needs to resume.
 import os
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from darts_rl import artifacts, config_args, random_search, seeds
+from darts_rl import artifacts, cli, random_search, seeds
 from darts_rl.sweep import graph
 from darts_rl.sweep.jobs import TRAINING
 
@@ -133,10 +133,10 @@ Node = graph.Node
 
 def load_config(spec: str, study: Study, size: str, env_value, overrides: Dict):
   """A step's config: FILE:VARIANT ({size} filled in) with the env axis and overrides set."""
-  c = config_args.load(spec.replace("{size}", size))
+  c = cli.load(spec.replace("{size}", size))
   c = c.copy_and_resolve_references()
   for key, value in {study.env_field: env_value, **overrides}.items():
-    config_args.check_override(c, key)
+    cli.check_override(c, key)
     *path, leaf = key.split(".")
     holder = c
     for part in path:

@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Tuple
 
-from darts_rl import artifacts, config_args
+from darts_rl import artifacts, cli
 from darts_rl.studies import grid
 from darts_rl.sweep import LocalPool, graph
 from darts_rl.sweep.jobs import TRAINING, failure_message
@@ -35,7 +35,7 @@ def load_study(spec: str) -> Tuple[grid.Study, str]:
   if not os.path.isfile(path):
     raise ValueError(f"study file {path} not found (the shipped ones: experiments/studies/)")
   # A study file inside a package may import its siblings (experiments.studies.trajectory).
-  root = config_args.package_root(os.path.dirname(os.path.abspath(path)))
+  root = cli.package_root(os.path.dirname(os.path.abspath(path)))
   if root not in sys.path:
     sys.path.insert(0, root)
   module_spec = importlib.util.spec_from_file_location(

@@ -11,6 +11,8 @@
 from absl import flags
 
 EXECUTORS = ("local", "ray")
+# The flags define_flags defines: a sweep launcher's --help lists them (cli.run's `shown`).
+FLAGS = ("parallel", "executor", "ray_address", "devices_per_trial", "cpus_per_trial")
 
 
 def define_flags(flag_values=flags.FLAGS):

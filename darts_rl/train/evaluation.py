@@ -75,7 +75,7 @@ def evaluate(
         episodes,
         jax.random.fold_in(key, i),
         max_env_steps,
-        eval_batch(config.loop.get("eval_batch", 0), actors.n),
+        eval_batch(config.loop.eval_batch, actors.n),
       )
       out[split] = summarize(res, actors, devices)
     finally:

@@ -22,8 +22,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from darts_rl import artifacts, envs, parallel
-from darts_rl import progress as progress_lib
+from darts_rl import artifacts, envs, formatting, parallel
 from darts_rl.agents import base as agent_base
 from darts_rl.agents import make_agent
 from darts_rl.networks import make_encoder
@@ -138,7 +137,7 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
   # The encoder and envs first: a bad config or genotype fails before the workdir is claimed.
   encoder = make_encoder(config.encoder, arch=config.arch)
   envs.check_config(config.env, ("train",) + tuple(config.loop.eval_splits), devices.count)
-  evaluation.check_eval_batch(config.loop.get("eval_batch", 0))
+  evaluation.check_eval_batch(config.loop.eval_batch)
   if parallel.on_writer(lambda: artifacts.claim(workdir, phase, config)):
     if writer_proc:
       print(f"[{phase}] {workdir} already finished; nothing to do.", flush=True)
@@ -180,24 +179,24 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
         )
         if not alphas_log.steps:
           alphas_log.add(env_steps, _alphas(state, devices))
-      progress = progress_lib.Progress(phase, int(lc.total_env_steps), env_steps)
+      progress = formatting.Progress(phase, int(lc.total_env_steps), env_steps)
       # Training wall time carries over a resume (from the last kept metrics row).
       if writer.history:
         wall0 -= writer.history[-1].get("wall_s") or 0.0
     total = int(lc.total_env_steps)
-    log_every = cadence(lc.log_every_env_steps, lc.get("num_logs", 100), total)
-    ckpt_every = cadence(lc.checkpoint_every_env_steps, lc.get("num_checkpoints", 20), total)
+    log_every = cadence(lc.log_every_env_steps, lc.num_logs, total)
+    ckpt_every = cadence(lc.checkpoint_every_env_steps, lc.num_checkpoints, total)
     eval_every = cadence(lc.eval_every_env_steps, 0, total)
     per_iter = agent.env_steps_per_iteration
     pending = _Pending()
     t_log, steps_log = time.time(), env_steps
-    overlap = lc.get("overlap", "off")
+    overlap = lc.overlap
     acting = stepping.make(agent, actors, devices, overlap)
     if writer_proc:  # what the `auto` options chose here
       mode = "on" if isinstance(acting, stepping.Overlapped) else "off"
       chosen = {"loop.overlap": f"auto -> {mode}" if overlap == "auto" else mode}
       chosen.update(agent.resolved_options())
-      if not lc.get("eval_batch", 0):
+      if not lc.eval_batch:
         chosen["loop.eval_batch"] = f"auto -> {evaluation.eval_batch(0, actors.n)}"
       print(f"[{phase}] " + ", ".join(f"{k} {v}" for k, v in chosen.items()), flush=True)
     while env_steps < total:
@@ -338,7 +337,7 @@ def evaluate_random_policy(
 ) -> Dict:
   """eval.json of a uniform random policy on the config's envs, measured like a trained one."""
   devices = devices or parallel.Devices()
-  evaluation.check_eval_batch(config.loop.get("eval_batch", 0))
+  evaluation.check_eval_batch(config.loop.eval_batch)
   if parallel.on_writer(lambda: artifacts.claim(workdir, RANDOM_POLICY, config)):
     if devices.is_writer:
       print(f"[{RANDOM_POLICY}] {workdir} already finished; nothing to do.", flush=True)
