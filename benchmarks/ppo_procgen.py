@@ -3,12 +3,19 @@
   python benchmarks/ppo_procgen.py                       # quick: 16 envs x 64 steps
   python benchmarks/ppo_procgen.py --cleanrl   # CleanRL ppo_procgen: 64 x 256, 8 mb, 3 epochs
   python benchmarks/ppo_procgen.py --encoders=impala,supernet,supernet_pc4 --iters=2
+  python benchmarks/ppo_procgen.py --demo --iters=2      # the demo's shapes (make demo)
+  python benchmarks/ppo_procgen.py --demo --acting --encoders=supernet --iters=5
 
 Each encoder runs the real loop body (darts_rl/train/actors.py's rollout on every device's env
 group + the PPO update, built as the training loop builds them: benchmarks/common.py): two
 untimed warm-up iterations (compilation), then `--iters` timed ones. Prints env steps/s end to
 end, the learner's samples/s (samples x epochs / update time: the iteration less its rollout),
-the rollout's env steps/s, and ratios measured in this one run. The PyTorch figure
+the rollout's env steps/s, the actor's share of the iteration's wall time (actor_share), the
+host <-> device copies per iteration (h2d / d2h calls and megabytes: all of them, since the
+loop runs under jax.transfer_guard("disallow"); benchmarks/common.py:Transfers), and ratios
+measured in this one run. --acting times the rollout alone per env step, with the acting step
+given params and alphas (what the loop passes) against the whole learner (what it was given
+before), in interleaved rounds. The PyTorch figure
 (benchmarks/torch_ppo.py, CleanRL's implementation of the same step) is added when torch is
 installed (`pip install -e .[bench]`).
 """
@@ -16,6 +23,7 @@ installed (`pip install -e .[bench]`).
 import argparse
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -23,6 +31,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.common import (  # noqa: E402
+  block,
   built,
   measure,
   seconds_per_call,
@@ -47,8 +56,11 @@ ENCODERS = {
 
 
 def config_for(name, args):
-  c = get_config("baseline" if name == "impala" else "search")
+  phase = "baseline" if name == "impala" else "search"
+  c = get_config(f"{phase},demo" if args.demo else phase)
   c.encoder.update(ENCODERS[name])
+  if args.demo:  # the demo's own shapes, game and grad_chunks
+    return c
   c.env.games = (args.game,)
   c.env.num_envs = args.num_envs
   c.ppo.num_steps, c.ppo.num_minibatches, c.ppo.num_epochs = (
@@ -82,17 +94,45 @@ def bench_learner(name, args):
 
 
 def bench_jax(name, args):
-  """The real loop body on Procgen: Actors + agent.iteration; the rollout timed apart."""
+  """The real loop body on Procgen: Actors + agent.iteration; the rollout timed apart, and the
+  host <-> device copies of an iteration counted."""
   c = config_for(name, args)
   with built(c, parallel.Devices(args.devices)) as bench:
     m = measure(bench, jax.random.PRNGKey(1), args.iters, split=True)
-  steps = args.num_envs * args.num_steps
+  steps = c.env.num_envs * c.ppo.num_steps
   learner_s = m.seconds - m.rollout_s
+  copies = m.transfers.per_iteration(m.iterations)
   return {
     "env_steps_per_s": m.env_steps_per_s,
-    "learner_samples_per_s": steps * args.num_epochs * m.iterations / learner_s,
+    "learner_samples_per_s": steps * c.ppo.num_epochs * m.iterations / learner_s,
     "rollout_env_steps_per_s": steps * m.iterations / m.rollout_s,
+    "actor_share": m.rollout_s / m.seconds,
+    **{f"{k}_per_iter": v for k, v in copies.items()},
   }
+
+
+def bench_acting(name, args):
+  """Per-env-step time of the actors' rollout (an iteration's acting: the compiled acting
+  step, the uploads and the env steps) with what the loop passes it, `agent.acting(learner)`
+  (params and alphas: `lean`), against the whole learner, optimizer states included (`whole`,
+  the acting step's argument before), in interleaved rounds of this one run (each form with
+  its own compiled step). -> {form: best ms per env step, ...}, ratio whole / lean."""
+  c = config_for(name, args)
+  with built(c, parallel.Devices(args.devices)) as bench:
+    agent, actors, learner = bench.agent, bench.actors, bench.state.learner
+    forms = {"lean": agent.acting(learner), "whole": learner}
+    T = c.ppo.num_steps
+    times = {f: [] for f in forms}
+    for r in range(args.iters + 1):  # round 0 compiles
+      for form, tree in forms.items():
+        t = time.perf_counter()
+        rollout = actors.rollout(agent.act, tree, T, jax.random.PRNGKey(r))
+        block(rollout.obs)
+        if r:
+          times[form].append((time.perf_counter() - t) / (T * c.env.num_envs) * 1e3)
+  out = {f"{form}_ms_per_env_step": min(ts) for form, ts in times.items()}
+  out["ratio_whole_over_lean"] = out["whole_ms_per_env_step"] / out["lean_ms_per_env_step"]
+  return out
 
 
 def bench_torch(args):
@@ -151,6 +191,16 @@ def main():
   ap.add_argument(
     "--cleanrl", action="store_true", help="64 envs x 256 steps, 8 minibatches, 3 epochs"
   )
+  ap.add_argument(
+    "--demo",
+    action="store_true",
+    help="the demo's shapes (experiments/ppo_procgen.py:search,demo / baseline,demo)",
+  )
+  ap.add_argument(
+    "--acting",
+    action="store_true",
+    help="rollout time per env step: params and alphas (lean) vs the whole learner",
+  )
   ap.add_argument("--no_torch", action="store_true")
   ap.add_argument(
     "--learner_only",
@@ -166,14 +216,23 @@ def main():
     f"grad_chunks={args.grad_chunks} (the first is each encoder's row, others /kN)",
     flush=True,
   )
+  if args.demo:
+    c = get_config("search,demo")
+    print(
+      f"--demo: {c.env.games[0]}, envs={c.env.num_envs} steps={c.ppo.num_steps} "
+      f"minibatches={c.ppo.num_minibatches} epochs={c.ppo.num_epochs} "
+      f"channels={tuple(c.encoder.channels)} (the flags above do not apply)",
+      flush=True,
+    )
   res = {}
   chunk_list = [int(k) for k in args.grad_chunks.split(",")]
   for name in args.encoders.split(","):
     for i, args.chunks in enumerate(chunk_list):
       label = name if i == 0 else f"{name}/k{args.chunks}"
-      res[label] = (bench_learner if args.learner_only else bench_jax)(name, args)
+      fn = bench_learner if args.learner_only else bench_acting if args.acting else bench_jax
+      res[label] = fn(name, args)
       print(f"{label:18s} " + "  ".join(f"{k} {v:9.1f}" for k, v in res[label].items()), flush=True)
-  if not (args.no_torch or args.learner_only):
+  if not (args.no_torch or args.learner_only or args.acting or args.demo):
     try:
       res["torch_impala"] = bench_torch(args)
       print(

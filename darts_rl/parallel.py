@@ -92,6 +92,7 @@ class Devices:
     self.process_count = jax.process_count()
     # Global index (position in `devices`) of this process's first device.
     self.first = self.devices.index(self.local[0])
+    self._mean = None  # compiled on first use (Devices.mean)
 
   @property
   def is_writer(self) -> bool:
@@ -131,8 +132,19 @@ class Devices:
     return self.put(split(tree, self.local_count, axis))
 
   def broadcast(self, x):
-    """The same value on every local device (e.g. a PRNG key): [L, ...]."""
-    return self.replicate(jnp.asarray(x))
+    """The same value on every local device (e.g. a PRNG key): [L, ...]. A host value is
+    copied from the host as it is (jnp.asarray would first make an implicit device copy)."""
+    return self.replicate(x if isinstance(x, jax.Array) else np.asarray(x))
+
+  def mean(self, lists):
+    """{name: [k device arrays [L, ...]]} -> {name: their elementwise mean [L, ...]}, computed on
+    the local devices: arithmetic on mapped outputs outside a mapped step copies them through
+    the host. jax caches one compiled mean per structure (metric names, counts)."""
+    if self._mean is None:
+      self._mean = jax.pmap(
+        lambda t: {k: sum(v) / len(v) for k, v in t.items()}, devices=self.local
+      )
+    return self._mean(lists)
 
 
 class RetraceError(AssertionError):

@@ -245,7 +245,7 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
     final = evaluation.evaluate(
       config,
       agent.eval_act,
-      state.learner,
+      agent.acting(state.learner),
       devices,
       ek,
       lc.eval_splits,
@@ -288,7 +288,7 @@ def _quick_eval(config, agent, state, devices, key, compiled=None) -> Dict[str, 
   res = evaluation.evaluate(
     config,
     agent.eval_act,
-    state.learner,
+    agent.acting(state.learner),
     devices,
     key,
     splits,
@@ -414,7 +414,7 @@ def reevaluate(
       )
       if step is None:
         raise artifacts.ArtifactError(f"{workdir} has no checkpoint to evaluate")
-      learner, eval_act = devices.replicate(state.learner), agent.eval_act
+      learner, eval_act = devices.replicate(agent.acting(state.learner)), agent.eval_act
   finally:
     actors.close()
   key = jax.random.PRNGKey(config.seed + episodes)
