@@ -22,7 +22,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from darts_rl import artifacts, envs, parallel
+from darts_rl import artifacts, distributed, envs, parallel
 from darts_rl import progress as progress_lib
 from darts_rl.agents import base as agent_base
 from darts_rl.agents import make_agent
@@ -133,6 +133,7 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
   """
   check_phase(config, phase)
   devices = devices or parallel.Devices()
+  distributed.check_same_run(config)
   writer_proc = devices.is_writer
   # The encoder and envs first: a bad config or genotype fails before the workdir is claimed.
   encoder = make_encoder(config.encoder, arch=config.arch)
