@@ -155,6 +155,26 @@ def synthetic_ppo_batch(num_steps: int, num_envs: int, observation_shape, num_ac
   )
 
 
+def ppo_learner_samples_per_s(config, devices: parallel.Devices, iters: int = 1) -> float:
+  """The PPO learner alone at `config`'s shapes, on a synthetic batch (no env libraries: runs
+  on a bare accelerator box): samples x epochs / seconds of one update."""
+  from darts_rl.envs import DiscreteActions
+
+  T, N, obs = config.ppo.num_steps, config.env.num_envs, (64, 64, 3)
+  games = tuple(config.env.games)
+  spec = synthetic_spec(obs, DiscreteActions(15), N, devices, games)
+  agent = make_agent(config, make_encoder(config.encoder, arch=config.arch), spec, devices)
+  batch = agent.place_batch(synthetic_ppo_batch(T, N, obs, 15))
+  box = {"learner": devices.replicate(agent.init(jax.random.PRNGKey(0)).learner), "i": 0}
+
+  def update():  # the update donates the learner: thread it through
+    box["i"] += 1
+    box["learner"], _ = agent.update(box["learner"], batch, jax.random.PRNGKey(box["i"]))
+    return box["learner"]
+
+  return T * N * config.ppo.num_epochs / seconds_per_call(update, (), iters)
+
+
 @contextlib.contextmanager
 def built(config, devices: parallel.Devices, make: Optional[Callable] = None):
   """Yields a Bench built as darts_rl/train/loop.py builds a run (encoder, actors of the

@@ -34,13 +34,10 @@ from benchmarks.common import (  # noqa: E402
   block,
   built,
   measure,
+  ppo_learner_samples_per_s,
   seconds_per_call,
-  synthetic_ppo_batch,
-  synthetic_spec,
 )
 from darts_rl import parallel  # noqa: E402
-from darts_rl.agents import make_agent  # noqa: E402
-from darts_rl.networks import make_encoder  # noqa: E402
 from experiments.ppo_procgen import get_config  # noqa: E402
 
 ENCODERS = {
@@ -74,23 +71,9 @@ def config_for(name, args):
 
 def bench_learner(name, args):
   """Learner only, on a synthetic batch (no env libraries needed: runs on a bare GPU box)."""
-  from darts_rl.envs import DiscreteActions
-
   c = config_for(name, args)
-  T, N = args.num_steps, args.num_envs
   devices = parallel.Devices(args.devices)
-  spec = synthetic_spec((64, 64, 3), DiscreteActions(15), N, devices, (args.game,))
-  agent = make_agent(c, make_encoder(c.encoder), spec, devices)
-  batch = agent.place_batch(synthetic_ppo_batch(T, N, (64, 64, 3), 15))
-  box = {"learner": devices.replicate(agent.init(jax.random.PRNGKey(0)).learner), "i": 0}
-
-  def update():  # the update donates the learner: thread it through
-    box["i"] += 1
-    box["learner"], _ = agent.update(box["learner"], batch, jax.random.PRNGKey(box["i"]))
-    return box["learner"]
-
-  seconds = seconds_per_call(update, (), args.iters)
-  return {"learner_samples_per_s": T * N * args.num_epochs / seconds}
+  return {"learner_samples_per_s": ppo_learner_samples_per_s(c, devices, args.iters)}
 
 
 def bench_jax(name, args):
@@ -116,7 +99,8 @@ def bench_acting(name, args):
   step, the uploads and the env steps) with what the loop passes it, `agent.acting(learner)`
   (params and alphas: `lean`), against the whole learner, optimizer states included (`whole`,
   the acting step's argument before), in interleaved rounds of this one run (each form with
-  its own compiled step). -> {form: best ms per env step, ...}, ratio whole / lean."""
+  its own compiled step), and the env steps alone. -> {form: best ms per env step, ...},
+  ratio whole / lean."""
   c = config_for(name, args)
   with built(c, parallel.Devices(args.devices)) as bench:
     agent, actors, learner = bench.agent, bench.actors, bench.state.learner
@@ -130,7 +114,15 @@ def bench_acting(name, args):
         block(rollout.obs)
         if r:
           times[form].append((time.perf_counter() - t) / (T * c.env.num_envs) * 1e3)
+    # The env steps alone (no acting), for the share an overlap of acting and env steps
+    # (Sebulba's alternating groups) could hide at most.
+    zeros = np.zeros((actors.devices.local_count, actors.n), np.int32)
+    t = time.perf_counter()
+    for _ in range(T):
+      actors._step_envs(zeros)
+    env_ms = (time.perf_counter() - t) / (T * c.env.num_envs) * 1e3
   out = {f"{form}_ms_per_env_step": min(ts) for form, ts in times.items()}
+  out["envs_alone_ms_per_env_step"] = env_ms
   out["ratio_whole_over_lean"] = out["whole_ms_per_env_step"] / out["lean_ms_per_env_step"]
   return out
 
@@ -166,6 +158,10 @@ def bench_torch(args):
     "learner_samples_per_s": steps * args.num_epochs / update_s,
     "rollout_env_steps_per_s": steps / rollout_s,
   }
+
+
+def _num(v: float) -> str:
+  return f"{v:9.1f}" if abs(v) >= 100 else f"{v:9.3f}"
 
 
 def main():
@@ -231,7 +227,9 @@ def main():
       label = name if i == 0 else f"{name}/k{args.chunks}"
       fn = bench_learner if args.learner_only else bench_acting if args.acting else bench_jax
       res[label] = fn(name, args)
-      print(f"{label:18s} " + "  ".join(f"{k} {v:9.1f}" for k, v in res[label].items()), flush=True)
+      print(
+        f"{label:18s} " + "  ".join(f"{k} {_num(v)}" for k, v in res[label].items()), flush=True
+      )
   if not (args.no_torch or args.learner_only or args.acting or args.demo):
     try:
       res["torch_impala"] = bench_torch(args)
