@@ -15,6 +15,7 @@ import importlib
 import math
 import os
 import sys
+import threading
 import time
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
 
@@ -154,6 +155,26 @@ def synthetic_ppo_batch(num_steps: int, num_envs: int, observation_shape, num_ac
   )
 
 
+def ppo_learner_samples_per_s(config, devices: parallel.Devices, iters: int = 1) -> float:
+  """The PPO learner alone at `config`'s shapes, on a synthetic batch (no env libraries: runs
+  on a bare accelerator box): samples x epochs / seconds of one update."""
+  from darts_rl.envs import DiscreteActions
+
+  T, N, obs = config.ppo.num_steps, config.env.num_envs, (64, 64, 3)
+  games = tuple(config.env.games)
+  spec = synthetic_spec(obs, DiscreteActions(15), N, devices, games)
+  agent = make_agent(config, make_encoder(config.encoder, arch=config.arch), spec, devices)
+  batch = agent.place_batch(synthetic_ppo_batch(T, N, obs, 15))
+  box = {"learner": devices.replicate(agent.init(jax.random.PRNGKey(0)).learner), "i": 0}
+
+  def update():  # the update donates the learner: thread it through
+    box["i"] += 1
+    box["learner"], _ = agent.update(box["learner"], batch, jax.random.PRNGKey(box["i"]))
+    return box["learner"]
+
+  return T * N * config.ppo.num_epochs / seconds_per_call(update, (), iters)
+
+
 @contextlib.contextmanager
 def built(config, devices: parallel.Devices, make: Optional[Callable] = None):
   """Yields a Bench built as darts_rl/train/loop.py builds a run (encoder, actors of the
@@ -200,6 +221,68 @@ class Measure(NamedTuple):
   warmup_s: float  # wall time of the warm-up (compilation included)
   rollout_s: float  # split=True: time inside actors.rollout (acting + envs); else NaN
   compiles: int  # XLA compilations during the timed iterations (should be 0)
+  transfers: Optional["Transfers"] = None  # host <-> device copies of the timed iterations
+
+
+def _nbytes(x) -> int:
+  # .nbytes of a device array reads its shape only (np.asarray would copy it to the host).
+  return x.nbytes if hasattr(x, "nbytes") else np.asarray(x).nbytes
+
+
+class Transfers:
+  """Counts the host <-> device copies made while active (a context manager): calls and bytes
+  of `Devices.put` / `replicate` (host to device) and `jax.device_get` (device to host).
+
+  The loop's iterations run under jax.transfer_guard("disallow") (darts_rl/train/stepping.py),
+  where any implicit copy fails, so these explicit calls are all of an iteration's copies.
+  A call made inside another counted call (Devices.shard -> put) counts once.
+  """
+
+  def __init__(self, devices: parallel.Devices):
+    self.devices = devices
+    self.h2d = self.d2h = self.h2d_bytes = self.d2h_bytes = 0
+    self._lock = threading.Lock()
+    self._depth = threading.local()
+
+  def _counted(self, fn, direction, copies=1):
+    def run(*args, **kwargs):
+      depth = getattr(self._depth, "n", 0)
+      self._depth.n = depth + 1
+      try:
+        out = fn(*args, **kwargs)
+      finally:
+        self._depth.n = depth
+      if depth == 0:
+        tree = out if direction == "d2h" else args[0]
+        size = sum(_nbytes(x) for x in jax.tree.leaves(tree)) * copies
+        with self._lock:
+          setattr(self, direction, getattr(self, direction) + 1)
+          setattr(self, direction + "_bytes", getattr(self, direction + "_bytes") + size)
+      return out
+
+    return run
+
+  def __enter__(self):
+    d = self.devices
+    d.put = self._counted(type(d).put.__get__(d), "h2d")
+    d.replicate = self._counted(type(d).replicate.__get__(d), "h2d", d.local_count)
+    self._device_get = jax.device_get
+    jax.device_get = self._counted(self._device_get, "d2h")
+    return self
+
+  def __exit__(self, *exc):
+    del self.devices.put, self.devices.replicate  # the class's methods again
+    jax.device_get = self._device_get
+
+  def per_iteration(self, iterations: int) -> Dict[str, float]:
+    """{'h2d', 'd2h': copies per iteration, 'h2d_MB', 'd2h_MB': megabytes per iteration}."""
+    n = max(iterations, 1)
+    return {
+      "h2d": self.h2d / n,
+      "d2h": self.d2h / n,
+      "h2d_MB": self.h2d_bytes / n / 1e6,
+      "d2h_MB": self.d2h_bytes / n / 1e6,
+    }
 
 
 _compiles = [0]  # XLA backend compilations in this process so far
@@ -278,10 +361,12 @@ def measure(
     if clock:
       clock.seconds = 0.0
     compiles = _compiles[0]
+    transfers = Transfers(bench.devices) if bench.devices is not None else None
     t1 = time.perf_counter()
-    while count - warm_iters < max(1, min_iters) or time.perf_counter() - t1 < min_seconds:
-      metrics = step()
-    block((bench.state, metrics))
+    with transfers or contextlib.nullcontext():
+      while count - warm_iters < max(1, min_iters) or time.perf_counter() - t1 < min_seconds:
+        metrics = step()
+      block((bench.state, metrics))
     seconds = time.perf_counter() - t1
   finally:
     acting.close()
@@ -296,6 +381,7 @@ def measure(
     warm_s,
     clock.seconds if clock else math.nan,
     _compiles[0] - compiles,
+    transfers,
   )
 
 

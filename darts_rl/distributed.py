@@ -7,6 +7,11 @@ collectives), before any jax computation. `cpu_devices=N` makes this process sho
 devices (XLA's forced host device count): with it, one CPU machine can act as several hosts
 with several devices each, which is how the multi-process paths are tested.
 
+Processes that disagree. `check_same_run(config)` (every process, at the start of a run)
+compares the processes' resolved configs and the digests of their darts_rl sources; a
+difference is one ValueError, the same on every process, naming the first process that
+differs from process 0 and what differs (config keys with both values, or source files).
+
 Dead peers. When a process dies, the others would block in their next collective. jax's
 coordination service notices a peer that stopped sending heartbeats after `peer_timeout_s`
 (and a lost coordinator at once) and aborts the surviving processes from a C++ thread, with a
@@ -16,13 +21,15 @@ the runtime's lines out of the terminal (in a log file under the temp directory)
 child is aborted prints `error: process I: <what happened>` and exits 1.
 """
 
+import hashlib
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import tempfile
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from darts_rl.processes import die_with_parent
 
@@ -68,6 +75,68 @@ def initialize(
     file=sys.stderr,
     flush=True,
   )
+
+
+def source_digests() -> Dict[str, str]:
+  """{path under darts_rl/: SHA-256 of its bytes (16 hex digits)} of every .py source."""
+  root = os.path.dirname(os.path.abspath(__file__))
+  out = {}
+  for folder, dirs, files in os.walk(root):
+    dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+    for name in sorted(files):
+      if name.endswith(".py"):
+        path = os.path.join(folder, name)
+        with open(path, "rb") as f:
+          out[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()[:16]
+  return out
+
+
+def _flat(tree: Any, prefix: str = "") -> Dict[str, Any]:
+  if isinstance(tree, dict):
+    return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
+  return {prefix[:-1]: tree}
+
+
+def run_difference(mine: Dict, theirs: Dict) -> Optional[str]:
+  """What differs between two processes' {'config': ..., 'code': ...} (theirs: process 0's),
+  as a clause, or None. Config keys come with both values; at most 3 of each are named."""
+  a, b = _flat(mine["config"]), _flat(theirs["config"])
+  keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+  if keys:
+    shown = ", ".join(
+      f"{k}={json.dumps(a.get(k))} (process 0: {json.dumps(b.get(k))})" for k in keys[:3]
+    )
+    return "another config: " + shown + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+  files = sorted(
+    f
+    for f in set(mine["code"]) | set(theirs["code"])
+    if mine["code"].get(f) != theirs["code"].get(f)
+  )
+  if files:
+    more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+    return "other darts_rl sources: " + ", ".join(files[:3]) + more + " differ"
+  return None
+
+
+def check_same_run(config) -> None:
+  """Every process runs the same config and darts_rl sources, else one ValueError on every
+  process: 'process P runs <difference> than process 0 ...'. A collective: all call it."""
+  import jax
+
+  from darts_rl import artifacts, parallel
+
+  if jax.process_count() == 1:
+    return
+  mine = {"config": artifacts.config_to_dict(config), "code": source_digests()}
+  rows = [
+    json.loads(b) for b in parallel.allgather_bytes(json.dumps(mine, sort_keys=True).encode())
+  ]
+  for p, row in enumerate(rows[1:], start=1):
+    diff = run_difference(row, rows[0])
+    if diff:
+      raise ValueError(
+        f"process {p} runs {diff}; every process must run the same command on the same code"
+      )
 
 
 def cpu_device_env(n: int) -> Dict[str, str]:

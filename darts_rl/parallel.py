@@ -12,7 +12,9 @@ and one replay shard per device, gradients averaged with one pmean), which is ex
 model; a global mesh would rebuild global arrays from per-process pieces on every call.
 
 Host-level collectives (`process_allgather`, `broadcast_bytes`, `on_writer`) let processes
-agree on host data: episode returns, evaluation results, the checkpoint process 0 read.
+agree on host data: episode returns, evaluation results, the checkpoint process 0 read. They
+run over one device per process (its first, which every layout includes), not over all of
+`jax.devices()`, so hosts with different device counts can run one layout.
 """
 
 import json
@@ -21,7 +23,6 @@ from typing import Any, Callable, List, Optional, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental import multihost_utils
 
 AXIS = "devices"
 
@@ -92,6 +93,7 @@ class Devices:
     self.process_count = jax.process_count()
     # Global index (position in `devices`) of this process's first device.
     self.first = self.devices.index(self.local[0])
+    self._mean = None  # compiled on first use (Devices.mean)
 
   @property
   def is_writer(self) -> bool:
@@ -131,8 +133,19 @@ class Devices:
     return self.put(split(tree, self.local_count, axis))
 
   def broadcast(self, x):
-    """The same value on every local device (e.g. a PRNG key): [L, ...]."""
-    return self.replicate(jnp.asarray(x))
+    """The same value on every local device (e.g. a PRNG key): [L, ...]. A host value is
+    copied from the host as it is (jnp.asarray would first make an implicit device copy)."""
+    return self.replicate(x if isinstance(x, jax.Array) else np.asarray(x))
+
+  def mean(self, lists):
+    """{name: [k device arrays [L, ...]]} -> {name: their elementwise mean [L, ...]}, computed on
+    the local devices: arithmetic on mapped outputs outside a mapped step copies them through
+    the host. jax caches one compiled mean per structure (metric names, counts)."""
+    if self._mean is None:
+      self._mean = jax.pmap(
+        lambda t: {k: sum(v) / len(v) for k, v in t.items()}, devices=self.local
+      )
+    return self._mean(lists)
 
 
 class RetraceError(AssertionError):
@@ -196,45 +209,65 @@ def is_first_process() -> bool:
 
 def process_allgather(tree):
   """Every process's host arrays stacked on a new leading [P] axis (identity shape [1, ...]
-  with one process). Shapes must agree across processes."""
+  with one process). Shapes must agree across processes.
+
+  Sent over one device per process, its first: always one of the run's devices (a layout
+  takes each process's first devices), and processes may have different device counts."""
   if jax.process_count() == 1:
     return jax.tree.map(lambda x: np.asarray(x)[None], tree)
-  return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=False))
+  mesh = _process_mesh()
+  mine = [d for d in mesh.devices.flat if d.process_index == jax.process_index()][0]
+  stacked = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("processes"))
+
+  def gather(x):
+    x = np.asarray(x)[None]
+    rows = jax.make_array_from_single_device_arrays(
+      (mesh.size,) + x.shape[1:], stacked, [jax.device_put(x, mine)]
+    )
+    return jax.device_get(_replicated(mesh)(rows).addressable_data(0))
+
+  return jax.tree.map(gather, tree)
+
+
+def _process_mesh() -> jax.sharding.Mesh:
+  first = {}
+  for d in sorted(jax.devices(), key=lambda d: (d.process_index, d.id)):
+    first.setdefault(d.process_index, d)
+  return jax.sharding.Mesh(np.array([first[p] for p in sorted(first)]), ("processes",))
+
+
+_replicated_fns = {}
+
+
+def _replicated(mesh):
+  """jit(identity) gathering a [P, ...] array sharded over `mesh` onto every process."""
+  if mesh not in _replicated_fns:
+    everywhere = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    _replicated_fns[mesh] = jax.jit(lambda x: x, out_shardings=everywhere)
+  return _replicated_fns[mesh]
 
 
 def allgather_ragged(x: np.ndarray) -> np.ndarray:
   """Concatenates a 1-D float array of any length from every process, in process order."""
   x = np.asarray(x, np.float64).reshape(-1)
+  return np.concatenate([np.frombuffer(b, np.float64) for b in allgather_bytes(x.tobytes())])
+
+
+def allgather_bytes(data: bytes) -> List[bytes]:
+  """Every process's bytes (any length), in process order; bit-exact (sent as uint8)."""
   if jax.process_count() == 1:
-    return x
-  sizes = process_allgather(np.asarray([x.size], np.int64))[:, 0]
-  padded = np.full((int(sizes.max()),), np.nan)
-  padded[: x.size] = x
-  rows = _exact(process_allgather(_as_words(padded)), padded.dtype, padded.shape)
-  return np.concatenate([r[:s] for r, s in zip(rows, sizes)])
-
-
-def _as_words(x: np.ndarray) -> np.ndarray:
-  """Bit-exact uint32 view (jax without x64 would round float64 to float32)."""
-  return np.ascontiguousarray(x).view(np.uint32)
-
-
-def _exact(words: np.ndarray, dtype, shape) -> List[np.ndarray]:
-  return [np.ascontiguousarray(w).view(dtype).reshape(shape) for w in words]
+    return [data]
+  sizes = process_allgather(np.asarray([len(data)], np.int32))[:, 0]
+  buf = np.zeros((max(int(sizes.max()), 1),), np.uint8)
+  buf[: len(data)] = np.frombuffer(data, np.uint8)
+  return [row[:n].tobytes() for row, n in zip(process_allgather(buf), sizes)]
 
 
 def broadcast_bytes(data: Optional[bytes]) -> bytes:
   """Process 0's bytes on every process (others pass anything, e.g. None)."""
   if jax.process_count() == 1:
     return data
-  source = jax.process_index() == 0
-  n = int(
-    multihost_utils.broadcast_one_to_all(np.asarray([len(data) if source else 0], np.int32))[0]
-  )
-  buf = np.zeros((max(n, 1),), np.uint8)
-  if source:
-    buf[:n] = np.frombuffer(data, np.uint8)
-  return np.asarray(multihost_utils.broadcast_one_to_all(buf), np.uint8)[:n].tobytes()
+  return allgather_bytes(data if jax.process_index() == 0 else b"")[0]
 
 
 class WriterError(ValueError):

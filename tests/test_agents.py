@@ -33,7 +33,8 @@ def build(name):
 def test_agents_follow_the_protocol(name):
   agent = build(name)
   assert isinstance(agent, base.Agent)
-  for method in ("init", "act", "eval_act", "collect", "learn", "iteration", "log_scalars"):
+  methods = ("init", "act", "eval_act", "acting", "collect", "learn", "iteration", "log_scalars")
+  for method in methods:
     want = list(inspect.signature(getattr(base.Agent, method)).parameters)[1:]
     have = list(inspect.signature(getattr(agent, method)).parameters)
     assert len(have) == len(want), (method, have, want)
@@ -43,9 +44,24 @@ def test_agents_follow_the_protocol(name):
   assert hasattr(learner, "_fields") and {"alphas", "arch_opt_state"} <= set(learner._fields)
   assert agent.env_steps_per_iteration % agent.spec.num_envs == 0
   # What the loop logs at a fresh state is plain floats.
-  assert all(
-    isinstance(v, float) for v in agent.log_scalars(base.to_devices(state, agent.devices)).values()
-  )
+  on_devices = base.to_devices(state, agent.devices)
+  assert all(isinstance(v, float) for v in agent.log_scalars(on_devices).values())
+  # The actors get what acting reads, never an optimizer state, and act runs on it.
+  got = {}
+
+  class Actors:
+    def rollout(self, act, learner, num_steps, key, inputs=None):
+      got.update(act=act, learner=learner, inputs=inputs)
+
+  agent.collect(on_devices, Actors(), jax.random.PRNGKey(1))
+  kept = {f for f, v in got["learner"]._asdict().items() if v is not None}
+  assert kept == set(agent.acting_fields) and "params" in kept
+  assert not any("opt_state" in f for f in kept)
+  one = lambda tree: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), tree)
+  obs = jax.ShapeDtypeStruct((4,) + agent.spec.observation_shape, np.uint8)
+  keys = jax.eval_shape(lambda: jax.random.split(jax.random.PRNGKey(0), 4))
+  jax.eval_shape(got["act"], one(got["learner"]), obs, keys, one(got["inputs"]))
+  jax.eval_shape(agent.eval_act, agent.acting(learner), obs, keys)
 
 
 def test_make_agent_names_the_valid_agents():

@@ -2,6 +2,9 @@
 `common.measure`, and e2e's table and ratios. No figure is checked (benchmarks are not tests)."""
 
 import math
+import os
+import subprocess
+import sys
 
 import jax
 import pytest
@@ -113,3 +116,23 @@ def test_scaling_layouts_and_table():
   text = scaling.report(rows)
   assert "1.500" in text and "skipped" in text
   assert common.ratio(1.0, math.nan) == "n/a"
+
+
+@pytest.mark.heavy
+def test_gpu_script_runs_tiny_on_forced_cpu_devices():
+  # The one-GPU script's every step at the smoke sizes (no figure is checked); SAC and
+  # Rainbow cells are the e2e benchmark's, tested there.
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  out = subprocess.run(
+    [sys.executable, os.path.join(root, "benchmarks", "gpu.py"), "--tiny", "--agents=ppo"],
+    capture_output=True,
+    text=True,
+    timeout=900,
+    cwd=root,
+  )
+  assert out.returncode == 0, out.stderr[-3000:]
+  text = out.stdout
+  assert "cpu: 2 x" in text and "size smoke" in text
+  assert "| impala " in text and "| supernet " in text  # the learner rows
+  assert "| ppo    | off " in text and "| ppo    | on " in text
+  assert "projected 25M-step PPO search: " in text

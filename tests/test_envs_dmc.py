@@ -159,3 +159,14 @@ def test_make_env_dmc_default_action_repeat_and_test_seed():
   assert envs.make_env(config, seed=0, split="train")._action_repeat == 4
   config.action_repeat = 3
   assert envs.make_env(config, seed=0, split="train")._action_repeat == 3
+
+
+def test_egl_device_follows_the_first_visible_gpu_unless_set():
+  from darts_rl.envs.dmc import egl_device
+
+  assert egl_device({"MUJOCO_GL": "egl", "CUDA_VISIBLE_DEVICES": "3,1"}) == "3"
+  assert egl_device({"MUJOCO_GL": "egl", "CUDA_VISIBLE_DEVICES": "GPU-5e1a"}) is None  # a UUID
+  assert egl_device({"MUJOCO_GL": "egl"}) is None
+  set_by_user = {"MUJOCO_GL": "egl", "CUDA_VISIBLE_DEVICES": "3", "MUJOCO_EGL_DEVICE_ID": "0"}
+  assert egl_device(set_by_user) is None
+  assert egl_device({"MUJOCO_GL": "osmesa", "CUDA_VISIBLE_DEVICES": "3"}) is None

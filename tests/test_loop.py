@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from darts_rl import parallel
+from darts_rl.agents import base as agent_base
 from darts_rl.agents import ppo
 from darts_rl.envs.base import DiscreteActions
 from darts_rl.train import evaluation, loop, stepping
@@ -61,6 +62,9 @@ def test_overlapped_episode_log_is_the_learned_rollouts_whatever_the_actor_threa
   collected = []
 
   class Agent:
+    def acting(self, learner):
+      return learner
+
     def collect(self, state, actors, key):
       k = len(collected)
       log.add(np.array([[float(k), 10.0 + k, 0.0]]))
@@ -73,8 +77,9 @@ def test_overlapped_episode_log_is_the_learned_rollouts_whatever_the_actor_threa
       return state, {"rollout": float(rollout)}
 
   actors = types.SimpleNamespace(episodes=log)
-  acting = stepping.Overlapped(Agent(), actors, parallel.Devices())
-  key, state = jax.random.PRNGKey(0), _State(learner={"w": np.zeros(1)})
+  devices = parallel.Devices()
+  acting = stepping.Overlapped(Agent(), actors, devices)
+  key, state = jax.random.PRNGKey(0), _State(learner=devices.replicate({"w": np.zeros(1)}))
   for k in range(3):
     key, state, m = acting.iteration(key, state, more=k < 2)
     assert m["rollout"] == k
@@ -87,6 +92,53 @@ def test_overlapped_episode_log_is_the_learned_rollouts_whatever_the_actor_threa
   assert len(ran_on) == 1 and ran_on[0].startswith("actor")
   log.add(np.array([[5.0, 1.0, 0.0]]))
   assert log.pop()["return"].size == 0  # not settled yet
+
+
+class _Learner(NamedTuple):
+  params: dict
+  opt_state: dict
+
+
+@pytest.mark.parametrize("overlap", ["off", "on"])
+@pytest.mark.parametrize("side", ["collect", "learn"])
+def test_an_iteration_refuses_hidden_transfers(overlap, side):
+  # The hot loop runs under jax.transfer_guard("disallow") on both threads: explicit copies
+  # (Devices.put, jax.device_get) pass, a host array handed to a jax op fails.
+  devices = parallel.Devices()
+  double = devices.compile_local(lambda x: 2 * x)
+  host = np.ones((devices.local_count, 1), np.float32)
+  seen = []
+
+  class Agent(agent_base.AgentBase):
+    hidden = False
+
+    def _step(self, name):
+      if self.hidden and name == side:
+        jax.numpy.sum(host)
+      return jax.device_get(double(devices.put(host)))
+
+    def collect(self, state, actors, key):
+      seen.append(state.learner)
+      return self._step("collect")
+
+    def learn(self, state, rollout, key):
+      self._step("learn")
+      return state, {}
+
+  agent = Agent()
+  learner = devices.replicate(_Learner({"w": np.zeros(1)}, {"mu": np.zeros(1)}))
+  state = agent_base.AgentState(learner, None)
+  actors = types.SimpleNamespace(episodes=EpisodeLog())
+  acting = stepping.make(agent, actors, devices, overlap)
+  try:
+    key, state, _ = acting.iteration(jax.random.PRNGKey(0), state, more=False)
+    # An overlapped actor gets its own copy of what acting reads (agent.acting) only.
+    assert (seen[0].opt_state is None) == (overlap == "on")
+    agent.hidden = True
+    with pytest.raises(Exception, match="Disallowed host-to-device transfer"):
+      acting.iteration(key, state, more=False)
+  finally:
+    acting.close()
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from flax import serialization
 
+from darts_rl import distributed
 from tests.conftest import SMOKE_SEARCHES, free_port, start_run, two_process_flags
 
 AGENTS = ("ppo", "rainbow", "sac")
@@ -87,26 +88,89 @@ def test_only_process_zero_prints_progress(smoke_searches):
   assert "error" not in err0 + err1
 
 
+def _child(p: subprocess.Popen) -> int:
+  """The pid of the supervised child a multi-process launcher started."""
+  with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+    return int(f.read().split()[0])
+
+
+def _one_error_line(p: subprocess.Popen, err: str) -> str:
+  lines = [line for line in err.splitlines() if line.strip() and "connected" not in line]
+  assert p.returncode == 1, err[-2000:]
+  assert len(lines) == 1, err[-2000:]
+  return lines[0]
+
+
+# (which process fails, how, what the other says): a killed process, a hung one (stopped:
+# its sockets stay open, but its heartbeats stop), and process 0, which hosts the coordinator.
+FAILURES = [
+  (1, "kill", "error: process 0: process 1 stopped responding"),
+  (1, "stop", "error: process 0: process 1 stopped responding"),
+  (0, "kill", "error: process 1: lost the coordinator"),
+]
+
+
 @pytest.mark.heavy
-def test_a_dead_process_stops_the_other_with_one_line(tmp_path):
+@pytest.mark.parametrize("failing, how, message", FAILURES)
+def test_a_dead_or_hung_process_stops_the_other_with_one_line(tmp_path, failing, how, message):
   port = free_port()
   long = ("--agents=ppo", "--total_env_steps=100000", "--peer_timeout_s=5")
-  p0 = start_run(tmp_path / "w0", *two_process_flags(0, port, *long), stdout=subprocess.DEVNULL)
-  p1 = start_run(tmp_path / "w1", *two_process_flags(1, port, *long), stdout=subprocess.DEVNULL)
+  procs = [
+    start_run(tmp_path / f"w{r}", *two_process_flags(r, port, *long), stdout=subprocess.DEVNULL)
+    for r in (0, 1)
+  ]
+  bad, other = procs[failing], procs[1 - failing]
   try:
-    # Wait until process 1 joined the run, then kill it (its supervisor and, with it, its child).
+    # Wait until the failing process joined the run, then kill its supervisor (and with it
+    # its child) or stop its child (a stopped supervisor would not stop the child).
     deadline = time.time() + 120
-    for line in p1.stderr:
+    for line in bad.stderr:
       if "connected" in line or time.time() > deadline:
         break
-    p1.send_signal(signal.SIGKILL)
+    if how == "kill":
+      bad.send_signal(signal.SIGKILL)
+    else:
+      os.kill(_child(bad), signal.SIGSTOP)
     # A ceiling on the wait, not a speed check (the run itself would take far longer).
-    _, err = p0.communicate(timeout=300)
+    _, err = other.communicate(timeout=300)
   finally:
-    for p in (p0, p1):
+    for p in procs:
       if p.poll() is None:
+        if how == "stop":
+          os.kill(_child(p), signal.SIGKILL)
         p.kill()
-  lines = [line for line in err.splitlines() if line.strip() and "connected" not in line]
-  assert p0.returncode == 1, err[-2000:]
-  assert len(lines) == 1, err[-2000:]
-  assert lines[0].startswith("error: process 0: process 1 stopped responding"), lines[0]
+      p.communicate()
+  assert _one_error_line(other, err).startswith(message)
+
+
+def test_run_difference_names_config_keys_with_both_values_then_source_files():
+  run = lambda config, code: {"config": config, "code": code}
+  base = run({"seed": 0, "ppo": {"lr": 1.0, "clip": 0.2}}, {"a.py": "1", "b.py": "2"})
+  assert distributed.run_difference(base, base) is None
+  other = run({"seed": 1, "ppo": {"lr": 2.0, "clip": 0.2}}, {"a.py": "9", "b.py": "2"})
+  assert distributed.run_difference(other, base) == (
+    "another config: ppo.lr=2.0 (process 0: 1.0), seed=1 (process 0: 0)"
+  )
+  other = run(base["config"], {"a.py": "9", "c.py": "3"})
+  assert distributed.run_difference(other, base) == (
+    "other darts_rl sources: a.py, b.py, c.py differ"
+  )
+  assert len(distributed.source_digests()) > 10
+
+
+def test_processes_given_different_configs_refuse_with_one_line(tmp_path):
+  # Process 0 has 3 devices and uses 2 (--local_devices), process 1 has 2: the host
+  # collectives that compare the configs run over the run's devices, whatever each host has.
+  port = free_port()
+  extras = (("--cpu_devices=3", "--local_devices=2"), ("--total_env_steps=128",))
+  procs = [
+    start_run(tmp_path / f"w{r}", *two_process_flags(r, port, "--agents=ppo", *extra))
+    for r, extra in enumerate(extras)
+  ]
+  outs = [p.communicate(timeout=300) for p in procs]
+  for p, (_, err) in zip(procs, outs):
+    line = _one_error_line(p, err)
+    assert line.startswith(
+      "error: process 1 runs another config: loop.total_env_steps=128 (process 0: 256)"
+    ), line
+  assert not (tmp_path / "w0" / "ppo").exists()  # refused before claiming a workdir

@@ -5,8 +5,10 @@ import os
 
 import pytest
 
-from darts_rl import artifacts, random_search
+from darts_rl import artifacts, processes, random_search
+from darts_rl.envs import procgen_threads
 from darts_rl.sweep import Job, LocalPool, TrialFailed, make_executor, slots
+from darts_rl.sweep.ray_run import check_fits
 from experiments.ppo_procgen import get_config
 
 FAKE = "tests.fake_training"
@@ -199,9 +201,21 @@ def test_trials_on_local_ray_match_the_local_pool(tmp_path, local_ray):
   # A failed task on Ray: the same one line as the local pool's.
   with pytest.raises(TrialFailed, match=r"job fail2 \(exit 1: error: job fail2 failed as told"):
     executor.run(_jobs(tmp_path, ["fail2"]), on_done=lambda job: None)
-  with pytest.raises(
-    ValueError,
-    match=r"asks for 1 GPU\(s\) and 1 CPU\(s\); the Ray cluster "
-    r"has 0 GPU\(s\)|asks for 0 GPU\(s\) and 64 CPU",
-  ):
+  with pytest.raises(ValueError, match=r"asks for 0 GPU\(s\) and 64 CPU\(s\) on one node"):
     make_executor(executor="ray", cpus_per_trial=64)
+  assert executor.env[processes.CPUS_ENV] == "1"
+
+
+def test_a_ray_trial_must_fit_one_node_not_the_cluster_totals(monkeypatch):
+  nodes = [{"GPU": 1.0, "CPU": 8.0}, {"GPU": 1.0, "CPU": 8.0}]
+  check_fits(nodes, 1, 8)
+  with pytest.raises(ValueError, match=r"asks for 2 GPU\(s\) and 8 CPU\(s\) on one node"):
+    check_fits(nodes, 2, 8)  # the cluster has 2 GPUs, but no node has
+  with pytest.raises(ValueError, match="no live node"):
+    check_fits([], 0, 1)
+  # The trial's CPU count caps the cores its envs size their threads to.
+  monkeypatch.setenv(processes.CPUS_ENV, "1")
+  assert processes.usable_core_count() == 1
+  assert procgen_threads(0, 1) == 1
+  monkeypatch.delenv(processes.CPUS_ENV)
+  assert processes.usable_core_count() == len(os.sched_getaffinity(0))

@@ -8,7 +8,8 @@ on a `parallel.Devices` layout. The loop only ever does:
     state, metrics = agent.iteration(state, actors, key)  # collect (act), then learn
     agent.log_scalars(state)                              # counters at a log step
 
-and evaluation calls the pure `agent.eval_act` inside the actors' compiled step. Learner
+and evaluation calls the pure `agent.eval_act` inside the actors' compiled step, given
+`agent.acting(learner)`: the parameters acting reads, never the optimizer states. Learner
 state travels whole (a NamedTuple of the agent's, always with fields `alphas` and
 `arch_opt_state`); jitted learner steps are pure (state, batch, key) -> (state, metrics)
 closures that read no `self` state that changes. Replay buffers are explicit state
@@ -19,6 +20,7 @@ checkpointed. Metrics stay on the devices until the loop reads them at a log ste
 from typing import Any, Dict, List, NamedTuple, Optional, Protocol, Tuple, runtime_checkable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -76,6 +78,11 @@ class Agent(Protocol):
     """Evaluation policy (the paper's protocol), pure: -> actions [n, ...]."""
     ...
 
+  def acting(self, learner) -> Any:
+    """What act and eval_act read of the learner: the same tree with the other fields None
+    (the acting step's arguments, and what an overlapped actor copies)."""
+    ...
+
   def collect(self, state: AgentState, actors, key):
     """Acts with `actors` (darts_rl.train.actors.Actors) for one iteration -> a Rollout.
     Reads `state` but changes nothing: it may run on the actor thread, one iteration ahead
@@ -96,7 +103,17 @@ class Agent(Protocol):
 
 
 class AgentBase:
-  """What every agent shares: an iteration is `collect` then `learn`."""
+  """What every agent shares: an iteration is `collect` then `learn`; the actors get only the
+  learner fields that acting reads (`acting`)."""
+
+  # The learner fields that act / eval_act read; the others (optimizer states, targets) never
+  # reach the acting step.
+  acting_fields: Tuple[str, ...] = ("params", "alphas")
+
+  def acting(self, learner):
+    """The learner with only `acting_fields` kept (the others None): what act and eval_act
+    receive. A field acting reads but that is not listed fails at trace time, loudly."""
+    return learner._replace(**{f: None for f in learner._fields if f not in self.acting_fields})
 
   def iteration(self, state: AgentState, actors, key) -> Tuple[AgentState, Metrics]:
     act_key, learn_key = jax.random.split(key)
@@ -116,11 +133,19 @@ def arch_updates(
   return max(1, -(-steps // env_steps_per_iteration) * updates_per_iteration)
 
 
-def mean_metrics(metrics: List[Metrics]) -> Metrics:
-  """The mean of several updates' metrics (device scalars stay on the devices)."""
+def update_keys(key, n: int):
+  """[n] keys, key u = fold_in(key, u): one per learner update of an iteration. Computed on
+  the key's device: a Python int folded in outside a compiled step is an implicit upload."""
+  return jax.vmap(lambda u: jax.random.fold_in(key, u))(jnp.arange(n))
+
+
+def mean_metrics(metrics: List[Metrics], devices) -> Metrics:
+  """Each name's mean over the updates' metrics that report it (device scalars [L], averaged
+  on the devices: one compiled call, no copy through the host)."""
   if len(metrics) == 1:
     return metrics[0]
-  return jax.tree.map(lambda *xs: sum(xs) / len(xs), *metrics)
+  names = dict.fromkeys(k for m in metrics for k in m)
+  return devices.mean({k: [m[k] for m in metrics if k in m] for k in names})
 
 
 def to_devices(state: AgentState, devices) -> AgentState:

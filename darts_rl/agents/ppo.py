@@ -21,7 +21,14 @@ import rlax
 
 from darts_rl import parallel
 from darts_rl.agents import optim
-from darts_rl.agents.base import AgentBase, AgentState, Batches, EnvSpec, arch_updates
+from darts_rl.agents.base import (
+  AgentBase,
+  AgentState,
+  Batches,
+  EnvSpec,
+  arch_updates,
+  mean_metrics,
+)
 
 # ---------------------------------------------------------------------------- learning math
 
@@ -276,7 +283,7 @@ class PPO(AgentBase):
   def collect(self, state: AgentState, actors, key):
     """num_steps acting steps of every env with the stochastic policy (obs, actions,
     log-probs, values stay on the devices)."""
-    return actors.rollout(self.act, state.learner, self.config.ppo.num_steps, key)
+    return actors.rollout(self.act, self.acting(state.learner), self.config.ppo.num_steps, key)
 
   def learn(self, state: AgentState, ro, key):
     """Normalizes the rollout's rewards (statistics over all envs of the run), then
@@ -342,7 +349,7 @@ class PPO(AgentBase):
           auxes.append(aux)
         else:
           learner = self._accumulated_minibatch(learner, data, epoch_key, m, auxes, probe)
-    metrics = {f"loss/{k}": v for k, v in _means(auxes).items()}
+    metrics = {f"loss/{k}": v for k, v in mean_metrics(auxes, d).items()}
     metrics.update(stats)
     return learner, metrics
 
@@ -516,9 +523,3 @@ class PPO(AgentBase):
       alphas, arch_opt_state, ga = self.opt.apply_arch(alphas, arch_opt_state, ga, parallel.AXIS)
       norms["arch_grad_norm"] = optax.tree.norm(ga)
     return PPOLearner(params, alphas, opt_state, arch_opt_state), norms
-
-
-def _means(auxes):
-  """{key: mean over the dicts that have it} of device scalars (a few ops per key, no sync)."""
-  keys = dict.fromkeys(k for a in auxes for k in a)
-  return {k: jnp.mean(jnp.stack([a[k] for a in auxes if k in a]), axis=0) for k in keys}

@@ -47,7 +47,15 @@ import rlax
 from darts_rl import parallel
 from darts_rl.agents import optim
 from darts_rl.agents import replay as replay_lib
-from darts_rl.agents.base import AgentBase, AgentState, Batches, EnvSpec, arch_updates, mean_metrics
+from darts_rl.agents.base import (
+  AgentBase,
+  AgentState,
+  Batches,
+  EnvSpec,
+  arch_updates,
+  mean_metrics,
+  update_keys,
+)
 
 EPSILON_SCHEDULES = ("power", "constant", "linear")
 
@@ -439,7 +447,7 @@ class Rainbow(AgentBase):
       d.first : d.first + d.local_count
     ]
     return actors.rollout(
-      self.act, state.learner, self.config.rainbow.rollout_steps, key, d.put(eps)
+      self.act, self.acting(state.learner), self.config.rainbow.rollout_steps, key, d.put(eps)
     )
 
   def learn(self, state: AgentState, ro, key):
@@ -455,12 +463,12 @@ class Rainbow(AgentBase):
       return state, {}
     learner, buffer = state.learner, state.replay.buffer
     ms = []
-    for u in range(c.updates_per_iteration):
-      learner, buffer, m = self._learn(learner, buffer, d.broadcast(jax.random.fold_in(key, u)))
+    for k in update_keys(key, c.updates_per_iteration):
+      learner, buffer, m = self._learn(learner, buffer, d.broadcast(k))
       ms.append(m)
     return (
       state._replace(learner=learner, replay=state.replay._replace(buffer=buffer)),
-      mean_metrics(ms),
+      mean_metrics(ms, d),
     )
 
   def sample(self, buffer, key) -> Batches:

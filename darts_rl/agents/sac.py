@@ -34,7 +34,15 @@ import optax
 from darts_rl import parallel
 from darts_rl.agents import optim
 from darts_rl.agents import replay as replay_lib
-from darts_rl.agents.base import AgentBase, AgentState, Batches, EnvSpec, arch_updates, mean_metrics
+from darts_rl.agents.base import (
+  AgentBase,
+  AgentState,
+  Batches,
+  EnvSpec,
+  arch_updates,
+  mean_metrics,
+  update_keys,
+)
 
 FRAME_CHANNELS = 3  # RGB frames are stacked on the channel axis
 LOG_STD_MIN, LOG_STD_MAX = -10.0, 2.0
@@ -216,6 +224,9 @@ class SAC(AgentBase):
   """Off-policy agent: one iteration = one vectorized env step + `updates_per_iteration`
   updates (once `learning_starts` env steps are in the replay)."""
 
+  # The policy reads the critic's encoder (params, alphas) and the actor head.
+  acting_fields = ("params", "alphas", "actor_params")
+
   def __init__(self, config, encoder_spec, spec: EnvSpec, devices: parallel.Devices):
     c = config.sac
     if not hasattr(spec.action_spec, "low"):  # envs.BoxActions (not imported: no env deps)
@@ -374,7 +385,9 @@ class SAC(AgentBase):
   def collect(self, state: AgentState, actors, key):
     """One step of every env: a policy sample, or a uniform action during the warm-up."""
     warmup = int(state.host.env_steps) < self.config.sac.init_random_env_steps
-    return actors.rollout(self.act, state.learner, 1, key, self.devices.broadcast(warmup))
+    return actors.rollout(
+      self.act, self.acting(state.learner), 1, key, self.devices.broadcast(warmup)
+    )
 
   def learn(self, state: AgentState, ro, key):
     """Appends the step to the replay, then (after learning_starts) updates_per_iteration
@@ -387,12 +400,10 @@ class SAC(AgentBase):
       return state, {}
     learner = state.learner
     ms = []
-    for u in range(c.updates_per_iteration):
-      learner, m = self._learn(
-        learner, state.replay.buffer, d.broadcast(jax.random.fold_in(key, u))
-      )
+    for k in update_keys(key, c.updates_per_iteration):
+      learner, m = self._learn(learner, state.replay.buffer, d.broadcast(k))
       ms.append(m)
-    return state._replace(learner=learner), mean_metrics(ms)
+    return state._replace(learner=learner), mean_metrics(ms, d)
 
   def sample(self, buffer, key) -> Batches:
     """One device's share of an update: Batches of Transitions (alternating mode: an

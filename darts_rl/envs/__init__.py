@@ -8,6 +8,7 @@ DM-Control env is first built).
 
 import os
 
+from darts_rl import processes
 from darts_rl.envs.base import ActionSpec, BoxActions, DiscreteActions, EpisodeTracker, Step, VecEnv
 from darts_rl.envs.dmc import (
   DEFAULT_ACTION_REPEAT,
@@ -186,16 +187,13 @@ def procgen_levels(env_config, split: str) -> tuple:
 
 def procgen_threads(num_threads: int, instances: int) -> int:
   """Worker threads per Procgen instance: num_threads if set, else this process's usable
-  cores shared by its `instances` (one per game per local env group), at least 1."""
+  cores (processes.usable_core_count: a Ray trial's core count) shared by its `instances`
+  (one per game per local env group), at least 1."""
   if num_threads < 0:
     raise ValueError(f"env.num_threads must be >= 0 (0: automatic), got {num_threads}")
   if num_threads:
     return num_threads
-  try:
-    cores = len(os.sched_getaffinity(0))
-  except AttributeError:  # not Linux
-    cores = os.cpu_count() or 1
-  return max(1, cores // max(instances, 1))
+  return max(1, processes.usable_core_count() // max(instances, 1))
 
 
 __all__ = [

@@ -10,13 +10,28 @@ Procgen run does not spend).
 """
 
 import os
+from typing import NamedTuple, Optional
 
 # Must be set before dm_control / mujoco pick a GL backend; EGL renders headless (on a GPU
 # when there is one, else with Mesa's software device). A value set by the user wins.
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+
+def egl_device(environ) -> Optional[str]:
+  """The MUJOCO_EGL_DEVICE_ID that follows the process's GPU: the first CUDA_VISIBLE_DEVICES
+  entry (a sweep gives each trial its GPU there; dm_control would otherwise pick the first EGL
+  device for every trial). None where the user set it, EGL is not the backend, or the entry is
+  not an index. Assumes EGL lists the GPUs in CUDA's order (CUDA_DEVICE_ORDER=PCI_BUS_ID)."""
+  first = environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+  if "MUJOCO_EGL_DEVICE_ID" in environ or environ.get("MUJOCO_GL") != "egl":
+    return None
+  return first if first.isdigit() else None
+
+
+if egl_device(os.environ) is not None:
+  os.environ["MUJOCO_EGL_DEVICE_ID"] = egl_device(os.environ)
+
 import functools  # noqa: E402
-from typing import NamedTuple, Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 

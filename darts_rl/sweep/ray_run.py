@@ -4,18 +4,20 @@
 
 Each job is a Ray task that asks for `num_gpus` = devices_per_trial (when the cluster has
 GPUs) and `num_cpus` = cpus_per_trial; Ray decides where it runs and sets its
-CUDA_VISIBLE_DEVICES. The task starts the same worker process as the local pool
-(`python -m darts_rl.sweep.worker`), so every trial gets a fresh jax and its log, and dies
-with the task. Jobs write their workdirs and logs themselves: on several machines the workdir
-must be on a filesystem every node mounts at the same path, and darts_rl must be installed on
-every node. At most `parallel` jobs are in flight (0: all of them; Ray queues what does not
-fit), so a failure stops new starts as in the local pool. Tasks are not retried by Ray: a
-failed trial is reported, and the rerun resumes it.
+CUDA_VISIBLE_DEVICES. A trial must fit on one node (else one error line at the start), and
+its envs size their threads to its CPU count (processes.CPUS_ENV), not to the node's cores.
+The task starts the same worker process as the local pool (`python -m darts_rl.sweep.worker`),
+so every trial gets a fresh jax and its log, and dies with the task. Jobs write their workdirs
+and logs themselves: on several machines the workdir must be on a filesystem every node mounts
+at the same path, and darts_rl must be installed on every node. At most `parallel` jobs are in
+flight (0: all of them; Ray queues what does not fit), so a failure stops new starts as in the
+local pool. Tasks are not retried by Ray: a failed trial is reported, and the rerun resumes it.
 """
 
 import os
 from typing import Callable, Dict, List, Sequence
 
+from darts_rl import processes
 from darts_rl.distributed import cpu_device_env
 from darts_rl.sweep import jobs as jobs_lib
 from darts_rl.sweep import local
@@ -30,6 +32,19 @@ def import_ray():
   except ImportError:
     raise ValueError("--executor=ray needs Ray: pip install -e '.[ray]'") from None
   return ray
+
+
+def check_fits(nodes: Sequence[Dict[str, float]], num_gpus: float, num_cpus: float):
+  """A trial (num_gpus, num_cpus) fits on one of `nodes` (each node's Ray resources), else
+  one ValueError: Ray would queue a trial that fits only the cluster's totals forever."""
+  if any(n.get("GPU", 0) >= num_gpus and n.get("CPU", 0) >= num_cpus for n in nodes):
+    return
+  have = ", ".join(f"{n.get('GPU', 0):g} GPU(s) + {n.get('CPU', 0):g} CPU(s)" for n in nodes)
+  raise ValueError(
+    f"a trial asks for {num_gpus} GPU(s) and {num_cpus} CPU(s) on one node; no node of the "
+    f"Ray cluster has that ({have or 'no live node'}): lower --devices_per_trial or "
+    "--cpus_per_trial"
+  )
 
 
 def _run_job(job_json: str, extra_env: Dict[str, str]) -> int:
@@ -82,12 +97,10 @@ class RayExecutor:
       self.num_gpus = 0
       self.env = cpu_device_env(devices_per_trial) if devices_per_trial > 1 else {}
     self.num_cpus = cpus_per_trial or 1
-    if self.num_gpus > self.gpus or self.num_cpus > resources.get("CPU", 0):
-      raise ValueError(
-        f"a trial asks for {self.num_gpus} GPU(s) and {self.num_cpus} CPU(s); "
-        f"the Ray cluster has {self.gpus:g} GPU(s) and "
-        f"{resources.get('CPU', 0):g} CPU(s) in all"
-      )
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    check_fits(nodes, self.num_gpus, self.num_cpus)
+    # Ray accounts for CPUs without pinning: the trial sizes its thread pools to its count.
+    self.env[processes.CPUS_ENV] = str(self.num_cpus)
     self._task = ray.remote(_run_job).options(
       num_gpus=self.num_gpus, num_cpus=self.num_cpus, max_retries=0
     )

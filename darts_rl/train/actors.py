@@ -179,7 +179,7 @@ class Actors:
     final = None
     for t in range(T):
       buf, actions = step(learner, buf, d.put(self.obs), key, inputs, self._device_index)
-      steps = self._step_envs(np.asarray(actions))
+      steps = self._step_envs(jax.device_get(actions))
       rewards[:, t] = [s.reward for s in steps]
       terminated[:, t] = [s.terminated for s in steps]
       truncated[:, t] = [s.truncated for s in steps]
@@ -199,7 +199,10 @@ class Actors:
     )
 
   def _rollout_fns(self, act, T: int, learner, inputs):
-    cache_key = ("rollout", act, T, self.n, self.spec.observation_shape)
+    # The learner's tree structure too: a caller may pass the whole learner or what acting
+    # reads of it (Agent.acting), each its own compiled step.
+    trees = (jax.tree.structure(learner), jax.tree.structure(inputs))
+    cache_key = ("rollout", act, T, self.n, self.spec.observation_shape, trees)
     if cache_key not in self.compiled:
       n = self.n
       one = lambda tree: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), tree)
@@ -286,7 +289,7 @@ class Actors:
       t_dev = self.devices.broadcast(np.int32(t))
       for j in range(calls):
         idx = order[:, np.arange(j * c, (j + 1) * c) % n]  # [L, c]
-        out = np.asarray(
+        out = jax.device_get(
           step(
             learner,
             self.devices.put(self.obs[device_rows, idx]),

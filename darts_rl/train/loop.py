@@ -22,7 +22,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from darts_rl import artifacts, envs, formatting, parallel
+from darts_rl import artifacts, distributed, envs, formatting, parallel
 from darts_rl.agents import base as agent_base
 from darts_rl.agents import make_agent
 from darts_rl.networks import make_encoder
@@ -133,6 +133,7 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
   config = envs.with_task_defaults(config)
   check_phase(config, phase)
   devices = devices or parallel.Devices()
+  distributed.check_same_run(config)
   writer_proc = devices.is_writer
   # The encoder and envs first: a bad config or genotype fails before the workdir is claimed.
   encoder = make_encoder(config.encoder, arch=config.arch)
@@ -248,7 +249,7 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
     final = evaluation.evaluate(
       config,
       agent.eval_act,
-      state.learner,
+      agent.acting(state.learner),
       devices,
       ek,
       lc.eval_splits,
@@ -291,7 +292,7 @@ def _quick_eval(config, agent, state, devices, key, compiled=None) -> Dict[str, 
   res = evaluation.evaluate(
     config,
     agent.eval_act,
-    state.learner,
+    agent.acting(state.learner),
     devices,
     key,
     splits,
@@ -417,7 +418,7 @@ def reevaluate(
       )
       if step is None:
         raise artifacts.ArtifactError(f"{workdir} has no checkpoint to evaluate")
-      learner, eval_act = devices.replicate(state.learner), agent.eval_act
+      learner, eval_act = devices.replicate(agent.acting(state.learner)), agent.eval_act
   finally:
     actors.close()
   key = jax.random.PRNGKey(config.seed + episodes)

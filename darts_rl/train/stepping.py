@@ -6,15 +6,34 @@
 
 The loop and the end-to-end benchmark (benchmarks/e2e.py) both go through this, so what is
 measured is what trains.
+
+Both run an iteration, on every thread that takes part in it, under
+`jax.transfer_guard("disallow")`: a host <-> device copy in the hot loop must be explicit
+(`Devices.put` / `replicate`, `jax.device_get`), so an implicit one (a numpy array passed to a
+compiled step, `np.asarray` or `float` of a device array) fails at once instead of quietly
+costing a synchronous copy per step.
 """
 
 import concurrent.futures
+import functools
 from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
 
 OVERLAP = ("auto", "on", "off")
+
+
+def guarded(fn: Callable) -> Callable:
+  """fn run under jax.transfer_guard("disallow") (a thread-local setting: each thread that
+  runs part of an iteration enters it)."""
+
+  @functools.wraps(fn)
+  def run(*args, **kwargs):
+    with jax.transfer_guard("disallow"):
+      return fn(*args, **kwargs)
+
+  return run
 
 
 def overlap_enabled(mode: str) -> bool:
@@ -40,7 +59,7 @@ class Sequential:
     """(key, state) -> (key, state, metrics) of one iteration."""
     del more
     key, it_key = jax.random.split(key)
-    state, metrics = self.agent.iteration(state, self.actors, it_key)
+    state, metrics = guarded(self.agent.iteration)(state, self.actors, it_key)
     self.actors.episodes.settle()
     return key, state, metrics
 
@@ -64,14 +83,16 @@ class Overlapped:
   def __init__(self, agent, actors, devices):
     self.agent, self.actors = agent, actors
     self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="actor")
-    # The learner's steps donate its buffers: the actor acts with its own copy.
+    # The learner's steps donate its buffers: the actor acts with its own copy of what acting
+    # reads (agent.acting: no optimizer state).
     self._copy = devices.compile_local(lambda t: jax.tree.map(jnp.copy, t))
     self.future = None
 
   def _submit(self, state, it_key):
     act_key, learn_key = jax.random.split(it_key)
-    acting_state = state._replace(learner=self._copy(state.learner))
-    self.future = self.pool.submit(self.agent.collect, acting_state, self.actors, act_key)
+    with jax.transfer_guard("disallow"):
+      acting_state = state._replace(learner=self._copy(self.agent.acting(state.learner)))
+    self.future = self.pool.submit(guarded(self.agent.collect), acting_state, self.actors, act_key)
     return learn_key
 
   def iteration(self, key, state, more: bool = True):
@@ -88,7 +109,7 @@ class Overlapped:
       self.learn_key = self._submit(state, it_key)
     else:
       self.future = None
-    state, metrics = self.agent.learn(state, rollout, learn_key)
+    state, metrics = guarded(self.agent.learn)(state, rollout, learn_key)
     return key, state, dict(metrics, **{"actor/policy_lag_iterations": 1.0})
 
   def close(self, then: Optional[Callable[[], None]] = None):
