@@ -2,6 +2,7 @@
 `common.measure`, and e2e's table and ratios. No figure is checked (benchmarks are not tests)."""
 
 import math
+import os
 
 import jax
 import pytest
@@ -113,3 +114,19 @@ def test_scaling_layouts_and_table():
   text = scaling.report(rows)
   assert "1.500" in text and "skipped" in text
   assert common.ratio(1.0, math.nan) == "n/a"
+
+
+def test_cpu_clock_runs_the_script_with_the_process_clock(tmp_path):
+  import subprocess
+  import sys
+
+  script = tmp_path / "bench.py"
+  script.write_text(
+    "import sys, time\nprint(time.perf_counter is time.process_time, sys.argv[1:], __name__)\n"
+  )
+  runner = os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks", "cpu_clock.py")
+  out = subprocess.run(
+    [sys.executable, runner, str(script), "--iters=2"], capture_output=True, text=True
+  )
+  assert out.returncode == 0, out.stderr
+  assert out.stdout.strip() == "True ['--iters=2'] __main__"
