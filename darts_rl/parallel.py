@@ -151,9 +151,9 @@ class Devices:
     return self.replicate(np.asarray(x))
 
 
-# From jax 0.8 pmap is built on shard_map (jax_pmap_shmap_merge; jax 0.12 has no other pmap)
-# and takes its mapped inputs NamedSharded over a 1-D mesh of its devices; before, an input
-# laid out otherwise than PmapSharded was resliced on every call.
+# Where pmap is built on shard_map (the jax_pmap_shmap_merge flag; jax 0.12 has no other pmap),
+# it takes its mapped inputs NamedSharded over a 1-D mesh of its devices as they are; jax 0.7's
+# own pmap takes PmapSharded ones. An input laid out otherwise is copied again on every call.
 PMAP_ON_SHARD_MAP = bool(jax.config.values.get("jax_pmap_shmap_merge", True))
 
 
