@@ -37,7 +37,10 @@ _CHILD_ENV = "DARTS_RL_SUPERVISED_CHILD"
 # Lines of XLA / TSL's own logger: "2026-11-30 13:36:32.735027: E external/xla/..." or
 # "E1130 13:36:32.735027 1234 file.cc:12] ...".
 _RUNTIME_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |[IWEF]\d{4} \d\d:)")
+# The runtime names a peer that stopped sending heartbeats as /job:jax_worker/replica:0/task:1
+# (jax 0.7), or lists its task ids one per line after the reason (jax 0.12).
 _DEAD_TASK = re.compile(r"/job:jax_worker/replica:\d+/task:(\d+)")
+_DEAD_TASK_LIST = re.compile(r"\(stopped sending heartbeats\):\n((?:\d+\n)+)")
 
 
 def initialize(
@@ -213,7 +216,8 @@ def _aborted(lines: List[str]) -> bool:
 def diagnose(lines: List[str], rc: int) -> str:
   """One clause saying why the child stopped, from the runtime's lines and its exit status."""
   text = "".join(lines)
-  dead = sorted({int(t) for t in _DEAD_TASK.findall(text)})
+  listed = [t for block in _DEAD_TASK_LIST.findall(text) for t in block.split()]
+  dead = sorted({int(t) for t in _DEAD_TASK.findall(text) + listed})
   if dead and "heartbeat" in text:
     who = ", ".join(f"process {t}" for t in dead)
     return (

@@ -71,7 +71,8 @@ class Devices:
   `devices`: the global list pmap maps over (process-major); `local`: this process's L of them.
   Device-resident trees have a leading [L] axis on this process: `replicate` copies a host
   tree to every local device, `put` places an [L, ...] host array one slice per device,
-  `shard` splits a host batch axis into L slices, `unreplicate` reads device 0's copy.
+  `shard` splits a host batch axis into L slices, `unreplicate` reads the first local
+  device's copy.
   """
 
   def __init__(self, local_device_count: int = 0):
@@ -118,15 +119,30 @@ class Devices:
 
   def replicate(self, tree):
     """A host tree copied onto every local device: [L, ...]."""
-    return jax.device_put_replicated(tree, self.local)
+    return self.put(
+      jax.tree.map(lambda x: np.broadcast_to(x, (self.local_count,) + np.shape(x)), tree)
+    )
 
   def unreplicate(self, tree):
-    """Device 0's copy of a replicated tree, on the host (numpy)."""
-    return jax.device_get(jax.tree.map(lambda x: x[0], tree))
+    """The first local device's copy of a replicated tree, on the host (numpy).
+
+    Read through the array's addressable shards: under a multi-process pmap an output may
+    span every process's devices, and indexing it would be a computation over all of them."""
+    return jax.tree.map(first_copy, tree)
 
   def put(self, tree):
-    """[L, ...] host arrays -> one slice per local device."""
-    return jax.tree.map(lambda x: jax.device_put_sharded(list(x), self.local), tree)
+    """[L, ...] host arrays -> one slice per local device, laid out as pmap takes its inputs
+    (no reshuffle when the mapped step is called)."""
+    return jax.tree.map(lambda x: jax.device_put(x, self.sharding(np.shape(x))), tree)
+
+  def sharding(self, shape: Sequence[int]) -> jax.sharding.Sharding:
+    """How pmap lays out an [L, ...] argument of this shape over the local devices."""
+    if len(shape) == 0 or shape[0] != self.local_count:
+      raise ValueError(f"expected a leading axis of {self.local_count} devices, got {shape}")
+    if PMAP_ON_SHARD_MAP:
+      mesh = jax.sharding.Mesh(np.asarray(self.local), (AXIS,))
+      return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS))
+    return jax.sharding.PmapSharding.default(tuple(shape), 0, self.local)
 
   def shard(self, tree, axis: int = 0):
     """Splits `axis` of every host leaf into L parts, one per local device."""
@@ -146,6 +162,26 @@ class Devices:
         lambda t: {k: sum(v) / len(v) for k, v in t.items()}, devices=self.local
       )
     return self._mean(lists)
+
+
+# Where pmap is built on shard_map (the jax_pmap_shmap_merge flag; jax 0.12 has no other pmap),
+# it takes its mapped inputs NamedSharded over a 1-D mesh of its devices as they are; jax 0.7's
+# own pmap takes PmapSharded ones. An input laid out otherwise is copied again on every call.
+PMAP_ON_SHARD_MAP = bool(jax.config.values.get("jax_pmap_shmap_merge", True))
+
+
+def first_copy(x):
+  """Row 0 of an [L, ...] device-mapped leaf (a replicated value's first copy) as numpy, read
+  from the shard that holds it; host leaves are indexed directly."""
+  if not isinstance(x, jax.Array):
+    return np.asarray(x)[0]
+
+  def start(shard):
+    row = shard.index[0]  # a slice of rows (NamedSharding) or one row (PmapSharding)
+    return (row.start or 0) if isinstance(row, slice) else row
+
+  first = min(x.addressable_shards, key=start)
+  return np.asarray(first.data).reshape(x.shape[1:])
 
 
 class RetraceError(AssertionError):

@@ -136,3 +136,16 @@ def test_gpu_script_runs_tiny_on_forced_cpu_devices():
   assert "| impala " in text and "| supernet " in text  # the learner rows
   assert "| ppo    | off " in text and "| ppo    | on " in text
   assert "projected 25M-step PPO search: " in text
+
+
+def test_cpu_clock_runs_the_script_with_the_process_clock(tmp_path):
+  script = tmp_path / "bench.py"
+  script.write_text(
+    "import sys, time\nprint(time.perf_counter is time.process_time, sys.argv[1:], __name__)\n"
+  )
+  runner = os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks", "cpu_clock.py")
+  out = subprocess.run(
+    [sys.executable, runner, str(script), "--iters=2"], capture_output=True, text=True
+  )
+  assert out.returncode == 0, out.stderr
+  assert out.stdout.strip() == "True ['--iters=2'] __main__"

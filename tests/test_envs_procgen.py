@@ -1,6 +1,4 @@
-"""Procgen wrapper: errors, shapes, gym3 first-flag bookkeeping, seeding, multi-game batches."""
-
-import types
+"""Procgen wrapper: errors, shapes, first-flag bookkeeping, seeding, multi-game batches."""
 
 import ml_collections
 import numpy as np
@@ -62,30 +60,29 @@ def test_all_games_have_a_max_reward():
   assert set(envs.MAX_REWARD) == set(envs.PROCGEN_GAMES) and len(envs.PROCGEN_GAMES) == 16
 
 
-class _ScriptedGym3:
-  """A gym3-like env replaying scripted (reward, first) rows after each act()."""
+class _ScriptedGame:
+  """A `pg.Game` replaying scripted (reward, first) rows after each act()."""
+
+  num_actions, observation_shape = 15, (64, 64, 3)
 
   def __init__(self, rewards, firsts):
     self.num = rewards.shape[1]
-    self.ac_space = types.SimpleNamespace(eltype=types.SimpleNamespace(n=15))
-    self.ob_space = {"rgb": types.SimpleNamespace(shape=(64, 64, 3))}
     self._rewards, self._firsts, self._t = rewards, firsts, -1
 
   def act(self, actions):
     self._t += 1
 
   def observe(self):
-    if self._t < 0:  # gym3's initial observation: first=True, reward 0
+    if self._t < 0:  # the initial observation: first=True, reward 0
       return (
         np.zeros(self.num, np.float32),
-        {"rgb": np.zeros((self.num, 64, 64, 3), np.uint8)},
+        np.zeros((self.num, 64, 64, 3), np.uint8),
         np.ones(self.num, bool),
       )
-    return (
-      self._rewards[self._t],
-      {"rgb": np.zeros((self.num, 64, 64, 3), np.uint8)},
-      self._firsts[self._t],
-    )
+    return self._rewards[self._t], np.zeros((self.num, 64, 64, 3), np.uint8), self._firsts[self._t]
+
+  def close(self):
+    pass
 
 
 def test_reward_returned_with_first_belongs_to_the_ended_episode():
@@ -93,7 +90,7 @@ def test_reward_returned_with_first_belongs_to_the_ended_episode():
   # then a one-step episode of reward 4. Row 1 never ends.
   rewards = np.float32([[1, 0.5], [2, 0.5], [3, 0.5], [4, 0.5]])
   firsts = np.array([[False, False], [False, False], [True, False], [True, False]])
-  env = pg.ProcgenVecEnv(lambda gi, gen: _ScriptedGym3(rewards, firsts), ("fake",), 2)
+  env = pg.ProcgenVecEnv(lambda gi, gen: _ScriptedGame(rewards, firsts), ("fake",), 2)
   env.reset()
   steps = [env.step(np.zeros(2, np.int64)) for _ in range(4)]
   returns = np.stack([s.episode_return for s in steps])
@@ -121,19 +118,12 @@ def test_completion_reward_arrives_with_episode_end_in_real_procgen():
   env.close()
 
 
-def test_episode_bookkeeping_matches_manual_accumulation_on_raw_gym3():
+def test_episode_bookkeeping_matches_manual_accumulation_on_the_raw_game():
   # Bossfight episodes end within a few dozen random steps and pay intermediate rewards.
   seed, n, num_steps = 5, 4, 150
   env = envs.make_procgen(["bossfight"], n, 200, 0, "easy", seed=seed)
-  raw = pg._procgen.ProcgenGym3Env(
-    num=n,
-    env_name="bossfight",
-    num_levels=200,
-    start_level=0,
-    distribution_mode="easy",
-    rand_seed=pg._derived_seed(seed, 0, 0),
-  )
-  np.testing.assert_array_equal(env.reset(), raw.observe()[1]["rgb"])
+  raw = pg.open_game("bossfight", n, 200, 0, "easy", pg._derived_seed(seed, 0, 0))
+  np.testing.assert_array_equal(env.reset(), raw.observe()[1])
   rng = np.random.default_rng(1)
   ret, length, ended = np.zeros(n), np.zeros(n), 0
   for _ in range(num_steps):
@@ -141,7 +131,7 @@ def test_episode_bookkeeping_matches_manual_accumulation_on_raw_gym3():
     step = env.step(actions)
     raw.act(actions.astype(np.int32))
     rew, ob, first = raw.observe()
-    np.testing.assert_array_equal(step.obs, ob["rgb"])
+    np.testing.assert_array_equal(step.obs, ob)
     ret += rew
     length += 1
     expected_return = np.where(first, ret, np.nan)
@@ -152,6 +142,7 @@ def test_episode_bookkeeping_matches_manual_accumulation_on_raw_gym3():
     ended += first.sum()
   assert ended >= 3, "rollout contains too few episode ends to test bookkeeping"
   env.close()
+  raw.close()
 
 
 def _rollout(seed, num_steps=40):

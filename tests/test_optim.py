@@ -276,6 +276,7 @@ PMAP_SCRIPT = textwrap.dedent("""
     import jax, jax.numpy as jnp, numpy as np, optax
     from darts_rl.agents.optim import DualOptimizer
     from darts_rl.config import adam_config, arch_config
+    from darts_rl.parallel import Devices
     assert jax.local_device_count() == 2
 
     def loss_fn(p, a, b):  # a mean over the batch, so equal shards average to the whole
@@ -295,13 +296,13 @@ PMAP_SCRIPT = textwrap.dedent("""
     s, sa = opt.init(params, alphas)
     key = jax.random.PRNGKey(7)
     one = jax.jit(lambda *x: opt.update(loss_fn, *x, None, key))(params, alphas, s, sa, b1, b2)
-    rep = lambda t: jax.device_put_replicated(t, jax.local_devices())
+    rep = Devices().replicate
     def step(p, a, s, sa, b1, b2):  # the agents average aux (the loss terms) themselves
       *out, aux = opt.update(loss_fn, p, a, s, sa, b1, b2, "d", key)
       return (*out, jax.lax.pmean(aux, "d"))
     two = jax.pmap(step, axis_name="d")(*map(rep, (params, alphas, s, sa)), b1.reshape(2, 4, 3),
                                         b2.reshape(2, 4, 3))
-    two = jax.tree.map(lambda x: x[0], two)
+    two = Devices().unreplicate(two)
     for x, y in zip(jax.tree.leaves(one), jax.tree.leaves(two)):
       np.testing.assert_allclose(x, y, rtol=2e-4, atol=1e-6)
     assert int(two[3].probes) == 1 and float(two[3].eigenvalue) != 0

@@ -1,7 +1,11 @@
-"""Procgen through its gym3 interface: train/test levels and multi-game batches.
+"""Procgen's vectorized C++ games: train/test levels and multi-game batches.
 
-One `procgen.ProcgenGym3Env` per game; their rows are concatenated game by game into one batch
-and `game_ids` says which game each row plays.
+One vectorized env per game; their rows are concatenated game by game into one batch and
+`game_ids` says which game each row plays. Two packages ship the same C++ games and give the
+same frames (tests/test_procgen_frames.py replays a recording): `procgen-gym` (Python 3.13,
+numpy 2), driven through its C library handle, and `procgen-mirror` 0.10.7 (Python 3.11 /
+3.12, numpy<2) through its gym3 interface. Whichever is installed is used; both split a step
+into `act` (queues the step on the C++ worker threads) and `observe` (waits for it).
 
 gym3 semantics this wrapper relies on (checked in tests/test_envs_procgen.py):
   * `observe()` returns (reward, obs, first). `first[i]` marks that `obs[i]` starts a new
@@ -15,14 +19,23 @@ gym3 semantics this wrapper relies on (checked in tests/test_envs_procgen.py):
 
 import contextlib
 import io
-from typing import Any, Callable, Optional, Sequence
+from importlib import metadata
+from typing import Callable, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
-# gym (imported by procgen only to register gym ids) prints a deprecation notice on import
-# that is irrelevant here: we use the gym3 API, not gym.
-with contextlib.redirect_stderr(io.StringIO()):
-  import procgen as _procgen
+try:
+  import procgen_gym as _procgen_gym
+
+  _procgen = None
+  PACKAGE = f"procgen-gym {metadata.version('procgen-gym')}"
+except ImportError:
+  _procgen_gym = None
+  # gym (imported by procgen only to register gym ids) prints a deprecation notice on import
+  # that is irrelevant here: we use the gym3 API, not gym.
+  with contextlib.redirect_stderr(io.StringIO()):
+    import procgen as _procgen
+  PACKAGE = f"procgen-mirror {metadata.version('procgen-mirror')}"
 
 from darts_rl.envs.base import DiscreteActions, EpisodeTracker, Step
 
@@ -69,8 +82,94 @@ OBSERVATION_SHAPE = (64, 64, 3)
 # 'exploration' is left out: it fixes num_levels/start_level itself, which this API sets.
 DISTRIBUTION_MODES = ("easy", "hard", "extreme", "memory")
 
-# (game_index, generation) -> a gym3 env; generation counts re-creations done by `reset`.
-Gym3Factory = Callable[[int, int], Any]
+
+class Game(Protocol):
+  """`num` rows of one Procgen game in C++, stepped in two halves (gym3's split)."""
+
+  num: int
+  num_actions: int
+  observation_shape: Tuple[int, ...]
+
+  def act(self, actions: np.ndarray) -> None:
+    """Queues one step with [num] int32 actions; returns at once."""
+
+  def observe(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Waits for the step: ([num] float32 reward, [num, 64, 64, 3] uint8 obs, [num] bool
+    first)."""
+
+  def close(self) -> None:
+    """Frees the C++ side."""
+
+
+class _Gym3Game:
+  """procgen-mirror's `ProcgenGym3Env` as a `Game`."""
+
+  def __init__(self, **options):
+    self._env = _procgen.ProcgenGym3Env(**options)
+    self.num = self._env.num
+    self.num_actions = int(self._env.ac_space.eltype.n)
+    self.observation_shape = tuple(self._env.ob_space["rgb"].shape)
+
+  def act(self, actions):
+    self._env.act(actions)
+
+  def observe(self):
+    reward, obs, first = self._env.observe()
+    return reward, obs["rgb"], first
+
+  def close(self):
+    # gym3's CEnv frees its C++ side on garbage collection.
+    self._env = None
+
+
+class _CLibGame:
+  """procgen-gym's vector env as a `Game`, driven through its C library handle: the env's own
+  `step` acts and observes in one call, which would serialize the env groups."""
+
+  def __init__(self, num, **options):
+    self._env = _procgen_gym.ProcgenVecEnv(num_envs=num, **options)
+    self._lib = self._env._clib
+    self.num = num
+    self.num_actions = int(self._env.single_action_space.n)
+    self.observation_shape = tuple(self._env.single_observation_space.shape)
+
+  def act(self, actions):
+    self._lib.act(actions)
+
+  def observe(self):
+    first, obs, reward, _ = self._lib.observe()
+    return reward, obs["rgb"], first.astype(bool)  # uint8 in the C buffer
+
+  def close(self):
+    self._env.close()
+
+
+def open_game(
+  env_name: str,
+  num: int,
+  num_levels: int,
+  start_level: int,
+  distribution_mode: str,
+  rand_seed: int,
+  num_threads: Optional[int] = None,
+) -> Game:
+  """`num` rows of one game from whichever Procgen package is installed (same frames).
+  `num_threads`: C++ worker threads (both packages' default, 4, when None)."""
+  options = dict(
+    env_name=env_name,
+    num=num,
+    num_levels=num_levels,
+    start_level=start_level,
+    distribution_mode=distribution_mode,
+    rand_seed=rand_seed,
+  )
+  if num_threads is not None:
+    options["num_threads"] = num_threads
+  return _CLibGame(**options) if _procgen_gym is not None else _Gym3Game(**options)
+
+
+# (game_index, generation) -> a Game; generation counts re-creations done by `reset`.
+GameFactory = Callable[[int, int], Game]
 
 
 def _derived_seed(*entropy: int) -> int:
@@ -79,9 +178,9 @@ def _derived_seed(*entropy: int) -> int:
 
 
 class ProcgenVecEnv:
-  """Concatenates one gym3 env per game into one auto-resetting batch (see module doc)."""
+  """Concatenates one `Game` per game into one auto-resetting batch (see module doc)."""
 
-  def __init__(self, factory: Gym3Factory, game_names: Sequence[str], envs_per_game: int):
+  def __init__(self, factory: GameFactory, game_names: Sequence[str], envs_per_game: int):
     self.game_names = tuple(game_names)
     self.num_envs = envs_per_game * len(self.game_names)
     self.game_ids = np.repeat(np.arange(len(self.game_names), dtype=np.int32), envs_per_game)
@@ -92,12 +191,12 @@ class ProcgenVecEnv:
     self._envs = [factory(gi, 0) for gi in range(len(self.game_names))]
     for env in self._envs:
       if env.num != envs_per_game:
-        raise ValueError(f"gym3 env has {env.num} rows, expected {envs_per_game}")
-    num_actions = {int(env.ac_space.eltype.n) for env in self._envs}
+        raise ValueError(f"Procgen env has {env.num} rows, expected {envs_per_game}")
+    num_actions = {env.num_actions for env in self._envs}
     if len(num_actions) != 1:
       raise ValueError(f"games disagree on the number of actions: {sorted(num_actions)}")
     self.action_spec = DiscreteActions(num_actions.pop())
-    self.observation_shape = tuple(self._envs[0].ob_space["rgb"].shape)
+    self.observation_shape = self._envs[0].observation_shape
     self._tracker = EpisodeTracker(self.num_envs)
     self._stepped = False
 
@@ -107,7 +206,7 @@ class ProcgenVecEnv:
     for env in self._envs:
       rew, ob, first = env.observe()
       rews.append(rew)
-      obs.append(ob["rgb"])
+      obs.append(ob)
       firsts.append(first)
     return (
       np.concatenate(rews).astype(np.float32),
@@ -118,7 +217,7 @@ class ProcgenVecEnv:
   def reset(self) -> np.ndarray:
     """Returns [N, 64, 64, 3] uint8 first observations of fresh episodes.
 
-    gym3 cannot reset on demand, so after any `step` the per-game envs are re-created with
+    Procgen cannot reset on demand, so after any `step` the per-game envs are re-created with
     a new deterministic seed (derived from the original seed and a reset counter).
     """
     if self._stepped:
@@ -166,7 +265,8 @@ class ProcgenVecEnv:
     )
 
   def close(self) -> None:
-    # gym3 CEnv frees its C++ side on garbage collection; drop our references to it.
+    for env in self._envs:
+      env.close()
     self._envs = []
 
 
@@ -201,17 +301,16 @@ def make_procgen(
   games = tuple(games)
   check_procgen(games, num_envs, distribution_mode, num_levels, start_level)
   envs_per_game = num_envs // len(games)
-  extra = {} if num_threads is None else {"num_threads": num_threads}
 
   def factory(game_index: int, generation: int):
-    return _procgen.ProcgenGym3Env(
-      num=envs_per_game,
-      env_name=games[game_index],
-      num_levels=num_levels,
-      start_level=start_level,
-      distribution_mode=distribution_mode,
-      rand_seed=_derived_seed(seed, game_index, generation, *([group] if group else [])),
-      **extra,
+    return open_game(
+      games[game_index],
+      envs_per_game,
+      num_levels,
+      start_level,
+      distribution_mode,
+      _derived_seed(seed, game_index, generation, *([group] if group else [])),
+      num_threads,
     )
 
   return ProcgenVecEnv(factory, games, envs_per_game)
