@@ -159,6 +159,10 @@ def arch_config(weight_optimizer) -> ml_collections.ConfigDict:
   # SDARTS random smoothing: the weight step sees the mixing weights + U[-eps, eps], eps ramped
   # from 0.03 to this value over the search (SDARTS: 0.3; 0 = off).
   c.smoothing_eps = 0.0
+  # ScheduledDropPath (RobustDARTS's remedy): the weight step drops each edge's output per
+  # sample with a probability rising linearly to this value over the search (RobustDARTS: 0.2;
+  # 0 = off).
+  c.drop_path = 0.0
   # PC-DARTS edge normalization: uniform (1 per edge; PC-DARTS: the mean) | learned.
   c.edge_weights = "uniform"
   return c

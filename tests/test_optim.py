@@ -228,6 +228,25 @@ def test_random_smoothing_perturbs_the_weight_steps_mixing_weights_only():
       opt.grads(_bilinear, PARAMS, ALPHAS, A, key)
 
 
+def test_scheduled_drop_path_reaches_the_weight_step_only():
+  """The weight step's alphas carry drop_path = 0.2 p and a key; the alpha step's do not."""
+
+  def loss_fn(p, a, b):
+    prob = a.get("schedule", {}).get("drop_path", 0.0)
+    assert ("drop_key" in a.get("schedule", {})) == ("drop_path" in a.get("schedule", {}))
+    return _bilinear(p, a, b)[0] + prob * jnp.sum(p["w"]) + prob * jnp.sum(a["x"]), {}
+
+  opt = DualOptimizer(optax.sgd(LR), _arch(mode="alternating", drop_path=0.2), 4)
+  _, sa = opt.init(PARAMS, ALPHAS)
+  sa = sa._replace(updates=jnp.asarray(2, jnp.int32))
+  _, _, g, _ = opt.grads(loss_fn, PARAMS, ALPHAS, A, jax.random.PRNGKey(0), sa)
+  np.testing.assert_allclose(g["w"], ALPHAS["x"] * A + PARAMS["w"] + 0.1, rtol=1e-6)
+  ga = opt.arch_grads(loss_fn, PARAMS, ALPHAS, B)
+  np.testing.assert_allclose(ga["x"], PARAMS["w"] * B + ALPHAS["x"], rtol=1e-6)
+  with pytest.raises(ValueError, match="drop_path > 0 needs a PRNG key"):
+    opt.grads(loss_fn, PARAMS, ALPHAS, A)
+
+
 EVERYTHING = dict(
   eigen_every_updates=1,
   early_stop=True,

@@ -13,7 +13,9 @@ import pytest
 
 from darts_rl import artifacts
 from darts_rl.agents.base import arch_updates
-from darts_rl.search import hessian, robustness
+from darts_rl.config import adam_config, arch_config, encoder_config
+from darts_rl.networks import make_encoder
+from darts_rl.search import cells, hessian, robustness
 from darts_rl.search.robustness import SearchOptions
 
 
@@ -107,6 +109,45 @@ def test_smooth_returns_logits_whose_softmax_is_the_perturbed_weights():
   o = SearchOptions(smoothing_eps=0.3)
   np.testing.assert_allclose([o.smoothing_eps_at(p) for p in (0, 0.5, 1)], [0.03, 0.165, 0.3])
   assert o.scheduled
+
+
+def test_drop_path_drops_whole_samples_and_rescales_the_rest():
+  y = jnp.broadcast_to(jnp.arange(12.0).reshape(1, 2, 2, 3), (20000, 2, 2, 3))
+  key = jax.random.PRNGKey(0)
+  out = np.asarray(cells.drop_path(y, key, 0.3))
+  dropped = (out == 0).all(axis=(1, 2, 3))
+  np.testing.assert_allclose(out[~dropped], np.asarray(y[~dropped]) / 0.7, rtol=1e-6)
+  assert abs(dropped.mean() - 0.3) < 4 * np.sqrt(0.3 * 0.7 / 20000)
+  np.testing.assert_allclose(out.mean(0), np.asarray(y[0]), rtol=0.03)  # unbiased
+  np.testing.assert_array_equal(cells.drop_path(y, key, 0.0), y)
+  # RobustDARTS's schedule: drop_path_prob x epoch / (epochs - 1), here x the search's progress.
+  o = SearchOptions(drop_path=0.2)
+  np.testing.assert_allclose([o.drop_path_at(p) for p in (0, 0.5, 1)], [0.0, 0.1, 0.2])
+  assert o.scheduled
+
+
+def test_search_cells_drop_edges_only_when_the_alphas_carry_a_drop_key():
+  arch = arch_config(adam_config(0.01))
+  arch.drop_path = 0.2
+  enc = make_encoder(
+    encoder_config(kind="supernet", channels=(4,), cells_per_stage=2, num_nodes=2, feature_dim=8),
+    arch=arch,
+  )
+  assert set(enc.alphas) == {"normal"}  # nothing stored: the entries are the weight step's
+  obs = jnp.asarray(np.random.default_rng(0).integers(0, 256, (64, 8, 8, 3), np.uint8))
+  params = enc.module.init(jax.random.PRNGKey(0), obs, enc.alphas)
+  apply = jax.jit(enc.module.apply)
+  plain = np.asarray(apply(params, obs, enc.alphas))
+  with_drop = lambda prob, k: dict(
+    enc.alphas, schedule={"drop_path": jnp.float32(prob), "drop_key": jax.random.PRNGKey(k)}
+  )
+  np.testing.assert_allclose(apply(params, obs, with_drop(0.0, 1)), plain, rtol=1e-5, atol=1e-6)
+  # Almost never dropped, kept edges scaled by 1 / (1 - 1e-6): the plain output.
+  np.testing.assert_allclose(apply(params, obs, with_drop(1e-6, 1)), plain, rtol=1e-4, atol=1e-5)
+  half = np.asarray(apply(params, obs, with_drop(0.5, 1)))
+  assert not np.isclose(half, plain, rtol=1e-4, atol=1e-5).all(-1).any()
+  np.testing.assert_array_equal(apply(params, obs, with_drop(0.5, 1)), half)
+  assert not np.allclose(apply(params, obs, with_drop(0.5, 2)), half)
 
 
 def _first_stop(values, window, lag, ratio=0.75, every=1, warmup_updates=0):
@@ -349,6 +390,7 @@ def test_unrolled_arch_grad_goes_through_the_weight_optimizers_own_step():
     (dict(early_stop=True), "needs the eigenvalue monitor"),
     (dict(early_stop_ratio=1.5), "early_stop_ratio must be in \\(0, 1\\)"),
     (dict(early_stop_lag=0), "early_stop_lag must be >= 1"),
+    (dict(drop_path=1.0), "drop_path must be in \\[0, 1\\)"),
     (dict(early_stop_warmup=1.0), "early_stop_warmup must be in \\[0, 1\\)"),
   ],
 )

@@ -58,6 +58,11 @@ def _smoothing_key(key):
   return jax.random.split(key)[0]
 
 
+def _drop_key(key):
+  """ScheduledDropPath's key, from the update's key."""
+  return jax.random.fold_in(key, 2)
+
+
 def probe_key(key):
   """The monitor's start-vector key, from the update's key."""
   return jax.random.split(key)[1]
@@ -439,15 +444,23 @@ class DualOptimizer:
 
   def _grads(self, loss_fn: LossFn, params, alphas, batch, key, arch_opt_state):
     trainable, schedule = alphas_lib.split(alphas)
-    f = lambda p, t: loss_fn(p, alphas_lib.merge(t, schedule), batch)
     o = self.options
-    if o.smoothing_eps > 0 and jax.tree.leaves(trainable):
+    random = [n for n in ("smoothing_eps", "drop_path") if getattr(o, n) > 0]
+    if random and jax.tree.leaves(trainable):
       if key is None or arch_opt_state is None:
         raise ValueError(
-          "arch.smoothing_eps > 0 needs a PRNG key and the ArchState: pass key= (and "
+          f"arch.{' / '.join(random)} > 0 needs a PRNG key and the ArchState: pass key= (and "
           "arch_opt_state= to grads) to DualOptimizer.update / grads"
         )
-      eps = o.smoothing_eps_at(self._progress(arch_opt_state.updates))
+      progress = self._progress(arch_opt_state.updates)
+    else:
+      random = []
+    if "drop_path" in random:
+      prob = o.drop_path_at(progress)
+      schedule = dict(schedule, drop_path=prob, drop_key=_drop_key(key))
+    f = lambda p, t: loss_fn(p, alphas_lib.merge(t, schedule), batch)
+    if "smoothing_eps" in random:
+      eps = o.smoothing_eps_at(progress)
       t = alphas_lib.scheduled_temperature(alphas, self.temperature)
       smoothed = robustness.smooth(trainable, _smoothing_key(key), eps, t)
       (loss, aux), g = jax.value_and_grad(f, has_aux=True)(params, smoothed)

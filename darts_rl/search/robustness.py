@@ -12,6 +12,8 @@ Each is one `arch.*` config key (darts_rl/config.py), read once into `SearchOpti
 - `smoothing_eps`: SDARTS random smoothing (Chen & Hsieh 2020): the weight step sees the
   mixing weights plus U[-eps, eps] noise (clipped to [0, 1], renormalized), eps ramped from
   0.03 to `smoothing_eps` over the search; the alpha step sees the alphas themselves.
+- `drop_path`: ScheduledDropPath (RobustDARTS's search cells, after DARTS / NASNet): in the
+  weight step each edge's output is dropped per sample with probability drop_path x p.
 - `edge_weights=learned`: PC-DARTS edge normalization (Xu et al. 2020), alphas.edge_weights.
 - `eigen_every_updates` / `eigen_iterations`: the collapse monitor (RobustDARTS, Zela et al.
   2020), darts_rl/search/hessian.py; `early_stop*`: RobustDARTS's stopping rule on it.
@@ -42,6 +44,7 @@ class SearchOptions:
   beta_decay: float = 0.0
   aux_skip: float = 0.0
   smoothing_eps: float = 0.0
+  drop_path: float = 0.0
   edge_weights: str = "uniform"
   eigen_every_updates: int = 0
   eigen_iterations: int = 10
@@ -70,6 +73,8 @@ class SearchOptions:
       raise ValueError(
         "arch.eigen_iterations, arch.early_stop_window and arch.early_stop_lag must be >= 1"
       )
+    if not 0 <= self.drop_path < 1:
+      raise ValueError(f"arch.drop_path must be in [0, 1), got {self.drop_path}")
     if not 0 <= self.early_stop_warmup < 1:
       raise ValueError(f"arch.early_stop_warmup must be in [0, 1), got {self.early_stop_warmup}")
     if not 0 < self.early_stop_ratio < 1:
@@ -92,6 +97,7 @@ class SearchOptions:
       or self.aux_skip > 0
       or self.beta_decay > 0
       or self.smoothing_eps > 0
+      or self.drop_path > 0
       or (self.early_stop and self.early_stop_warmup > 0)
     )
 
@@ -131,6 +137,10 @@ class SearchOptions:
     """lambda(p) = beta_decay * p (beta-DARTS raises it linearly over the search)."""
     return self.beta_decay * progress
 
+  def drop_path_at(self, progress):
+    """ScheduledDropPath's probability: drop_path x p (RobustDARTS: epoch / (epochs - 1))."""
+    return self.drop_path * progress
+
   def smoothing_eps_at(self, progress):
     """SDARTS's ramp: eps(p) = 0.03 + (smoothing_eps - 0.03) p (0.03 to 0.3 in the paper)."""
     return SMOOTHING_EPS_START + (self.smoothing_eps - SMOOTHING_EPS_START) * progress
@@ -147,6 +157,7 @@ def init_extras(space, options: Optional[SearchOptions], temperature: float) -> 
       ("edge_weights=learned", options.edge_weights == "learned"),
       ("aux_skip", options.aux_skip > 0),
       ("temperature_schedule", options.temperature_schedule != "constant"),
+      ("drop_path", options.drop_path > 0),
     )
     if on
   ]
