@@ -1,6 +1,6 @@
 """How much the second-order term changes when the virtual step is the weight optimizer's own.
 
-  python benchmarks/second_order_step.py [--warm_steps=20] [--seed=0]
+  python benchmarks/second_order_step.py [--warm_steps=10] [--seed=0]
 On the PPO demo search (experiments/ppo_procgen.py:search,demo: 8/16/16 supernet, 64x64 frames,
 minibatches of 64 steps x 32 envs / 4, Adam lr 5e-4, eps 1e-5, clipping 0.5) with PPO's loss on
 random frames and advantages: Adam's moments are warmed by `--warm_steps` steps on other random
@@ -49,7 +49,7 @@ def minibatch(rng, size, shape, num_actions):
 
 def main():
   ap = argparse.ArgumentParser()
-  ap.add_argument("--warm_steps", type=int, default=20)
+  ap.add_argument("--warm_steps", type=int, default=10)
   ap.add_argument("--seed", type=int, default=0)
   args = ap.parse_args()
   c = get_config("search,demo")
@@ -70,18 +70,23 @@ def main():
   mb_a, mb_b = (minibatch(rng, size, shape, num_actions) for _ in range(2))
   g = grad_w(params, mb_a)
   lr = c.ppo.optimizer.lr
-  adam = jax.jit(lambda p, a, s: hessian.unrolled_arch_grad(loss(mb_a), loss(mb_b), p, a, g, tx, s))
   sgd = optax.sgd(lr)
-  plain = jax.jit(
-    lambda p, a: hessian.unrolled_arch_grad(loss(mb_a), loss(mb_b), p, a, g, sgd, sgd.init(p))
+  # Everything that changes is an argument (closed-over arrays would be folded as constants).
+  unrolled = jax.jit(
+    lambda p, a, s, g, ba, bb, use_adam: hessian.unrolled_arch_grad(
+      loss(ba), loss(bb), p, a, g, tx if use_adam else sgd, s
+    ),
+    static_argnums=6,
   )
+  direct_grad = jax.jit(lambda w1, a, bb: jax.grad(loss(bb), argnums=1)(w1, a))
   w_adam, _ = hessian.virtual_step(tx, state, params, g)
-  direct = {}
-  for name, w1 in (("adam", w_adam), ("sgd", optax.tree.add_scale(params, -lr, g))):
-    direct[name] = jax.jit(jax.grad(loss(mb_b), argnums=1))(w1, alphas)
+  w_sgd = optax.tree.add_scale(params, -lr, g)
+  direct = {"adam": direct_grad(w_adam, alphas, mb_b), "sgd": direct_grad(w_sgd, alphas, mb_b)}
   terms = {
-    "adam": optax.tree.sub(adam(params, alphas, state), direct["adam"]),
-    "sgd": optax.tree.sub(plain(params, alphas), direct["sgd"]),
+    "adam": optax.tree.sub(unrolled(params, alphas, state, g, mb_a, mb_b, True), direct["adam"]),
+    "sgd": optax.tree.sub(
+      unrolled(params, alphas, sgd.init(params), g, mb_a, mb_b, False), direct["sgd"]
+    ),
   }
   n = lambda t: float(optax.tree.norm(t))
   step_adam, step_sgd = n(optax.tree.sub(w_adam, params)), lr * n(g)
