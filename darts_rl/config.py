@@ -126,9 +126,6 @@ def arch_config(weight_optimizer) -> ml_collections.ConfigDict:
   # DARTS: the alpha step uses a different minibatch than the weight step) | second_order
   # (DARTS: the alpha gradient through one virtual weight step, on the alternating minibatches).
   c.mode = "joint"
-  # second_order: learning rate xi of the virtual weight step (0 = arch.optimizer.lr, which is
-  # the weight lr by default, as in DARTS).
-  c.unrolled_lr = 0.0
   # Optimizer of the architecture weights. The paper uses the weight optimizer (same Adam, lr,
   # eps and clipping): these fields copy it explicitly.
   c.optimizer = ml_collections.ConfigDict()
@@ -144,22 +141,25 @@ def arch_config(weight_optimizer) -> ml_collections.ConfigDict:
   c.clip_together = True
   # Edges kept per node when discretizing (node 0 has one candidate and keeps 1).
   c.discretize_k = 2
-  # Collapse monitor (RobustDARTS): probe the dominant Hessian eigenvalue of the loss w.r.t.
-  # the alphas every N arch updates (0 = off).
+  # Collapse monitor (RobustDARTS): top Hessian eigenvalue of the loss w.r.t. the alphas every
+  # N arch updates (0 = off).
   c.eigen_every_updates = 0
-  # Collapse monitor: Hessian-vector products (power-iteration steps) per eigenvalue probe.
+  # Lanczos steps (Hessian-vector products) per eigenvalue probe.
   c.eigen_iterations = 10
-  # RobustDARTS early stopping: freeze the alphas once the eigenvalue rises too fast (the
-  # test is early_stop_window and early_stop_ratio).
+  # RobustDARTS early stopping: once the local average of the eigenvalue rises by more than
+  # 1 / early_stop_ratio over early_stop_lag probes, restore and freeze the earlier alphas.
   c.early_stop = False
-  # Early stopping: probes per window; the mean of the last window is held against the one
-  # before.
+  # Probes per local average (RobustDARTS's window).
   c.early_stop_window = 5
-  # Early stopping: stop when the earlier window's mean / the last window's is below this
-  # ratio (the eigenvalue grew by more than 1 / ratio).
+  # Probes between the two local averages compared (RobustDARTS's delta).
+  c.early_stop_lag = 4
+  # Stop when local average (i - lag) < ratio x local average (i).
   c.early_stop_ratio = 0.75
-  # Mixing temperature over the search: constant (encoder.temperature) | linear | exponential
-  # from encoder.temperature to temperature_end.
+  # Share of the search's arch updates before which no rollback point counts (RobustDARTS:
+  # 10 of 50 epochs).
+  c.early_stop_warmup = 0.2
+  # Mixing temperature: constant (encoder.temperature) | linear | exponential from
+  # encoder.temperature to temperature_end over the search.
   c.temperature_schedule = "constant"
   # Mixing temperature at the end of the search (linear and exponential schedules).
   c.temperature_end = 1.0
@@ -167,8 +167,13 @@ def arch_config(weight_optimizer) -> ml_collections.ConfigDict:
   c.beta_decay = 0.0
   # DARTS-: initial weight of an auxiliary skip on every edge, decaying linearly to 0 (0 = off).
   c.aux_skip = 0.0
-  # SDARTS random smoothing: the weight step sees alphas + U[-eps, eps] (0 = off).
+  # SDARTS random smoothing: the weight step sees the mixing weights + U[-eps, eps], eps ramped
+  # from 0.03 to this value over the search (SDARTS: 0.3; 0 = off).
   c.smoothing_eps = 0.0
+  # ScheduledDropPath (RobustDARTS's remedy): the weight step drops each edge's output per
+  # sample with a probability rising linearly to this value over the search (RobustDARTS: 0.2;
+  # 0 = off).
+  c.drop_path = 0.0
   # PC-DARTS edge normalization: uniform (1 per edge; PC-DARTS: the mean) | learned.
   c.edge_weights = "uniform"
   return c
@@ -179,14 +184,13 @@ ROBUST = "robust"
 
 
 def robust_options(arch):
-  """The `robust` variant: beta-DARTS's Beta-Decay (lambda rising to 1), SDARTS smoothing of
-  the alpha logits by U[-0.1, 0.1], and RobustDARTS early stopping on windows of 3 probes
-  (which needs the monitor: the experiment sets its cadence). The values are this project's
-  choice for short CPU searches, not the papers' (their searches have 10^4+ alpha steps)."""
+  """The `robust` variant: beta-DARTS's Beta-Decay (lambda rising to 1), SDARTS random
+  smoothing with its ramp (eps 0.03 -> 0.3) and RobustDARTS early stopping with its defaults
+  (which needs the monitor: the experiment sets its cadence). Each is also one flag alone
+  (docs/robust_search.md lists them)."""
   arch.beta_decay = 1.0
-  arch.smoothing_eps = 0.1
+  arch.smoothing_eps = 0.3
   arch.early_stop = True
-  arch.early_stop_window = 3
 
 
 def loop_config(total_env_steps: int) -> ml_collections.ConfigDict:

@@ -13,7 +13,7 @@ import pytest
 from darts_rl.agents.optim import DualOptimizer
 from darts_rl.config import adam_config, arch_config, encoder_config
 from darts_rl.networks import make_encoder
-from darts_rl.search import hessian
+from darts_rl.search import hessian, robustness
 from tests.forced_devices import assert_script_ok
 
 LR = 0.01
@@ -55,12 +55,19 @@ def test_update_modes_equal_hand_written_steps(mode):
     ga = w * A + x
   elif mode == "alternating":  # minibatch B, the updated weights
     ga = params["w"] * B + x
-  else:  # through the virtual step w - xi g on A
+  else:  # through the virtual step: Adam's first step on A, which is the real weight step
     loss_of = lambda b: lambda p, a: _bilinear(p, a, b)[0]
-    ga = hessian.unrolled_arch_grad(loss_of(A), loss_of(B), PARAMS, ALPHAS, g, LR)["x"]
-    # By hand: w' = w - xi g; d/dx [sum(w' x B) + |x|^2/2 + |w'|^2/2] with dw'/dx = -xi A.
-    w1 = w - LR * g["w"]
-    np.testing.assert_allclose(ga, w1 * B + x - LR * A * (x * B + w1), rtol=1e-4)
+    tx = optax.adam(LR)
+    ga = hessian.unrolled_arch_grad(loss_of(A), loss_of(B), PARAMS, ALPHAS, g, tx, tx.init(PARAMS))[
+      "x"
+    ]
+    # By hand: Adam's first step is U(g) = -lr g / (|g| + eps), dU/dg = -lr eps / (|g| + eps)^2
+    # (about 0: a sign step hardly depends on the gradient's size); w' = w + U(g);
+    # d/dx [sum(w' x B) + |x|^2/2 + |w'|^2/2] = w' B + x + dU/dg A (x B + w').
+    w1 = w - LR * g["w"] / (jnp.abs(g["w"]) + 1e-8)
+    np.testing.assert_allclose(params["w"], w1, rtol=1e-6)
+    du = -LR * 1e-8 / (jnp.abs(g["w"]) + 1e-8) ** 2
+    np.testing.assert_allclose(ga, w1 * B + x + du * A * (x * B + w1), rtol=1e-4)
   np.testing.assert_allclose(alphas["x"], _adam_step(ALPHAS, {"x": ga})["x"], rtol=1e-5)
   np.testing.assert_allclose(aux["arch_grad_norm"], np.linalg.norm(ga), rtol=1e-4)
   assert int(sa.updates) == 1
@@ -101,19 +108,26 @@ def test_monitor_probes_every_k_updates_with_the_known_eigenvalue():
   assert not DualOptimizer(optax.sgd(LR), _arch()).due(0)  # monitor off
 
 
-def test_early_stopping_freezes_the_alphas_once_the_eigenvalue_rises():
+def test_early_stopping_rolls_the_alphas_back_once_the_eigenvalue_rises():
   """loss = c (|x|^2 / 2 - 1): the alphas' Hessian is c I and SGD on c raises it by
-  lr (1 - |x|^2 / 2) per step. With a window of 1 and ratio 0.75 the rule fires at the second
-  probe (c = 1 + 0.5 (1 - 0.01) = 1.495: 1 / 1.495 < 0.75), before that update's alpha step."""
+  lr (1 - |x|^2 / 2) per step. With a window of 1, a lag of 1, no warm-up and ratio 0.75 the
+  rule fires at the second probe (c = 1 + 0.5 (1 - 0.01) = 1.495: 1 / 1.495 < 0.75), and the
+  alphas go back to those of the first probe (update 0, the initial ones), not those of the
+  moment it fired; then they stay there while the weights go on learning."""
 
   def loss_fn(p, a, b):
     del b
     return p["c"] * (0.5 * jnp.sum(a["x"] ** 2) - 1.0), {}
 
-  opt = DualOptimizer(
-    optax.sgd(0.5),
-    _arch(eigen_every_updates=1, eigen_iterations=3, early_stop=True, early_stop_window=1),
+  arch = _arch(
+    eigen_every_updates=1,
+    eigen_iterations=3,
+    early_stop=True,
+    early_stop_window=1,
+    early_stop_lag=1,
+    early_stop_warmup=0.0,
   )
+  opt = DualOptimizer(optax.sgd(0.5), arch)
   params, alphas = {"c": jnp.array(1.0)}, {"x": jnp.array([0.1, -0.1])}
   s, sa = opt.init(params, alphas)
   step = jax.jit(lambda p, a, s, sa, k: opt.update(loss_fn, p, a, s, sa, None, None, None, k))
@@ -122,13 +136,27 @@ def test_early_stopping_freezes_the_alphas_once_the_eigenvalue_rises():
     params, alphas, s, sa, _ = step(params, alphas, s, sa, jax.random.PRNGKey(i))
     history.append((float(params["c"]), np.asarray(alphas["x"]), float(sa.eigenvalue)))
   np.testing.assert_allclose([h[2] for h in history[:2]], [1.0, 1.495], rtol=1e-5)
-  assert int(sa.stopped_at) == 1
+  assert int(sa.stopped_at) == 0
   assert not np.allclose(history[0][1], [0.1, -0.1])  # the first update moved them
   for _, x, _ in history[1:]:
-    np.testing.assert_array_equal(x, history[0][1])  # then they froze
+    np.testing.assert_array_equal(x, np.float32([0.1, -0.1]))  # then went back and froze
   assert history[3][0] > history[1][0]  # the weights go on learning
   summary = opt.summary(alphas, sa)
-  assert summary["arch/stopped"] == 1.0 and summary["arch/stopped_at_update"] == 1.0
+  assert summary["arch/stopped"] == 1.0 and summary["arch/stopped_at_update"] == 0.0
+  # With RobustDARTS's warm-up (0.2 of 10 updates) the rollback point must be update 2 or
+  # later. At lr 2 c goes 1, 2.98, 4.96, 6.94: the rule first fires at the probe of update 3
+  # (4.96 / 6.94 = 0.71), restoring the alphas of update 2.
+  arch.early_stop_warmup = 0.2
+  opt = DualOptimizer(optax.sgd(2.0), arch, total_arch_updates=10)
+  params, alphas = {"c": jnp.array(1.0)}, {"x": jnp.array([0.1, -0.1])}
+  s, sa = opt.init(params, alphas)
+  step = jax.jit(lambda p, a, s, sa, k: opt.update(loss_fn, p, a, s, sa, None, None, None, k))
+  seen = []
+  for i in range(5):
+    seen.append(np.asarray(alphas["x"]))
+    params, alphas, s, sa, _ = step(params, alphas, s, sa, jax.random.PRNGKey(i))
+  assert int(sa.stopped_at) == 2
+  np.testing.assert_array_equal(alphas["x"], seen[2])
 
 
 def test_scheduled_values_are_set_each_update_and_never_trained():
@@ -174,21 +202,49 @@ def test_beta_decay_gradient_is_added_with_its_rising_weight():
   assert opt.summary(alphas, sa)["arch/beta_decay_weight"] == 1.5
 
 
-def test_random_smoothing_perturbs_the_weight_steps_alphas_only():
-  eps = 0.05
+def test_random_smoothing_perturbs_the_weight_steps_mixing_weights_only():
+  """SDARTS-RS: the weight gradient is taken at T log(w') with w' the perturbed mixing weights
+  (robustness.smooth, eps ramped from 0.03), the alpha gradient at the alphas themselves, in
+  joint mode too."""
   for mode in ("joint", "alternating"):
-    opt = DualOptimizer(optax.sgd(LR), _arch(mode=mode, smoothing_eps=eps))
+    opt = DualOptimizer(optax.sgd(LR), _arch(mode=mode, smoothing_eps=0.3), total_arch_updates=4)
     s, sa = opt.init(PARAMS, ALPHAS)
-    _, _, g, ga = opt.grads(_bilinear, PARAMS, ALPHAS, A, jax.random.PRNGKey(0))
-    delta = g["w"] / A - PARAMS["w"] / A - ALPHAS["x"]  # g_w = (x + delta) A + w
-    assert np.all(np.abs(delta) <= eps * (1 + 1e-5)) and np.all(np.abs(delta) > 0)
-    if mode == "joint":  # one gradient: the alphas' part is taken at the same perturbed point
-      np.testing.assert_allclose(ga["x"], PARAMS["w"] * A + ALPHAS["x"] + delta, rtol=1e-5)
-    else:  # the alpha step sees the alphas themselves
-      ga = opt.arch_grads(_bilinear, PARAMS, ALPHAS, B)
-      np.testing.assert_allclose(ga["x"], PARAMS["w"] * B + ALPHAS["x"], rtol=1e-6)
+    key = jax.random.PRNGKey(0)
+    for updates, eps in ((0, 0.03), (2, 0.165)):
+      sa = sa._replace(updates=jnp.asarray(updates, jnp.int32))
+      _, _, g, ga = opt.grads(_bilinear, PARAMS, ALPHAS, A, key, sa)
+      x1 = robustness.smooth(ALPHAS, jax.random.split(key)[0], eps, 1.0)["x"]
+      np.testing.assert_allclose(g["w"], x1 * A + PARAMS["w"], rtol=1e-5)  # g_w = x' A + w
+      change = jax.nn.softmax(x1) - jax.nn.softmax(ALPHAS["x"])
+      assert 0 < np.abs(change).max() <= 2 * eps
+      if mode == "joint":  # the alphas' gradient at the unperturbed point
+        np.testing.assert_allclose(ga["x"], PARAMS["w"] * A + ALPHAS["x"], rtol=1e-6)
+      else:
+        assert ga is None
+      assert opt.summary(ALPHAS, sa)["arch/smoothing_eps"] == pytest.approx(eps)
     with pytest.raises(ValueError, match="smoothing_eps > 0 needs a PRNG key"):
       opt.update(_bilinear, PARAMS, ALPHAS, s, sa, A, B, None)
+    with pytest.raises(ValueError, match="smoothing_eps > 0 needs a PRNG key"):
+      opt.grads(_bilinear, PARAMS, ALPHAS, A, key)
+
+
+def test_scheduled_drop_path_reaches_the_weight_step_only():
+  """The weight step's alphas carry drop_path = 0.2 p and a key; the alpha step's do not."""
+
+  def loss_fn(p, a, b):
+    prob = a.get("schedule", {}).get("drop_path", 0.0)
+    assert ("drop_key" in a.get("schedule", {})) == ("drop_path" in a.get("schedule", {}))
+    return _bilinear(p, a, b)[0] + prob * jnp.sum(p["w"]) + prob * jnp.sum(a["x"]), {}
+
+  opt = DualOptimizer(optax.sgd(LR), _arch(mode="alternating", drop_path=0.2), 4)
+  _, sa = opt.init(PARAMS, ALPHAS)
+  sa = sa._replace(updates=jnp.asarray(2, jnp.int32))
+  _, _, g, _ = opt.grads(loss_fn, PARAMS, ALPHAS, A, jax.random.PRNGKey(0), sa)
+  np.testing.assert_allclose(g["w"], ALPHAS["x"] * A + PARAMS["w"] + 0.1, rtol=1e-6)
+  ga = opt.arch_grads(loss_fn, PARAMS, ALPHAS, B)
+  np.testing.assert_allclose(ga["x"], PARAMS["w"] * B + ALPHAS["x"], rtol=1e-6)
+  with pytest.raises(ValueError, match="drop_path > 0 needs a PRNG key"):
+    opt.grads(loss_fn, PARAMS, ALPHAS, A)
 
 
 EVERYTHING = dict(
@@ -215,7 +271,12 @@ def test_fixed_encoders_take_every_option_as_a_no_op(mode):
   assert alphas == {} and float(aux["arch_grad_norm"]) == 0.0
   assert not np.allclose(params["w"], PARAMS["w"])
   assert opt.grads(loss_fn, PARAMS, {}, A)[3] == ({} if mode == "joint" else None)
-  assert set(opt.summary({}, sa)) == {"arch/updates", "arch/stopped", "arch/beta_decay_weight"}
+  assert set(opt.summary({}, sa)) == {
+    "arch/updates",
+    "arch/stopped",
+    "arch/beta_decay_weight",
+    "arch/smoothing_eps",
+  }
 
 
 def test_errors_are_one_clear_line():

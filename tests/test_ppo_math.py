@@ -117,6 +117,7 @@ def test_accumulated_update_and_its_monitor_equal_one_call():
   c = get_config("search,smoke")
   c.arch.eigen_every_updates = 1  # a probe at every minibatch,
   c.arch.eigen_iterations = 2  # of 2 Hessian-vector products (less to compile)
+  c.arch.smoothing_eps = 0.3  # SDARTS: every chunk of a minibatch sees the same noise
   spec = synthetic_spec((16, 16, 3), DiscreteActions(15), 4, parallel.Devices(1))
   batch = synthetic_ppo_batch(c.ppo.num_steps, 4, (16, 16, 3), 15)
   out = []

@@ -7,7 +7,8 @@ the alphas (the search space and this module own their layout). Modes (`arch.mod
 - `alternating` (first-order DARTS): the weights step on minibatch A, then the alphas step on a
   different minibatch B with the updated weights.
 - `second_order` (DARTS's second order): the weights step on A as in alternating; the alpha
-  gradient on B goes through one virtual weight step w' = w - xi grad_w L_A (hessian.py).
+  gradient on B goes through one virtual weight step, the one the weight optimizer takes on A
+  (hessian.py).
 The robustness options of darts_rl/search/robustness.py (temperature schedule, Beta-Decay,
 DARTS-'s auxiliary skip, random smoothing, learned edge weights, the collapse monitor and
 early stopping) all live behind these methods; see docs/robust_search.md.
@@ -51,16 +52,35 @@ def _apply(tx: optax.GradientTransformation, tree, opt_state, g, axis_name: Opti
   return optax.apply_updates(tree, updates), opt_state, g
 
 
+def _smoothing_key(key):
+  """The noise key of random smoothing, from the update's key (the same in `update` and in the
+  accumulation pieces, so the noise does not depend on how a minibatch is split)."""
+  return jax.random.split(key)[0]
+
+
+def _drop_key(key):
+  """ScheduledDropPath's key, from the update's key."""
+  return jax.random.fold_in(key, 2)
+
+
+def probe_key(key):
+  """The monitor's start-vector key, from the update's key."""
+  return jax.random.split(key)[1]
+
+
 class ArchState(NamedTuple):
   """The arch optimizer's state: `arch_opt_state` in the agents' learner states."""
 
   tx: Any  # optax state of the trainable alphas (op alphas, edge logits)
   updates: jnp.ndarray  # int32 []: arch updates so far (schedules, monitor cadence)
   schedule_start: Dict  # the scheduled values at the start ({} when none)
-  eigenvalue: jnp.ndarray  # f32 []: the latest dominant Hessian eigenvalue (monitor)
-  eigen_trace: jnp.ndarray  # f32 [2 early_stop_window]: the last probes, oldest first
+  eigenvalue: jnp.ndarray  # f32 []: the latest top Hessian eigenvalue (monitor)
+  eigen_trace: jnp.ndarray  # f32 [early_stop_window + early_stop_lag]: last probes, oldest first
   probes: jnp.ndarray  # int32 []: eigenvalue probes so far
-  stopped_at: jnp.ndarray  # int32 []: arch update at which early stopping froze the alphas; -1
+  stopped_at: jnp.ndarray  # int32 []: arch update whose alphas early stopping restored; -1
+  snapshots: Any  # the alphas at the last H probes, each leaf [H, ...], oldest first (H: 0 off)
+  snapshot_updates: jnp.ndarray  # int32 [H]: the arch update of each snapshot
+  stop_alphas: Any  # the alphas early stopping froze (the rollback point's); unused before
 
 
 class DualOptimizer:
@@ -80,6 +100,7 @@ class DualOptimizer:
     arch_config,
     total_arch_updates: Optional[int] = None,
     joint_clip: float = 0.0,
+    temperature: float = 1.0,
   ):
     check_arch_update(arch_config.mode)
     self.mode = arch_config.mode
@@ -93,12 +114,19 @@ class DualOptimizer:
       else make_optimizer(arch_config.optimizer)
     )
     self.options = robustness.SearchOptions.from_config(arch_config)
-    # DARTS's xi is the weight learning rate; arch.optimizer is a copy of the weight optimizer.
-    self.unrolled_lr = arch_config.get("unrolled_lr", 0.0) or arch_config.optimizer.lr
     self.total_arch_updates = total_arch_updates
+    # The mixing temperature (encoder.temperature) unless the alphas carry a scheduled one:
+    # random smoothing perturbs softmax(alpha / T).
+    self.temperature = temperature
 
   @classmethod
-  def from_config(cls, weight_config, arch_config, total_arch_updates: Optional[int] = None):
+  def from_config(
+    cls,
+    weight_config,
+    arch_config,
+    total_arch_updates: Optional[int] = None,
+    temperature: float = 1.0,
+  ):
     """The agents' constructor: weight_config (lr, eps, max_grad_norm) and config.arch.
 
     In joint mode with `arch.clip_together` (the default, as released: one optimizer over all
@@ -111,12 +139,15 @@ class DualOptimizer:
       and (weight_config.max_grad_norm or 0) > 0
     )
     if not together:
-      return cls(make_optimizer(weight_config), arch_config, total_arch_updates)
+      return cls(
+        make_optimizer(weight_config), arch_config, total_arch_updates, temperature=temperature
+      )
     return cls(
       optax.adam(weight_config.lr, eps=weight_config.eps),
       arch_config,
       total_arch_updates,
       joint_clip=float(weight_config.max_grad_norm),
+      temperature=temperature,
     )
 
   @staticmethod
@@ -140,19 +171,23 @@ class DualOptimizer:
       total = self.total_arch_updates
       if self.options.scheduled and not (total and total > 0):
         raise ValueError(
-          "arch.temperature_schedule / aux_skip / beta_decay follow the "
-          "search's progress: build DualOptimizer(..., total_arch_updates=N) "
-          "with N >= 1"
+          "arch.temperature_schedule / aux_skip / beta_decay / smoothing_eps / "
+          "early_stop_warmup follow the search's progress: build "
+          "DualOptimizer(..., total_arch_updates=N) with N >= 1"
         )
     o = self.options
+    h = o.snapshots
     return self.weight_tx.init(params), ArchState(
       self.arch_tx.init(trainable),
       jnp.zeros((), jnp.int32),
       schedule,
       jnp.zeros((), jnp.float32),
-      jnp.zeros((2 * o.early_stop_window,), jnp.float32),
+      jnp.zeros((o.early_stop_window + o.early_stop_lag,), jnp.float32),
       jnp.zeros((), jnp.int32),
       -jnp.ones((), jnp.int32),
+      jax.tree.map(lambda a: jnp.zeros((h,) + jnp.shape(a), jnp.asarray(a).dtype), alphas),
+      jnp.zeros((h,), jnp.int32),
+      alphas if h else {},
     )
 
   def _check_entries(self, alphas):
@@ -195,7 +230,7 @@ class DualOptimizer:
         f"arch.mode={self.mode} needs arch_batch, a second minibatch for the "
         "alpha step (see DualOptimizer.needs_arch_batch)"
       )
-    k_smooth, k_probe = (None, None) if key is None else jax.random.split(key)
+    k_probe = None if key is None else probe_key(key)
     arch_opt_state = self.monitor(
       loss_fn,
       params,
@@ -206,7 +241,7 @@ class DualOptimizer:
       k_probe,
       probe,
     )
-    loss, aux, g, ga = self._grads(loss_fn, params, alphas, batch, k_smooth)
+    loss, aux, g, ga = self._grads(loss_fn, params, alphas, batch, key, arch_opt_state)
     if self.joint_clip and searching:
       new_params, alphas, opt_state, arch_opt_state, g, ga = self.apply_pair(
         params, alphas, opt_state, arch_opt_state, g, ga, axis_name
@@ -215,13 +250,16 @@ class DualOptimizer:
       if self.joint_clip:  # a fixed encoder: the weights alone, clipped by the same norm
         g = optax.clip_by_global_norm(self.joint_clip).update(parallel.pmean(g, axis_name), None)
         g = g[0]
+      opt_state_before = opt_state  # second order's virtual step starts from it
       new_params, opt_state, g = _apply(self.weight_tx, params, opt_state, g, axis_name)
       if not searching:
         ga = trainable
       elif self.mode == "alternating":
         ga = self.arch_grads(loss_fn, new_params, alphas, arch_batch)
       elif self.mode == "second_order":
-        ga = self._unrolled_grads(loss_fn, params, alphas, g, batch, arch_batch, axis_name)
+        ga = self._unrolled_grads(
+          loss_fn, params, alphas, opt_state_before, g, batch, arch_batch, axis_name
+        )
       alphas, arch_opt_state, ga = self.apply_arch(alphas, arch_opt_state, ga, axis_name)
     return (
       new_params,
@@ -232,13 +270,14 @@ class DualOptimizer:
     )
 
   # -- the pieces of `update`, for gradient accumulation over several calls
-  def grads(self, loss_fn: LossFn, params, alphas, batch, key=None):
+  def grads(self, loss_fn: LossFn, params, alphas, batch, key=None, arch_opt_state=None):
     """-> (loss, aux, g, ga): the weight gradient and, in joint mode, the alpha gradient of the
     same loss (None in alternating mode, whose alpha gradient needs the updated weights).
-    With random smoothing the loss sees perturbed alphas (pass the same key to every chunk of
-    one minibatch); ga is then the gradient at the perturbed point. Not in second_order mode."""
+    With random smoothing the weight gradient's loss sees perturbed mixing weights (pass the
+    same key to every chunk of one minibatch, and the ArchState: the noise follows the search's
+    progress), while ga is taken at the alphas themselves (SDARTS). Not in second_order mode."""
     self._reject_second_order("grads", alphas)
-    return self._grads(loss_fn, params, alphas, batch, key)
+    return self._grads(loss_fn, params, alphas, batch, key, arch_opt_state)
 
   def arch_grads(self, loss_fn: LossFn, params, alphas, batch, key=None):
     """The alpha gradient of the alternating mode (params already updated)."""
@@ -265,7 +304,8 @@ class DualOptimizer:
 
   def apply_arch(self, alphas, arch_opt_state, ga, axis_name: Optional[str]):
     """One alpha step from the alpha gradient ga (Beta-Decay's gradient added) and the
-    scheduled values moved to the next update; nothing moves once early stopping fired.
+    scheduled values moved to the next update; once early stopping fired, the alphas are the
+    rollback point's (`stop_alphas`) and nothing moves.
     -> (alphas, arch_opt_state, the device-averaged ga with the regularizer's gradient)."""
     s, o = arch_opt_state, self.options
     trainable, schedule = alphas_lib.split(alphas)
@@ -283,6 +323,8 @@ class DualOptimizer:
       o.schedule(s.schedule_start, self._progress(s.updates + 1)),
     )
     frozen = s.stopped_at >= 0
+    if o.snapshots:  # the frozen alphas are those of the rollback point
+      trainable, schedule = alphas_lib.split(s.stop_alphas)
     trainable, tx, schedule = jax.tree.map(
       lambda old, x: jnp.where(frozen, old, x), (trainable, s.tx, schedule), new
     )
@@ -300,11 +342,14 @@ class DualOptimizer:
     key=None,
     probe: Optional[bool] = None,
   ):
-    """Every `arch.eigen_every_updates` arch updates (from the first), the dominant eigenvalue
-    of the Hessian of the loss on `batch` w.r.t. the trainable alphas, by
-    `arch.eigen_iterations` Hessian-vector products; kept in the ArchState with the early
-    stopping decision. -> arch_opt_state. `update` calls it; a caller of the accumulation
-    pieces may call it once per minibatch (on one chunk).
+    """Every `arch.eigen_every_updates` arch updates (from the first), the top (algebraically
+    largest) eigenvalue of the Hessian of the loss on `batch` w.r.t. the trainable alphas, by
+    `arch.eigen_iterations` Lanczos steps; kept in the ArchState with the early stopping
+    decision (RobustDARTS: local averages compared `early_stop_lag` probes apart, the rollback
+    point not before `early_stop_warmup` of the search; when it fires, `stop_alphas` becomes
+    the alphas of that point, which `apply_arch` then holds). -> arch_opt_state. `update`
+    calls it; a caller of the accumulation pieces may call it once per minibatch (on one
+    chunk).
 
     probe: None decides on the device (a lax.cond on the update count); True / False say it
     is (not) due, decided by a caller that counts the arch updates (`due`). XLA:CPU runs the
@@ -322,18 +367,28 @@ class DualOptimizer:
 
     def run_probe(s):
       f = lambda t: loss_fn(params, alphas_lib.merge(t, schedule), batch)[0]
-      lam, _ = hessian.dominant_eigenvalue(f, trainable, key, o.eigen_iterations, axis_name)
+      lam, _ = hessian.top_eigenvalue(f, trainable, key, o.eigen_iterations, axis_name)
       trace, probes = robustness.push(s.eigen_trace, lam), s.probes + 1
+      s = s._replace(eigenvalue=lam, eigen_trace=trace, probes=probes)
+      if not o.early_stop:
+        return s
+      snapshots = jax.tree.map(robustness.push, s.snapshots, alphas)
+      snapshot_updates = robustness.push(s.snapshot_updates, s.updates)
+      # snapshots[0] is the rollback point (window // 2 + lag probes back) once probes >= H.
+      warm = snapshot_updates[0] >= o.early_stop_warmup * (self.total_arch_updates or 0)
       stop = (
-        o.early_stop
-        & (s.stopped_at < 0)
-        & robustness.should_stop(trace, probes, o.early_stop_ratio)
+        (s.stopped_at < 0)
+        & warm
+        & robustness.should_stop(
+          trace, probes, o.early_stop_ratio, o.early_stop_window, o.early_stop_lag
+        )
       )
+      rollback = jax.tree.map(lambda h: h[0], snapshots)
       return s._replace(
-        eigenvalue=lam,
-        eigen_trace=trace,
-        probes=probes,
-        stopped_at=jnp.where(stop, s.updates, s.stopped_at),
+        stopped_at=jnp.where(stop, snapshot_updates[0], s.stopped_at),
+        snapshots=snapshots,
+        snapshot_updates=snapshot_updates,
+        stop_alphas=jax.tree.map(lambda r, a: jnp.where(stop, r, a), rollback, s.stop_alphas),
       )
 
     if probe is None:
@@ -356,6 +411,9 @@ class DualOptimizer:
     scalar = lambda x: np.ravel(np.asarray(x))[0].item()  # also takes a replicated [D] copy
     out = {"arch/updates": float(scalar(s.updates))}
     o = self.options
+    if o.smoothing_eps > 0:
+      p = self._progress(scalar(s.updates))
+      out["arch/smoothing_eps"] = float(o.smoothing_eps_at(p))
     if o.eigen_every_updates and scalar(s.probes) > 0:
       out["arch/probes"] = float(scalar(s.probes))
       out["arch/eigenvalue"] = float(scalar(s.eigenvalue))
@@ -384,16 +442,31 @@ class DualOptimizer:
         "ppo.grad_chunks > 1, supports joint and alternating)"
       )
 
-  def _grads(self, loss_fn: LossFn, params, alphas, batch, key):
+  def _grads(self, loss_fn: LossFn, params, alphas, batch, key, arch_opt_state):
     trainable, schedule = alphas_lib.split(alphas)
-    eps = self.options.smoothing_eps
-    if eps > 0 and jax.tree.leaves(trainable):
-      if key is None:
+    o = self.options
+    random = [n for n in ("smoothing_eps", "drop_path") if getattr(o, n) > 0]
+    if random and jax.tree.leaves(trainable):
+      if key is None or arch_opt_state is None:
         raise ValueError(
-          "arch.smoothing_eps > 0 needs a PRNG key: pass key= to DualOptimizer.update / grads"
+          f"arch.{' / '.join(random)} > 0 needs a PRNG key and the ArchState: pass key= (and "
+          "arch_opt_state= to grads) to DualOptimizer.update / grads"
         )
-      trainable = robustness.smooth(trainable, key, eps)
+      progress = self._progress(arch_opt_state.updates)
+    else:
+      random = []
+    if "drop_path" in random:
+      prob = o.drop_path_at(progress)
+      schedule = dict(schedule, drop_path=prob, drop_key=_drop_key(key))
     f = lambda p, t: loss_fn(p, alphas_lib.merge(t, schedule), batch)
+    if "smoothing_eps" in random:
+      eps = o.smoothing_eps_at(progress)
+      t = alphas_lib.scheduled_temperature(alphas, self.temperature)
+      smoothed = robustness.smooth(trainable, _smoothing_key(key), eps, t)
+      (loss, aux), g = jax.value_and_grad(f, has_aux=True)(params, smoothed)
+      # SDARTS takes the alpha step at the unperturbed point: a second pass in joint mode.
+      ga = jax.grad(lambda t: f(params, t)[0])(trainable) if self.mode == "joint" else None
+      return loss, aux, g, ga
     if self.mode == "joint":
       (loss, aux), (g, ga) = jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(params, trainable)
       return loss, aux, g, ga
@@ -401,10 +474,17 @@ class DualOptimizer:
     return loss, aux, g, None
 
   def _unrolled_grads(
-    self, loss_fn: LossFn, params, alphas, g, batch, arch_batch, axis_name: Optional[str]
+    self, loss_fn: LossFn, params, alphas, opt_state, g, batch, arch_batch, axis_name
   ):
     trainable, schedule = alphas_lib.split(alphas)
     loss_on = lambda b: lambda p, t: loss_fn(p, alphas_lib.merge(t, schedule), b)[0]
     return hessian.unrolled_arch_grad(
-      loss_on(batch), loss_on(arch_batch), params, trainable, g, self.unrolled_lr, axis_name
+      loss_on(batch),
+      loss_on(arch_batch),
+      params,
+      trainable,
+      g,
+      self.weight_tx,
+      opt_state,
+      axis_name,
     )

@@ -225,6 +225,7 @@ class PPO(AgentBase):
       c.optimizer,
       config.arch,
       arch_updates(config, self.env_steps_per_iteration, c.num_epochs * c.num_minibatches),
+      temperature=config.encoder.temperature,
     )
     d = devices
     self._prepare = d.compile(self._prepare_fn)
@@ -463,7 +464,7 @@ class PPO(AgentBase):
     one call (the whole alpha minibatch where there is one, with the update's key), so the
     eigenvalue does not depend on grad_chunks."""
     mb = self._select(data, epoch_key, m, arch=self.opt.needs_arch_batch)
-    probe_key = jax.random.split(jax.random.fold_in(epoch_key, m))[1]
+    probe_key = optim.probe_key(jax.random.fold_in(epoch_key, m))
     state = self.opt.monitor(
       self._loss,
       learner.params,
@@ -492,7 +493,12 @@ class PPO(AgentBase):
       aux = {}
     else:
       loss, aux, g, ga = self.opt.grads(
-        self._loss, learner.params, learner.alphas, mb, jax.random.fold_in(epoch_key, m)
+        self._loss,
+        learner.params,
+        learner.alphas,
+        mb,
+        jax.random.fold_in(epoch_key, m),
+        learner.arch_opt_state,
       )
       aux = dict(aux, loss=loss)
       if self.opt.mode == "joint":

@@ -315,6 +315,7 @@ class Rainbow(AgentBase):
       arch_updates(
         config, self.env_steps_per_iteration, c.updates_per_iteration, self.learning_starts
       ),
+      temperature=config.encoder.temperature,
     )
     self.replay = replay_lib.TrajectoryReplay(
       spec.envs_per_group,

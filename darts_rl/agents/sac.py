@@ -263,6 +263,7 @@ class SAC(AgentBase):
       c.critic_optimizer,
       config.arch,
       arch_updates(config, spec.num_envs, c.updates_per_iteration, c.learning_starts),
+      temperature=config.encoder.temperature,
     )
     self.actor_tx = optim.make_optimizer(c.actor_optimizer)
     self.temperature_tx = optim.make_optimizer(c.temperature_optimizer)

@@ -12,7 +12,8 @@ by default, so the paper's alphas are exactly the cell types':
 - `schedule`: `{'temperature': [], 'aux_skip': []}` (each only when its option is on): values the
   arch optimizer sets from its schedules and never trains. They travel with the alphas so that
   the network acting and the network learning always use the same temperature and auxiliary
-  skip weight.
+  skip weight. The weight step's alphas alone may also carry `drop_path` (a probability) and
+  `drop_key` (ScheduledDropPath; never stored).
 """
 
 from typing import Dict, NamedTuple, Optional, Sequence, Tuple
@@ -96,6 +97,8 @@ class CellAlphas(NamedTuple):
   edges: Optional[Tuple] = None
   temperature: Optional[jnp.ndarray] = None
   aux_skip: Optional[jnp.ndarray] = None
+  drop_path: Optional[jnp.ndarray] = None  # ScheduledDropPath: edge drop probability []
+  drop_key: Optional[jnp.ndarray] = None  # and its PRNG key (weight steps only)
 
 
 def cell_alphas(alphas, cell_type: str) -> Optional[CellAlphas]:
@@ -109,6 +112,8 @@ def cell_alphas(alphas, cell_type: str) -> Optional[CellAlphas]:
     None if edges is None else edges[cell_type],
     schedule.get("temperature"),
     schedule.get("aux_skip"),
+    schedule.get("drop_path"),
+    schedule.get("drop_key"),
   )
 
 

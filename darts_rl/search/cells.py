@@ -11,9 +11,11 @@ per edge and op, with each conv op's mixing weight folded into its kernel; the p
 per edge, under the same names. A FixedCell runs its kept conv edges the same way.
 """
 
+import zlib
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from darts_rl.pooling import max_pool
@@ -108,6 +110,14 @@ def fan_out(
   return outs
 
 
+def drop_path(y, key, prob):
+  """ScheduledDropPath (DARTS's `drop_path`, RobustDARTS's search cells): each sample's y
+  [B, ...] zeroed with probability `prob`, the kept ones scaled by 1 / (1 - prob)."""
+  keep = 1.0 - prob
+  mask = jax.random.bernoulli(key, keep, (y.shape[0],) + (1,) * (y.ndim - 1))
+  return jnp.where(mask, y / keep, 0.0).astype(y.dtype)
+
+
 def channel_shuffle(y, groups: int):
   """[..., C] -> [..., C] with channel g * (C / groups) + r moved to r * groups + g (PC-DARTS)."""
   *lead, ch = y.shape
@@ -151,7 +161,8 @@ class SearchCell(_Cell):
   option entries, when present, replace the defaults: a scheduled temperature replaces
   `temperature`; learned edge weights (PC-DARTS edge normalization) scale node i's edges by
   (i + 1) softmax(edges_i) instead of 1 (equal at zero logits); aux_skip adds DARTS-'s
-  auxiliary skip to every edge.
+  auxiliary skip to every edge; drop_path / drop_key (ScheduledDropPath, weight steps only)
+  drop each edge's output per sample (`drop_path`).
 
   partial_channels = P > 1 is PC-DARTS partial-channel mixing: each edge mixes only the first
   C/P channels of its input, the rest pass through unchanged (max-pooled when the edge strides),
@@ -188,10 +199,22 @@ class SearchCell(_Cell):
     weights = [alphas_lib.mixing_weights(a, t) for a in alphas.ops]  # node i: [1 + i, K]
     edges = self._fused_edges(c, weights, alphas.aux_skip) if self.fused_edges else None
 
+    drop_key = alphas.drop_key
+    if drop_key is not None:  # a different mask per cell (cells of a type share their alphas)
+      drop_key = jax.random.fold_in(drop_key, zlib.crc32((self.name or "").encode()) & 0x7FFFFFFF)
+
     def edge_fn(i, states):
       w = weights[i]
       s = None if alphas.edges is None else alphas_lib.edge_weights(alphas.edges[i])  # [1 + i]
-      scaled = lambda j, y: y if s is None else s[j] * y
+
+      def scaled(j, y):
+        y = y if s is None else s[j] * y
+        if drop_key is None:
+          return y
+        return drop_path(
+          y, jax.random.fold_in(drop_key, i * (self.num_nodes + 1) + j), alphas.drop_path
+        )
+
       if edges is None:
         outs = [
           Edge(c, self.op_names, self._stride(j), self.dtype, name=f"node{i}_in{j}")(

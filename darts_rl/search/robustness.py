@@ -9,8 +9,11 @@ Each is one `arch.*` config key (darts_rl/config.py), read once into `SearchOpti
 - `aux_skip`: DARTS-'s auxiliary skip (Chu et al. 2021): beta(p) * skip(x) added to every
   edge, beta decaying linearly from aux_skip to 0, so the skip's advantage goes to a path
   outside the ops' competition and the search ends as plain DARTS.
-- `smoothing_eps`: SDARTS random smoothing (Chen & Hsieh 2020): the weight step sees
-  alpha + U[-eps, eps] noise.
+- `smoothing_eps`: SDARTS random smoothing (Chen & Hsieh 2020): the weight step sees the
+  mixing weights plus U[-eps, eps] noise (clipped to [0, 1], renormalized), eps ramped from
+  0.03 to `smoothing_eps` over the search; the alpha step sees the alphas themselves.
+- `drop_path`: ScheduledDropPath (RobustDARTS's search cells, after DARTS / NASNet): in the
+  weight step each edge's output is dropped per sample with probability drop_path x p.
 - `edge_weights=learned`: PC-DARTS edge normalization (Xu et al. 2020), alphas.edge_weights.
 - `eigen_every_updates` / `eigen_iterations`: the collapse monitor (RobustDARTS, Zela et al.
   2020), darts_rl/search/hessian.py; `early_stop*`: RobustDARTS's stopping rule on it.
@@ -23,11 +26,12 @@ from typing import Dict, Optional
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from darts_rl.search import alphas as alphas_lib
 
 TEMPERATURE_SCHEDULES = ("constant", "linear", "exponential")
+# SDARTS's noise half-width at the start of the search (SmoothDARTS: 0.03 + (eps - 0.03) p).
+SMOOTHING_EPS_START = 0.03
 EDGE_WEIGHTS = ("uniform", "learned")
 
 
@@ -40,12 +44,15 @@ class SearchOptions:
   beta_decay: float = 0.0
   aux_skip: float = 0.0
   smoothing_eps: float = 0.0
+  drop_path: float = 0.0
   edge_weights: str = "uniform"
   eigen_every_updates: int = 0
   eigen_iterations: int = 10
   early_stop: bool = False
   early_stop_window: int = 5
+  early_stop_lag: int = 4
   early_stop_ratio: float = 0.75
+  early_stop_warmup: float = 0.2
 
   def __post_init__(self):
     if self.temperature_schedule not in TEMPERATURE_SCHEDULES:
@@ -62,8 +69,14 @@ class SearchOptions:
     for name in ("beta_decay", "aux_skip", "smoothing_eps", "eigen_every_updates"):
       if getattr(self, name) < 0:
         raise ValueError(f"arch.{name} must be >= 0 (0 = off), got {getattr(self, name)}")
-    if self.eigen_iterations < 1 or self.early_stop_window < 1:
-      raise ValueError("arch.eigen_iterations and arch.early_stop_window must be >= 1")
+    if self.eigen_iterations < 1 or self.early_stop_window < 1 or self.early_stop_lag < 1:
+      raise ValueError(
+        "arch.eigen_iterations, arch.early_stop_window and arch.early_stop_lag must be >= 1"
+      )
+    if not 0 <= self.drop_path < 1:
+      raise ValueError(f"arch.drop_path must be in [0, 1), got {self.drop_path}")
+    if not 0 <= self.early_stop_warmup < 1:
+      raise ValueError(f"arch.early_stop_warmup must be in [0, 1), got {self.early_stop_warmup}")
     if not 0 < self.early_stop_ratio < 1:
       raise ValueError(f"arch.early_stop_ratio must be in (0, 1), got {self.early_stop_ratio}")
     if self.early_stop and not self.eigen_every_updates:
@@ -79,7 +92,21 @@ class SearchOptions:
   @property
   def scheduled(self) -> bool:
     """Whether a value follows the search's progress (needs the run's total arch updates)."""
-    return self.temperature_schedule != "constant" or self.aux_skip > 0 or self.beta_decay > 0
+    return (
+      self.temperature_schedule != "constant"
+      or self.aux_skip > 0
+      or self.beta_decay > 0
+      or self.smoothing_eps > 0
+      or self.drop_path > 0
+      or (self.early_stop and self.early_stop_warmup > 0)
+    )
+
+  @property
+  def snapshots(self) -> int:
+    """Alpha snapshots early stopping keeps (the probes from the rollback point on; 0: off)."""
+    if not self.early_stop:
+      return 0
+    return rollback_offset(self.early_stop_window, self.early_stop_lag) + 1
 
   def schedule_start(self, temperature: float) -> Dict[str, jnp.ndarray]:
     """The `schedule` entry of the initial alphas ({} when nothing is scheduled)."""
@@ -110,6 +137,14 @@ class SearchOptions:
     """lambda(p) = beta_decay * p (beta-DARTS raises it linearly over the search)."""
     return self.beta_decay * progress
 
+  def drop_path_at(self, progress):
+    """ScheduledDropPath's probability: drop_path x p (RobustDARTS: epoch / (epochs - 1))."""
+    return self.drop_path * progress
+
+  def smoothing_eps_at(self, progress):
+    """SDARTS's ramp: eps(p) = 0.03 + (smoothing_eps - 0.03) p (0.03 to 0.3 in the paper)."""
+    return SMOOTHING_EPS_START + (self.smoothing_eps - SMOOTHING_EPS_START) * progress
+
 
 def init_extras(space, options: Optional[SearchOptions], temperature: float) -> Dict:
   """The option entries of a supernet's initial alphas ({} when no option needs one)."""
@@ -122,6 +157,7 @@ def init_extras(space, options: Optional[SearchOptions], temperature: float) -> 
       ("edge_weights=learned", options.edge_weights == "learned"),
       ("aux_skip", options.aux_skip > 0),
       ("temperature_schedule", options.temperature_schedule != "constant"),
+      ("drop_path", options.drop_path > 0),
     )
     if on
   ]
@@ -173,29 +209,59 @@ def beta_decay_loss(alphas) -> jnp.ndarray:
 # --- Random smoothing.
 
 
-def smooth(trainable, key, eps: float):
-  """alpha + U[-eps, eps], independently per entry (SDARTS-RS): the alphas a weight step sees."""
-  noise = optax.tree.random_like(
-    key,
-    trainable,
-    sampler=lambda k, shape, dtype: jax.random.uniform(k, shape, dtype, minval=-eps, maxval=eps),
-  )
-  return optax.tree.add(trainable, noise)
+def smooth_weights(w, key, eps):
+  """SDARTS-RS's perturbation of mixing weights w [..., K] (rows sum to 1): w + U[-eps, eps]
+  per entry, clipped to [0, 1]; a row clipped to all zeros gets 1 at its largest noisy entry;
+  each row renormalized to sum 1 (SmoothDARTS `Random_alpha` then `clip`)."""
+  noisy = w + jax.random.uniform(key, w.shape, w.dtype, minval=-eps, maxval=eps)
+  clipped = jnp.clip(noisy, 0.0, 1.0)
+  top = jax.nn.one_hot(jnp.argmax(noisy, axis=-1), w.shape[-1], dtype=w.dtype)
+  clipped = jnp.where(jnp.sum(clipped, -1, keepdims=True) > 0, clipped, top)
+  return clipped / jnp.sum(clipped, -1, keepdims=True)
+
+
+def smooth(trainable, key, eps, temperature):
+  """The alphas the weight step sees under SDARTS-RS: each op-alpha leaf's mixing weights
+  softmax(alpha / T) perturbed by `smooth_weights`, returned as logits T log(w') so the
+  supernet's softmax gives exactly w' (a weight clipped to 0 becomes a logit of T log 1e-30);
+  learned edge logits are left as they are."""
+  ops = alphas_lib.op_alphas(trainable)
+  leaves, tree = jax.tree.flatten(ops)
+  keys = jax.random.split(key, max(len(leaves), 1))
+  out = []
+  for a, k in zip(leaves, keys):
+    w = smooth_weights(alphas_lib.mixing_weights(a, temperature), k, eps)
+    out.append(temperature * jnp.log(jnp.maximum(w, 1e-30)))
+  return dict(trainable, **jax.tree.unflatten(tree, out))
 
 
 # --- RobustDARTS early stopping.
 
 
 def push(trace, value):
-  """The trace of the last probes [N], oldest first, with `value` appended (the oldest drops)."""
-  return jnp.concatenate([trace[1:], jnp.reshape(value, (1,)).astype(trace.dtype)])
+  """The trace of the last probes [N, ...], oldest first, with `value` [...] appended (the
+  oldest drops). Also the ring of alpha snapshots (one leaf at a time)."""
+  return jnp.concatenate([trace[1:], jnp.expand_dims(jnp.asarray(value, trace.dtype), 0)])
 
 
-def should_stop(trace, probes, ratio: float):
-  """RobustDARTS's rule on the eigenvalue trace [2w] (the last 2w probes, oldest first): stop
-  when mean(last w) > 0 and mean(previous w) / mean(last w) < ratio, i.e. the dominant
-  eigenvalue grew by more than 1 / ratio over w probes (Zela et al.: w = 5 epochs, 0.75).
-  Never before 2w probes."""
-  w = trace.shape[0] // 2
-  before, now = jnp.mean(trace[:w]), jnp.mean(trace[w:])
-  return (probes >= 2 * w) & (now > 0) & (before < ratio * now)
+def rollback_offset(window: int, lag: int) -> int:
+  """How many probes before the current one the rollback point lies: the centre of the
+  earlier local-average window, lag + window // 2 probes back."""
+  return lag + window // 2
+
+
+def should_stop(trace, probes, ratio: float, window: int, lag: int):
+  """RobustDARTS's rule (Zela et al. 2020, `EVLocalAvg.early_stop`) on the eigenvalue trace
+  [window + lag] (the last probes, oldest first): with la(i) the mean of the `window` probes
+  ending at probe i, stop when la(i - lag) / la(i) < ratio, i.e. the local average grew by more
+  than 1 / ratio over `lag` probes. Never before window + lag probes. The earlier average must
+  be distinguishable from zero: above its standard error over the window (sample standard
+  deviation / sqrt(window); with window 1, above 0), so a baseline near zero or negative never
+  counts as a rise (RobustDARTS's eigenvalues, taken after a warm-up, are well above zero).
+  The warm-up itself (the rollback point not before a share of the search) is the caller's."""
+  if trace.shape[0] != window + lag:
+    raise ValueError(f"the trace holds {trace.shape[0]} probes, the rule needs {window + lag}")
+  before, now = trace[:window], trace[lag:]
+  floor = jnp.std(before, ddof=1) / jnp.sqrt(window) if window > 1 else 0.0
+  base = jnp.mean(before)
+  return (probes >= window + lag) & (base > floor) & (base < ratio * jnp.mean(now))
