@@ -8,7 +8,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A ceiling for a launcher's subprocess, not a speed check: a cold XLA cache on a loaded
 # 2-core machine can take minutes (pytest-timeout, pyproject.toml, stops a hung test anyway).
-LAUNCH_S = 600
+LAUNCH_S = 1200
 
 
 def run_launcher(script, *args, env=None, timeout=LAUNCH_S):

@@ -19,6 +19,7 @@ import pytest
 from flax import serialization
 
 from tests.conftest import SMOKE_SEARCHES, free_port, start_run, two_process_flags
+from tests.launch_process import LAUNCH_S
 
 AGENTS = ("ppo", "rainbow", "sac")
 TIMING = ("sps", "wall_s")
@@ -104,7 +105,7 @@ def test_a_dead_process_stops_the_other_with_one_line(tmp_path):
       pytest.fail("process 1 ended without joining the run:\n" + "".join(seen)[-2000:])
     p1.send_signal(signal.SIGKILL)
     # A ceiling on the wait, not a speed check (the run itself would take far longer).
-    _, err = p0.communicate(timeout=300)
+    _, err = p0.communicate(timeout=LAUNCH_S)
   finally:
     for p in (p0, p1):
       if p.poll() is None:
