@@ -78,7 +78,14 @@ def smoke_searches(tmp_path_factory) -> SmokeSearches:
     start_run(root / "two", *two_process_flags(0, port)),
     start_run(root / "two_p1", *two_process_flags(1, port)),
   ]
-  outs = [p.communicate(timeout=900) for p in procs]
+  try:
+    # A ceiling below pytest-timeout's (pyproject.toml), so that a hang shows the processes'
+    # output; not a speed check.
+    outs = [p.communicate(timeout=1500) for p in procs]
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
   for p, (out, err) in zip(procs, outs):
     assert p.returncode == 0, err[-3000:]
   return SmokeSearches(str(root / "one"), str(root / "two"), str(root / "two_p1"), outs)

@@ -6,11 +6,12 @@ import subprocess
 import sys
 
 from darts_rl.distributed import cpu_device_env
+from tests.launch_process import LAUNCH_S
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def assert_script_ok(script: str, devices: int, timeout: int = 300):
+def assert_script_ok(script: str, devices: int, timeout: int = LAUNCH_S):
   """Runs `script` with `devices` CPU devices; fails the test unless it exits 0 printing OK."""
   env = dict(os.environ, **cpu_device_env(devices))  # keeps the other XLA flags
   env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")

@@ -6,9 +6,12 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A ceiling for a launcher's subprocess, not a speed check: a cold XLA cache on a loaded
+# 2-core machine can take minutes (pytest-timeout, pyproject.toml, stops a hung test anyway).
+LAUNCH_S = 1200
 
 
-def run_launcher(script, *args, env=None, timeout=240):
+def run_launcher(script, *args, env=None, timeout=LAUNCH_S):
   """-> subprocess.CompletedProcess of `python launch/<script>.py ARGS` (text stdout/stderr)."""
   return subprocess.run(
     [sys.executable, f"launch/{script}.py", *args],

@@ -2,8 +2,9 @@
 
 Run alone (`--cpu_devices=4`) or as one of several processes (`--num_processes=2
 --process_id=I --coordinator_address=localhost:PORT --cpu_devices=2`): tests/test_multiprocess.py
-compares the two, and the agents' end-to-end tests discretize and retrain the single process's
-searches (tests/conftest.py, `smoke_searches`). Each run uses 4 envs, one group per device.
+compares the two, and the agents' end-to-end tests (and the launchers' discretize -> evaluate ->
+report chain) go on from the single process's searches (tests/conftest.py, `smoke_searches`).
+Each run uses 4 envs, one group per device.
 """
 
 import os

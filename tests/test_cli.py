@@ -15,7 +15,7 @@ from absl import flags
 from darts_rl import cli
 from darts_rl.sweep import options
 from experiments.ppo_procgen import get_config
-from tests.launch_process import run_launcher
+from tests.launch_process import LAUNCH_S, run_launcher
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CFG = "experiments/ppo_procgen.py"
@@ -372,9 +372,9 @@ def test_ctrl_c_is_one_line_and_ends_by_sigint(tmp_path):
     cwd=ROOT,
     capture_output=True,
     text=True,
-    # A ceiling, not a speed check: importing jax on a busy machine can take tens of seconds;
-    # without the fix the process would sleep for an hour and run into it.
-    timeout=300,
+    # A ceiling, not a speed check (importing jax on a busy machine can take minutes); without
+    # the fix the process would sleep for an hour and run into it.
+    timeout=LAUNCH_S,
   )
   assert proc.returncode == -signal.SIGINT
   assert proc.stderr.strip().splitlines() == [cli.INTERRUPTED]

@@ -30,7 +30,7 @@ if [[ "$*" == *search.py* ]]; then
   fi
 fi
 if [ -n "${FAIL_ON:-}" ] && [[ "$*" == *"$FAIL_ON"* ]]; then echo "boom: $*"; exit 3; fi
-if [ -n "${HANG_ON:-}" ] && [[ "$*" == *"$HANG_ON"* ]]; then sleep 3600; fi
+if [ -n "${HANG_ON:-}" ] && [[ "$*" == *"$HANG_ON"* ]]; then echo "$*" >> "$HUNG"; sleep 3600; fi
 if [[ "$*" == *baseline,demo* ]]; then
   sleep "${BASELINE_S:-0}"
   # BASELINE_UNTIL: the baseline ends only once the demo printed that text.
@@ -52,6 +52,7 @@ def demo_env(tmp_path, **env):
     DEMO=str(tmp_path / "demo"),
     CALLS=str(tmp_path / "calls"),
     BASELINE_PID=str(tmp_path / "baseline_pid"),
+    HUNG=str(tmp_path / "hung"),
     OUT=str(tmp_path / "stdout"),
     **env,
   )
@@ -154,7 +155,7 @@ def test_a_failed_search_stops_the_baseline(tmp_path):
 def test_stopping_the_demo_stops_the_baseline(tmp_path, sig):
   """Ctrl-C (SIGINT to the terminal's process group) or a group kill during the search: the
   demo exits non-zero and the baseline, which ignores SIGINT as a background job, is stopped."""
-  calls = tmp_path / "calls"
+  hung = tmp_path / "hung"
   proc = subprocess.Popen(
     ["bash", "scripts/demo.sh"],
     cwd=ROOT,
@@ -165,10 +166,10 @@ def test_stopping_the_demo_stops_the_baseline(tmp_path, sig):
   )
   try:
     deadline = time.monotonic() + WAIT_S
-    while not (calls.exists() and "search.py" in calls.read_text()):
-      assert time.monotonic() < deadline, "the demo did not start the search"
+    # The fake search hangs only once the baseline wrote its pid: both are running.
+    while not (hung.exists() and "search.py" in hung.read_text()):
+      assert time.monotonic() < deadline, "the demo's search did not start"
       time.sleep(0.05)
-    time.sleep(0.2)  # the fake search is in its sleep
     os.killpg(proc.pid, sig)
     assert proc.wait(timeout=WAIT_S) != 0
     assert _wait_gone(int((tmp_path / "baseline_pid").read_text()))

@@ -2,17 +2,20 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import time
 
+import numpy as np
 import pytest
 
-from tests.launch_process import run_launcher
+from tests.conftest import SMOKE_SEARCHES
+from tests.launch_process import LAUNCH_S, run_launcher
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CFG = "experiments/ppo_procgen.py"
+KILL = os.path.join(ROOT, "tests", "kill_after_checkpoint.py")
 
 
 def read_metrics(workdir):
@@ -20,43 +23,36 @@ def read_metrics(workdir):
     return [json.loads(line) for line in f]
 
 
-def kill_and_resume(workdir, args):
-  """Starts the search launcher, SIGKILLs it once it wrote a checkpoint, runs it again."""
-  proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  ckpts = workdir / "checkpoints"
-  deadline = time.time() + 200
-  while time.time() < deadline:
-    if ckpts.exists() and any(f.endswith(".msgpack") for f in os.listdir(ckpts)):
-      break
-    time.sleep(0.05)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
-  assert not (workdir / "DONE").exists(), "the run finished before it could be killed"
-  return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=240)
-
-
 @pytest.mark.heavy
-def test_search_killed_resumed_discretize_evaluate_report(tmp_path):
-  """The documented chain through the launchers (subprocesses: the real command lines), with
-  the search killed after its first checkpoint and resumed (actors and learner overlapped: a
-  kill loses the rollout in flight, never a checkpoint). The checks that need no new process
-  (rerun no-op, re-evaluation, cell comparison, their errors) call the library on the same
-  workdirs."""
+def test_search_killed_and_resumed(tmp_path):
+  """The search launcher (a subprocess: the real command line) SIGKILLed as it was about to
+  write its second checkpoint (tests/kill_after_checkpoint.py: metrics rows and alphas logged
+  past the first one, actors and learner overlapped), then rerun: it resumes from the first
+  checkpoint, cuts the logs back to it and finishes. The checks that need no new process
+  (rerun no-op, re-evaluation, their errors) call the library on the same workdir. The
+  discretize -> evaluate -> report launchers: test_discretize_evaluate_report."""
   from darts_rl import artifacts
-  from darts_rl.analysis import similarity
   from darts_rl.train import loop
   from experiments.ppo_procgen import get_config
 
-  s, e, b = tmp_path / "search", tmp_path / "searched", tmp_path / "baseline"
+  s = tmp_path / "search"
   overrides = {"total_env_steps": 512, "checkpoint_every_env_steps": 128, "overlap": "on"}
   # The collapse monitor probes every 4 arch updates (2 per iteration), the count carried
   # over the kill through the checkpoint.
   arch = {"eigen_every_updates": 4}
-  out = kill_and_resume(
-    s,
-    [sys.executable, "launch/search.py", f"--config={CFG}:search,smoke", f"--workdir={s}"]
+  args = (
+    ["launch/search.py", f"--config={CFG}:search,smoke", f"--workdir={s}"]
     + [f"--config.loop.{k}={v}" for k, v in overrides.items()]
-    + [f"--config.arch.{k}={v}" for k, v in arch.items()],
+    + [f"--config.arch.{k}={v}" for k, v in arch.items()]
+  )
+  killed = subprocess.run(
+    [sys.executable, KILL, *args], cwd=ROOT, capture_output=True, text=True, timeout=LAUNCH_S
+  )
+  assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+  assert os.listdir(s / "checkpoints") == ["ckpt_128.msgpack"] and not (s / "DONE").exists()
+  assert [r["env_steps"] for r in read_metrics(s)] == [64, 128, 192, 256]  # 2 rows past it
+  out = subprocess.run(
+    [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=LAUNCH_S
   )
   assert out.returncode == 0, out.stderr[-2000:]
   assert "resuming" in out.stdout and "[search] done" in out.stdout
@@ -69,6 +65,8 @@ def test_search_killed_resumed_discretize_evaluate_report(tmp_path):
   body = steps[:-1]  # the last row repeats the final step with the final evaluation
   assert body == sorted(set(body)), f"duplicated or unordered metrics: {steps}"
   assert steps[-1] == 512 and body[-1] == 512
+  with np.load(s / "alphas.npz") as d:  # the snapshots past the checkpoint were cut back too
+    assert list(d["env_steps"]) == [0, 64, 128, 192, 256, 320, 384, 448, 512]
   for name in ("config.json", "metrics.jsonl", "alphas.npz", "eval.json", "DONE"):
     assert (s / name).exists(), name
   assert os.listdir(s / "checkpoints")
@@ -100,6 +98,19 @@ def test_search_killed_resumed_discretize_evaluate_report(tmp_path):
   with pytest.raises(artifacts.ArtifactError, match="not a finished run"):
     loop.reevaluate(str(tmp_path), 6)
   assert read_metrics(s) == rows
+
+
+@SMOKE_SEARCHES
+def test_discretize_evaluate_report(tmp_path, smoke_searches):
+  """The documented chain after the search through the launchers (subprocesses: the real
+  command lines), on the PPO smoke search of tests/conftest.py (copied: discretize writes into
+  it); the cell comparison calls the library."""
+  from darts_rl.analysis import similarity
+  from darts_rl.train import loop
+  from experiments.ppo_procgen import get_config
+
+  s, e, b = tmp_path / "search", tmp_path / "searched", tmp_path / "baseline"
+  shutil.copytree(os.path.join(smoke_searches.one, "ppo"), s)
 
   out = run_launcher("discretize", f"--workdir={s}")
   assert out.returncode == 0, out.stderr[-2000:]

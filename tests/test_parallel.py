@@ -134,7 +134,7 @@ SCRIPT = textwrap.dedent("""
 @pytest.mark.heavy
 def test_every_device_acts_and_the_update_equals_one_device():
   # Both arch modes in one process: the acting programs are compiled once.
-  assert_script_ok(SCRIPT, devices=4, timeout=600)
+  assert_script_ok(SCRIPT, devices=4)
 
 
 def test_split_and_merge_are_inverse():
