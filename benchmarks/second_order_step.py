@@ -97,9 +97,9 @@ def main():
     "cell types"
   )
   print("| quantity | Adam's step | w - xi g | ratio |\n|---|---|---|---|")
-  print(f"| virtual step norm | {step_adam:.3e} | {step_sgd:.3e} | {step_adam / step_sgd:.1f} |")
+  print(f"| virtual step norm | {step_adam:.3e} | {step_sgd:.3e} | {step_adam / step_sgd:.3g} |")
   ta, ts = n(terms["adam"]), n(terms["sgd"])
-  print(f"| term through the step, norm | {ta:.3e} | {ts:.3e} | {ta / ts:.1f} |")
+  print(f"| term through the step, norm | {ta:.3e} | {ts:.3e} | {ta / ts:.3g} |")
   da, ds = n(direct["adam"]), n(direct["sgd"])
   print(f"| grad_a L_B(w', a), norm | {da:.3e} | {ds:.3e} | |")
   print(f"| term / direct gradient | {ta / da:.3f} | {ts / ds:.3f} | |")
