@@ -323,14 +323,21 @@ def test_the_ppo_studies_at_smoke_size_share_their_runs(tmp_path, capsys):
 
 
 @pytest.mark.heavy
-@pytest.mark.xdist_group("studies_rainbow_sac")
-def test_the_rainbow_and_sac_studies_at_smoke_size(tmp_path, capsys):
+@pytest.mark.xdist_group("studies_rainbow")
+def test_the_rainbow_multi_game_study_at_smoke_size(tmp_path, capsys):
   w = str(tmp_path / "w")
-  _run_studies(w, ("rainbow_multi_game", "sac_tasks"), capsys)
+  _run_studies(w, ("rainbow_multi_game",), capsys)
   rainbow = open(artifacts.report_path(w, "rainbow_multi_game")).read()
   for game in ("bigfish", "starpilot"):  # per-game rows of the one multi-game env
     assert f"| 2games | {game} | darts | 1 |" in rainbow
     assert f"| 2games | {game} | impala | 1 |" in rainbow
+
+
+@pytest.mark.heavy
+@pytest.mark.xdist_group("studies_sac")
+def test_the_sac_study_at_smoke_size(tmp_path, capsys):
+  w = str(tmp_path / "w")
+  _run_studies(w, ("sac_tasks",), capsys)
   sac = open(artifacts.report_path(w, "sac_tasks")).read()
   assert "| cartpole-swingup | cartpole-swingup | darts | 1 |" in sac
   assert "| cartpole-swingup | cartpole-swingup | cnn4 | 1 |" in sac
