@@ -33,6 +33,7 @@ local pool of workers with their own devices, or Ray); a worker reads the config
 WORKDIR/config.json.
 """
 
+import functools
 import os
 from typing import Dict, List, Optional
 
@@ -173,7 +174,7 @@ def search_nodes(
         job=job,
         prepare=prepare(i),
         workdir=artifacts.trial_dir(workdir, i),
-        index=lambda: write_trials(workdir),
+        index=functools.partial(write_trials, workdir),
         config=lambda i=i: trial_config(config_fn(), workdir, i),
       )
     )
@@ -187,7 +188,7 @@ def search_nodes(
         lambda i=i: _fresh_settled(workdir, i),
         job=Job(name, "darts_rl.random_search:fresh_evaluation", [workdir, i, training], log),
         workdir=artifacts.trial_dir(workdir, i),
-        index=lambda: write_trials(workdir),
+        index=functools.partial(write_trials, workdir),
       )
     )
   return nodes

@@ -22,6 +22,7 @@ resumes from its checkpoint), or with more seeds to extend; seeds run on an exec
 (darts_rl/sweep: this process, a local pool, or Ray).
 """
 
+import functools
 import os
 from typing import Dict, List, Sequence
 
@@ -95,7 +96,7 @@ def seed_node(name, deps, d, phase, seed, config_fn, training=TRAINING) -> graph
     job=job,
     prepare=prepare,
     workdir=artifacts.seed_dir(d, seed),
-    index=lambda: write_seeds(d),
+    index=functools.partial(write_seeds, d),
     config=lambda: seed_config(config_fn(), seed),
   )
 

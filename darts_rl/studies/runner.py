@@ -157,7 +157,9 @@ def recorded(workdir: str) -> List[Tuple[dict, grid.Study]]:
 def _write_report(workdir: str, record: dict, nodes, report) -> str:
   """The indexes of the finished runs (a driver killed between a job's end and its index
   left one stale), then the report."""
-  for index in {id(n.index): n.index for n in nodes if n.index and n.done()}.values():
+  # One rewrite per index file: the steps of a workdir share one (a partial of its writer).
+  indexes = {(n.index.func, n.index.args): n.index for n in nodes if n.index and n.done()}
+  for index in indexes.values():
     index()
   return report(workdir, record)
 

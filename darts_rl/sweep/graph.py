@@ -23,7 +23,8 @@ STEP_ERRORS = (ValueError, KeyError, FileNotFoundError, FloatingPointError)
 class Node(NamedTuple):
   """One step. `job` runs on an executor (None: `run` is quick and runs here); `prepare` runs
   here just before it starts (claims, genotype files); `index` rewrites the index its workdir
-  keeps (seeds.jsonl, trials.jsonl) after it succeeded and is safe to call again."""
+  keeps (seeds.jsonl, trials.jsonl) after it succeeded and is safe to call again: a
+  functools.partial of the writer, shared by the steps of one workdir."""
 
   name: str
   deps: Sequence[str]
