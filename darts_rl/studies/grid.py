@@ -65,7 +65,7 @@ class RandomCells(NamedTuple):
   space: str  # a search config: the space sampled (and its encoder's shape)
   train: str  # the config whose training budget (its `loop` section) every cell gets
   trials: int
-  overrides: Dict = {}
+  overrides: Dict = {}  # of the space's config; its `loop.*` ones set the training budget too
 
 
 Step = object  # one of the four above
@@ -111,14 +111,18 @@ def parse_variant(arg: Optional[str], flags: Sequence[str] = ()) -> Tuple[str, s
 SEEDS = {"smoke": (0,), "cpu": (0, 1), "full": (0, 1, 2)}
 
 
-def darts(name: str, config: str, at=(FINAL,), envs=None) -> "Method":
+def darts(name: str, config: str, at=(FINAL,), envs=None, search=None, retrain=None) -> "Method":
   """A DARTS method: CONFIG's search, then its cell(s) at `at` retrained with CONFIG's evaluate
-  variant. config: 'FILE' or 'FILE:FLAGS' (variants become search,{size}[,FLAGS])."""
+  variant. config: 'FILE' or 'FILE:FLAGS' (variants become search,{size}[,FLAGS]); search,
+  retrain: overrides of either phase ({"loop.total_env_steps": ...})."""
   path, _, flags = config.partition(":")
   extra = f",{flags}" if flags else ""
   return Method(
     name,
-    (Search(f"{path}:search,{{size}}{extra}"), Retrain(f"{path}:evaluate,{{size}}{extra}", at=at)),
+    (
+      Search(f"{path}:search,{{size}}{extra}", dict(search or {})),
+      Retrain(f"{path}:evaluate,{{size}}{extra}", at=at, overrides=dict(retrain or {})),
+    ),
     envs=envs,
   )
 
@@ -212,7 +216,8 @@ def expand(study: Study, workdir: str, training: str = TRAINING) -> List[Node]:
 
             def random_config(step=step, value=value, s=s):
               c = load_config(step.space, study, size, value, dict(step.overrides, seed=s))
-              c.loop = load_config(step.train, study, size, value, {}).loop
+              train = {k: v for k, v in step.overrides.items() if k.startswith("loop.")}
+              c.loop = load_config(step.train, study, size, value, train).loop
               return c
 
             d = artifacts.random_dir(workdir, m.name, env, s)

@@ -15,7 +15,7 @@ from darts_rl import studies
 from experiments.studies import trajectory
 
 RAINBOW = "rainbow"
-TRIALS = {"smoke": 2, "cpu": 4, "full": 24}
+TRIALS = {"smoke": 2, "cpu": 3, "full": 24}
 
 
 def get_study(arg=None) -> studies.Study:
@@ -23,8 +23,9 @@ def get_study(arg=None) -> studies.Study:
   rainbow = RAINBOW in flags
   config = "experiments/rainbow_procgen.py" if rainbow else trajectory.CONFIG
   suffix = "_rainbow" if rainbow else ""
+  budget = {} if rainbow else trajectory.TRAIN.get(size, {})  # a retrain's budget
   random = studies.RandomCells(
-    f"{config}:search,{{size}}", f"{config}:evaluate,{{size}}", TRIALS[size]
+    f"{config}:search,{{size}}", f"{config}:evaluate,{{size}}", TRIALS[size], budget
   )
   return studies.Study(
     name=f"efficiency{suffix}",
@@ -37,7 +38,7 @@ def get_study(arg=None) -> studies.Study:
     envs=studies.games("starpilot"),
     seeds=studies.SEEDS[size],
     methods=(
-      studies.darts(f"darts{suffix}", config, at=trajectory.POINTS[size]),
+      trajectory.method(f"darts{suffix}", config, size),
       studies.Method(f"random{suffix}", (random,)),
     ),
     reports=("trajectory", "efficiency"),
