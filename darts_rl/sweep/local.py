@@ -15,7 +15,6 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from darts_rl import artifacts
 from darts_rl.sweep import jobs as jobs_lib
 from darts_rl.sweep import slots as slots_lib
-from darts_rl.sweep import worker
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 POLL_S = 0.2
@@ -39,7 +38,7 @@ def start_worker(
   worker pins itself and ties its life to ours first thing: a preexec_fn would fork this
   multithreaded process, which can deadlock)."""
   if cores:
-    extra_env = dict(extra_env, **{worker.CORES_ENV: ",".join(map(str, cores))})
+    extra_env = dict(extra_env, **{slots_lib.CORES_ENV: ",".join(map(str, cores))})
   with artifacts.open_log(job.log) as log:
     return subprocess.Popen(
       worker_command(job),

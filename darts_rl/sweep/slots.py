@@ -18,6 +18,8 @@ from darts_rl.distributed import cpu_device_env
 # Each worker allocates GPU memory as it needs it: XLA's default (75% of every visible GPU at
 # start) would also be wrong with several workers sharing one machine's host memory.
 GPU_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+# The cores a worker process pins itself to (comma-separated), set by the local pool.
+CORES_ENV = "DARTS_RL_WORKER_CORES"
 
 
 class Slot(NamedTuple):

@@ -12,8 +12,7 @@ import os
 import sys
 
 from darts_rl.processes import die_with_parent
-
-CORES_ENV = "DARTS_RL_WORKER_CORES"
+from darts_rl.sweep.slots import CORES_ENV
 
 
 def main(argv):
