@@ -2,11 +2,13 @@
 DARTS supernet, measured in one run, with the ratios.
 
   python benchmarks/sac_dmc.py [--task=cartpole-swingup] [--batch=256] [--updates=3]
-                               [--skip_env] [--skip_learner]
+                               [--groups=2] [--skip_env] [--skip_learner]
 
 Env: one dm_control env, 84x84 renders. `physics` = control steps without rendering; `render`
 = physics.render alone; `env step` = darts_rl's DMCVecEnv.step (action repeat R, one render per
-agent step); `render every repeat` = what rendering after every control step would cost.
+agent step); `render every repeat` = what rendering after every control step would cost;
+`groups` = G envs as one batch vs as G groups stepping on their own threads (a run's env
+groups, one per device).
 Learner: the SAC update of darts_rl.agents.sac (replay sample, shift augmentation, critic +
 alphas, actor, temperature, target update) at the full config of experiments/sac_dmc.py
 (baseline = cnn4, search = supernet), on the default JAX backend.
@@ -78,6 +80,38 @@ def env_rates(task: str, n: int):
   return out
 
 
+def group_rates(task: str, n: int, groups: int):
+  """Agent steps/s of `groups` envs as one batch (stepped in turn on its thread) and as
+  `groups` batches of one env started together, as a run's env groups are (one per device):
+  each batch steps on its own thread."""
+  from darts_rl import envs
+
+  repeat = envs.DEFAULT_ACTION_REPEAT.get(task, envs.FALLBACK_ACTION_REPEAT)
+  rng = np.random.default_rng(0)
+
+  def rate(batches):
+    for b in batches:
+      b.reset()
+
+    def step():
+      for b in batches:
+        b.step_async(rng.uniform(-1, 1, (b.num_envs,) + b.action_spec.shape))
+      for b in batches:
+        b.step_wait()
+
+    step()
+    r = _rate(step, n) * sum(b.num_envs for b in batches)
+    for b in batches:
+      b.close()
+    return r
+
+  one = rate([envs.make_dmc(task, groups, seed=0, action_repeat=repeat)])
+  split = rate(
+    [envs.make_dmc(task, 1, seed=0, action_repeat=repeat, first_row=g) for g in range(groups)]
+  )
+  return one, split
+
+
 def learner_rates(task: str, phase: str, batch: int, updates: int):
   c = get_config(phase)
   c.sac.batch_size = batch
@@ -143,6 +177,7 @@ def main():
   ap.add_argument("--batch", type=int, default=256)
   ap.add_argument("--updates", type=int, default=3)
   ap.add_argument("--env_steps", type=int, default=100)
+  ap.add_argument("--groups", type=int, default=2, help="env groups compared with one batch")
   ap.add_argument("--skip_env", action="store_true")
   ap.add_argument("--skip_learner", action="store_true")
   args = ap.parse_args()
@@ -166,6 +201,12 @@ def main():
       f"render every repeat {naive:9.1f} agent steps/s (estimated: {r} x (physics + "
       f"render)); rendering once per agent step is {env['env_step'] / naive:.2f}x faster"
     )
+    if args.groups > 1:
+      one, split = group_rates(args.task, args.env_steps, args.groups)
+      print(
+        f"{args.groups} envs: one batch {one:.1f} agent steps/s, {args.groups} groups on "
+        f"their own threads {split:.1f} agent steps/s ({split / one:.2f}x)"
+      )
   if not args.skip_learner:
     res = {}
     for phase, name in (("baseline", "cnn4"), ("search", "supernet")):

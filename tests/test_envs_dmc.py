@@ -4,6 +4,9 @@ Rendering costs ~15 ms a frame on CPU, so tests use small images, few envs and a
 `time_limit` (cartpole's control step is 0.01 s, so time_limit=0.1 gives 10-step episodes).
 """
 
+import gc
+import threading
+
 import ml_collections
 import numpy as np
 import pytest
@@ -59,8 +62,9 @@ def test_frame_stack_shifts_and_newest_frame_is_last():
   for action in _actions(np.random.default_rng(0), env, 3):
     new = env.step(action).obs
     np.testing.assert_array_equal(new[..., :6], obs[..., 3:])
-    for i in range(env.num_envs):
-      frame = env._envs[i].physics.render(32, 32, camera_id=0)
+    for i in range(env.num_envs):  # rendered on the batch's thread, which owns the GL context
+      physics = env._envs[i].physics
+      frame = env._thread.submit(physics.render, 32, 32, camera_id=0).result()
       np.testing.assert_array_equal(new[i, ..., 6:], frame)
     assert not np.array_equal(new[..., 6:], obs[..., 6:])  # the cart moved
     obs = new
@@ -170,3 +174,39 @@ def test_egl_device_follows_the_first_visible_gpu_unless_set():
   set_by_user = {"MUJOCO_GL": "egl", "CUDA_VISIBLE_DEVICES": "3", "MUJOCO_EGL_DEVICE_ID": "0"}
   assert egl_device(set_by_user) is None
   assert egl_device({"MUJOCO_GL": "osmesa", "CUDA_VISIBLE_DEVICES": "3"}) is None
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_batches_step_on_their_own_threads_and_match_stepping_alone():
+  """Two batches started together (as a run's env groups are) give the frames each gives
+  alone; a batch's physics and rendering run on its own thread, never the caller's; closed
+  or dropped, a batch frees its GL contexts on that thread (EGL refuses any other)."""
+  alone = [_rollout(0), _rollout(1)]
+  a = envs.make_dmc(TASK, 2, seed=0, action_repeat=2, image_size=16)
+  b = envs.make_dmc(TASK, 2, seed=1, action_repeat=2, image_size=16)
+  threads = set()
+  for env in (a, b):
+    render = env._render
+    env._render = lambda i, render=render: threads.add(threading.get_ident()) or render(i)
+  frames = [[a.reset()], [b.reset()]]
+  rng = np.random.default_rng(0)
+  for action in _actions(rng, a, 5):
+    a.step_async(action)
+    b.step_async(action)
+    frames[0].append(a.step_wait().obs)
+    frames[1].append(b.step_wait().obs)
+  with pytest.raises(RuntimeError, match="step_wait"):
+    a.step_wait()
+  a.step_async(action)
+  with pytest.raises(RuntimeError, match="step_async"):
+    a.step_async(action)
+  a.close()
+  b.close()
+  b.close()  # idempotent
+  for got, want in zip(frames, alone):
+    np.testing.assert_array_equal(np.stack(got), want)
+  assert len(threads) == 2 and threading.get_ident() not in threads
+  dropped = envs.make_dmc(TASK, 1, seed=0, action_repeat=2, image_size=16)
+  dropped.reset()
+  del a, b, dropped
+  gc.collect()

@@ -1,14 +1,19 @@
 """DeepMind Control Suite from pixels: action repeat, frame stacking, auto-reset.
 
-Each of the N rows is its own `dm_control.suite` environment with its own seed, stepped in
-turn on the host. Rendering dominates the cost on CPU (software EGL, roughly 50-80 renders/s
-per core at 84x84), so a frame is rendered only once per agent step, after the last action
-repeat, plus once for the first frame of each new episode.
+Each of the N rows is its own `dm_control.suite` environment with its own seed. A batch steps
+and renders its rows in turn on a thread of its own: `step_async` starts the work there and
+`step_wait` collects it, so the batches of a run (one per env group) step concurrently (MuJoCo
+releases the GIL while it steps, and EGL renders outside it). All of a batch's rendering stays
+on that thread, as an EGL context belongs to the thread that first made it current. Rendering
+dominates the cost on CPU (software EGL, roughly 50-80 renders/s per core at 84x84), so a frame
+is rendered only once per agent step, after the last action repeat, plus once for the first
+frame of each new episode.
 
 dm_control is imported when a DM-Control env or task list is first needed (about 1 s that a
 Procgen run does not spend).
 """
 
+import concurrent.futures
 import os
 from typing import NamedTuple, Optional
 
@@ -136,6 +141,8 @@ class DMCVecEnv:
     self._stack = np.zeros((num_envs,) + self.observation_shape, np.uint8)
     self._tracker = EpisodeTracker(num_envs)
     self._needs_reset = True
+    self._thread = concurrent.futures.ThreadPoolExecutor(1, f"dmc-rows-{first_row}")
+    self._pending = None
 
   def _render(self, i: int) -> np.ndarray:
     """[size, size, 3] uint8 frame of row i."""
@@ -150,8 +157,9 @@ class DMCVecEnv:
 
   def reset(self) -> np.ndarray:
     """Starts new episodes in every row; returns [N, size, size, 3 * frame_stack] uint8."""
-    for i in range(self.num_envs):
-      self._reset_row(i)
+    if self._pending is not None:
+      raise RuntimeError("reset() while a step is running: call step_wait() first")
+    self._thread.submit(lambda: [self._reset_row(i) for i in range(self.num_envs)]).result()
     self._tracker.reset()
     self._needs_reset = False
     return self._stack.copy()
@@ -165,17 +173,25 @@ class DMCVecEnv:
     return self.step_wait()
 
   def step_async(self, actions: np.ndarray) -> None:
-    """Checks and stores the actions; `step_wait` runs the physics (on this thread)."""
+    """Checks the actions and starts the step on the batch's thread."""
     if self._needs_reset:
       raise RuntimeError("call reset() before the first step()")
+    if self._pending is not None:
+      raise RuntimeError("step_async() twice: call step_wait() first")
     actions = np.asarray(actions, np.float64)
     expected = (self.num_envs,) + self.action_spec.shape
     if actions.shape != expected:
       raise ValueError(f"expected actions of shape {expected}, got {actions.shape}")
-    self._actions = np.clip(actions, -1.0, 1.0)
+    self._pending = self._thread.submit(self._step_rows, np.clip(actions, -1.0, 1.0))
 
   def step_wait(self) -> Step:
-    actions = self._actions
+    """The started step's result (its error, if the step raised one)."""
+    pending, self._pending = self._pending, None
+    if pending is None:
+      raise RuntimeError("step_wait() without step_async()")
+    return pending.result()
+
+  def _step_rows(self, actions: np.ndarray) -> Step:
     reward = np.zeros(self.num_envs, np.float64)
     terminated = np.zeros(self.num_envs, bool)
     truncated = np.zeros(self.num_envs, bool)
@@ -206,9 +222,27 @@ class DMCVecEnv:
     )
 
   def close(self) -> None:
-    for env in self._envs:
-      env.close()
-    self._envs = []
+    """Frees the rows' physics and GL contexts on the thread that rendered with them
+    (idempotent)."""
+    if self._thread is None:
+      return
+    if self._pending is not None:
+      self._pending.exception()  # a step still running finishes first
+      self._pending = None
+    envs, self._envs = self._envs, []
+    thread, self._thread = self._thread, None
+    # dm_control's Environment.close() keeps the physics; Physics.free() frees its contexts.
+    thread.submit(lambda: [env.physics.free() for env in envs]).result()
+    thread.shutdown()
+
+  def __del__(self):
+    # A batch dropped without close() still frees its GL contexts on their own thread (freed
+    # by the garbage collector on another thread, EGL refuses). At interpreter exit the thread
+    # may be gone: then the process's end frees them.
+    try:
+      self.close()
+    except (RuntimeError, AttributeError):
+      pass
 
 
 def make_dmc(
