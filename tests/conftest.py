@@ -15,12 +15,12 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(ROOT, ".jax_cach
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # The suite is bound by XLA compilation (hundreds of small programs, a cold cache on CI), so
-# tests compile for speed of compilation; each flag runs the same math: LLVM's optimization
-# level 0 (about a quarter faster), XLA:CPU's older fusion emitters instead of the MLIR ones,
-# and one LLVM module per program instead of several compiled on threads (two workers already
-# fill two cores). The last two: a PPO smoke search 10.0 -> 8.9 CPU-s (split), 14.3 -> 11.7
-# (emitters), benchmarks/ARCHIVE.md. Tests check results, never speed; benchmarks/ and real
-# runs keep XLA's defaults.
+# tests compile for compilation speed: LLVM's optimization level 0 (about a quarter faster),
+# XLA:CPU's older fusion emitters instead of the MLIR ones, and one LLVM module per program
+# instead of several compiled on threads (two workers already fill two cores): a PPO smoke
+# search 11.4 -> 10.0 -> 8.9 CPU-s (benchmarks/ARCHIVE.md). The same programs, compiled
+# differently (the equality tests hold). Tests check results, never speed; benchmarks/ and
+# real runs keep XLA's defaults.
 TEST_XLA_FLAGS = (
   "--xla_backend_optimization_level=0",
   "--xla_cpu_use_fusion_emitters=false",
