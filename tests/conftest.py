@@ -14,12 +14,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(ROOT, ".jax_cache"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-# The suite is bound by XLA compilation (hundreds of small programs, a cold cache on CI):
-# LLVM's optimization level 0 compiles them about a quarter faster and runs the same math.
-# Tests check results, never speed; benchmarks/ and real runs keep the default level.
-TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
-if TEST_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
-  os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
+# The suite is bound by XLA compilation (hundreds of small programs, a cold cache on CI), so
+# tests compile for compilation speed: LLVM's optimization level 0 (about a quarter faster),
+# XLA:CPU's older fusion emitters instead of the MLIR ones, and one LLVM module per program
+# instead of several compiled on threads (two workers already fill two cores): a PPO smoke
+# search 11.4 -> 10.0 -> 8.9 CPU-s (benchmarks/ARCHIVE.md). The same programs, compiled
+# differently (the equality tests hold). Tests check results, never speed; benchmarks/ and
+# real runs keep XLA's defaults.
+TEST_XLA_FLAGS = (
+  "--xla_backend_optimization_level=0",
+  "--xla_cpu_use_fusion_emitters=false",
+  "--xla_cpu_parallel_codegen_split_count=1",
+)
+for flag in TEST_XLA_FLAGS:
+  if flag not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
 os.environ["PYTHONPATH"] = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)

@@ -15,7 +15,6 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from darts_rl import cli  # noqa: E402
-from darts_rl.train import loop  # noqa: E402
 
 flags.DEFINE_string("workdir", None, "Root: one workdir per agent below it.")
 flags.DEFINE_list("agents", ["ppo", "rainbow", "sac"], "Agents to run, in order.")
@@ -42,6 +41,9 @@ def config_for(agent: str, total: int):
 
 @cli.guarded
 def main():
+  # Imported here: a multi-process run's supervisor (cli.run) never trains, so it skips jax.
+  from darts_rl.train import loop
+
   f = flags.FLAGS
   for agent in f.agents:
     loop.run(

@@ -238,20 +238,22 @@ def test_trunk_and_feature_shapes(kind, skeleton, obs_shape, out_hw):
     stem_channels=16 if skeleton == "standard" else 0,
   )
   enc = make_encoder(cfg)
-  obs = _obs(obs_shape)
-  params = enc.module.init(jax.random.PRNGKey(0), obs, enc.alphas)
-  feats = enc.module.apply(params, obs, enc.alphas)
+  # Shapes only: traced (jax.eval_shape), nothing compiled or run.
+  obs = jax.ShapeDtypeStruct(obs_shape, jnp.uint8)
+  params = jax.eval_shape(enc.module.init, jax.random.PRNGKey(0), obs, enc.alphas)
+  feats = jax.eval_shape(enc.module.apply, params, obs, enc.alphas)
   assert feats.shape == (2, 256)
-  trunk_out = enc.module.apply(
-    params, obs.astype(jnp.float32), enc.alphas, method=lambda m, x, a: m.trunk(x, a)
+  trunk = lambda m, x, a: m.trunk(x, a)  # noqa: E731
+  trunk_out = jax.eval_shape(
+    lambda p, x: enc.module.apply(p, x.astype(jnp.float32), enc.alphas, method=trunk), params, obs
   )
   assert trunk_out.shape[1:] == out_hw
 
 
 def test_impala_parameter_count_from_layer_shapes():
   enc = make_encoder(encoder_config(kind="impala"))
-  obs = _obs((1, 64, 64, 3))
-  params = enc.module.init(jax.random.PRNGKey(0), obs, {})
+  obs = jax.ShapeDtypeStruct((1, 64, 64, 3), jnp.uint8)
+  params = jax.eval_shape(enc.module.init, jax.random.PRNGKey(0), obs, {})  # shapes only
   n = sum(x.size for x in jax.tree.leaves(params))
   conv = lambda cin, cout: 3 * 3 * cin * cout + cout
   expected, cin = 0, 3
