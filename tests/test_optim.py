@@ -159,6 +159,73 @@ def test_early_stopping_rolls_the_alphas_back_once_the_eigenvalue_rises():
   np.testing.assert_array_equal(alphas["x"], seen[2])
 
 
+def test_darts_ada_raises_l2_restores_the_earlier_alphas_and_goes_on():
+  """DARTS-ADA on a loss whose alphas' Hessian is b I, b the minibatch, doubling each update:
+  b |x|^2 / 2 + w. With a window of 1, a lag of 1 and no warm-up the rule may fire two probes
+  after the start or a rollback: at updates 1, 3, 5, 6. The L2 factor goes 0.01 -> 0.1 -> 1
+  (its maximum: start x 10^2), each rise restoring the alphas and the alpha optimizer's state of
+  the probe before; at the maximum the triggers of updates 5 and 6 change nothing and nothing
+  freezes. The weight step sees g + l2 w: SGD at lr 0.1 gives w - 0.1 (1 + l2 w)."""
+
+  def loss_fn(p, a, b):
+    return b * 0.5 * jnp.sum(a["x"] ** 2) + p["w"], {}
+
+  arch = _arch(
+    eigen_every_updates=1,
+    eigen_iterations=3,
+    early_stop=True,
+    early_stop_window=1,
+    early_stop_lag=1,
+    early_stop_warmup=0.0,
+    adaptive_l2=0.01,
+    adaptive_l2_factor=10.0,
+    adaptive_l2_max=1.0,
+  )
+  opt = DualOptimizer(optax.sgd(0.1), arch)
+  params, alphas = {"w": jnp.array(1.0)}, {"x": jnp.array([0.1, -0.1])}
+  s, sa = opt.init(params, alphas)
+  assert float(sa.l2) == pytest.approx(0.01) and opt.options.adaptive_l2_restarts == 2
+  step = jax.jit(lambda p, a, s, sa, b, k: opt.update(loss_fn, p, a, s, sa, b, None, None, k))
+  xs, ws, l2s, restarts, rolled = [np.asarray(alphas["x"])], [1.0], [], [], []
+  for i in range(7):
+    params, alphas, s, sa, _ = step(params, alphas, s, sa, 2.0**i, jax.random.PRNGKey(i))
+    xs.append(np.asarray(alphas["x"]))
+    ws.append(float(params["w"]))
+    l2s.append(float(sa.l2))
+    restarts.append(int(sa.restarts))
+    rolled.append(int(sa.rolled_back_to))
+    np.testing.assert_allclose(float(sa.eigenvalue), 2.0**i, rtol=1e-5)
+  np.testing.assert_allclose(l2s, [0.01, 0.1, 0.1, 1.0, 1.0, 1.0, 1.0], rtol=1e-6)
+  assert restarts == [0, 1, 1, 2, 2, 2, 2]
+  assert rolled == [-1, 0, 0, 2, 2, 2, 2]
+  # The weights: the L2 factor of each step is the one after that update's probe.
+  w = 1.0
+  for l2, got in zip([0.01, 0.1, 0.1, 1.0, 1.0, 1.0, 1.0], ws[1:]):
+    w = w - 0.1 * (1.0 + l2 * w)
+    np.testing.assert_allclose(got, w, rtol=1e-5)
+  np.testing.assert_allclose(ws[1:4], [0.899, 0.79001, 0.6821099], rtol=1e-5)
+  # The alphas: update 1 restores those before update 0 (the initial ones) and update 3 those
+  # before update 2 (the same); each restart's first step is Adam's first step again (its state
+  # restored too: -0.01 sign(x)); updates 5 and 6 step on.
+  x0 = np.float32([0.1, -0.1])
+  first = x0 - 0.01 * np.sign(x0)
+  for i, want in [(1, x0), (3, x0)]:
+    np.testing.assert_array_equal(xs[i + 1], want)
+  for i in (0, 2, 4):
+    np.testing.assert_allclose(xs[i + 1], first, rtol=1e-5)
+  assert np.all(np.abs(xs[6]) < np.abs(xs[5])) and np.all(np.abs(xs[7]) < np.abs(xs[6]))
+  assert int(sa.stopped_at) == -1  # DARTS-ADA never freezes
+  summary = opt.summary(alphas, sa)
+  assert summary["arch/l2"] == pytest.approx(1.0) and summary["arch/ada_restarts"] == 2.0
+  assert summary["arch/rolled_back_to_update"] == 2.0 and "arch/stopped" not in summary
+  # The accumulation pieces take the same L2 step.
+  p1, _, _ = opt.apply_weights(params, s, {"w": jnp.array(1.0)}, None, sa)
+  np.testing.assert_allclose(p1["w"], ws[-1] - 0.1 * (1.0 + 1.0 * ws[-1]), rtol=1e-6)
+  # A fixed encoder takes no L2 (every option is a no-op there).
+  _, fixed = opt.init(params, {})
+  assert float(fixed.l2) == 0.0
+
+
 def test_scheduled_values_are_set_each_update_and_never_trained():
   def loss_fn(p, a, b):  # depends on both scheduled values: they would get gradients
     s = a["schedule"]

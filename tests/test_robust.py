@@ -392,6 +392,15 @@ def test_unrolled_arch_grad_goes_through_the_weight_optimizers_own_step():
     (dict(early_stop_lag=0), "early_stop_lag must be >= 1"),
     (dict(drop_path=1.0), "drop_path must be in \\[0, 1\\)"),
     (dict(early_stop_warmup=1.0), "early_stop_warmup must be in \\[0, 1\\)"),
+    (dict(adaptive_l2=3e-4), "needs its trigger: set arch.early_stop=True"),
+    (
+      dict(eigen_every_updates=1, early_stop=True, adaptive_l2=3e-4, adaptive_l2_max=1e-2),
+      "must be arch.adaptive_l2 x arch.adaptive_l2_factor\\^k",
+    ),
+    (
+      dict(eigen_every_updates=1, early_stop=True, adaptive_l2=3e-4, adaptive_l2_factor=1.0),
+      "adaptive_l2_factor must be > 1",
+    ),
   ],
 )
 def test_bad_options_name_the_valid_values(kwargs, message):

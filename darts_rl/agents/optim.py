@@ -80,7 +80,14 @@ class ArchState(NamedTuple):
   stopped_at: jnp.ndarray  # int32 []: arch update whose alphas early stopping restored; -1
   snapshots: Any  # the alphas at the last H probes, each leaf [H, ...], oldest first (H: 0 off)
   snapshot_updates: jnp.ndarray  # int32 [H]: the arch update of each snapshot
-  stop_alphas: Any  # the alphas early stopping froze (the rollback point's); unused before
+  stop_alphas: Any  # the alphas early stopping froze or DARTS-ADA restores (rollback point's)
+  l2: jnp.ndarray  # f32 []: DARTS-ADA's L2 factor of the weights (0: off or a fixed encoder)
+  restarts: jnp.ndarray  # int32 []: DARTS-ADA's triggers so far that raised l2
+  restore: jnp.ndarray  # bool []: a DARTS-ADA rollback the next alpha step applies
+  window_start: jnp.ndarray  # int32 []: `probes` at the last DARTS-ADA rollback (rule restarts)
+  rolled_back_to: jnp.ndarray  # int32 []: arch update of DARTS-ADA's last rollback point; -1
+  snapshot_tx: Any  # DARTS-ADA: the alpha optimizer's state at the snapshots ({} otherwise)
+  stop_tx: Any  # DARTS-ADA: the alpha optimizer's state to restore ({} otherwise)
 
 
 class DualOptimizer:
@@ -177,17 +184,30 @@ class DualOptimizer:
         )
     o = self.options
     h = o.snapshots
+    tx = self.arch_tx.init(trainable)
+    ring = lambda tree: jax.tree.map(
+      lambda a: jnp.zeros((h,) + jnp.shape(a), jnp.asarray(a).dtype), tree
+    )
+    ada = o.adaptive_l2 > 0
+    searching = bool(jax.tree.leaves(trainable))
     return self.weight_tx.init(params), ArchState(
-      self.arch_tx.init(trainable),
+      tx,
       jnp.zeros((), jnp.int32),
       schedule,
       jnp.zeros((), jnp.float32),
       jnp.zeros((o.early_stop_window + o.early_stop_lag,), jnp.float32),
       jnp.zeros((), jnp.int32),
       -jnp.ones((), jnp.int32),
-      jax.tree.map(lambda a: jnp.zeros((h,) + jnp.shape(a), jnp.asarray(a).dtype), alphas),
+      ring(alphas),
       jnp.zeros((h,), jnp.int32),
       alphas if h else {},
+      jnp.asarray(o.adaptive_l2 if searching else 0.0, jnp.float32),
+      jnp.zeros((), jnp.int32),
+      jnp.zeros((), bool),
+      jnp.zeros((), jnp.int32),
+      -jnp.ones((), jnp.int32),
+      ring(tx) if ada else {},
+      tx if ada else {},
     )
 
   def _check_entries(self, alphas):
@@ -251,14 +271,22 @@ class DualOptimizer:
         g = optax.clip_by_global_norm(self.joint_clip).update(parallel.pmean(g, axis_name), None)
         g = g[0]
       opt_state_before = opt_state  # second order's virtual step starts from it
-      new_params, opt_state, g = _apply(self.weight_tx, params, opt_state, g, axis_name)
+      new_params, opt_state, g = self.apply_weights(params, opt_state, g, axis_name, arch_opt_state)
       if not searching:
         ga = trainable
       elif self.mode == "alternating":
         ga = self.arch_grads(loss_fn, new_params, alphas, arch_batch)
       elif self.mode == "second_order":
+        # The virtual step is the real one, L2 included (DARTS adds its weight decay too).
         ga = self._unrolled_grads(
-          loss_fn, params, alphas, opt_state_before, g, batch, arch_batch, axis_name
+          loss_fn,
+          params,
+          alphas,
+          opt_state_before,
+          self._with_l2(g, params, arch_opt_state),
+          batch,
+          arch_batch,
+          axis_name,
         )
       alphas, arch_opt_state, ga = self.apply_arch(alphas, arch_opt_state, ga, axis_name)
     return (
@@ -286,16 +314,21 @@ class DualOptimizer:
     trainable, schedule = alphas_lib.split(alphas)
     return jax.grad(lambda t: loss_fn(params, alphas_lib.merge(t, schedule), batch)[0])(trainable)
 
-  def apply_weights(self, params, opt_state, g, axis_name: Optional[str]):
-    """-> (params, opt_state, device-averaged g). (With joint clipping use apply_pair.)"""
-    return _apply(self.weight_tx, params, opt_state, g, axis_name)
+  def apply_weights(self, params, opt_state, g, axis_name: Optional[str], arch_opt_state=None):
+    """-> (params, opt_state, device-averaged g). With DARTS-ADA the step sees g + l2 w, l2
+    from the ArchState (pass it). (With joint clipping use apply_pair.)"""
+    g = parallel.pmean(g, axis_name)
+    params, opt_state, _ = _apply(
+      self.weight_tx, params, opt_state, self._with_l2(g, params, arch_opt_state), None
+    )
+    return params, opt_state, g
 
   def apply_pair(self, params, alphas, opt_state, arch_opt_state, g, ga, axis_name: Optional[str]):
     """Joint mode: one step of both pytrees from (g, ga), clipped together by `joint_clip`
     when set -> (params, alphas, opt_state, arch_opt_state, device-averaged g, ga), the
     gradients as averaged, before clipping (the logged norms)."""
     g, ga = parallel.pmean((g, ga), axis_name)
-    cg, cga = g, ga
+    cg, cga = self._with_l2(g, params, arch_opt_state), ga
     if self.joint_clip:
       (cg, cga), _ = optax.clip_by_global_norm(self.joint_clip).update((g, ga), None)
     params, opt_state, _ = _apply(self.weight_tx, params, opt_state, cg, None)
@@ -322,12 +355,16 @@ class DualOptimizer:
       tx,
       o.schedule(s.schedule_start, self._progress(s.updates + 1)),
     )
-    frozen = s.stopped_at >= 0
-    if o.snapshots:  # the frozen alphas are those of the rollback point
+    pick = lambda c, old, x: jax.tree.map(lambda a, b: jnp.where(c, a, b), old, x)
+    if o.snapshots:  # the rollback point's alphas
       trainable, schedule = alphas_lib.split(s.stop_alphas)
-    trainable, tx, schedule = jax.tree.map(
-      lambda old, x: jnp.where(frozen, old, x), (trainable, s.tx, schedule), new
-    )
+    if o.adaptive_l2:  # DARTS-ADA: back to the rollback point's alphas and their optimizer
+      held = (trainable, s.stop_tx)  # state once, then on; the schedules follow the run
+      new = pick(s.restore, held, new[:2]) + (new[2],)
+      s = s._replace(restore=jnp.zeros((), bool))
+    else:  # early stopping alone: frozen at the rollback point's alphas and schedules
+      new = pick(s.stopped_at >= 0, (trainable, s.tx, schedule), new)
+    trainable, tx, schedule = new
     return alphas_lib.merge(trainable, schedule), s._replace(tx=tx, updates=s.updates + 1), ga
 
   # -- the collapse monitor
@@ -380,15 +417,31 @@ class DualOptimizer:
         (s.stopped_at < 0)
         & warm
         & robustness.should_stop(
-          trace, probes, o.early_stop_ratio, o.early_stop_window, o.early_stop_lag
+          trace, probes - s.window_start, o.early_stop_ratio, o.early_stop_window, o.early_stop_lag
         )
       )
-      rollback = jax.tree.map(lambda h: h[0], snapshots)
+      first = lambda ring: jax.tree.map(lambda h: h[0], ring)
+      pick = lambda c, x, old: jax.tree.map(lambda a, b: jnp.where(c, a, b), x, old)
+      s = s._replace(snapshots=snapshots, snapshot_updates=snapshot_updates)
+      if not o.adaptive_l2:
+        return s._replace(
+          stopped_at=jnp.where(stop, snapshot_updates[0], s.stopped_at),
+          stop_alphas=pick(stop, first(snapshots), s.stop_alphas),
+        )
+      # DARTS-ADA: below the largest L2 factor a trigger multiplies it, restores the rollback
+      # point's alphas and alpha-optimizer state and restarts the rule's window; at the largest
+      # one triggers are ignored and the search runs to its end (RobustDARTS, --early_stop 3).
+      snapshot_tx = jax.tree.map(robustness.push, s.snapshot_tx, s.tx)
+      adapt = stop & (s.restarts < o.adaptive_l2_restarts)
       return s._replace(
-        stopped_at=jnp.where(stop, snapshot_updates[0], s.stopped_at),
-        snapshots=snapshots,
-        snapshot_updates=snapshot_updates,
-        stop_alphas=jax.tree.map(lambda r, a: jnp.where(stop, r, a), rollback, s.stop_alphas),
+        snapshot_tx=snapshot_tx,
+        l2=jnp.where(adapt, s.l2 * o.adaptive_l2_factor, s.l2),
+        restarts=s.restarts + adapt.astype(jnp.int32),
+        restore=s.restore | adapt,
+        window_start=jnp.where(adapt, probes, s.window_start),
+        rolled_back_to=jnp.where(adapt, snapshot_updates[0], s.rolled_back_to),
+        stop_alphas=pick(adapt, first(snapshots), s.stop_alphas),
+        stop_tx=pick(adapt, first(snapshot_tx), s.stop_tx),
       )
 
     if probe is None:
@@ -417,7 +470,12 @@ class DualOptimizer:
     if o.eigen_every_updates and scalar(s.probes) > 0:
       out["arch/probes"] = float(scalar(s.probes))
       out["arch/eigenvalue"] = float(scalar(s.eigenvalue))
-    if o.early_stop:
+    if o.adaptive_l2:
+      out["arch/l2"] = float(scalar(s.l2))
+      out["arch/ada_restarts"] = float(scalar(s.restarts))
+      if scalar(s.rolled_back_to) >= 0:
+        out["arch/rolled_back_to_update"] = float(scalar(s.rolled_back_to))
+    elif o.early_stop:
       out["arch/stopped"] = float(scalar(s.stopped_at) >= 0)
       if scalar(s.stopped_at) >= 0:
         out["arch/stopped_at_update"] = float(scalar(s.stopped_at))
@@ -433,6 +491,12 @@ class DualOptimizer:
     if not self.total_arch_updates:
       return 0.0
     return jnp.minimum(updates / self.total_arch_updates, 1.0)
+
+  def _with_l2(self, g, params, arch_opt_state):
+    """DARTS-ADA's L2 term: g + l2 w (the gradient of l2 |w|^2 / 2, as SGD's weight_decay)."""
+    if not self.options.adaptive_l2 or arch_opt_state is None:
+      return g
+    return optax.tree.add_scale(g, arch_opt_state.l2, params)
 
   def _reject_second_order(self, what: str, alphas):
     if self.mode == "second_order" and jax.tree.leaves(alphas):

@@ -521,7 +521,9 @@ class PPO(AgentBase):
       )
     if part == "weights":
       g, ga = grads, None
-      params, opt_state, g = self.opt.apply_weights(params, opt_state, g, parallel.AXIS)
+      params, opt_state, g = self.opt.apply_weights(
+        params, opt_state, g, parallel.AXIS, arch_opt_state
+      )
       norms["grad_norm"] = optax.tree.norm(g)
     else:
       ga = grads

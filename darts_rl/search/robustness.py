@@ -16,12 +16,14 @@ Each is one `arch.*` config key (darts_rl/config.py), read once into `SearchOpti
   weight step each edge's output is dropped per sample with probability drop_path x p.
 - `edge_weights=learned`: PC-DARTS edge normalization (Xu et al. 2020), alphas.edge_weights.
 - `eigen_every_updates` / `eigen_iterations`: the collapse monitor (RobustDARTS, Zela et al.
-  2020), darts_rl/search/hessian.py; `early_stop*`: RobustDARTS's stopping rule on it.
+  2020), darts_rl/search/hessian.py; `early_stop*`: RobustDARTS's stopping rule on it;
+  `adaptive_l2*`: DARTS-ADA, the same rule raising the weights' L2 factor instead of stopping.
 p in [0, 1] is the search's progress: arch updates so far / the run's total arch updates.
 Every function here is pure and jit-safe; darts_rl/agents/optim.py wires them into updates.
 """
 
 import dataclasses
+import math
 from typing import Dict, Optional
 
 import jax
@@ -53,6 +55,9 @@ class SearchOptions:
   early_stop_lag: int = 4
   early_stop_ratio: float = 0.75
   early_stop_warmup: float = 0.2
+  adaptive_l2: float = 0.0
+  adaptive_l2_factor: float = 10.0
+  adaptive_l2_max: float = 3e-2
 
   def __post_init__(self):
     if self.temperature_schedule not in TEMPERATURE_SCHEDULES:
@@ -83,6 +88,19 @@ class SearchOptions:
       raise ValueError(
         "arch.early_stop needs the eigenvalue monitor: set arch.eigen_every_updates > 0"
       )
+    if self.adaptive_l2 < 0:
+      raise ValueError(f"arch.adaptive_l2 must be >= 0 (0 = off), got {self.adaptive_l2}")
+    if self.adaptive_l2 > 0:
+      if not self.early_stop:
+        raise ValueError("arch.adaptive_l2 (DARTS-ADA) needs its trigger: set arch.early_stop=True")
+      if self.adaptive_l2_factor <= 1:
+        raise ValueError(f"arch.adaptive_l2_factor must be > 1, got {self.adaptive_l2_factor}")
+      k = self.adaptive_l2_restarts
+      if k < 0 or not math.isclose(self.l2_at(k), self.adaptive_l2_max, rel_tol=1e-3):
+        raise ValueError(
+          f"arch.adaptive_l2_max={self.adaptive_l2_max} must be arch.adaptive_l2 x "
+          f"arch.adaptive_l2_factor^k for some k >= 0 (e.g. {self.l2_at(max(k, 1)):g})"
+        )
 
   @classmethod
   def from_config(cls, arch) -> "SearchOptions":
@@ -100,6 +118,19 @@ class SearchOptions:
       or self.drop_path > 0
       or (self.early_stop and self.early_stop_warmup > 0)
     )
+
+  @property
+  def adaptive_l2_restarts(self) -> int:
+    """DARTS-ADA's restarts: triggers that raise the L2 factor before it reaches its maximum
+    (0 when off). RobustDARTS's search script: 3e-4 x 10^k up to 3e-2, k = 2."""
+    if not self.adaptive_l2:
+      return 0
+    ratio = self.adaptive_l2_max / self.adaptive_l2
+    return round(math.log(ratio) / math.log(self.adaptive_l2_factor)) if ratio > 0 else -1
+
+  def l2_at(self, restarts):
+    """DARTS-ADA's L2 factor after `restarts` triggers: adaptive_l2 x factor^restarts."""
+    return self.adaptive_l2 * self.adaptive_l2_factor**restarts
 
   @property
   def snapshots(self) -> int:
