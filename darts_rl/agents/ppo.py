@@ -16,7 +16,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import rlax
 
 from darts_rl import parallel
@@ -135,13 +134,9 @@ class PPONetwork(nn.Module):
     return logits, value
 
 
-class PPOLearner(NamedTuple):
-  """What the PPO learner updates; replicated on every device."""
-
-  params: Any
-  alphas: Any
-  opt_state: Any
-  arch_opt_state: Any
+# What the PPO learner updates (weights, alphas, both optimizer states); replicated on every
+# device.
+PPOLearner = optim.DualState
 
 
 class PPOHost(NamedTuple):
@@ -209,17 +204,6 @@ class PPO(AgentBase):
         f"ppo.num_steps={c.num_steps} must be divisible by ppo.num_minibatches={c.num_minibatches}"
       )
     steps_per_minibatch = c.num_steps // c.num_minibatches
-    self.grad_chunks = grad_chunks(
-      c.get("grad_chunks", 1),
-      steps_per_minibatch,
-      spec.envs_per_group,
-      whole_minibatch=config.arch.get("mode") == "second_order",
-    )
-    self.config = config
-    self.spec = spec
-    self.devices = devices
-    self.init_alphas = encoder_spec.alphas
-    self.net = PPONetwork(encoder_spec.module, spec.action_spec.num_actions)
     self.env_steps_per_iteration = c.num_steps * spec.num_envs
     self.opt = optim.DualOptimizer.from_config(
       c.optimizer,
@@ -227,6 +211,17 @@ class PPO(AgentBase):
       arch_updates(config, self.env_steps_per_iteration, c.num_epochs * c.num_minibatches),
       temperature=config.encoder.temperature,
     )
+    self.grad_chunks = grad_chunks(
+      c.get("grad_chunks", 1),
+      steps_per_minibatch,
+      spec.envs_per_group,
+      whole_minibatch=not self.opt.accumulates,
+    )
+    self.config = config
+    self.spec = spec
+    self.devices = devices
+    self.init_alphas = encoder_spec.alphas
+    self.net = PPONetwork(encoder_spec.module, spec.action_spec.num_actions)
     d = devices
     self._prepare = d.compile(self._prepare_fn)
     # The collapse monitor's probe is decided here, on the host (see DualOptimizer.monitor):
@@ -238,7 +233,7 @@ class PPO(AgentBase):
     }
     self._steps = {m: d.broadcast(np.int32(m)) for m in range(c.num_minibatches)}
     if self.grad_chunks > 1:
-      parts = ("weights", "alphas") if config.arch.mode == "alternating" else ("weights",)
+      parts = self.opt.passes
       # One compiled zeros per part: the weight pass and the alpha pass sum different trees.
       self._zeros = {p: d.compile(lambda tree: jax.tree.map(jnp.zeros_like, tree)) for p in parts}
       self._chunk = {p: d.compile(functools.partial(self._chunk_fn, p), donate=(4,)) for p in parts}
@@ -257,9 +252,8 @@ class PPO(AgentBase):
     """Fresh learner (params, alphas, both optimizer states) and reward normalizer."""
     obs = jnp.zeros((1,) + self.spec.observation_shape, jnp.uint8)
     params = jax.jit(self.net.init)(key, obs, self.init_alphas)["params"]
-    opt_state, arch_opt_state = self.opt.init(params, self.init_alphas)
     return AgentState(
-      PPOLearner(params, self.init_alphas, opt_state, arch_opt_state),
+      self.opt.init(params, self.init_alphas),
       PPOHost(RunningStats.create(), np.zeros((self.spec.num_envs,), np.float64)),
     )
 
@@ -427,19 +421,11 @@ class PPO(AgentBase):
 
   def _minibatch_fn(self, learner: PPOLearner, data, epoch_key, m, probe=False):
     b = self._batches(data, epoch_key, m)
-    params, alphas, opt_state, arch_opt_state, aux = self.opt.update(
-      self._loss,
-      learner.params,
-      learner.alphas,
-      learner.opt_state,
-      learner.arch_opt_state,
-      b.weights,
-      b.alphas,
-      parallel.AXIS,
-      jax.random.fold_in(epoch_key, m),
-      probe,
+    key = jax.random.fold_in(epoch_key, m)
+    learner, aux = self.opt.update(
+      self._loss, learner, b.weights, b.alphas, parallel.AXIS, key, probe
     )
-    return PPOLearner(params, alphas, opt_state, arch_opt_state), parallel.pmean(aux)
+    return learner, parallel.pmean(aux)
 
   def _accumulated_minibatch(self, learner, data, epoch_key, m, auxes, probe=False):
     """One minibatch's update as `grad_chunks` jitted gradient calls summed on the device,
@@ -451,7 +437,7 @@ class PPO(AgentBase):
     if probe:
       learner = self._monitor(learner, data, epoch_key, self._steps[m])
     for part in self._chunk:
-      grads = self._zeros[part](self._grad_tree(learner, part))
+      grads = self._zeros[part](self.opt.pass_tree(learner, part))
       for k in self._chunk_ids:
         grads, aux = self._chunk[part](learner, data, epoch_key, self._steps[m], grads, k)
         auxes.append(aux)
@@ -465,69 +451,15 @@ class PPO(AgentBase):
     eigenvalue does not depend on grad_chunks."""
     mb = self._select(data, epoch_key, m, arch=self.opt.needs_arch_batch)
     probe_key = optim.probe_key(jax.random.fold_in(epoch_key, m))
-    state = self.opt.monitor(
-      self._loss,
-      learner.params,
-      learner.alphas,
-      learner.arch_opt_state,
-      mb,
-      parallel.AXIS,
-      probe_key,
-      probe=True,
-    )
-    return learner._replace(arch_opt_state=state)
-
-  def _grad_tree(self, learner: PPOLearner, part):
-    alphas = self.opt.trainable(learner.alphas)
-    if part == "alphas":
-      return alphas
-    return (learner.params, alphas) if self.opt.mode == "joint" else learner.params
+    return self.opt.monitor(self._loss, learner, mb, parallel.AXIS, probe_key, probe=True)
 
   def _chunk_fn(self, part, learner: PPOLearner, data, epoch_key, m, grads, k):
     """-> (grads + chunk k's gradient / grad_chunks, its loss terms)."""
     mb = self._select(data, epoch_key, m, arch=part == "alphas", chunk=k)
-    if part == "alphas":
-      g = self.opt.arch_grads(
-        self._loss, learner.params, learner.alphas, mb, jax.random.fold_in(epoch_key, m)
-      )
-      aux = {}
-    else:
-      loss, aux, g, ga = self.opt.grads(
-        self._loss,
-        learner.params,
-        learner.alphas,
-        mb,
-        jax.random.fold_in(epoch_key, m),
-        learner.arch_opt_state,
-      )
-      aux = dict(aux, loss=loss)
-      if self.opt.mode == "joint":
-        g = (g, ga)
+    g, aux = self.opt.pass_grads(self._loss, learner, mb, part, jax.random.fold_in(epoch_key, m))
     grads = jax.tree.map(lambda a, x: a + x / self.grad_chunks, grads, g)
     return grads, parallel.pmean(aux)
 
   def _apply_fn(self, part, learner: PPOLearner, grads):
     """(learner, summed gradients) -> (learner after the optimizer step(s), grad norms)."""
-    params, alphas, opt_state, arch_opt_state = learner
-    norms = {}
-    if part == "weights" and self.opt.mode == "joint":
-      g, ga = grads
-      params, alphas, opt_state, arch_opt_state, g, ga = self.opt.apply_pair(
-        params, alphas, opt_state, arch_opt_state, g, ga, parallel.AXIS
-      )
-      return (
-        PPOLearner(params, alphas, opt_state, arch_opt_state),
-        {"grad_norm": optax.tree.norm(g), "arch_grad_norm": optax.tree.norm(ga)},
-      )
-    if part == "weights":
-      g, ga = grads, None
-      params, opt_state, g = self.opt.apply_weights(
-        params, opt_state, g, parallel.AXIS, arch_opt_state
-      )
-      norms["grad_norm"] = optax.tree.norm(g)
-    else:
-      ga = grads
-    if ga is not None:
-      alphas, arch_opt_state, ga = self.opt.apply_arch(alphas, arch_opt_state, ga, parallel.AXIS)
-      norms["arch_grad_norm"] = optax.tree.norm(ga)
-    return PPOLearner(params, alphas, opt_state, arch_opt_state), norms
+    return self.opt.apply_pass(learner, grads, part, parallel.AXIS)
