@@ -17,6 +17,7 @@ from darts_rl.search import hessian, robustness
 from tests.forced_devices import assert_script_ok
 
 LR = 0.01
+KEY = jax.random.PRNGKey(0)
 
 
 def _arch(**options):
@@ -221,6 +222,15 @@ def test_darts_ada_raises_l2_restores_the_earlier_alphas_and_goes_on():
   np.testing.assert_allclose(st1.params["w"], ws[-1] - 0.1 * (1.0 + 1.0 * ws[-1]), rtol=1e-6)
   # A fixed encoder takes no L2 (every option is a no-op there).
   assert float(opt.init(st.params, {}).arch_opt_state.monitor.l2) == 0.0
+  # With weights and alphas clipped together (joint mode's default), the L2 term is clipped with
+  # the gradient: a weight the loss ignores still steps, by Adam's first step -lr sign(l2 w).
+  weight = adam_config(LR, max_grad_norm=0.5)
+  arch.optimizer = adam_config(LR)
+  joint = DualOptimizer.from_config(weight, arch)
+  assert joint.joint_clip == 0.5
+  st = joint.init({"w": jnp.array([1.0, -2.0])}, {"x": jnp.array([0.1, -0.1])})
+  st, _ = joint.update(lambda p, a, b: (jnp.sum(a["x"] ** 2), {}), st, 1.0, None, None, KEY)
+  np.testing.assert_allclose(st.params["w"], [1.0 - LR, -2.0 + LR], rtol=1e-6)
 
 
 def test_scheduled_values_are_set_each_update_and_never_trained():

@@ -73,6 +73,9 @@ class ArchState(NamedTuple):
   updates: jnp.ndarray  # int32 []: arch updates so far (schedules, monitor cadence)
   schedule_start: Dict  # the scheduled values at the start ({} when none)
   monitor: monitor_lib.MonitorState  # the collapse monitor, early stopping, DARTS-ADA
+  # int32 []: the run's arch updates as planned, progress = updates / planned (total_arch_updates;
+  # after a resume, those done plus those still to come: `replan`; 0: no progress)
+  planned: jnp.ndarray
 
 
 class DualState(NamedTuple):
@@ -193,6 +196,7 @@ class DualOptimizer:
       jnp.zeros((), jnp.int32),
       schedule,
       monitor_lib.init(self.options, alphas, tx, searching),
+      jnp.asarray(self.total_arch_updates or 0, jnp.int32),
     )
     return DualState(params, alphas, self.weight_tx.init(params), arch)
 
@@ -348,14 +352,14 @@ class DualOptimizer:
     if o.beta_decay > 0:
       ga = optax.tree.add_scale(
         ga,
-        o.beta_decay_weight(self._progress(s.updates)),
+        o.beta_decay_weight(self._progress(s.updates, s.planned)),
         jax.grad(robustness.beta_decay_loss)(trainable),
       )
     updates, tx = self.arch_tx.update(ga, s.tx, trainable)
     stepped = (
       optax.apply_updates(trainable, updates),
       tx,
-      o.schedule(s.schedule_start, self._progress(s.updates + 1)),
+      o.schedule(s.schedule_start, self._progress(s.updates + 1, s.planned)),
     )
     (trainable, tx, schedule), m = monitor_lib.hold(
       o, s.monitor, alphas_lib.split, (trainable, s.tx, schedule), stepped
@@ -392,11 +396,11 @@ class DualOptimizer:
         "arch.eigen_every_updates needs a PRNG key (the power iteration's start):"
         " pass key= to DualOptimizer.update"
       )
-    warmup = o.early_stop_warmup * (self.total_arch_updates or 0)
 
     def run_probe(s: ArchState):
       f = lambda t: loss_fn(state.params, alphas_lib.merge(t, schedule), batch)[0]
       lam, _ = hessian.top_eigenvalue(f, trainable, key, o.eigen_iterations, axis_name)
+      warmup = o.early_stop_warmup * s.planned
       m = monitor_lib.record(o, s.monitor, lam, state.alphas, s.tx, s.updates, warmup)
       return s._replace(monitor=m)
 
@@ -421,14 +425,14 @@ class DualOptimizer:
     scalar = lambda x: np.ravel(np.asarray(x))[0].item()  # also takes a replicated [D] copy
     out = {"arch/updates": float(scalar(s.updates))}
     o = self.options
+    p = self._progress(scalar(s.updates), scalar(s.planned))
     if o.smoothing_eps > 0:
-      p = self._progress(scalar(s.updates))
       out["arch/smoothing_eps"] = float(o.smoothing_eps_at(p))
     out.update(monitor_lib.summary(o, s.monitor, scalar))
     _, schedule = alphas_lib.split(jax.device_get(alphas))
     out.update({f"arch/{k}": float(scalar(v)) for k, v in schedule.items()})
     if o.beta_decay > 0:
-      out["arch/beta_decay_weight"] = float(o.beta_decay_weight(self._progress(scalar(s.updates))))
+      out["arch/beta_decay_weight"] = float(o.beta_decay_weight(p))
     return out
 
   # -- internals
@@ -453,11 +457,21 @@ class DualOptimizer:
     alphas, arch_opt_state, _ = self.apply_arch(alphas, arch_opt_state, cga, None)
     return DualState(params, alphas, opt_state, arch_opt_state), g, ga
 
-  def _progress(self, updates):
-    """The search's progress p in [0, 1] after `updates` arch updates."""
-    if not self.total_arch_updates:
-      return 0.0
-    return jnp.minimum(updates / self.total_arch_updates, 1.0)
+  @staticmethod
+  def _progress(updates, planned):
+    """The search's progress p in [0, 1] after `updates` of `planned` arch updates (0 when
+    nothing is planned)."""
+    return jnp.where(planned > 0, jnp.minimum(updates / jnp.maximum(planned, 1), 1.0), 0.0)
+
+  def replan(self, state: DualState, remaining: int) -> DualState:
+    """The state of a resumed run that will make `remaining` more arch updates (host side, an
+    unreplicated state): progress then counts the updates done plus these, so the schedules
+    reach their end values at the run's last update. Nothing changes when nothing was planned."""
+    s = state.arch_opt_state
+    if not int(s.planned):
+      return state
+    planned = jnp.asarray(int(s.updates) + int(remaining), jnp.int32)
+    return state._replace(arch_opt_state=s._replace(planned=planned))
 
   def _with_l2(self, g, params, arch_opt_state):
     """DARTS-ADA's L2 term: g + l2 w (the gradient of l2 |w|^2 / 2, as SGD's weight_decay)."""
@@ -483,7 +497,7 @@ class DualOptimizer:
           f"arch.{' / '.join(random)} > 0 needs a PRNG key and the ArchState: pass key= (and "
           "arch_opt_state= to grads) to DualOptimizer.update / grads"
         )
-      progress = self._progress(arch_opt_state.updates)
+      progress = self._progress(arch_opt_state.updates, arch_opt_state.planned)
     else:
       random = []
     if "drop_path" in random:

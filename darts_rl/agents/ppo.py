@@ -205,10 +205,11 @@ class PPO(AgentBase):
       )
     steps_per_minibatch = c.num_steps // c.num_minibatches
     self.env_steps_per_iteration = c.num_steps * spec.num_envs
+    self.arch_plan = (self.env_steps_per_iteration, c.num_epochs * c.num_minibatches, 0)
     self.opt = optim.DualOptimizer.from_config(
       c.optimizer,
       config.arch,
-      arch_updates(config, self.env_steps_per_iteration, c.num_epochs * c.num_minibatches),
+      arch_updates(config, *self.arch_plan),
       temperature=config.encoder.temperature,
     )
     self.grad_chunks = grad_chunks(

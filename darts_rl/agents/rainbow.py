@@ -309,12 +309,11 @@ class Rainbow(AgentBase):
       )
     # Learning needs a full window in every row (flashbax masks windows at the write head).
     self.learning_starts = max(int(c.learning_starts), (c.n_step + 2) * spec.num_envs)
+    self.arch_plan = (self.env_steps_per_iteration, c.updates_per_iteration, self.learning_starts)
     self.opt = optim.DualOptimizer.from_config(
       c.optimizer,
       config.arch,
-      arch_updates(
-        config, self.env_steps_per_iteration, c.updates_per_iteration, self.learning_starts
-      ),
+      arch_updates(config, *self.arch_plan),
       temperature=config.encoder.temperature,
     )
     self.replay = replay_lib.TrajectoryReplay(

@@ -259,10 +259,11 @@ class SAC(AgentBase):
     self.init_alphas = encoder_spec.alphas
     self.critic = Critic(encoder_spec.module, tuple(c.hidden))
     self.actor = Actor(tuple(c.hidden), self.action_dim)
+    self.arch_plan = (spec.num_envs, c.updates_per_iteration, c.learning_starts)
     self.opt = optim.DualOptimizer.from_config(
       c.critic_optimizer,
       config.arch,
-      arch_updates(config, spec.num_envs, c.updates_per_iteration, c.learning_starts),
+      arch_updates(config, *self.arch_plan),
       temperature=config.encoder.temperature,
     )
     self.actor_tx = optim.make_optimizer(c.actor_optimizer)
