@@ -19,7 +19,7 @@ import numpy as np
 import rlax
 
 from darts_rl import parallel
-from darts_rl.agents import optim
+from darts_rl.agents import accumulate, optim
 from darts_rl.agents.base import (
   AgentBase,
   AgentState,
@@ -233,15 +233,12 @@ class PPO(AgentBase):
       for probe in ((False, True) if self._probing else (False,))
     }
     self._steps = {m: d.broadcast(np.int32(m)) for m in range(c.num_minibatches)}
-    if self.grad_chunks > 1:
-      parts = self.opt.passes
-      # One compiled zeros per part: the weight pass and the alpha pass sum different trees.
-      self._zeros = {p: d.compile(lambda tree: jax.tree.map(jnp.zeros_like, tree)) for p in parts}
-      self._chunk = {p: d.compile(functools.partial(self._chunk_fn, p), donate=(4,)) for p in parts}
-      # The summed gradients are not donated: no output has their shapes to reuse them for.
-      self._apply = {p: d.compile(functools.partial(self._apply_fn, p), donate=(0,)) for p in parts}
-      self._chunk_ids = [d.broadcast(np.int32(k)) for k in range(self.grad_chunks)]
-      self._monitor = d.compile(self._monitor_fn, donate=(0,)) if self._probing else None
+    # grad_chunks > 1: each minibatch's update as that many gradient calls (by time chunks).
+    self._accumulated = (
+      accumulate.Accumulated(self.opt, d, self._loss, self._select, self.grad_chunks)
+      if self.grad_chunks > 1
+      else None
+    )
 
   def resolved_options(self):
     if self.config.ppo.get("grad_chunks", 1):
@@ -344,7 +341,7 @@ class PPO(AgentBase):
           learner, aux = self._minibatch[probe](learner, data, epoch_key, self._steps[m])
           auxes.append(aux)
         else:
-          learner = self._accumulated_minibatch(learner, data, epoch_key, m, auxes, probe)
+          learner = self._accumulated(learner, data, epoch_key, self._steps[m], auxes, probe)
     metrics = {f"loss/{k}": v for k, v in mean_metrics(auxes, d).items()}
     metrics.update(stats)
     return learner, metrics
@@ -427,40 +424,3 @@ class PPO(AgentBase):
       self._loss, learner, b.weights, b.alphas, parallel.AXIS, key, probe
     )
     return learner, parallel.pmean(aux)
-
-  def _accumulated_minibatch(self, learner, data, epoch_key, m, auxes, probe=False):
-    """One minibatch's update as `grad_chunks` jitted gradient calls summed on the device,
-    then one optimizer step (per pass: the alternating mode's alpha pass is a second one).
-
-    The gradient is the full minibatch's (up to float summation order). On XLA:CPU the cost per
-    sample grows with batch size (benchmarks/RESULTS.md), so several smaller calls are faster.
-    """
-    if probe:
-      learner = self._monitor(learner, data, epoch_key, self._steps[m])
-    for part in self._chunk:
-      grads = self._zeros[part](self.opt.pass_tree(learner, part))
-      for k in self._chunk_ids:
-        grads, aux = self._chunk[part](learner, data, epoch_key, self._steps[m], grads, k)
-        auxes.append(aux)
-      learner, norms = self._apply[part](learner, grads)
-      auxes.append(norms)
-    return learner
-
-  def _monitor_fn(self, learner: PPOLearner, data, epoch_key, m):
-    """The collapse monitor of one accumulated minibatch: the same probe as `update` makes in
-    one call (the whole alpha minibatch where there is one, with the update's key), so the
-    eigenvalue does not depend on grad_chunks."""
-    mb = self._select(data, epoch_key, m, arch=self.opt.needs_arch_batch)
-    probe_key = optim.probe_key(jax.random.fold_in(epoch_key, m))
-    return self.opt.monitor(self._loss, learner, mb, parallel.AXIS, probe_key, probe=True)
-
-  def _chunk_fn(self, part, learner: PPOLearner, data, epoch_key, m, grads, k):
-    """-> (grads + chunk k's gradient / grad_chunks, its loss terms)."""
-    mb = self._select(data, epoch_key, m, arch=part == "alphas", chunk=k)
-    g, aux = self.opt.pass_grads(self._loss, learner, mb, part, jax.random.fold_in(epoch_key, m))
-    grads = jax.tree.map(lambda a, x: a + x / self.grad_chunks, grads, g)
-    return grads, parallel.pmean(aux)
-
-  def _apply_fn(self, part, learner: PPOLearner, grads):
-    """(learner, summed gradients) -> (learner after the optimizer step(s), grad norms)."""
-    return self.opt.apply_pass(learner, grads, part, parallel.AXIS)
