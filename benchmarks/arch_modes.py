@@ -35,9 +35,8 @@ def update_call(enc, arch, obs):
     return jnp.mean((enc.module.apply({"params": p}, batch, a) - 0.5) ** 2), {}
 
   opt = DualOptimizer(optax.adam(5e-4), arch)
-  state, arch_state = opt.init(params, enc.alphas)
-  step = jax.jit(lambda p, a, s, sa, k: opt.update(loss_fn, p, a, s, sa, obs[0], obs[1], None, k))
-  return step, (params, enc.alphas, state, arch_state, jax.random.PRNGKey(1))
+  step = jax.jit(lambda state, k: opt.update(loss_fn, state, obs[0], obs[1], None, k))
+  return step, (opt.init(params, enc.alphas), jax.random.PRNGKey(1))
 
 
 def main():

@@ -158,6 +158,13 @@ def arch_config(weight_optimizer) -> ml_collections.ConfigDict:
   # Share of the search's arch updates before which no rollback point counts (RobustDARTS:
   # 10 of 50 epochs).
   c.early_stop_warmup = 0.2
+  # DARTS-ADA (RobustDARTS): the weights' initial L2 factor, multiplied by adaptive_l2_factor at
+  # each early-stopping trigger, which restores the earlier alphas and goes on (0 = off; 3e-4).
+  c.adaptive_l2 = 0.0
+  # DARTS-ADA: the L2 factor's multiplier at each trigger (RobustDARTS's mul_factor: 10).
+  c.adaptive_l2_factor = 10.0
+  # DARTS-ADA: the largest L2 factor, start x factor^k; there triggers are ignored (3e-2).
+  c.adaptive_l2_max = 3e-2
   # Mixing temperature: constant (encoder.temperature) | linear | exponential from
   # encoder.temperature to temperature_end over the search.
   c.temperature_schedule = "constant"

@@ -17,6 +17,7 @@ from darts_rl.search import hessian, robustness
 from tests.forced_devices import assert_script_ok
 
 LR = 0.01
+KEY = jax.random.PRNGKey(0)
 
 
 def _arch(**options):
@@ -46,8 +47,8 @@ def _adam_step(tree, g):
 @pytest.mark.parametrize("mode", ["joint", "alternating", "second_order"])
 def test_update_modes_equal_hand_written_steps(mode):
   opt = DualOptimizer(optax.adam(LR), _arch(mode=mode))
-  s, sa = opt.init(PARAMS, ALPHAS)
-  params, alphas, _, sa, aux = opt.update(_bilinear, PARAMS, ALPHAS, s, sa, A, B, None)
+  st, aux = opt.update(_bilinear, opt.init(PARAMS, ALPHAS), A, B, None)
+  params, alphas, sa = st.params, st.alphas, st.arch_opt_state
   w, x = PARAMS["w"], ALPHAS["x"]
   g = {"w": x * A + w}  # the weight gradient on minibatch A
   np.testing.assert_allclose(params["w"], _adam_step(PARAMS, g)["w"], rtol=1e-6)
@@ -79,31 +80,28 @@ def test_monitor_probes_every_k_updates_with_the_known_eigenvalue():
     return 1.5 * jnp.sum(a["x"] ** 2) + jnp.sum(p["w"] * b), {}
 
   opt = DualOptimizer(optax.sgd(LR), _arch(eigen_every_updates=3, eigen_iterations=5))
-  s, sa = opt.init(PARAMS, ALPHAS)
-  step = jax.jit(lambda p, a, s, sa, k: opt.update(loss_fn, p, a, s, sa, A, None, None, k))
-  assert "arch/eigenvalue" not in opt.summary(ALPHAS, sa)  # nothing probed yet
-  params, alphas = PARAMS, ALPHAS
+  st = opt.init(PARAMS, ALPHAS)
+  step = jax.jit(lambda st, k: opt.update(loss_fn, st, A, None, None, k))
+  assert "arch/eigenvalue" not in opt.summary(ALPHAS, st.arch_opt_state)  # nothing probed yet
   probes = []
   for i in range(7):
-    params, alphas, s, sa, _ = step(params, alphas, s, sa, jax.random.PRNGKey(i))
-    probes.append(int(sa.probes))
+    st, _ = step(st, jax.random.PRNGKey(i))
+    probes.append(int(st.arch_opt_state.monitor.probes))
   assert probes == [1, 1, 1, 2, 2, 2, 3]  # at arch updates 0, 3, 6
-  summary = opt.summary(alphas, sa)
+  summary = opt.summary(st.alphas, st.arch_opt_state)
   np.testing.assert_allclose(summary["arch/eigenvalue"], 3.0, rtol=1e-5)
   assert summary["arch/updates"] == 7.0 and "arch/stopped" not in summary
   # Decided by the caller (probe=True / False, two compiled steps, no cond: PPO on CPU): the
   # same states as the device's decision.
   assert [opt.due(i) for i in range(7)] == [True, False, False, True, False, False, True]
   hosted = {
-    p: jax.jit(lambda p_, a, s, sa, k, p=p: opt.update(loss_fn, p_, a, s, sa, A, None, None, k, p))
+    p: jax.jit(lambda st, k, p=p: opt.update(loss_fn, st, A, None, None, k, p))
     for p in (False, True)
   }
-  params2, alphas2, (s2, sa2) = PARAMS, ALPHAS, opt.init(PARAMS, ALPHAS)
+  st2 = opt.init(PARAMS, ALPHAS)
   for i in range(7):
-    params2, alphas2, s2, sa2, _ = hosted[opt.due(i)](
-      params2, alphas2, s2, sa2, jax.random.PRNGKey(i)
-    )
-  for x, y in zip(jax.tree.leaves((params, alphas, sa)), jax.tree.leaves((params2, alphas2, sa2))):
+    st2, _ = hosted[opt.due(i)](st2, jax.random.PRNGKey(i))
+  for x, y in zip(jax.tree.leaves(st), jax.tree.leaves(st2)):
     np.testing.assert_allclose(x, y, rtol=1e-6)
   assert not DualOptimizer(optax.sgd(LR), _arch()).due(0)  # monitor off
 
@@ -128,35 +126,111 @@ def test_early_stopping_rolls_the_alphas_back_once_the_eigenvalue_rises():
     early_stop_warmup=0.0,
   )
   opt = DualOptimizer(optax.sgd(0.5), arch)
-  params, alphas = {"c": jnp.array(1.0)}, {"x": jnp.array([0.1, -0.1])}
-  s, sa = opt.init(params, alphas)
-  step = jax.jit(lambda p, a, s, sa, k: opt.update(loss_fn, p, a, s, sa, None, None, None, k))
+  st = opt.init({"c": jnp.array(1.0)}, {"x": jnp.array([0.1, -0.1])})
+  step = jax.jit(lambda st, k: opt.update(loss_fn, st, None, None, None, k))
   history = []
   for i in range(4):
-    params, alphas, s, sa, _ = step(params, alphas, s, sa, jax.random.PRNGKey(i))
-    history.append((float(params["c"]), np.asarray(alphas["x"]), float(sa.eigenvalue)))
+    st, _ = step(st, jax.random.PRNGKey(i))
+    m = st.arch_opt_state.monitor
+    history.append((float(st.params["c"]), np.asarray(st.alphas["x"]), float(m.eigenvalue)))
   np.testing.assert_allclose([h[2] for h in history[:2]], [1.0, 1.495], rtol=1e-5)
-  assert int(sa.stopped_at) == 0
+  assert int(m.stopped_at) == 0
   assert not np.allclose(history[0][1], [0.1, -0.1])  # the first update moved them
   for _, x, _ in history[1:]:
     np.testing.assert_array_equal(x, np.float32([0.1, -0.1]))  # then went back and froze
   assert history[3][0] > history[1][0]  # the weights go on learning
-  summary = opt.summary(alphas, sa)
+  summary = opt.summary(st.alphas, st.arch_opt_state)
   assert summary["arch/stopped"] == 1.0 and summary["arch/stopped_at_update"] == 0.0
   # With RobustDARTS's warm-up (0.2 of 10 updates) the rollback point must be update 2 or
   # later. At lr 2 c goes 1, 2.98, 4.96, 6.94: the rule first fires at the probe of update 3
   # (4.96 / 6.94 = 0.71), restoring the alphas of update 2.
   arch.early_stop_warmup = 0.2
   opt = DualOptimizer(optax.sgd(2.0), arch, total_arch_updates=10)
-  params, alphas = {"c": jnp.array(1.0)}, {"x": jnp.array([0.1, -0.1])}
-  s, sa = opt.init(params, alphas)
-  step = jax.jit(lambda p, a, s, sa, k: opt.update(loss_fn, p, a, s, sa, None, None, None, k))
+  st = opt.init({"c": jnp.array(1.0)}, {"x": jnp.array([0.1, -0.1])})
+  step = jax.jit(lambda st, k: opt.update(loss_fn, st, None, None, None, k))
   seen = []
   for i in range(5):
-    seen.append(np.asarray(alphas["x"]))
-    params, alphas, s, sa, _ = step(params, alphas, s, sa, jax.random.PRNGKey(i))
-  assert int(sa.stopped_at) == 2
-  np.testing.assert_array_equal(alphas["x"], seen[2])
+    seen.append(np.asarray(st.alphas["x"]))
+    st, _ = step(st, jax.random.PRNGKey(i))
+  assert int(st.arch_opt_state.monitor.stopped_at) == 2
+  np.testing.assert_array_equal(st.alphas["x"], seen[2])
+
+
+def test_darts_ada_raises_l2_restores_the_earlier_alphas_and_goes_on():
+  """DARTS-ADA on a loss whose alphas' Hessian is b I, b the minibatch, doubling each update:
+  b |x|^2 / 2 + w. With a window of 1, a lag of 1 and no warm-up the rule may fire two probes
+  after the start or a rollback: at updates 1, 3, 5, 6. The L2 factor goes 0.01 -> 0.1 -> 1
+  (its maximum: start x 10^2), each rise restoring the alphas and the alpha optimizer's state of
+  the probe before; at the maximum the triggers of updates 5 and 6 change nothing and nothing
+  freezes. The weight step sees g + l2 w: SGD at lr 0.1 gives w - 0.1 (1 + l2 w)."""
+
+  def loss_fn(p, a, b):
+    return b * 0.5 * jnp.sum(a["x"] ** 2) + p["w"], {}
+
+  arch = _arch(
+    eigen_every_updates=1,
+    eigen_iterations=3,
+    early_stop=True,
+    early_stop_window=1,
+    early_stop_lag=1,
+    early_stop_warmup=0.0,
+    adaptive_l2=0.01,
+    adaptive_l2_factor=10.0,
+    adaptive_l2_max=1.0,
+  )
+  opt = DualOptimizer(optax.sgd(0.1), arch)
+  st = opt.init({"w": jnp.array(1.0)}, {"x": jnp.array([0.1, -0.1])})
+  assert float(st.arch_opt_state.monitor.l2) == pytest.approx(0.01)
+  assert opt.options.adaptive_l2_restarts == 2
+  step = jax.jit(lambda st, b, k: opt.update(loss_fn, st, b, None, None, k))
+  xs, ws, l2s, restarts, rolled = [np.asarray(st.alphas["x"])], [1.0], [], [], []
+  for i in range(7):
+    st, _ = step(st, 2.0**i, jax.random.PRNGKey(i))
+    m = st.arch_opt_state.monitor
+    xs.append(np.asarray(st.alphas["x"]))
+    ws.append(float(st.params["w"]))
+    l2s.append(float(m.l2))
+    restarts.append(int(m.restarts))
+    rolled.append(int(m.rolled_back_to))
+    np.testing.assert_allclose(float(m.eigenvalue), 2.0**i, rtol=1e-5)
+  np.testing.assert_allclose(l2s, [0.01, 0.1, 0.1, 1.0, 1.0, 1.0, 1.0], rtol=1e-6)
+  assert restarts == [0, 1, 1, 2, 2, 2, 2]
+  assert rolled == [-1, 0, 0, 2, 2, 2, 2]
+  # The weights: the L2 factor of each step is the one after that update's probe.
+  w = 1.0
+  for l2, got in zip([0.01, 0.1, 0.1, 1.0, 1.0, 1.0, 1.0], ws[1:]):
+    w = w - 0.1 * (1.0 + l2 * w)
+    np.testing.assert_allclose(got, w, rtol=1e-5)
+  np.testing.assert_allclose(ws[1:4], [0.899, 0.79001, 0.6821099], rtol=1e-5)
+  # The alphas: update 1 restores those before update 0 (the initial ones) and update 3 those
+  # before update 2 (the same); each restart's first step is Adam's first step again (its state
+  # restored too: -0.01 sign(x)); updates 5 and 6 step on.
+  x0 = np.float32([0.1, -0.1])
+  first = x0 - 0.01 * np.sign(x0)
+  for i, want in [(1, x0), (3, x0)]:
+    np.testing.assert_array_equal(xs[i + 1], want)
+  for i in (0, 2, 4):
+    np.testing.assert_allclose(xs[i + 1], first, rtol=1e-5)
+  assert np.all(np.abs(xs[6]) < np.abs(xs[5])) and np.all(np.abs(xs[7]) < np.abs(xs[6]))
+  assert int(m.stopped_at) == -1  # DARTS-ADA never freezes
+  summary = opt.summary(st.alphas, st.arch_opt_state)
+  assert summary["arch/l2"] == pytest.approx(1.0) and summary["arch/ada_restarts"] == 2.0
+  assert summary["arch/rolled_back_to_update"] == 2.0 and "arch/stopped" not in summary
+  # The accumulation passes take the same L2 step.
+  g = ({"w": jnp.array(1.0)}, {"x": jnp.zeros(2)})
+  st1, _ = opt.apply_pass(st, g, "weights", None)
+  np.testing.assert_allclose(st1.params["w"], ws[-1] - 0.1 * (1.0 + 1.0 * ws[-1]), rtol=1e-6)
+  # A fixed encoder takes no L2 (every option is a no-op there).
+  assert float(opt.init(st.params, {}).arch_opt_state.monitor.l2) == 0.0
+  # With weights and alphas clipped together (joint mode's default), the L2 term is clipped with
+  # the gradient: a weight the loss ignores still steps, by Adam's first step -lr sign(l2 w).
+  weight = adam_config(LR, max_grad_norm=0.5)
+  arch.optimizer = adam_config(LR)
+  joint = DualOptimizer.from_config(weight, arch)
+  assert joint.joint_clip == 0.5
+  st = joint.init({"w": jnp.array([1.0, -2.0])}, {"x": jnp.array([0.1, -0.1])})
+  st, _ = joint.update(lambda p, a, b: (jnp.sum(a["x"] ** 2), {}), st, 1.0, None, None, KEY)
+  np.testing.assert_allclose(st.params["w"], [1.0 - LR, -2.0 + LR], rtol=1e-6)
 
 
 def test_scheduled_values_are_set_each_update_and_never_trained():
@@ -170,18 +244,17 @@ def test_scheduled_values_are_set_each_update_and_never_trained():
     total_arch_updates=4,
   )
   alphas = dict(ALPHAS, schedule={"temperature": jnp.array(2.0), "aux_skip": jnp.array(1.0)})
-  s, sa = opt.init(PARAMS, alphas)
+  st = opt.init(PARAMS, alphas)
   # Masked from the optimizer: its state and the alpha gradient hold the trainable x alone.
-  mu = sa.tx[0].mu
+  mu = st.arch_opt_state.tx[0].mu
   assert set(mu) == {"x"}
   assert set(opt.grads(loss_fn, PARAMS, alphas, A)[3]) == {"x"}
-  step = jax.jit(lambda p, a, s, sa: opt.update(loss_fn, p, a, s, sa, A, None, None))
-  params = PARAMS
+  step = jax.jit(lambda st: opt.update(loss_fn, st, A, None, None))
   want = {1: (1.75, 0.75), 2: (1.5, 0.5), 4: (1.0, 0.0), 6: (1.0, 0.0)}  # capped at the end
   for n in range(1, 7):
-    params, alphas, s, sa, _ = step(params, alphas, s, sa)
+    st, _ = step(st)
     if n in want:
-      got = opt.summary(alphas, sa)
+      got = opt.summary(st.alphas, st.arch_opt_state)
       np.testing.assert_allclose(
         [got["arch/temperature"], got["arch/aux_skip"]], want[n], atol=1e-6
       )
@@ -190,7 +263,7 @@ def test_scheduled_values_are_set_each_update_and_never_trained():
 def test_beta_decay_gradient_is_added_with_its_rising_weight():
   opt = DualOptimizer(optax.sgd(LR), _arch(beta_decay=2.0), total_arch_updates=4)
   alphas = {"x": jnp.array([[0.0, np.log(3.0)]])}
-  _, sa = opt.init(PARAMS, alphas)
+  sa = opt.init(PARAMS, alphas).arch_opt_state
   for n in range(3):
     # After n updates lambda = 2 n / 4; d/dx logsumexp(x) = softmax(x) (one edge) at the x the
     # step saw: softmax([0, ln 3]) = [1/4, 3/4] at first.
@@ -208,7 +281,8 @@ def test_random_smoothing_perturbs_the_weight_steps_mixing_weights_only():
   joint mode too."""
   for mode in ("joint", "alternating"):
     opt = DualOptimizer(optax.sgd(LR), _arch(mode=mode, smoothing_eps=0.3), total_arch_updates=4)
-    s, sa = opt.init(PARAMS, ALPHAS)
+    st = opt.init(PARAMS, ALPHAS)
+    sa = st.arch_opt_state
     key = jax.random.PRNGKey(0)
     for updates, eps in ((0, 0.03), (2, 0.165)):
       sa = sa._replace(updates=jnp.asarray(updates, jnp.int32))
@@ -223,7 +297,7 @@ def test_random_smoothing_perturbs_the_weight_steps_mixing_weights_only():
         assert ga is None
       assert opt.summary(ALPHAS, sa)["arch/smoothing_eps"] == pytest.approx(eps)
     with pytest.raises(ValueError, match="smoothing_eps > 0 needs a PRNG key"):
-      opt.update(_bilinear, PARAMS, ALPHAS, s, sa, A, B, None)
+      opt.update(_bilinear, st._replace(arch_opt_state=sa), A, B, None)
     with pytest.raises(ValueError, match="smoothing_eps > 0 needs a PRNG key"):
       opt.grads(_bilinear, PARAMS, ALPHAS, A, key)
 
@@ -237,7 +311,7 @@ def test_scheduled_drop_path_reaches_the_weight_step_only():
     return _bilinear(p, a, b)[0] + prob * jnp.sum(p["w"]) + prob * jnp.sum(a["x"]), {}
 
   opt = DualOptimizer(optax.sgd(LR), _arch(mode="alternating", drop_path=0.2), 4)
-  _, sa = opt.init(PARAMS, ALPHAS)
+  sa = opt.init(PARAMS, ALPHAS).arch_opt_state
   sa = sa._replace(updates=jnp.asarray(2, jnp.int32))
   _, _, g, _ = opt.grads(loss_fn, PARAMS, ALPHAS, A, jax.random.PRNGKey(0), sa)
   np.testing.assert_allclose(g["w"], ALPHAS["x"] * A + PARAMS["w"] + 0.1, rtol=1e-6)
@@ -264,10 +338,8 @@ def test_fixed_encoders_take_every_option_as_a_no_op(mode):
   # No key, no arch_batch, no total_arch_updates: nothing to search, nothing needed.
   opt = DualOptimizer(optax.sgd(LR), _arch(mode=mode, **EVERYTHING))
   loss_fn = lambda p, a, b: (jnp.sum(p["w"] ** 2), {})
-  s, sa = opt.init(PARAMS, {})
-  params, alphas, _, sa, aux = jax.jit(
-    lambda p, s, sa: opt.update(loss_fn, p, {}, s, sa, A, None, None)
-  )(PARAMS, s, sa)
+  st, aux = jax.jit(lambda st: opt.update(loss_fn, st, A, None, None))(opt.init(PARAMS, {}))
+  params, alphas, sa = st.params, st.alphas, st.arch_opt_state
   assert alphas == {} and float(aux["arch_grad_norm"]) == 0.0
   assert not np.allclose(params["w"], PARAMS["w"])
   assert opt.grads(loss_fn, PARAMS, {}, A)[3] == ({} if mode == "joint" else None)
@@ -288,16 +360,15 @@ def test_errors_are_one_clear_line():
   with pytest.raises(ValueError, match="make_encoder\\(config.encoder, arch=config.arch\\)"):
     opt.init(PARAMS, ALPHAS)
   second = DualOptimizer(optax.sgd(LR), _arch(mode="second_order"))
-  s, sa = second.init(PARAMS, ALPHAS)
+  st = second.init(PARAMS, ALPHAS)
   with pytest.raises(ValueError, match="use DualOptimizer.update, not grads"):
     second.grads(_bilinear, PARAMS, ALPHAS, A)
   with pytest.raises(ValueError, match="needs arch_batch"):
-    second.update(_bilinear, PARAMS, ALPHAS, s, sa, A, None, None)
+    second.update(_bilinear, st, A, None, None)
   assert second.needs_arch_batch and not DualOptimizer(optax.sgd(LR), _arch()).needs_arch_batch
   monitor = DualOptimizer(optax.sgd(LR), _arch(eigen_every_updates=2))
-  s, sa = monitor.init(PARAMS, ALPHAS)
   with pytest.raises(ValueError, match="needs a PRNG key"):
-    monitor.update(_bilinear, PARAMS, ALPHAS, s, sa, A, None, None)
+    monitor.update(_bilinear, monitor.init(PARAMS, ALPHAS), A, None, None)
 
 
 @pytest.mark.heavy
@@ -319,12 +390,12 @@ def test_tiny_supernet_with_every_option_searches():
     return loss, {}
 
   opt = DualOptimizer(optax.adam(LR), arch, total_arch_updates=4)
-  s, sa = opt.init(params, enc.alphas)
-  step = jax.jit(lambda p, a, s, sa, k: opt.update(loss_fn, p, a, s, sa, obs[0], obs[1], None, k))
-  alphas = enc.alphas
+  st = opt.init(params, enc.alphas)
+  step = jax.jit(lambda st, k: opt.update(loss_fn, st, obs[0], obs[1], None, k))
   for i in range(2):
-    params, alphas, s, sa, aux = step(params, alphas, s, sa, jax.random.PRNGKey(i))
+    st, aux = step(st, jax.random.PRNGKey(i))
     assert all(np.isfinite(float(v)) for v in aux.values())
+  alphas, sa = st.alphas, st.arch_opt_state
   assert np.abs(np.asarray(alphas["normal"][1])).max() > 0  # from zero
   assert np.abs(np.asarray(alphas["edges"]["normal"][1])).max() > 0
   summary = opt.summary(alphas, sa)
@@ -354,19 +425,19 @@ PMAP_SCRIPT = textwrap.dedent("""
     c = arch_config(adam_config(0.01))
     c.update(dict(mode="{mode}", eigen_every_updates=1, smoothing_eps=0.1, beta_decay=1.0))
     opt = DualOptimizer(optax.adam(0.01), c, total_arch_updates=5)
-    s, sa = opt.init(params, alphas)
+    st = opt.init(params, alphas)
     key = jax.random.PRNGKey(7)
-    one = jax.jit(lambda *x: opt.update(loss_fn, *x, None, key))(params, alphas, s, sa, b1, b2)
+    one = jax.jit(lambda *x: opt.update(loss_fn, *x, None, key))(st, b1, b2)
     rep = Devices().replicate
-    def step(p, a, s, sa, b1, b2):  # the agents average aux (the loss terms) themselves
-      *out, aux = opt.update(loss_fn, p, a, s, sa, b1, b2, "d", key)
-      return (*out, jax.lax.pmean(aux, "d"))
-    two = jax.pmap(step, axis_name="d")(*map(rep, (params, alphas, s, sa)), b1.reshape(2, 4, 3),
-                                        b2.reshape(2, 4, 3))
+    def step(st, b1, b2):  # the agents average aux (the loss terms) themselves
+      st, aux = opt.update(loss_fn, st, b1, b2, "d", key)
+      return st, jax.lax.pmean(aux, "d")
+    two = jax.pmap(step, axis_name="d")(rep(st), b1.reshape(2, 4, 3), b2.reshape(2, 4, 3))
     two = Devices().unreplicate(two)
     for x, y in zip(jax.tree.leaves(one), jax.tree.leaves(two)):
       np.testing.assert_allclose(x, y, rtol=2e-4, atol=1e-6)
-    assert int(two[3].probes) == 1 and float(two[3].eigenvalue) != 0
+    m = two[0].arch_opt_state.monitor
+    assert int(m.probes) == 1 and float(m.eigenvalue) != 0
     print("OK")
 """)
 
@@ -389,8 +460,8 @@ def test_joint_mode_clips_weights_and_alphas_by_one_global_norm():
   arch = arch_config(weight)
   opt = DualOptimizer.from_config(weight, arch)
   assert opt.joint_clip == 0.5
-  s, sa = opt.init(PARAMS, ALPHAS)
-  params, alphas, _, _, aux = opt.update(big, PARAMS, ALPHAS, s, sa, A, None, None)
+  st, aux = opt.update(big, opt.init(PARAMS, ALPHAS), A, None, None)
+  params, alphas = st.params, st.alphas
   np.testing.assert_allclose(params["w"], want_params["w"], rtol=1e-6)
   np.testing.assert_allclose(alphas["x"], want_alphas["x"], rtol=1e-6)
   assert aux["grad_norm"] > 0.5  # the logged norm is before clipping
@@ -398,8 +469,8 @@ def test_joint_mode_clips_weights_and_alphas_by_one_global_norm():
   arch.clip_together = False
   sep = DualOptimizer.from_config(weight, arch)
   assert sep.joint_clip == 0.0
-  s, sa = sep.init(PARAMS, ALPHAS)
-  params2, alphas2, *_ = sep.update(big, PARAMS, ALPHAS, s, sa, A, None, None)
+  st2, _ = sep.update(big, sep.init(PARAMS, ALPHAS), A, None, None)
+  params2, alphas2 = st2.params, st2.alphas
   own = lambda tree, grad: optax.apply_updates(tree, ref.update(grad, ref.init(tree), tree)[0])
   np.testing.assert_allclose(params2["w"], own(PARAMS, g[0])["w"], rtol=1e-6)
   np.testing.assert_allclose(alphas2["x"], own(ALPHAS, g[1])["x"], rtol=1e-6)

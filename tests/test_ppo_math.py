@@ -136,7 +136,10 @@ def test_accumulated_update_and_its_monitor_equal_one_call():
   assert make_agent(c, make_encoder(c.encoder), spec, d).grad_chunks == 2
   c.arch.mode = "second_order"
   assert make_agent(c, make_encoder(c.encoder), spec, d).grad_chunks == 1
-  assert int(acc.arch_opt_state.probes) == c.ppo.num_epochs * c.ppo.num_minibatches
+  c.ppo.grad_chunks = 2
+  with pytest.raises(ValueError, match="second_order needs both minibatches in one call"):
+    make_agent(c, make_encoder(c.encoder), spec, d)
+  assert int(acc.arch_opt_state.monitor.probes) == c.ppo.num_epochs * c.ppo.num_minibatches
   for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(acc)):
     np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
   assert max(float(np.abs(a).max()) for a in jax.tree.leaves(acc.alphas)) > 0  # they moved

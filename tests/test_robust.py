@@ -15,7 +15,7 @@ from darts_rl import artifacts
 from darts_rl.agents.base import arch_updates
 from darts_rl.config import adam_config, arch_config, encoder_config
 from darts_rl.networks import make_encoder
-from darts_rl.search import cells, hessian, robustness
+from darts_rl.search import cells, hessian, monitor, robustness
 from darts_rl.search.robustness import SearchOptions
 
 
@@ -154,11 +154,11 @@ def _first_stop(values, window, lag, ratio=0.75, every=1, warmup_updates=0):
   """Feeds probes (taken every `every` arch updates from update 0) one by one, as the monitor
   does; -> (1-based probe at which the rule first fires, 1-based rollback probe) or None."""
   trace = jnp.zeros((window + lag,))
-  back = robustness.rollback_offset(window, lag)
+  back = monitor.rollback_offset(window, lag)
   for n, lam in enumerate(values, start=1):
-    trace = robustness.push(trace, lam)
+    trace = monitor.push(trace, lam)
     warm = (n - 1 - back) * every >= warmup_updates
-    if warm and bool(robustness.should_stop(trace, n, ratio, window, lag)):
+    if warm and bool(monitor.should_stop(trace, n, ratio, window, lag)):
       return n, n - back
   return None
 
@@ -186,7 +186,7 @@ def test_early_stopping_rule_on_synthetic_eigenvalue_traces():
   assert _first_stop([0.01, -0.02, 0.03, 0.5, 0.5, 0.5], window=3, lag=3) is None
   assert _first_stop([0.3, 0.2, 0.25, 0.5, 0.5, 0.5], window=3, lag=3) == (6, 2)
   with pytest.raises(ValueError, match="needs 9"):
-    robustness.should_stop(jnp.zeros(10), 10, 0.75, 5, 4)
+    monitor.should_stop(jnp.zeros(10), 10, 0.75, 5, 4)
 
 
 RESULTS = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "results"
@@ -254,7 +254,7 @@ def test_sacs_rise_to_6_46_stops_it():
     values = _logged_probes(RESULTS / run)[0]
     np.testing.assert_allclose(values[probe - 1], 6.46, atol=0.005)
     trace = jnp.asarray(values[probe - w - lag : probe])
-    assert bool(robustness.should_stop(trace, probe, o.early_stop_ratio, w, lag))
+    assert bool(monitor.should_stop(trace, probe, o.early_stop_ratio, w, lag))
 
 
 def _quadratic(eigenvalues, seed=0):
@@ -392,6 +392,15 @@ def test_unrolled_arch_grad_goes_through_the_weight_optimizers_own_step():
     (dict(early_stop_lag=0), "early_stop_lag must be >= 1"),
     (dict(drop_path=1.0), "drop_path must be in \\[0, 1\\)"),
     (dict(early_stop_warmup=1.0), "early_stop_warmup must be in \\[0, 1\\)"),
+    (dict(adaptive_l2=3e-4), "needs its trigger: set arch.early_stop=True"),
+    (
+      dict(eigen_every_updates=1, early_stop=True, adaptive_l2=3e-4, adaptive_l2_max=1e-2),
+      "must be arch.adaptive_l2 x arch.adaptive_l2_factor\\^k",
+    ),
+    (
+      dict(eigen_every_updates=1, early_stop=True, adaptive_l2=3e-4, adaptive_l2_factor=1.0),
+      "adaptive_l2_factor must be > 1",
+    ),
   ],
 )
 def test_bad_options_name_the_valid_values(kwargs, message):

@@ -181,6 +181,34 @@ def random_batch(rng, agent, n):
   )
 
 
+def test_a_resume_replans_the_arch_schedules_on_the_updates_still_to_come():
+  """The replay is not checkpointed: a resumed SAC refills it and learns again only after
+  learning_starts new env steps. With 1,000 env steps, learning_starts 100, 2 envs and one
+  update per iteration a run plans (1000 - 100) / 2 = 450 arch updates; resumed at env step
+  600 after 250 of them it still makes (1000 - 600 - 100) / 2 = 150, so progress counts
+  250 + 150 = 400 and DARTS-'s auxiliary skip ends at 0 instead of 1 - 400 / 450 = 0.111."""
+  config = tiny_config(learning_starts=100, updates_per_iteration=1)
+  config.loop.total_env_steps = 1000
+  config.arch.aux_skip = 1.0
+  agent = sac.SAC(
+    config, make_encoder(config.encoder, arch=config.arch), spec(2), parallel.Devices(1)
+  )
+  state = agent.init(jax.random.PRNGKey(0))
+  assert int(state.learner.arch_opt_state.planned) == 450
+  arch = state.learner.arch_opt_state._replace(updates=jnp.asarray(250, jnp.int32))
+  state = state._replace(learner=state.learner._replace(arch_opt_state=arch))
+  resumed = agent.resumed(state, 600)
+  assert int(resumed.learner.arch_opt_state.planned) == 400
+  zero = jax.tree.map(jnp.zeros_like, agent.opt.trainable(state.learner.alphas))
+  step = jax.jit(lambda a, s: agent.opt.apply_arch(a, s, zero, None)[:2])
+  for learner, end in ((resumed.learner, 0.0), (state.learner, 1 - 400 / 450)):
+    alphas, s = learner.alphas, learner.arch_opt_state
+    for _ in range(150):
+      alphas, s = step(alphas, s)
+    assert int(s.updates) == 400
+    np.testing.assert_allclose(agent.opt.summary(alphas, s)["arch/aux_skip"], end, atol=1e-6)
+
+
 def test_actor_loss_leaves_encoder_and_alphas_alone():
   config = tiny_config()
   config.sac.critic_optimizer.lr = 0.0

@@ -4,6 +4,7 @@ An agent is built from the config, its encoder (`make_encoder`) and an `EnvSpec`
 on a `parallel.Devices` layout. The loop only ever does:
 
     state = agent.init(key)                              # AgentState, learner on the host
+    state = agent.resumed(restored, env_steps)            # or a checkpoint's, on a resume
     state = place(state, devices)                         # learner replicated on the devices
     state, metrics = agent.iteration(state, actors, key)  # collect (act), then learn
     agent.log_scalars(state)                              # counters at a log step
@@ -22,6 +23,8 @@ from typing import Any, Dict, List, NamedTuple, Optional, Protocol, Tuple, runti
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from darts_rl.agents import optim
 
 
 class EnvSpec(NamedTuple):
@@ -101,6 +104,10 @@ class Agent(Protocol):
     """Scalars describing the state at a log step (counters, schedules); may read devices."""
     ...
 
+  def resumed(self, state: AgentState, env_steps: int) -> AgentState:
+    """The state restored from a checkpoint at `env_steps`, made ready to go on (host side)."""
+    ...
+
 
 class AgentBase:
   """What every agent shares: an iteration is `collect` then `learn`; the actors get only the
@@ -123,13 +130,33 @@ class AgentBase:
     """Options whose `auto` value this agent resolved (name -> what it chose), for the log."""
     return {}
 
+  # (env steps per iteration, learner updates per iteration, learning_starts): the agent's
+  # arch updates (`arch_updates`); set by agents that search.
+  arch_plan: Optional[Tuple[int, int, int]] = None
+
+  def resumed(self, state: AgentState, env_steps: int) -> AgentState:
+    """The restored state of a run resumed at `env_steps` (host side): the arch options'
+    progress re-planned on the arch updates the run will still make (Rainbow and SAC refill
+    their replay first, so they make fewer than a run that never stopped; DualOptimizer.replan)."""
+    if self.arch_plan is None:
+      return state
+    remaining = arch_updates(self.config, *self.arch_plan, from_env_steps=env_steps)
+    dual = self.opt.replan(optim.DualState.of(state.learner), remaining)
+    return state._replace(learner=dual.into(state.learner))
+
 
 def arch_updates(
-  config, env_steps_per_iteration: int, updates_per_iteration: int, learning_starts: int = 0
+  config,
+  env_steps_per_iteration: int,
+  updates_per_iteration: int,
+  learning_starts: int = 0,
+  from_env_steps: int = 0,
 ) -> int:
-  """The run's number of alpha steps (for the arch options that follow the search's progress):
-  learner updates from `learning_starts` env steps to the budget."""
-  steps = max(int(config.loop.total_env_steps) - int(learning_starts), 0)
+  """The number of alpha steps a run makes from env step `from_env_steps` (0: the whole run;
+  for the arch options that follow the search's progress): learner updates from
+  `learning_starts` env steps later (the replay filling from empty, also after a resume) to the
+  budget."""
+  steps = max(int(config.loop.total_env_steps) - int(from_env_steps) - int(learning_starts), 0)
   return max(1, -(-steps // env_steps_per_iteration) * updates_per_iteration)
 
 

@@ -1,8 +1,11 @@
 """How weights and architecture weights learn together: `DualOptimizer`.
 
 The alphas are a pytree separate from the params with their own optax optimizer. Agents build
-one `DualOptimizer(weight_tx, config.arch)` and call only its methods; they never look inside
-the alphas (the search space and this module own their layout). Modes (`arch.mode`):
+one `DualOptimizer(weight_tx, config.arch)` (which parses config.arch once into
+`robustness.SearchOptions`), keep a `DualState` (weights, alphas, both optimizer states) and
+call only its methods with it: `update(loss_fn, state, batch, ...) -> (state, aux)`, or the
+accumulation passes; they never look inside the alphas (the search space and this module own
+their layout) and never read the mode. Modes (`arch.mode`):
 - `joint` (the paper): one gradient of the same RL loss on the same minibatch for both pytrees.
 - `alternating` (first-order DARTS): the weights step on minibatch A, then the alphas step on a
   different minibatch B with the updated weights.
@@ -10,8 +13,9 @@ the alphas (the search space and this module own their layout). Modes (`arch.mod
   gradient on B goes through one virtual weight step, the one the weight optimizer takes on A
   (hessian.py).
 The robustness options of darts_rl/search/robustness.py (temperature schedule, Beta-Decay,
-DARTS-'s auxiliary skip, random smoothing, learned edge weights, the collapse monitor and
-early stopping) all live behind these methods; see docs/robust_search.md.
+DARTS-'s auxiliary skip, random smoothing, ScheduledDropPath, learned edge weights, the collapse
+monitor of darts_rl/search/monitor.py with early stopping and DARTS-ADA) all live behind these
+methods; see docs/robust_search.md.
 Shared by PPO, Rainbow and SAC. Gradients are averaged over devices with one axis name.
 """
 
@@ -25,8 +29,7 @@ import optax
 from darts_rl import parallel
 from darts_rl.search import alphas as alphas_lib
 from darts_rl.search import hessian, robustness
-
-ARCH_UPDATES = ("joint", "alternating", "second_order")
+from darts_rl.search import monitor as monitor_lib
 
 # loss_fn(params, alphas, batch) -> (scalar loss, aux dict of scalars)
 LossFn = Callable
@@ -38,11 +41,6 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
   if cfg.max_grad_norm and cfg.max_grad_norm > 0:
     tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), tx)
   return tx
-
-
-def check_arch_update(mode: str):
-  if mode not in ARCH_UPDATES:
-    raise ValueError(f"unknown arch.mode '{mode}'; valid modes: {', '.join(ARCH_UPDATES)}")
 
 
 def _apply(tx: optax.GradientTransformation, tree, opt_state, g, axis_name: Optional[str]):
@@ -74,13 +72,30 @@ class ArchState(NamedTuple):
   tx: Any  # optax state of the trainable alphas (op alphas, edge logits)
   updates: jnp.ndarray  # int32 []: arch updates so far (schedules, monitor cadence)
   schedule_start: Dict  # the scheduled values at the start ({} when none)
-  eigenvalue: jnp.ndarray  # f32 []: the latest top Hessian eigenvalue (monitor)
-  eigen_trace: jnp.ndarray  # f32 [early_stop_window + early_stop_lag]: last probes, oldest first
-  probes: jnp.ndarray  # int32 []: eigenvalue probes so far
-  stopped_at: jnp.ndarray  # int32 []: arch update whose alphas early stopping restored; -1
-  snapshots: Any  # the alphas at the last H probes, each leaf [H, ...], oldest first (H: 0 off)
-  snapshot_updates: jnp.ndarray  # int32 [H]: the arch update of each snapshot
-  stop_alphas: Any  # the alphas early stopping froze (the rollback point's); unused before
+  monitor: monitor_lib.MonitorState  # the collapse monitor, early stopping, DARTS-ADA
+  # int32 []: the run's arch updates as planned, progress = updates / planned (total_arch_updates;
+  # after a resume, those done plus those still to come: `replan`; 0: no progress)
+  planned: jnp.ndarray
+
+
+class DualState(NamedTuple):
+  """What `DualOptimizer` updates: the weights, the alphas and both optimizer states. PPO's
+  learner state is one; Rainbow's and SAC's hold these four fields among others (`of`,
+  `into`)."""
+
+  params: Any
+  alphas: Any
+  opt_state: Any  # the weight optimizer's state
+  arch_opt_state: ArchState
+
+  @classmethod
+  def of(cls, learner) -> "DualState":
+    """The four fields of a learner state that has them."""
+    return cls(*(getattr(learner, f) for f in cls._fields))
+
+  def into(self, learner):
+    """`learner` with these four fields."""
+    return learner._replace(**self._asdict())
 
 
 class DualOptimizer:
@@ -88,8 +103,8 @@ class DualOptimizer:
 
   All methods are pure functions of their arguments (safe inside jit and mapped steps);
   `key` (the same on every device) feeds the options that draw random numbers (smoothing,
-  the monitor's start vector). With fixed encoders the alphas are `{}` and every alpha step
-  and option is a no-op.
+  drop path, the monitor's start vector). With fixed encoders the alphas are `{}` and every
+  alpha step and option is a no-op.
   `total_arch_updates` (the run's number of alpha steps) is needed by the options that follow
   the search's progress (temperature schedule, aux_skip, beta_decay) when searching.
   """
@@ -102,8 +117,7 @@ class DualOptimizer:
     joint_clip: float = 0.0,
     temperature: float = 1.0,
   ):
-    check_arch_update(arch_config.mode)
-    self.mode = arch_config.mode
+    self.options = robustness.SearchOptions.from_config(arch_config)
     self.weight_tx = weight_tx
     # joint_clip > 0: weights and alphas clipped together by this global norm (their own
     # optimizers then do not clip); see from_config.
@@ -113,7 +127,6 @@ class DualOptimizer:
       if joint_clip
       else make_optimizer(arch_config.optimizer)
     )
-    self.options = robustness.SearchOptions.from_config(arch_config)
     self.total_arch_updates = total_arch_updates
     # The mixing temperature (encoder.temperature) unless the alphas carry a scheduled one:
     # random smoothing perturbs softmax(alpha / T).
@@ -133,11 +146,8 @@ class DualOptimizer:
     trainable variables, alphas included, clipped by one global norm), the weight and alpha
     gradients are clipped together by the weight optimizer's max_grad_norm; otherwise each
     optimizer clips its own pytree (arch.optimizer.max_grad_norm for the alphas)."""
-    together = (
-      arch_config.mode == "joint"
-      and arch_config.get("clip_together", True)
-      and (weight_config.max_grad_norm or 0) > 0
-    )
+    o = robustness.SearchOptions.from_config(arch_config)
+    together = o.mode == "joint" and o.clip_together and (weight_config.max_grad_norm or 0) > 0
     if not together:
       return cls(
         make_optimizer(weight_config), arch_config, total_arch_updates, temperature=temperature
@@ -150,6 +160,10 @@ class DualOptimizer:
       temperature=temperature,
     )
 
+  @property
+  def mode(self) -> str:
+    return self.options.mode
+
   @staticmethod
   def trainable(alphas):
     """The part of the alphas that alpha gradients cover (without the scheduled values)."""
@@ -160,9 +174,9 @@ class DualOptimizer:
     """Whether `update` needs `arch_batch`, a second minibatch for the alpha step."""
     return self.mode != "joint"
 
-  def init(self, params, alphas):
-    """-> (weight optimizer state, ArchState). For a supernet's alphas, raises ValueError when
-    they lack (or have) the entries the arch options need (the encoder must come from
+  def init(self, params, alphas) -> DualState:
+    """The state before the first update. For a supernet's alphas, raises ValueError when they
+    lack (or have) the entries the arch options need (the encoder must come from
     make_encoder(config.encoder, arch=config.arch)) or when a scheduled option has no
     total_arch_updates."""
     trainable, schedule = alphas_lib.split(alphas)
@@ -175,20 +189,16 @@ class DualOptimizer:
           "early_stop_warmup follow the search's progress: build "
           "DualOptimizer(..., total_arch_updates=N) with N >= 1"
         )
-    o = self.options
-    h = o.snapshots
-    return self.weight_tx.init(params), ArchState(
-      self.arch_tx.init(trainable),
+    tx = self.arch_tx.init(trainable)
+    searching = bool(jax.tree.leaves(trainable))
+    arch = ArchState(
+      tx,
       jnp.zeros((), jnp.int32),
       schedule,
-      jnp.zeros((), jnp.float32),
-      jnp.zeros((o.early_stop_window + o.early_stop_lag,), jnp.float32),
-      jnp.zeros((), jnp.int32),
-      -jnp.ones((), jnp.int32),
-      jax.tree.map(lambda a: jnp.zeros((h,) + jnp.shape(a), jnp.asarray(a).dtype), alphas),
-      jnp.zeros((h,), jnp.int32),
-      alphas if h else {},
+      monitor_lib.init(self.options, alphas, tx, searching),
+      jnp.asarray(self.total_arch_updates or 0, jnp.int32),
     )
+    return DualState(params, alphas, self.weight_tx.init(params), arch)
 
   def _check_entries(self, alphas):
     want = {alphas_lib.EDGES} if self.options.edge_weights == "learned" else set()
@@ -206,24 +216,21 @@ class DualOptimizer:
   def update(
     self,
     loss_fn: LossFn,
-    params,
-    alphas,
-    opt_state,
-    arch_opt_state,
+    state: DualState,
     batch,
-    arch_batch,
-    axis_name: Optional[str],
+    arch_batch=None,
+    axis_name: Optional[str] = None,
     key=None,
     probe: Optional[bool] = None,
   ):
-    """One step of both pytrees -> (params, alphas, opt_state, arch_opt_state, aux).
+    """One step of both pytrees -> (state, aux).
 
     aux: the loss terms of the weight step, 'loss', 'grad_norm' and 'arch_grad_norm'.
     `arch_batch` is the alpha minibatch of the alternating and second-order modes (ignored in
     joint mode). The collapse monitor, when on, probes before the step: on `arch_batch` when
     there is one (the alphas' loss), else on `batch`; `probe` as in `monitor`.
     """
-    trainable, _ = alphas_lib.split(alphas)
+    trainable, _ = alphas_lib.split(state.alphas)
     searching = bool(jax.tree.leaves(trainable))  # False: a fixed encoder, alpha steps no-ops
     if searching and self.needs_arch_batch and arch_batch is None:
       raise ValueError(
@@ -231,45 +238,93 @@ class DualOptimizer:
         "alpha step (see DualOptimizer.needs_arch_batch)"
       )
     k_probe = None if key is None else probe_key(key)
-    arch_opt_state = self.monitor(
-      loss_fn,
-      params,
-      alphas,
-      arch_opt_state,
-      batch if arch_batch is None else arch_batch,
-      axis_name,
-      k_probe,
-      probe,
+    state = self.monitor(
+      loss_fn, state, batch if arch_batch is None else arch_batch, axis_name, k_probe, probe
     )
+    params, alphas, opt_state, arch_opt_state = state
     loss, aux, g, ga = self._grads(loss_fn, params, alphas, batch, key, arch_opt_state)
     if self.joint_clip and searching:
-      new_params, alphas, opt_state, arch_opt_state, g, ga = self.apply_pair(
-        params, alphas, opt_state, arch_opt_state, g, ga, axis_name
-      )
+      state, g, ga = self._apply_pair(state, g, ga, axis_name)
     else:
       if self.joint_clip:  # a fixed encoder: the weights alone, clipped by the same norm
         g = optax.clip_by_global_norm(self.joint_clip).update(parallel.pmean(g, axis_name), None)
         g = g[0]
-      opt_state_before = opt_state  # second order's virtual step starts from it
-      new_params, opt_state, g = _apply(self.weight_tx, params, opt_state, g, axis_name)
+      new_params, opt_state, g = self._apply_weights(
+        params, opt_state, g, axis_name, arch_opt_state
+      )
       if not searching:
         ga = trainable
       elif self.mode == "alternating":
         ga = self.arch_grads(loss_fn, new_params, alphas, arch_batch)
       elif self.mode == "second_order":
+        # The virtual step is the real one (from the state before it), L2 included (DARTS
+        # adds its weight decay too).
         ga = self._unrolled_grads(
-          loss_fn, params, alphas, opt_state_before, g, batch, arch_batch, axis_name
+          loss_fn,
+          params,
+          alphas,
+          state.opt_state,
+          self._with_l2(g, params, arch_opt_state),
+          batch,
+          arch_batch,
+          axis_name,
         )
       alphas, arch_opt_state, ga = self.apply_arch(alphas, arch_opt_state, ga, axis_name)
-    return (
-      new_params,
-      alphas,
-      opt_state,
-      arch_opt_state,
-      dict(aux, loss=loss, grad_norm=optax.tree.norm(g), arch_grad_norm=optax.tree.norm(ga)),
+      state = DualState(new_params, alphas, opt_state, arch_opt_state)
+    return state, dict(
+      aux, loss=loss, grad_norm=optax.tree.norm(g), arch_grad_norm=optax.tree.norm(ga)
     )
 
-  # -- the pieces of `update`, for gradient accumulation over several calls
+  # -- the same update as passes over several calls, for gradient accumulation
+  @property
+  def accumulates(self) -> bool:
+    """Whether the update can be split into passes over chunks (not in second_order mode)."""
+    return self.mode != "second_order"
+
+  @property
+  def passes(self):
+    """The passes of one accumulated update, in order: 'weights' (the weight gradient, and in
+    joint mode the alphas' of the same loss), then in alternating mode 'alphas' (the alpha
+    gradient on the alpha minibatch with the updated weights). Not in second_order mode,
+    which needs both minibatches in one call (`update`)."""
+    return ("weights", "alphas") if self.mode == "alternating" else ("weights",)
+
+  def pass_tree(self, state: DualState, part: str):
+    """The tree a pass's gradient has (for zeros to sum chunks into)."""
+    alphas = self.trainable(state.alphas)
+    if part == "alphas":
+      return alphas
+    return (state.params, alphas) if self.mode == "joint" else state.params
+
+  def pass_grads(self, loss_fn: LossFn, state: DualState, batch, part: str, key=None):
+    """One chunk's gradient of pass `part` (a tree like `pass_tree`) and its loss terms. Pass
+    the same key to every chunk of one minibatch (the update's key)."""
+    if part == "alphas":
+      return self.arch_grads(loss_fn, state.params, state.alphas, batch, key), {}
+    loss, aux, g, ga = self.grads(
+      loss_fn, state.params, state.alphas, batch, key, state.arch_opt_state
+    )
+    return ((g, ga) if self.mode == "joint" else g), dict(aux, loss=loss)
+
+  def apply_pass(self, state: DualState, grads, part: str, axis_name: Optional[str]):
+    """The optimizer step(s) of pass `part` from its summed gradient -> (state, grad norms:
+    'grad_norm' and / or 'arch_grad_norm')."""
+    if part == "weights" and self.mode == "joint":
+      g, ga = grads
+      state, g, ga = self._apply_pair(state, g, ga, axis_name)
+      return state, {"grad_norm": optax.tree.norm(g), "arch_grad_norm": optax.tree.norm(ga)}
+    params, alphas, opt_state, arch_opt_state = state
+    if part == "weights":
+      params, opt_state, g = self._apply_weights(
+        params, opt_state, grads, axis_name, arch_opt_state
+      )
+      norms = {"grad_norm": optax.tree.norm(g)}
+    else:
+      alphas, arch_opt_state, ga = self.apply_arch(alphas, arch_opt_state, grads, axis_name)
+      norms = {"arch_grad_norm": optax.tree.norm(ga)}
+    return DualState(params, alphas, opt_state, arch_opt_state), norms
+
+  # -- the pieces
   def grads(self, loss_fn: LossFn, params, alphas, batch, key=None, arch_opt_state=None):
     """-> (loss, aux, g, ga): the weight gradient and, in joint mode, the alpha gradient of the
     same loss (None in alternating mode, whose alpha gradient needs the updated weights).
@@ -286,26 +341,10 @@ class DualOptimizer:
     trainable, schedule = alphas_lib.split(alphas)
     return jax.grad(lambda t: loss_fn(params, alphas_lib.merge(t, schedule), batch)[0])(trainable)
 
-  def apply_weights(self, params, opt_state, g, axis_name: Optional[str]):
-    """-> (params, opt_state, device-averaged g). (With joint clipping use apply_pair.)"""
-    return _apply(self.weight_tx, params, opt_state, g, axis_name)
-
-  def apply_pair(self, params, alphas, opt_state, arch_opt_state, g, ga, axis_name: Optional[str]):
-    """Joint mode: one step of both pytrees from (g, ga), clipped together by `joint_clip`
-    when set -> (params, alphas, opt_state, arch_opt_state, device-averaged g, ga), the
-    gradients as averaged, before clipping (the logged norms)."""
-    g, ga = parallel.pmean((g, ga), axis_name)
-    cg, cga = g, ga
-    if self.joint_clip:
-      (cg, cga), _ = optax.clip_by_global_norm(self.joint_clip).update((g, ga), None)
-    params, opt_state, _ = _apply(self.weight_tx, params, opt_state, cg, None)
-    alphas, arch_opt_state, _ = self.apply_arch(alphas, arch_opt_state, cga, None)
-    return params, alphas, opt_state, arch_opt_state, g, ga
-
   def apply_arch(self, alphas, arch_opt_state, ga, axis_name: Optional[str]):
     """One alpha step from the alpha gradient ga (Beta-Decay's gradient added) and the
-    scheduled values moved to the next update; once early stopping fired, the alphas are the
-    rollback point's (`stop_alphas`) and nothing moves.
+    scheduled values moved to the next update; the monitor may hold the alphas at its
+    rollback point (early stopping) or put them back there once (DARTS-ADA; monitor.hold).
     -> (alphas, arch_opt_state, the device-averaged ga with the regularizer's gradient)."""
     s, o = arch_opt_state, self.options
     trainable, schedule = alphas_lib.split(alphas)
@@ -313,126 +352,132 @@ class DualOptimizer:
     if o.beta_decay > 0:
       ga = optax.tree.add_scale(
         ga,
-        o.beta_decay_weight(self._progress(s.updates)),
+        o.beta_decay_weight(self._progress(s.updates, s.planned)),
         jax.grad(robustness.beta_decay_loss)(trainable),
       )
     updates, tx = self.arch_tx.update(ga, s.tx, trainable)
-    new = (
+    stepped = (
       optax.apply_updates(trainable, updates),
       tx,
-      o.schedule(s.schedule_start, self._progress(s.updates + 1)),
+      o.schedule(s.schedule_start, self._progress(s.updates + 1, s.planned)),
     )
-    frozen = s.stopped_at >= 0
-    if o.snapshots:  # the frozen alphas are those of the rollback point
-      trainable, schedule = alphas_lib.split(s.stop_alphas)
-    trainable, tx, schedule = jax.tree.map(
-      lambda old, x: jnp.where(frozen, old, x), (trainable, s.tx, schedule), new
+    (trainable, tx, schedule), m = monitor_lib.hold(
+      o, s.monitor, alphas_lib.split, (trainable, s.tx, schedule), stepped
     )
-    return alphas_lib.merge(trainable, schedule), s._replace(tx=tx, updates=s.updates + 1), ga
+    s = s._replace(tx=tx, updates=s.updates + 1, monitor=m)
+    return alphas_lib.merge(trainable, schedule), s, ga
 
   # -- the collapse monitor
   def monitor(
     self,
     loss_fn: LossFn,
-    params,
-    alphas,
-    arch_opt_state,
+    state: DualState,
     batch,
     axis_name: Optional[str] = None,
     key=None,
     probe: Optional[bool] = None,
-  ):
+  ) -> DualState:
     """Every `arch.eigen_every_updates` arch updates (from the first), the top (algebraically
     largest) eigenvalue of the Hessian of the loss on `batch` w.r.t. the trainable alphas, by
-    `arch.eigen_iterations` Lanczos steps; kept in the ArchState with the early stopping
-    decision (RobustDARTS: local averages compared `early_stop_lag` probes apart, the rollback
-    point not before `early_stop_warmup` of the search; when it fires, `stop_alphas` becomes
-    the alphas of that point, which `apply_arch` then holds). -> arch_opt_state. `update`
-    calls it; a caller of the accumulation pieces may call it once per minibatch (on one
-    chunk).
+    `arch.eigen_iterations` Lanczos steps, recorded with the early-stopping and DARTS-ADA
+    decisions (monitor.record) -> state. `update` calls it; a caller of the accumulation passes
+    may call it once per minibatch (on one chunk).
 
     probe: None decides on the device (a lax.cond on the update count); True / False say it
     is (not) due, decided by a caller that counts the arch updates (`due`). XLA:CPU runs the
     convolutions of a cond branch many times slower than at the top level of a program, so
     a caller on CPU compiles the step twice and picks one (PPO does)."""
     o = self.options
-    trainable, schedule = alphas_lib.split(alphas)
+    trainable, schedule = alphas_lib.split(state.alphas)
     if not o.eigen_every_updates or not jax.tree.leaves(trainable):
-      return arch_opt_state
+      return state
     if key is None:
       raise ValueError(
         "arch.eigen_every_updates needs a PRNG key (the power iteration's start):"
         " pass key= to DualOptimizer.update"
       )
 
-    def run_probe(s):
-      f = lambda t: loss_fn(params, alphas_lib.merge(t, schedule), batch)[0]
+    def run_probe(s: ArchState):
+      f = lambda t: loss_fn(state.params, alphas_lib.merge(t, schedule), batch)[0]
       lam, _ = hessian.top_eigenvalue(f, trainable, key, o.eigen_iterations, axis_name)
-      trace, probes = robustness.push(s.eigen_trace, lam), s.probes + 1
-      s = s._replace(eigenvalue=lam, eigen_trace=trace, probes=probes)
-      if not o.early_stop:
-        return s
-      snapshots = jax.tree.map(robustness.push, s.snapshots, alphas)
-      snapshot_updates = robustness.push(s.snapshot_updates, s.updates)
-      # snapshots[0] is the rollback point (window // 2 + lag probes back) once probes >= H.
-      warm = snapshot_updates[0] >= o.early_stop_warmup * (self.total_arch_updates or 0)
-      stop = (
-        (s.stopped_at < 0)
-        & warm
-        & robustness.should_stop(
-          trace, probes, o.early_stop_ratio, o.early_stop_window, o.early_stop_lag
-        )
-      )
-      rollback = jax.tree.map(lambda h: h[0], snapshots)
-      return s._replace(
-        stopped_at=jnp.where(stop, snapshot_updates[0], s.stopped_at),
-        snapshots=snapshots,
-        snapshot_updates=snapshot_updates,
-        stop_alphas=jax.tree.map(lambda r, a: jnp.where(stop, r, a), rollback, s.stop_alphas),
-      )
+      warmup = o.early_stop_warmup * s.planned
+      m = monitor_lib.record(o, s.monitor, lam, state.alphas, s.tx, s.updates, warmup)
+      return s._replace(monitor=m)
 
+    s = state.arch_opt_state
     if probe is None:
-      due = arch_opt_state.updates % o.eigen_every_updates == 0
-      return jax.lax.cond(due, run_probe, lambda s: s, arch_opt_state)
-    return run_probe(arch_opt_state) if probe else arch_opt_state
+      due = s.updates % o.eigen_every_updates == 0
+      s = jax.lax.cond(due, run_probe, lambda s: s, s)
+    elif probe:
+      s = run_probe(s)
+    return state._replace(arch_opt_state=s)
 
   def due(self, updates: int) -> bool:
     """Whether the monitor probes before arch update number `updates` (counted from 0)."""
-    every = self.options.eigen_every_updates
-    return bool(every) and updates % every == 0
+    return monitor_lib.due(self.options, updates)
 
   def summary(self, alphas, arch_opt_state) -> Dict[str, float]:
-    """Log scalars of the arch state (host side; an unreplicated state): 'arch/updates', and
-    with their options 'arch/probes' and 'arch/eigenvalue' (after the first probe),
-    'arch/stopped' (1 once early stopping froze the alphas) and 'arch/stopped_at_update',
+    """Log scalars of the arch state (host side; an unreplicated state): 'arch/updates', the
+    monitor's (monitor.summary), and with their options 'arch/smoothing_eps',
     'arch/temperature', 'arch/aux_skip', 'arch/beta_decay_weight'. The mixing weights, their
     entropy and the parameter-free share come from space.mixing_summary."""
     s = jax.device_get(arch_opt_state)
     scalar = lambda x: np.ravel(np.asarray(x))[0].item()  # also takes a replicated [D] copy
     out = {"arch/updates": float(scalar(s.updates))}
     o = self.options
+    p = self._progress(scalar(s.updates), scalar(s.planned))
     if o.smoothing_eps > 0:
-      p = self._progress(scalar(s.updates))
       out["arch/smoothing_eps"] = float(o.smoothing_eps_at(p))
-    if o.eigen_every_updates and scalar(s.probes) > 0:
-      out["arch/probes"] = float(scalar(s.probes))
-      out["arch/eigenvalue"] = float(scalar(s.eigenvalue))
-    if o.early_stop:
-      out["arch/stopped"] = float(scalar(s.stopped_at) >= 0)
-      if scalar(s.stopped_at) >= 0:
-        out["arch/stopped_at_update"] = float(scalar(s.stopped_at))
+    out.update(monitor_lib.summary(o, s.monitor, scalar))
     _, schedule = alphas_lib.split(jax.device_get(alphas))
     out.update({f"arch/{k}": float(scalar(v)) for k, v in schedule.items()})
     if o.beta_decay > 0:
-      out["arch/beta_decay_weight"] = float(o.beta_decay_weight(self._progress(scalar(s.updates))))
+      out["arch/beta_decay_weight"] = float(o.beta_decay_weight(p))
     return out
 
   # -- internals
-  def _progress(self, updates):
-    """The search's progress p in [0, 1] after `updates` arch updates."""
-    if not self.total_arch_updates:
-      return 0.0
-    return jnp.minimum(updates / self.total_arch_updates, 1.0)
+  def _apply_weights(self, params, opt_state, g, axis_name, arch_opt_state):
+    """-> (params, opt_state, device-averaged g); the step sees g + l2 w with DARTS-ADA."""
+    g = parallel.pmean(g, axis_name)
+    params, opt_state, _ = _apply(
+      self.weight_tx, params, opt_state, self._with_l2(g, params, arch_opt_state), None
+    )
+    return params, opt_state, g
+
+  def _apply_pair(self, state: DualState, g, ga, axis_name):
+    """Joint mode: one step of both pytrees from (g, ga), clipped together by `joint_clip`
+    when set -> (state, device-averaged g, ga), the gradients as averaged, before clipping
+    (the logged norms)."""
+    params, alphas, opt_state, arch_opt_state = state
+    g, ga = parallel.pmean((g, ga), axis_name)
+    cg, cga = self._with_l2(g, params, arch_opt_state), ga
+    if self.joint_clip:
+      (cg, cga), _ = optax.clip_by_global_norm(self.joint_clip).update((cg, cga), None)
+    params, opt_state, _ = _apply(self.weight_tx, params, opt_state, cg, None)
+    alphas, arch_opt_state, _ = self.apply_arch(alphas, arch_opt_state, cga, None)
+    return DualState(params, alphas, opt_state, arch_opt_state), g, ga
+
+  @staticmethod
+  def _progress(updates, planned):
+    """The search's progress p in [0, 1] after `updates` of `planned` arch updates (0 when
+    nothing is planned)."""
+    return jnp.where(planned > 0, jnp.minimum(updates / jnp.maximum(planned, 1), 1.0), 0.0)
+
+  def replan(self, state: DualState, remaining: int) -> DualState:
+    """The state of a resumed run that will make `remaining` more arch updates (host side, an
+    unreplicated state): progress then counts the updates done plus these, so the schedules
+    reach their end values at the run's last update. Nothing changes when nothing was planned."""
+    s = state.arch_opt_state
+    if not int(s.planned):
+      return state
+    planned = jnp.asarray(int(s.updates) + int(remaining), jnp.int32)
+    return state._replace(arch_opt_state=s._replace(planned=planned))
+
+  def _with_l2(self, g, params, arch_opt_state):
+    """DARTS-ADA's L2 term: g + l2 w (the gradient of l2 |w|^2 / 2, as SGD's weight_decay)."""
+    if not self.options.adaptive_l2 or arch_opt_state is None:
+      return g
+    return optax.tree.add_scale(g, arch_opt_state.monitor.l2, params)
 
   def _reject_second_order(self, what: str, alphas):
     if self.mode == "second_order" and jax.tree.leaves(alphas):
@@ -452,7 +497,7 @@ class DualOptimizer:
           f"arch.{' / '.join(random)} > 0 needs a PRNG key and the ArchState: pass key= (and "
           "arch_opt_state= to grads) to DualOptimizer.update / grads"
         )
-      progress = self._progress(arch_opt_state.updates)
+      progress = self._progress(arch_opt_state.updates, arch_opt_state.planned)
     else:
       random = []
     if "drop_path" in random:

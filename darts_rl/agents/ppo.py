@@ -16,11 +16,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import rlax
 
 from darts_rl import parallel
-from darts_rl.agents import optim
+from darts_rl.agents import accumulate, optim
 from darts_rl.agents.base import (
   AgentBase,
   AgentState,
@@ -135,13 +134,9 @@ class PPONetwork(nn.Module):
     return logits, value
 
 
-class PPOLearner(NamedTuple):
-  """What the PPO learner updates; replicated on every device."""
-
-  params: Any
-  alphas: Any
-  opt_state: Any
-  arch_opt_state: Any
+# What the PPO learner updates (weights, alphas, both optimizer states); replicated on every
+# device.
+PPOLearner = optim.DualState
 
 
 class PPOHost(NamedTuple):
@@ -209,24 +204,25 @@ class PPO(AgentBase):
         f"ppo.num_steps={c.num_steps} must be divisible by ppo.num_minibatches={c.num_minibatches}"
       )
     steps_per_minibatch = c.num_steps // c.num_minibatches
+    self.env_steps_per_iteration = c.num_steps * spec.num_envs
+    self.arch_plan = (self.env_steps_per_iteration, c.num_epochs * c.num_minibatches, 0)
+    self.opt = optim.DualOptimizer.from_config(
+      c.optimizer,
+      config.arch,
+      arch_updates(config, *self.arch_plan),
+      temperature=config.encoder.temperature,
+    )
     self.grad_chunks = grad_chunks(
       c.get("grad_chunks", 1),
       steps_per_minibatch,
       spec.envs_per_group,
-      whole_minibatch=config.arch.get("mode") == "second_order",
+      whole_minibatch=not self.opt.accumulates,
     )
     self.config = config
     self.spec = spec
     self.devices = devices
     self.init_alphas = encoder_spec.alphas
     self.net = PPONetwork(encoder_spec.module, spec.action_spec.num_actions)
-    self.env_steps_per_iteration = c.num_steps * spec.num_envs
-    self.opt = optim.DualOptimizer.from_config(
-      c.optimizer,
-      config.arch,
-      arch_updates(config, self.env_steps_per_iteration, c.num_epochs * c.num_minibatches),
-      temperature=config.encoder.temperature,
-    )
     d = devices
     self._prepare = d.compile(self._prepare_fn)
     # The collapse monitor's probe is decided here, on the host (see DualOptimizer.monitor):
@@ -237,15 +233,12 @@ class PPO(AgentBase):
       for probe in ((False, True) if self._probing else (False,))
     }
     self._steps = {m: d.broadcast(np.int32(m)) for m in range(c.num_minibatches)}
-    if self.grad_chunks > 1:
-      parts = ("weights", "alphas") if config.arch.mode == "alternating" else ("weights",)
-      # One compiled zeros per part: the weight pass and the alpha pass sum different trees.
-      self._zeros = {p: d.compile(lambda tree: jax.tree.map(jnp.zeros_like, tree)) for p in parts}
-      self._chunk = {p: d.compile(functools.partial(self._chunk_fn, p), donate=(4,)) for p in parts}
-      # The summed gradients are not donated: no output has their shapes to reuse them for.
-      self._apply = {p: d.compile(functools.partial(self._apply_fn, p), donate=(0,)) for p in parts}
-      self._chunk_ids = [d.broadcast(np.int32(k)) for k in range(self.grad_chunks)]
-      self._monitor = d.compile(self._monitor_fn, donate=(0,)) if self._probing else None
+    # grad_chunks > 1: each minibatch's update as that many gradient calls (by time chunks).
+    self._accumulated = (
+      accumulate.Accumulated(self.opt, d, self._loss, self._select, self.grad_chunks)
+      if self.grad_chunks > 1
+      else None
+    )
 
   def resolved_options(self):
     if self.config.ppo.get("grad_chunks", 1):
@@ -257,9 +250,8 @@ class PPO(AgentBase):
     """Fresh learner (params, alphas, both optimizer states) and reward normalizer."""
     obs = jnp.zeros((1,) + self.spec.observation_shape, jnp.uint8)
     params = jax.jit(self.net.init)(key, obs, self.init_alphas)["params"]
-    opt_state, arch_opt_state = self.opt.init(params, self.init_alphas)
     return AgentState(
-      PPOLearner(params, self.init_alphas, opt_state, arch_opt_state),
+      self.opt.init(params, self.init_alphas),
       PPOHost(RunningStats.create(), np.zeros((self.spec.num_envs,), np.float64)),
     )
 
@@ -349,7 +341,7 @@ class PPO(AgentBase):
           learner, aux = self._minibatch[probe](learner, data, epoch_key, self._steps[m])
           auxes.append(aux)
         else:
-          learner = self._accumulated_minibatch(learner, data, epoch_key, m, auxes, probe)
+          learner = self._accumulated(learner, data, epoch_key, self._steps[m], auxes, probe)
     metrics = {f"loss/{k}": v for k, v in mean_metrics(auxes, d).items()}
     metrics.update(stats)
     return learner, metrics
@@ -427,105 +419,8 @@ class PPO(AgentBase):
 
   def _minibatch_fn(self, learner: PPOLearner, data, epoch_key, m, probe=False):
     b = self._batches(data, epoch_key, m)
-    params, alphas, opt_state, arch_opt_state, aux = self.opt.update(
-      self._loss,
-      learner.params,
-      learner.alphas,
-      learner.opt_state,
-      learner.arch_opt_state,
-      b.weights,
-      b.alphas,
-      parallel.AXIS,
-      jax.random.fold_in(epoch_key, m),
-      probe,
+    key = jax.random.fold_in(epoch_key, m)
+    learner, aux = self.opt.update(
+      self._loss, learner, b.weights, b.alphas, parallel.AXIS, key, probe
     )
-    return PPOLearner(params, alphas, opt_state, arch_opt_state), parallel.pmean(aux)
-
-  def _accumulated_minibatch(self, learner, data, epoch_key, m, auxes, probe=False):
-    """One minibatch's update as `grad_chunks` jitted gradient calls summed on the device,
-    then one optimizer step (per pass: the alternating mode's alpha pass is a second one).
-
-    The gradient is the full minibatch's (up to float summation order). On XLA:CPU the cost per
-    sample grows with batch size (benchmarks/RESULTS.md), so several smaller calls are faster.
-    """
-    if probe:
-      learner = self._monitor(learner, data, epoch_key, self._steps[m])
-    for part in self._chunk:
-      grads = self._zeros[part](self._grad_tree(learner, part))
-      for k in self._chunk_ids:
-        grads, aux = self._chunk[part](learner, data, epoch_key, self._steps[m], grads, k)
-        auxes.append(aux)
-      learner, norms = self._apply[part](learner, grads)
-      auxes.append(norms)
-    return learner
-
-  def _monitor_fn(self, learner: PPOLearner, data, epoch_key, m):
-    """The collapse monitor of one accumulated minibatch: the same probe as `update` makes in
-    one call (the whole alpha minibatch where there is one, with the update's key), so the
-    eigenvalue does not depend on grad_chunks."""
-    mb = self._select(data, epoch_key, m, arch=self.opt.needs_arch_batch)
-    probe_key = optim.probe_key(jax.random.fold_in(epoch_key, m))
-    state = self.opt.monitor(
-      self._loss,
-      learner.params,
-      learner.alphas,
-      learner.arch_opt_state,
-      mb,
-      parallel.AXIS,
-      probe_key,
-      probe=True,
-    )
-    return learner._replace(arch_opt_state=state)
-
-  def _grad_tree(self, learner: PPOLearner, part):
-    alphas = self.opt.trainable(learner.alphas)
-    if part == "alphas":
-      return alphas
-    return (learner.params, alphas) if self.opt.mode == "joint" else learner.params
-
-  def _chunk_fn(self, part, learner: PPOLearner, data, epoch_key, m, grads, k):
-    """-> (grads + chunk k's gradient / grad_chunks, its loss terms)."""
-    mb = self._select(data, epoch_key, m, arch=part == "alphas", chunk=k)
-    if part == "alphas":
-      g = self.opt.arch_grads(
-        self._loss, learner.params, learner.alphas, mb, jax.random.fold_in(epoch_key, m)
-      )
-      aux = {}
-    else:
-      loss, aux, g, ga = self.opt.grads(
-        self._loss,
-        learner.params,
-        learner.alphas,
-        mb,
-        jax.random.fold_in(epoch_key, m),
-        learner.arch_opt_state,
-      )
-      aux = dict(aux, loss=loss)
-      if self.opt.mode == "joint":
-        g = (g, ga)
-    grads = jax.tree.map(lambda a, x: a + x / self.grad_chunks, grads, g)
-    return grads, parallel.pmean(aux)
-
-  def _apply_fn(self, part, learner: PPOLearner, grads):
-    """(learner, summed gradients) -> (learner after the optimizer step(s), grad norms)."""
-    params, alphas, opt_state, arch_opt_state = learner
-    norms = {}
-    if part == "weights" and self.opt.mode == "joint":
-      g, ga = grads
-      params, alphas, opt_state, arch_opt_state, g, ga = self.opt.apply_pair(
-        params, alphas, opt_state, arch_opt_state, g, ga, parallel.AXIS
-      )
-      return (
-        PPOLearner(params, alphas, opt_state, arch_opt_state),
-        {"grad_norm": optax.tree.norm(g), "arch_grad_norm": optax.tree.norm(ga)},
-      )
-    if part == "weights":
-      g, ga = grads, None
-      params, opt_state, g = self.opt.apply_weights(params, opt_state, g, parallel.AXIS)
-      norms["grad_norm"] = optax.tree.norm(g)
-    else:
-      ga = grads
-    if ga is not None:
-      alphas, arch_opt_state, ga = self.opt.apply_arch(alphas, arch_opt_state, ga, parallel.AXIS)
-      norms["arch_grad_norm"] = optax.tree.norm(ga)
-    return PPOLearner(params, alphas, opt_state, arch_opt_state), norms
+    return learner, parallel.pmean(aux)

@@ -309,12 +309,11 @@ class Rainbow(AgentBase):
       )
     # Learning needs a full window in every row (flashbax masks windows at the write head).
     self.learning_starts = max(int(c.learning_starts), (c.n_step + 2) * spec.num_envs)
+    self.arch_plan = (self.env_steps_per_iteration, c.updates_per_iteration, self.learning_starts)
     self.opt = optim.DualOptimizer.from_config(
       c.optimizer,
       config.arch,
-      arch_updates(
-        config, self.env_steps_per_iteration, c.updates_per_iteration, self.learning_starts
-      ),
+      arch_updates(config, *self.arch_plan),
       temperature=config.encoder.temperature,
     )
     self.replay = replay_lib.TrajectoryReplay(
@@ -338,15 +337,15 @@ class Rainbow(AgentBase):
     """Fresh online and target networks (target = online), optimizer states, env-step 0."""
     obs = jnp.zeros((1,) + self.spec.observation_shape, jnp.uint8)
     params = jax.jit(self.net.init)(key, obs, self.init_alphas)["params"]
-    opt_state, arch_opt_state = self.opt.init(params, self.init_alphas)
+    dual = self.opt.init(params, self.init_alphas)
     return AgentState(
       RainbowLearner(
         params,
         params,
         self.init_alphas,
         self.init_alphas,
-        opt_state,
-        arch_opt_state,
+        dual.opt_state,
+        dual.arch_opt_state,
         jnp.zeros((), jnp.int32),
       ),
       RainbowHost(np.int64(0)),
@@ -520,17 +519,10 @@ class Rainbow(AgentBase):
       "target": target,
       "key": jax.random.fold_in(sample_key, 1),
     }
-    params, alphas, opt_state, arch_opt_state, aux = self.opt.update(
-      self._loss,
-      learner.params,
-      learner.alphas,
-      learner.opt_state,
-      learner.arch_opt_state,
-      data,
-      arch_data,
-      parallel.AXIS,
-      key,
+    dual, aux = self.opt.update(
+      self._loss, optim.DualState.of(learner), data, arch_data, parallel.AXIS, key
     )
+    params, alphas = dual.params, dual.alphas
     updates = learner.updates + 1
     target_params = optax.periodic_update(
       params, learner.target_params, updates, c.target_update_period
@@ -544,8 +536,8 @@ class Rainbow(AgentBase):
     metrics["q/taken"] = aux["q_taken"]
     metrics["replay/is_weight_mean"] = jnp.mean(batches.weights.weight)
     metrics["replay/return_mean"] = jnp.mean(batches.weights.r_t)
-    new = RainbowLearner(
-      params, target_params, alphas, target_alphas, opt_state, arch_opt_state, updates
+    new = dual.into(learner)._replace(
+      target_params=target_params, target_alphas=target_alphas, updates=updates
     )
     return new, parallel.pmean(metrics), jax.lax.stop_gradient(ce) + c.priority_epsilon
 

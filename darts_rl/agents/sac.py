@@ -259,10 +259,11 @@ class SAC(AgentBase):
     self.init_alphas = encoder_spec.alphas
     self.critic = Critic(encoder_spec.module, tuple(c.hidden))
     self.actor = Actor(tuple(c.hidden), self.action_dim)
+    self.arch_plan = (spec.num_envs, c.updates_per_iteration, c.learning_starts)
     self.opt = optim.DualOptimizer.from_config(
       c.critic_optimizer,
       config.arch,
-      arch_updates(config, spec.num_envs, c.updates_per_iteration, c.learning_starts),
+      arch_updates(config, *self.arch_plan),
       temperature=config.encoder.temperature,
     )
     self.actor_tx = optim.make_optimizer(c.actor_optimizer)
@@ -300,12 +301,9 @@ class SAC(AgentBase):
     params = self.critic.init(k_critic, obs, action, self.init_alphas)["params"]
     actor_params = self.actor.init(k_actor, self._features(params, self.init_alphas, obs))["params"]
     log_temp = jnp.asarray(np.log(self.config.sac.init_temperature), jnp.float32)
-    opt_state, arch_opt_state = self.opt.init(params, self.init_alphas)
+    dual = self.opt.init(params, self.init_alphas)
     return SACLearner(
-      params,
-      self.init_alphas,
-      opt_state,
-      arch_opt_state,
+      *dual,
       params,
       self.init_alphas,
       actor_params,
@@ -438,18 +436,10 @@ class SAC(AgentBase):
     n = batches.weights.reward.shape[0]
     first = parallel.axis_offset(n)
     k_main, k_arch, k_actor = jax.random.split(key, 3)
-    (
-      params,
-      alphas,
-      opt_state,
-      arch_opt_state,
-      target_params,
-      target_alphas,
-      actor_params,
-      actor_opt_state,
-      log_temp,
-      temp_opt_state,
-    ) = learner
+    params, alphas = learner.params, learner.alphas
+    target_params, target_alphas = learner.target_params, learner.target_alphas
+    actor_params, actor_opt_state = learner.actor_params, learner.actor_opt_state
+    log_temp, temp_opt_state = learner.log_temperature, learner.temperature_opt_state
     temperature = jnp.exp(log_temp)
 
     def prepare(tr: Transition, key):
@@ -489,9 +479,10 @@ class SAC(AgentBase):
         "target_q": jnp.mean(data["target"]),
       }
 
-    params, alphas, opt_state, arch_opt_state, aux = self.opt.update(
-      loss_fn, params, alphas, opt_state, arch_opt_state, mb, arch_mb, parallel.AXIS, key
+    dual, aux = self.opt.update(
+      loss_fn, optim.DualState.of(learner), mb, arch_mb, parallel.AXIS, key
     )
+    params, alphas = dual.params, dual.alphas
 
     # Actor and temperature on the updated critic's (stop-gradient) features.
     actor_keys = per_sample_keys(k_actor, n, first)
@@ -521,10 +512,7 @@ class SAC(AgentBase):
       "entropy": -jnp.mean(logp),
     }
     new = SACLearner(
-      params,
-      alphas,
-      opt_state,
-      arch_opt_state,
+      *dual,
       target_params,
       target_alphas,
       actor_params,

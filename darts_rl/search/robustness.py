@@ -16,12 +16,15 @@ Each is one `arch.*` config key (darts_rl/config.py), read once into `SearchOpti
   weight step each edge's output is dropped per sample with probability drop_path x p.
 - `edge_weights=learned`: PC-DARTS edge normalization (Xu et al. 2020), alphas.edge_weights.
 - `eigen_every_updates` / `eigen_iterations`: the collapse monitor (RobustDARTS, Zela et al.
-  2020), darts_rl/search/hessian.py; `early_stop*`: RobustDARTS's stopping rule on it.
+  2020), darts_rl/search/hessian.py and monitor.py; `early_stop*`: RobustDARTS's stopping rule
+  on it; `adaptive_l2*`: DARTS-ADA, the same rule raising the weights' L2 factor instead.
+- `mode`, `clip_together`: how the alphas step (darts_rl/agents/optim.py).
 p in [0, 1] is the search's progress: arch updates so far / the run's total arch updates.
 Every function here is pure and jit-safe; darts_rl/agents/optim.py wires them into updates.
 """
 
 import dataclasses
+import math
 from typing import Dict, Optional
 
 import jax
@@ -29,6 +32,8 @@ import jax.numpy as jnp
 
 from darts_rl.search import alphas as alphas_lib
 
+# arch.mode: how the alphas step (darts_rl/agents/optim.py).
+ARCH_UPDATES = ("joint", "alternating", "second_order")
 TEMPERATURE_SCHEDULES = ("constant", "linear", "exponential")
 # SDARTS's noise half-width at the start of the search (SmoothDARTS: 0.03 + (eps - 0.03) p).
 SMOOTHING_EPS_START = 0.03
@@ -37,8 +42,11 @@ EDGE_WEIGHTS = ("uniform", "learned")
 
 @dataclasses.dataclass(frozen=True)
 class SearchOptions:
-  """The robustness options of `arch.*`; defaults are the paper's plain DARTS."""
+  """The search options of `arch.*`, parsed once per run (by DualOptimizer from config.arch);
+  defaults are the paper's plain DARTS."""
 
+  mode: str = "joint"
+  clip_together: bool = True
   temperature_schedule: str = "constant"
   temperature_end: float = 1.0
   beta_decay: float = 0.0
@@ -53,8 +61,13 @@ class SearchOptions:
   early_stop_lag: int = 4
   early_stop_ratio: float = 0.75
   early_stop_warmup: float = 0.2
+  adaptive_l2: float = 0.0
+  adaptive_l2_factor: float = 10.0
+  adaptive_l2_max: float = 3e-2
 
   def __post_init__(self):
+    if self.mode not in ARCH_UPDATES:
+      raise ValueError(f"unknown arch.mode '{self.mode}'; valid modes: {', '.join(ARCH_UPDATES)}")
     if self.temperature_schedule not in TEMPERATURE_SCHEDULES:
       raise ValueError(
         f"unknown arch.temperature_schedule '{self.temperature_schedule}'; "
@@ -83,6 +96,19 @@ class SearchOptions:
       raise ValueError(
         "arch.early_stop needs the eigenvalue monitor: set arch.eigen_every_updates > 0"
       )
+    if self.adaptive_l2 < 0:
+      raise ValueError(f"arch.adaptive_l2 must be >= 0 (0 = off), got {self.adaptive_l2}")
+    if self.adaptive_l2 > 0:
+      if not self.early_stop:
+        raise ValueError("arch.adaptive_l2 (DARTS-ADA) needs its trigger: set arch.early_stop=True")
+      if self.adaptive_l2_factor <= 1:
+        raise ValueError(f"arch.adaptive_l2_factor must be > 1, got {self.adaptive_l2_factor}")
+      k = self.adaptive_l2_restarts
+      if k < 0 or not math.isclose(self.l2_at(k), self.adaptive_l2_max, rel_tol=1e-3):
+        raise ValueError(
+          f"arch.adaptive_l2_max={self.adaptive_l2_max} must be arch.adaptive_l2 x "
+          f"arch.adaptive_l2_factor^k for some k >= 0 (e.g. {self.l2_at(max(k, 1)):g})"
+        )
 
   @classmethod
   def from_config(cls, arch) -> "SearchOptions":
@@ -102,11 +128,17 @@ class SearchOptions:
     )
 
   @property
-  def snapshots(self) -> int:
-    """Alpha snapshots early stopping keeps (the probes from the rollback point on; 0: off)."""
-    if not self.early_stop:
+  def adaptive_l2_restarts(self) -> int:
+    """DARTS-ADA's restarts: triggers that raise the L2 factor before it reaches its maximum
+    (0 when off). RobustDARTS's search script: 3e-4 x 10^k up to 3e-2, k = 2."""
+    if not self.adaptive_l2:
       return 0
-    return rollback_offset(self.early_stop_window, self.early_stop_lag) + 1
+    ratio = self.adaptive_l2_max / self.adaptive_l2
+    return round(math.log(ratio) / math.log(self.adaptive_l2_factor)) if ratio > 0 else -1
+
+  def l2_at(self, restarts):
+    """DARTS-ADA's L2 factor after `restarts` triggers: adaptive_l2 x factor^restarts."""
+    return self.adaptive_l2 * self.adaptive_l2_factor**restarts
 
   def schedule_start(self, temperature: float) -> Dict[str, jnp.ndarray]:
     """The `schedule` entry of the initial alphas ({} when nothing is scheduled)."""
@@ -233,35 +265,3 @@ def smooth(trainable, key, eps, temperature):
     w = smooth_weights(alphas_lib.mixing_weights(a, temperature), k, eps)
     out.append(temperature * jnp.log(jnp.maximum(w, 1e-30)))
   return dict(trainable, **jax.tree.unflatten(tree, out))
-
-
-# --- RobustDARTS early stopping.
-
-
-def push(trace, value):
-  """The trace of the last probes [N, ...], oldest first, with `value` [...] appended (the
-  oldest drops). Also the ring of alpha snapshots (one leaf at a time)."""
-  return jnp.concatenate([trace[1:], jnp.expand_dims(jnp.asarray(value, trace.dtype), 0)])
-
-
-def rollback_offset(window: int, lag: int) -> int:
-  """How many probes before the current one the rollback point lies: the centre of the
-  earlier local-average window, lag + window // 2 probes back."""
-  return lag + window // 2
-
-
-def should_stop(trace, probes, ratio: float, window: int, lag: int):
-  """RobustDARTS's rule (Zela et al. 2020, `EVLocalAvg.early_stop`) on the eigenvalue trace
-  [window + lag] (the last probes, oldest first): with la(i) the mean of the `window` probes
-  ending at probe i, stop when la(i - lag) / la(i) < ratio, i.e. the local average grew by more
-  than 1 / ratio over `lag` probes. Never before window + lag probes. The earlier average must
-  be distinguishable from zero: above its standard error over the window (sample standard
-  deviation / sqrt(window); with window 1, above 0), so a baseline near zero or negative never
-  counts as a rise (RobustDARTS's eigenvalues, taken after a warm-up, are well above zero).
-  The warm-up itself (the rollback point not before a share of the search) is the caller's."""
-  if trace.shape[0] != window + lag:
-    raise ValueError(f"the trace holds {trace.shape[0]} probes, the rule needs {window + lag}")
-  before, now = trace[:window], trace[lag:]
-  floor = jnp.std(before, ddof=1) / jnp.sqrt(window) if window > 1 else 0.0
-  base = jnp.mean(before)
-  return (probes >= window + lag) & (base > floor) & (base < ratio * jnp.mean(now))

@@ -158,6 +158,8 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
     agent = make_agent(config, encoder, actors.spec, devices)
     resume_step, state, key, env_steps = _restore(config, agent, ckpt)
     resumed = resume_step is not None
+    if resumed:  # the arch schedules re-planned on the updates still to come
+      state = agent.resumed(state, env_steps)
     if resumed and writer_proc:
       print(f"[{phase}] resuming {workdir} from env step {env_steps}", flush=True)
     state = agent_base.to_devices(state, devices)
