@@ -53,6 +53,15 @@ def test_every_run_with_an_evaluation_is_named(et):
     runs = et.run_dirs(folder)
     if not runs:
       continue
+    records = glob.glob(os.path.join(ROOT, folder, "studies", "*.json"))
+    if records:  # a study's workdir: its records name its runs, its reports are its tables
+      nodes = {n["name"] for r in records for n in json.load(open(r))["nodes"]}
+      unnamed = {r for r in runs if r.replace("/trials/", "/") not in nodes}
+      assert not unnamed, f"{folder}: runs no study record names: {unnamed}"
+      for r in records:
+        name = os.path.basename(r)[: -len(".json")]
+        assert os.path.isfile(os.path.join(ROOT, folder, "reports", name, "report.md")), name
+      continue
     assert folder in listed, f"{folder} has runs but no {et.MANIFEST}"
     manifest, _, _ = et.load(folder)
     names = {os.path.normpath(e["name"]) for item in manifest["runs"] for e in et.expand(item)}
