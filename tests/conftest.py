@@ -4,6 +4,7 @@ smoke searches that several test files share (`smoke_searches`)."""
 
 import importlib.metadata
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +13,12 @@ from typing import NamedTuple
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A shell's background job starts with SIGINT ignored and passes that on to every process it
+# starts (a bash started so cannot even trap it). The tests that press Ctrl-C on a launcher or
+# on the demo need it as a terminal delivers it: handled here, so processes started by the
+# suite begin with SIGINT at its default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+  signal.signal(signal.SIGINT, signal.default_int_handler)
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(ROOT, ".jax_cache"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
