@@ -44,8 +44,14 @@ def run(config, workdir, phase):
   train, val, test, _ = TABLE[_index(workdir) % len(TABLE)]
   if phase != "random_policy":  # as the real one: a random policy trains and logs nothing
     writer = artifacts.MetricsWriter(workdir, None, tensorboard=False)
-    writer.write(32, {"train/return": train / 2, "wall_s": 1.0 + config.seed})
-    writer.write(64, {"train/return": train, "wall_s": 2.0 + config.seed})
+    # As the real one, a search with the collapse monitor on logs its eigenvalue probes and
+    # the parameter-free share (here: made up, rising).
+    monitor = phase == "search" and config.arch.eigen_every_updates > 0
+    for step in (32, 64):
+      row = {"train/return": train * step / 64, "wall_s": step / 32 + config.seed}
+      if monitor:
+        row.update({"arch/eigenvalue": step / 8, "alpha/normal/param_free": 0.75 + step / 1e3})
+      writer.write(step, row)
   if phase == "search":  # the alphas history a search keeps: its initial alphas at 32 and 64
     from darts_rl.networks.space_config import make_space
 

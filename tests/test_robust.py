@@ -2,7 +2,9 @@
 early-stopping rule, the Hessian's dominant eigenvalue and second-order DARTS's gradient."""
 
 import json
+import os
 import pathlib
+import re
 
 import jax
 import jax.numpy as jnp
@@ -406,3 +408,51 @@ def test_unrolled_arch_grad_goes_through_the_weight_optimizers_own_step():
 def test_bad_options_name_the_valid_values(kwargs, message):
   with pytest.raises(ValueError, match=message):
     SearchOptions(**kwargs)
+
+
+def test_the_ablation_study_runs_one_search_per_option_and_reports_them(tmp_path, monkeypatch):
+  """experiments/studies/robust_ablation.py with a stand-in for training (tests/fake_training.py:
+  made-up returns and monitor rows): one search per arm and seed, each arm's config turning on
+  exactly its option, and a report whose collapse section names those options, tabulates every
+  search's monitor and compares each arm with the default only."""
+  from darts_rl.analysis import statistics
+  from darts_rl.analysis.studies import write_report
+  from darts_rl.studies import runner
+  from darts_rl.sweep import LocalPool
+  from experiments.studies import robust_ablation
+
+  # 8 arms' intervals and profile bands at their full bootstrap resamples take most of the
+  # test's time; the values of the intervals are not what it checks.
+  for name in ("interval_estimates", "performance_profiles"):
+    f = getattr(statistics, name)
+    monkeypatch.setattr(statistics, name, lambda *a, f=f: f(*a, reps=20))
+  w = str(tmp_path / "w")
+  report = runner.run(
+    "experiments/studies/robust_ablation.py:cpu",
+    w,
+    write_report,
+    LocalPool(),
+    training="tests.fake_training",
+  )
+  arms = [name for name, _ in robust_ablation.ARMS] + ["robust"]
+  for arm in arms:
+    for seed in (0, 1):
+      c = artifacts.read_config(f"{w}/{arm}/cartpole-swingup/search/seed_{seed}")
+      assert c["phase"] == "search" and c["loop"]["total_env_steps"] == 4_000
+      assert c["arch"]["eigen_every_updates"] == 250  # the same monitor in every arm
+  ada = artifacts.read_config(f"{w}/darts_ada/cartpole-swingup/search/seed_0")["arch"]
+  assert ada["adaptive_l2"] == 3e-4 and ada["early_stop"] and ada["beta_decay"] == 0.0
+  text = open(report).read()
+  assert "| darts | the reference | 2 |" in text
+  assert "| darts_ada | arch.adaptive_l2=0.0003, arch.early_stop=True | 2 |" in text
+  assert "| second_order | arch.mode=second_order | 2 |" in text
+  assert (
+    "| robust | arch.beta_decay=1.0, arch.early_stop=True, arch.smoothing_eps=0.3 | 2 |" in text
+  )
+  # The fake monitor's rows, and the cell the Cells step discretized from each search's end.
+  assert "| drop_path/seed_1 | normal 0.814 | 4 / 8 / 8 | - | " in text
+  assert os.path.isfile(f"{w}/drop_path/cartpole-swingup/cells/seed_1_at_100.json")
+  assert re.search(r"\| \d+ of \d+ \|", text.split("| drop_path/seed_1 |")[1].splitlines()[0])
+  pairs = [line for line in text.splitlines() if line.startswith("| ") and "| darts | 0." in line]
+  assert len(pairs) == len(arms) - 1  # P(X > darts) for each other arm, no other pair
+  assert pathlib.Path(report).with_name("collapse.png").is_file()

@@ -83,9 +83,14 @@ def _ci(t: Tuple[float, float, float], d: int) -> str:
 
 
 def section(
-  methods: Mapping[str, Runs], kind: str, out_dir: str, png: str = PROFILES_PNG
+  methods: Mapping[str, Runs],
+  kind: str,
+  out_dir: str,
+  png: str = PROFILES_PNG,
+  against: Optional[str] = None,
 ) -> List[str]:
-  """Markdown lines of the section (see the module doc); writes out_dir/png."""
+  """Markdown lines of the section (see the module doc); writes out_dir/png. against: a
+  method that every other is compared with (P(X > against)); None: every pair."""
   methods = {m: list(r) for m, r in methods.items() if r}
   if not methods:
     return []
@@ -129,7 +134,12 @@ def section(
       "| X | Y | P(X > Y) |",
       "|---|---|---|",
     ]
-    for x, y in itertools.combinations(scores, 2):
+    pairs = (
+      itertools.combinations(scores, 2)
+      if against not in scores
+      else [(x, against) for x in scores if x != against]
+    )
+    for x, y in pairs:
       p = statistics.probability_of_improvement(scores[x], scores[y])
       lines.append(f"| {md_cell(x)} | {md_cell(y)} | {p:.2f} |")
   statistics.plot_performance_profiles(scores, what, os.path.join(out_dir, png))

@@ -123,12 +123,15 @@ def _alphas_cells(workdir: str) -> str:
 
 
 def collapse_table(
-  searches: Mapping[str, Sequence[dict]], workdirs: Mapping[str, str]
+  searches: Mapping[str, Sequence[dict]],
+  workdirs: Mapping[str, str],
+  genotypes: Optional[Mapping[str, str]] = None,
 ) -> Optional[str]:
   """A markdown table per search: final parameter-free share per cell type, first / last / max
-  eigenvalue, early stop, the discretized cell's parameter-free edges, and how far the final
-  mixing weights moved from uniform and how decided their best ops are; None when no run
-  logged the monitor."""
+  eigenvalue, early stop, the discretized cell's parameter-free edges (its genotype file:
+  `genotypes[label]`, else the workdir's genotype.json), and how far the final mixing weights
+  moved from uniform and how decided their best ops are; None when no run logged the
+  monitor."""
   lines = []
   for label, rows in searches.items():
     cells = _cells(rows)
@@ -139,7 +142,7 @@ def collapse_table(
     eigs = f"{eig[0]:.3g} / {eig[-1]:.3g} / {eig.max():.3g}" if eig.size else "-"
     stops = [r[STOPPED_AT] for r in rows if is_num(r.get(STOPPED_AT))]
     stop = f"at arch update {int(stops[-1])}" if stops else "-"
-    path = artifacts.genotype_path(workdirs[label])
+    path = (genotypes or {}).get(label) or artifacts.genotype_path(workdirs[label])
     cell = param_free_edges(artifacts.load_genotype(path)) if os.path.isfile(path) else None
     lines.append(
       f"| {md_cell(label)} | {free or '-'} | {eigs} | {stop} | {cell or '-'} | "

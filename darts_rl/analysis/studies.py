@@ -19,6 +19,12 @@ Sections, as the study file names them in `reports`:
               trajectory: best-so-far return against cumulative env steps, and per seed the
               compute ratio (random search's env steps to its final pick / DARTS's env steps,
               search so far plus retraining, to first reach that pick's return).
+  collapse    searches compared as searches (an ablation of search options): each arm's
+              options (the arch settings that differ from the first arm's), its collapse
+              monitor over the search (figure and table: eigenvalue, parameter-free share, early
+              stopping, the parameter-free edges of the cell discretized at the end, when a
+              Cells or Retrain step made it) and the searches' own final evaluation across
+              seeds, each arm against the first.
 Every return is a run's fresh evaluation on test levels (other seeds than any evaluation that
 trained or selected it); selection uses validation levels only.
 """
@@ -31,11 +37,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from darts_rl import artifacts
-from darts_rl.analysis import across_seeds, compare, per_game, similarity
+from darts_rl.analysis import across_seeds, collapse, compare, per_game, similarity
 from darts_rl.analysis.render import decimals, md_row, save_figure
 from darts_rl.formatting import is_num
 
-REPORTS = ("per_game", "trajectory", "efficiency")
+REPORTS = ("per_game", "trajectory", "efficiency", "collapse")
 TRAIN_RETURN = "train/return"
 BOOTSTRAP_REPS = 2000
 
@@ -415,10 +421,68 @@ def efficiency_section(workdir: str, record: dict, out_dir: str) -> List[str]:
   return lines
 
 
+def collapse_section(workdir: str, record: dict, out_dir: str) -> List[str]:
+  """Each method's search (every env, every finished seed) as a search: options, collapse
+  monitor, the searches' own final evaluation across seeds."""
+  lines = ["## Collapse: the searches compared", ""]
+  searches: Dict[str, list] = {}  # 'method[/env]/seed_S' -> metrics rows
+  dirs: Dict[str, str] = {}
+  cells: Dict[str, str] = {}  # label -> the cell discretized at the end (a Cells step's)
+  runs: Dict[str, Dict[str, Dict[str, float]]] = {}  # method -> seed label -> {game: score}
+  kinds, arms, reference = set(), [], None
+  for m, _ in steps_of(record, "search"):
+    envs = envs_of(record, m)
+    for env in envs:
+      d = artifacts.step_dir(workdir, m, env, "search")
+      if not os.path.isfile(os.path.join(d, artifacts.SEEDS)):
+        continue
+      seeds = across_seeds.seed_runs(d)
+      for seed, wd in seeds:
+        label = f"{m}/seed_{seed}" if len(envs) == 1 else f"{m}/{env}/seed_{seed}"
+        searches[label], dirs[label] = artifacts.read_metrics(wd), wd
+        cells[label] = artifacts.cell_path(workdir, m, env, seed, artifacts.FINAL)
+      scored, kind = across_seeds.seed_scores(seeds)
+      kinds.add(kind)
+      for seed_label, scores in scored:
+        runs.setdefault(m, {}).setdefault(seed_label, {}).update(scores)
+      if seeds and m not in [a for a, _ in arms]:
+        arch = artifacts.read_config(seeds[0][1])["arch"]
+        reference = arch if reference is None else reference
+        diff = artifacts.config_differences(reference, arch, prefix="arch.")
+        arms.append((m, [f"{k}={v}" for k, _, v in diff]))
+  if not arms:
+    return lines + ["No finished search yet.", ""]
+  first = arms[0][0]
+  header = ["method", "options (settings that differ from " + first + ")", "seeds"]
+  lines += [md_row(header), "|" + "---|" * len(header)]
+  for m, diff in arms:
+    options = "the reference" if m == first else ", ".join(diff) or "none"
+    lines.append(md_row([m, options, len(runs.get(m, {}))]))
+  lines.append("")
+  if collapse.plot_collapse_monitor(searches, os.path.join(out_dir, "collapse.png")):
+    lines += [
+      "![eigenvalue and parameter-free share over each search](collapse.png)",
+      "",
+      collapse.collapse_table(searches, dirs, cells) or "",
+      "",
+    ]
+  else:
+    lines += ["No search logged the collapse monitor.", ""]
+  lines += [
+    "Returns: each search's own final evaluation (the supernet, or its alphas frozen by early "
+    "stopping, playing; not a retrained cell).",
+    "",
+  ]
+  kind = "normalized" if kinds == {"normalized"} else "raw"
+  scored = {m: sorted(by_seed.items()) for m, by_seed in runs.items() if by_seed}
+  return lines + across_seeds.section(scored, kind, out_dir, against=first)
+
+
 SECTIONS = {
   "per_game": per_game_section,
   "trajectory": trajectory_section,
   "efficiency": efficiency_section,
+  "collapse": collapse_section,
 }
 
 

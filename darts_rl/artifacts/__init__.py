@@ -1,6 +1,7 @@
 """The one owner of every workdir file (WORKSPACE.md): its name, its writer and its reader.
 
-    config.json, DONE      ownership.py claim, load_config, read_config, phase, mark_done, is_done
+    config.json, DONE      ownership.py claim, load_config, read_config, phase, mark_done, is_done,
+                                        config_differences (what two configs set differently)
     metrics.jsonl, tb/     metrics.py   MetricsWriter, read_metrics, training_compute,
     wandb/                              wandb_settings (loop.wandb: a Weights & Biases run)
     alphas.npz             alphas.py    AlphasWriter, read_alphas, final_alphas, alphas_at
@@ -82,6 +83,7 @@ from darts_rl.artifacts.ownership import (
   CONFIG,
   DONE,
   claim,
+  config_differences,
   config_to_dict,
   is_done,
   load_config,

@@ -7,7 +7,7 @@ DONE marks a finished phase: rerunning it is a no-op that says so.
 
 import json
 import os
-from typing import Optional
+from typing import Any, List, Optional, Tuple
 
 import ml_collections
 
@@ -90,16 +90,20 @@ LOGGING_KEYS = ("loop.tensorboard", "loop.wandb", "loop.wandb_project", "loop.wa
 FREE_KEYS = LOGGING_KEYS + ("ppo.grad_chunks", "loop.eval_batch")
 
 
-def _diff(a, b, prefix=""):
+def config_differences(a: dict, b: dict, prefix: str = "", skip=()) -> List[Tuple[str, Any, Any]]:
+  """[(dotted key, a's value, b's value)] of every setting where two config dicts (as in
+  config.json) differ, nested sections flattened, sorted by key; keys in `skip` (dotted,
+  prefix included) are left out. A key one side lacks has None there."""
   out = []
   for k in sorted(set(a) | set(b)):
-    if f"{prefix}{k}" in FREE_KEYS:
+    key = f"{prefix}{k}"
+    if key in skip:
       continue
     va, vb = a.get(k), b.get(k)
     if isinstance(va, dict) and isinstance(vb, dict):
-      out += _diff(va, vb, f"{prefix}{k}.")
+      out += config_differences(va, vb, f"{key}.", skip)
     elif va != vb:
-      out.append(f"{prefix}{k}: {va!r} -> {vb!r}")
+      out.append((key, va, vb))
   return out
 
 
@@ -120,7 +124,10 @@ def claim(workdir: str, phase_name: str, config) -> bool:
         f"{workdir} belongs to phase '{have.get('phase')}', not "
         f"'{phase_name}': use another --workdir"
       )
-    diff = _diff(have, upgrade_config(want))
+    diff = [
+      f"{k}: {va!r} -> {vb!r}"
+      for k, va, vb in config_differences(have, upgrade_config(want), skip=FREE_KEYS)
+    ]
     if diff:
       raise ArtifactError(
         f"{workdir} was started with another config ({'; '.join(diff[:3])}"

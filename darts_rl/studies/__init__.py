@@ -9,6 +9,7 @@ chain of steps (grid.py); the driver (runner.py) runs the resulting graph on an 
 from darts_rl.studies.grid import (
   SEEDS,
   Baseline,
+  Cells,
   Method,
   RandomCells,
   Retrain,
@@ -22,6 +23,7 @@ from darts_rl.studies.grid import (
 __all__ = [
   "SEEDS",
   "Baseline",
+  "Cells",
   "Method",
   "RandomCells",
   "Retrain",

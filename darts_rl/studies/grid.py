@@ -7,6 +7,8 @@ and seeds) and its methods, each a chain of steps:
     Retrain(config, at=(1.0,))     the search's cell discretized at each fraction of the search
                                    (its alphas history) and retrained from scratch
     Retrain(config, source=(method, env))   the cell another method searched on another env
+    Cells(at=(1.0,))               the search's cells discretized at each fraction, not
+                                   retrained (what a study of searches reports on)
     Baseline(config)               a hand-designed encoder trained per (env, seed)
     RandomCells(space, train, n)   n cells sampled uniformly from `space`'s search space, each
                                    trained with `train`'s budget, the best selected on
@@ -56,6 +58,10 @@ class Retrain(NamedTuple):
   overrides: Dict = {}
 
 
+class Cells(NamedTuple):
+  at: Tuple[float, ...] = (FINAL,)
+
+
 class Baseline(NamedTuple):
   config: str
   overrides: Dict = {}
@@ -68,7 +74,7 @@ class RandomCells(NamedTuple):
   overrides: Dict = {}  # of the space's config; its `loop.*` ones set the training budget too
 
 
-Step = object  # one of the four above
+Step = object  # one of the five above
 
 
 class Method(NamedTuple):
@@ -83,7 +89,7 @@ class Study(NamedTuple):
   size: smoke | cpu | full, put into its configs' `{size}`. envs: (label, value) pairs; value
   is set as config[env_field] (env.games takes a tuple of games: one game, or several for a
   multi-game agent). reports: sections of darts_rl/analysis/studies.py (per_game, trajectory,
-  efficiency)."""
+  efficiency, collapse)."""
 
   name: str
   size: str
@@ -169,6 +175,17 @@ def expand(study: Study, workdir: str, training: str = TRAINING) -> List[Node]:
   jobs train with (tests pass one that trains nothing, as for sweeps)."""
   envs, size = dict(study.envs), study.size
   nodes: List[Node] = []
+
+  def add_cells(src_m: str, src_env: str, fraction: float):
+    """The discretizing node of (method, env)'s search at `fraction`, per seed (once)."""
+    src_dir = step_dir(workdir, src_m, src_env, "search")
+    for s in study.seeds:
+      cell = f"{src_m}/{src_env}/cells/seed_{s}_at_{pct(fraction)}"
+      if not any(n.name == cell for n in nodes):
+        search = f"{src_m}/{src_env}/search/seed_{s}"
+        out = cell_path(workdir, src_m, src_env, s, fraction)
+        nodes.append(_discretize_node(cell, (search,), src_dir, s, fraction, out))
+
   for m in study.methods:
     for env, value in study.envs:
       if m.envs is not None and env not in m.envs:
@@ -193,22 +210,19 @@ def expand(study: Study, workdir: str, training: str = TRAINING) -> List[Node]:
             raise ValueError(
               f"study {study.name}: method {m.name} reads env '{src_env}', not an env of the study"
             )
-          src_dir = step_dir(workdir, src_m, src_env, "search")
           for f in step.at:
+            add_cells(src_m, src_env, f)
             genotype = cell_path(workdir, src_m, src_env, "{seed}", f)
             overrides = {"encoder.genotype": os.path.abspath(genotype), **step.overrides}
-            for s in study.seeds:
-              cell = f"{src_m}/{src_env}/cells/seed_{s}_at_{pct(f)}"
-              if not any(n.name == cell for n in nodes):
-                search = f"{src_m}/{src_env}/search/seed_{s}"
-                out = cell_path(workdir, src_m, src_env, s, f)
-                nodes.append(_discretize_node(cell, (search,), src_dir, s, f, out))
             per_seed(
               retrain_step(f),
               "evaluate",
               cfg(step.config, overrides),
               lambda s, f=f: (f"{src_m}/{src_env}/cells/seed_{s}_at_{pct(f)}",),
             )
+        elif isinstance(step, Cells):
+          for f in step.at:
+            add_cells(m.name, env, f)
         elif isinstance(step, Baseline):
           per_seed("baseline", "evaluate", cfg(step.config, step.overrides))
         elif isinstance(step, RandomCells):
@@ -268,6 +282,8 @@ def describe_steps(study: Study) -> dict:
         steps.append(
           {"step": "retrain", "at": list(step.at), "source": step.source and list(step.source)}
         )
+      elif isinstance(step, Cells):
+        steps.append({"step": "cells", "at": list(step.at)})
       elif isinstance(step, Baseline):
         steps.append({"step": "baseline"})
       elif isinstance(step, RandomCells):
