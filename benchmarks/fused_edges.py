@@ -24,7 +24,6 @@ learner-only path on a synthetic batch), each variant built and timed in turn.
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -37,9 +36,9 @@ import numpy as np  # noqa: E402
 from benchmarks import ppo_procgen  # noqa: E402
 from benchmarks.common import ratio, seconds_per_call, table  # noqa: E402
 from benchmarks.encoders import train_step  # noqa: E402
+from darts_rl import artifacts  # noqa: E402
 from darts_rl.config import encoder_config  # noqa: E402
 from darts_rl.networks import make_encoder  # noqa: E402
-from darts_rl.search.genotype import Genotype  # noqa: E402
 
 WIDTHS = {"demo": ((8, 16, 16), 128), "full": ((16, 32, 32), 256)}
 VARIANTS = {
@@ -57,8 +56,7 @@ VARIANTS = {
 def genotype_for(cfg, path):
   """The fixed variants' genotype: the one at `path`, or one sampled from cfg's supernet space."""
   if path:
-    with open(path) as f:
-      return Genotype.from_dict(json.load(f))
+    return artifacts.load_genotype(path)
   space = make_encoder(ml_collections.ConfigDict(dict(cfg.to_dict(), kind="supernet"))).space
   return space.sample(np.random.default_rng(0))
 

@@ -253,6 +253,9 @@ def test_an_old_config_json_is_read_as_todays(tmp_path):
   assert d["ppo"] == {"num_steps": 8, "grad_chunks": 1}
   assert d["loop"]["overlap"] == "off" and d["loop"]["num_logs"] == 100
   assert "rainbow" not in d and "arch" not in d and "env" not in d
+  # An env config of before env.num_threads: Procgen's default, 0 (readers read the field).
+  old_env = {"kind": "procgen", "games": ["coinrun"]}
+  assert artifacts.upgrade_config({"env": old_env})["env"] == dict(old_env, num_threads=0)
   assert json.loads((tmp_path / "config.json").read_text()) == old  # the file is not rewritten
   assert artifacts.load_config(str(tmp_path), want_phase="search").loop.eval_batch == 0
   config = ml_collections.ConfigDict({k: v for k, v in d.items() if k != "phase"})

@@ -7,11 +7,11 @@ Rendering costs ~15 ms a frame on CPU, so tests use small images, few envs and a
 import gc
 import threading
 
-import ml_collections
 import numpy as np
 import pytest
 
 from darts_rl import envs
+from experiments.sac_dmc import dmc_config
 
 TASK = "cartpole-swingup"
 
@@ -143,9 +143,8 @@ def test_same_seed_reproduces_and_different_seeds_and_rows_differ():
 
 
 def test_make_env_dmc_default_action_repeat_and_test_seed():
-  config = ml_collections.ConfigDict(
-    dict(kind="dmc", task="finger-spin", num_envs=1, action_repeat=0, frame_stack=2, image_size=16)
-  )
+  config = dmc_config("finger-spin", num_envs=1)  # the experiments' (action_repeat 0)
+  config.frame_stack, config.image_size = 2, 16
   train = envs.make_env(config, seed=0, split="train")
   assert train._action_repeat == envs.DEFAULT_ACTION_REPEAT["finger-spin"] == 1
   assert train.observation_shape == (16, 16, 6)

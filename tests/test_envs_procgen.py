@@ -1,10 +1,10 @@
 """Procgen wrapper: errors, shapes, first-flag bookkeeping, seeding, multi-game batches."""
 
-import ml_collections
 import numpy as np
 import pytest
 
 from darts_rl import envs
+from darts_rl.config import procgen_config
 from darts_rl.envs import procgen as pg
 
 
@@ -163,18 +163,11 @@ def test_same_seed_reproduces_and_different_seeds_differ():
 
 
 def _coinrun_one_level(**extra):
-  """Two coinrun envs whose training levels are level 0 alone."""
-  return ml_collections.ConfigDict(
-    dict(
-      kind="procgen",
-      games=("coinrun",),
-      num_envs=2,
-      num_levels=1,
-      start_level=0,
-      distribution_mode="easy",
-      **extra,
-    )
-  )
+  """The experiments' Procgen env config: two coinrun envs whose training levels are level 0
+  alone."""
+  config = procgen_config("coinrun", num_envs=2)
+  config.update(dict(num_levels=1, start_level=0, **extra))
+  return config
 
 
 def test_make_env_train_and_test_splits():

@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from darts_rl import artifacts, random_search
 from darts_rl import config as blocks
-from darts_rl import random_search
 from darts_rl.networks import make_encoder
 from darts_rl.networks.space_config import make_space, unset_fields
 from darts_rl.search.genotype import Genotype
@@ -52,6 +52,11 @@ def _evaluate_config(path, module="ppo_procgen", **overrides):
   c.genotype = str(path)
   c.update(overrides)
   return c
+
+
+def _fixed(encoder):
+  """The fixed encoder of an encoder config, its genotype read as a run reads it."""
+  return make_encoder(encoder, artifacts.encoder_genotype(encoder))
 
 
 def _write(tmp_path, genotype_dict, name="genotype.json"):
@@ -103,17 +108,17 @@ def test_discretize_and_sample_record_the_space():
 
 def test_evaluate_needs_only_the_genotype(tmp_path):
   space, g, path = _searched(tmp_path)
-  spec = make_encoder(_evaluate_config(path))
+  spec = _fixed(_evaluate_config(path))
   assert spec.space == space and spec.genotype == g
   # The same trunk as the fixed encoder of the search config (the head is the experiment's).
-  fixed = make_encoder(blocks.encoder_config(kind="fixed", genotype=str(path), **SEARCH))
+  fixed = _fixed(blocks.encoder_config(kind="fixed", genotype=str(path), **SEARCH))
   obs = jnp.zeros((1, 64, 64, 3), jnp.uint8)
   trunk = lambda s: jax.tree.map(
     lambda x: x.shape, jax.eval_shape(s.module.init, jax.random.PRNGKey(0), obs, {})
   )["params"]["trunk"]
   assert trunk(spec) == trunk(fixed) and trunk(spec)["stem"]["kernel"] == (3, 3, 3, 4)
   # Values that agree with the genotype's are no conflict (the op set by name too).
-  assert make_encoder(_evaluate_config(path, op_set="classic", channels=(4, 8))).space == space
+  assert _fixed(_evaluate_config(path, op_set="classic", channels=(4, 8))).space == space
 
 
 @pytest.mark.parametrize(
@@ -134,7 +139,7 @@ def test_evaluate_needs_only_the_genotype(tmp_path):
 def test_a_conflicting_field_is_one_error_naming_the_file(tmp_path, override, message):
   _, _, path = _searched(tmp_path)
   with pytest.raises(ValueError) as e:
-    make_encoder(_evaluate_config(path, **override))
+    _fixed(_evaluate_config(path, **override))
   assert str(e.value).startswith(f"{path}: ") and message in str(e.value)
   assert "\n" not in str(e.value)
 
@@ -150,13 +155,13 @@ def test_old_micro_genotype_takes_the_config_values(tmp_path):
     "stem_channels, stem_stride, stem_padding, node_norm "
     ".*--config.encoder.skeleton=...",
   ):
-    make_encoder(_evaluate_config(path))
+    _fixed(_evaluate_config(path))
   rest = {k: v for k, v in SEARCH.items() if k not in ("op_set", "num_nodes")}
-  spec = make_encoder(_evaluate_config(path, skeleton="impala", **rest))
+  spec = _fixed(_evaluate_config(path, skeleton="impala", **rest))
   assert spec.space == space and spec.genotype == g  # the spec records the resolved shape
   # op_set and num_nodes were always recorded: still checked.
   with pytest.raises(ValueError, match="encoder.num_nodes=4 conflicts"):
-    make_encoder(_evaluate_config(path, skeleton="impala", num_nodes=4, **rest))
+    _fixed(_evaluate_config(path, skeleton="impala", num_nodes=4, **rest))
 
 
 def test_old_macro_genotype_takes_the_config_values(tmp_path):
@@ -166,8 +171,8 @@ def test_old_macro_genotype_takes_the_config_values(tmp_path):
   with pytest.raises(
     ValueError, match="does not record channels, cells_per_stage, macro_search_width, macro_widths"
   ):
-    make_encoder(_evaluate_config(path, "ppo_procgen_macro"))
-  spec = make_encoder(
+    _fixed(_evaluate_config(path, "ppo_procgen_macro"))
+  spec = _fixed(
     _evaluate_config(
       path,
       "ppo_procgen_macro",
@@ -185,7 +190,7 @@ def test_old_macro_genotype_takes_the_config_values(tmp_path):
   }
   # A macro genotype in a micro experiment: the space is taken from it (and named on conflict).
   new = _write(tmp_path, spec.genotype.to_dict(), "new.json")
-  assert make_encoder(_evaluate_config(new)).space == spec.space
+  assert _fixed(_evaluate_config(new)).space == spec.space
 
 
 @pytest.mark.parametrize(
@@ -203,7 +208,7 @@ def test_bad_recorded_space(tmp_path, mutate, message):
   d = g.to_dict()
   mutate(d)
   with pytest.raises(ValueError, match=message):
-    make_encoder(_evaluate_config(_write(tmp_path, d, "bad.json")))
+    _fixed(_evaluate_config(_write(tmp_path, d, "bad.json")))
 
 
 def test_random_search_needs_a_search_config(tmp_path):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
+from darts_rl import artifacts
 from darts_rl.config import encoder_config
 from darts_rl.networks import baselines, make_encoder
 from darts_rl.networks.encoders import make_space
@@ -115,7 +116,8 @@ def test_one_hot_supernet_equals_fixed(supernet, tmp_path, which):
   g = HAND if which == "hand" else space.sample(np.random.default_rng(int(which[-1])))
   path = tmp_path / "genotype.json"
   path.write_text(g.to_json())
-  fixed = make_encoder(encoder_config(kind="fixed", space="macro", genotype=str(path)))
+  cfg = encoder_config(kind="fixed", space="macro", genotype=str(path))
+  fixed = make_encoder(cfg, artifacts.encoder_genotype(cfg))
   # The spec's genotype records the shape it was built with (HAND records none: the config's).
   assert fixed.genotype == g.with_space(space.shape()) and fixed.alphas == {}
   obs = _obs(1)
@@ -256,7 +258,8 @@ def test_invalid_genotype_file_names_the_file(tmp_path):
   path = tmp_path / "genotype.json"
   path.write_text(json.dumps(_bad(lambda d: d["stages"].pop())))
   with pytest.raises(ValueError, match=f"{path}: macro genotype has 2 stages"):
-    make_encoder(encoder_config(kind="fixed", space="macro", genotype=str(path)))
+    cfg = encoder_config(kind="fixed", space="macro", genotype=str(path))
+    make_encoder(cfg, artifacts.encoder_genotype(cfg))
   with pytest.raises(ValueError, match="format"):  # a micro genotype is not a macro one
     MacroSpace().parse_genotype(
       {"format": "darts_rl.genotype/1", "op_set": [], "num_nodes": 4, "cells": {}}

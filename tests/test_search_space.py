@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from darts_rl import artifacts
 from darts_rl.config import encoder_config
 from darts_rl.networks import make_encoder
 from darts_rl.search import alphas as alphas_lib
@@ -189,7 +190,7 @@ def test_supernet_with_one_hot_alphas_equals_fixed_network(tmp_path, skeleton, o
   path = tmp_path / "genotype.json"
   path.write_text(g.to_json())
   fcfg = encoder_config(**{**cfg.to_dict(), "kind": "fixed", "genotype": str(path)})
-  fixed = make_encoder(fcfg)
+  fixed = make_encoder(fcfg, artifacts.encoder_genotype(fcfg))
   fparams_shape = jax.eval_shape(fixed.module.init, jax.random.PRNGKey(1), obs, {})
 
   # The fixed network's params are the supernet's params with the same names.
@@ -345,10 +346,14 @@ def test_partial_channels_must_divide_channels():
 
 
 def test_fixed_encoder_errors():
-  with pytest.raises(ValueError, match="needs --config.encoder.genotype"):
-    make_encoder(encoder_config(kind="fixed"))
-  with pytest.raises(ValueError, match="cannot read genotype file"):
-    make_encoder(encoder_config(kind="fixed", genotype="/nonexistent/g.json"))
+  with pytest.raises(ValueError, match="needs --config.encoder.genotype=PATH/genotype.json"):
+    artifacts.encoder_genotype(encoder_config(kind="fixed"))
+  with pytest.raises(ValueError, match="cannot read genotype file .*/nonexistent/g.json"):
+    artifacts.encoder_genotype(encoder_config(kind="fixed", genotype="/nonexistent/g.json"))
+  # Only a fixed encoder has a genotype; the other kinds ignore the path.
+  assert artifacts.encoder_genotype(encoder_config(kind="supernet", genotype="/x/g.json")) is None
+  with pytest.raises(ValueError, match="kind=fixed needs a parsed genotype"):
+    make_encoder(encoder_config(kind="fixed", genotype="/x/g.json"))
   with pytest.raises(ValueError, match="unknown encoder kind 'resnet'; valid kinds"):
     make_encoder(encoder_config(kind="resnet"))
 

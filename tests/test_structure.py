@@ -4,7 +4,8 @@ Read from the source (ast), nothing imported: workdir file names appear only in
 darts_rl/artifacts/ (docstrings, tests and benchmarks excepted); no module outside
 darts_rl/analysis/ reaches darts_rl.analysis or matplotlib, even through other modules; analysis
 imports only artifacts, formatting, search and itself, and never reaches the training loop,
-agents or envs.
+agents or envs; the model (networks, search) reads no workdir file (it never reaches artifacts:
+it is handed what was read), and artifacts never reaches networks or training code.
 """
 
 import ast
@@ -36,6 +37,8 @@ TRAINING = (
   "darts_rl.random_search",
   "darts_rl.phases",
 )
+MODEL = ("darts_rl.networks", "darts_rl.search")
+ARTIFACTS = "darts_rl.artifacts"
 
 
 def _code_files(root):
@@ -158,6 +161,14 @@ def structure_problems(root):
       problems += [
         f"{mod} reaches {m}" for m in sorted(reached) if _under(m, (ANALYSIS, "matplotlib"))
       ]
+    if _under(mod, MODEL):
+      problems += [f"{mod} (model) reaches {m}" for m in sorted(reached) if _under(m, (ARTIFACTS,))]
+    if _under(mod, (ARTIFACTS,)):
+      problems += [
+        f"{mod} (artifacts) reaches {m}"
+        for m in sorted(reached)
+        if _under(m, ("darts_rl.networks",) + TRAINING)
+      ]
   return problems
 
 
@@ -205,6 +216,14 @@ def _tree(root, files):
       {"darts_rl/analysis/report.py": "from darts_rl import cli\n"},
       "darts_rl.analysis.report (analysis) imports darts_rl.cli",
     ),
+    (
+      {"darts_rl/networks/encoders.py": "from darts_rl import artifacts\n"},
+      "darts_rl.networks.encoders (model) reaches darts_rl.artifacts",
+    ),
+    (
+      {"darts_rl/artifacts/genotype.py": "from darts_rl.networks import encoders\n"},
+      "darts_rl.artifacts.genotype (artifacts) reaches darts_rl.networks",
+    ),
   ],
 )
 def test_structure_problems_are_found(tmp_path, files, problem):
@@ -214,6 +233,8 @@ def test_structure_problems_are_found(tmp_path, files, problem):
     "darts_rl/agents/__init__.py": "",
     "darts_rl/agents/ppo.py": "",
     "darts_rl/search/__init__.py": "",
+    "darts_rl/networks/__init__.py": "",
+    "darts_rl/networks/encoders.py": "from darts_rl import search\n",
     "darts_rl/cli.py": "",
     "darts_rl/artifacts/__init__.py": "NAME = 'metrics.jsonl'\n",  # the owner may
     "darts_rl/analysis/diagram.py": '"""Draws genotype.json files."""\n',  # a docstring

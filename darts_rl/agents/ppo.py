@@ -213,7 +213,7 @@ class PPO(AgentBase):
       temperature=config.encoder.temperature,
     )
     self.grad_chunks = grad_chunks(
-      c.get("grad_chunks", 1),
+      c.grad_chunks,
       steps_per_minibatch,
       spec.envs_per_group,
       whole_minibatch=not self.opt.accumulates,
@@ -241,7 +241,7 @@ class PPO(AgentBase):
     )
 
   def resolved_options(self):
-    if self.config.ppo.get("grad_chunks", 1):
+    if self.config.ppo.grad_chunks:
       return {}
     return {"ppo.grad_chunks": f"auto -> {self.grad_chunks}"}
 

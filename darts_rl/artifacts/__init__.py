@@ -5,7 +5,8 @@
     metrics.jsonl, tb/     metrics.py   MetricsWriter, read_metrics, training_compute,
     wandb/                              wandb_settings (loop.wandb: a Weights & Biases run)
     alphas.npz             alphas.py    AlphasWriter, read_alphas, final_alphas, alphas_at
-    genotype.json / .png   genotype.py  load_genotype, write_genotype, genotype(_png)_path,
+    genotype.json / .png   genotype.py  load_genotype, encoder_genotype (a fixed encoder's),
+                                        write_genotype, genotype(_png)_path,
                                         transfer_note (where the cell was searched)
     eval.json, eval_N.json evals.py     write_eval, read_eval, best_eval, fresh_eval
       eval_N_offsetK.json
@@ -64,6 +65,7 @@ from darts_rl.artifacts.files import (
 from darts_rl.artifacts.genotype import (
   GENOTYPE,
   GENOTYPE_PNG,
+  encoder_genotype,
   genotype_path,
   genotype_png_path,
   load_genotype,

@@ -2,7 +2,8 @@
 
 discretize writes both into the search workdir; evaluate reads a genotype.json from any path
 (--config.encoder.genotype). `load_genotype` is the one reader of the file: a genotype of
-either search space, by its "format"; fitting it to a space is the space's `fit`.
+either search space, by its "format"; `encoder_genotype` reads the one an encoder config names,
+for networks.make_encoder, which fits it to its space (the space's `fit`).
 """
 
 import json
@@ -45,6 +46,17 @@ def load_genotype(path: str):
     return FORMATS[d["format"]].from_dict(d)
   except ValueError as e:
     raise ArtifactError(f"{path}: {e}") from None
+
+
+def encoder_genotype(encoder):
+  """The parsed genotype a fixed encoder is built from (networks.make_encoder's `genotype`):
+  load_genotype(encoder.genotype) when encoder.kind is fixed, else None. ValueError when a fixed
+  encoder names no file; ArtifactError naming a file that is not a genotype."""
+  if encoder.kind != "fixed":
+    return None
+  if not encoder.genotype:
+    raise ValueError(f"encoder.kind=fixed needs --config.encoder.genotype=PATH/{GENOTYPE}")
+  return load_genotype(encoder.genotype)
 
 
 # The key of a genotype file that says where its cell was searched ({"games": [...]} or

@@ -91,9 +91,9 @@ def make_env(
     'validation' uses validation_num_levels/validation_start_level, which must not overlap
     the training levels (procgen_levels).
   env_config.kind == 'dmc': task, num_envs, action_repeat (0/None -> the task's released
-    value), frame_stack, image_size; optional camera_id, time_limit. Row r of the run is
-    seeded by (seed, r) whatever the grouping. It has no levels: its validation and test
-    splits are fresh seeds.
+    value), frame_stack, image_size, camera_id and time_limit (None: the suite's; fields of
+    a DM-Control env config alone). Row r of the run is seeded by (seed, r) whatever the
+    grouping. It has no levels: its validation and test splits are fresh seeds.
   Both kinds seed the 'test' split with seed + TEST_SEED_OFFSET and the 'validation' split
   with seed + VALIDATION_SEED_OFFSET.
   """
@@ -115,7 +115,7 @@ def make_env(
       distribution_mode=env_config.distribution_mode,
       seed=env_seed,
       group=group,
-      num_threads=procgen_threads(env_config.get("num_threads", 0), local_groups * len(games)),
+      num_threads=procgen_threads(env_config.num_threads, local_groups * len(games)),
     )
   if kind == "dmc":
     action_repeat = env_config.action_repeat or DEFAULT_ACTION_REPEAT.get(
@@ -128,8 +128,8 @@ def make_env(
       action_repeat=action_repeat,
       frame_stack=env_config.frame_stack,
       image_size=env_config.image_size,
-      camera_id=env_config.get("camera_id"),
-      time_limit=env_config.get("time_limit"),
+      camera_id=env_config.camera_id,
+      time_limit=env_config.time_limit,
       first_row=group * n,
     )
   raise ValueError(f"unknown env kind '{kind}'; valid kinds: {', '.join(KINDS)}")
@@ -148,7 +148,7 @@ def check_config(env_config, splits, num_groups: int = 1) -> None:
       check_procgen(
         parse_games(env_config.games), n, env_config.distribution_mode, num_levels, start_level
       )
-    procgen_threads(env_config.get("num_threads", 0), 1)
+    procgen_threads(env_config.num_threads, 1)
   elif env_config.kind == "dmc":
     parse_task(env_config.task)
   else:

@@ -2,8 +2,10 @@
 
 An encoder is a Flax module called as `module(obs_uint8 [B, H, W, C], alphas) -> [B, D]` plus
 its initial alphas pytree. Fixed encoders (impala, cnn4, fixed genotype) get `{}` and ignore it,
-so agents never know which encoder they have. A fixed genotype's space shape comes from the
-genotype (darts_rl.networks.space_config); the spec's genotype records the shape it was built with.
+so agents never know which encoder they have. A fixed encoder receives its genotype parsed
+(darts_rl.artifacts.encoder_genotype reads the file encoder.genotype names); its space shape
+comes from the genotype (darts_rl.networks.space_config), and the spec's genotype records the
+shape it was built with.
 
 `encoder.compute_dtype=bfloat16` runs every encoder's convolutions and dense layers in bfloat16
 with float32 parameters (so gradients and optimizer state stay float32); mixing weights, norms
@@ -15,7 +17,6 @@ from typing import Any, NamedTuple, Optional
 import flax.linen as nn
 import jax.numpy as jnp
 
-from darts_rl import artifacts
 from darts_rl.networks import baselines
 from darts_rl.networks.baselines import FilterResponseNorm
 from darts_rl.networks.space_config import genotype_space, make_space, require
@@ -74,20 +75,6 @@ class EncoderSpec(NamedTuple):
   genotype: Optional[Any] = None  # a fixed encoder's genotype, recording its space's shape
 
 
-def load_genotype(config, path: str):
-  """Reads genotype.json -> (space, genotype) resolved against the encoder config
-  (space_config.genotype_space); ValueError naming the file otherwise."""
-  if not path:
-    raise ValueError(
-      f"encoder.kind=fixed needs --config.encoder.genotype=PATH/{artifacts.GENOTYPE}"
-    )
-  genotype = artifacts.load_genotype(path)
-  try:
-    return genotype_space(config, genotype)
-  except ValueError as e:
-    raise ValueError(f"{path}: {e}") from None
-
-
 def compute_dtype(config):
   """encoder.compute_dtype -> the jnp dtype; ValueError naming the valid ones."""
   name = config.compute_dtype
@@ -97,10 +84,12 @@ def compute_dtype(config):
 
 
 def make_encoder(config, genotype=None, arch=None) -> EncoderSpec:
-  """config: the `encoder` ConfigDict. `fixed` reads `config.genotype` (a path) unless a
-  Genotype is given. `arch` (the `arch` ConfigDict) adds the entries its robustness options
-  need to a supernet's alphas and space (darts_rl/search/robustness.py); fixed encoders ignore
-  it. Raises ValueError with one clear line on bad input."""
+  """config: the `encoder` ConfigDict. genotype: the Genotype or MacroGenotype a `fixed`
+  encoder builds (required there, ignored by the other kinds), as read from the file
+  `config.genotype` names; a genotype that does not fit the config is an error naming that
+  file. `arch` (the `arch` ConfigDict) adds the entries its robustness options need to a
+  supernet's alphas and space (darts_rl/search/robustness.py); fixed encoders ignore it.
+  Raises ValueError with one clear line on bad input."""
   kind = config.kind
   dtype = compute_dtype(config)
   head = FeatureHead(config.head, config.feature_dim, config.head_norm, dtype)
@@ -130,9 +119,16 @@ def make_encoder(config, genotype=None, arch=None) -> EncoderSpec:
     return EncoderSpec(Encoder(trunk, head), space.init_alphas(), space=space)
   if kind == "fixed":
     if genotype is None:
-      space, genotype = load_genotype(config, config.genotype)
-    else:
+      raise ValueError(
+        "encoder.kind=fixed needs a parsed genotype: make_encoder(config, genotype), the "
+        "genotype read with darts_rl.artifacts.encoder_genotype(config)"
+      )
+    try:
       space, genotype = genotype_space(config, genotype)
+    except ValueError as e:
+      if not config.genotype:  # a genotype made in code, from no file
+        raise
+      raise ValueError(f"{config.genotype}: {e}") from None
     trunk = space.trunk(genotype, fused_edges=config.fused_edges, dtype=dtype)
     return EncoderSpec(Encoder(trunk, head), {}, space=space, genotype=genotype)
   raise ValueError(f"unknown encoder kind '{kind}'; valid kinds: {', '.join(ENCODERS)}")

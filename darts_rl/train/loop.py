@@ -136,7 +136,7 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
   distributed.check_same_run(config)
   writer_proc = devices.is_writer
   # The encoder and envs first: a bad config or genotype fails before the workdir is claimed.
-  encoder = make_encoder(config.encoder, arch=config.arch)
+  encoder = make_encoder(config.encoder, artifacts.encoder_genotype(config.encoder), config.arch)
   envs.check_config(config.env, ("train",) + tuple(config.loop.eval_splits), devices.count)
   evaluation.check_eval_batch(config.loop.eval_batch)
   if parallel.on_writer(lambda: artifacts.claim(workdir, phase, config)):
@@ -412,9 +412,10 @@ def reevaluate(
       policy, learner, env_steps = evaluation.RandomPolicy(actors.spec.action_spec), None, 0
       eval_act = policy.eval_act
     else:
-      agent = make_agent(
-        config, make_encoder(config.encoder, arch=config.arch), actors.spec, devices
+      encoder = make_encoder(
+        config.encoder, artifacts.encoder_genotype(config.encoder), config.arch
       )
+      agent = make_agent(config, encoder, actors.spec, devices)
       step, state, _, env_steps = _restore(
         config, agent, Checkpointer(os.path.join(workdir, "checkpoints"))
       )
