@@ -379,7 +379,7 @@ class Rainbow(AgentBase):
     e = self.config.rainbow.exploration
     horizon = e.decay_env_steps or self.config.loop.total_env_steps
     return scheduled_epsilons(
-      self._ladder, int(env_steps), e.schedule, e.eps_start, horizon, e.get("decay_power", 7.0)
+      self._ladder, int(env_steps), e.schedule, e.eps_start, horizon, e.decay_power
     )
 
   def act(self, learner: RainbowLearner, obs, keys, epsilons):
