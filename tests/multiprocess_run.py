@@ -25,12 +25,16 @@ EXPERIMENTS = {"ppo": "ppo_procgen", "rainbow": "rainbow_procgen", "sac": "sac_d
 
 
 def config_for(agent: str, total: int):
-  """The agent's search,smoke config with 4 envs (one per device); SAC's alpha step in the
-  alternating mode (PPO and Rainbow cover joint)."""
+  """The agent's search,smoke config with 4 envs (one per device), evaluated on its first
+  split only; SAC's alpha step in the alternating mode (PPO and Rainbow cover joint)."""
   import importlib
 
   c = importlib.import_module(f"experiments.{EXPERIMENTS[agent]}").get_config("search,smoke")
   c.env.num_envs = 4
+  # Every split runs the same evaluation code on other levels or seeds: one split checks how
+  # processes gather it, and each split costs its own envs (a GL context per DM-Control env)
+  # and episodes. Runs on every split: tests/test_launchers.py and the agents' evaluate runs.
+  c.loop.eval_splits = c.loop.eval_splits[:1]
   if agent == "sac":
     c.sac.replay_capacity = 64
     c.arch.mode = "alternating"

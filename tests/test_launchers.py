@@ -24,13 +24,14 @@ def read_metrics(workdir):
 
 
 @pytest.mark.heavy
-def test_search_killed_and_resumed(tmp_path):
+def test_search_killed_and_resumed(tmp_path, capsys):
   """The search launcher (a subprocess: the real command line) SIGKILLed as it was about to
   write its second checkpoint (tests/kill_after_checkpoint.py: metrics rows and alphas logged
-  past the first one, actors and learner overlapped), then rerun: it resumes from the first
-  checkpoint, cuts the logs back to it and finishes. The checks that need no new process
-  (rerun no-op, re-evaluation, their errors) call the library on the same workdir. The
-  discretize -> evaluate -> report launchers: test_discretize_evaluate_report."""
+  past the first one, actors and learner overlapped), then rerun with the same config: it
+  resumes from the first checkpoint, cuts the logs back to it and finishes. The rerun and the
+  checks after it (a no-op rerun, a re-evaluation, their errors) need no new process: they
+  call the library, as the launcher does, on the same workdir. The discretize -> evaluate ->
+  report launchers: test_discretize_evaluate_report."""
   from darts_rl import artifacts
   from darts_rl.train import loop
   from experiments.ppo_procgen import get_config
@@ -38,8 +39,9 @@ def test_search_killed_and_resumed(tmp_path):
   s = tmp_path / "search"
   overrides = {"total_env_steps": 512, "checkpoint_every_env_steps": 128, "overlap": "on"}
   # The collapse monitor probes every 4 arch updates (2 per iteration), the count carried
-  # over the kill through the checkpoint.
-  arch = {"eigen_every_updates": 4}
+  # over the kill through the checkpoint; 2 Lanczos steps are every step's code (a probe of
+  # 10, the default, only compiles a larger program).
+  arch = {"eigen_every_updates": 4, "eigen_iterations": 2}
   args = (
     ["launch/search.py", f"--config={CFG}:search,smoke", f"--workdir={s}"]
     + [f"--config.loop.{k}={v}" for k, v in overrides.items()]
@@ -51,15 +53,17 @@ def test_search_killed_and_resumed(tmp_path):
   assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
   assert os.listdir(s / "checkpoints") == ["ckpt_128.msgpack"] and not (s / "DONE").exists()
   assert [r["env_steps"] for r in read_metrics(s)] == [64, 128, 192, 256]  # 2 rows past it
-  out = subprocess.run(
-    [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=LAUNCH_S
-  )
-  assert out.returncode == 0, out.stderr[-2000:]
-  assert "resuming" in out.stdout and "[search] done" in out.stdout
+  config = get_config("search,smoke")
+  config.loop.update(overrides)
+  config.arch.update(arch)
+  capsys.readouterr()
+  loop.run(config, str(s), "search")
+  out = capsys.readouterr().out
+  assert "resuming" in out and "[search] done" in out
   # What the `auto` options chose (the smoke minibatch, 32 samples, is one call on CPU; its
   # 4 eval envs, fewer than 8, are one call too).
   line = "[search] loop.overlap on, ppo.grad_chunks auto -> 1, loop.eval_batch auto -> 4\n"
-  assert line in out.stdout
+  assert line in out
   rows = read_metrics(s)
   steps = [r["env_steps"] for r in rows]
   body = steps[:-1]  # the last row repeats the final step with the final evaluation
@@ -79,9 +83,6 @@ def test_search_killed_and_resumed(tmp_path):
   assert [r["arch/probes"] for r in logged] == [(r["arch/updates"] + 3) // 4 for r in logged]
   assert logged[-1]["arch/updates"] == 16 and all(r["arch/eigenvalue"] > -1e9 for r in logged)
   # Rerunning a finished phase is a no-op returning its evaluation.
-  config = get_config("search,smoke")
-  config.loop.update(overrides)
-  config.arch.update(arch)
   assert loop.run(config, str(s), "search") == ev
   # A fresh re-evaluation of the finished search (6 episodes, seeds offset by 1) writes
   # eval_6_offset1.json, nothing else.
