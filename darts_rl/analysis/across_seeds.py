@@ -146,6 +146,6 @@ def section(
     for x, y in pairs:
       p = statistics.probability_of_improvement(scores[x], scores[y])
       lines.append(f"| {md_cell(x)} | {md_cell(y)} | {p:.2f} |")
-  statistics.plot_performance_profiles(scores, what, os.path.join(out_dir, png), **resamples)
+  statistics.plot_performance_profiles(scores, what, os.path.join(out_dir, png), reps)
   lines += ["", f"![performance profiles]({png})", ""]
   return lines
