@@ -51,12 +51,14 @@ def setup(
   num_processes: int = 1,
   process_id: int = 0,
   compilation_cache: str = "",
+  min_compile_s: float = 1.0,
 ):
   """Devices for this process; call before anything starts jax's backend.
 
   cpu_devices=N: N forced CPU devices (even on a GPU machine); num_processes > 1 joins the
   others (darts_rl.distributed.initialize, gloo collectives on CPU). compilation_cache: a
-  directory for XLA's persistent cache, so cells that compile the same programs compile once.
+  directory for XLA's persistent cache, so cells that compile the same programs compile once
+  (those that take min_compile_s or more to compile).
   """
   if cpu_devices:
     # JAX_PLATFORMS (set by force_cpu_devices) is read when jax is imported: too late here.
@@ -64,7 +66,7 @@ def setup(
   distributed.initialize(coordinator_address, num_processes, process_id, cpu_devices)
   if compilation_cache:
     jax.config.update("jax_compilation_cache_dir", compilation_cache)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_s)
 
 
 def describe_devices() -> str:

@@ -6,7 +6,7 @@ trial each selection picks; everything else is a pure function of the run's conf
 
 import os
 import re
-import time
+import threading
 
 from darts_rl import artifacts
 
@@ -18,7 +18,10 @@ TABLE = {
   2: (9.0, 2.0, 6.0, 2.0),
   3: (7.0, 5.0, 2.0, 2.5),
 }
-SLEEP_S = float(os.environ.get("FAKE_TRAINING_SLEEP_S", "0"))
+# FAKE_TRAINING_HOLD_AT=N: the N-th run of this process claims its workdir, then waits to be
+# killed (a driver stopped mid-study at a known step, with no clock involved).
+HOLD_AT = int(os.environ.get("FAKE_TRAINING_HOLD_AT", "0"))
+_runs = 0
 
 
 def _index(workdir: str) -> int:
@@ -37,10 +40,14 @@ def _split(mean: float) -> dict:
 
 
 def run(config, workdir, phase):
+  global _runs
   if os.environ.get("FAKE_TRAINING_FAIL") == os.path.basename(os.path.normpath(workdir)):
     raise ValueError(f"{workdir}: told to fail")
-  time.sleep(SLEEP_S)
   artifacts.claim(workdir, phase, config)
+  _runs += 1
+  if _runs == HOLD_AT:
+    print(f"[fake] holding {workdir}", flush=True)
+    threading.Event().wait()
   train, val, test, _ = TABLE[_index(workdir) % len(TABLE)]
   if phase != "random_policy":  # as the real one: a random policy trains and logs nothing
     writer = artifacts.MetricsWriter(workdir, None, tensorboard=False)

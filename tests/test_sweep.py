@@ -1,4 +1,5 @@
-"""Trials on an executor: device slots, the local pool, Ray, and random search on both."""
+"""Trials on an executor: device slots, the local pool, Ray, random search on both, and a
+study on Ray."""
 
 import json
 import os
@@ -6,9 +7,11 @@ import os
 import pytest
 
 from darts_rl import artifacts, processes, random_search
+from darts_rl.analysis.studies import write_report
 from darts_rl.envs import procgen_threads
+from darts_rl.studies import runner
 from darts_rl.sweep import Job, LocalPool, TrialFailed, make_executor, slots
-from darts_rl.sweep.ray_run import check_fits
+from darts_rl.sweep.ray_run import RayExecutor, check_fits
 from experiments.ppo_procgen import get_config
 
 FAKE = "tests.fake_training"
@@ -188,11 +191,10 @@ def test_trials_on_local_ray_match_the_local_pool(tmp_path, local_ray):
   executor = make_executor(parallel=2, executor="ray")
   assert executor.num_gpus == 0 and executor.num_cpus == 1
   # Two trials each way (both selected in turn, so both get a fresh evaluation): the rows,
-  # fresh evaluations included, are the same; selection itself is tested above.
+  # fresh evaluations included, are the same; selection itself is tested above, and the pool's
+  # worker processes against this process there.
   on_ray = _random_search(tmp_path / "ray", executor, num_trials=2)
-  pooled = _random_search(
-    tmp_path / "pool", LocalPool(parallel=2, gpus=[], cores=[0, 1]), num_trials=2
-  )
+  pooled = _random_search(tmp_path / "pool", LocalPool(), num_trials=2)
   assert _comparable(on_ray) == _comparable(pooled)
   assert all("fresh" in r for r in on_ray)
   assert os.path.exists(artifacts.trial_log(str(tmp_path / "ray"), 1))
@@ -204,6 +206,33 @@ def test_trials_on_local_ray_match_the_local_pool(tmp_path, local_ray):
   with pytest.raises(ValueError, match=r"asks for 0 GPU\(s\) and 64 CPU\(s\) on one node"):
     make_executor(executor="ray", cpus_per_trial=64)
   assert executor.env[processes.CPUS_ENV] == "1"
+
+
+# search -> cell -> retrain for one seed (a stand-in for training): two jobs on Ray, the cell
+# in the driver.
+RAY_STUDY = """
+from darts_rl import studies
+
+def get_study(arg=None):
+  size, _ = studies.parse_variant(arg)
+  return studies.Study(
+    name="tiny", size=size, description="a tiny study", env_field="env.games",
+    envs=studies.games("starpilot"), seeds=(0,),
+    methods=(studies.darts("darts", "experiments/ppo_procgen.py"),),
+    reports=("per_game", "trajectory", "efficiency"),
+  )
+"""
+
+
+@pytest.mark.heavy
+def test_a_smoke_study_on_local_ray(tmp_path, local_ray):
+  path = tmp_path / "tiny.py"
+  path.write_text(RAY_STUDY)
+  w = tmp_path / "w"
+  report = runner.run(f"{path}:smoke", str(w), write_report, RayExecutor("local", 2), training=FAKE)
+  assert os.path.isfile(report) and "## Per game" in open(report).read()
+  log = artifacts.seed_log(str(w / "darts" / "starpilot" / "search"), 0)
+  assert os.path.isfile(log)  # a Ray task ran the job in a worker process
 
 
 def test_a_ray_trial_must_fit_one_node_not_the_cluster_totals(monkeypatch):

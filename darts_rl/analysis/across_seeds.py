@@ -88,9 +88,12 @@ def section(
   out_dir: str,
   png: str = PROFILES_PNG,
   against: Optional[str] = None,
+  reps: Optional[int] = None,
 ) -> List[str]:
   """Markdown lines of the section (see the module doc); writes out_dir/png. against: a
-  method that every other is compared with (P(X > against)); None: every pair."""
+  method that every other is compared with (P(X > against)); None: every pair. reps:
+  bootstrap resamples of the intervals and of the profiles' bands (None: statistics'
+  defaults)."""
   methods = {m: list(r) for m, r in methods.items() if r}
   if not methods:
     return []
@@ -119,7 +122,8 @@ def section(
       lines.append(
         f"| {md_cell(m)} | {md_cell(label)} | " + " | ".join(f"{sc[g]:.{d}f}" for g in games) + " |"
       )
-  est = statistics.interval_estimates(scores)
+  resamples = {} if reps is None else {"reps": reps}
+  est = statistics.interval_estimates(scores, **resamples)
   lines += ["", "| method | runs | IQM [95% CI] | mean [95% CI] |", "|---|---|---|---|"]
   lines += [
     f"| {md_cell(m)} | {len(scores[m])} | {_ci(est[m]['IQM'], d)} | {_ci(est[m]['mean'], d)} |"
@@ -142,6 +146,6 @@ def section(
     for x, y in pairs:
       p = statistics.probability_of_improvement(scores[x], scores[y])
       lines.append(f"| {md_cell(x)} | {md_cell(y)} | {p:.2f} |")
-  statistics.plot_performance_profiles(scores, what, os.path.join(out_dir, png))
+  statistics.plot_performance_profiles(scores, what, os.path.join(out_dir, png), reps)
   lines += ["", f"![performance profiles]({png})", ""]
   return lines

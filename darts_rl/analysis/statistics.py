@@ -12,7 +12,7 @@ of single runs never needs.
 
 import contextlib
 import logging
-from typing import Dict, Mapping, Sequence, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -103,14 +103,15 @@ def performance_profiles(
 
 
 def plot_performance_profiles(
-  score_dict: Mapping[str, np.ndarray], xlabel: str, out_png: str
+  score_dict: Mapping[str, np.ndarray], xlabel: str, out_png: str, reps: Optional[int] = None
 ) -> str:
-  """Performance profiles of every method on one axis (a line and its 95% band)."""
+  """Performance profiles of every method on one axis (a line and its 95% band of `reps`
+  bootstrap resamples; None: performance_profiles' default)."""
   all_scores = np.concatenate([np.ravel(v) for v in score_dict.values()])
   lo, hi = float(all_scores.min()), float(all_scores.max())
   pad = max(1e-6, 0.05 * (hi - lo))
   taus = np.linspace(lo - pad, hi + pad, 101)
-  profiles, cis = performance_profiles(score_dict, taus)
+  profiles, cis = performance_profiles(score_dict, taus, **({} if reps is None else {"reps": reps}))
   fig = Figure(figsize=(6, 4))
   ax = fig.subplots()
   for i, (name, prof) in enumerate(profiles.items()):

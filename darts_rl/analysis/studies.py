@@ -44,6 +44,15 @@ from darts_rl.formatting import is_num
 REPORTS = ("per_game", "trajectory", "efficiency", "collapse")
 TRAIN_RETURN = "train/return"
 BOOTSTRAP_REPS = 2000
+# At the smoke size (the test suite's: one seed, no learning) the report draws fewer
+# resamples: the same code, and a smoke study's intervals mean nothing at any count.
+SMOKE_BOOTSTRAP_REPS = 100
+
+
+def resamples(record: dict) -> dict:
+  """Keyword arguments for every bootstrap of the study's report: {"reps": N} at the smoke
+  size, else none (each interval's own default)."""
+  return {"reps": SMOKE_BOOTSTRAP_REPS} if record["size"] == "smoke" else {}
 
 
 # --- Reading --------------------------------------------------------------------------------
@@ -156,7 +165,7 @@ def per_game_section(workdir: str, record: dict, out_dir: str) -> List[str]:
   ]
   kind = "normalized" if kinds == {"normalized"} else "raw"
   scored = {m: sorted(by_seed.items()) for m, by_seed in runs.items() if by_seed}
-  return lines + across_seeds.section(scored, kind, out_dir)
+  return lines + across_seeds.section(scored, kind, out_dir, **resamples(record))
 
 
 def trajectory_points(workdir: str, record: dict) -> List[dict]:
@@ -261,7 +270,7 @@ def trajectory_section(workdir: str, record: dict, out_dir: str) -> List[str]:
         ]
       )
     )
-  rho, (lo, hi) = rank_correlation(points)
+  rho, (lo, hi) = rank_correlation(points, **resamples(record))
   seeds = len({(p["env"], p["seed"]) for p in points})
   fractions = sorted({p["fraction"] for p in points})
   by_f = [np.mean([p["cell_return"] for p in points if p["fraction"] == f]) for f in fractions]
@@ -407,7 +416,7 @@ def efficiency_section(workdir: str, record: dict, out_dir: str) -> List[str]:
       )
     )
   reached = [r["ratio"] for r in rows if r["ratio"]]
-  gm, (lo, hi) = ratio_interval(reached)
+  gm, (lo, hi) = ratio_interval(reached, **resamples(record))
   lines += [
     "",
     f"DARTS reached the random search's final pick in {len(reached)} of {len(rows)} seeds; "
@@ -475,7 +484,7 @@ def collapse_section(workdir: str, record: dict, out_dir: str) -> List[str]:
   ]
   kind = "normalized" if kinds == {"normalized"} else "raw"
   scored = {m: sorted(by_seed.items()) for m, by_seed in runs.items() if by_seed}
-  return lines + across_seeds.section(scored, kind, out_dir, against=first)
+  return lines + across_seeds.section(scored, kind, out_dir, against=first, **resamples(record))
 
 
 SECTIONS = {

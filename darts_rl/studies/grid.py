@@ -140,6 +140,13 @@ def games(*names: str) -> Tuple[Tuple[str, Tuple[str, ...]], ...]:
 
 Node = graph.Node
 
+# At the smoke size (the test suite's) a job evaluates only what a report reads: no learning
+# curve, and a final evaluation on test levels, where every reported return is measured, plus
+# validation levels for random cells, which are selected there. The larger sizes keep their
+# configs' evaluations (train levels too).
+SMOKE_EVAL = {"loop.eval_every_env_steps": 0, "loop.eval_splits": ("test",)}
+SMOKE_EVAL_SELECTED = dict(SMOKE_EVAL, **{"loop.eval_splits": ("test", "validation")})
+
 
 def load_config(spec: str, study: Study, size: str, env_value, overrides: Dict):
   """A step's config: FILE:VARIANT ({size} filled in) with the env axis and overrides set."""
@@ -174,6 +181,7 @@ def expand(study: Study, workdir: str, training: str = TRAINING) -> List[Node]:
   """The study's nodes in a valid order (every node after its deps). training: the module
   jobs train with (tests pass one that trains nothing, as for sweeps)."""
   envs, size = dict(study.envs), study.size
+  smoke = size == "smoke"
   nodes: List[Node] = []
 
   def add_cells(src_m: str, src_env: str, fraction: float):
@@ -193,6 +201,7 @@ def expand(study: Study, workdir: str, training: str = TRAINING) -> List[Node]:
       base = f"{m.name}/{env}"
 
       def cfg(spec, overrides, value=value):
+        overrides = dict(SMOKE_EVAL if smoke else {}, **overrides)
         return lambda: load_config(spec, study, size, value, overrides)
 
       def per_seed(step_name, phase, config_fn, deps=lambda s: (), base=base, env=env):
@@ -230,7 +239,10 @@ def expand(study: Study, workdir: str, training: str = TRAINING) -> List[Node]:
 
             def random_config(step=step, value=value, s=s):
               c = load_config(step.space, study, size, value, dict(step.overrides, seed=s))
-              train = {k: v for k, v in step.overrides.items() if k.startswith("loop.")}
+              train = dict(
+                SMOKE_EVAL_SELECTED if smoke else {},
+                **{k: v for k, v in step.overrides.items() if k.startswith("loop.")},
+              )
               c.loop = load_config(step.train, study, size, value, train).loop
               return c
 

@@ -15,7 +15,7 @@ from darts_rl import studies
 from experiments.studies import trajectory
 
 RAINBOW = "rainbow"
-TRIALS = {"smoke": 2, "cpu": 2, "full": 24}
+TRIALS = {"smoke": 1, "cpu": 2, "full": 24}
 
 
 def get_study(arg=None) -> studies.Study:

@@ -2,8 +2,9 @@
 cell and the IMPALA-CNN (PPO).
 
   python launch/study.py --study=experiments/studies/transfer.py:full --workdir=W
-Sizes: smoke (starpilot's cell on bigfish, one seed; the own cell on starpilot only), cpu
-(starpilot's cell on bigfish, 2 seeds), full (starpilot's cell on five other games, 3 seeds).
+Sizes: smoke (starpilot's cell on bigfish, one seed; the own cell and the IMPALA-CNN on
+starpilot only), cpu (starpilot's cell on bigfish, 2 seeds), full (starpilot's cell on five
+other games, 3 seeds).
 """
 
 from darts_rl import studies
@@ -19,6 +20,9 @@ TARGETS = {
 
 def get_study(arg=None) -> studies.Study:
   size, _ = studies.parse_variant(arg)
+  # smoke: the source's own cell and baseline only (the smallest grid with every phase; the
+  # per-game study shares both)
+  source_only = (SOURCE,) if size == "smoke" else None
   return studies.Study(
     name="transfer",
     size=size,
@@ -30,14 +34,13 @@ def get_study(arg=None) -> studies.Study:
     envs=studies.games(SOURCE, *TARGETS[size]),
     seeds=studies.SEEDS[size],
     methods=(
-      # smoke: the source's own cell only (the smallest grid with every phase)
-      studies.darts("darts", CONFIG, envs=(SOURCE,) if size == "smoke" else None),
+      studies.darts("darts", CONFIG, envs=source_only),
       studies.Method(
         f"from_{SOURCE}",
         (studies.Retrain(f"{CONFIG}:evaluate,{{size}}", source=("darts", SOURCE)),),
         envs=TARGETS[size],
       ),
-      studies.Method("impala", (studies.Baseline(f"{CONFIG}:baseline,{{size}}"),)),
+      studies.Method("impala", (studies.Baseline(f"{CONFIG}:baseline,{{size}}"),), source_only),
     ),
     reports=("per_game",),
   )
