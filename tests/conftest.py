@@ -20,7 +20,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
   signal.signal(signal.SIGINT, signal.default_int_handler)
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(ROOT, ".jax_cache"))
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+# Every program cached, however quick to compile: the suite's processes (launchers, study
+# jobs, both workers) compile the same small acting and evaluation programs again and again
+# (a whole suite 385 -> 346 s on 2 cores, cold cache; benchmarks/ARCHIVE.md).
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # The suite is bound by XLA compilation (hundreds of small programs, a cold cache on CI), so
 # tests compile for compilation speed: LLVM's optimization level 0 (about a quarter faster),
