@@ -26,6 +26,20 @@ def _arch(**options):
   return c
 
 
+def _every_probe_stops(**extra):
+  """Arch options whose early-stopping rule may fire at any probe: one probe per update (3
+  Lanczos steps), windows of one probe, lag one, no warm-up."""
+  return _arch(
+    eigen_every_updates=1,
+    eigen_iterations=3,
+    early_stop=True,
+    early_stop_window=1,
+    early_stop_lag=1,
+    early_stop_warmup=0.0,
+    **extra,
+  )
+
+
 def _bilinear(params, alphas, batch):
   """A loss coupling both pytrees: sum(w * x * batch) + |x|^2 / 2 + |w|^2 / 2."""
   w, x = params["w"], alphas["x"]
@@ -117,14 +131,7 @@ def test_early_stopping_rolls_the_alphas_back_once_the_eigenvalue_rises():
     del b
     return p["c"] * (0.5 * jnp.sum(a["x"] ** 2) - 1.0), {}
 
-  arch = _arch(
-    eigen_every_updates=1,
-    eigen_iterations=3,
-    early_stop=True,
-    early_stop_window=1,
-    early_stop_lag=1,
-    early_stop_warmup=0.0,
-  )
+  arch = _every_probe_stops()
   opt = DualOptimizer(optax.sgd(0.5), arch)
   st = opt.init({"c": jnp.array(1.0)}, {"x": jnp.array([0.1, -0.1])})
   step = jax.jit(lambda st, k: opt.update(loss_fn, st, None, None, None, k))
@@ -167,17 +174,7 @@ def test_darts_ada_raises_l2_restores_the_earlier_alphas_and_goes_on():
   def loss_fn(p, a, b):
     return b * 0.5 * jnp.sum(a["x"] ** 2) + p["w"], {}
 
-  arch = _arch(
-    eigen_every_updates=1,
-    eigen_iterations=3,
-    early_stop=True,
-    early_stop_window=1,
-    early_stop_lag=1,
-    early_stop_warmup=0.0,
-    adaptive_l2=0.01,
-    adaptive_l2_factor=10.0,
-    adaptive_l2_max=1.0,
-  )
+  arch = _every_probe_stops(adaptive_l2=0.01, adaptive_l2_factor=10.0, adaptive_l2_max=1.0)
   opt = DualOptimizer(optax.sgd(0.1), arch)
   st = opt.init({"w": jnp.array(1.0)}, {"x": jnp.array([0.1, -0.1])})
   assert float(st.arch_opt_state.monitor.l2) == pytest.approx(0.01)
