@@ -438,8 +438,8 @@ def test_the_ablation_study_runs_one_search_per_option_and_reports_them(tmp_path
   for arm in arms:
     for seed in (0, 1):
       c = artifacts.read_config(f"{w}/{arm}/cartpole-swingup/search/seed_{seed}")
-      assert c["phase"] == "search" and c["loop"]["total_env_steps"] == 4_000
-      assert c["arch"]["eigen_every_updates"] == 250  # the same monitor in every arm
+      assert c["phase"] == "search" and c["loop"]["total_env_steps"] == 2_000
+      assert c["arch"]["eigen_every_updates"] == 100  # the same monitor in every arm
   ada = artifacts.read_config(f"{w}/darts_ada/cartpole-swingup/search/seed_0")["arch"]
   assert ada["adaptive_l2"] == 3e-4 and ada["early_stop"] and ada["beta_decay"] == 0.0
   text = open(report).read()
