@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 VENV313 := .venv313
 PY313 := $(VENV313)/bin/python
-# pip installs without byte-compiling (--no-compile: the install takes half the time); Python
+# scripts/install.sh installs without byte-compiling (uv, like pip --no-compile); Python
 # writes the bytecode of the modules actually imported on their first import, which needs
 # PYTHONDONTWRITEBYTECODE unset in the commands below (set, every process would compile jax
 # and ray from source again).

@@ -72,9 +72,10 @@ def learner_and_acting(agent, devices: parallel.Devices, args):
   def update():
     # The agent's compiled learner step (sample, C51 update, priority write-back) has no
     # public name: it is what `iteration` calls updates_per_iteration times.
-    box["i"] += 1
+    # Its first argument is the arch updates so far (when the collapse monitor probes).
     key = devices.broadcast(jax.random.PRNGKey(box["i"]))
-    box["learner"], box["buffer"], _ = agent._learn(box["learner"], box["buffer"], key)
+    box["learner"], box["buffer"], _ = agent._learn(box["i"], box["learner"], box["buffer"], key)
+    box["i"] += 1
     return box["buffer"]
 
   ups = 1.0 / seconds_per_call(update, (), args.updates, warmup=2)

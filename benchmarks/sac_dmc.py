@@ -147,10 +147,10 @@ def learner_rates(task: str, phase: str, batch: int, updates: int):
   def update():
     # The agent's compiled learner step (sample, critic + alphas, actor, temperature, target
     # update) has no public name: it is what `iteration` calls updates_per_iteration times.
+    # Its first argument is the arch updates so far (when the collapse monitor probes).
+    key = devices.broadcast(jax.random.PRNGKey(box["i"]))
+    box["learner"], _ = agent._learn(box["i"], box["learner"], state.replay.buffer, key)
     box["i"] += 1
-    box["learner"], _ = agent._learn(
-      box["learner"], state.replay.buffer, devices.broadcast(jax.random.PRNGKey(box["i"]))
-    )
     return box["learner"]
 
   t = time.perf_counter()

@@ -9,17 +9,21 @@
 # import labmaze, never its suite, which is all darts_rl uses; setup.py lists dm_control's other
 # requirements. `pip check` then reports exactly that one missing labmaze, which is accepted;
 # any other problem fails the install.
+#
+# The packages are installed by uv (itself installed from PyPI into the environment), which
+# installs the same pinned set as pip in a third of the time (scripts/install.sh's timings in
+# benchmarks/ARCHIVE.md); like pip --no-compile it writes no bytecode up front.
 set -euo pipefail
 PY=${1:?usage: scripts/install.sh VENV_PYTHON EXTRAS}
 EXTRAS=${2:?usage: scripts/install.sh VENV_PYTHON EXTRAS}
 DM_CONTROL_NO_DEPS="dm_control==1.0.50"
 
-"$PY" -m pip install -q --upgrade pip
-"$PY" -m pip install -q --no-compile -e ".[$EXTRAS]"
+"$PY" -m pip install -q --disable-pip-version-check uv
+"$PY" -m uv pip install -q --python "$PY" -e ".[$EXTRAS]"
 minor=$("$PY" -c 'import sys; print(sys.version_info[1])')
 if [ "$minor" -ge 13 ]; then
   echo "installing $DM_CONTROL_NO_DEPS with --no-deps (labmaze has no Python 3.$minor wheel)"
-  "$PY" -m pip install -q --no-compile --no-deps "$DM_CONTROL_NO_DEPS"
+  "$PY" -m uv pip install -q --python "$PY" --no-deps "$DM_CONTROL_NO_DEPS"
 fi
 if report=$("$PY" -m pip check 2>&1); then
   echo "$report"

@@ -16,10 +16,11 @@ from darts_rl.networks import make_encoder
 EXPERIMENTS = {"ppo": "ppo_procgen", "rainbow": "rainbow_procgen", "sac": "sac_dmc"}
 
 
-def build(name):
+def build(name, **arch):
   import importlib
 
   c = importlib.import_module(f"experiments.{EXPERIMENTS[name]}").get_config("search,smoke")
+  c.arch.update(arch)
   obs, actions = (
     ((16, 16, 9), BoxActions((2,), -1.0, 1.0))
     if name == "sac"
@@ -71,3 +72,30 @@ def test_make_agent_names_the_valid_agents():
   c.agent = "dqn"
   with pytest.raises(ValueError, match="unknown agent 'dqn'; valid agents: ppo, rainbow, sac"):
     make_agent(c, None, None, None)
+
+
+def _primitives(jaxpr, in_cond=False):
+  """(primitive name, whether inside a lax.cond branch) of every equation, nested ones too."""
+  for eqn in jaxpr.eqns:
+    yield eqn.primitive.name, in_cond
+    inner = in_cond or eqn.primitive.name == "cond"
+    for v in eqn.params.values():
+      for sub in v if isinstance(v, (tuple, list)) else (v,):
+        sub = getattr(sub, "jaxpr", sub)  # a ClosedJaxpr's Jaxpr
+        if hasattr(sub, "eqns"):
+          yield from _primitives(sub, inner)
+
+
+@pytest.mark.parametrize("name", ["rainbow", "sac"])
+def test_the_collapse_monitor_s_probe_is_decided_on_the_host(name):
+  """With the monitor on, the learner step is compiled twice (optim.ProbedStep): without the
+  probe, and with it at the top level of the program, never inside a lax.cond, whose branch
+  XLA:CPU runs tens of times slower. (PPO's minibatch step: the launchers' kill/resume test.)"""
+  agent = build(name, eigen_every_updates=2)
+  assert sorted(agent._learn._fns) == [False, True]
+  d = agent.devices
+  learner = base.to_devices(agent.init(jax.random.PRNGKey(0)), d).learner
+  args = (learner, agent.empty_replay().buffer, d.broadcast(jax.random.PRNGKey(1)))
+  probed = jax.make_jaxpr(agent._learn._fns[True])(*args).jaxpr
+  # The Lanczos step's small eigensolve: once, outside every cond.
+  assert [in_cond for p, in_cond in _primitives(probed) if p == "eigh"] == [False]

@@ -10,7 +10,8 @@ import numpy as np
 import optax
 import pytest
 
-from darts_rl.agents.optim import DualOptimizer
+from darts_rl import parallel
+from darts_rl.agents.optim import DualOptimizer, ProbedStep
 from darts_rl.config import adam_config, arch_config, encoder_config
 from darts_rl.networks import make_encoder
 from darts_rl.search import hessian, robustness
@@ -105,19 +106,28 @@ def test_monitor_probes_every_k_updates_with_the_known_eigenvalue():
   summary = opt.summary(st.alphas, st.arch_opt_state)
   np.testing.assert_allclose(summary["arch/eigenvalue"], 3.0, rtol=1e-5)
   assert summary["arch/updates"] == 7.0 and "arch/stopped" not in summary
-  # Decided by the caller (probe=True / False, two compiled steps, no cond: PPO on CPU): the
-  # same states as the device's decision.
+  # Decided on the host (ProbedStep: two compiled steps, no cond; what the agents use), the
+  # count read from the state once per call of an agent's learn, here also after a "resume"
+  # at update 4 (a new ProbedStep, its count read from the state): the same states as the
+  # device's decision.
   assert [opt.due(i) for i in range(7)] == [True, False, False, True, False, False, True]
-  hosted = {
-    p: jax.jit(lambda st, k, p=p: opt.update(loss_fn, st, A, None, None, k, p))
-    for p in (False, True)
-  }
-  st2 = opt.init(PARAMS, ALPHAS)
-  for i in range(7):
-    st2, _ = hosted[opt.due(i)](st2, jax.random.PRNGKey(i))
-  for x, y in zip(jax.tree.leaves(st), jax.tree.leaves(st2)):
+  d = parallel.Devices(1)
+  fn = lambda st, k, probe: opt.update(loss_fn, st, A, None, None, k, probe)
+  steps = ProbedStep(opt, d, fn)
+  assert steps.probing and sorted(steps._fns) == [False, True]
+  st2 = d.replicate(opt.init(PARAMS, ALPHAS))
+  for calls in (range(4), range(3)):
+    updates = steps.count(st2.arch_opt_state)
+    for i in calls:
+      st2, _ = steps(updates + i, st2, d.broadcast(jax.random.PRNGKey(updates + i)))
+    steps = ProbedStep(opt, d, fn)
+  assert updates == 4
+  for x, y in zip(jax.tree.leaves(st), jax.tree.leaves(d.unreplicate(st2))):
     np.testing.assert_allclose(x, y, rtol=1e-6)
-  assert not DualOptimizer(optax.sgd(LR), _arch()).due(0)  # monitor off
+  off = DualOptimizer(optax.sgd(LR), _arch())
+  assert not off.due(0)  # monitor off: one compiled step, nothing read from the devices
+  steps = ProbedStep(off, d, fn)
+  assert list(steps._fns) == [False] and steps.count(None) == 0 and not steps.due(0)
 
 
 def test_early_stopping_rolls_the_alphas_back_once_the_eigenvalue_rises():

@@ -259,7 +259,9 @@ def test_priorities_updated_from_td_errors():
     )
 
   ce = np.asarray(td_errors(host_learner.params, host_learner.target_params, batch))
-  learner, new_buffer, metrics = agent._learn(state.learner, state.replay.buffer, d.broadcast(key))
+  learner, new_buffer, metrics = agent._learn(
+    0, state.learner, state.replay.buffer, d.broadcast(key)
+  )
   new_buffer = jax.tree.map(lambda x: np.asarray(x)[0], new_buffer)
   np.testing.assert_allclose(np.asarray(metrics["loss/ce"])[0], np.mean(ce), rtol=1e-5)
   after = np.asarray(agent.replay.priorities(new_buffer, indices))

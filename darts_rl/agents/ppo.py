@@ -9,7 +9,6 @@ it lies.
 Math at module level (gae, ppo_loss, RunningStats) is tested against hand-computed numbers.
 """
 
-import functools
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -225,13 +224,8 @@ class PPO(AgentBase):
     self.net = PPONetwork(encoder_spec.module, spec.action_spec.num_actions)
     d = devices
     self._prepare = d.compile(self._prepare_fn)
-    # The collapse monitor's probe is decided here, on the host (see DualOptimizer.monitor):
-    # one compiled step without it and, when the monitor is on, one with it.
-    self._probing = bool(self.opt.options.eigen_every_updates)
-    self._minibatch = {
-      probe: d.compile(functools.partial(self._minibatch_fn, probe=probe), donate=(0,))
-      for probe in ((False, True) if self._probing else (False,))
-    }
+    # The collapse monitor's probe is decided on the host (optim.ProbedStep).
+    self._minibatch = optim.ProbedStep(self.opt, d, self._minibatch_fn, donate=(0,))
     self._steps = {m: d.broadcast(np.int32(m)) for m in range(c.num_minibatches)}
     # grad_chunks > 1: each minibatch's update as that many gradient calls (by time chunks).
     self._accumulated = (
@@ -331,17 +325,17 @@ class PPO(AgentBase):
     data, stats = self._prepare(learner, batch)
     auxes = []
     # Arch updates so far (one per minibatch step): when the monitor probes.
-    updates = int(d.unreplicate(learner.arch_opt_state.updates)) if self._probing else 0
+    updates = self._minibatch.count(learner.arch_opt_state)
     for epoch_key in jax.random.split(key, c.num_epochs):
       epoch_key = d.broadcast(epoch_key)
       for m in range(c.num_minibatches):
-        probe = self._probing and self.opt.due(updates)
-        updates += 1
         if self.grad_chunks == 1:
-          learner, aux = self._minibatch[probe](learner, data, epoch_key, self._steps[m])
+          learner, aux = self._minibatch(updates, learner, data, epoch_key, self._steps[m])
           auxes.append(aux)
         else:
+          probe = self._minibatch.due(updates)
           learner = self._accumulated(learner, data, epoch_key, self._steps[m], auxes, probe)
+        updates += 1
     metrics = {f"loss/{k}": v for k, v in mean_metrics(auxes, d).items()}
     metrics.update(stats)
     return learner, metrics

@@ -327,7 +327,7 @@ class Rainbow(AgentBase):
     d = devices
     self._new_replay = d.compile(lambda _: self.replay.init())
     self._add = d.compile(self._add_fn, donate=(0,))
-    self._learn = d.compile(self._learn_fn, donate=(0, 1))
+    self._learn = optim.ProbedStep(self.opt, d, self._learn_fn, donate=(0, 1))
     self._row_scale = self.reward_scale[spec.game_ids].reshape(d.count, -1)[
       d.first : d.first + d.local_count
     ]  # [L, n] this process's rows
@@ -463,8 +463,9 @@ class Rainbow(AgentBase):
       return state, {}
     learner, buffer = state.learner, state.replay.buffer
     ms = []
-    for k in update_keys(key, c.updates_per_iteration):
-      learner, buffer, m = self._learn(learner, buffer, d.broadcast(k))
+    updates = self._learn.count(learner.arch_opt_state)
+    for i, k in enumerate(update_keys(key, c.updates_per_iteration)):
+      learner, buffer, m = self._learn(updates + i, learner, buffer, d.broadcast(k))
       ms.append(m)
     return (
       state._replace(learner=learner, replay=state.replay._replace(buffer=buffer)),
@@ -505,9 +506,10 @@ class Rainbow(AgentBase):
     q_a = jnp.take_along_axis(q_tm1, b.a_tm1[:, None], axis=-1)[:, 0]
     return jnp.mean(b.weight * ce), {"ce": ce, "q_taken": jnp.mean(q_a)}
 
-  def update(self, learner: RainbowLearner, batches: Batches, key):
+  def update(self, learner: RainbowLearner, batches: Batches, key, probe=None):
     """One learner update on one device's share of the batch (inside the device-mapped step):
-    -> (learner, metrics, new priorities [B / devices] of the weight batch's items)."""
+    -> (learner, metrics, new priorities [B / devices] of the weight batch's items); `probe` as
+    in DualOptimizer.update."""
     c = self.config.rainbow
     target = (learner.target_params, learner.target_alphas)
     # The per-sample noise keys depend on the device (its own samples); the optimizer's key
@@ -520,7 +522,7 @@ class Rainbow(AgentBase):
       "key": jax.random.fold_in(sample_key, 1),
     }
     dual, aux = self.opt.update(
-      self._loss, optim.DualState.of(learner), data, arch_data, parallel.AXIS, key
+      self._loss, optim.DualState.of(learner), data, arch_data, parallel.AXIS, key, probe
     )
     params, alphas = dual.params, dual.alphas
     updates = learner.updates + 1
@@ -541,11 +543,11 @@ class Rainbow(AgentBase):
     )
     return new, parallel.pmean(metrics), jax.lax.stop_gradient(ce) + c.priority_epsilon
 
-  def _learn_fn(self, learner: RainbowLearner, buffer, key):
+  def _learn_fn(self, learner: RainbowLearner, buffer, key, probe=False):
     """Sample from this device's shard, update, write back the new priorities."""
     k_sample, k_update = jax.random.split(key)
     batches, indices = self.sample(
       buffer, jax.random.fold_in(k_sample, jax.lax.axis_index(parallel.AXIS))
     )
-    learner, metrics, priorities = self.update(learner, batches, k_update)
+    learner, metrics, priorities = self.update(learner, batches, k_update, probe)
     return learner, self.replay.set_priorities(buffer, indices, priorities), metrics

@@ -287,7 +287,7 @@ class SAC(AgentBase):
     self._init = jax.jit(self._init_fn)
     self._new_replay = d.compile(lambda _: self.replay.init())
     self._add = d.compile(self._add_fn, donate=(0,))
-    self._learn = d.compile(self._learn_fn, donate=(0,))
+    self._learn = optim.ProbedStep(self.opt, d, self._learn_fn, donate=(0,))
 
   # -- state
   def init(self, key) -> AgentState:
@@ -399,8 +399,9 @@ class SAC(AgentBase):
       return state, {}
     learner = state.learner
     ms = []
-    for k in update_keys(key, c.updates_per_iteration):
-      learner, m = self._learn(learner, state.replay.buffer, d.broadcast(k))
+    updates = self._learn.count(learner.arch_opt_state)
+    for i, k in enumerate(update_keys(key, c.updates_per_iteration)):
+      learner, m = self._learn(updates + i, learner, state.replay.buffer, d.broadcast(k))
       ms.append(m)
     return state._replace(learner=learner), mean_metrics(ms, d)
 
@@ -411,10 +412,10 @@ class SAC(AgentBase):
     arch = self.replay.sample(buffer, k_a) if self.opt.needs_arch_batch else None
     return Batches(self.replay.sample(buffer, k_w), arch)
 
-  def _learn_fn(self, learner: SACLearner, buffer, key):
+  def _learn_fn(self, learner: SACLearner, buffer, key, probe=False):
     k_sample, k_update = jax.random.split(key)
     batches = self.sample(buffer, jax.random.fold_in(k_sample, jax.lax.axis_index(parallel.AXIS)))
-    return self.update(learner, batches, k_update)
+    return self.update(learner, batches, k_update, probe)
 
   def actor_loss_fn(self, actor_params, params, alphas, obs, keys, log_temperature):
     """Actor objective on augmented obs [B, H, W, C]; keys [B] sample the actions.
@@ -428,9 +429,10 @@ class SAC(AgentBase):
     temperature = jnp.exp(jax.lax.stop_gradient(log_temperature))
     return actor_loss(q1, q2, logp, temperature), logp
 
-  def update(self, learner: SACLearner, batches: Batches, key):
+  def update(self, learner: SACLearner, batches: Batches, key, probe=None):
     """One critic (+ alphas), actor and temperature step and a target soft update on one
-    device's share of the batch (inside the device-mapped step) -> (learner, metrics)."""
+    device's share of the batch (inside the device-mapped step) -> (learner, metrics);
+    `probe` as in DualOptimizer.update."""
     c = self.config.sac
     pad = c.shift_pad
     n = batches.weights.reward.shape[0]
@@ -480,7 +482,7 @@ class SAC(AgentBase):
       }
 
     dual, aux = self.opt.update(
-      loss_fn, optim.DualState.of(learner), mb, arch_mb, parallel.AXIS, key
+      loss_fn, optim.DualState.of(learner), mb, arch_mb, parallel.AXIS, key, probe
     )
     params, alphas = dual.params, dual.alphas
 

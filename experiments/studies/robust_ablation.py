@@ -6,9 +6,9 @@ collapse monitor. The report compares the searches themselves (their collapse mo
 cells discretized at their end and their own final evaluation); it retrains no cell.
 
   python launch/study.py --study=experiments/studies/robust_ablation.py:cpu --workdir=W --parallel=2
-Sizes: smoke (one seed), cpu (2 seeds, 2,000 env steps a search, a probe every 100 arch updates: 16
-searches, about 2 hours of two CPU cores), full (3 seeds at the full config's cartpole budget). docs/robust_search.md
-defines each option and how it departs from its paper's code.
+Sizes: smoke (one seed), cpu (2 seeds, 2,000 env steps a search, a probe every 100 arch
+updates: 16 searches), full (3 seeds at the full config's cartpole budget).
+docs/robust_search.md defines each option and how it departs from its paper's code.
 """
 
 from darts_rl import studies
