@@ -2,7 +2,8 @@
 DARTS supernet, measured in one run, with the ratios.
 
   python benchmarks/sac_dmc.py [--task=cartpole-swingup] [--batch=256] [--updates=3]
-                               [--groups=2] [--skip_env] [--skip_learner]
+                               [--groups=2] [--skip_env] [--skip_learner] [--size=cpu]
+                               [--probe_every=2]
 
 Env: one dm_control env, 84x84 renders. `physics` = control steps without rendering; `render`
 = physics.render alone; `env step` = darts_rl's DMCVecEnv.step (action repeat R, one render per
@@ -11,7 +12,9 @@ agent step); `render every repeat` = what rendering after every control step wou
 groups, one per device).
 Learner: the SAC update of darts_rl.agents.sac (replay sample, shift augmentation, critic +
 alphas, actor, temperature, target update) at the full config of experiments/sac_dmc.py
-(baseline = cnn4, search = supernet), on the default JAX backend.
+(or `--size`'s; baseline = cnn4, search = supernet), on the default JAX backend.
+`--probe_every=N` also times the supernet step with the collapse monitor probing every N
+updates (arch.eigen_every_updates; N=2: every other step) and prints what one probe costs.
 """
 
 import argparse
@@ -112,8 +115,10 @@ def group_rates(task: str, n: int, groups: int):
   return one, split
 
 
-def learner_rates(task: str, phase: str, batch: int, updates: int):
+def learner_rates(task: str, phase: str, batch: int, updates: int, probe_every: int = 0):
   c = get_config(phase)
+  if probe_every:
+    c.arch.eigen_every_updates = probe_every
   c.sac.batch_size = batch
   # The replay content does not change the cost of a step: two adds of `batch` envs fill it.
   c.sac.replay_capacity = 2 * batch
@@ -165,7 +170,8 @@ def learner_rates(task: str, phase: str, batch: int, updates: int):
     jnp.asarray(False),
   )
   return {
-    "updates_per_s": 1.0 / seconds_per_call(update, (), updates, warmup=0),
+    # Two calls first (with the monitor, the step without the probe compiles at the second).
+    "updates_per_s": 1.0 / seconds_per_call(update, (), updates, warmup=2),
     "act_per_s": 1.0 / seconds_per_call(act, act_args, 20),
     "compile_s": compile_s,
   }
@@ -180,6 +186,8 @@ def main():
   ap.add_argument("--groups", type=int, default=2, help="env groups compared with one batch")
   ap.add_argument("--skip_env", action="store_true")
   ap.add_argument("--skip_learner", action="store_true")
+  ap.add_argument("--size", default="", help="config size (e.g. cpu; default: the full one)")
+  ap.add_argument("--probe_every", type=int, default=0, help="also the monitor's probe cost")
   args = ap.parse_args()
   print(f"backend={jax.default_backend()} devices={jax.devices()} task={args.task}", flush=True)
   env = None
@@ -209,8 +217,12 @@ def main():
       )
   if not args.skip_learner:
     res = {}
-    for phase, name in (("baseline", "cnn4"), ("search", "supernet")):
-      res[name] = learner_rates(args.task, phase, args.batch, args.updates)
+    size = f",{args.size}" if args.size else ""
+    runs = [("baseline", "cnn4", 0), ("search", "supernet", 0)]
+    if args.probe_every:
+      runs.append(("search", "probing", args.probe_every))
+    for phase, name, every in runs:
+      res[name] = learner_rates(args.task, phase + size, args.batch, args.updates, every)
       m = res[name]
       print(
         f"learner {name:9s} {m['updates_per_s']:8.3f} updates/s at batch {args.batch} "
@@ -219,6 +231,14 @@ def main():
       )
     ratio = res["supernet"]["updates_per_s"] / res["cnn4"]["updates_per_s"]
     print(f"ratio supernet/cnn4 updates/s = {ratio:.3f} (supernet step costs {1 / ratio:.2f}x)")
+    if args.probe_every:
+      step = 1 / res["supernet"]["updates_per_s"]
+      probe = args.probe_every * (1 / res["probing"]["updates_per_s"] - step)
+      print(
+        f"collapse monitor: a probe costs {probe:.3f} s ({probe / step:.2f} supernet steps; "
+        f"probing every {args.probe_every} updates)"
+      )
+    res.pop("probing", None)
     if env is not None:
       for name, m in res.items():
         it_ms = 1e3 / env["env_step"] + 1e3 / m["act_per_s"] + 1e3 / m["updates_per_s"]

@@ -387,7 +387,7 @@ class DualOptimizer:
     probe: None decides on the device (a lax.cond on the update count); True / False say it
     is (not) due, decided by a caller that counts the arch updates (`due`). XLA:CPU runs the
     convolutions of a cond branch many times slower than at the top level of a program, so
-    a caller on CPU compiles the step twice and picks one (PPO does)."""
+    the agents compile the step twice and pick one on the host (ProbedStep)."""
     o = self.options
     trainable, schedule = alphas_lib.split(state.alphas)
     if not o.eigen_every_updates or not jax.tree.leaves(trainable):
@@ -539,8 +539,9 @@ class DualOptimizer:
 class ProbedStep:
   """A device-mapped learner step compiled once per probe decision of the collapse monitor, so
   that the probe is decided on the host (DualOptimizer.monitor says why: XLA:CPU runs the
-  probe's convolutions inside a lax.cond branch tens of times slower; a SAC search step that
-  probes took 28 s instead of 0.5 s). Without the monitor it is one compiled step.
+  probe's convolutions inside a lax.cond branch tens of times slower: a probing SAC step of
+  the cpu search config took about 28 s there and 1.25 s here, on a busy 2-core CPU). Without
+  the monitor it is one compiled step.
 
   fn(*args, probe=bool) makes exactly one arch update per call (it calls DualOptimizer.update
   once). The caller reads the arch updates made so far once (`count`), then passes the running
