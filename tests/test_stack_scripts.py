@@ -1,5 +1,6 @@
-"""The install scripts behind the Makefile: finding each stack's Python, and pip check's one
-accepted gap (labmaze on Python 3.13). Stand-ins for python and pip keep these fast."""
+"""The install scripts behind the Makefile: finding each stack's Python, the installer (uv,
+installed by pip), and pip check's one accepted gap (labmaze on Python 3.13). Stand-ins for
+python, pip and uv keep these fast."""
 
 import os
 import shutil
@@ -59,7 +60,7 @@ def test_an_unsupported_version_is_refused(tmp_path):
 
 
 # A python stand-in: `-c` prints the minor version, `-m pip check` prints $PIP_CHECK and fails
-# when it is not empty, every other pip call succeeds and is logged.
+# when it is not empty, every other pip or uv call succeeds and is logged.
 FAKE_PYTHON = """#!/usr/bin/env bash
 if [ "$1" = -c ]; then echo "$MINOR"; exit 0; fi
 echo "$*" >> "$CALLS"
@@ -82,7 +83,8 @@ def _install(tmp_path, minor, pip_check):
 def test_install_on_313_adds_dm_control_without_deps_and_accepts_only_labmaze(tmp_path):
   out, calls = _install(tmp_path, 13, LABMAZE)
   assert out.returncode == 0, out.stderr
-  assert "-m pip install -q --no-compile --no-deps dm_control==1.0.50" in calls
+  uv = f"-m uv pip install -q --python {tmp_path / 'python'}"
+  assert f"{uv} --no-deps dm_control==1.0.50" in calls
   assert calls[-1] == "-m pip check"
   assert "only labmaze is missing" in out.stdout
 
@@ -106,7 +108,7 @@ def test_install_on_311_is_a_plain_install(tmp_path):
   out, calls = _install(tmp_path, 11, "")
   assert out.returncode == 0, out.stderr
   assert calls == [
-    "-m pip install -q --upgrade pip",
-    "-m pip install -q --no-compile -e .[test]",
+    "-m pip install -q --disable-pip-version-check uv",
+    f"-m uv pip install -q --python {tmp_path / 'python'} -e .[test]",
     "-m pip check",
   ]
