@@ -27,7 +27,13 @@ def _save_once_then_die(self, step, state):
   _save(self, step, state)
 
 
-if __name__ == "__main__":
+def install():
+  """From here on, this process SIGKILLs itself when about to write its second checkpoint
+  (tests/multiprocess_run.py --kill_at_second_checkpoint: in the process that trains)."""
   checkpoint.Checkpointer.save = _save_once_then_die
+
+
+if __name__ == "__main__":
+  install()
   sys.argv = sys.argv[1:]
   runpy.run_path(sys.argv[0], run_name="__main__")

@@ -19,6 +19,12 @@ from darts_rl import cli  # noqa: E402
 flags.DEFINE_string("workdir", None, "Root: one workdir per agent below it.")
 flags.DEFINE_list("agents", ["ppo", "rainbow", "sac"], "Agents to run, in order.")
 flags.DEFINE_integer("total_env_steps", 0, "Budget override (0: the smoke config's).")
+flags.DEFINE_bool(
+  "kill_at_second_checkpoint",
+  False,
+  "SIGKILL the training process when it is about to write"
+  " its second checkpoint (tests/kill_after_checkpoint.py; only process 0 writes them).",
+)
 flags.mark_flags_as_required(["workdir"])
 
 EXPERIMENTS = {"ppo": "ppo_procgen", "rainbow": "rainbow_procgen", "sac": "sac_dmc"}
@@ -49,6 +55,10 @@ def main():
   from darts_rl.train import loop
 
   f = flags.FLAGS
+  if f.kill_at_second_checkpoint:  # here: in the supervised child, the process that trains
+    from tests import kill_after_checkpoint
+
+    kill_after_checkpoint.install()
   for agent in f.agents:
     loop.run(
       config_for(agent, f.total_env_steps), os.path.join(f.workdir, agent), "search", cli.devices()

@@ -10,6 +10,7 @@ one: ~1e-7 relative), so they are compared at a tight tolerance. Process 1 write
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 
@@ -51,11 +52,8 @@ def checkpoint(workdir):
     return last, serialization.msgpack_restore(f.read())
 
 
-@SMOKE_SEARCHES
-@pytest.mark.parametrize("agent", AGENTS)
-def test_two_processes_train_the_model_one_process_trains(smoke_searches, agent):
-  one, two, two_p1 = map(pathlib.Path, smoke_searches[:3])
-  a, b = one / agent, two / agent
+def assert_same_training(a: pathlib.Path, b: pathlib.Path):
+  """Workdirs a and b hold the same training: metrics, evaluation, last checkpoint, alphas."""
   assert rows(a / "metrics.jsonl") == approx_rows(rows(b / "metrics.jsonl"))
   # SAC's continuous actions carry the params' rounding into the returns.
   assert json.loads((a / "eval.json").read_text()) == approx_tree(
@@ -75,9 +73,53 @@ def test_two_processes_train_the_model_one_process_trains(smoke_searches, agent)
     for k in da.files:
       if da[k].dtype.kind == "f":
         np.testing.assert_allclose(da[k], db[k], rtol=1e-5, atol=1e-6, err_msg=k)
+  assert sorted(os.listdir(a)) == sorted(os.listdir(b))
+
+
+@SMOKE_SEARCHES
+@pytest.mark.parametrize("agent", AGENTS)
+def test_two_processes_train_the_model_one_process_trains(smoke_searches, agent):
+  one, two, two_p1 = map(pathlib.Path, smoke_searches[:3])
+  assert_same_training(one / agent, two / agent)
   # Exactly one copy of every file: process 1 wrote nothing, not even its workdir.
   assert not two_p1.exists()
-  assert sorted(os.listdir(a)) == sorted(os.listdir(b))
+
+
+@SMOKE_SEARCHES
+def test_a_killed_two_process_run_resumes_as_one_process_resumes_it(smoke_searches, tmp_path):
+  """The PPO smoke search on 2 processes x 2 devices, its training process 0 SIGKILLed when
+  about to write its second checkpoint (process 1 then stops with one line), is rerun with
+  the same command: it resumes from the first checkpoint and finishes. Its rows up to that
+  checkpoint are those of the uninterrupted 2 x 2 run (smoke_searches); from there it equals
+  the same checkpoint resumed by 1 process x 4 devices. Not the uninterrupted run past the
+  checkpoint: a resumed run starts new episodes (its envs seeded by the checkpoint's step), by
+  design. The programs are those the smoke searches compiled (the persistent cache)."""
+  killed, p1 = tmp_path / "two", tmp_path / "two_p1"
+
+  def run_two(*extra):
+    port = free_port()
+    flags = ("--agents=ppo", "--peer_timeout_s=5", *extra)
+    procs = [start_run(w, *two_process_flags(r, port, *flags)) for r, w in ((0, killed), (1, p1))]
+    return [(p, *p.communicate(timeout=LAUNCH_S)) for p in procs]
+
+  (p0, _, err0), (q1, _, err1) = run_two("--kill_at_second_checkpoint")
+  assert p0.returncode == 1 and q1.returncode == 1, err0[-2000:] + err1[-2000:]
+  run = killed / "ppo"
+  assert os.listdir(run / "checkpoints") == ["ckpt_128.msgpack"] and not (run / "DONE").exists()
+  uninterrupted = pathlib.Path(smoke_searches.two) / "ppo"
+  cut = lambda r: [x for x in r if x["env_steps"] <= 128]
+  assert cut(rows(run / "metrics.jsonl")) == approx_rows(cut(rows(uninterrupted / "metrics.jsonl")))
+  alone = tmp_path / "one"
+  shutil.copytree(killed, alone)
+  one = start_run(alone, "--agents=ppo", "--cpu_devices=4")
+  out, err = one.communicate(timeout=LAUNCH_S)
+  assert one.returncode == 0, err[-2000:]
+  assert "resuming" in out and "from env step 128" in out
+  (p0, out0, err0), (q1, _, err1) = run_two()
+  assert p0.returncode == 0 and q1.returncode == 0, err0[-2000:] + err1[-2000:]
+  assert f"[search] resuming {run} from env step 128" in out0
+  assert (run / "DONE").exists() and not p1.exists()
+  assert_same_training(alone / "ppo", run)
 
 
 @SMOKE_SEARCHES
