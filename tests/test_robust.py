@@ -456,3 +456,9 @@ def test_the_ablation_study_runs_one_search_per_option_and_reports_them(tmp_path
   pairs = [line for line in text.splitlines() if line.startswith("| ") and "| darts | 0." in line]
   assert len(pairs) == len(arms) - 1  # P(X > darts) for each other arm, no other pair
   assert pathlib.Path(report).with_name("collapse.png").is_file()
+  # Redrawn from the workdir (launch/study.py --report: the record as stored, its methods
+  # object sorted by name), the default is still the reference and the order the study's.
+  assert runner.rewrite_reports(w, write_report) == [report]
+  again = open(report).read()
+  assert "| darts | the reference | 2 |" in again
+  assert f"methods: {', '.join(arms)};" in again

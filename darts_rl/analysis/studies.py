@@ -71,12 +71,21 @@ def seed_returns(seeds_dir: str) -> Dict[int, float]:
   return out
 
 
+def methods(record: dict) -> List[str]:
+  """The study's methods in its own order (the first is the one a report compares the others
+  with): the record's "methods" object is stored with sorted keys, its "nodes" list in the
+  plan's order, method by method."""
+  order = dict.fromkeys(n["name"].split("/")[0] for n in record["nodes"])
+  named = [m for m in order if m in record["methods"]]
+  return named + sorted(set(record["methods"]) - set(named))
+
+
 def steps_of(record: dict, kind: str):
   """(method, step) for every step of that kind ('search', 'retrain', 'baseline', 'random')."""
   return [
     (m, step)
-    for m, spec in record["methods"].items()
-    for step in spec["steps"]
+    for m in methods(record)
+    for step in record["methods"][m]["steps"]
     if step["step"] == kind
   ]
 
@@ -89,8 +98,8 @@ def final_steps(record: dict) -> List[Tuple[str, str]]:
   """(method, step dir name) of every method's final run: its retrain at the end of the
   search, or its baseline."""
   out = []
-  for m, spec in record["methods"].items():
-    for step in spec["steps"]:
+  for m in methods(record):
+    for step in record["methods"][m]["steps"]:
       if step["step"] == "retrain" and artifacts.FINAL in step["at"]:
         out.append((m, "retrain"))
       elif step["step"] == "baseline":
@@ -503,7 +512,7 @@ def write_report(workdir: str, record: dict) -> str:
   lines = [f"# Study {name}", "", record["description"], ""]
   lines += [
     f"Envs: {', '.join(record['envs'])}; seeds: {', '.join(map(str, record['seeds']))}; "
-    f"methods: {', '.join(record['methods'])}; size: {record['size']} ({record['spec']}).",
+    f"methods: {', '.join(methods(record))}; size: {record['size']} ({record['spec']}).",
     "",
   ]
   for section in record["reports"]:
