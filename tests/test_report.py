@@ -345,8 +345,16 @@ def test_collapse_monitor_figure_and_table(tmp_path):
   searches = {
     "default/seed_0": rows([0.1, 0.4, 0.9], [0.75, 0.8, 0.9]),
     "robust/seed_0": rows([0.1, 0.2, 0.15], [0.75, 0.74, 0.72]),
+    "ada/seed_0": rows([0.1, 0.3, 0.2], [0.75, 0.76, 0.77]),
+    "ada/seed_1": rows([0.1, 0.1], [0.75, 0.75]),
   }
   searches["robust/seed_0"][-1]["arch/stopped_at_update"] = 12
+  # DARTS-ADA: the L2 raised twice (x10 each), the alphas last rolled back to arch update 8.
+  for row, (l2, restarts) in zip(searches["ada/seed_0"], [(3e-4, 0), (3e-3, 1), (3e-2, 2)]):
+    row.update({"arch/l2": l2, "arch/ada_restarts": restarts})
+  searches["ada/seed_0"][-1]["arch/rolled_back_to_update"] = 8
+  for row in searches["ada/seed_1"]:
+    row.update({"arch/l2": 3e-4, "arch/ada_restarts": 0})
   workdirs = {label: str(tmp_path / label.replace("/", "_")) for label in searches}
   png = collapse.plot_collapse_monitor(searches, str(tmp_path / "collapse.png"))
   assert png and (tmp_path / "collapse.png").stat().st_size > 0
@@ -354,8 +362,12 @@ def test_collapse_monitor_figure_and_table(tmp_path):
   assert table[2] == "| default/seed_0 | normal 0.900 | 0.1 / 0.9 / 0.9 | - | - | - | - |"
   assert (
     table[3]
-    == "| robust/seed_0 | normal 0.720 | 0.1 / 0.15 / 0.2 | at arch update 12 | - | - | - |"
+    == "| robust/seed_0 | normal 0.720 | 0.1 / 0.15 / 0.2 | frozen at arch update 12 | - | - | - |"
   )
+  assert table[4].startswith(
+    "| ada/seed_0 | normal 0.770 | 0.1 / 0.2 / 0.3 | L2 raised 2x to 0.03, back to arch update 8 |"
+  )
+  assert "| 0.1 / 0.1 / 0.1 | L2 never raised |" in table[5]
   # With alphas.npz: how far the final weights moved from uniform (1/3), the median margin of
   # the best op over the runner-up, Zero excluded, and when the best ops settled. Final edges:
   # [0.5, 0.3, 0.2] -> margin 0.2; [0.3, 0.3, 0.4] (Zero's 0.4 ignored) -> 0; [0.6, 0.1, 0.3]

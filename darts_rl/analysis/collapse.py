@@ -3,7 +3,8 @@ share of mixing weight on parameter-free ops over a search, for one or many sear
 
 Reads metrics.jsonl rows (`arch/eigenvalue`, logged with arch.eigen_every_updates;
 `alpha/<cell>/param_free`, logged by every micro-space search; `arch/stopped_at_update`, with
-early stopping) and each search's genotype.json when it has one (the discretized cell's
+early stopping; `arch/ada_restarts`, `arch/l2` and `arch/rolled_back_to_update`, with
+DARTS-ADA) and each search's genotype.json when it has one (the discretized cell's
 parameter-free edges). See docs/robust_search.md.
 """
 
@@ -23,6 +24,7 @@ from darts_rl.search.ops import PARAMETER_FREE
 EIGENVALUE = "arch/eigenvalue"
 PARAM_FREE = "/param_free"  # alpha/<cell>/param_free
 STOPPED_AT = "arch/stopped_at_update"
+RESTARTS, L2, ROLLED_BACK = "arch/ada_restarts", "arch/l2", "arch/rolled_back_to_update"
 
 
 def _series(rows: Sequence[dict], key: str):
@@ -114,6 +116,19 @@ def _outcome(workdir: str) -> Optional[SearchOutcome]:
     return None
 
 
+def _early_stop_cell(rows: Sequence[dict]) -> str:
+  """What early stopping did: RobustDARTS froze the alphas at an arch update, or DARTS-ADA
+  raised the L2 k times (its final value) and rolled the alphas back; '-' when neither ran."""
+  stops = [r[STOPPED_AT] for r in rows if is_num(r.get(STOPPED_AT))]
+  if stops:
+    return f"frozen at arch update {int(stops[-1])}"
+  last = next((r for r in reversed(rows) if is_num(r.get(RESTARTS))), None)
+  if last is None or not last[RESTARTS]:
+    return "-" if last is None else "L2 never raised"
+  back = f", back to arch update {int(last[ROLLED_BACK])}" if is_num(last.get(ROLLED_BACK)) else ""
+  return f"L2 raised {int(last[RESTARTS])}x to {last[L2]:.2g}{back}"
+
+
 def _alphas_cells(workdir: str) -> str:
   """The table's 'moved / margin' and 'best ops settled at' cells."""
   o = _outcome(workdir)
@@ -128,10 +143,10 @@ def collapse_table(
   genotypes: Optional[Mapping[str, str]] = None,
 ) -> Optional[str]:
   """A markdown table per search: final parameter-free share per cell type, first / last / max
-  eigenvalue, early stop, the discretized cell's parameter-free edges (its genotype file:
-  `genotypes[label]`, else the workdir's genotype.json), and how far the final mixing weights
-  moved from uniform and how decided their best ops are; None when no run logged the
-  monitor."""
+  eigenvalue, what early stopping did, the discretized cell's parameter-free edges (its
+  genotype file: `genotypes[label]`, else the workdir's genotype.json), and how far the final
+  mixing weights moved from uniform and how decided their best ops are; None when no run
+  logged the monitor."""
   lines = []
   for label, rows in searches.items():
     cells = _cells(rows)
@@ -140,22 +155,22 @@ def collapse_table(
       continue
     free = ", ".join(f"{c} {_series(rows, f'alpha/{c}{PARAM_FREE}')[1][-1]:.3f}" for c in cells)
     eigs = f"{eig[0]:.3g} / {eig[-1]:.3g} / {eig.max():.3g}" if eig.size else "-"
-    stops = [r[STOPPED_AT] for r in rows if is_num(r.get(STOPPED_AT))]
-    stop = f"at arch update {int(stops[-1])}" if stops else "-"
     path = (genotypes or {}).get(label) or artifacts.genotype_path(workdirs[label])
     cell = param_free_edges(artifacts.load_genotype(path)) if os.path.isfile(path) else None
     lines.append(
-      f"| {md_cell(label)} | {free or '-'} | {eigs} | {stop} | {cell or '-'} | "
+      f"| {md_cell(label)} | {free or '-'} | {eigs} | {_early_stop_cell(rows)} | {cell or '-'} | "
       f"{_alphas_cells(workdirs[label])} |"
     )
   if not lines:
     return None
   head = [
     "| search | parameter-free share (end) | eigenvalue first / last / max | "
-    "alphas frozen | parameter-free kept edges | moved / margin | best ops settled at |",
+    "early stopping | parameter-free kept edges | moved / margin | best ops settled at |",
     "|---|---|---|---|---|---|---|",
   ]
   note = (
+    "early stopping: RobustDARTS's froze the alphas at that arch update; DARTS-ADA's raised "
+    "the weights' L2 that many times (to its final value) and rolled the alphas back. "
     "moved: the largest |w - 1/K| over edges and ops of the final mixing weights (0: still "
     "uniform); margin: the median over edges of the best op's weight minus the runner-up's, "
     "Zero excluded (near 0: the discretized cell is decided by noise); best ops settled at: "
