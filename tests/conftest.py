@@ -71,6 +71,9 @@ CACHE_HANGS_PROCESSES = not importlib.metadata.version("jaxlib").startswith("0.7
 def start_run(workdir, *flags, stdout=subprocess.PIPE):
   """tests/multiprocess_run.py in a fresh process (its own CPU device count)."""
   env = dict(os.environ)  # the process sets its own device count (--cpu_devices)
+  # A process that stops saves its runtime's lines to a temp file (darts_rl/distributed.py):
+  # kept beside the test's workdir, not left in the machine's /tmp.
+  env["TMPDIR"] = os.path.dirname(os.path.abspath(workdir))
   if CACHE_HANGS_PROCESSES and any(f.startswith("--num_processes") for f in flags):
     env["JAX_ENABLE_COMPILATION_CACHE"] = "false"
   return subprocess.Popen(
