@@ -169,8 +169,9 @@ def collapse_table(
     "|---|---|---|---|---|---|---|",
   ]
   note = (
-    "early stopping: RobustDARTS's froze the alphas at that arch update; DARTS-ADA's raised "
-    "the weights' L2 that many times (to its final value) and rolled the alphas back. "
+    "early stopping: 'frozen at', the arch update from which RobustDARTS's rule held the "
+    "alphas; 'L2 raised k x', how often DARTS-ADA raised the weights' L2 (to the value shown), "
+    "and the arch update it last rolled the alphas back to. "
     "moved: the largest |w - 1/K| over edges and ops of the final mixing weights (0: still "
     "uniform); margin: the median over edges of the best op's weight minus the runner-up's, "
     "Zero excluded (near 0: the discretized cell is decided by noise); best ops settled at: "
