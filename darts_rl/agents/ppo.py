@@ -242,12 +242,16 @@ class PPO(AgentBase):
   # -- state
   def init(self, key) -> AgentState:
     """Fresh learner (params, alphas, both optimizer states) and reward normalizer."""
-    obs = jnp.zeros((1,) + self.spec.observation_shape, jnp.uint8)
-    params = jax.jit(self.net.init)(key, obs, self.init_alphas)["params"]
     return AgentState(
-      self.opt.init(params, self.init_alphas),
+      jax.jit(self._init_fn)(key),
       PPOHost(RunningStats.create(), np.zeros((self.spec.num_envs,), np.float64)),
     )
+
+  def _init_fn(self, key) -> PPOLearner:
+    """One program (run eagerly, the optimizer states would compile one per parameter shape)."""
+    obs = jnp.zeros((1,) + self.spec.observation_shape, jnp.uint8)
+    params = self.net.init(key, obs, self.init_alphas)["params"]
+    return self.opt.init(params, self.init_alphas)
 
   def log_scalars(self, state: AgentState):
     """Nothing beyond the update's metrics."""

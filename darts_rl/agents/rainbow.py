@@ -335,20 +335,21 @@ class Rainbow(AgentBase):
   # -- state
   def init(self, key) -> AgentState:
     """Fresh online and target networks (target = online), optimizer states, env-step 0."""
+    return AgentState(jax.jit(self._init_fn)(key), RainbowHost(np.int64(0)))
+
+  def _init_fn(self, key) -> RainbowLearner:
+    """One program (run eagerly, the optimizer states would compile one per parameter shape)."""
     obs = jnp.zeros((1,) + self.spec.observation_shape, jnp.uint8)
-    params = jax.jit(self.net.init)(key, obs, self.init_alphas)["params"]
+    params = self.net.init(key, obs, self.init_alphas)["params"]
     dual = self.opt.init(params, self.init_alphas)
-    return AgentState(
-      RainbowLearner(
-        params,
-        params,
-        self.init_alphas,
-        self.init_alphas,
-        dual.opt_state,
-        dual.arch_opt_state,
-        jnp.zeros((), jnp.int32),
-      ),
-      RainbowHost(np.int64(0)),
+    return RainbowLearner(
+      params,
+      params,
+      self.init_alphas,
+      self.init_alphas,
+      dual.opt_state,
+      dual.arch_opt_state,
+      jnp.zeros((), jnp.int32),
     )
 
   def empty_replay(self) -> replay_lib.ReplayState:
