@@ -2,6 +2,7 @@
 (the suite compiles the same small networks many times), the repo root on sys.path, and the
 smoke searches that several test files share (`smoke_searches`)."""
 
+import gc
 import importlib.metadata
 import os
 import signal
@@ -25,6 +26,12 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(ROOT, ".jax_cach
 # (a whole suite 385 -> 346 s on 2 cores, cold cache; benchmarks/ARCHIVE.md).
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Lowering attaches each operation's Python traceback to the program as debug locations; the
+# suite lowers thousands of programs (every eager op is one), so it keeps one frame: test_fused.py
+# and test_macro.py in one process 69.3 -> 62.4 CPU-s (benchmarks/ARCHIVE.md). Debug
+# information only: the computation, and whatever a test checks, is the same.
+os.environ.setdefault("JAX_INCLUDE_FULL_TRACEBACKS_IN_LOCATIONS", "false")
+os.environ.setdefault("JAX_TRACEBACK_IN_LOCATIONS_LIMIT", "0")
 # The suite is bound by XLA compilation (hundreds of small programs, a cold cache on CI), so
 # tests compile for compilation speed: LLVM's optimization level 0 (about a quarter faster),
 # XLA:CPU's older fusion emitters instead of the MLIR ones, and one LLVM module per program
@@ -46,6 +53,10 @@ for flag in TEST_XLA_FLAGS:
 os.environ["PYTHONPATH"] = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
+
+from tests.launch_process import GC_THRESHOLD  # noqa: E402
+
+gc.set_threshold(*GC_THRESHOLD)  # tests/launch_process.py says why
 
 
 # Tests using `smoke_searches` carry this mark, so pytest-xdist (--dist loadgroup) runs them on
@@ -133,3 +144,12 @@ def pytest_collection_modifyitems(items):
     item.get_closest_marker("heavy") is None and item.get_closest_marker("xdist_group") is None
   )
   items.sort(key=weight)  # stable: collection order within each class
+
+
+def pytest_unconfigure(config):
+  """At the end of a worker's session pytest collects garbage five times over to report
+  unraisable exceptions (after every test it already hooks them); with jax's caches on the heap
+  that is seconds per worker, at the end of the run. Objects alive now are left out of those
+  collections."""
+  del config
+  gc.freeze()

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from darts_rl.distributed import cpu_device_env
-from tests.launch_process import LAUNCH_S
+from tests.launch_process import GC_THRESHOLD, LAUNCH_S
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -16,7 +16,7 @@ def assert_script_ok(script: str, devices: int, timeout: int = LAUNCH_S):
   env = dict(os.environ, **cpu_device_env(devices))  # keeps the other XLA flags
   env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
   out = subprocess.run(
-    [sys.executable, "-c", script],
+    [sys.executable, "-c", f"import gc; gc.set_threshold{GC_THRESHOLD}\n{script}"],
     env=env,
     cwd=ROOT,
     capture_output=True,

@@ -9,6 +9,7 @@ and alphas snapshots logged past it, the run not finished. The launcher itself r
 (as `__main__`).
 """
 
+import gc
 import os
 import runpy
 import signal
@@ -17,6 +18,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from darts_rl.train import checkpoint  # noqa: E402
+from tests.launch_process import GC_THRESHOLD  # noqa: E402
 
 _save = checkpoint.Checkpointer.save
 
@@ -34,6 +36,7 @@ def install():
 
 
 if __name__ == "__main__":
+  gc.set_threshold(*GC_THRESHOLD)  # tests/launch_process.py says why
   install()
   sys.argv = sys.argv[1:]
   runpy.run_path(sys.argv[0], run_name="__main__")

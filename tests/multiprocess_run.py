@@ -7,6 +7,7 @@ report chain) go on from the single process's searches (tests/conftest.py, `smok
 Each run uses 4 envs, one group per device.
 """
 
+import gc
 import os
 import sys
 
@@ -15,6 +16,9 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from darts_rl import cli  # noqa: E402
+from tests.launch_process import GC_THRESHOLD  # noqa: E402
+
+gc.set_threshold(*GC_THRESHOLD)  # tests/launch_process.py says why
 
 flags.DEFINE_string("workdir", None, "Root: one workdir per agent below it.")
 flags.DEFINE_list("agents", ["ppo", "rainbow", "sac"], "Agents to run, in order.")

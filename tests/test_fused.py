@@ -110,21 +110,22 @@ def test_fused_cell_equals_per_edge_cell(op_set, partial_channels, reduction):
   fused, per_edge = SearchCell(8, nodes, **kw), SearchCell(8, nodes, fused_edges=False, **kw)
   x = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 8, 4))  # 4 channels: preprocess too
   alphas = _cell_alphas(nodes, len(names), options=True)
-  params = fused.init(jax.random.PRNGKey(0), x, alphas)
-  reference = per_edge.init(jax.random.PRNGKey(0), x, alphas)
+  params = jax.jit(fused.init)(jax.random.PRNGKey(0), x, alphas)
+  reference = jax.jit(per_edge.init)(jax.random.PRNGKey(0), x, alphas)
   _assert_trees_close(params, reference, atol=0)
   assert list(params["params"]) == list(reference["params"])  # the same order in checkpoints
 
   def loss_and_grads(cell):
     loss = lambda p, a: jnp.sum(jnp.sin(cell.apply(p, x, a)))  # not invariant to anything
-    return jax.value_and_grad(loss, argnums=(0, 1))(params, alphas)
+    return jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(params, alphas)
 
   (l_fused, g_fused), (l_ref, g_ref) = loss_and_grads(fused), loss_and_grads(per_edge)
   np.testing.assert_allclose(l_fused, l_ref, rtol=1e-5)
   _assert_grads_close(g_fused, g_ref)
   assert all(np.any(g != 0) for g in jax.tree.leaves(g_fused[1].ops))
   plain = _cell_alphas(nodes, len(names), options=False)  # a plain tuple of node arrays
-  np.testing.assert_allclose(*(c.apply(params, x, plain) for c in (fused, per_edge)), atol=1e-5)
+  outs = [jax.jit(c.apply)(params, x, plain) for c in (fused, per_edge)]
+  np.testing.assert_allclose(*outs, atol=1e-5)
 
 
 @pytest.mark.parametrize(

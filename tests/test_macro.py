@@ -73,7 +73,7 @@ HAND = _genotype(
 @pytest.fixture(scope="module")
 def supernet():
   spec = make_encoder(encoder_config(kind="supernet", space="macro"))
-  params = spec.module.init(jax.random.PRNGKey(0), _obs(), spec.alphas)
+  params = jax.jit(spec.module.init)(jax.random.PRNGKey(0), _obs(), spec.alphas)
   return spec, params, jax.jit(spec.module.apply)
 
 
@@ -121,8 +121,10 @@ def test_one_hot_supernet_equals_fixed(supernet, tmp_path, which):
   # The spec's genotype records the shape it was built with (HAND records none: the config's).
   assert fixed.genotype == g.with_space(space.shape()) and fixed.alphas == {}
   obs = _obs(1)
-  fixed_params = _copy_subset(sup_params, fixed.module.init(jax.random.PRNGKey(1), obs, {}))
-  want = fixed.module.apply(fixed_params, obs, {})
+  fixed_params = _copy_subset(
+    sup_params, jax.jit(fixed.module.init)(jax.random.PRNGKey(1), obs, {})
+  )
+  want = jax.jit(fixed.module.apply)(fixed_params, obs, {})
   got = sup_apply(sup_params, obs, _one_hot_alphas(space, g))
   np.testing.assert_allclose(got, want, atol=1e-5)
   # Not vacuous: another genotype's alphas give a different output.
@@ -285,13 +287,13 @@ def test_gradients_reach_every_alpha():
     )
   )
   obs = _obs(2)
-  params = spec.module.init(jax.random.PRNGKey(3), obs, spec.alphas)
+  params = jax.jit(spec.module.init)(jax.random.PRNGKey(3), obs, spec.alphas)
   proj = jax.random.normal(jax.random.PRNGKey(4), (obs.shape[0], 16))
   # Random alphas so no mixture sits at a symmetric point.
   alphas = jax.tree_util.tree_map(
     lambda a: 0.1 * jax.random.normal(jax.random.PRNGKey(a.size), a.shape), spec.alphas
   )
-  grads = jax.grad(lambda a: jnp.sum(spec.module.apply(params, obs, a) * proj))(alphas)
+  grads = jax.jit(jax.grad(lambda a: jnp.sum(spec.module.apply(params, obs, a) * proj)))(alphas)
   assert set(grads) == {"downsample", "blocks", "width"}
   for key, g in grads.items():
     g = np.asarray(g)

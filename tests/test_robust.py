@@ -290,26 +290,27 @@ def test_top_eigenvalue_is_the_algebraically_largest(eigenvalues):
   assert abs(abs(flat_v @ q[:, i]) - 1.0) < 1e-3  # the eigenvector of the top eigenvalue
 
 
+def _top_eigenvalue(f, x, key, iterations):
+  """hessian.top_eigenvalue as one program (eagerly, every step compiles its own ops)."""
+  return jax.jit(hessian.top_eigenvalue, static_argnums=(0, 3))(f, x, key, iterations)
+
+
 def test_top_eigenvalue_of_diag_1_minus_3_and_of_random_symmetric_matrices():
   # diag(1, -3): power iteration converges to -3; the monitor wants 1.
   f = lambda x: 0.5 * (x[0] ** 2 - 3 * x[1] ** 2)
-  lam, _ = hessian.top_eigenvalue(f, jnp.zeros(2), jax.random.PRNGKey(0), 2)
+  lam, _ = _top_eigenvalue(f, jnp.zeros(2), jax.random.PRNGKey(0), 2)
   np.testing.assert_allclose(lam, 1.0, rtol=1e-5)
   # -3 I: the Krylov space closes after one step; the later rows must not add an eigenvalue 0.
-  lam, _ = hessian.top_eigenvalue(
-    lambda x: -1.5 * jnp.sum(x**2), jnp.zeros(4), jax.random.PRNGKey(0), 4
-  )
+  lam, _ = _top_eigenvalue(lambda x: -1.5 * jnp.sum(x**2), jnp.zeros(4), jax.random.PRNGKey(0), 4)
   np.testing.assert_allclose(lam, -3.0, rtol=1e-5)
   rng = np.random.default_rng(1)
   for n, iters in ((6, 6), (40, 25)):
     m = rng.normal(size=(n, n))
     a = jnp.asarray((m + m.T) / 2, jnp.float32)
-    lam, _ = hessian.top_eigenvalue(
-      lambda x: 0.5 * x @ a @ x, jnp.zeros(n), jax.random.PRNGKey(2), iters
-    )
+    lam, _ = _top_eigenvalue(lambda x: 0.5 * x @ a @ x, jnp.zeros(n), jax.random.PRNGKey(2), iters)
     np.testing.assert_allclose(lam, np.linalg.eigvalsh(np.asarray(a, np.float64))[-1], rtol=1e-3)
   # A non-quadratic loss: f = sum(x^4) / 12 has Hessian diag(x^2); at (1, -2, 3) the top is 9.
-  lam, _ = hessian.top_eigenvalue(
+  lam, _ = _top_eigenvalue(
     lambda x: jnp.sum(x**4) / 12, jnp.array([1.0, -2.0, 3.0]), jax.random.PRNGKey(0), 3
   )
   np.testing.assert_allclose(lam, 9.0, rtol=1e-4)

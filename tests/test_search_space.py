@@ -269,11 +269,11 @@ def test_partial_channel_supernet_runs_and_grads():
   cfg = encoder_config(kind="supernet", channels=(8, 16), partial_channels=4)
   sup = make_encoder(cfg)
   obs = _obs((2, 64, 64, 3))
-  params = sup.module.init(jax.random.PRNGKey(0), obs, sup.alphas)
-  out = sup.module.apply(params, obs, sup.alphas)
+  params = jax.jit(sup.module.init)(jax.random.PRNGKey(0), obs, sup.alphas)
+  out = jax.jit(sup.module.apply)(params, obs, sup.alphas)
   assert out.shape == (2, 256)
   alphas = jax.tree.map(lambda a: a + 0.1 * jnp.arange(a.shape[-1]), sup.alphas)
-  grads = jax.grad(lambda a: jnp.sum(sup.module.apply(params, obs, a) ** 2))(alphas)
+  grads = jax.jit(jax.grad(lambda a: jnp.sum(sup.module.apply(params, obs, a) ** 2)))(alphas)
   assert all(np.all(np.abs(g) > 0) for g in jax.tree.leaves(grads))
 
 
@@ -392,23 +392,24 @@ def test_learned_edge_weights_start_at_todays_supernet_and_get_gradients(partial
   plain, learned = make_encoder(cfg), make_encoder(cfg, arch=_arch(edge_weights="learned"))
   assert [e.shape for e in learned.alphas["edges"]["normal"]] == [(1,), (2,), (3,)]
   obs = _obs((2, 8, 8, 3))
-  params = plain.module.init(jax.random.PRNGKey(0), obs, plain.alphas)
+  params = jax.jit(plain.module.init)(jax.random.PRNGKey(0), obs, plain.alphas)
+  apply_learned, apply_plain = jax.jit(learned.module.apply), jax.jit(plain.module.apply)
   # Zero edge logits: every edge weighs 1 (exact: today's sum; PC-DARTS: today's mean).
   np.testing.assert_allclose(
-    learned.module.apply(params, obs, learned.alphas),
-    plain.module.apply(params, obs, plain.alphas),
+    apply_learned(params, obs, learned.alphas),
+    apply_plain(params, obs, plain.alphas),
     rtol=1e-5,
     atol=1e-6,
   )
   alphas = jax.tree.map(lambda a: a + 0.1 * jnp.arange(a.shape[-1]), learned.alphas)
-  g = jax.grad(lambda a: jnp.sum(learned.module.apply(params, obs, a) ** 2))(alphas)
+  g = jax.jit(jax.grad(lambda a: jnp.sum(apply_learned(params, obs, a) ** 2)))(alphas)
   edges = g["edges"]["normal"]
   assert not np.any(edges[0])  # node 0 has one edge: its softmax weight is always 1
   assert all(np.all(np.abs(e) > 0) for e in edges[1:])
   # Non-zero edge logits move the output.
   assert not np.allclose(
-    learned.module.apply(params, obs, alphas),
-    learned.module.apply(params, obs, dict(alphas, edges=learned.alphas["edges"])),
+    apply_learned(params, obs, alphas),
+    apply_learned(params, obs, dict(alphas, edges=learned.alphas["edges"])),
   )
 
 
