@@ -1,5 +1,6 @@
 """Test setup: a persistent XLA compilation cache shared by tests and launcher subprocesses
-(the suite compiles the same small networks many times), the repo root on sys.path, and the
+(the suite compiles the same small networks many times), compilation and GC settings that
+cut the suite's CPU (each with its measurement below), the repo root on sys.path, and the
 smoke searches that several test files share (`smoke_searches`)."""
 
 import gc
