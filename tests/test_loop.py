@@ -11,9 +11,9 @@ import jax
 import numpy as np
 import pytest
 
-from darts_rl import parallel
+from darts_rl import agents, parallel
 from darts_rl.agents import base as agent_base
-from darts_rl.agents import ppo
+from darts_rl.agents import make_agent, ppo
 from darts_rl.envs.base import DiscreteActions
 from darts_rl.train import evaluation, loop, stepping
 from darts_rl.train.actors import Actors, EpisodeLog
@@ -34,21 +34,41 @@ def _run(tmp_path, name, seed, overlap="off"):
 
 
 @pytest.mark.heavy
-def test_same_seed_identical_two_seeds_differ(tmp_path):
+def test_same_seed_identical_two_seeds_differ(tmp_path, monkeypatch):
   # Actors and learner overlapped (loop.overlap): the policy lag is one iteration exactly, so
-  # two runs of one seed are identical whatever the threads' timing.
+  # two runs of one seed are identical whatever the threads' timing. Seed 1 runs twice: on the
+  # agent seed 0's run built (agents.reused_agent: one config but the seed, one process), then
+  # on a fresh agent; a reused agent must give the fresh agent's run exactly.
+  built = []
+  monkeypatch.setattr(agents, "make_agent", lambda *a: built.append(1) or make_agent(*a))
+  monkeypatch.setattr(agents, "_RECENT", type(agents._RECENT)())
   a, wa = _run(tmp_path, "a", 0, overlap="on")
-  b, wb = _run(tmp_path, "b", 0, overlap="on")
-  c, _ = _run(tmp_path, "c", 1, overlap="on")
-  assert a == b
-  assert a != c
+  b, wb = _run(tmp_path, "b", 1, overlap="on")
+  assert len(built) == 1  # seed 1 reused seed 0's agent
+  agents._RECENT.clear()
+  c, wc = _run(tmp_path, "c", 1, overlap="on")
+  assert len(built) == 2
+  assert b == c
+  assert a != b
   assert all(r["actor/policy_lag_iterations"] == 1.0 for r in a[:-1])
-  with np.load(os.path.join(wa, "alphas.npz")) as da, np.load(os.path.join(wb, "alphas.npz")) as db:
-    assert list(da["env_steps"]) == [0, 64, 128, 192, 256]
-    np.testing.assert_array_equal(da["normal/node1"], db["normal/node1"])
-    assert da["normal/node1"].shape == (5, 2, 5)
+  with np.load(os.path.join(wb, "alphas.npz")) as db, np.load(os.path.join(wc, "alphas.npz")) as dc:
+    assert list(db["env_steps"]) == [0, 64, 128, 192, 256]
+    np.testing.assert_array_equal(db["normal/node1"], dc["normal/node1"])
+    assert db["normal/node1"].shape == (5, 2, 5)
     # The alphas moved away from their zero init during search.
-    assert np.abs(da["normal/node1"][-1]).max() > 0
+    assert np.abs(db["normal/node1"][-1]).max() > 0
+  # What tells agents apart: the config but its seed, the genotype, the envs, the devices.
+  spec = agent_base.EnvSpec((8, 8, 3), DiscreteActions(3), 1, 1, np.zeros(1, np.int32), ("g",), 1)
+  key = lambda c, genotype=None, s=spec: agents._agent_key(
+    c, types.SimpleNamespace(genotype=genotype), s, parallel.Devices(1)
+  )
+  c0, c1 = get_config("search,smoke"), get_config("search,smoke")
+  c1.seed = 5
+  assert key(c0) == key(c1)
+  c1.ppo.num_epochs = 2
+  assert key(c0) != key(c1)
+  assert key(c0) != key(c0, s=spec._replace(game_ids=np.ones(1, np.int32)))
+  assert key(c0) != key(c0, genotype=types.SimpleNamespace(to_json=lambda: "{}"))
 
 
 class _State(NamedTuple):

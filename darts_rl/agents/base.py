@@ -18,6 +18,7 @@ closures that read no `self` state that changes. Replay buffers are explicit sta
 checkpointed. Metrics stay on the devices until the loop reads them at a log step.
 """
 
+import functools
 from typing import Any, Dict, List, NamedTuple, Optional, Protocol, Tuple, runtime_checkable
 
 import jax
@@ -116,6 +117,12 @@ class AgentBase:
   # The learner fields that act / eval_act read; the others (optimizer states, targets) never
   # reach the acting step.
   acting_fields: Tuple[str, ...] = ("params", "alphas")
+
+  @functools.cached_property
+  def compiled_acting(self) -> Dict[Any, Any]:
+    """The acting and evaluation steps compiled for this agent (the run's Actors.compiled),
+    kept with it: a run that reuses the agent (agents.reused_agent) reuses them too."""
+    return {}
 
   def acting(self, learner):
     """The learner with only `acting_fields` kept (the others None): what act and eval_act

@@ -223,6 +223,7 @@ class PPO(AgentBase):
     self.init_alphas = encoder_spec.alphas
     self.net = PPONetwork(encoder_spec.module, spec.action_spec.num_actions)
     d = devices
+    self._init = jax.jit(self._init_fn)
     self._prepare = d.compile(self._prepare_fn)
     # The collapse monitor's probe is decided on the host (optim.ProbedStep).
     self._minibatch = optim.ProbedStep(self.opt, d, self._minibatch_fn, donate=(0,))
@@ -243,7 +244,7 @@ class PPO(AgentBase):
   def init(self, key) -> AgentState:
     """Fresh learner (params, alphas, both optimizer states) and reward normalizer."""
     return AgentState(
-      jax.jit(self._init_fn)(key),
+      self._init(key),
       PPOHost(RunningStats.create(), np.zeros((self.spec.num_envs,), np.float64)),
     )
 

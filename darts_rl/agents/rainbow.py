@@ -325,6 +325,7 @@ class Rainbow(AgentBase):
       self._empty_record(),
     )
     d = devices
+    self._init = jax.jit(self._init_fn)
     self._new_replay = d.compile(lambda _: self.replay.init())
     self._add = d.compile(self._add_fn, donate=(0,))
     self._learn = optim.ProbedStep(self.opt, d, self._learn_fn, donate=(0, 1))
@@ -335,7 +336,7 @@ class Rainbow(AgentBase):
   # -- state
   def init(self, key) -> AgentState:
     """Fresh online and target networks (target = online), optimizer states, env-step 0."""
-    return AgentState(jax.jit(self._init_fn)(key), RainbowHost(np.int64(0)))
+    return AgentState(self._init(key), RainbowHost(np.int64(0)))
 
   def _init_fn(self, key) -> RainbowLearner:
     """One program (run eagerly, the optimizer states would compile one per parameter shape)."""

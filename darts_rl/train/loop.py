@@ -24,7 +24,7 @@ import numpy as np
 
 from darts_rl import artifacts, distributed, envs, formatting, parallel
 from darts_rl.agents import base as agent_base
-from darts_rl.agents import make_agent
+from darts_rl.agents import reused_agent
 from darts_rl.networks import make_encoder
 from darts_rl.train import evaluation, stepping
 from darts_rl.train.actors import Actors
@@ -155,7 +155,8 @@ def run(config, workdir: str, phase: str, devices: Optional[parallel.Devices] = 
   )
   acting = None
   try:
-    agent = make_agent(config, encoder, actors.spec, devices)
+    agent = reused_agent(config, encoder, actors.spec, devices)
+    actors.compiled = agent.compiled_acting
     resume_step, state, key, env_steps = _restore(config, agent, ckpt)
     resumed = resume_step is not None
     if resumed:  # the arch schedules re-planned on the updates still to come
@@ -410,18 +411,19 @@ def reevaluate(
   try:
     if phase == RANDOM_POLICY:
       policy, learner, env_steps = evaluation.RandomPolicy(actors.spec.action_spec), None, 0
-      eval_act = policy.eval_act
+      eval_act, compiled = policy.eval_act, {}
     else:
       encoder = make_encoder(
         config.encoder, artifacts.encoder_genotype(config.encoder), config.arch
       )
-      agent = make_agent(config, encoder, actors.spec, devices)
+      agent = reused_agent(config, encoder, actors.spec, devices)
       step, state, _, env_steps = _restore(
         config, agent, Checkpointer(os.path.join(workdir, "checkpoints"))
       )
       if step is None:
         raise artifacts.ArtifactError(f"{workdir} has no checkpoint to evaluate")
       learner, eval_act = devices.replicate(agent.acting(state.learner)), agent.eval_act
+      compiled = agent.compiled_acting
   finally:
     actors.close()
   key = jax.random.PRNGKey(config.seed + episodes)
@@ -435,6 +437,7 @@ def reevaluate(
     episodes,
     cap,
     seed_offset,
+    compiled=compiled,
   )
   summary, desc = _eval_summary(
     final,
