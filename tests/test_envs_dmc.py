@@ -142,6 +142,38 @@ def test_same_seed_reproduces_and_different_seeds_and_rows_differ():
   assert not np.array_equal(a[0, 0], a[0, 1])  # each row has its own seed
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_a_closed_batch_s_render_contexts_serve_the_next_and_render_the_same(monkeypatch):
+  """A batch closed leaves its thread and its rows' render contexts to the next batch of the
+  task (making one costs more than 10 renders); frames rendered with them are a fresh
+  context's."""
+  from darts_rl.envs import dmc
+
+  monkeypatch.setattr(dmc, "_SPARE", type(dmc._SPARE)(list))
+  fresh = envs.make_dmc(TASK, 2, seed=0, action_repeat=2, image_size=16)
+  assert all(env.physics._contexts is None for env in fresh._envs)  # none spare yet
+  want = [fresh.reset()]
+  want += [fresh.step(a).obs for a in _actions(np.random.default_rng(0), fresh, 5)]
+  contexts = {id(env.physics.contexts) for env in fresh._envs}
+  fresh.close()
+  fresh.close()  # idempotent: nothing is given twice
+  assert [len(spare.contexts) for spare in dmc._SPARE[TASK]] == [2]
+  other = envs.make_dmc("cartpole-balance", 1, seed=0, action_repeat=2, image_size=16)
+  assert other._envs[0].physics._contexts is None  # another task's model: its own context
+  other.close()
+  reused = envs.make_dmc(TASK, 3, seed=0, action_repeat=2, image_size=16)
+  assert {id(env.physics._contexts) for env in reused._envs[:2]} == contexts
+  assert reused._envs[2].physics._contexts is None  # only two were spare
+  got = [reused.reset()]
+  actions = _actions(np.random.default_rng(0), fresh, 5)  # rows 0 and 1 as before, a third
+  got += [reused.step(np.concatenate([a, a[:1]])).obs for a in actions]
+  reused.close()
+  np.testing.assert_array_equal(np.stack(got)[:, :2], np.stack(want))
+  # What the interpreter's exit does: the spare contexts freed on their own threads.
+  dmc._free_spare_threads()
+  assert not dmc._SPARE
+
+
 def test_make_env_dmc_default_action_repeat_and_test_seed():
   config = dmc_config("finger-spin", num_envs=1)  # the experiments' (action_repeat 0)
   config.frame_stack, config.image_size = 2, 16
@@ -179,7 +211,7 @@ def test_egl_device_follows_the_first_visible_gpu_unless_set():
 def test_batches_step_on_their_own_threads_and_match_stepping_alone():
   """Two batches started together (as a run's env groups are) give the frames each gives
   alone; a batch's physics and rendering run on its own thread, never the caller's; closed
-  or dropped, a batch frees its GL contexts on that thread (EGL refuses any other)."""
+  or dropped, a batch frees its physics on that thread and keeps its render contexts."""
   alone = [_rollout(0), _rollout(1)]
   a = envs.make_dmc(TASK, 2, seed=0, action_repeat=2, image_size=16)
   b = envs.make_dmc(TASK, 2, seed=1, action_repeat=2, image_size=16)

@@ -4,18 +4,26 @@ Each of the N rows is its own `dm_control.suite` environment with its own seed. 
 and renders its rows in turn on a thread of its own: `step_async` starts the work there and
 `step_wait` collects it, so the batches of a run (one per env group) step concurrently (MuJoCo
 releases the GIL while it steps, and EGL renders outside it). All of a batch's rendering stays
-on that thread, as an EGL context belongs to the thread that first made it current. Rendering
-dominates the cost on CPU (software EGL, roughly 50-80 renders/s per core at 84x84), so a frame
-is rendered only once per agent step, after the last action repeat, plus once for the first
-frame of each new episode.
+on that thread. Rendering dominates the cost on CPU (software EGL, roughly 50-80 renders/s per
+core at 84x84), so a frame is rendered only once per agent step, after the last action repeat,
+plus once for the first frame of each new episode.
+
+Render contexts outlive their batch: its rows' OpenGL contexts and MuJoCo's contexts of the
+model (textures, meshes and fonts uploaded; ~0.3 s of CPU each, more than 10 renders) and the
+thread they are current on go to a per-task spare list when the batch closes, and the next
+batch of that task takes them (a run's evaluations make a batch per split and evaluation; a
+process that runs several runs, many). A context serves one live batch at a time, on its own
+thread, and its frames are those of a fresh one (tested).
 
 dm_control is imported when a DM-Control env or task list is first needed (about 1 s that a
 Procgen run does not spend).
 """
 
+import collections
 import concurrent.futures
 import os
-from typing import NamedTuple, Optional
+import threading
+from typing import Any, Dict, List, NamedTuple, Optional
 
 # Must be set before dm_control / mujoco pick a GL backend; EGL renders headless (on a GPU
 # when there is one, else with Mesa's software device). A value set by the user wins.
@@ -86,6 +94,46 @@ def parse_task(task: str) -> tuple:
   return domain, task_name
 
 
+class _RenderThread(NamedTuple):
+  """A batch's thread and the render contexts made current on it (EGL binds a context to the
+  thread that first made it current)."""
+
+  executor: concurrent.futures.ThreadPoolExecutor
+  contexts: List[Any]  # dm_control Contexts (OpenGL + MuJoCo) of rows of the task's model
+
+
+# Closed batches' threads with their render contexts, by task (the module docstring says why).
+_SPARE: Dict[str, List[_RenderThread]] = collections.defaultdict(list)
+_SPARE_LOCK = threading.Lock()
+
+
+def _free_spare_threads() -> None:
+  """Frees the spare render contexts on their own threads and ends the threads. Run as the
+  interpreter exits, before it stops worker threads (later, dm_control's exit handler would
+  free them on the main thread, which EGL refuses)."""
+  with _SPARE_LOCK:
+    spares = [spare for task in _SPARE for spare in _SPARE[task]]
+    _SPARE.clear()
+  for spare in spares:
+    spare.executor.submit(
+      lambda contexts=spare.contexts: [(c.mujoco.free(), c.gl.free()) for c in contexts]
+    ).result()
+    spare.executor.shutdown()
+
+
+# What concurrent.futures does to end its threads at exit (Python 3.9+): called before the
+# interpreter joins worker threads, last registered first, so before the spare threads end.
+threading._register_atexit(_free_spare_threads)
+
+
+def _spare_thread(task: str, name: str) -> _RenderThread:
+  """A closed batch's thread and render contexts of `task`, else a new thread without any."""
+  with _SPARE_LOCK:
+    if _SPARE[task]:
+      return _SPARE[task].pop()
+  return _RenderThread(concurrent.futures.ThreadPoolExecutor(1, name), [])
+
+
 def _env_seed(seed: int, index: int) -> int:
   """Independent per-row seed in [0, 2**32) (numpy RandomState's range)."""
   return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
@@ -141,7 +189,13 @@ class DMCVecEnv:
     self._stack = np.zeros((num_envs,) + self.observation_shape, np.uint8)
     self._tracker = EpisodeTracker(num_envs)
     self._needs_reset = True
-    self._thread = concurrent.futures.ThreadPoolExecutor(1, f"dmc-rows-{first_row}")
+    self._task = task
+    self._thread, contexts = _spare_thread(task, f"dmc-rows-{first_row}")
+    # Rows beyond the spare contexts make their own on their first render (on this thread);
+    # spare ones beyond the rows stay with the thread.
+    for env, c in zip(self._envs, contexts):
+      env.physics._contexts = c
+    self._extra_contexts = contexts[len(self._envs) :]
     self._pending = None
 
   def _render(self, i: int) -> np.ndarray:
@@ -222,8 +276,8 @@ class DMCVecEnv:
     )
 
   def close(self) -> None:
-    """Frees the rows' physics and GL contexts on the thread that rendered with them
-    (idempotent)."""
+    """Frees the rows' physics on the thread that stepped them and keeps their render contexts
+    for the next batch of the task (idempotent)."""
     if self._thread is None:
       return
     if self._pending is not None:
@@ -231,14 +285,24 @@ class DMCVecEnv:
       self._pending = None
     envs, self._envs = self._envs, []
     thread, self._thread = self._thread, None
-    # dm_control's Environment.close() keeps the physics; Physics.free() frees its contexts.
-    thread.submit(lambda: [env.physics.free() for env in envs]).result()
-    thread.shutdown()
+
+    def release():  # dm_control's Environment.close() keeps the physics: Physics.free()
+      kept = []
+      for env in envs:
+        contexts, env.physics._contexts = env.physics._contexts, None
+        if contexts is not None:
+          kept.append(contexts)
+        env.physics.free()
+      return kept
+
+    kept = thread.submit(release).result() + self._extra_contexts
+    with _SPARE_LOCK:
+      _SPARE[self._task].append(_RenderThread(thread, kept))
 
   def __del__(self):
-    # A batch dropped without close() still frees its GL contexts on their own thread (freed
-    # by the garbage collector on another thread, EGL refuses). At interpreter exit the thread
-    # may be gone: then the process's end frees them.
+    # A batch dropped without close() still frees its physics on its own thread and leaves its
+    # thread and render contexts to the next batch. At interpreter exit the thread may be gone:
+    # then the process's end frees them (dm_control frees every GL context at exit).
     try:
       self.close()
     except (RuntimeError, AttributeError):
