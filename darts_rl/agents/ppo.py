@@ -224,6 +224,10 @@ class PPO(AgentBase):
     self.net = PPONetwork(encoder_spec.module, spec.action_spec.num_actions)
     d = devices
     self._init = jax.jit(self._init_fn)
+    # The network jitted inside the compiled steps: traced once per input shape in this process,
+    # however many steps and calls use it (acting and the update's last values share a shape). XLA
+    # inlines the call, so the steps compute what they would with it traced in place.
+    self._net = jax.jit(self.net.apply)
     self._prepare = d.compile(self._prepare_fn)
     # The collapse monitor's probe is decided on the host (optim.ProbedStep).
     self._minibatch = optim.ProbedStep(self.opt, d, self._minibatch_fn, donate=(0,))
@@ -262,7 +266,7 @@ class PPO(AgentBase):
   def act(self, learner: PPOLearner, obs, keys, inputs):
     """Stochastic policy: -> (actions [n], {'logp': [n], 'value': [n]})."""
     del inputs
-    logits, value = self.net.apply({"params": learner.params}, obs, learner.alphas)
+    logits, value = self._net({"params": learner.params}, obs, learner.alphas)
     action = jax.vmap(jax.random.categorical)(keys, logits)
     logp = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], -1)[:, 0]
     return action, {"logp": logp, "value": value}
@@ -348,7 +352,7 @@ class PPO(AgentBase):
   def _prepare_fn(self, learner: PPOLearner, batch: Batch):
     """-> (data for minibatches: obs, actions, logp, values, adv, returns; stats)."""
     c = self.config.ppo
-    _, last_value = self.net.apply({"params": learner.params}, batch.next_obs, learner.alphas)
+    _, last_value = self._net({"params": learner.params}, batch.next_obs, learner.alphas)
     discount = c.gamma * (1.0 - batch.dones.astype(jnp.float32))
     adv = gae(batch.rewards, discount, batch.values, last_value, c.gae_lambda)
     data = {
@@ -368,7 +372,7 @@ class PPO(AgentBase):
 
   def _loss(self, params, alphas, mb):
     c = self.config.ppo
-    logits, v = self.net.apply({"params": params}, mb["obs"], alphas)
+    logits, v = self._net({"params": params}, mb["obs"], alphas)
     adv = mb["adv"]
     if c.normalize_advantages:
       adv = (adv - mb["adv_mean"]) / (mb["adv_std"] + 1e-8)

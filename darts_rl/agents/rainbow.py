@@ -326,6 +326,11 @@ class Rainbow(AgentBase):
     )
     d = devices
     self._init = jax.jit(self._init_fn)
+    # The network jitted inside the compiled steps: traced once per input shape in this process,
+    # however many steps and calls use it (the update's online and target nets on obs and next obs
+    # share a shape). XLA inlines the call, so the steps compute what they would with it traced in
+    # place.
+    self._net = jax.jit(self.net.apply, static_argnames=("deterministic",))
     self._new_replay = d.compile(lambda _: self.replay.init())
     self._add = d.compile(self._add_fn, donate=(0,))
     self._learn = optim.ProbedStep(self.opt, d, self._learn_fn, donate=(0, 1))
@@ -370,10 +375,10 @@ class Rainbow(AgentBase):
 
   def _apply(self, params, alphas, obs, noise_key=None):
     if self.net.noisy and noise_key is not None:
-      return self.net.apply(
+      return self._net(
         {"params": params}, obs, alphas, deterministic=False, rngs={"noise": noise_key}
       )
-    return self.net.apply({"params": params}, obs, alphas)
+    return self._net({"params": params}, obs, alphas)
 
   # -- acting
   def epsilons(self, env_steps: int) -> np.ndarray:

@@ -285,6 +285,11 @@ class SAC(AgentBase):
     )
     d = devices
     self._init = jax.jit(self._init_fn)
+    # The network jitted inside the compiled steps: traced once per input shape in this process,
+    # however many steps and calls use it (the update encodes four batches of one shape; acting
+    # and evaluation share theirs). XLA inlines the call, so the steps compute what they would
+    # with it traced in place.
+    self._features = jax.jit(self._encode_fn)
     self._new_replay = d.compile(lambda _: self.replay.init())
     self._add = d.compile(self._add_fn, donate=(0,))
     self._learn = optim.ProbedStep(self.opt, d, self._learn_fn, donate=(0,))
@@ -322,7 +327,8 @@ class SAC(AgentBase):
     return {} if state.replay is None else {"replay/env_steps": float(state.replay.env_steps)}
 
   # -- acting
-  def _features(self, params, alphas, obs):
+  def _encode_fn(self, params, alphas, obs):
+    """obs [B, H, W, C] -> the critic's encoder features [B, D] (`_features`: jitted)."""
     return self.critic.apply({"params": params}, obs, alphas, method=Critic.encode)
 
   def _policy(self, learner: SACLearner, obs):
@@ -473,7 +479,9 @@ class SAC(AgentBase):
     arch_mb = mb if batches.alphas is None else with_target(prepare(batches.alphas, k_arch))
 
     def loss_fn(p, a, data):
-      q1, q2 = self.critic.apply({"params": p}, data["obs"], data["action"], a)
+      q1, q2 = self.critic.apply(
+        {"params": p}, self._features(p, a, data["obs"]), data["action"], method=Critic.q_values
+      )
       loss = critic_loss(q1, q2, data["target"], c.critic_loss_weight)
       return loss, {
         "critic_loss": loss,
