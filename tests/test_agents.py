@@ -91,7 +91,7 @@ def test_the_collapse_monitor_s_probe_is_decided_on_the_host(name):
   """With the monitor on, the learner step is compiled twice (optim.ProbedStep): without the
   probe, and with it at the top level of the program, never inside a lax.cond, whose branch
   XLA:CPU runs tens of times slower. (PPO's minibatch step: the launchers' kill/resume test.)"""
-  agent = build(name, eigen_every_updates=2)
+  agent = build(name, eigen_every_updates=2, eigen_iterations=2)  # 2 Lanczos steps: less to trace
   assert sorted(agent._learn._fns) == [False, True]
   d = agent.devices
   learner = base.to_devices(agent.init(jax.random.PRNGKey(0)), d).learner

@@ -333,6 +333,7 @@ def test_scheduled_drop_path_reaches_the_weight_step_only():
 
 EVERYTHING = dict(
   eigen_every_updates=1,
+  eigen_iterations=2,  # every Lanczos step runs the same code; more only compile longer
   early_stop=True,
   temperature_schedule="exponential",
   temperature_end=0.5,
@@ -433,7 +434,8 @@ PMAP_SCRIPT = textwrap.dedent("""
     alphas = {{"x": jnp.array([0.2, -0.1])}}
     b1, b2 = (jnp.asarray(rng.normal(size=(8, 3)), jnp.float32) for _ in range(2))
     c = arch_config(adam_config(0.01))
-    c.update(dict(mode="{mode}", eigen_every_updates=1, smoothing_eps=0.1, beta_decay=1.0))
+    c.update(dict(mode="{mode}", eigen_every_updates=1, eigen_iterations=2, smoothing_eps=0.1,
+                  beta_decay=1.0))
     opt = DualOptimizer(optax.adam(0.01), c, total_arch_updates=5)
     st = opt.init(params, alphas)
     key = jax.random.PRNGKey(7)
